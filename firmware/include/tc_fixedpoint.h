@@ -1,0 +1,52 @@
+/*
+ * tinycompress runtime: fixed-point arithmetic shared by the int8 kernels.
+ *
+ * These reproduce TFLite Micro's requantization bit for bit: the gemmlowp
+ * "double rounding" scheme (a saturating rounding doubling high multiply
+ * followed by a rounding right shift), not LiteRT's single-rounding variant.
+ */
+#ifndef TC_FIXEDPOINT_H
+#define TC_FIXEDPOINT_H
+
+#include <stdint.h>
+
+#define TC_INT8_MIN (-128)
+#define TC_INT8_MAX 127
+
+static inline int32_t tc_max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
+static inline int32_t tc_min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
+static inline int32_t tc_clamp_i32(int32_t x, int32_t lo, int32_t hi)
+{
+    return x < lo ? lo : (x > hi ? hi : x);
+}
+
+/* round(a * b / 2^31) with ties away from zero; saturates INT32_MIN * INT32_MIN. */
+static inline int32_t tc_sat_rounding_doubling_high_mul(int32_t a, int32_t b)
+{
+    if (a == INT32_MIN && b == INT32_MIN) {
+        return INT32_MAX;
+    }
+    const int64_t ab = (int64_t)a * (int64_t)b;
+    const int64_t nudge = ab >= 0 ? (1LL << 30) : (1 - (1LL << 30));
+    return (int32_t)((ab + nudge) / (1LL << 31));
+}
+
+/* x / 2^exponent rounded to nearest, ties away from zero (exponent in [0, 31]). */
+static inline int32_t tc_rounding_divide_by_pot(int32_t x, int32_t exponent)
+{
+    const int32_t mask = (int32_t)((1LL << exponent) - 1);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/* TFLite's MultiplyByQuantizedMultiplier: x * multiplier * 2^shift. */
+static inline int32_t tc_requantize(int32_t x, int32_t multiplier, int32_t shift)
+{
+    const int32_t left_shift = shift > 0 ? shift : 0;
+    const int32_t right_shift = shift > 0 ? 0 : -shift;
+    return tc_rounding_divide_by_pot(
+        tc_sat_rounding_doubling_high_mul(x * (1 << left_shift), multiplier), right_shift);
+}
+
+#endif /* TC_FIXEDPOINT_H */

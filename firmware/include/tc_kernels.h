@@ -1,0 +1,124 @@
+/*
+ * tinycompress runtime: int8 operator kernels.
+ *
+ * One operator per source file under firmware/kernels/, each with TFLite's
+ * int8 semantics and TFLite Micro's exact arithmetic. Every kernel reads
+ * its shapes and quantization from a const parameter struct that the code
+ * generator places in flash, and never allocates memory.
+ */
+#ifndef TC_KERNELS_H
+#define TC_KERNELS_H
+
+#include "tc_types.h"
+
+/* FULLY_CONNECTED: output[b, o] = sum_i (input[b, i] + input_offset) * weights[o, i] + bias[o]. */
+typedef struct {
+    int32_t batches;       /* rows of the input */
+    int32_t input_depth;   /* accumulation depth */
+    int32_t output_depth;  /* units */
+    int32_t input_offset;  /* -input zero point, in [-127, 128] */
+    int32_t output_offset; /* output zero point */
+    const int8_t *weights; /* [output_depth, input_depth] */
+    const int32_t *bias;   /* [output_depth], or NULL */
+    tc_requant requant;
+    tc_activation act;
+} tc_fully_connected_params;
+
+tc_status tc_fully_connected_s8(const tc_fully_connected_params *p, const int8_t *input, int8_t *output);
+
+/* CONV_2D, layout [N, H, W, C] and filter [C_out, KH, KW, C_in]. Padding cells add nothing. */
+typedef struct {
+    tc_dims input;
+    tc_dims filter; /* n = C_out, h = KH, w = KW, c = C_in */
+    tc_dims output;
+    int32_t stride_h, stride_w;
+    int32_t dilation_h, dilation_w;
+    int32_t pad_top, pad_left; /* SAME padding before the first row / column */
+    int32_t input_offset;
+    int32_t output_offset;
+    const int8_t *weights;
+    const int32_t *bias; /* [C_out], or NULL */
+    tc_requant requant;
+    tc_activation act;
+} tc_conv2d_params;
+
+tc_status tc_conv2d_s8(const tc_conv2d_params *p, const int8_t *input, int8_t *output);
+
+/* DEPTHWISE_CONV_2D, filter [1, KH, KW, C_in * depth_multiplier]. */
+typedef struct {
+    tc_dims input;
+    tc_dims filter; /* n = 1, h = KH, w = KW, c = C_out */
+    tc_dims output;
+    int32_t depth_multiplier;
+    int32_t stride_h, stride_w;
+    int32_t dilation_h, dilation_w;
+    int32_t pad_top, pad_left;
+    int32_t input_offset;
+    int32_t output_offset;
+    const int8_t *weights;
+    const int32_t *bias;
+    tc_requant requant;
+    tc_activation act;
+} tc_depthwise_conv2d_params;
+
+tc_status tc_depthwise_conv2d_s8(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output);
+
+/* MAX_POOL_2D and AVERAGE_POOL_2D: input and output share scale and zero point. */
+typedef struct {
+    tc_dims input;
+    tc_dims output;
+    int32_t filter_h, filter_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;
+    tc_activation act;
+} tc_pool2d_params;
+
+tc_status tc_max_pool2d_s8(const tc_pool2d_params *p, const int8_t *input, int8_t *output);
+tc_status tc_avg_pool2d_s8(const tc_pool2d_params *p, const int8_t *input, int8_t *output);
+
+/* ADD with rescaling of both inputs to a common scale (TFLite's left_shift = 20 scheme).
+ * Shapes are broadcast NHWC: a stride of 0 repeats an input along that axis. */
+typedef struct {
+    tc_dims output;
+    tc_dims input1_strides; /* element strides of input 1 per output axis, 0 to broadcast */
+    tc_dims input2_strides;
+    int32_t left_shift;
+    int32_t input1_offset, input1_multiplier, input1_shift;
+    int32_t input2_offset, input2_multiplier, input2_shift;
+    int32_t output_offset, output_multiplier, output_shift;
+    tc_activation act;
+} tc_add_params;
+
+tc_status tc_add_s8(const tc_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+
+/* MEAN over the spatial axes H and W of an NHWC tensor (keep_dims or not: same bytes). */
+typedef struct {
+    tc_dims input;
+    int32_t input_offset;  /* -input zero point */
+    int32_t output_offset; /* output zero point */
+    int32_t multiplier;    /* requantization of the sum, count folded in as TFLM does */
+    int32_t shift;
+    int32_t same_scale;    /* 1 when input and output quantization are identical */
+} tc_mean_params;
+
+tc_status tc_mean_s8(const tc_mean_params *p, const int8_t *input, int8_t *output);
+
+/* SOFTMAX over the last axis, output scale 1/256 and zero point -128. */
+typedef struct {
+    int32_t rows;
+    int32_t depth;
+    int32_t input_multiplier; /* beta * input_scale in Q31, scaled by 2^input_left_shift */
+    int32_t input_left_shift;
+    int32_t diff_min;         /* differences below this give exp() = 0 */
+} tc_softmax_params;
+
+tc_status tc_softmax_s8(const tc_softmax_params *p, const int8_t *input, int8_t *output);
+
+/* RESHAPE: a byte copy when the planner could not alias input and output. */
+typedef struct {
+    int32_t size; /* bytes */
+} tc_reshape_params;
+
+tc_status tc_reshape_s8(const tc_reshape_params *p, const int8_t *input, int8_t *output);
+
+#endif /* TC_KERNELS_H */

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what tinycompress needs on Debian 12, as root, and only what is missing:
+# the Arm cross compiler with newlib, QEMU, make and gcc, then a virtual environment
+# .venv with the pinned Python dependencies (reinstalled when pyproject.toml changes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v arm-none-eabi-gcc >/dev/null || missing+=(gcc-arm-none-eabi)
+[ -f /usr/lib/arm-none-eabi/include/stdio.h ] || missing+=(libnewlib-arm-none-eabi)
+command -v qemu-system-arm >/dev/null || missing+=(qemu-system-arm)
+command -v make >/dev/null || missing+=(make)
+command -v gcc >/dev/null || missing+=(gcc libc6-dev)
+python3 -c "import ensurepip, venv" 2>/dev/null || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+stamp=.venv/.tinycompress-installed
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "setup: installing Python dependencies into .venv" >&2
+    python3 -m venv .venv
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e '.[keras,dev]'
+    echo "$want" > "$stamp"
+fi

@@ -1,0 +1,83 @@
+"""The firmware, built and run in QEMU, against the TFLite Micro interpreter: identical int8 bytes."""
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+from conftest import needs_emulator
+
+import modelzoo
+from tinycompress.boards import load_board
+from tinycompress.build import build
+from tinycompress.elfsize import elf_sizes
+from tinycompress.emulate import run_firmware
+from tinycompress.errors import EXIT_BUDGET, TinyCompressError
+from tinycompress.pipeline import compile_model, load_inputs
+from tinycompress.reference import tflm_outputs
+
+pytestmark = needs_emulator
+
+OP_CASES = [n for n in modelzoo.NAMES if n.startswith("op_")]
+NETWORKS = ["digits_mlp", "digits_cnn", "kws_dscnn", "ad_autoencoder"]
+# Every network on the M4 and on M7/M55; the small ones on M3, M33 and the 16 KiB M0.
+CASES = ([(op, "mps2-an386") for op in OP_CASES]
+         + [(net, board) for board in ("mps2-an386", "mps2-an500", "mps3-an547") for net in NETWORKS]
+         + [(net, board) for board in ("mps2-an385", "mps2-an505", "microbit") for net in ("digits_mlp", "digits_cnn")])
+TOO_BIG_FOR_MICROBIT = ["kws_dscnn", "ad_autoencoder"]
+
+
+def build_and_run(model, board_name, data, tmp_path):
+    board = load_board(board_name)
+    project = compile_model(model, board, tmp_path / "project")
+    elf = build(project)
+    inputs, _ = load_inputs(data, project.graph, count=0)
+    result = run_firmware(elf, board, inputs, project.graph.output_tensor().nbytes)
+    return project, elf, inputs, result
+
+
+@pytest.mark.parametrize("name,board", CASES, ids=[f"{n}-{b}" for n, b in CASES])
+def test_bit_exact_with_tflite_micro(zoo, tmp_path, name, board):
+    model, data = zoo(name)
+    project, _, inputs, result = build_and_run(model, board, data, tmp_path)
+    assert len(inputs) >= 100
+    expected = tflm_outputs(project.graph.source, inputs)
+    mismatched = np.flatnonzero(~(expected == result.outputs).all(axis=1))
+    assert mismatched.size == 0, (
+        f"{mismatched.size} of {len(inputs)} outputs differ; first input {mismatched[0]}: "
+        f"expected {expected[mismatched[0]].tolist()} got {result.outputs[mismatched[0]].tolist()}")
+    assert (result.ticks[:, 0] > 0).all()
+
+
+@pytest.mark.parametrize("name", TOO_BIG_FOR_MICROBIT)
+def test_model_too_big_for_microbit_is_refused(zoo, tmp_path, name):
+    model, _ = zoo(name)
+    with pytest.raises(TinyCompressError) as err:
+        project = compile_model(model, load_board("microbit"), tmp_path / "project")
+        build(project)
+    assert err.value.exit_code == EXIT_BUDGET
+    message = str(err.value)
+    assert "microbit" in message and message.count("bytes") >= 1 and "but the board has" in message
+
+
+def test_instruction_counts_repeat_exactly(zoo, tmp_path):
+    model, data = zoo("digits_cnn")
+    board = load_board("mps2-an386")
+    project, elf, inputs, first = build_and_run(model, "mps2-an386", data, tmp_path)
+    second = run_firmware(elf, board, inputs, project.graph.output_tensor().nbytes)
+    assert np.array_equal(first.ticks, second.ticks)
+    # The per-layer ticks add up to the inference total, less the measurement overhead.
+    assert (first.ticks[:, 1:].sum(axis=1) <= first.ticks[:, 0]).all()
+
+
+def test_sizes_agree_with_arm_none_eabi_size(zoo, tmp_path):
+    model, data = zoo("digits_mlp")
+    project = compile_model(model, load_board("mps2-an386"), tmp_path / "project")
+    elf = build(project)
+    text, data_, bss = map(int, subprocess.run(["arm-none-eabi-size", str(elf)], capture_output=True,
+                                               text=True, check=True).stdout.splitlines()[1].split()[:3])
+    sizes = elf_sizes(elf)
+    assert (sizes.text, sizes.data, sizes.bss) == (text, data_, bss)
+    assert sizes.flash == text + data_ and sizes.ram == data_ + bss
+    weights = sum(sizes.symbols[name] for name in project.weight_symbols)
+    assert weights == sum(c.weight_bytes for c in project.calls)

@@ -1,0 +1,41 @@
+"""Stage 6, build: compile the generated project with its own Makefile."""
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from .emit import Project
+from .errors import EXIT_BUDGET, TinyCompressError
+from .toolchain import require
+
+HOST_EXECUTABLE = "firmware_host"
+TARGET_ELF = "firmware.elf"
+
+
+def build(project: Project, host: bool = False) -> Path:
+    """Run make in the project; return the ELF (or the host executable)."""
+    require("make")
+    require("gcc" if host else "arm-none-eabi-gcc")
+    target = HOST_EXECUTABLE if host else TARGET_ELF
+    result = subprocess.run(["make", "-s", "-C", str(project.directory), target],
+                            capture_output=True, text=True)
+    log = result.stdout + result.stderr
+    (project.directory / "build.log").write_text(log)
+    if result.returncode != 0:
+        raise TinyCompressError(_explain_failure(log, project))
+    return project.directory / target
+
+
+def _explain_failure(log: str, project: Project) -> str:
+    board = project.board
+    overflow = re.search(r"region [`']?(FLASH|RAM)'? overflowed by (\d+) bytes", log)
+    if overflow:
+        region, extra = overflow.group(1), int(overflow.group(2))
+        size = board.flash_size if region == "FLASH" else board.ram_size
+        raise TinyCompressError(
+            f"the model does not fit {board.name}: it needs {size + extra} bytes of "
+            f"{'flash' if region == 'FLASH' else 'SRAM'} but the board has {size}; "
+            "choose a larger board or compress the model", EXIT_BUDGET)
+    first_error = next((line for line in log.splitlines() if "error" in line.lower()), log.strip()[-300:])
+    return f"the build failed: {first_error.strip()} (full log: {project.directory / 'build.log'})"

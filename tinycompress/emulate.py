@@ -1,0 +1,79 @@
+"""Stage 7, run: execute the firmware in QEMU (or natively for the host build) on a batch of inputs.
+
+The harness reads input.bin and writes output.bin and profile.txt through
+semihosting in a scratch working directory; `-icount shift=6` makes every
+instruction take 64 ns of virtual time, so SysTick ticks count instructions
+exactly and repeatably.
+"""
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .boards import Board
+from .errors import TinyCompressError
+from .toolchain import require
+
+EXIT_FAULT = 3  # the runtime's fault handlers exit with this code
+
+
+@dataclass
+class RunResult:
+    outputs: np.ndarray          # (N, output bytes) int8
+    ticks: np.ndarray            # (N, 1 + layers): total, then per layer
+    overhead: int                # ticks one empty measurement costs (already subtracted)
+    stack_peak: int
+    stack_size: int
+
+
+def qemu_command(board: Board, elf: Path) -> list[str]:
+    return [require("qemu-system-arm"), "-M", board.qemu_machine, "-nographic", "-monitor", "none",
+            "-serial", "none", "-semihosting-config", "enable=on,target=native",
+            "-icount", "shift=6,align=off,sleep=off", "-kernel", str(elf)]
+
+
+def run_firmware(executable: Path, board: Board, inputs: np.ndarray, output_bytes: int,
+                 host: bool = False, timeout: float = 120.0) -> RunResult:
+    """Run `inputs` (N, input bytes) through the firmware; return outputs and the profile."""
+    inputs = np.ascontiguousarray(inputs, dtype=np.int8).reshape(len(inputs), -1)
+    with tempfile.TemporaryDirectory(prefix="tinycompress-run-") as tmp:
+        work = Path(tmp)
+        (work / "input.bin").write_bytes(inputs.tobytes())
+        command = [str(executable.resolve())] if host else qemu_command(board, executable.resolve())
+        where = "natively" if host else f"in QEMU ({board.qemu_machine})"
+        try:
+            proc = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise TinyCompressError(f"the firmware ran past its {timeout:.0f} s timeout {where}; "
+                                    "it hangs or the model is too slow for this many inputs") from None
+        console = (proc.stdout + proc.stderr).strip()
+        if proc.returncode == EXIT_FAULT:
+            fault = next((l for l in console.splitlines() if "fault" in l.lower()), console[-200:])
+            raise TinyCompressError(f"the firmware faulted {where}: {fault.strip()}")
+        if proc.returncode != 0:
+            raise TinyCompressError(f"the firmware exited with code {proc.returncode} {where}: "
+                                    f"{console.splitlines()[-1] if console else 'no output'}")
+        outputs = np.frombuffer((work / "output.bin").read_bytes(), np.int8)
+        if outputs.size != len(inputs) * output_bytes:
+            raise TinyCompressError(f"the firmware wrote {outputs.size} output bytes, expected "
+                                    f"{len(inputs) * output_bytes}")
+        profile = parse_profile((work / "profile.txt").read_text())
+    return RunResult(outputs=outputs.reshape(len(inputs), output_bytes), **profile)
+
+
+def parse_profile(text: str) -> dict:
+    fields, runs = {}, []
+    for line in text.splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        if parts[0] == "run":
+            runs.append([int(v) for v in parts[2:]])
+        else:
+            fields[parts[0]] = int(parts[1])
+    return dict(ticks=np.array(runs, np.int64), overhead=fields.get("overhead", 0),
+                stack_peak=fields.get("stack_peak", 0), stack_size=fields.get("stack_size", 0))

@@ -1,0 +1,16 @@
+"""One exception type for every user-facing failure, with the exit code the CLI returns."""
+
+# Exit codes, documented in README.md.
+EXIT_ERROR = 1          # bad input, build or run failure
+EXIT_USAGE = 2          # click's own usage errors
+EXIT_BUDGET = 3         # the model does not fit the board
+EXIT_MISMATCH = 4       # firmware output differs from the reference interpreter
+EXIT_TOOL_MISSING = 5   # compiler, emulator or Python package not installed
+
+
+class TinyCompressError(Exception):
+    """A problem the user can fix; the CLI prints `error: <message>` on one line."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_ERROR):
+        super().__init__(message)
+        self.exit_code = exit_code

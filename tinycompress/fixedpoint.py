@@ -1,0 +1,80 @@
+"""Host-side fixed-point parameters, computed exactly as TFLite Micro computes them.
+
+Bit-exactness depends on the float arithmetic too: TFLite stores scales as
+float32 and mixes float32 and double in fixed orders, so each helper states
+which precision every step uses. Python floats are doubles; np.float32 is float.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+INT8_MIN, INT8_MAX = -128, 127
+
+
+def tflite_round(x: float) -> float:
+    """std::round: halves away from zero (Python's round() goes to even). x - floor(x) is exact."""
+    magnitude = abs(x)
+    whole = math.floor(magnitude)
+    if magnitude - whole >= 0.5:
+        whole += 1
+    return math.copysign(whole, x)
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """TFLite's QuantizeMultiplier: real = significand * 2^(shift - 31), significand in [2^30, 2^31)."""
+    if real == 0.0:
+        return 0, 0
+    q, shift = math.frexp(real)
+    q_fixed = int(tflite_round(q * (1 << 31)))
+    if q_fixed == (1 << 31):
+        q_fixed //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    return q_fixed, shift
+
+
+def quantize_multiplier_smaller_than_one_exp(real: float) -> tuple[int, int]:
+    """QuantizeMultiplierSmallerThanOneExp: same result, the shift is <= 0."""
+    assert 0.0 < real < 1.0, real
+    return quantize_multiplier(real)
+
+
+def quantize_multiplier_greater_than_one(real: float) -> tuple[int, int]:
+    """QuantizeMultiplierGreaterThanOne: same result, the shift is >= 0."""
+    assert real > 1.0, real
+    return quantize_multiplier(real)
+
+
+def f32(x) -> np.float32:
+    return np.float32(x)
+
+
+def activation_range(activation: str, scale: float, zero_point: int) -> tuple[int, int]:
+    """CalculateActivationRangeQuantized for int8: Quantize() divides in float32 and rounds."""
+    def quantize(value: float) -> int:
+        return zero_point + int(tflite_round(float(f32(value) / f32(scale))))
+
+    if activation == "NONE":
+        return INT8_MIN, INT8_MAX
+    if activation == "RELU":
+        return max(INT8_MIN, quantize(0.0)), INT8_MAX
+    if activation == "RELU6":
+        return max(INT8_MIN, quantize(0.0)), min(INT8_MAX, quantize(6.0))
+    if activation == "RELU_N1_TO_1":
+        return max(INT8_MIN, quantize(-1.0)), min(INT8_MAX, quantize(1.0))
+    raise ValueError(f"fused activation {activation} is not supported (NONE, RELU, RELU6, RELU_N1_TO_1)")
+
+
+def conv_multipliers(input_scale, filter_scales, output_scale) -> tuple[list[int], list[int]]:
+    """Per-channel requantization as PopulateConvolutionQuantizationParams and the
+    per-channel FULLY_CONNECTED path: double(in) * double(filter[c]) / double(out)."""
+    multipliers, shifts = [], []
+    for filter_scale in np.asarray(filter_scales, np.float32).reshape(-1):
+        real = float(f32(input_scale)) * float(filter_scale) / float(f32(output_scale))
+        m, s = quantize_multiplier(real)
+        multipliers.append(m)
+        shifts.append(s)
+    return multipliers, shifts

@@ -1,0 +1,122 @@
+"""Stage 1, load: read a model file into the graph IR.
+
+A .tflite is parsed straight from its flatbuffer with the schema module that
+tflite-micro ships, so compiling a .tflite needs no TensorFlow. A .keras model
+is first converted to a full-int8 .tflite by the quantize stage.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .errors import TinyCompressError
+from .ir import Graph, Layer, Tensor
+
+try:
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+except ImportError:  # pragma: no cover - exercised only without the dependency
+    schema = None
+
+_DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool",
+           7: "int16", 9: "int8", 10: "float64", 17: "int4"}
+
+
+def _enum_names(enum_class) -> dict[int, str]:
+    return {v: k for k, v in vars(enum_class).items() if not k.startswith("_")}
+
+
+def read_tflite(data: bytes, name: str = "model") -> Graph:
+    """Parse a .tflite flatbuffer (first subgraph) into a Graph."""
+    if schema is None:
+        raise TinyCompressError("the tflite-micro package is missing; install it with: pip install -e .")
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise TinyCompressError(f"{name} is not a TFLite flatbuffer (no TFL3 identifier); "
+                                "give a .tflite file or a .keras model")
+    try:
+        model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    except Exception as exc:  # the generated parser raises anything on a corrupt buffer
+        raise TinyCompressError(f"{name} is a corrupt TFLite flatbuffer ({type(exc).__name__}); "
+                                "re-export the model") from None
+    if not model.subgraphs:
+        raise TinyCompressError(f"{name} has no subgraph")
+    if len(model.subgraphs) > 1:
+        raise TinyCompressError(f"{name} has {len(model.subgraphs)} subgraphs; control flow is not supported")
+
+    sub = model.subgraphs[0]
+    tensors = [_tensor(i, t, model.buffers, data) for i, t in enumerate(sub.tensors or [])]
+    op_names = _enum_names(schema.BuiltinOperator)
+    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes or []]
+    layers = []
+    for op in sub.operators or []:
+        code = codes[op.opcodeIndex]
+        op_name = op_names.get(code, f"OPCODE_{code}")
+        if op_name == "CUSTOM":
+            op_name = "CUSTOM:" + model.operatorCodes[op.opcodeIndex].customCode.decode(errors="replace")
+        layers.append(Layer(name="", op=op_name, inputs=[int(i) for i in op.inputs],
+                            outputs=[int(i) for i in op.outputs], options=_options(op)))
+    _name_layers(layers, tensors)
+    return Graph(name=name, tensors=tensors, layers=layers, inputs=[int(i) for i in sub.inputs],
+                 outputs=[int(i) for i in sub.outputs], source=bytes(data))
+
+
+def read_tflite_file(path: Path) -> Graph:
+    path = Path(path)
+    if not path.is_file():
+        raise TinyCompressError(f"model file {path} does not exist")
+    return read_tflite(path.read_bytes(), name=path.stem)
+
+
+def _tensor(index: int, t, buffers, data: bytes) -> Tensor:
+    dtype = _DTYPES.get(t.type, f"type{t.type}")
+    shape = tuple(int(d) for d in (t.shape if t.shape is not None else []))
+    q = t.quantization
+    scale = np.asarray(q.scale if q is not None and q.scale is not None else [], np.float32)
+    zero_point = np.asarray(q.zeroPoint if q is not None and q.zeroPoint is not None else [], np.int64)
+    const = None
+    buf = buffers[t.buffer] if buffers and t.buffer < len(buffers) else None
+    if buf is not None:
+        raw = None
+        if buf.data is not None and len(buf.data):
+            raw = np.asarray(buf.data, np.uint8).tobytes()
+        elif buf.offset and buf.size:  # large models keep buffers after the flatbuffer
+            raw = data[buf.offset:buf.offset + buf.size]
+        if raw is not None and dtype in _DTYPES.values() and dtype != "int4":
+            const = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)
+    name = t.name.decode(errors="replace") if isinstance(t.name, bytes) else str(t.name or "")
+    return Tensor(index=index, name=name, shape=shape, dtype=dtype, scale=scale, zero_point=zero_point,
+                  quantized_dimension=int(q.quantizedDimension) if q is not None else 0, data=const)
+
+
+_ENUM_OPTIONS = {"padding": "Padding", "fused_activation_function": "ActivationFunctionType"}
+
+
+def _options(op) -> dict:
+    opts = op.builtinOptions
+    if opts is None:
+        return {}
+    result = {}
+    for key, value in vars(opts).items():
+        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+        if snake in _ENUM_OPTIONS:
+            value = _enum_names(getattr(schema, _ENUM_OPTIONS[snake])).get(value, value)
+        elif isinstance(value, np.ndarray):
+            value = value.tolist()
+        result[snake] = value
+    return result
+
+
+def _name_layers(layers: list[Layer], tensors: list[Tensor]) -> None:
+    """Name each layer after the Keras layer behind its output tensor, as a unique C identifier."""
+    seen: dict[str, int] = {}
+    for i, layer in enumerate(layers):
+        tensor_name = tensors[layer.outputs[0]].name.split(";")[0] if layer.outputs else ""
+        parts = [p for p in tensor_name.split("/") if p]
+        base = parts[1] if len(parts) >= 3 else f"{layer.op.lower()}_{i}"
+        base = re.sub(r"[^0-9A-Za-z_]", "_", base).strip("_") or f"layer_{i}"
+        if base[0].isdigit():
+            base = "l_" + base
+        count = seen.get(base, 0)
+        seen[base] = count + 1
+        layer.name = base if count == 0 else f"{base}_{count + 1}"

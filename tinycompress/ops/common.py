@@ -1,0 +1,87 @@
+"""What every operator lowering shares: the kernel-call record and quantization helpers."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import TinyCompressError
+from ..fixedpoint import activation_range
+from ..ir import Graph, Layer, Tensor
+
+
+@dataclass
+class ConstArray:
+    """A constant array placed in flash by the generated weights file."""
+    name: str            # C identifier
+    ctype: str           # 'int8_t' or 'int32_t'
+    values: np.ndarray
+    comment: str = ""
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.values.size) * (1 if self.ctype.endswith("8_t") else 4)
+
+
+@dataclass
+class KernelCall:
+    """One layer lowered to one kernel call: `function(&<layer>_params, inputs..., outputs...)`."""
+    layer: Layer
+    function: str                    # C kernel, e.g. 'tc_fully_connected_s8'
+    params_type: str                 # its parameter struct, e.g. 'tc_fully_connected_params'
+    params: dict                     # field -> C initializer: int, str (verbatim C), tuple (braced), dict (nested)
+    inputs: list[int]                # activation tensors read, in kernel argument order
+    outputs: list[int]
+    macs: int = 0
+    summary: str = ""                # shown in comments and reports, e.g. '3x3 /1 SAME, RELU'
+    arrays: list[ConstArray] = field(default_factory=list)
+    in_place: bool = False           # the output may reuse the first input's buffer
+
+    @property
+    def weight_bytes(self) -> int:
+        return sum(a.nbytes for a in self.arrays)
+
+
+def unsupported(layer: Layer, what: str) -> TinyCompressError:
+    return TinyCompressError(f"layer {layer.name} ({layer.op}): {what} is not supported")
+
+
+def activation_tensors(graph: Graph, layer: Layer) -> list[Tensor]:
+    """The non-constant inputs of a layer."""
+    return [graph.tensors[i] for i in layer.inputs if i >= 0 and not graph.tensors[i].is_constant]
+
+
+def scalar_quant(tensor: Tensor) -> tuple[float, int]:
+    """(scale, zero point) of a per-tensor quantized int8 tensor."""
+    if not tensor.quantized:
+        raise TinyCompressError(f"tensor {tensor.name} has no quantization parameters; give a full-int8 model")
+    return float(tensor.scale[0]), int(tensor.zero_point[0])
+
+
+def fused_activation(layer: Layer, output: Tensor) -> dict:
+    scale, zero_point = scalar_quant(output)
+    activation = layer.options.get("fused_activation_function", "NONE")
+    if activation not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
+        raise unsupported(layer, f"fused activation {activation}")
+    lo, hi = activation_range(activation, scale, zero_point)
+    return {"min": lo, "max": hi}
+
+
+def requant_arrays(layer: Layer, multipliers: list[int], shifts: list[int]) -> tuple[dict, list[ConstArray]]:
+    """The tc_requant initializer and its two flash arrays."""
+    arrays = [
+        ConstArray(f"{layer.name}_multiplier", "int32_t", np.array(multipliers, np.int64), "Q31 significands"),
+        ConstArray(f"{layer.name}_shift", "int32_t", np.array(shifts, np.int64), "power-of-two exponents"),
+    ]
+    init = {"multiplier": arrays[0].name, "shift": arrays[1].name, "per_channel": int(len(multipliers) > 1)}
+    return init, arrays
+
+
+def weight_array(layer: Layer, tensor: Tensor, suffix: str = "weights") -> ConstArray:
+    if tensor.data is None:
+        raise unsupported(layer, "a weight tensor computed at run time")
+    ctype = {"int8": "int8_t", "int32": "int32_t"}.get(tensor.dtype)
+    if ctype is None:
+        raise unsupported(layer, f"{tensor.dtype} {suffix}")
+    shape = "x".join(str(d) for d in tensor.shape)
+    return ConstArray(f"{layer.name}_{suffix}", ctype, tensor.data.reshape(-1).astype(np.int64), f"[{shape}]")

@@ -1,0 +1,89 @@
+"""Stage 4, plan: place every activation tensor in one static arena by lifetime.
+
+The interface follows TFLite Micro's planners: add buffers as (size, first_use,
+last_use), get offsets back. The greedy planner places the largest buffers
+first, each at the lowest offset that overlaps no already-placed buffer whose
+lifetime intersects its own; buffers that never live at the same time share
+bytes. An in-place layer (RESHAPE) gives its output the input's buffer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ALIGNMENT = 4  # word-aligned tensors let kernels load four int8 values at once
+
+
+@dataclass
+class Buffer:
+    size: int
+    first_use: int   # index of the first layer that writes or reads it
+    last_use: int    # index of the last layer that reads it
+    offset: int = -1
+
+    def lives_with(self, other: "Buffer") -> bool:
+        return self.first_use <= other.last_use and other.first_use <= self.last_use
+
+
+def _align(n: int) -> int:
+    return (n + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
+
+
+def greedy_plan(buffers: list[Buffer]) -> int:
+    """Assign offsets in place; return the arena size."""
+    placed: list[Buffer] = []
+    for buf in sorted(buffers, key=lambda b: (-b.size, b.first_use)):
+        offset = 0
+        for other in sorted((p for p in placed if p.lives_with(buf)), key=lambda p: p.offset):
+            if offset + buf.size <= other.offset:
+                break
+            offset = max(offset, _align(other.offset + other.size))
+        buf.offset = offset
+        placed.append(buf)
+    return max((_align(b.offset + b.size) for b in buffers), default=0)
+
+
+def linear_plan(buffers: list[Buffer]) -> int:
+    """No reuse at all: every buffer gets its own bytes (the baseline the report compares with)."""
+    offset = 0
+    for buf in buffers:
+        buf.offset = offset
+        offset = _align(offset + buf.size)
+    return offset
+
+
+@dataclass
+class ArenaPlan:
+    size: int                     # bytes of the arena
+    offsets: dict[int, int]       # tensor index -> byte offset
+    unshared_size: int            # sum of all activation tensors, aligned (no reuse)
+
+
+def plan_arena(calls, tensors, graph_inputs: list[int], graph_outputs: list[int]) -> ArenaPlan:
+    """Plan the activation tensors of a list of KernelCalls (in execution order)."""
+    owner: dict[int, int] = {}          # tensor -> buffer id (in-place outputs share their input's)
+    buffers: list[Buffer] = []
+
+    def use(tensor: int, step: int) -> None:
+        if tensor not in owner:
+            owner[tensor] = len(buffers)
+            buffers.append(Buffer(tensors[tensor].nbytes, step, step))
+        buf = buffers[owner[tensor]]
+        buf.size = max(buf.size, tensors[tensor].nbytes)
+        buf.first_use, buf.last_use = min(buf.first_use, step), max(buf.last_use, step)
+
+    last = len(calls)
+    for t in graph_inputs:
+        use(t, 0)
+    for step, call in enumerate(calls):
+        for t in call.inputs:
+            use(t, step)
+        for t in call.outputs:
+            if call.in_place and call.inputs and t not in owner:
+                owner[t] = owner[call.inputs[0]]
+            use(t, step)
+    for t in graph_outputs:
+        use(t, last)
+
+    unshared = linear_plan([Buffer(tensors[t].nbytes, 0, 0) for t in owner])
+    size = greedy_plan(buffers)
+    return ArenaPlan(size=size, offsets={t: buffers[b].offset for t, b in owner.items()}, unshared_size=unshared)

@@ -1,0 +1,123 @@
+"""Stage 8, report: what the model costs on the board, as a terminal table and as JSON."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import __version__
+from .elfsize import ElfSizes
+from .emit import Project
+from .emulate import RunResult
+
+REPORT_VERSION = 1
+
+
+@dataclass
+class LayerReport:
+    name: str
+    op: str
+    summary: str
+    output_shape: list[int]
+    params_bytes: int
+    macs: int
+    instructions: float | None
+    instructions_per_mac: float | None
+
+
+@dataclass
+class Report:
+    version: int
+    tool: str
+    model: str
+    board: str
+    core: str
+    flash: dict                   # total, weights, code, other
+    sram: dict                    # total, arena, stack_peak, stack_reserved, other
+    arena: dict                   # planned, unshared (all tensors side by side)
+    macs: int
+    instructions: float | None    # mean per inference
+    instructions_per_mac: float | None
+    inferences: int
+    layers: list[LayerReport] = field(default_factory=list)
+    verification: dict | None = None
+    accuracy: float | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+
+def make_report(project: Project, sizes: ElfSizes, run: RunResult | None) -> Report:
+    board, calls = project.board, project.calls
+    weights = sum(sizes.symbols.get(name, 0) for name in project.weight_symbols)
+    arena = sizes.symbols.get("tc_arena", project.plan.size)
+    stack_reserved = board.stack_size
+    macs = sum(c.macs for c in calls)
+    per_layer = total = None
+    if run is not None and len(run.ticks):
+        instr = board.instructions(run.ticks.astype(np.float64))
+        total = float(instr[:, 0].mean())
+        per_layer = instr[:, 1:].mean(axis=0)
+    layers = []
+    for i, call in enumerate(calls):
+        out = project.graph.tensors[call.outputs[0]]
+        n = float(per_layer[i]) if per_layer is not None else None
+        layers.append(LayerReport(call.layer.name, call.layer.op, call.summary, list(out.shape),
+                                  call.weight_bytes, call.macs, _round(n),
+                                  _round(n / call.macs if n is not None and call.macs else None, 3)))
+    return Report(
+        version=REPORT_VERSION, tool=f"tinycompress {__version__}", model=project.graph.name,
+        board=board.name, core=board.core,
+        flash={"total": sizes.flash, "weights": weights, "code": sizes.code,
+               "other": sizes.flash - weights - sizes.code},
+        sram={"total": sizes.ram, "arena": arena, "stack_peak": run.stack_peak if run else None,
+              "stack_reserved": stack_reserved, "other": sizes.ram - arena - stack_reserved},
+        arena={"planned": project.plan.size, "unshared": project.plan.unshared_size},
+        macs=macs, instructions=_round(total),
+        instructions_per_mac=_round(total / macs if total is not None and macs else None, 3),
+        inferences=int(len(run.ticks)) if run is not None else 0, layers=layers)
+
+
+def _round(x, digits: int = 1):
+    return None if x is None else round(float(x), digits)
+
+
+def _kib(n) -> str:
+    return "-" if n is None else f"{n / 1024:,.1f} KiB"
+
+
+def format_table(r: Report) -> str:
+    lines = [
+        f"tinycompress report: {r.model} on {r.board} ({r.core})",
+        f"  macc                 {r.macs:,}",
+        f"  flash (total)        {_kib(r.flash['total'])} = weights {_kib(r.flash['weights'])} "
+        f"+ code {_kib(r.flash['code'])} + other {_kib(r.flash['other'])}",
+        f"  ram (total)          {_kib(r.sram['total'])} = arena {_kib(r.sram['arena'])} "
+        f"+ stack {_kib(r.sram['stack_reserved'])} reserved + other {_kib(r.sram['other'])}",
+        f"  stack (peak)         {_kib(r.sram['stack_peak'])}",
+        f"  arena                {r.arena['planned']:,} B planned, {r.arena['unshared']:,} B without reuse",
+    ]
+    if r.instructions is not None:
+        lines.append(f"  instructions         {r.instructions:,.0f} per inference "
+                     f"({r.instructions_per_mac} per MAC, mean of {r.inferences})")
+    if r.verification is not None:
+        v = r.verification
+        lines.append(f"  verification         {v['matching']}/{v['inferences']} outputs identical "
+                     "to the TFLite Micro interpreter")
+    if r.accuracy is not None:
+        lines.append(f"  accuracy (firmware)  {100 * r.accuracy:.2f} %")
+    header = ("layer", "type", "output shape", "params B", "MACs", "instructions", "instr/MAC")
+    rows = [header] + [
+        (l.name, l.op, "x".join(map(str, l.output_shape)), f"{l.params_bytes:,}", f"{l.macs:,}",
+         "-" if l.instructions is None else f"{l.instructions:,.0f}",
+         "-" if l.instructions_per_mac is None else f"{l.instructions_per_mac:.2f}")
+        for l in r.layers]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines.append("")
+    for k, row in enumerate(rows):
+        lines.append("  " + "  ".join(c.ljust(w) if i < 3 else c.rjust(w)
+                                      for i, (c, w) in enumerate(zip(row, widths))))
+        if k == 0:
+            lines.append("  " + "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
