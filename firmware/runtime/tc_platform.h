@@ -1,0 +1,32 @@
+/*
+ * tinycompress runtime: what the harness needs from the platform.
+ *
+ * Two implementations: semihosting on the emulated Cortex-M (files live in
+ * QEMU's working directory) and stdio for a native host build.
+ */
+#ifndef TC_PLATFORM_H
+#define TC_PLATFORM_H
+
+#include <stdint.h>
+
+/* Open a file in the host's working directory; mode "rb" or "wb". Returns a handle >= 0 or -1. */
+int32_t tc_platform_open(const char *name, const char *mode);
+/* Bytes actually read or written, or -1. */
+int32_t tc_platform_read(int32_t handle, void *buffer, uint32_t size);
+int32_t tc_platform_write(int32_t handle, const void *buffer, uint32_t size);
+int32_t tc_platform_file_length(int32_t handle);
+void tc_platform_close(int32_t handle);
+/* Print a line on the console. */
+void tc_platform_print(const char *text);
+/* End the program; the status becomes the emulator's exit code. */
+void tc_platform_exit(int32_t status) __attribute__((noreturn));
+
+/* A free-running tick counter (the CPU clock on Cortex-M; 0 on the host). */
+void tc_timer_start(void);
+uint32_t tc_timer_ticks(void);
+
+/* Peak stack use in bytes, from the pattern painted at reset (0 where not measured). */
+uint32_t tc_stack_peak(void);
+uint32_t tc_stack_size(void);
+
+#endif /* TC_PLATFORM_H */

@@ -1,0 +1,43 @@
+/*
+ * tinycompress runtime: a 32-bit tick counter from SysTick.
+ *
+ * SysTick counts down 24 bits at the CPU clock; its interrupt adds each
+ * wrap. Under QEMU's -icount every instruction takes fixed virtual time, so
+ * ticks are an exact, repeatable instruction count (DWT is not emulated).
+ */
+#include "tc_platform.h"
+
+#define SYST_CSR (*(volatile uint32_t *)0xE000E010) /* control and status */
+#define SYST_RVR (*(volatile uint32_t *)0xE000E014) /* reload value */
+#define SYST_CVR (*(volatile uint32_t *)0xE000E018) /* current value */
+
+#define SYST_CSR_ENABLE (1u << 0)
+#define SYST_CSR_TICKINT (1u << 1)
+#define SYST_CSR_CLKSOURCE_CPU (1u << 2)
+#define SYST_PERIOD (1u << 24)
+
+static volatile uint32_t wraps;
+
+void SysTick_Handler(void)
+{
+    wraps++;
+}
+
+void tc_timer_start(void)
+{
+    SYST_CSR = 0;
+    SYST_RVR = SYST_PERIOD - 1;
+    SYST_CVR = 0;
+    wraps = 0;
+    SYST_CSR = SYST_CSR_ENABLE | SYST_CSR_TICKINT | SYST_CSR_CLKSOURCE_CPU;
+}
+
+uint32_t tc_timer_ticks(void)
+{
+    uint32_t high, low;
+    do { /* re-read if the counter wrapped between the two reads */
+        high = wraps;
+        low = SYST_CVR;
+    } while (high != wraps);
+    return high * SYST_PERIOD + (SYST_PERIOD - 1 - low);
+}
