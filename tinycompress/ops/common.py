@@ -85,3 +85,22 @@ def weight_array(layer: Layer, tensor: Tensor, suffix: str = "weights") -> Const
         raise unsupported(layer, f"{tensor.dtype} {suffix}")
     shape = "x".join(str(d) for d in tensor.shape)
     return ConstArray(f"{layer.name}_{suffix}", ctype, tensor.data.reshape(-1).astype(np.int64), f"[{shape}]")
+
+
+def same_padding(padding: str, in_size: int, kernel: int, stride: int, dilation: int, out_size: int) -> int:
+    """Padding before the first row/column, as TFLite's ComputePaddingHeightWidth (VALID gives 0)."""
+    effective = (kernel - 1) * dilation + 1
+    total = max(0, (out_size - 1) * stride + effective - in_size)
+    return total // 2 if padding == "SAME" else 0
+
+
+def window_summary(kh: int, kw: int, layer: Layer) -> str:
+    """'3x3 /2 SAME, RELU6': kernel, stride, padding and activation for reports."""
+    o = layer.options
+    stride = o.get("stride_h", 1) if o.get("stride_h", 1) == o.get("stride_w", 1) else \
+        f"{o.get('stride_h')}x{o.get('stride_w')}"
+    text = f"{kh}x{kw} /{stride} {o.get('padding', 'VALID')}"
+    if o.get("dilation_h_factor", 1) != 1 or o.get("dilation_w_factor", 1) != 1:
+        text += f" dilation {o.get('dilation_h_factor')}x{o.get('dilation_w_factor')}"
+    activation = o.get("fused_activation_function", "NONE")
+    return text + ("" if activation == "NONE" else f", {activation}")

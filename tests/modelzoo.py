@@ -1,0 +1,240 @@
+"""Every test model, built from this script with fixed seeds and cached as .tflite + .npz.
+
+Usage: python tests/modelzoo.py [--out DIR] [NAME ...]
+
+Each model is a Keras model (batch size 1) trained briefly so its weights look
+real, converted by tinycompress.quantize to full int8, and stored with at least
+100 int8 test inputs (`x_int8`) and, for classifiers, labels (`y`).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+DEFAULT_OUT = Path(__file__).resolve().parent / ".models"
+TEST_INPUTS = 120
+SEED = 7
+
+
+def _keras():
+    import keras
+    keras.utils.set_random_seed(SEED)
+    return keras
+
+
+def _digits(image: bool):
+    from sklearn.datasets import load_digits
+    digits = load_digits()
+    x = (digits.data / 16.0).astype(np.float32)
+    x = x.reshape(-1, 8, 8, 1) if image else x
+    rng = np.random.default_rng(SEED)
+    order = rng.permutation(len(x))
+    x, y = x[order], digits.target[order].astype(np.int64)
+    return x[:-TEST_INPUTS], y[:-TEST_INPUTS], x[-TEST_INPUTS:], y[-TEST_INPUTS:]
+
+
+def _train(model, x, y, epochs: int, loss: str):
+    model.compile(optimizer="adam", loss=loss)
+    model.fit(x, y, epochs=epochs, batch_size=32, verbose=0)
+
+
+# ---- networks -------------------------------------------------------------------------------------
+
+def digits_mlp():
+    keras = _keras()
+    L = keras.layers
+    x, y, tx, ty = _digits(image=False)
+    inp = keras.Input((64,), batch_size=1)
+    h = L.Dense(32, activation="relu")(inp)
+    h = L.Dense(16, activation="relu")(h)
+    out = L.Softmax()(L.Dense(10)(h))
+    model = keras.Model(inp, out, name="digits_mlp")
+    _train(model, x, y, 40, "sparse_categorical_crossentropy")
+    return model, x, tx, ty
+
+
+def digits_cnn_model(keras):
+    L = keras.layers
+    inp = keras.Input((8, 8, 1), batch_size=1)
+    h = L.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    h = L.DepthwiseConv2D(3, padding="same", activation="relu")(h)
+    h = L.MaxPooling2D(2)(h)
+    h = L.Conv2D(16, 1, activation="relu6")(h)
+    h = L.AveragePooling2D(2)(h)
+    h = L.Flatten()(h)
+    out = L.Softmax()(L.Dense(10)(h))
+    return keras.Model(inp, out, name="digits_cnn")
+
+
+def digits_cnn():
+    keras = _keras()
+    x, y, tx, ty = _digits(image=True)
+    model = digits_cnn_model(keras)
+    _train(model, x, y, 30, "sparse_categorical_crossentropy")
+    return model, x, tx, ty
+
+
+def kws_dscnn():
+    """MLPerf Tiny keyword spotting DS-CNN on synthetic 49x10 MFCC-like features, 12 classes."""
+    keras = _keras()
+    L = keras.layers
+    rng = np.random.default_rng(SEED)
+    centers = rng.normal(0, 1, (12, 49, 10, 1)).astype(np.float32)
+    y = rng.integers(0, 12, 400)
+    x = (centers[y] + rng.normal(0, 0.8, (400, 49, 10, 1))).astype(np.float32)
+
+    def bn_relu(h):
+        return L.ReLU()(L.BatchNormalization()(h))
+
+    inp = keras.Input((49, 10, 1), batch_size=1)
+    h = bn_relu(L.Conv2D(64, (10, 4), strides=2, padding="same")(inp))
+    for _ in range(4):
+        h = bn_relu(L.DepthwiseConv2D(3, padding="same")(h))
+        h = bn_relu(L.Conv2D(64, 1)(h))
+    h = L.AveragePooling2D(pool_size=(h.shape[1], h.shape[2]))(h)
+    out = L.Softmax()(L.Dense(12)(L.Flatten()(h)))
+    model = keras.Model(inp, out, name="kws_dscnn")
+    _train(model, x[:300], y[:300], 2, "sparse_categorical_crossentropy")
+    return model, x[:300], x[-100:], y[-100:]
+
+
+def ad_autoencoder():
+    """MLPerf Tiny anomaly detection autoencoder on synthetic 640-value log-mel frames."""
+    keras = _keras()
+    L = keras.layers
+    rng = np.random.default_rng(SEED)
+    basis = rng.normal(0, 1, (6, 640)).astype(np.float32)
+    x = (rng.normal(0, 1, (500, 6)) @ basis / 3 + rng.normal(0, 0.1, (500, 640))).astype(np.float32)
+
+    def block(h, units):
+        return L.ReLU()(L.BatchNormalization()(L.Dense(units)(h)))
+
+    inp = keras.Input((640,), batch_size=1)
+    h = inp
+    for units in (128, 128, 128, 128, 8, 128, 128, 128, 128):
+        h = block(h, units)
+    model = keras.Model(inp, L.Dense(640)(h), name="ad_autoencoder")
+    _train(model, x[:400], x[:400], 2, "mse")
+    return model, x[:400], x[-100:], None
+
+
+# ---- one model per operator case ----------------------------------------------------------------
+
+def _op_model(shape, body, name):
+    """Untrained weights with random biases: each case is about the arithmetic, not accuracy."""
+    def build():
+        keras = _keras()
+        inp = keras.Input(shape, batch_size=1)
+        model = keras.Model(inp, body(keras.layers, inp), name=name)
+        rng = np.random.default_rng(SEED)
+        calib = rng.uniform(-1, 1, (200,) + shape).astype(np.float32)
+        test = rng.uniform(-1.2, 1.2, (TEST_INPUTS,) + shape).astype(np.float32)  # past the range: saturation
+        return model, calib, test, None
+    return build
+
+
+def _bias():
+    return {"bias_initializer": "random_normal"}
+
+
+def _residual(L, x):
+    a = L.Conv2D(5, 3, padding="same", **_bias())(x)
+    b = L.Conv2D(5, 1, **_bias())(x)
+    return L.ReLU()(L.Add()([a, L.Rescaling(3.0)(b)]))
+
+
+OPS = {
+    "op_fc_relu": ((23,), lambda L, x: L.Dense(13, activation="relu", **_bias())(x)),
+    "op_fc_relu6": ((23,), lambda L, x: L.Dense(13, activation="relu6", **_bias())(x)),
+    "op_fc_none": ((23,), lambda L, x: L.Dense(13, **_bias())(x)),
+    "op_conv_3x3_same": ((9, 9, 3), lambda L, x: L.Conv2D(7, 3, padding="same", activation="relu", **_bias())(x)),
+    "op_conv_5x3_valid_s2": ((11, 10, 5), lambda L, x: L.Conv2D(7, (5, 3), strides=2, **_bias())(x)),
+    "op_conv_3x3_same_s2": ((10, 9, 3), lambda L, x: L.Conv2D(5, 3, strides=2, padding="same",
+                                                               activation="relu6", **_bias())(x)),
+    "op_conv_dilated": ((12, 12, 3), lambda L, x: L.Conv2D(5, 3, dilation_rate=2, padding="same", **_bias())(x)),
+    "op_dw_3x3_same": ((9, 9, 7), lambda L, x: L.DepthwiseConv2D(3, padding="same", activation="relu",
+                                                                  **_bias())(x)),
+    "op_dw_mult2_valid": ((8, 9, 5), lambda L, x: L.DepthwiseConv2D(3, depth_multiplier=2, **_bias())(x)),
+    "op_dw_s2_same": ((11, 11, 5), lambda L, x: L.DepthwiseConv2D(3, strides=2, padding="same",
+                                                                   activation="relu6", **_bias())(x)),
+    "op_maxpool_2x2": ((8, 8, 5), lambda L, x: L.MaxPooling2D(2)(x)),
+    "op_maxpool_3x3_s1_same": ((7, 7, 5), lambda L, x: L.MaxPooling2D(3, strides=1, padding="same")(x)),
+    "op_avgpool_2x2": ((8, 8, 5), lambda L, x: L.AveragePooling2D(2)(x)),
+    "op_avgpool_3x3_s2_same": ((9, 9, 7), lambda L, x: L.AveragePooling2D(3, strides=2, padding="same")(x)),
+    "op_avgpool_3x3_s1_valid": ((7, 7, 5), lambda L, x: L.AveragePooling2D(3, strides=1)(x)),
+    "op_reshape": ((6, 6, 3), lambda L, x: L.Dense(4, **_bias())(L.Reshape((9, 12))(L.Conv2D(3, 1)(x)))),
+    "op_softmax": ((17,), lambda L, x: L.Softmax()(L.Dense(11, **_bias())(x))),
+    "op_add_residual": ((8, 8, 3), _residual),
+    "op_mean": ((6, 6, 3), lambda L, x: L.GlobalAveragePooling2D()(L.Conv2D(7, 3, **_bias())(x))),
+    "op_mean_keepdims": ((6, 5, 3), lambda L, x: L.GlobalAveragePooling2D(keepdims=True)(
+        L.Conv2D(5, 1, **_bias())(x))),
+}
+
+# ---- models that must be refused ------------------------------------------------------------------
+
+ERRORS = {
+    "unsupported_tanh": ((16,), lambda L, x: L.Activation("tanh")(L.Dense(8)(x))),
+    "float_mlp": ((16,), lambda L, x: L.Dense(4)(x)),
+}
+
+BUILDERS = {"digits_mlp": digits_mlp, "digits_cnn": digits_cnn, "kws_dscnn": kws_dscnn,
+            "ad_autoencoder": ad_autoencoder}
+BUILDERS.update({name: _op_model(shape, body, name) for name, (shape, body) in OPS.items()})
+BUILDERS.update({name: _op_model(shape, body, name) for name, (shape, body) in ERRORS.items()})
+NAMES = list(BUILDERS)
+TASKS = {"digits_mlp": "classification", "digits_cnn": "classification", "kws_dscnn": "classification",
+         "ad_autoencoder": "regression"}
+TASKS.update({name: "op" for name in OPS})
+TASKS.update({name: "error" for name in ERRORS})
+
+
+def _float_tflite(model) -> bytes:
+    import tensorflow as tf
+    from tinycompress.quantize import _quiet
+    with _quiet():
+        return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+
+
+def build(name: str, out_dir: Path = DEFAULT_OUT) -> Path:
+    """Build `name` into out_dir unless it is there already; return the .tflite path."""
+    out_dir = Path(out_dir)
+    tflite_path = out_dir / f"{name}.tflite"
+    if tflite_path.exists() and tflite_path.with_suffix(".npz").exists():
+        return tflite_path
+    from tinycompress.load import read_tflite
+    from tinycompress.quantize import keras_to_int8_tflite
+
+    model, calibration, test_x, test_y = BUILDERS[name]()
+    tflite = _float_tflite(model) if name == "float_mlp" else keras_to_int8_tflite(model, calibration)
+    inp = read_tflite(tflite).input_tensor()
+    arrays = {"x": test_x}
+    if inp.dtype == "int8":
+        scale, zero_point = float(inp.scale[0]), int(inp.zero_point[0])
+        arrays["x_int8"] = np.clip(np.round(test_x / scale) + zero_point, -128, 127).astype(np.int8)
+    if test_y is not None:
+        arrays["y"] = test_y
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # Write the .npz first: the .tflite marks a complete build.
+    np.savez(out_dir / f"{name}.npz", **arrays)
+    tmp = tflite_path.with_suffix(".tmp")
+    tmp.write_bytes(tflite)
+    tmp.rename(tflite_path)
+    return tflite_path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("names", nargs="*", default=NAMES)
+    args = parser.parse_args()
+    for name in args.names:
+        print(build(name, args.out))
+
+
+if __name__ == "__main__":
+    main()
