@@ -78,3 +78,32 @@ def conv_multipliers(input_scale, filter_scales, output_scale) -> tuple[list[int
         multipliers.append(m)
         shifts.append(s)
     return multipliers, shifts
+
+
+def softmax_scaling(beta: float, input_scale: float) -> tuple[int, int, int]:
+    """PreprocessSoftmaxScaling with 5 integer bits, plus CalculateInputRadius:
+    (input_multiplier, input_left_shift, diff_min)."""
+    integer_bits = 5
+    max_real = float((1 << 31) - 1)
+    real = min(float(f32(beta)) * float(f32(input_scale)) * (1 << (31 - integer_bits)), max_real)
+    multiplier, left_shift = quantize_multiplier_greater_than_one(real)
+    radius = math.floor(1.0 * ((1 << integer_bits) - 1) * (1 << (31 - integer_bits)) / (1 << left_shift))
+    return multiplier, left_shift, -radius
+
+
+ADD_LEFT_SHIFT = 20  # headroom TFLite gives int8 ADD operands before rescaling
+
+
+def add_multipliers(scale1: float, scale2: float, out_scale: float) -> list[tuple[int, int]]:
+    """ADD's three (multiplier, shift) pairs, from doubles as TFLite's add_common computes them."""
+    twice_max = 2 * float(max(f32(scale1), f32(scale2)))
+    reals = [float(f32(scale1)) / twice_max, float(f32(scale2)) / twice_max,
+             twice_max / ((1 << ADD_LEFT_SHIFT) * float(f32(out_scale)))]
+    return [quantize_multiplier_smaller_than_one_exp(r) for r in reals]
+
+
+def mean_multiplier(input_scale: float, output_scale: float, count: int) -> tuple[int, int]:
+    """The requantization of a MEAN's sum, with 1/count folded in as TFLite Micro folds it."""
+    multiplier, shift = quantize_multiplier(float(f32(input_scale)) / float(f32(output_scale)))
+    fold = min(count.bit_length() - 1, 32, 31 + shift)
+    return (multiplier << fold) // count, shift - fold

@@ -94,11 +94,10 @@ tc_status tc_add_s8(const tc_add_params *p, const int8_t *input1, const int8_t *
 /* MEAN over the spatial axes H and W of an NHWC tensor (keep_dims or not: same bytes). */
 typedef struct {
     tc_dims input;
-    int32_t input_offset;  /* -input zero point */
-    int32_t output_offset; /* output zero point */
-    int32_t multiplier;    /* requantization of the sum, count folded in as TFLM does */
+    int32_t input_zero_point; /* subtracted once per element of the sum */
+    int32_t output_offset;    /* output zero point */
+    int32_t multiplier;       /* input/output scale with 1/(H*W) folded in, as TFLite Micro folds it */
     int32_t shift;
-    int32_t same_scale;    /* 1 when input and output quantization are identical */
 } tc_mean_params;
 
 tc_status tc_mean_s8(const tc_mean_params *p, const int8_t *input, int8_t *output);
