@@ -9,6 +9,7 @@ real, converted by tinycompress.quantize to full int8, and stored with at least
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 from pathlib import Path
 
@@ -16,7 +17,8 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-DEFAULT_OUT = Path(__file__).resolve().parent / ".models"
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = ROOT / "tests" / ".models"
 TEST_INPUTS = 120
 SEED = 7
 
@@ -36,6 +38,13 @@ def _digits(image: bool):
     order = rng.permutation(len(x))
     x, y = x[order], digits.target[order].astype(np.int64)
     return x[:-TEST_INPUTS], y[:-TEST_INPUTS], x[-TEST_INPUTS:], y[-TEST_INPUTS:]
+
+
+def _digits_example():
+    spec = importlib.util.spec_from_file_location("digits_example", ROOT / "examples" / "digits" / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _train(model, x, y, epochs: int, loss: str):
@@ -58,23 +67,10 @@ def digits_mlp():
     return model, x, tx, ty
 
 
-def digits_cnn_model(keras):
-    L = keras.layers
-    inp = keras.Input((8, 8, 1), batch_size=1)
-    h = L.Conv2D(8, 3, padding="same", activation="relu")(inp)
-    h = L.DepthwiseConv2D(3, padding="same", activation="relu")(h)
-    h = L.MaxPooling2D(2)(h)
-    h = L.Conv2D(16, 1, activation="relu6")(h)
-    h = L.AveragePooling2D(2)(h)
-    h = L.Flatten()(h)
-    out = L.Softmax()(L.Dense(10)(h))
-    return keras.Model(inp, out, name="digits_cnn")
-
-
 def digits_cnn():
     keras = _keras()
     x, y, tx, ty = _digits(image=True)
-    model = digits_cnn_model(keras)
+    model = _digits_example().build_model(keras)  # the bundled demo's architecture
     _train(model, x, y, 30, "sparse_categorical_crossentropy")
     return model, x, tx, ty
 

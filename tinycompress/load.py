@@ -113,7 +113,7 @@ def _name_layers(layers: list[Layer], tensors: list[Tensor]) -> None:
     for i, layer in enumerate(layers):
         tensor_name = tensors[layer.outputs[0]].name.split(";")[0] if layer.outputs else ""
         parts = [p for p in tensor_name.split("/") if p]
-        base = parts[1] if len(parts) >= 3 else f"{layer.op.lower()}_{i}"
+        base = parts[1] if len(parts) >= 3 else layer.op.lower()  # graph outputs carry no Keras name
         base = re.sub(r"[^0-9A-Za-z_]", "_", base).strip("_") or f"layer_{i}"
         if base[0].isdigit():
             base = "l_" + base

@@ -1,0 +1,98 @@
+"""The bare-metal runtime on every emulated board, with hand-written stand-ins for a model."""
+from __future__ import annotations
+
+import subprocess
+
+import jinja2
+import numpy as np
+import pytest
+from conftest import needs_emulator
+
+from tinycompress.boards import list_boards, load_board
+from tinycompress.emulate import run_firmware
+from tinycompress.errors import TinyCompressError
+from tinycompress.resources import data_dir
+
+pytestmark = needs_emulator
+
+BOARDS = [b.name for b in list_boards()]
+LOOP_ITERATIONS = 100000
+
+MODEL_H = """
+#include <stdint.h>
+#include "tc_types.h"
+#define TC_MODEL_INPUT_BYTES 16
+#define TC_MODEL_OUTPUT_BYTES 16
+#define TC_MODEL_LAYER_COUNT 2
+extern int8_t *const tc_model_input;
+extern int8_t *const tc_model_output;
+tc_status tc_model_invoke(void);
+"""
+
+# Layer 0 adds one to every byte; layer 1 is a loop of exactly 2 * LOOP_ITERATIONS instructions
+# (subs + bne), so its ticks must convert to that many instructions.
+MODEL_C = """
+#include "model.h"
+#include "tc_profile.h"
+static int8_t buffer[16];
+int8_t *const tc_model_input = buffer;
+int8_t *const tc_model_output = buffer;
+tc_status tc_model_invoke(void)
+{
+    TC_PROFILE_BEGIN();
+    for (int i = 0; i < 16; i++) {
+        buffer[i] = (int8_t)(buffer[i] + 1);
+    }
+    TC_PROFILE_LAYER(0);
+    uint32_t n = %d;
+    __asm__ volatile(".syntax unified\\n1: subs %%0, %%0, #1\\n\\tbne 1b" : "+l"(n) :: "cc");
+    TC_PROFILE_LAYER(1);
+    %s
+    return TC_OK;
+}
+"""
+
+FAULT = "*(volatile uint32_t *)0xFFFFFFF0u = 1;  /* no memory there */"
+
+
+def build_double(board_name: str, tmp_path, extra: str = ""):
+    board = load_board(board_name)
+    (tmp_path / "model.h").write_text(MODEL_H)
+    (tmp_path / "model.c").write_text(MODEL_C % (LOOP_ITERATIONS, extra))
+    memory = jinja2.Template((data_dir("templates") / "memory.ld.j2").read_text())
+    (tmp_path / "memory.ld").write_text(memory.render(board=board, stack_size=board.stack_size, banner=""))
+    fw = data_dir("firmware")
+    runtime = [p for p in (fw / "runtime").glob("*.c") if not p.name.endswith("_host.c")]
+    elf = tmp_path / "firmware.elf"
+    subprocess.run(["arm-none-eabi-gcc", *board.cflags, "-O2", "-DTC_PROFILE", f"-I{tmp_path}",
+                    f"-I{fw / 'include'}", f"-I{fw / 'runtime'}", str(tmp_path / "model.c"), *map(str, runtime),
+                    "-nostartfiles", "-Wl,--gc-sections", f"-T{fw / 'linker' / 'cortex_m.ld'}", f"-L{tmp_path}",
+                    "--specs=nano.specs", "--specs=nosys.specs", "-o", str(elf)], check=True)
+    return board, elf
+
+
+@pytest.mark.parametrize("board_name", BOARDS)
+def test_harness_runs_and_counts_instructions_exactly(board_name, tmp_path):
+    board, elf = build_double(board_name, tmp_path)
+    inputs = np.arange(3 * 16, dtype=np.int64).astype(np.int8).reshape(3, 16)
+    result = run_firmware(elf, board, inputs, 16)
+    assert np.array_equal(result.outputs, (inputs.astype(np.int16) + 1).astype(np.int8))
+    assert result.ticks.shape == (3, 3)
+    loop = board.instructions(result.ticks[:, 2])
+    # The loop's own 2 * N instructions, give or take the dozen around the profiling hook.
+    assert np.all(np.abs(loop - 2 * LOOP_ITERATIONS) < 16), loop
+    again = run_firmware(elf, board, inputs, 16)
+    assert np.array_equal(result.ticks, again.ticks)
+    assert 0 < result.stack_peak < result.stack_size == board.stack_size
+
+
+def test_fault_is_reported_in_one_line(tmp_path):
+    board, elf = build_double("mps2-an386", tmp_path, extra=FAULT)
+    with pytest.raises(TinyCompressError, match="faulted in QEMU .*HardFault"):
+        run_firmware(elf, board, np.zeros((1, 16), np.int8), 16)
+
+
+def test_timeout_is_reported(tmp_path):
+    board, elf = build_double("mps2-an386", tmp_path)
+    with pytest.raises(TinyCompressError, match="past its 0 s timeout"):
+        run_firmware(elf, board, np.zeros((1, 16), np.int8), 16, timeout=0.01)
