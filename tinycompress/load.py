@@ -68,6 +68,17 @@ def read_tflite_file(path: Path) -> Graph:
     return read_tflite(path.read_bytes(), name=path.stem)
 
 
+def open_npz(path: Path, what: str):
+    """An .npz of arrays (inputs, labels, calibration samples), or a one-line error."""
+    path = Path(path)
+    if not path.is_file():
+        raise TinyCompressError(f"{what} file {path} does not exist")
+    try:
+        return np.load(path)
+    except Exception:
+        raise TinyCompressError(f"{path} is not a readable .npz file") from None
+
+
 def _tensor(index: int, t, buffers, data: bytes) -> Tensor:
     dtype = _DTYPES.get(t.type, f"type{t.type}")
     shape = tuple(int(d) for d in (t.shape if t.shape is not None else []))

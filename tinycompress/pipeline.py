@@ -15,7 +15,7 @@ from .emit import Project, emit_project
 from .emulate import run_firmware
 from .errors import EXIT_BUDGET, EXIT_MISMATCH, TinyCompressError
 from .ir import Graph
-from .load import read_tflite, read_tflite_file
+from .load import open_npz, read_tflite, read_tflite_file
 from .ops import lower_layer
 from .plan import plan_arena
 from .report import Report, make_report
@@ -119,13 +119,7 @@ def load_inputs(data: Path | None, graph: Graph, count: int, seed: int = 0) -> t
     if data is None:
         rng = np.random.default_rng(seed)
         return rng.integers(-128, 128, size=(count, inp.size), dtype=np.int8), None
-    data = Path(data)
-    if not data.is_file():
-        raise TinyCompressError(f"data file {data} does not exist")
-    try:
-        npz = np.load(data)
-    except Exception:
-        raise TinyCompressError(f"{data} is not a readable .npz file") from None
+    npz = open_npz(data, "data")
     if "x_int8" in npz:
         x = np.asarray(npz["x_int8"], np.int8)
     elif "x" in npz:

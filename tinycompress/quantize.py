@@ -57,13 +57,8 @@ def load_keras(path: Path):
 
 
 def load_calibration(path: Path) -> np.ndarray:
-    path = Path(path)
-    if not path.is_file():
-        raise TinyCompressError(f"calibration file {path} does not exist")
-    try:
-        data = np.load(path)
-    except Exception:
-        raise TinyCompressError(f"{path} is not a readable .npz file") from None
+    from .load import open_npz
+    data = open_npz(path, "calibration")
     if "x" not in data:
         raise TinyCompressError(f"{path} has no calibration samples under 'x' "
                                 f"(it has {', '.join(data.files) or 'nothing'})")

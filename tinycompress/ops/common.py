@@ -87,6 +87,41 @@ def weight_array(layer: Layer, tensor: Tensor, suffix: str = "weights") -> Const
     return ConstArray(f"{layer.name}_{suffix}", ctype, tensor.data.reshape(-1).astype(np.int64), f"[{shape}]")
 
 
+def weighted_params(layer: Layer, graph: Graph, multipliers: list[int], shifts: list[int]) -> tuple[dict, list[ConstArray]]:
+    """The fields FULLY_CONNECTED and the convolutions share: offsets, weights, bias, requantization, clamp."""
+    inp, weights, out = (graph.tensors[layer.inputs[0]], graph.tensors[layer.inputs[1]],
+                         graph.tensors[layer.outputs[0]])
+    bias = graph.tensor(layer.inputs[2]) if len(layer.inputs) > 2 else None
+    requant, arrays = requant_arrays(layer, multipliers, shifts)
+    arrays.insert(0, weight_array(layer, weights))
+    params = {
+        "input_offset": -scalar_quant(inp)[1],
+        "output_offset": scalar_quant(out)[1],
+        "weights": arrays[0].name,
+        "bias": "NULL",
+        "requant": requant,
+        "act": fused_activation(layer, out),
+    }
+    if bias is not None:
+        arrays.insert(1, weight_array(layer, bias, "bias"))
+        params["bias"] = arrays[1].name
+    return params, arrays
+
+
+def window_params(layer: Layer, in_hw: tuple[int, int], out_hw: tuple[int, int], kernel_hw: tuple[int, int],
+                  dilation: bool = True) -> dict:
+    """Strides, dilations and SAME padding of a sliding-window layer, from its options."""
+    o = layer.options
+    stride = o.get("stride_h", 1), o.get("stride_w", 1)
+    dil = (o.get("dilation_h_factor", 1), o.get("dilation_w_factor", 1)) if dilation else (1, 1)
+    pad = [same_padding(o.get("padding"), in_hw[i], kernel_hw[i], stride[i], dil[i], out_hw[i]) for i in (0, 1)]
+    params = {"stride_h": stride[0], "stride_w": stride[1]}
+    if dilation:
+        params.update(dilation_h=dil[0], dilation_w=dil[1])
+    params.update(pad_top=pad[0], pad_left=pad[1])
+    return params
+
+
 def same_padding(padding: str, in_size: int, kernel: int, stride: int, dilation: int, out_size: int) -> int:
     """Padding before the first row/column, as TFLite's ComputePaddingHeightWidth (VALID gives 0)."""
     effective = (kernel - 1) * dilation + 1

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..ir import Graph, Layer
 from . import lowering
-from .common import KernelCall, fused_activation, same_padding, scalar_quant, unsupported, window_summary
+from .common import KernelCall, fused_activation, scalar_quant, unsupported, window_params, window_summary
 
 KERNELS = {"MAX_POOL_2D": "tc_max_pool2d_s8", "AVERAGE_POOL_2D": "tc_avg_pool2d_s8"}
 
@@ -15,16 +15,12 @@ def lower(layer: Layer, graph: Graph) -> KernelCall:
         raise unsupported(layer, "pooling that changes quantization")
     n, in_h, in_w, c = inp.nhwc()
     _, out_h, out_w, _ = out.nhwc()
-    o = layer.options
-    k_h, k_w = o["filter_height"], o["filter_width"]
-    stride_h, stride_w = o.get("stride_h", 1), o.get("stride_w", 1)
+    k_h, k_w = layer.options["filter_height"], layer.options["filter_width"]
     params = {
         "input": (n, in_h, in_w, c),
         "output": (n, out_h, out_w, c),
         "filter_h": k_h, "filter_w": k_w,
-        "stride_h": stride_h, "stride_w": stride_w,
-        "pad_top": same_padding(o.get("padding"), in_h, k_h, stride_h, 1, out_h),
-        "pad_left": same_padding(o.get("padding"), in_w, k_w, stride_w, 1, out_w),
+        **window_params(layer, (in_h, in_w), (out_h, out_w), (k_h, k_w), dilation=False),
         "act": fused_activation(layer, out),
     }
     return KernelCall(layer, KERNELS[layer.op], "tc_pool2d_params", params,
