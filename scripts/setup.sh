@@ -24,7 +24,11 @@ want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "setup: installing Python dependencies into .venv" >&2
     python3 -m venv .venv
-    .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e '.[keras,dev]'
+    if ! { .venv/bin/python -m pip install -q --upgrade pip &&
+           .venv/bin/python -m pip install -q -e '.[keras,dev]'; } > .venv/install.log 2>&1; then
+        cat .venv/install.log >&2
+        echo "setup: pip install failed (log above, also in .venv/install.log)" >&2
+        exit 1
+    fi
     echo "$want" > "$stamp"
 fi

@@ -81,11 +81,11 @@ def kws_dscnn():
     L = keras.layers
     rng = np.random.default_rng(SEED)
     centers = rng.normal(0, 1, (12, 49, 10, 1)).astype(np.float32)
-    y = rng.integers(0, 12, 400)
-    x = (centers[y] + rng.normal(0, 0.8, (400, 49, 10, 1))).astype(np.float32)
+    y = rng.integers(0, 12, 700)
+    x = (centers[y] + rng.normal(0, 0.8, (700, 49, 10, 1))).astype(np.float32)
 
     def bn_relu(h):
-        return L.ReLU()(L.BatchNormalization()(h))
+        return L.ReLU()(L.BatchNormalization(momentum=0.9)(h))
 
     inp = keras.Input((49, 10, 1), batch_size=1)
     h = bn_relu(L.Conv2D(64, (10, 4), strides=2, padding="same")(inp))
@@ -95,8 +95,8 @@ def kws_dscnn():
     h = L.AveragePooling2D(pool_size=(h.shape[1], h.shape[2]))(h)
     out = L.Softmax()(L.Dense(12)(L.Flatten()(h)))
     model = keras.Model(inp, out, name="kws_dscnn")
-    _train(model, x[:300], y[:300], 2, "sparse_categorical_crossentropy")
-    return model, x[:300], x[-100:], y[-100:]
+    _train(model, x[:600], y[:600], 4, "sparse_categorical_crossentropy")
+    return model, x[:600], x[-100:], y[-100:]
 
 
 def ad_autoencoder():
@@ -108,7 +108,7 @@ def ad_autoencoder():
     x = (rng.normal(0, 1, (500, 6)) @ basis / 3 + rng.normal(0, 0.1, (500, 640))).astype(np.float32)
 
     def block(h, units):
-        return L.ReLU()(L.BatchNormalization()(L.Dense(units)(h)))
+        return L.ReLU()(L.BatchNormalization(momentum=0.9)(L.Dense(units)(h)))
 
     inp = keras.Input((640,), batch_size=1)
     h = inp

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +97,8 @@ def keras_to_int8_tflite(model, calibration: np.ndarray) -> bytes:
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
     try:
-        with _quiet():
+        with _quiet(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "statistics for quantized inputs": the representative set gives them
             return converter.convert()
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
