@@ -4,7 +4,9 @@ Usage: python tests/modelzoo.py [--out DIR] [NAME ...]
 
 Each model is a Keras model (batch size 1) trained briefly so its weights look
 real, converted by tinycompress.quantize to full int8, and stored with at least
-100 int8 test inputs (`x_int8`) and, for classifiers, labels (`y`).
+100 test inputs (`x` float32, `x_int8`) and, for classifiers, labels (`y`).
+The networks also keep their float `.keras` model and training set
+(`<name>_train.npz`) for factorization sweeps.
 """
 from __future__ import annotations
 
@@ -64,7 +66,7 @@ def digits_mlp():
     out = L.Softmax()(L.Dense(10)(h))
     model = keras.Model(inp, out, name="digits_mlp")
     _train(model, x, y, 40, "sparse_categorical_crossentropy")
-    return model, x, tx, ty
+    return model, x, y, tx, ty
 
 
 def digits_cnn():
@@ -72,7 +74,7 @@ def digits_cnn():
     x, y, tx, ty = _digits(image=True)
     model = _digits_example().build_model(keras)  # the bundled demo's architecture
     _train(model, x, y, 30, "sparse_categorical_crossentropy")
-    return model, x, tx, ty
+    return model, x, y, tx, ty
 
 
 def kws_dscnn():
@@ -96,7 +98,7 @@ def kws_dscnn():
     out = L.Softmax()(L.Dense(12)(L.Flatten()(h)))
     model = keras.Model(inp, out, name="kws_dscnn")
     _train(model, x[:600], y[:600], 4, "sparse_categorical_crossentropy")
-    return model, x[:600], x[-100:], y[-100:]
+    return model, x[:600], y[:600], x[-100:], y[-100:]
 
 
 def ad_autoencoder():
@@ -116,7 +118,7 @@ def ad_autoencoder():
         h = block(h, units)
     model = keras.Model(inp, L.Dense(640)(h), name="ad_autoencoder")
     _train(model, x[:400], x[:400], 2, "mse")
-    return model, x[:400], x[-100:], None
+    return model, x[:400], None, x[-100:], None
 
 
 # ---- one model per operator case ----------------------------------------------------------------
@@ -130,7 +132,7 @@ def _op_model(shape, body, name):
         rng = np.random.default_rng(SEED)
         calib = rng.uniform(-1, 1, (200,) + shape).astype(np.float32)
         test = rng.uniform(-1.2, 1.2, (TEST_INPUTS,) + shape).astype(np.float32)  # past the range: saturation
-        return model, calib, test, None
+        return model, calib, None, test, None
     return build
 
 
@@ -205,7 +207,7 @@ def build(name: str, out_dir: Path = DEFAULT_OUT) -> Path:
     from tinycompress.load import read_tflite
     from tinycompress.quantize import keras_to_int8_tflite
 
-    model, calibration, test_x, test_y = BUILDERS[name]()
+    model, calibration, train_y, test_x, test_y = BUILDERS[name]()
     tflite = _float_tflite(model) if name == "float_mlp" else keras_to_int8_tflite(model, calibration)
     inp = read_tflite(tflite).input_tensor()
     arrays = {"x": test_x}
@@ -215,8 +217,12 @@ def build(name: str, out_dir: Path = DEFAULT_OUT) -> Path:
     if test_y is not None:
         arrays["y"] = test_y
     out_dir.mkdir(parents=True, exist_ok=True)
-    # Write the .npz first: the .tflite marks a complete build.
+    # Write the rest first: the .tflite marks a complete build.
     np.savez(out_dir / f"{name}.npz", **arrays)
+    if TASKS[name] in ("classification", "regression"):
+        model.save(out_dir / f"{name}.keras")  # the float model, for factorization sweeps
+        train = {"x": calibration} if train_y is None else {"x": calibration, "y": train_y}
+        np.savez(out_dir / f"{name}_train.npz", **train)
     tmp = tflite_path.with_suffix(".tmp")
     tmp.write_bytes(tflite)
     tmp.rename(tflite_path)

@@ -24,6 +24,25 @@ def _board_option(fn):
                         help="Target board (see `tinycompress boards`).")(fn)
 
 
+def _compression_options(fn):
+    fn = click.option("--epochs", default=5, show_default=True, help="Fine-tuning epochs with --train.")(fn)
+    fn = click.option("--train", type=DATA, metavar="NPZ",
+                      help="Fine-tune after factorization on 'x' with labels 'y', or by distillation "
+                           "from the unfactorized model without labels.")(fn)
+    fn = click.option("--energy", type=float, metavar="F",
+                      help="Per-layer rank keeping this fraction of the squared singular values, e.g. 0.95.")(fn)
+    fn = click.option("--rank", metavar="R",
+                      help="Factorize Dense/Conv2D layers of a Keras model: one rank (16), 'full', "
+                           "or per layer (dense_1=16,conv_2=8).")(fn)
+    return fn
+
+
+def _compression(rank, energy, train, epochs):
+    from .compress import parse_rank
+    from .pipeline import Compression
+    return Compression(parse_rank(rank, energy), train, epochs)
+
+
 def _calibration_option(fn):
     return click.option("--calibration", type=DATA, metavar="NPZ",
                         help="Float samples under 'x' to quantize a Keras or float TFLite model to int8.")(fn)
@@ -41,7 +60,8 @@ def cli():
 @click.option("--output", "-o", type=click.Path(path_type=Path, file_okay=False), required=True,
               help="Directory for the C project (replaced if it is an earlier tinycompress project).")
 @_calibration_option
-def compile(model: Path, board: str, output: Path, calibration: Path | None):
+@_compression_options
+def compile(model: Path, board: str, output: Path, calibration: Path | None, rank, energy, train, epochs):
     """Write a self-contained C project for MODEL (.tflite or .keras) with a Makefile.
 
     \b
@@ -50,7 +70,8 @@ def compile(model: Path, board: str, output: Path, calibration: Path | None):
       make -C build/digits          # firmware.elf, built with arm-none-eabi-gcc
     """
     from .pipeline import compile_model
-    project = compile_model(model, load_board(board), output, calibration)
+    project = compile_model(model, load_board(board), output, calibration,
+                            _compression(rank, energy, train, epochs))
     click.echo(f"wrote {project.directory} ({len(project.calls)} layers, arena {project.plan.size:,} bytes); "
                f"build it with: make -C {project.directory}", err=True)
 
@@ -69,21 +90,25 @@ def compile(model: Path, board: str, output: Path, calibration: Path | None):
 @click.option("--output", "-o", type=click.Path(path_type=Path, file_okay=False),
               help="Keep the C project here.")
 @_calibration_option
+@_compression_options
 @click.option("--host", is_flag=True, hidden=True, help="Run the harness natively instead of in QEMU (tests).")
 def run(model: Path, board: str, data: Path | None, count: int, verify: bool, json_path: Path | None,
-        output: Path | None, calibration: Path | None, host: bool):
+        output: Path | None, calibration: Path | None, rank, energy, train, epochs, host: bool):
     """Build MODEL for a board, run it in QEMU and print flash, SRAM and instruction counts.
 
     \b
     Example:
       tinycompress run examples/digits/digits_cnn.tflite --board mps2-an386 \\
           --data examples/digits/digits_test.npz --verify --json report.json
+      tinycompress run examples/digits/digits_cnn.keras --rank 4 \\
+          --calibration examples/digits/digits_test.npz --data examples/digits/digits_test.npz
     """
     from .pipeline import VerificationError, run_model
     from .report import format_table
     try:
         report = run_model(model, load_board(board), data=data, verify=verify, out=output,
-                           calibration=calibration, count=count, host=host)
+                           calibration=calibration, count=count, host=host,
+                           compression=_compression(rank, energy, train, epochs))
     except VerificationError as exc:
         report = exc.report
         _emit(report, json_path)
@@ -94,13 +119,112 @@ def run(model: Path, board: str, data: Path | None, count: int, verify: bool, js
 
 
 def _emit(report, json_path: Path | None) -> None:
-    if json_path is None:
-        return
-    if str(json_path) == "-":
-        click.echo(report.to_json())
+    if json_path is not None:
+        _write_text(json_path, report.to_json())
+
+
+def _write_text(path: Path, text: str) -> None:
+    if str(path) == "-":
+        click.echo(text)
     else:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(report.to_json() + "\n")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n")
+
+
+def _size(text: str | None) -> int | None:
+    """'64KiB', '1MiB', '512k' or plain bytes."""
+    if text is None:
+        return None
+    units = {"kib": 1024, "kb": 1024, "k": 1024, "mib": 1 << 20, "mb": 1 << 20, "m": 1 << 20, "b": 1, "": 1}
+    number = text.strip().lower().rstrip("bkmi") or "0"
+    unit = text.strip().lower()[len(number):]
+    try:
+        return int(float(number) * units[unit])
+    except (ValueError, KeyError):
+        raise click.BadParameter(f"{text!r} is not a size; write e.g. 64KiB, 1MiB or 65536") from None
+
+
+@cli.command()
+@click.argument("model", type=MODEL)
+@_board_option
+@click.option("--ranks", default="4,8,16,32,full", show_default=True,
+              help="Variants to build: global ranks and 'full' (the unfactorized model).")
+@click.option("--data", type=DATA, metavar="NPZ", required=True,
+              help="Evaluation set: float32 inputs under 'x', class ids or targets under 'y' "
+                   "(without 'y', an autoencoder is scored against its input).")
+@_calibration_option
+@click.option("--train", type=DATA, metavar="NPZ", help="Fine-tune each factorized variant on this data.")
+@click.option("--epochs", default=5, show_default=True, help="Fine-tuning epochs.")
+@click.option("--output", "-o", type=click.Path(path_type=Path, file_okay=False),
+              help="Write profile.json, profile.csv, pareto.png and every variant's .tflite and C project here.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+              metavar="FILE", help="Also write the JSON here ('-' for stdout).")
+@click.option("--max-flash", metavar="SIZE", help="Budget: flash, e.g. 64KiB.")
+@click.option("--max-sram", metavar="SIZE", help="Budget: SRAM, e.g. 16KiB.")
+@click.option("--max-instructions", type=int, metavar="N", help="Budget: instructions per inference.")
+@click.option("--min-accuracy", type=float, metavar="PCT", help="Budget: firmware accuracy in percent.")
+@click.option("--junit", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+              help="Write JUnit XML: one test case per variant.")
+@click.option("--jobs", "-j", default=2, show_default=True, help="Variants built and emulated at once.")
+def profile(model, board, ranks, data, calibration, train, epochs, output, json_path, max_flash, max_sram,
+            max_instructions, min_accuracy, junit, jobs):
+    """Build every rank variant of a Keras MODEL, run each in QEMU, and tabulate what each costs and buys.
+
+    Exits 3 when budgets are given and no variant meets all of them, 4 when a
+    variant's firmware differs from the TFLite Micro interpreter.
+
+    \b
+    Example:
+      tinycompress profile ad.keras --board mps2-an386 --ranks 4,8,16,32,full \\
+          --data eval.npz -o build/profile --max-flash 200KiB --junit profile.xml
+    """
+    from .errors import EXIT_BUDGET, EXIT_MISMATCH
+    from .profile import Budgets, parse_variants, run_profile
+    from .profile_report import format_table, to_json, write_csv, write_junit, write_pareto
+
+    budgets = Budgets(_size(max_flash), _size(max_sram), max_instructions,
+                      None if min_accuracy is None else min_accuracy / 100)
+    target = load_board(board)
+    results = run_profile(model, target, parse_variants(ranks), data, output, calibration, train, epochs,
+                          budgets, jobs)
+    name = Path(model).stem
+    document = to_json(results, name, target.name)
+    if output is not None:
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "profile.json").write_text(document + "\n")
+        write_csv(results, output / "profile.csv")
+        write_pareto(results, output / "pareto.png", f"{name} on {target.name}")
+    if junit is not None:
+        write_junit(results, junit, target.name)
+    if json_path is not None:
+        _write_text(json_path, document)
+    if json_path is None or str(json_path) != "-":
+        click.echo(format_table(results, name, target.name))
+    inexact = [v.variant for v in results if not v.bit_exact]
+    if inexact:
+        raise TinyCompressError(f"the firmware of rank {', '.join(inexact)} differs from the TFLite Micro "
+                                "interpreter", EXIT_MISMATCH)
+    if budgets.any and all(v.budget_failures for v in results):
+        raise TinyCompressError("no variant meets the budgets: " + _closest(results, budgets), EXIT_BUDGET)
+
+
+def _closest(results, budgets) -> str:
+    """Each failed budget with the best figure any variant reached."""
+    parts = []
+    for flag, limit, get, best, unit in [
+            ("--max-flash", budgets.max_flash, lambda v: v.flash["total"], min, " bytes"),
+            ("--max-sram", budgets.max_sram, lambda v: v.sram["total"], min, " bytes"),
+            ("--max-instructions", budgets.max_instructions, lambda v: v.instructions, min, ""),
+            ("--min-accuracy", budgets.min_accuracy, lambda v: v.firmware, max, "")]:
+        name = flag[2:]
+        if limit is None or not any(name in v.budget_failures for v in results):
+            continue
+        winner = best(results, key=get)
+        value = get(winner)
+        shown = f"{100 * value:.2f} %" if name == "min-accuracy" else f"{value:,.0f}{unit}"
+        limit_shown = f"{100 * limit:.2f} %" if name == "min-accuracy" else f"{limit:,}{unit}"
+        parts.append(f"{flag} {limit_shown} (best reachable: {shown}, rank {winner.variant})")
+    return "; ".join(parts)
 
 
 @cli.command()

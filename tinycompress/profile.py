@@ -1,0 +1,178 @@
+"""The per-rank profile: every factorization variant built, run on the emulated board and measured.
+
+For each variant: factorize the Keras model (and fine-tune when asked),
+quantize to int8, compile, build, run the whole evaluation set in QEMU, and
+compare with the TFLite Micro interpreter. Builds and emulator runs overlap
+with the next variant's TensorFlow work on a thread pool.
+"""
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import click
+import numpy as np
+
+from .boards import Board
+from .build import build
+from .compress import FULL, parse_rank
+from .elfsize import elf_sizes
+from .emulate import run_firmware
+from .errors import TinyCompressError
+from .load import open_npz, read_tflite
+from .pipeline import Compression, compile_graph, compress_keras
+from .reference import tflm_outputs
+
+
+@dataclass
+class Budgets:
+    max_flash: int | None = None
+    max_sram: int | None = None
+    max_instructions: int | None = None
+    min_accuracy: float | None = None     # fraction, classifiers only
+
+    def failures(self, v: "VariantResult") -> list[str]:
+        checks = [("max-flash", self.max_flash, v.flash["total"], lambda a, b: a <= b),
+                  ("max-sram", self.max_sram, v.sram["total"], lambda a, b: a <= b),
+                  ("max-instructions", self.max_instructions, v.instructions, lambda a, b: a <= b),
+                  ("min-accuracy", self.min_accuracy, v.firmware, lambda a, b: a >= b)]
+        return [name for name, limit, value, ok in checks if limit is not None and not ok(value, limit)]
+
+    @property
+    def any(self) -> bool:
+        return any(x is not None for x in asdict(self).values())
+
+
+@dataclass
+class VariantResult:
+    variant: str
+    params: int                  # weights and biases of the float model
+    macs: int
+    flash: dict                  # total, weights (bytes, from the ELF)
+    sram: dict                   # total, arena, stack_peak
+    instructions: float          # mean per inference, from the emulator
+    layers: list[dict]           # name, op, macs, instructions
+    metric: str                  # 'accuracy' (higher is better) or 'mse' (lower is better)
+    firmware: float              # the metric from the firmware's own outputs in QEMU
+    host_float: float
+    host_int8: float             # TFLite Micro interpreter on the host
+    bit_exact: bool
+    compression: float = 1.0     # unfactorized int8 weights / these weights
+    factorization: list[dict] = field(default_factory=list)
+    tflite: str = ""
+    project: str = ""
+    budget_failures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Evaluation:
+    """The evaluation set and how outputs are scored."""
+    x: np.ndarray
+    y: np.ndarray | None
+
+    @property
+    def metric(self) -> str:
+        return "accuracy" if self.y is not None and np.issubdtype(self.y.dtype, np.integer) else "mse"
+
+    def score(self, outputs: np.ndarray) -> float:
+        outputs = outputs.reshape(len(self.x), -1)
+        if self.metric == "accuracy":
+            return float((outputs.argmax(axis=1) == self.y.reshape(-1)).mean())
+        target = (self.x if self.y is None else self.y).reshape(len(self.x), -1)
+        return float(np.mean((outputs - target) ** 2))
+
+
+def load_evaluation(path: Path) -> Evaluation:
+    data = open_npz(path, "evaluation data")
+    if "x" not in data:
+        raise TinyCompressError(f"{path} needs float32 inputs under 'x' to profile variants "
+                                f"(it has {', '.join(data.files) or 'nothing'})")
+    return Evaluation(np.asarray(data["x"], np.float32), np.asarray(data["y"]) if "y" in data else None)
+
+
+def parse_variants(text: str) -> list[str]:
+    variants = [v.strip() for v in text.split(",") if v.strip()]
+    for v in variants:
+        parse_rank(v)  # a clear error for anything that is not a rank or 'full'
+    if not variants:
+        raise TinyCompressError("--ranks needs at least one rank, e.g. 4,8,16,full")
+    return variants
+
+
+def run_profile(model_path: Path, board: Board, variants: list[str], data: Path, out: Path | None = None,
+                calibration: Path | None = None, train: Path | None = None, epochs: int = 5,
+                budgets: Budgets = Budgets(), jobs: int = 2) -> list[VariantResult]:
+    from .quantize import keras_to_int8_tflite, load_calibration, load_keras
+
+    model = load_keras(model_path)
+    evaluation = load_evaluation(data)
+    calib = load_calibration(calibration) if calibration else evaluation.x
+    if budgets.min_accuracy is not None and evaluation.metric != "accuracy":
+        raise TinyCompressError("--min-accuracy needs class labels under 'y' in the evaluation data")
+    order = [FULL] + [v for v in variants if v != FULL]   # the unfactorized model is the reference
+    with tempfile.TemporaryDirectory(prefix="tinycompress-profile-") as tmp:
+        root = Path(out) if out is not None else Path(tmp)
+        with ThreadPoolExecutor(max_workers=jobs) as pool, _progress(order) as bar:
+            pending = []
+            for label in bar:
+                student, decisions = compress_keras(
+                    model, Compression(parse_rank(label), train if label != FULL else None, epochs))
+                host_float = evaluation.score(student.predict(evaluation.x, batch_size=64, verbose=0))
+                tflite = keras_to_int8_tflite(student, calib)
+                directory = root / f"rank-{label}"
+                directory.mkdir(parents=True, exist_ok=True)
+                (directory / "model.tflite").write_bytes(tflite)
+                graph = read_tflite(tflite, name=f"{Path(model_path).stem}-rank-{label}")
+                pending.append(pool.submit(_measure, label, graph, board, directory, evaluation, host_float,
+                                           [asdict(d) for d in decisions], _params(student)))
+            results = [f.result() for f in pending]
+    reference = results[0].flash["weights"]
+    for r in results:
+        r.compression = round(reference / r.flash["weights"], 3) if r.flash["weights"] else 0.0
+        r.budget_failures = budgets.failures(r)
+    by_label = {r.variant: r for r in results}
+    return [by_label[v] for v in dict.fromkeys(variants)]
+
+
+def _progress(items: list[str]):
+    """A progress bar on stderr when a person is watching; nothing in logs and pipes."""
+    stderr = click.get_text_stream("stderr")
+    if not stderr.isatty():
+        return contextlib.nullcontext(items)
+    return click.progressbar(items, label="profiling variants", file=stderr,
+                             item_show_func=lambda v: v and f"rank {v}")
+
+
+def _params(model) -> int:
+    return int(sum(np.prod(w.shape) for w in model.weights if "moving" not in w.path))
+
+
+def _measure(label: str, graph, board: Board, directory: Path, evaluation: Evaluation, host_float: float,
+             decisions: list[dict], params: int) -> VariantResult:
+    project = compile_graph(graph, board, directory / "project", f"{graph.name}.tflite")
+    elf = build(project)
+    sizes = elf_sizes(elf)
+    inp, out = graph.input_tensor(), graph.output_tensor()
+    scale, zero_point = float(inp.scale[0]), int(inp.zero_point[0])
+    x = np.clip(np.round(evaluation.x / scale) + zero_point, -128, 127).astype(np.int8).reshape(len(evaluation.x), -1)
+    result = run_firmware(elf, board, x, out.nbytes, timeout=60 + 2.0 * len(x))
+    reference = tflm_outputs(graph.source, x)
+    out_scale, out_zp = float(out.scale[0]), int(out.zero_point[0])
+    dequantize = lambda q: out_scale * (q.astype(np.float32) - out_zp)  # noqa: E731
+    instructions = board.instructions(result.ticks.astype(np.float64))
+    per_layer = instructions[:, 1:].mean(axis=0)
+    weights = sum(sizes.symbols.get(name, 0) for name in project.weight_symbols)
+    return VariantResult(
+        variant=label, params=params, macs=sum(c.macs for c in project.calls),
+        flash={"total": sizes.flash, "weights": weights},
+        sram={"total": sizes.ram, "arena": project.plan.size, "stack_peak": result.stack_peak},
+        instructions=round(float(instructions[:, 0].mean()), 1),
+        layers=[{"name": c.layer.name, "op": c.layer.op, "macs": c.macs, "instructions": round(float(n), 1)}
+                for c, n in zip(project.calls, per_layer)],
+        metric=evaluation.metric, firmware=evaluation.score(dequantize(result.outputs)),
+        host_float=host_float, host_int8=evaluation.score(dequantize(reference)),
+        bit_exact=bool(np.array_equal(reference, result.outputs)), factorization=decisions,
+        tflite=str(directory / "model.tflite"), project=str(project.directory))
