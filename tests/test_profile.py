@@ -80,3 +80,22 @@ def test_unreachable_budget_names_the_best_figure(network, tmp_path):
 def test_profile_needs_the_keras_model(zoo, tmp_path):
     tflite, data = zoo("digits_mlp")
     assert_one_line_error(tc("profile", tflite, "--data", data), 1, "Keras")
+
+
+def test_auto_ranks_meet_a_flash_budget(network, tmp_path):
+    model, data, train = network("ad_autoencoder")
+    proc = tc("profile", model, "--ranks", "auto", "--data", data, "--calibration", train,
+              "--max-flash", "100KiB", "--json", "-")
+    assert proc.returncode == 0, proc.stderr
+    (auto,) = json.loads(proc.stdout)["variants"]
+    assert auto["variant"] == "auto" and auto["bit_exact"]
+    assert auto["flash"]["total"] <= 100 * 1024 and not auto["budget_failures"]
+    ranks = {d["layer"]: d["rank"] for d in auto["factorization"] if d["method"] != "kept"}
+    assert ranks and len(set(ranks.values())) > 1   # per-layer ranks, not one global rank
+
+
+def test_auto_ranks_need_a_budget_and_say_when_none_is_reachable(network):
+    model, data, train = network("digits_mlp")
+    assert_one_line_error(tc("profile", model, "--ranks", "auto", "--data", data), 1, "--max-flash")
+    proc = tc("profile", model, "--ranks", "auto", "--data", data, "--max-flash", "2KiB")
+    assert_one_line_error(proc, EXIT_BUDGET, "no per-layer ranks reach the budgets", "bytes of flash")

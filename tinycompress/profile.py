@@ -21,7 +21,7 @@ from .build import build
 from .compress import FULL, parse_rank
 from .elfsize import elf_sizes
 from .emulate import run_firmware
-from .errors import TinyCompressError
+from .errors import EXIT_BUDGET, TinyCompressError
 from .load import open_npz, read_tflite
 from .pipeline import Compression, compile_graph, compress_keras
 from .reference import tflm_outputs
@@ -93,10 +93,15 @@ def load_evaluation(path: Path) -> Evaluation:
     return Evaluation(np.asarray(data["x"], np.float32), np.asarray(data["y"]) if "y" in data else None)
 
 
+AUTO = "auto"
+AUTO_ROUNDS = 6  # build-and-measure rounds before auto gives up tightening
+
+
 def parse_variants(text: str) -> list[str]:
     variants = [v.strip() for v in text.split(",") if v.strip()]
     for v in variants:
-        parse_rank(v)  # a clear error for anything that is not a rank or 'full'
+        if v != AUTO:
+            parse_rank(v)  # a clear error for anything that is not a rank, 'full' or 'auto'
     if not variants:
         raise TinyCompressError("--ranks needs at least one rank, e.g. 4,8,16,full")
     return variants
@@ -105,36 +110,90 @@ def parse_variants(text: str) -> list[str]:
 def run_profile(model_path: Path, board: Board, variants: list[str], data: Path, out: Path | None = None,
                 calibration: Path | None = None, train: Path | None = None, epochs: int = 5,
                 budgets: Budgets = Budgets(), jobs: int = 2) -> list[VariantResult]:
-    from .quantize import keras_to_int8_tflite, load_calibration, load_keras
+    from .quantize import load_calibration, load_keras
 
     model = load_keras(model_path)
     evaluation = load_evaluation(data)
     calib = load_calibration(calibration) if calibration else evaluation.x
     if budgets.min_accuracy is not None and evaluation.metric != "accuracy":
         raise TinyCompressError("--min-accuracy needs class labels under 'y' in the evaluation data")
-    order = [FULL] + [v for v in variants if v != FULL]   # the unfactorized model is the reference
+    if AUTO in variants and budgets.max_flash is None and budgets.max_instructions is None:
+        raise TinyCompressError("--ranks auto needs a budget to aim for: --max-flash or --max-instructions")
+    # The unfactorized model comes first: it is the reference, and auto starts from its measurements.
+    order = [FULL] + [v for v in variants if v not in (FULL, AUTO)]
     with tempfile.TemporaryDirectory(prefix="tinycompress-profile-") as tmp:
         root = Path(out) if out is not None else Path(tmp)
         with ThreadPoolExecutor(max_workers=jobs) as pool, _progress(order) as bar:
             pending = []
             for label in bar:
-                student, decisions = compress_keras(
-                    model, Compression(parse_rank(label), train if label != FULL else None, epochs))
-                host_float = evaluation.score(student.predict(evaluation.x, batch_size=64, verbose=0))
-                tflite = keras_to_int8_tflite(student, calib)
-                directory = root / f"rank-{label}"
-                directory.mkdir(parents=True, exist_ok=True)
-                (directory / "model.tflite").write_bytes(tflite)
-                graph = read_tflite(tflite, name=f"{Path(model_path).stem}-rank-{label}")
-                pending.append(pool.submit(_measure, label, graph, board, directory, evaluation, host_float,
-                                           [asdict(d) for d in decisions], _params(student)))
+                pending.append(_variant(label, parse_rank(label), model, train, epochs, evaluation, calib, root,
+                                        board, pool, model_path))
             results = [f.result() for f in pending]
+            if AUTO in variants:
+                measure = lambda label, spec: _variant(  # noqa: E731
+                    label, spec, model, train, epochs, evaluation, calib, root, board, pool, model_path).result()
+                results.append(_auto(model, results[0], budgets, measure))
     reference = results[0].flash["weights"]
     for r in results:
         r.compression = round(reference / r.flash["weights"], 3) if r.flash["weights"] else 0.0
         r.budget_failures = budgets.failures(r)
     by_label = {r.variant: r for r in results}
     return [by_label[v] for v in dict.fromkeys(variants)]
+
+
+def _variant(label: str, spec, model, train, epochs, evaluation: Evaluation, calib, root: Path, board: Board,
+             pool, model_path: Path):
+    """Compress, fine-tune and quantize here (TensorFlow), then build and emulate on the pool."""
+    from .quantize import keras_to_int8_tflite
+
+    student, decisions = compress_keras(model, Compression(spec, train if label != FULL else None, epochs))
+    host_float = evaluation.score(student.predict(evaluation.x, batch_size=64, verbose=0))
+    tflite = keras_to_int8_tflite(student, calib)
+    directory = root / f"rank-{label}"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "model.tflite").write_bytes(tflite)
+    graph = read_tflite(tflite, name=f"{Path(model_path).stem}-rank-{label}")
+    return pool.submit(_measure, label, graph, board, directory, evaluation, host_float,
+                       [asdict(d) for d in decisions], _params(student))
+
+
+def _auto(model, full: "VariantResult", budgets: Budgets, measure) -> "VariantResult":
+    """Per-layer ranks chosen greedily on estimates, then built and measured; tightened while over budget."""
+    from .compress import RankSpec, greedy_ranks, layer_spectra
+
+    spectra = layer_spectra(model)
+    instructions_per_mac = full.instructions / max(full.macs, 1)
+    margin = {"flash": 0, "instructions": 0.0}   # what the estimates missed, learnt from each measurement
+    best = None
+    for _ in range(AUTO_ROUNDS):
+        def fits(saved_flash, saved_macs):
+            flash_ok = budgets.max_flash is None or \
+                full.flash["total"] - saved_flash + margin["flash"] <= budgets.max_flash
+            instr_ok = budgets.max_instructions is None or \
+                full.instructions - instructions_per_mac * saved_macs + margin["instructions"] <= budgets.max_instructions
+            return flash_ok and instr_ok
+        ranks = greedy_ranks(spectra, fits)
+        if ranks is None:
+            break
+        result = measure(AUTO, RankSpec(per_layer=ranks))
+        best = result
+        over = budgets.failures(result)
+        if not {"max-flash", "max-instructions"} & set(over):
+            return result
+        if budgets.max_flash is not None:
+            margin["flash"] += max(0, result.flash["total"] - budgets.max_flash) + 64
+        if budgets.max_instructions is not None:
+            margin["instructions"] += max(0.0, result.instructions - budgets.max_instructions) * 1.05 + 1
+    if best is None:
+        raise TinyCompressError("no per-layer ranks reach the budgets: " + _lowest_estimate(spectra, full),
+                                EXIT_BUDGET)
+    return best
+
+
+def _lowest_estimate(spectra, full: "VariantResult") -> str:
+    saved = sum(s.flash(None) - s.flash(1) for s in spectra)
+    return (f"even rank 1 everywhere leaves about {full.flash['total'] - saved:,} bytes of flash "
+            f"(the unfactorized model has {full.flash['total']:,})")
 
 
 def _progress(items: list[str]):

@@ -20,7 +20,9 @@ CALIBRATION_SAMPLES = 300  # enough for stable ranges, quick to convert
 def _tensorflow():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
-        import tensorflow as tf
+        # Once tflite_micro's absl is loaded, TensorFlow logs at import whatever the level: silence it.
+        with _quiet():
+            import tensorflow as tf
     except ImportError:
         raise TinyCompressError("TensorFlow is needed to quantize Keras or float models; install it with: "
                                 "pip install -e '.[keras]'", EXIT_TOOL_MISSING) from None
