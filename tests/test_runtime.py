@@ -9,13 +9,14 @@ import pytest
 from conftest import needs_emulator
 
 from tinycompress.boards import list_boards, load_board
+from tinycompress.emit import HARNESS_SOURCES, TARGET_SOURCES
 from tinycompress.emulate import run_firmware
 from tinycompress.errors import TinyCompressError
 from tinycompress.resources import data_dir
 
 pytestmark = needs_emulator
 
-BOARDS = [b.name for b in list_boards()]
+BOARDS = [b.name for b in list_boards() if b.emulated]
 LOOP_ITERATIONS = 100000
 
 MODEL_H = """
@@ -62,11 +63,11 @@ def build_double(board_name: str, tmp_path, extra: str = ""):
     memory = jinja2.Template((data_dir("templates") / "memory.ld.j2").read_text())
     (tmp_path / "memory.ld").write_text(memory.render(board=board, stack_size=board.stack_size, banner=""))
     fw = data_dir("firmware")
-    runtime = [p for p in (fw / "runtime").glob("*.c") if not p.name.endswith("_host.c")]
+    runtime = [fw / "runtime" / name for name in HARNESS_SOURCES + TARGET_SOURCES]
     elf = tmp_path / "firmware.elf"
     subprocess.run(["arm-none-eabi-gcc", *board.cflags, "-O2", "-DTC_PROFILE", f"-I{tmp_path}",
                     f"-I{fw / 'include'}", f"-I{fw / 'runtime'}", str(tmp_path / "model.c"), *map(str, runtime),
-                    "-nostartfiles", "-Wl,--gc-sections", f"-T{fw / 'linker' / 'cortex_m.ld'}", f"-L{tmp_path}",
+                    "-nostartfiles", "-Wl,--gc-sections", f"-T{fw / 'linker' / 'cortex_m.ld'}", f"-L{tmp_path}", f"-L{fw / 'linker'}",
                     "--specs=nano.specs", "--specs=nosys.specs", "-o", str(elf)], check=True)
     return board, elf
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import TinyCompressError
 from .resources import data_dir
@@ -18,14 +18,23 @@ class Board:
     core: str
     fpu: str
     emulated: bool
-    qemu_machine: str
-    clock_hz: int            # what SysTick counts in QEMU
+    clock_hz: int            # what SysTick counts in QEMU; a real board's top clock
     stack_size: int
     cflags: tuple[str, ...]
     flash_origin: int
     flash_size: int
     ram_origin: int
     ram_size: int
+    qemu_machine: str = ""   # emulated boards only
+    emulated_by: str = ""    # real boards: the emulated board with the same core
+    # PlatformIO: platform, board, framework ("" for a bare build) and upload_protocol.
+    platformio: dict = field(default_factory=dict)
+    # The serial harness's console: driver (semihosting, uart-stm32, uart-nrf52, arduino) and its registers.
+    console: dict = field(default_factory=lambda: {"driver": "semihosting"})
+
+    @property
+    def kind(self) -> str:
+        return "emulated" if self.emulated else "real"
 
     def instructions(self, ticks):
         """SysTick ticks to instructions (works on numpy arrays too)."""
@@ -41,7 +50,7 @@ def _from_toml(data: dict) -> Board:
 
 def list_boards() -> list[Board]:
     boards = [_from_toml(tomllib.loads(p.read_text())) for p in sorted(data_dir("boards").glob("*.toml"))]
-    return sorted(boards, key=lambda b: (b.name != DEFAULT_BOARD, b.name))
+    return sorted(boards, key=lambda b: (b.name != DEFAULT_BOARD, not b.emulated, b.name))
 
 
 def load_board(name: str) -> Board:
@@ -50,3 +59,11 @@ def load_board(name: str) -> Board:
         known = ", ".join(b.name for b in list_boards())
         raise TinyCompressError(f"unknown board {name}; known boards: {known}")
     return _from_toml(tomllib.loads(path.read_text()))
+
+
+def require_emulated(board: Board, command: str) -> Board:
+    if not board.emulated:
+        raise TinyCompressError(f"{board.name} is a real board and `tinycompress {command}` runs in the emulator: "
+                                f"use --board {board.emulated_by} (the same core), or `tinycompress flash` "
+                                f"to build and upload for {board.name}")
+    return board

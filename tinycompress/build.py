@@ -13,11 +13,11 @@ HOST_EXECUTABLE = "firmware_host"
 TARGET_ELF = "firmware.elf"
 
 
-def build(project: Project, host: bool = False) -> Path:
-    """Run make in the project; return the ELF (or the host executable)."""
+def build(project: Project, host: bool = False, target: str | None = None) -> Path:
+    """Run make in the project; return the ELF (or the host executable, or another make target)."""
     require("make")
     require("gcc" if host else "arm-none-eabi-gcc")
-    target = HOST_EXECUTABLE if host else TARGET_ELF
+    target = target or (HOST_EXECUTABLE if host else TARGET_ELF)
     result = subprocess.run(["make", "-s", "-C", str(project.directory), target],
                             capture_output=True, text=True)
     log = result.stdout + result.stderr

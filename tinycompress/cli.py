@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .boards import DEFAULT_BOARD, list_boards, load_board
+from .boards import DEFAULT_BOARD, list_boards, load_board, require_emulated
 from .errors import TinyCompressError
 
 MODEL = click.Path(path_type=Path, dir_okay=False)
@@ -106,7 +106,7 @@ def run(model: Path, board: str, data: Path | None, count: int, verify: bool, js
     from .pipeline import VerificationError, run_model
     from .report import format_table
     try:
-        report = run_model(model, load_board(board), data=data, verify=verify, out=output,
+        report = run_model(model, require_emulated(load_board(board), "run"), data=data, verify=verify, out=output,
                            calibration=calibration, count=count, host=host,
                            compression=_compression(rank, energy, train, epochs))
     except VerificationError as exc:
@@ -184,7 +184,7 @@ def profile(model, board, ranks, data, calibration, train, epochs, output, json_
 
     budgets = Budgets(_size(max_flash), _size(max_sram), max_instructions,
                       None if min_accuracy is None else min_accuracy / 100)
-    target = load_board(board)
+    target = require_emulated(load_board(board), "profile")
     results = run_profile(model, target, parse_variants(ranks), data, output, calibration, train, epochs,
                           budgets, jobs)
     name = Path(model).stem
@@ -228,6 +228,60 @@ def _closest(results, budgets) -> str:
 
 
 @cli.command()
+@click.argument("model", type=MODEL)
+@_board_option
+@click.option("--output", "-o", type=click.Path(path_type=Path, file_okay=False),
+              help="Directory for the PlatformIO project [default: build/MODEL-BOARD].")
+@click.option("--data", type=DATA, metavar="NPZ",
+              help="Test inputs built into the firmware, under 'x' (float32) or 'x_int8'. "
+                   "Without it, random int8 inputs.")
+@click.option("--count", default=10, show_default=True, help="How many test inputs the firmware runs.")
+@click.option("--upload-port", metavar="PORT", help="The board's upload port, e.g. /dev/ttyACM0.")
+@click.option("--no-upload", is_flag=True, help="Write the project and link it; do not upload "
+                                                "(a real board then needs no network).")
+@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+              metavar="FILE", help="Write the emulated run's report as JSON ('-' for stdout).")
+@_calibration_option
+@_compression_options
+def flash(model: Path, board: str, output: Path | None, data: Path | None, count: int, upload_port: str | None,
+          no_upload: bool, json_path: Path | None, calibration: Path | None, rank, energy, train, epochs):
+    """Write a PlatformIO project for MODEL and run `pio run -t upload`.
+
+    For an emulated board the upload runs the firmware in QEMU, offline, and fails unless every
+    output equals the TFLite Micro interpreter's. For a real board it flashes the board; the
+    firmware prints its results on the serial port (115200 baud). Either way the firmware is
+    first linked with the Debian toolchain for the board's core and memory map.
+
+    \b
+    Example:
+      tinycompress flash examples/digits/digits_cnn.tflite --board mps2-an386 \\
+          --data examples/digits/digits_test.npz
+      tinycompress flash examples/digits/digits_cnn.tflite --board nucleo-l4r5zi --upload-port /dev/ttyACM0
+      pio device monitor -d build/digits_cnn-nucleo-l4r5zi -b 115200
+    """
+    from .pipeline import flash_model
+    from .report import format_table
+    target = load_board(board)
+    output = output or Path("build") / f"{Path(model).stem}-{target.name}"
+    result = flash_model(model, target, output, data=data, count=count, calibration=calibration,
+                         compression=_compression(rank, energy, train, epochs), upload=not no_upload,
+                         upload_port=upload_port)
+    quiet = json_path is not None and str(json_path) == "-"
+    if result.report is not None:
+        _emit(result.report, json_path)
+        if not quiet:
+            click.echo(format_table(result.report))
+    click.echo(f"linked with the Debian toolchain: {result.fit_line()}", err=True)
+    directory = result.project.directory
+    if result.uploaded and not target.emulated:
+        click.echo(f"uploaded to {target.name}; read the results with: "
+                   f"pio device monitor -d {directory} -b 115200", err=True)
+    elif not result.uploaded:
+        click.echo(f"wrote {directory}; upload with: pio run -d {directory} -e {result.environment} -t upload",
+                   err=True)
+
+
+@cli.command()
 def boards():
     """List the boards tinycompress can target.
 
@@ -235,11 +289,13 @@ def boards():
     Example:
       tinycompress boards
     """
-    rows = [("board", "core", "clock", "flash", "SRAM", "emulator")]
+    rows = [("board", "core", "clock", "flash", "SRAM", "kind", "PlatformIO", "emulated by")]
     for b in list_boards():
+        pio = f"{b.platformio['platform']}/{b.platformio['board']}" if b.platformio else "local (offline)"
         rows.append((b.name, b.core + (" (FPU)" if b.fpu != "none" else ""), f"{b.clock_hz / 1e6:g} MHz",
                      f"{b.flash_size // 1024} KiB", f"{b.ram_size // 1024} KiB",
-                     f"qemu {b.qemu_machine}" if b.emulated else "-"))
+                     f"emulated (qemu {b.qemu_machine})" if b.emulated else "real", pio,
+                     b.emulated_by or "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())

@@ -65,15 +65,17 @@ def run_firmware(executable: Path, board: Board, inputs: np.ndarray, output_byte
     return RunResult(outputs=outputs.reshape(len(inputs), output_bytes), **profile)
 
 
+PROFILE_FIELDS = ("inferences", "layers", "overhead", "stack_peak", "stack_size")
+
+
 def parse_profile(text: str) -> dict:
+    """The harness's lines (firmware/runtime/tc_report.h); other lines, such as outputs, are skipped."""
     fields, runs = {}, []
     for line in text.splitlines():
         parts = line.split()
-        if not parts:
-            continue
-        if parts[0] == "run":
+        if len(parts) > 2 and parts[0] == "run":
             runs.append([int(v) for v in parts[2:]])
-        else:
+        elif len(parts) == 2 and parts[0] in PROFILE_FIELDS:
             fields[parts[0]] = int(parts[1])
     return dict(ticks=np.array(runs, np.int64), overhead=fields.get("overhead", 0),
                 stack_peak=fields.get("stack_peak", 0), stack_size=fields.get("stack_size", 0))

@@ -6,6 +6,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -112,8 +113,10 @@ def compile_model(model: Path, board: Board, out: Path, calibration: Path | None
     return compile_graph(graph, board, out, Path(model).name)
 
 
-def compile_graph(graph: Graph, board: Board, out: Path, source_name: str) -> Project:
-    """Lower, plan and emit an int8 graph into `out`, atomically."""
+def compile_graph(graph: Graph, board: Board, out: Path, source_name: str, serial: bool = False,
+                  finish: Callable[[Project], None] | None = None) -> Project:
+    """Lower, plan and emit an int8 graph into `out`, atomically; `finish` adds to the project before
+    it appears (the PlatformIO files), and a failure there leaves nothing behind either."""
     calls = [lower_layer(layer, graph) for layer in graph.layers]
     plan = plan_arena(calls, graph.tensors, graph.inputs, graph.outputs)
     out = Path(out)
@@ -123,8 +126,10 @@ def compile_graph(graph: Graph, board: Board, out: Path, source_name: str) -> Pr
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
-        project = emit_project(graph, calls, plan, board, staging, source_name=source_name)
+        project = emit_project(graph, calls, plan, board, staging, source_name=source_name, serial=serial)
         check_fit(project)
+        if finish is not None:
+            finish(project)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -206,3 +211,38 @@ class VerificationError(TinyCompressError):
                          f"TFLite Micro interpreter (first: input {index}, largest difference {diff})",
                          EXIT_MISMATCH)
         self.report = report
+
+
+def flash_model(model: Path, board: Board, out: Path, data: Path | None = None, count: int = 10,
+                calibration: Path | None = None, compression: Compression | None = None,
+                upload: bool = True, upload_port: str | None = None):
+    """Write the PlatformIO project into `out`, link it with the Debian toolchain, then build and upload it
+    with PlatformIO: into QEMU for an emulated board (checked against TFLite Micro), or to the real board."""
+    from .flash import FlashResult, environments, flash_report, link_serial, run_platformio, write_platformio_project
+    from .reference import tflm_outputs
+
+    graph = load_model(model, calibration, compression)
+    inputs, _ = load_inputs(data, graph, count)
+    inputs = inputs[:count]
+    expected = tflm_outputs(graph.source, inputs)
+    source = f"{len(inputs)} inputs from {Path(data).name}" if data else f"{len(inputs)} random inputs (seed 0)"
+    sizes = {}
+
+    def finish(project: Project) -> None:
+        write_platformio_project(project, inputs, expected, source)
+        sizes["link"] = link_serial(project)     # refuses, with both numbers, a model that does not fit
+
+    project = compile_graph(graph, board, out, Path(model).name, serial=True, finish=finish)
+    env = environments(board)[0]
+    result = FlashResult(project, env.name, sizes["link"])
+    if env.emulated:
+        run_platformio(project.directory, env, upload=upload)
+        if upload:
+            elf = project.directory / ".pio" / "build" / env.name / "firmware.elf"
+            result.report = flash_report(project, elf, project.directory / "serial.log", len(inputs))
+            result.report.verification = {"inferences": len(inputs), "matching": len(inputs)}
+            result.uploaded = True
+    elif upload:
+        run_platformio(project.directory, env, upload=True, upload_port=upload_port)
+        result.uploaded = True
+    return result

@@ -47,6 +47,7 @@ void tc_platform_close(int32_t handle)
     files[handle] = NULL;
 }
 
+void tc_console_write(const char *text, uint32_t length) { fwrite(text, 1, length, stdout); }
 void tc_platform_print(const char *text) { puts(text); }
 void tc_platform_exit(int32_t status) { exit(status); }
 void tc_timer_start(void) {}

@@ -1,13 +1,19 @@
 /*
  * tinycompress runtime: what the harness needs from the platform.
  *
- * Two implementations: semihosting on the emulated Cortex-M (files live in
- * QEMU's working directory) and stdio for a native host build.
+ * The file functions serve harness.c: semihosting on the emulated Cortex-M
+ * (files live in QEMU's working directory) and stdio for a native host build.
+ * The console serves every harness: semihosting's console in the emulator, a
+ * UART on a bare-metal board, USB serial under the Arduino framework.
  */
 #ifndef TC_PLATFORM_H
 #define TC_PLATFORM_H
 
 #include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* Open a file in the host's working directory; mode "rb" or "wb". Returns a handle >= 0 or -1. */
 int32_t tc_platform_open(const char *name, const char *mode);
@@ -16,6 +22,8 @@ int32_t tc_platform_read(int32_t handle, void *buffer, uint32_t size);
 int32_t tc_platform_write(int32_t handle, const void *buffer, uint32_t size);
 int32_t tc_platform_file_length(int32_t handle);
 void tc_platform_close(int32_t handle);
+/* Write text on the console, as it is (no newline added). */
+void tc_console_write(const char *text, uint32_t length);
 /* Print a line on the console. */
 void tc_platform_print(const char *text);
 /* End the program; the status becomes the emulator's exit code. */
@@ -28,5 +36,9 @@ uint32_t tc_timer_ticks(void);
 /* Peak stack use in bytes, from the pattern painted at reset (0 where not measured). */
 uint32_t tc_stack_peak(void);
 uint32_t tc_stack_size(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TC_PLATFORM_H */

@@ -64,6 +64,19 @@ void tc_platform_close(int32_t handle)
     semihost_call(SYS_CLOSE, block);
 }
 
+void tc_console_write(const char *text, uint32_t length)
+{
+    char chunk[65]; /* SYS_WRITE0 takes a terminated string: send the text in pieces */
+    while (length) {
+        const uint32_t n = length < sizeof chunk - 1 ? length : sizeof chunk - 1;
+        memcpy(chunk, text, n);
+        chunk[n] = '\0';
+        semihost_call(SYS_WRITE0, chunk);
+        text += n;
+        length -= n;
+    }
+}
+
 void tc_platform_print(const char *text)
 {
     semihost_call(SYS_WRITE0, (void *)text);
