@@ -43,6 +43,19 @@ def _compression(rank, energy, train, epochs):
     return Compression(parse_rank(rank, energy), train, epochs)
 
 
+def _kernel_options(fn):
+    fn = click.option("--cmsis-nn", "cmsis_nn_dir", type=click.Path(path_type=Path, file_okay=False),
+                      metavar="DIR", help="The CMSIS-NN checkout --kernels cmsis-nn builds with.")(fn)
+    fn = click.option("--kernels", type=click.Choice(["tinycompress", "cmsis-nn"]), default="tinycompress",
+                      show_default=True, help="Whose int8 kernels the layers call.")(fn)
+    return fn
+
+
+def _cmsis_nn(kernels: str, directory: Path | None) -> Path | None:
+    from . import cmsis_nn
+    return cmsis_nn.checkout(directory) if kernels == "cmsis-nn" else None
+
+
 def _calibration_option(fn):
     return click.option("--calibration", type=DATA, metavar="NPZ",
                         help="Float samples under 'x' to quantize a Keras or float TFLite model to int8.")(fn)
@@ -61,7 +74,9 @@ def cli():
               help="Directory for the C project (replaced if it is an earlier tinycompress project).")
 @_calibration_option
 @_compression_options
-def compile(model: Path, board: str, output: Path, calibration: Path | None, rank, energy, train, epochs):
+@_kernel_options
+def compile(model: Path, board: str, output: Path, calibration: Path | None, rank, energy, train, epochs,
+            kernels, cmsis_nn_dir):
     """Write a self-contained C project for MODEL (.tflite or .keras) with a Makefile.
 
     \b
@@ -71,7 +86,7 @@ def compile(model: Path, board: str, output: Path, calibration: Path | None, ran
     """
     from .pipeline import compile_model
     project = compile_model(model, load_board(board), output, calibration,
-                            _compression(rank, energy, train, epochs))
+                            _compression(rank, energy, train, epochs), _cmsis_nn(kernels, cmsis_nn_dir))
     click.echo(f"wrote {project.directory} ({len(project.calls)} layers, arena {project.plan.size:,} bytes); "
                f"build it with: make -C {project.directory}", err=True)
 
@@ -91,9 +106,11 @@ def compile(model: Path, board: str, output: Path, calibration: Path | None, ran
               help="Keep the C project here.")
 @_calibration_option
 @_compression_options
+@_kernel_options
 @click.option("--host", is_flag=True, hidden=True, help="Run the harness natively instead of in QEMU (tests).")
 def run(model: Path, board: str, data: Path | None, count: int, verify: bool, json_path: Path | None,
-        output: Path | None, calibration: Path | None, rank, energy, train, epochs, host: bool):
+        output: Path | None, calibration: Path | None, rank, energy, train, epochs, kernels, cmsis_nn_dir,
+        host: bool):
     """Build MODEL for a board, run it in QEMU and print flash, SRAM and instruction counts.
 
     \b
@@ -108,7 +125,8 @@ def run(model: Path, board: str, data: Path | None, count: int, verify: bool, js
     try:
         report = run_model(model, require_emulated(load_board(board), "run"), data=data, verify=verify, out=output,
                            calibration=calibration, count=count, host=host,
-                           compression=_compression(rank, energy, train, epochs))
+                           compression=_compression(rank, energy, train, epochs),
+                           cmsis_nn=_cmsis_nn(kernels, cmsis_nn_dir))
     except VerificationError as exc:
         report = exc.report
         _emit(report, json_path)
@@ -243,8 +261,10 @@ def _closest(results, budgets) -> str:
               metavar="FILE", help="Write the emulated run's report as JSON ('-' for stdout).")
 @_calibration_option
 @_compression_options
+@_kernel_options
 def flash(model: Path, board: str, output: Path | None, data: Path | None, count: int, upload_port: str | None,
-          no_upload: bool, json_path: Path | None, calibration: Path | None, rank, energy, train, epochs):
+          no_upload: bool, json_path: Path | None, calibration: Path | None, rank, energy, train, epochs,
+          kernels, cmsis_nn_dir):
     """Write a PlatformIO project for MODEL and run `pio run -t upload`.
 
     For an emulated board the upload runs the firmware in QEMU, offline, and fails unless every
@@ -265,7 +285,7 @@ def flash(model: Path, board: str, output: Path | None, data: Path | None, count
     output = output or Path("build") / f"{Path(model).stem}-{target.name}"
     result = flash_model(model, target, output, data=data, count=count, calibration=calibration,
                          compression=_compression(rank, energy, train, epochs), upload=not no_upload,
-                         upload_port=upload_port)
+                         upload_port=upload_port, cmsis_nn=_cmsis_nn(kernels, cmsis_nn_dir))
     quiet = json_path is not None and str(json_path) == "-"
     if result.report is not None:
         _emit(result.report, json_path)

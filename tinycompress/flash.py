@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from . import __version__, cmsis_nn
 from .boards import Board, load_board
 from .build import build
 from .elfsize import ElfSizes, elf_sizes
@@ -125,8 +125,11 @@ def write_platformio_project(project: Project, inputs: np.ndarray, expected: np.
     envs = environments(board)
     pio = "platformio/"
     render["platformio.ini"] = (pio + "platformio.ini.j2", dict(
-        envs=envs, kernel_sources=sorted({f"firmware/kernels/{c.function}.c" for c in project.calls}),
-        serial_sources=runtime_paths(SERIAL_SOURCES)))
+        envs=envs, kernel_sources=sorted({cmsis_nn.kernel_source(c) for c in project.calls}),
+        serial_sources=runtime_paths(SERIAL_SOURCES), cmsis_nn=project.cmsis_nn is not None))
+    if project.cmsis_nn is not None:
+        render["platformio/cmsis-nn/library.json"] = (pio + "cmsis-nn-library.json.j2",
+                                                      dict(version=cmsis_nn.VERSION.lstrip("v")))
     render["platformio/tinycompress_flags.py"] = (pio + "tinycompress_flags.py.j2", {})
     render["platformio/check_output.py"] = (pio + "check_output.py.j2", dict(timeout=QEMU_TIMEOUT))
     render["platformio/platform/platform.json"] = (pio + "platform.json.j2", dict(version=_semver(__version__)))
@@ -145,6 +148,9 @@ def write_platformio_project(project: Project, inputs: np.ndarray, expected: np.
     (directory / "platformio" / "expected_outputs.txt").write_text(
         "".join(f"output {i} {bytes(row.astype(np.uint8)).hex()}\n" for i, row in enumerate(expected)))
     _tool_scons(directory / CORE_DIR / "packages" / "tool-scons")
+    if project.cmsis_nn is not None:
+        for part in ("Include", "Source"):   # the library is the user's checkout, seen through links
+            (directory / "platformio" / "cmsis-nn" / part).symlink_to(project.cmsis_nn / part)
 
 
 def _indent(rows: str) -> str:

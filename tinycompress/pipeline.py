@@ -107,16 +107,17 @@ def check_fit(project: Project) -> None:
 
 
 def compile_model(model: Path, board: Board, out: Path, calibration: Path | None = None,
-                  compression: Compression | None = None) -> Project:
+                  compression: Compression | None = None, cmsis_nn: Path | None = None) -> Project:
     """Write the C project for `model` into `out`, atomically: all of it or nothing."""
     graph = load_model(model, calibration, compression)
-    return compile_graph(graph, board, out, Path(model).name)
+    return compile_graph(graph, board, out, Path(model).name, cmsis_nn=cmsis_nn)
 
 
 def compile_graph(graph: Graph, board: Board, out: Path, source_name: str, serial: bool = False,
-                  finish: Callable[[Project], None] | None = None) -> Project:
+                  finish: Callable[[Project], None] | None = None, cmsis_nn: Path | None = None) -> Project:
     """Lower, plan and emit an int8 graph into `out`, atomically; `finish` adds to the project before
-    it appears (the PlatformIO files), and a failure there leaves nothing behind either."""
+    it appears (the PlatformIO files), and a failure there leaves nothing behind either. With
+    `cmsis_nn` (a checked CMSIS-NN checkout) the layers it supports call CMSIS-NN."""
     calls = [lower_layer(layer, graph) for layer in graph.layers]
     plan = plan_arena(calls, graph.tensors, graph.inputs, graph.outputs)
     out = Path(out)
@@ -126,7 +127,8 @@ def compile_graph(graph: Graph, board: Board, out: Path, source_name: str, seria
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
-        project = emit_project(graph, calls, plan, board, staging, source_name=source_name, serial=serial)
+        project = emit_project(graph, calls, plan, board, staging, source_name=source_name, serial=serial,
+                               cmsis_nn=cmsis_nn)
         check_fit(project)
         if finish is not None:
             finish(project)
@@ -180,10 +182,10 @@ def load_inputs(data: Path | None, graph: Graph, count: int, seed: int = 0) -> t
 
 def run_model(model: Path, board: Board, data: Path | None = None, verify: bool = False,
               out: Path | None = None, calibration: Path | None = None, count: int = 10,
-              host: bool = False, compression: Compression | None = None) -> Report:
+              host: bool = False, compression: Compression | None = None, cmsis_nn: Path | None = None) -> Report:
     """Compile, build, run in the emulator and report; with verify, compare with TFLite Micro."""
     with project_directory(out) as directory:
-        project = compile_model(model, board, directory, calibration, compression)
+        project = compile_model(model, board, directory, calibration, compression, cmsis_nn)
         executable = build(project, host=host)
         sizes = elf_sizes(build(project)) if host else elf_sizes(executable)
         inputs, labels = load_inputs(data, project.graph, count)
@@ -215,7 +217,7 @@ class VerificationError(TinyCompressError):
 
 def flash_model(model: Path, board: Board, out: Path, data: Path | None = None, count: int = 10,
                 calibration: Path | None = None, compression: Compression | None = None,
-                upload: bool = True, upload_port: str | None = None):
+                upload: bool = True, upload_port: str | None = None, cmsis_nn: Path | None = None):
     """Write the PlatformIO project into `out`, link it with the Debian toolchain, then build and upload it
     with PlatformIO: into QEMU for an emulated board (checked against TFLite Micro), or to the real board."""
     from .flash import FlashResult, environments, flash_report, link_serial, run_platformio, write_platformio_project
@@ -232,7 +234,7 @@ def flash_model(model: Path, board: Board, out: Path, data: Path | None = None, 
         write_platformio_project(project, inputs, expected, source)
         sizes["link"] = link_serial(project)     # refuses, with both numbers, a model that does not fit
 
-    project = compile_graph(graph, board, out, Path(model).name, serial=True, finish=finish)
+    project = compile_graph(graph, board, out, Path(model).name, serial=True, finish=finish, cmsis_nn=cmsis_nn)
     env = environments(board)[0]
     result = FlashResult(project, env.name, sizes["link"])
     if env.emulated:

@@ -11,15 +11,16 @@
 
 #include "tc_types.h"
 
-/* FULLY_CONNECTED: output[b, o] = sum_i (input[b, i] + input_offset) * weights[o, i] + bias[o]. */
+/* FULLY_CONNECTED: output[b, o] = sum_i input[b, i] * weights[o, i] + bias[o], where the code
+ * generator has folded the input offset into the bias: bias[o] = the model's bias[o] plus
+ * input_offset * sum_i weights[o, i] (exact in int32, and one add less per MAC). */
 typedef struct {
     int32_t batches;       /* rows of the input */
     int32_t input_depth;   /* accumulation depth */
     int32_t output_depth;  /* units */
-    int32_t input_offset;  /* -input zero point, in [-127, 128] */
     int32_t output_offset; /* output zero point */
     const int8_t *weights; /* [output_depth, input_depth] */
-    const int32_t *bias;   /* [output_depth], or NULL */
+    const int32_t *bias;   /* [output_depth], with the input offset folded in */
     tc_requant requant;
     tc_activation act;
 } tc_fully_connected_params;

@@ -9,9 +9,9 @@ tc_status tc_fully_connected_s8(const tc_fully_connected_params *p, const int8_t
         const int8_t *in = input + b * depth;
         for (int32_t o = 0; o < p->output_depth; o++) {
             const int8_t *w = p->weights + o * depth;
-            int32_t acc = p->bias ? p->bias[o] : 0;
+            int32_t acc = p->bias[o];
             for (int32_t i = 0; i < depth; i++) {
-                acc += (int32_t)w[i] * ((int32_t)in[i] + p->input_offset);
+                acc += (int32_t)w[i] * (int32_t)in[i];
             }
             const int32_t q = p->requant.per_channel ? o : 0;
             acc = tc_requantize(acc, p->requant.multiplier[q], p->requant.shift[q]);

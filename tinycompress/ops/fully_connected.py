@@ -6,7 +6,7 @@ import numpy as np
 from ..fixedpoint import conv_multipliers, quantize_multiplier
 from ..ir import Graph, Layer
 from . import lowering
-from .common import KernelCall, scalar_quant, unsupported, weighted_params
+from .common import ConstArray, KernelCall, scalar_quant, unsupported, weighted_params
 
 
 @lowering("FULLY_CONNECTED")
@@ -28,6 +28,9 @@ def lower(layer: Layer, graph: Graph) -> KernelCall:
         multipliers, shifts = [m], [s]
 
     shared, arrays = weighted_params(layer, graph, multipliers, shifts)
+    arrays = [a for a in arrays if not a.name.endswith("_bias")]
+    arrays.insert(1, folded_bias(layer, graph, shared.pop("input_offset"), units))
+    shared["bias"] = arrays[1].name
     params = {"batches": inp.size // depth, "input_depth": depth, "output_depth": units, **shared}
     activation = layer.options.get("fused_activation_function", "NONE")
     return KernelCall(
@@ -37,3 +40,14 @@ def lower(layer: Layer, graph: Graph) -> KernelCall:
         summary=f"{depth} -> {units}" + ("" if activation == "NONE" else f", {activation}"),
         arrays=arrays,
     )
+
+
+def folded_bias(layer: Layer, graph: Graph, input_offset: int, units: int) -> ConstArray:
+    """bias + input_offset * (each row's weight sum), wrapped to int32 as the kernel's sums wrap."""
+    weights = graph.tensors[layer.inputs[1]].data.reshape(units, -1).astype(np.int64)
+    has_bias = len(layer.inputs) > 2 and layer.inputs[2] >= 0
+    bias = graph.tensors[layer.inputs[2]].data.astype(np.int64) if has_bias else np.zeros(units, np.int64)
+    folded = bias + input_offset * weights.sum(axis=1)
+    wrapped = (folded + 2 ** 31) % 2 ** 32 - 2 ** 31
+    return ConstArray(f"{layer.name}_bias", "int32_t", wrapped,
+                      f"[{units}] bias + input offset ({input_offset}) x the row's weight sum")
