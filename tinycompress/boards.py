@@ -8,6 +8,8 @@ from .errors import TinyCompressError
 from .resources import data_dir
 
 DEFAULT_BOARD = "mps2-an386"
+DSP_CORES = {"cortex-m4", "cortex-m7", "cortex-m33", "cortex-m35p", "cortex-m55", "cortex-m85"}  # SMLAD and friends
+MVE_CORES = {"cortex-m55", "cortex-m85"}                                                         # Helium
 NS_PER_INSTRUCTION = 64  # QEMU -icount shift=6: every instruction is 2^6 ns of virtual time
 
 
@@ -31,6 +33,14 @@ class Board:
     platformio: dict = field(default_factory=dict)
     # The serial harness's console: driver (semihosting, uart-stm32, uart-nrf52, arduino) and its registers.
     console: dict = field(default_factory=lambda: {"driver": "semihosting"})
+
+    @property
+    def dsp(self) -> bool:
+        return self.core in DSP_CORES
+
+    @property
+    def mve(self) -> bool:
+        return self.core in MVE_CORES
 
     @property
     def kind(self) -> str:

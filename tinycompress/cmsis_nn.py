@@ -29,8 +29,6 @@ ADAPTERS = {
     "tc_softmax_s8": "tc_cmsis_softmax_s8",
     "tc_add_s8": "tc_cmsis_add_s8",
 }
-MVE_CORES = {"cortex-m55", "cortex-m85"}
-DSP_CORES = {"cortex-m4", "cortex-m7", "cortex-m33", "cortex-m35p"}
 CH_IN_BLOCK_MVE = 124            # arm_nnsupportfunctions.h: channels per block of the Helium depthwise kernel
 
 
@@ -72,7 +70,7 @@ def _dense(strides, shape) -> bool:
 
 def scratch_bytes(calls: list[KernelCall], board: Board) -> int:
     """The largest scratch buffer any CMSIS-NN call needs on this board's core."""
-    core = "mve" if board.core in MVE_CORES else "dsp" if board.core in DSP_CORES else "plain"
+    core = "mve" if board.mve else "dsp" if board.dsp else "plain"
     return max([_need(c, core) for c in calls] + [0])
 
 

@@ -20,6 +20,7 @@ from .errors import EXIT_BUDGET, EXIT_MISMATCH, TinyCompressError
 from .ir import Graph
 from .load import open_npz, read_tflite, read_tflite_file
 from .ops import lower_layer
+from .ops.scratch import assign_scratch, bind_scratch
 from .plan import plan_arena
 from .report import Report, make_report
 
@@ -119,7 +120,12 @@ def compile_graph(graph: Graph, board: Board, out: Path, source_name: str, seria
     it appears (the PlatformIO files), and a failure there leaves nothing behind either. With
     `cmsis_nn` (a checked CMSIS-NN checkout) the layers it supports call CMSIS-NN."""
     calls = [lower_layer(layer, graph) for layer in graph.layers]
+    if cmsis_nn is not None:
+        from .cmsis_nn import adapt
+        calls = [adapt(c) for c in calls]
+    assign_scratch(calls, board)
     plan = plan_arena(calls, graph.tensors, graph.inputs, graph.outputs)
+    bind_scratch(calls, plan.scratch)
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not _is_generated(out):
         raise TinyCompressError(f"output directory {out} exists and is not a tinycompress project; "

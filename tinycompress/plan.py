@@ -4,11 +4,12 @@ The interface follows TFLite Micro's planners: add buffers as (size, first_use,
 last_use), get offsets back. The greedy planner places the largest buffers
 first, each at the lowest offset that overlaps no already-placed buffer whose
 lifetime intersects its own; buffers that never live at the same time share
-bytes. An in-place layer (RESHAPE) gives its output the input's buffer.
+bytes. An in-place layer (RESHAPE) gives its output the input's buffer. A kernel's
+scratch memory (im2col) is one more buffer, alive only during its own layer.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 ALIGNMENT = 4  # word-aligned tensors let kernels load four int8 values at once
 
@@ -56,6 +57,7 @@ class ArenaPlan:
     size: int                     # bytes of the arena
     offsets: dict[int, int]       # tensor index -> byte offset
     unshared_size: int            # sum of all activation tensors, aligned (no reuse)
+    scratch: dict[int, int] = field(default_factory=dict)   # layer index -> offset of its scratch
 
 
 def plan_arena(calls, tensors, graph_inputs: list[int], graph_outputs: list[int]) -> ArenaPlan:
@@ -83,7 +85,9 @@ def plan_arena(calls, tensors, graph_inputs: list[int], graph_outputs: list[int]
             use(t, step)
     for t in graph_outputs:
         use(t, last)
+    scratch = {step: Buffer(call.scratch_bytes, step, step) for step, call in enumerate(calls) if call.scratch_bytes}
 
     unshared = linear_plan([Buffer(tensors[t].nbytes, 0, 0) for t in owner])
-    size = greedy_plan(buffers)
-    return ArenaPlan(size=size, offsets={t: buffers[b].offset for t, b in owner.items()}, unshared_size=unshared)
+    size = greedy_plan(buffers + list(scratch.values()))
+    return ArenaPlan(size=size, offsets={t: buffers[b].offset for t, b in owner.items()}, unshared_size=unshared,
+                     scratch={step: buf.offset for step, buf in scratch.items()})

@@ -20,15 +20,16 @@ static inline int32_t tc_clamp_i32(int32_t x, int32_t lo, int32_t hi)
     return x < lo ? lo : (x > hi ? hi : x);
 }
 
-/* round(a * b / 2^31) with ties away from zero; saturates INT32_MIN * INT32_MIN. */
+/* round(a * b / 2^31) with ties away from zero; saturates INT32_MIN * INT32_MIN.
+ * gemmlowp writes it as (ab + nudge) / 2^31 with a sign-dependent nudge and a division that
+ * truncates toward zero; for every ab both cases equal one arithmetic shift of ab + 2^30,
+ * which is SMULL, a 64-bit add and two shifts instead of a 64-bit division. */
 static inline int32_t tc_sat_rounding_doubling_high_mul(int32_t a, int32_t b)
 {
     if (a == INT32_MIN && b == INT32_MIN) {
         return INT32_MAX;
     }
-    const int64_t ab = (int64_t)a * (int64_t)b;
-    const int64_t nudge = ab >= 0 ? (1LL << 30) : (1 - (1LL << 30));
-    return (int32_t)((ab + nudge) / (1LL << 31));
+    return (int32_t)(((int64_t)a * (int64_t)b + (1LL << 30)) >> 31);
 }
 
 /* x / 2^exponent rounded to nearest, ties away from zero (exponent in [0, 31]). */

@@ -23,6 +23,7 @@ typedef struct {
     const int32_t *bias;   /* [output_depth], with the input offset folded in */
     tc_requant requant;
     tc_activation act;
+    int16_t *scratch;      /* DSP path: one input row widened to int16, 4-aligned depth; NULL: portable */
 } tc_fully_connected_params;
 
 tc_status tc_fully_connected_s8(const tc_fully_connected_params *p, const int8_t *input, int8_t *output);
@@ -41,6 +42,7 @@ typedef struct {
     const int32_t *bias; /* [C_out], or NULL */
     tc_requant requant;
     tc_activation act;
+    int16_t *scratch; /* DSP path: two im2col columns of 4-aligned KH*KW*C_in int16; NULL: portable */
 } tc_conv2d_params;
 
 tc_status tc_conv2d_s8(const tc_conv2d_params *p, const int8_t *input, int8_t *output);

@@ -36,6 +36,7 @@ class KernelCall:
     summary: str = ""                # shown in comments and reports, e.g. '3x3 /1 SAME, RELU'
     arrays: list[ConstArray] = field(default_factory=list)
     in_place: bool = False           # the output may reuse the first input's buffer
+    scratch_bytes: int = 0           # arena bytes the kernel needs while it runs (ops/scratch.py)
 
     @property
     def weight_bytes(self) -> int:

@@ -27,6 +27,7 @@ def lower(layer: Layer, graph: Graph) -> KernelCall:
         **window_params(layer, (in_h, in_w), (out_h, out_w), (k_h, k_w)),
         **shared,
     }
+    params["scratch"] = "NULL"   # DSP path: set by ops/scratch.py once the arena is planned
     return KernelCall(layer, "tc_conv2d_s8", "tc_conv2d_params", params,
                       inputs=[layer.inputs[0]], outputs=[layer.outputs[0]],
                       macs=n * out_h * out_w * out_c * k_h * k_w * in_c,

@@ -31,7 +31,8 @@ def lower(layer: Layer, graph: Graph) -> KernelCall:
     arrays = [a for a in arrays if not a.name.endswith("_bias")]
     arrays.insert(1, folded_bias(layer, graph, shared.pop("input_offset"), units))
     shared["bias"] = arrays[1].name
-    params = {"batches": inp.size // depth, "input_depth": depth, "output_depth": units, **shared}
+    params = {"batches": inp.size // depth, "input_depth": depth, "output_depth": units, **shared,
+              "scratch": "NULL"}   # DSP path: set by ops/scratch.py once the arena is planned
     activation = layer.options.get("fused_activation_function", "NONE")
     return KernelCall(
         layer, "tc_fully_connected_s8", "tc_fully_connected_params", params,
