@@ -13,7 +13,7 @@ from tinycompress.emulate import qemu_command
 from tinycompress.resources import data_dir
 
 pytestmark = needs_emulator
-KERNELS = ["tc_conv2d_s8", "tc_fully_connected_s8"]
+KERNELS = ["tc_conv2d_s8", "tc_fully_connected_s8", "tc_depthwise_conv2d_s8"]
 
 
 @pytest.mark.parametrize("board_name", ["mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547"])

@@ -13,6 +13,7 @@
 
 tc_status tc_conv2d_s8_portable(const tc_conv2d_params *p, const int8_t *input, int8_t *output);
 tc_status tc_fully_connected_s8_portable(const tc_fully_connected_params *p, const int8_t *input, int8_t *output);
+tc_status tc_depthwise_conv2d_s8_portable(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output);
 
 #define CASES 300
 #define MAX_BYTES 4096 /* every buffer: larger shapes are drawn again */
@@ -141,12 +142,56 @@ static int fully_connected_case(void)
     return memcmp(out_fast, out_portable, (size_t)(p.batches * p.output_depth)) != 0;
 }
 
+static int depthwise_case(void)
+{
+    tc_depthwise_conv2d_params p;
+    memset(&p, 0, sizeof p);
+    for (;;) {
+        const int32_t in_h = draw(1, 9), in_w = draw(1, 9), mult = (next() & 3) ? 1 : 2;
+        const int32_t in_c = (next() & 1) ? 4 * draw(1, 6) : draw(1, 13); /* the DSP path needs 4k channels */
+        const int32_t k_h = draw(1, 5), k_w = draw(1, 5), s_h = draw(1, 3), s_w = draw(1, 3);
+        const int32_t d_h = draw(1, 2), d_w = draw(1, 2), same = (int)(next() & 1);
+        int32_t pad_top, pad_left;
+        const int32_t out_h = axis(in_h, k_h, s_h, d_h, same, &pad_top);
+        const int32_t out_w = axis(in_w, k_w, s_w, d_w, same, &pad_left);
+        const int32_t out_c = in_c * mult;
+        if (out_h < 1 || out_w < 1 || in_h * in_w * in_c > MAX_BYTES || k_h * k_w * out_c > MAX_BYTES ||
+            out_h * out_w * out_c > MAX_BYTES || out_c > 256) {
+            continue;
+        }
+        const tc_dims input_dims = {1, in_h, in_w, in_c}, filter = {1, k_h, k_w, out_c};
+        const tc_dims output_dims = {1, out_h, out_w, out_c};
+        p.input = input_dims;
+        p.filter = filter;
+        p.output = output_dims;
+        p.depth_multiplier = mult;
+        p.stride_h = s_h, p.stride_w = s_w, p.dilation_h = d_h, p.dilation_w = d_w;
+        p.pad_top = pad_top, p.pad_left = pad_left;
+        break;
+    }
+    p.input_offset = draw(-127, 128);
+    p.output_offset = draw(-128, 127);
+    fill(input, p.input.h * p.input.w * p.input.c);
+    fill(weights, p.filter.h * p.filter.w * p.filter.c);
+    p.weights = weights;
+    p.requant = requant(p.output.c);
+    p.bias = (next() & 3) ? bias : 0;
+    p.act = activation();
+    const int32_t n = p.output.h * p.output.w * p.output.c;
+    if (tc_depthwise_conv2d_s8_portable(&p, input, out_portable) != TC_OK ||
+        tc_depthwise_conv2d_s8(&p, input, out_fast) != TC_OK) {
+        return 1;
+    }
+    return memcmp(out_fast, out_portable, (size_t)n) != 0;
+}
+
 int main(void)
 {
     int32_t differ = 0;
     for (int32_t i = 0; i < CASES; i++) {
         differ += conv_case();
         differ += fully_connected_case();
+        differ += depthwise_case();
     }
     tc_platform_print(differ ? "sweep: DSP and portable kernels differ" : "sweep: DSP and portable kernels agree");
     return differ;
