@@ -69,39 +69,57 @@ static int32_t axis(int32_t in, int32_t k, int32_t stride, int32_t dilation, int
     return out;
 }
 
+/* A random sliding window: input and output sizes, kernel, strides, dilations, TFLite padding. */
+typedef struct {
+    tc_dims input, output;
+    int32_t k_h, k_w, stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left;
+} window;
+
+static window draw_window(int32_t in_c, int32_t out_c)
+{
+    window g;
+    const int same = (int)(next() & 1);
+    g.k_h = draw(1, 5), g.k_w = draw(1, 5), g.stride_h = draw(1, 3), g.stride_w = draw(1, 3);
+    g.dilation_h = draw(1, 2), g.dilation_w = draw(1, 2);
+    const tc_dims input = {1, draw(1, 9), draw(1, 9), in_c};
+    g.input = input;
+    const tc_dims output = {1, axis(input.h, g.k_h, g.stride_h, g.dilation_h, same, &g.pad_top),
+                            axis(input.w, g.k_w, g.stride_w, g.dilation_w, same, &g.pad_left), out_c};
+    g.output = output;
+    return g;
+}
+
+static int fits(const window *g, int32_t filter_bytes)
+{
+    return g->output.h >= 1 && g->output.w >= 1 && g->input.h * g->input.w * g->input.c <= MAX_BYTES &&
+           filter_bytes <= MAX_BYTES && g->output.h * g->output.w * g->output.c <= MAX_BYTES;
+}
+
+#define SET_WINDOW(p, g)                                                                                          \
+    ((p).input = (g).input, (p).output = (g).output, (p).stride_h = (g).stride_h, (p).stride_w = (g).stride_w,    \
+     (p).dilation_h = (g).dilation_h, (p).dilation_w = (g).dilation_w, (p).pad_top = (g).pad_top,                 \
+     (p).pad_left = (g).pad_left)
+
+/* Offsets, data, requantization, bias and clamp, drawn the same way for both convolutions. */
+#define DRAW_QUANTIZATION(p, weight_count)                                                                        \
+    ((p).input_offset = draw(-127, 128), (p).output_offset = draw(-128, 127),                                    \
+     fill(input, (p).input.h * (p).input.w * (p).input.c), fill(weights, (weight_count)), (p).weights = weights,  \
+     (p).requant = requant((p).output.c), (p).bias = (next() & 3) ? bias : 0, (p).act = activation())
+
 static int conv_case(void)
 {
     tc_conv2d_params p;
     memset(&p, 0, sizeof p);
-    for (;;) {
-        const int32_t in_h = draw(1, 9), in_w = draw(1, 9), in_c = draw(1, 12), out_c = draw(1, 9);
-        const int32_t k_h = draw(1, 5), k_w = draw(1, 5), s_h = draw(1, 3), s_w = draw(1, 3);
-        const int32_t d_h = draw(1, 2), d_w = draw(1, 2), same = (int)(next() & 1);
-        int32_t pad_top, pad_left;
-        const int32_t out_h = axis(in_h, k_h, s_h, d_h, same, &pad_top);
-        const int32_t out_w = axis(in_w, k_w, s_w, d_w, same, &pad_left);
-        const int32_t depth = k_h * k_w * in_c;
-        if (out_h < 1 || out_w < 1 || in_h * in_w * in_c > MAX_BYTES || out_c * depth > MAX_BYTES ||
-            out_h * out_w * out_c > MAX_BYTES || 2 * ((depth + 3) & ~3) > MAX_BYTES) {
-            continue;
-        }
-        const tc_dims input_dims = {1, in_h, in_w, in_c}, filter = {out_c, k_h, k_w, in_c};
-        const tc_dims output_dims = {1, out_h, out_w, out_c};
-        p.input = input_dims;
-        p.filter = filter;
-        p.output = output_dims;
-        p.stride_h = s_h, p.stride_w = s_w, p.dilation_h = d_h, p.dilation_w = d_w;
-        p.pad_top = pad_top, p.pad_left = pad_left;
-        break;
-    }
-    p.input_offset = draw(-127, 128);
-    p.output_offset = draw(-128, 127);
-    fill(input, p.input.h * p.input.w * p.input.c);
-    fill(weights, p.filter.n * p.filter.h * p.filter.w * p.filter.c);
-    p.weights = weights;
-    p.requant = requant(p.output.c);
-    p.bias = (next() & 3) ? bias : 0;
-    p.act = activation();
+    window g;
+    int32_t depth;
+    do {
+        g = draw_window(draw(1, 12), draw(1, 9));
+        depth = g.k_h * g.k_w * g.input.c;
+    } while (!fits(&g, g.output.c * depth) || 2 * ((depth + 3) & ~3) > MAX_BYTES);
+    SET_WINDOW(p, g);
+    const tc_dims filter = {g.output.c, g.k_h, g.k_w, g.input.c};
+    p.filter = filter;
+    DRAW_QUANTIZATION(p, g.output.c * depth);
     const int32_t n = p.output.h * p.output.w * p.output.c;
     p.scratch = 0;
     if (tc_conv2d_s8_portable(&p, input, out_portable) != TC_OK) {
@@ -146,37 +164,18 @@ static int depthwise_case(void)
 {
     tc_depthwise_conv2d_params p;
     memset(&p, 0, sizeof p);
-    for (;;) {
-        const int32_t in_h = draw(1, 9), in_w = draw(1, 9), mult = (next() & 3) ? 1 : 2;
+    window g;
+    int32_t mult;
+    do {
+        mult = (next() & 3) ? 1 : 2;
         const int32_t in_c = (next() & 1) ? 4 * draw(1, 6) : draw(1, 13); /* the DSP path needs 4k channels */
-        const int32_t k_h = draw(1, 5), k_w = draw(1, 5), s_h = draw(1, 3), s_w = draw(1, 3);
-        const int32_t d_h = draw(1, 2), d_w = draw(1, 2), same = (int)(next() & 1);
-        int32_t pad_top, pad_left;
-        const int32_t out_h = axis(in_h, k_h, s_h, d_h, same, &pad_top);
-        const int32_t out_w = axis(in_w, k_w, s_w, d_w, same, &pad_left);
-        const int32_t out_c = in_c * mult;
-        if (out_h < 1 || out_w < 1 || in_h * in_w * in_c > MAX_BYTES || k_h * k_w * out_c > MAX_BYTES ||
-            out_h * out_w * out_c > MAX_BYTES || out_c > 256) {
-            continue;
-        }
-        const tc_dims input_dims = {1, in_h, in_w, in_c}, filter = {1, k_h, k_w, out_c};
-        const tc_dims output_dims = {1, out_h, out_w, out_c};
-        p.input = input_dims;
-        p.filter = filter;
-        p.output = output_dims;
-        p.depth_multiplier = mult;
-        p.stride_h = s_h, p.stride_w = s_w, p.dilation_h = d_h, p.dilation_w = d_w;
-        p.pad_top = pad_top, p.pad_left = pad_left;
-        break;
-    }
-    p.input_offset = draw(-127, 128);
-    p.output_offset = draw(-128, 127);
-    fill(input, p.input.h * p.input.w * p.input.c);
-    fill(weights, p.filter.h * p.filter.w * p.filter.c);
-    p.weights = weights;
-    p.requant = requant(p.output.c);
-    p.bias = (next() & 3) ? bias : 0;
-    p.act = activation();
+        g = draw_window(in_c, in_c * mult);
+    } while (!fits(&g, g.k_h * g.k_w * g.output.c) || g.output.c > 256);
+    SET_WINDOW(p, g);
+    const tc_dims filter = {1, g.k_h, g.k_w, g.output.c};
+    p.filter = filter;
+    p.depth_multiplier = mult;
+    DRAW_QUANTIZATION(p, g.k_h * g.k_w * g.output.c);
     const int32_t n = p.output.h * p.output.w * p.output.c;
     if (tc_depthwise_conv2d_s8_portable(&p, input, out_portable) != TC_OK ||
         tc_depthwise_conv2d_s8(&p, input, out_fast) != TC_OK) {
