@@ -26,6 +26,8 @@ SEED = 7
 
 
 def _keras():
+    from tinycompress.quantize import _tensorflow
+    _tensorflow()   # quiet TensorFlow's import
     import keras
     keras.utils.set_random_seed(SEED)
     return keras
@@ -123,6 +125,27 @@ def ad_autoencoder():
 
 # ---- one model per operator case ----------------------------------------------------------------
 
+def vww_mobilenet():
+    """MLPerf Tiny visual wake words: MobileNetV1 width 0.25 on 96x96x3, 2 classes, about 210 k
+    parameters. Untrained (random weights, calibrated on random images): it is for speed and
+    memory benchmarks, not accuracy."""
+    keras = _keras()
+    L = keras.layers
+    rng = np.random.default_rng(SEED)
+    x = rng.uniform(0, 1, (64, 96, 96, 3)).astype(np.float32)
+
+    inp = keras.Input((96, 96, 3), batch_size=1)
+    h = L.Conv2D(8, 3, strides=2, padding="same", activation="relu6")(inp)
+    for filters, stride in [(16, 1), (32, 2), (32, 1), (64, 2), (64, 1), (128, 2)] + [(128, 1)] * 5 + \
+            [(256, 2), (256, 1)]:
+        h = L.DepthwiseConv2D(3, strides=stride, padding="same", activation="relu6")(h)
+        h = L.Conv2D(filters, 1, activation="relu6")(h)
+    h = L.AveragePooling2D(pool_size=(h.shape[1], h.shape[2]))(h)
+    # Logits out: with untrained weights their scale is too small for SOFTMAX's input scaling.
+    model = keras.Model(inp, L.Dense(2)(L.Flatten()(h)), name="vww_mobilenet")
+    return model, x[:48], None, x[48:], np.zeros(16, np.int64)
+
+
 def _op_model(shape, body, name):
     """Untrained weights with random biases: each case is about the arithmetic, not accuracy."""
     def build():
@@ -181,12 +204,12 @@ ERRORS = {
 }
 
 BUILDERS = {"digits_mlp": digits_mlp, "digits_cnn": digits_cnn, "kws_dscnn": kws_dscnn,
-            "ad_autoencoder": ad_autoencoder}
+            "ad_autoencoder": ad_autoencoder, "vww_mobilenet": vww_mobilenet}
 BUILDERS.update({name: _op_model(shape, body, name) for name, (shape, body) in OPS.items()})
 BUILDERS.update({name: _op_model(shape, body, name) for name, (shape, body) in ERRORS.items()})
 NAMES = list(BUILDERS)
 TASKS = {"digits_mlp": "classification", "digits_cnn": "classification", "kws_dscnn": "classification",
-         "ad_autoencoder": "regression"}
+         "ad_autoencoder": "regression", "vww_mobilenet": "benchmark"}
 TASKS.update({name: "op" for name in OPS})
 TASKS.update({name: "error" for name in ERRORS})
 

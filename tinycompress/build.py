@@ -13,12 +13,13 @@ HOST_EXECUTABLE = "firmware_host"
 TARGET_ELF = "firmware.elf"
 
 
-def build(project: Project, host: bool = False, target: str | None = None) -> Path:
-    """Run make in the project; return the ELF (or the host executable, or another make target)."""
+def build(project: Project, host: bool = False, target: str | None = None, defines: str = "") -> Path:
+    """Run make in the project; return the ELF (or the host executable, or another make target).
+    `defines` go to every compile, e.g. -DTC_PORTABLE for the portable kernels on any core."""
     require("make")
     require("gcc" if host else "arm-none-eabi-gcc")
     target = target or (HOST_EXECUTABLE if host else TARGET_ELF)
-    result = subprocess.run(["make", "-s", "-C", str(project.directory), target],
+    result = subprocess.run(["make", "-s", "-C", str(project.directory), target, f"DEFINES={defines}"],
                             capture_output=True, text=True)
     log = result.stdout + result.stderr
     (project.directory / "build.log").write_text(log)
