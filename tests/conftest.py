@@ -11,6 +11,43 @@ TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))
 
 HAVE_EMULATOR = all(shutil.which(t) for t in ("arm-none-eabi-gcc", "qemu-system-arm", "make"))
+# model.h of a hand-written stand-in model (two layers, 16 bytes in and out) for harness tests.
+STAND_IN_MODEL_H = """
+#include <stdint.h>
+#include "tc_types.h"
+#define TC_MODEL_INPUT_BYTES 16
+#define TC_MODEL_OUTPUT_BYTES 16
+#define TC_MODEL_LAYER_COUNT 2
+extern int8_t *const tc_model_input;
+extern int8_t *const tc_model_output;
+tc_status tc_model_invoke(void);
+"""
+
+def build_stand_in(board_name: str, tmp_path: Path, model_c: str):
+    """Link the harness around a hand-written model.c (with STAND_IN_MODEL_H); (board, ELF)."""
+    import subprocess
+
+    import jinja2
+
+    from tinycompress.boards import load_board
+    from tinycompress.emit import HARNESS_SOURCES, TARGET_SOURCES
+    from tinycompress.resources import data_dir
+
+    board = load_board(board_name)
+    (tmp_path / "model.h").write_text(STAND_IN_MODEL_H)
+    (tmp_path / "model.c").write_text(model_c)
+    memory = jinja2.Template((data_dir("templates") / "memory.ld.j2").read_text())
+    (tmp_path / "memory.ld").write_text(memory.render(board=board, stack_size=board.stack_size, banner=""))
+    fw = data_dir("firmware")
+    runtime = [fw / "runtime" / name for name in HARNESS_SOURCES + TARGET_SOURCES]
+    elf = tmp_path / "firmware.elf"
+    subprocess.run(["arm-none-eabi-gcc", *board.cflags, "-O2", "-DTC_PROFILE", f"-I{tmp_path}",
+                    f"-I{fw / 'include'}", f"-I{fw / 'runtime'}", str(tmp_path / "model.c"), *map(str, runtime),
+                    "-nostartfiles", "-Wl,--gc-sections", f"-T{fw / 'linker' / 'cortex_m.ld'}", f"-L{tmp_path}",
+                    f"-L{fw / 'linker'}", "--specs=nano.specs", "--specs=nosys.specs", "-o", str(elf)], check=True)
+    return board, elf
+
+
 needs_emulator = pytest.mark.skipif(not HAVE_EMULATOR, reason="arm-none-eabi-gcc, make or qemu-system-arm missing")
 
 

@@ -13,7 +13,7 @@ from tinycompress.emulate import qemu_command
 from tinycompress.resources import data_dir
 
 pytestmark = needs_emulator
-KERNELS = ["tc_conv2d_s8", "tc_fully_connected_s8", "tc_depthwise_conv2d_s8"]
+KERNELS = ["tc_conv2d_s8", "tc_fully_connected_s8", "tc_depthwise_conv2d_s8", "tc_max_pool2d_s8", "tc_avg_pool2d_s8"]
 
 
 @pytest.mark.parametrize("board_name", ["mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547"])
@@ -38,3 +38,26 @@ def test_dsp_kernels_equal_the_portable_ones(board_name, tmp_path):
     proc = subprocess.run(qemu_command(board, elf), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "agree" in proc.stdout + proc.stderr
+
+
+def test_helium_scratch_sizes():
+    """What scratch.py gives the Helium kernels (kernel_sweep.c checks the kernels stay inside it)."""
+    from types import SimpleNamespace
+
+    from tinycompress.ops.scratch import assign_scratch
+
+    def conv(filter_, stride=1, pad=0, in_w=5, out_w=5):
+        return SimpleNamespace(function="tc_conv2d_s8", scratch_bytes=0,
+                               params={"filter": filter_, "stride_h": stride, "stride_w": stride, "pad_top": pad,
+                                       "pad_left": pad, "input": (1, 5, in_w, filter_[3]),
+                                       "output": (1, 5, out_w, filter_[0])})
+
+    calls = [conv((64, 10, 4, 1), stride=2, pad=4, out_w=3),     # im2col: folded bias + 12 columns of 40
+             conv((64, 3, 3, 64)),                              # 4 columns of 576
+             conv((16, 1, 1, 8)),                               # pointwise: the pixels are the columns
+             conv((16, 1, 1, 8), stride=2, out_w=3),            # strided pointwise: the folded bias only
+             SimpleNamespace(function="tc_fully_connected_s8", scratch_bytes=0, params={"input_depth": 640})]
+    assign_scratch(calls, load_board("mps3-an547"))
+    assert [c.scratch_bytes for c in calls] == [64 * 4 + 12 * 40, 64 * 4 + 4 * 576, 4, 16 * 4, 4]
+    assign_scratch(calls, load_board("mps2-an386"))   # the DSP extension's int16 columns (+ int8 staging)
+    assert [c.scratch_bytes for c in calls] == [2 * 40 * 2 + 40, 2 * 576 * 2, 2 * 8 * 2, 2 * 8 * 2, 640 * 2]

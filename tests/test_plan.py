@@ -28,3 +28,22 @@ def test_random_lifetimes_never_collide():
             assert not (a.lives_with(b) and overlaps(a, b))
         assert all(b.offset % 4 == 0 and b.offset + b.size <= size for b in bufs)
         assert size <= linear_plan([Buffer(b.size, 0, 0) for b in bufs])
+
+
+def test_residual_add_writes_into_a_dead_input(zoo):
+    from tinycompress.boards import load_board
+    from tinycompress.load import read_tflite_file
+    from tinycompress.ops import lower_layer
+    from tinycompress.ops.scratch import assign_scratch
+    from tinycompress.plan import plan_arena
+
+    graph = read_tflite_file(zoo("op_add_residual")[0])
+    calls = [lower_layer(layer, graph) for layer in graph.layers]
+    assign_scratch(calls, load_board("mps2-an386"))
+    plan = plan_arena(calls, graph.tensors, graph.inputs, graph.outputs)
+    add = next(c for c in calls if c.function == "tc_add_s8")
+    assert add.overwrites == (0, 1)
+    assert plan.offsets[add.outputs[0]] in {plan.offsets[t] for t in add.inputs}
+    # Without the overwrite the ADD's output would need bytes of its own.
+    add.overwrites = ()
+    assert plan_arena(calls, graph.tensors, graph.inputs, graph.outputs).size > plan.size

@@ -1,34 +1,19 @@
 """The bare-metal runtime on every emulated board, with hand-written stand-ins for a model."""
 from __future__ import annotations
 
-import subprocess
-
-import jinja2
 import numpy as np
 import pytest
-from conftest import needs_emulator
+from conftest import build_stand_in, needs_emulator
 
-from tinycompress.boards import list_boards, load_board
-from tinycompress.emit import HARNESS_SOURCES, TARGET_SOURCES
+from tinycompress.boards import list_boards
 from tinycompress.emulate import run_firmware
 from tinycompress.errors import TinyCompressError
-from tinycompress.resources import data_dir
 
 pytestmark = needs_emulator
 
 BOARDS = [b.name for b in list_boards() if b.emulated]
 LOOP_ITERATIONS = 100000
 
-MODEL_H = """
-#include <stdint.h>
-#include "tc_types.h"
-#define TC_MODEL_INPUT_BYTES 16
-#define TC_MODEL_OUTPUT_BYTES 16
-#define TC_MODEL_LAYER_COUNT 2
-extern int8_t *const tc_model_input;
-extern int8_t *const tc_model_output;
-tc_status tc_model_invoke(void);
-"""
 
 # Layer 0 adds one to every byte; layer 1 is a loop of exactly 2 * LOOP_ITERATIONS instructions
 # (subs + bne), so its ticks must convert to that many instructions.
@@ -57,19 +42,7 @@ FAULT = "*(volatile uint32_t *)0xFFFFFFF0u = 1;  /* no memory there */"
 
 
 def build_double(board_name: str, tmp_path, extra: str = ""):
-    board = load_board(board_name)
-    (tmp_path / "model.h").write_text(MODEL_H)
-    (tmp_path / "model.c").write_text(MODEL_C % (LOOP_ITERATIONS, extra))
-    memory = jinja2.Template((data_dir("templates") / "memory.ld.j2").read_text())
-    (tmp_path / "memory.ld").write_text(memory.render(board=board, stack_size=board.stack_size, banner=""))
-    fw = data_dir("firmware")
-    runtime = [fw / "runtime" / name for name in HARNESS_SOURCES + TARGET_SOURCES]
-    elf = tmp_path / "firmware.elf"
-    subprocess.run(["arm-none-eabi-gcc", *board.cflags, "-O2", "-DTC_PROFILE", f"-I{tmp_path}",
-                    f"-I{fw / 'include'}", f"-I{fw / 'runtime'}", str(tmp_path / "model.c"), *map(str, runtime),
-                    "-nostartfiles", "-Wl,--gc-sections", f"-T{fw / 'linker' / 'cortex_m.ld'}", f"-L{tmp_path}", f"-L{fw / 'linker'}",
-                    "--specs=nano.specs", "--specs=nosys.specs", "-o", str(elf)], check=True)
-    return board, elf
+    return build_stand_in(board_name, tmp_path, MODEL_C % (LOOP_ITERATIONS, extra))
 
 
 @pytest.mark.parametrize("board_name", BOARDS)

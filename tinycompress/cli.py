@@ -61,6 +61,13 @@ def _calibration_option(fn):
                         help="Float samples under 'x' to quantize a Keras or float TFLite model to int8.")(fn)
 
 
+def _build_options(fn):
+    """What `run` and `profile-functions` build from: the project directory, quantization, compression, kernels."""
+    fn = _calibration_option(_compression_options(_kernel_options(fn)))
+    return click.option("--output", "-o", type=click.Path(path_type=Path, file_okay=False),
+                        help="Keep the C project here.")(fn)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tinycompress")
 def cli():
@@ -102,11 +109,7 @@ def compile(model: Path, board: str, output: Path, calibration: Path | None, ran
                                              "exit 4 on any difference.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
               metavar="FILE", help="Write the report as JSON ('-' for stdout).")
-@click.option("--output", "-o", type=click.Path(path_type=Path, file_okay=False),
-              help="Keep the C project here.")
-@_calibration_option
-@_compression_options
-@_kernel_options
+@_build_options
 @click.option("--host", is_flag=True, hidden=True, help="Run the harness natively instead of in QEMU (tests).")
 def run(model: Path, board: str, data: Path | None, count: int, verify: bool, json_path: Path | None,
         output: Path | None, calibration: Path | None, rank, energy, train, epochs, kernels, cmsis_nn_dir,
@@ -243,6 +246,49 @@ def _closest(results, budgets) -> str:
         limit_shown = f"{100 * limit:.2f} %" if name == "min-accuracy" else f"{limit:,}{unit}"
         parts.append(f"{flag} {limit_shown} (best reachable: {shown}, rank {winner.variant})")
     return "; ".join(parts)
+
+
+@cli.command("profile-functions")
+@click.argument("model", type=MODEL)
+@_board_option
+@click.option("--data", type=DATA, metavar="NPZ",
+              help="Take the input from here: 'x' (float32) or 'x_int8'. Without it, a random int8 input "
+                   "(the first one `run` uses).")
+@click.option("--index", default=0, show_default=True, type=click.IntRange(min=0), help="Which input of --data.")
+@click.option("--top", default=20, show_default=True, type=click.IntRange(min=0),
+              help="Functions to list, the hottest first (0: all; the JSON always has all).")
+@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+              metavar="FILE", help="Write the profile as JSON ('-' for stdout).")
+@_build_options
+def profile_functions_command(model: Path, board: str, data: Path | None, index: int, top: int,
+                              json_path: Path | None, output: Path | None, calibration: Path | None, rank, energy,
+                              train, epochs, kernels, cmsis_nn_dir):
+    """Run one inference of MODEL in QEMU, logging every instruction, and list the hottest functions.
+
+    Counts the instructions of every function in the call of tc_model_invoke() (one inference,
+    interrupts included), with their share of it, and checks the total against the firmware's own
+    SysTick count of the same run.
+
+    \b
+    Example:
+      tinycompress profile-functions examples/digits/digits_cnn.tflite --board mps2-an386 \\
+          --data examples/digits/digits_test.npz --top 10
+    """
+    from .build import build
+    from .hotspots import format_table, profile_functions
+    from .pipeline import compile_model, load_inputs, project_directory
+    target = require_emulated(load_board(board), "profile-functions")
+    with project_directory(output) as directory:
+        project = compile_model(model, target, directory, calibration, _compression(rank, energy, train, epochs),
+                                _cmsis_nn(kernels, cmsis_nn_dir))
+        inputs, _ = load_inputs(data, project.graph, index + 1)
+        if index >= len(inputs):
+            raise TinyCompressError(f"--index {index} is past the {len(inputs)} inputs in {data}")
+        result = profile_functions(build(project), target, inputs[index])
+    if json_path is not None:
+        _write_text(json_path, result.to_json(project.graph.name))
+    if json_path is None or str(json_path) != "-":
+        click.echo(format_table(result, project.graph.name, top or None))
 
 
 @cli.command()

@@ -50,19 +50,23 @@ def run_firmware(executable: Path, board: Board, inputs: np.ndarray, output_byte
         except subprocess.TimeoutExpired:
             raise TinyCompressError(f"the firmware ran past its {timeout:.0f} s timeout {where}; "
                                     "it hangs or the model is too slow for this many inputs") from None
-        console = (proc.stdout + proc.stderr).strip()
-        if proc.returncode == EXIT_FAULT:
-            fault = next((l for l in console.splitlines() if "fault" in l.lower()), console[-200:])
-            raise TinyCompressError(f"the firmware faulted {where}: {fault.strip()}")
-        if proc.returncode != 0:
-            raise TinyCompressError(f"the firmware exited with code {proc.returncode} {where}: "
-                                    f"{console.splitlines()[-1] if console else 'no output'}")
+        check_exit(proc.returncode, (proc.stdout + proc.stderr).strip(), where)
         outputs = np.frombuffer((work / "output.bin").read_bytes(), np.int8)
         if outputs.size != len(inputs) * output_bytes:
             raise TinyCompressError(f"the firmware wrote {outputs.size} output bytes, expected "
                                     f"{len(inputs) * output_bytes}")
         profile = parse_profile((work / "profile.txt").read_text())
     return RunResult(outputs=outputs.reshape(len(inputs), output_bytes), **profile)
+
+
+def check_exit(returncode: int, console: str, where: str) -> None:
+    """One clear error for a firmware that faulted or failed; `console` is what it printed."""
+    if returncode == EXIT_FAULT:
+        fault = next((l for l in console.splitlines() if "fault" in l.lower()), console[-200:])
+        raise TinyCompressError(f"the firmware faulted {where}: {fault.strip()}")
+    if returncode != 0:
+        raise TinyCompressError(f"the firmware exited with code {returncode} {where}: "
+                                f"{console.splitlines()[-1] if console else 'no output'}")
 
 
 PROFILE_FIELDS = ("inferences", "layers", "overhead", "stack_peak", "stack_size")

@@ -4,7 +4,8 @@ The interface follows TFLite Micro's planners: add buffers as (size, first_use,
 last_use), get offsets back. The greedy planner places the largest buffers
 first, each at the lowest offset that overlaps no already-placed buffer whose
 lifetime intersects its own; buffers that never live at the same time share
-bytes. An in-place layer (RESHAPE) gives its output the input's buffer. A kernel's
+bytes. An in-place layer (RESHAPE) gives its output the input's buffer; an element-wise
+layer (ADD) gives its output an input's buffer when that input is read for the last time. A kernel's
 scratch memory (im2col) is one more buffer, alive only during its own layer.
 """
 from __future__ import annotations
@@ -60,6 +61,21 @@ class ArenaPlan:
     scratch: dict[int, int] = field(default_factory=dict)   # layer index -> offset of its scratch
 
 
+def _overwrite_dead_inputs(calls, owner: dict[int, int], buffers: list[Buffer]) -> None:
+    """Let an element-wise layer write into an input buffer that nothing reads afterwards."""
+    for step, call in enumerate(calls):
+        out = owner[call.outputs[0]] if call.outputs else None
+        for position in call.overwrites:
+            src = owner[call.inputs[position]]
+            a, b = buffers[src], buffers[out]
+            if src != out and a.last_use == step and b.first_use == step and a.size >= b.size:
+                a.last_use = b.last_use
+                for t, buf in owner.items():
+                    if buf == out:
+                        owner[t] = src
+                break
+
+
 def plan_arena(calls, tensors, graph_inputs: list[int], graph_outputs: list[int]) -> ArenaPlan:
     """Plan the activation tensors of a list of KernelCalls (in execution order)."""
     owner: dict[int, int] = {}          # tensor -> buffer id (in-place outputs share their input's)
@@ -85,9 +101,11 @@ def plan_arena(calls, tensors, graph_inputs: list[int], graph_outputs: list[int]
             use(t, step)
     for t in graph_outputs:
         use(t, last)
+    _overwrite_dead_inputs(calls, owner, buffers)
+    live = [buffers[b] for b in sorted(set(owner.values()))]
     scratch = {step: Buffer(call.scratch_bytes, step, step) for step, call in enumerate(calls) if call.scratch_bytes}
 
     unshared = linear_plan([Buffer(tensors[t].nbytes, 0, 0) for t in owner])
-    size = greedy_plan(buffers + list(scratch.values()))
+    size = greedy_plan(live + list(scratch.values()))
     return ArenaPlan(size=size, offsets={t: buffers[b].offset for t, b in owner.items()}, unshared_size=unshared,
                      scratch={step: buf.offset for step, buf in scratch.items()})

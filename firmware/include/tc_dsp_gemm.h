@@ -16,8 +16,9 @@
 #include "tc_dsp.h"
 #include "tc_fixedpoint.h"
 #include "tc_kernels.h"
+#include "tc_mve.h"
 
-#if TC_DSP
+#if TC_DSP && !TC_MVE /* Helium cores have the wider kernel of tc_mve_gemm.h */
 
 /* Where the k-th value of a group of four goes among its four int16 slots. */
 static const uint8_t tc_smlad_slot[4] = {0, 2, 1, 3};
@@ -38,10 +39,21 @@ typedef struct {
     tc_activation act;
 } tc_gemm;
 
-static inline int8_t tc_gemm_output(const tc_gemm *g, int32_t acc, int32_t row)
+/* The requantization of one row, loaded once for all the columns it serves. */
+typedef struct {
+    int32_t multiplier, shift;
+} tc_row_quant;
+
+static inline tc_row_quant tc_gemm_row_quant(const tc_gemm *g, int32_t row)
 {
     const int32_t q = g->requant->per_channel ? row : 0;
-    acc = tc_requantize(acc, g->requant->multiplier[q], g->requant->shift[q]) + g->output_offset;
+    const tc_row_quant r = {g->requant->multiplier[q], g->requant->shift[q]};
+    return r;
+}
+
+static inline int8_t tc_gemm_output(const tc_gemm *g, int32_t acc, tc_row_quant r)
+{
+    acc = tc_requantize(acc, r.multiplier, r.shift) + g->output_offset;
     return (int8_t)tc_clamp_i32(acc, g->act.min, g->act.max);
 }
 
@@ -163,59 +175,72 @@ __attribute__((noinline)) static void tc_dot_4x1(const int8_t *w, int32_t depth,
     acc[3] = a3;
 }
 
-/* Outputs for two interleaved columns: out_a[row] from column a, out_b[row] from column b. */
-static inline void tc_gemm_2cols(const tc_gemm *g, const int16_t *cols, int8_t *out_a, int8_t *out_b)
+/* Outputs for two interleaved columns: out_a[row] from column a, out_b[row] from column b. The
+ * description is copied to a local first: the int8 stores may alias any memory, so the compiler
+ * would otherwise reload every field through the pointer after each output. */
+static inline void tc_gemm_2cols(const tc_gemm *gp, const int16_t *cols, int8_t *out_a, int8_t *out_b)
 {
-    const int32_t depth = g->depth, groups = depth >> 2;
+    const tc_gemm g = *gp;
+    const int32_t depth = g.depth, groups = depth >> 2, tail = depth & 3;
     int32_t row = 0;
-    for (; row + 2 <= g->rows; row += 2) {
-        const int8_t *w0 = g->weights + row * depth, *w1 = w0 + depth;
-        int32_t acc[4] = {tc_gemm_bias(g, row), tc_gemm_bias(g, row + 1), 0, 0};
+    for (; row + 2 <= g.rows; row += 2) {
+        const int8_t *w0 = g.weights + row * depth, *w1 = w0 + depth;
+        int32_t acc[4] = {tc_gemm_bias(&g, row), tc_gemm_bias(&g, row + 1), 0, 0};
         acc[2] = acc[0];
         acc[3] = acc[1];
         tc_dot_2x2(w0, w1, cols, groups, acc);
-        out_a[row] = tc_gemm_output(g, tc_gemm_tail(w0, cols, depth, 0, 2, acc[0]), row);
-        out_a[row + 1] = tc_gemm_output(g, tc_gemm_tail(w1, cols, depth, 0, 2, acc[1]), row + 1);
-        out_b[row] = tc_gemm_output(g, tc_gemm_tail(w0, cols, depth, 1, 2, acc[2]), row);
-        out_b[row + 1] = tc_gemm_output(g, tc_gemm_tail(w1, cols, depth, 1, 2, acc[3]), row + 1);
+        if (tail) {
+            acc[0] = tc_gemm_tail(w0, cols, depth, 0, 2, acc[0]);
+            acc[1] = tc_gemm_tail(w1, cols, depth, 0, 2, acc[1]);
+            acc[2] = tc_gemm_tail(w0, cols, depth, 1, 2, acc[2]);
+            acc[3] = tc_gemm_tail(w1, cols, depth, 1, 2, acc[3]);
+        }
+        const tc_row_quant r0 = tc_gemm_row_quant(&g, row), r1 = tc_gemm_row_quant(&g, row + 1);
+        out_a[row] = tc_gemm_output(&g, acc[0], r0);
+        out_a[row + 1] = tc_gemm_output(&g, acc[1], r1);
+        out_b[row] = tc_gemm_output(&g, acc[2], r0);
+        out_b[row + 1] = tc_gemm_output(&g, acc[3], r1);
     }
-    if (row < g->rows) { /* an odd last row */
-        const int8_t *w = g->weights + row * depth;
-        int32_t acc_a = tc_gemm_bias(g, row), acc_b = acc_a;
+    if (row < g.rows) { /* an odd last row */
+        const int8_t *w = g.weights + row * depth;
+        int32_t acc_a = tc_gemm_bias(&g, row), acc_b = acc_a;
         for (int32_t i = 0; i < groups; i++) {
             const int32_t v = tc_read_s8x4(w + 4 * i);
             const int32_t lo = __sxtb16(v), hi = tc_sxtb16_ror8(v);
             acc_a = __smlad(hi, tc_read_s16x2(cols + 8 * i + 2), __smlad(lo, tc_read_s16x2(cols + 8 * i), acc_a));
             acc_b = __smlad(hi, tc_read_s16x2(cols + 8 * i + 6), __smlad(lo, tc_read_s16x2(cols + 8 * i + 4), acc_b));
         }
-        out_a[row] = tc_gemm_output(g, tc_gemm_tail(w, cols, depth, 0, 2, acc_a), row);
-        out_b[row] = tc_gemm_output(g, tc_gemm_tail(w, cols, depth, 1, 2, acc_b), row);
+        const tc_row_quant r = tc_gemm_row_quant(&g, row);
+        out_a[row] = tc_gemm_output(&g, tc_gemm_tail(w, cols, depth, 0, 2, acc_a), r);
+        out_b[row] = tc_gemm_output(&g, tc_gemm_tail(w, cols, depth, 1, 2, acc_b), r);
     }
 }
 
 /* Outputs for one column (FULLY_CONNECTED with one batch, a last odd output position). */
-static inline void tc_gemm_1col(const tc_gemm *g, const int16_t *col, int8_t *out)
+static inline void tc_gemm_1col(const tc_gemm *gp, const int16_t *col, int8_t *out)
 {
-    const int32_t depth = g->depth, groups = depth >> 2;
+    const tc_gemm g = *gp;
+    const int32_t depth = g.depth, groups = depth >> 2;
     int32_t row = 0;
-    for (; row + 4 <= g->rows; row += 4) {
-        const int8_t *w = g->weights + row * depth;
+    for (; row + 4 <= g.rows; row += 4) {
+        const int8_t *w = g.weights + row * depth;
         int32_t acc[4];
         for (int32_t r = 0; r < 4; r++) {
-            acc[r] = tc_gemm_bias(g, row + r);
+            acc[r] = tc_gemm_bias(&g, row + r);
         }
         tc_dot_4x1(w, depth, col, groups, acc);
         for (int32_t r = 0; r < 4; r++) {
-            out[row + r] = tc_gemm_output(g, tc_gemm_tail(w + r * depth, col, depth, 0, 1, acc[r]), row + r);
+            const int32_t total = tc_gemm_tail(w + r * depth, col, depth, 0, 1, acc[r]);
+            out[row + r] = tc_gemm_output(&g, total, tc_gemm_row_quant(&g, row + r));
         }
     }
-    for (; row < g->rows; row++) {
-        const int8_t *w = g->weights + row * depth;
-        const int32_t acc = tc_dot_1x1(w, col, groups, tc_gemm_bias(g, row));
-        out[row] = tc_gemm_output(g, tc_gemm_tail(w, col, depth, 0, 1, acc), row);
+    for (; row < g.rows; row++) {
+        const int8_t *w = g.weights + row * depth;
+        const int32_t acc = tc_dot_1x1(w, col, groups, tc_gemm_bias(&g, row));
+        out[row] = tc_gemm_output(&g, tc_gemm_tail(w, col, depth, 0, 1, acc), tc_gemm_row_quant(&g, row));
     }
 }
 
-#endif /* TC_DSP */
+#endif /* TC_DSP && !TC_MVE */
 
 #endif /* TC_DSP_GEMM_H */

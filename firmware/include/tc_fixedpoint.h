@@ -41,13 +41,32 @@ static inline int32_t tc_rounding_divide_by_pot(int32_t x, int32_t exponent)
     return (x >> exponent) + (remainder > threshold ? 1 : 0);
 }
 
-/* TFLite's MultiplyByQuantizedMultiplier: x * multiplier * 2^shift. */
-static inline int32_t tc_requantize(int32_t x, int32_t multiplier, int32_t shift)
+/* TFLite's MultiplyByQuantizedMultiplier: x * multiplier * 2^shift, as the two roundings above. */
+static inline int32_t tc_requantize_reference(int32_t x, int32_t multiplier, int32_t shift)
 {
     const int32_t left_shift = shift > 0 ? shift : 0;
     const int32_t right_shift = shift > 0 ? 0 : -shift;
     return tc_rounding_divide_by_pot(
         tc_sat_rounding_doubling_high_mul(x * (1 << left_shift), multiplier), right_shift);
+}
+
+/* The same value. With a right shift n >= 1 (nearly every layer) both roundings fold into one
+ * 64-bit add before a single shift, because floor((floor(a / 2^31) + c) / 2^n) equals
+ * floor((a + c * 2^31) / 2^(31 + n)):
+ *   result = floor((x * multiplier + 2^30 - s * 2^31 + 2^(n-1) * 2^31) / 2^(31 + n)),
+ * where s = 1 for a negative product (ties away from zero). s may be taken from the sign of x:
+ * where x < 0 but the product rounds to 0, both choices give 0. The multiplier is never
+ * INT32_MIN (it lies in [2^30, 2^31) or is 0), so nothing saturates. About 10 instructions
+ * instead of 25. */
+static inline int32_t tc_requantize(int32_t x, int32_t multiplier, int32_t shift)
+{
+    if (shift >= 0) {
+        return tc_requantize_reference(x, multiplier, shift);
+    }
+    const int32_t n = -shift;
+    const int64_t rounding = (1LL << 30) + ((int64_t)(((uint32_t)1 << (n - 1)) - (uint32_t)(x < 0)) << 31);
+    const int32_t high = (int32_t)(((int64_t)x * multiplier + rounding) >> 32);
+    return high >> (n - 1);
 }
 
 #endif /* TC_FIXEDPOINT_H */

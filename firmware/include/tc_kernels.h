@@ -23,7 +23,8 @@ typedef struct {
     const int32_t *bias;   /* [output_depth], with the input offset folded in */
     tc_requant requant;
     tc_activation act;
-    int16_t *scratch;      /* DSP path: one input row widened to int16, 4-aligned depth; NULL: portable */
+    int16_t *scratch;      /* optimized path (ops/scratch.py sizes it per core): DSP, one input row widened
+                            * to int16, 4-aligned depth; Helium, none (the input is the column); NULL: portable */
 } tc_fully_connected_params;
 
 tc_status tc_fully_connected_s8(const tc_fully_connected_params *p, const int8_t *input, int8_t *output);
@@ -42,7 +43,8 @@ typedef struct {
     const int32_t *bias; /* [C_out], or NULL */
     tc_requant requant;
     tc_activation act;
-    int16_t *scratch; /* DSP path: two im2col columns of 4-aligned KH*KW*C_in int16; NULL: portable */
+    int16_t *scratch; /* optimized path (ops/scratch.py sizes it per core): DSP, two im2col columns of 4-aligned
+                       * KH*KW*C_in int16; Helium, the folded bias and int8 columns; NULL: portable */
 } tc_conv2d_params;
 
 tc_status tc_conv2d_s8(const tc_conv2d_params *p, const int8_t *input, int8_t *output);

@@ -1,38 +1,41 @@
 /* CONV_2D, int8 activations and per-channel int8 weights, int32 bias.
- * Portable C, and on cores with the DSP extension im2col into int16 plus the matrix kernel of tc_dsp_gemm.h. */
+ * Portable C; on cores with Helium int8 im2col plus the matrix kernel of tc_mve_gemm.h; on other cores
+ * with the DSP extension im2col into int16 plus the matrix kernel of tc_dsp_gemm.h. */
 #include "tc_dsp_gemm.h"
 #include "tc_fixedpoint.h"
 #include "tc_kernels.h"
+#include "tc_mve_gemm.h"
+#include "tc_window.h"
 
 static tc_status conv_portable(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
 {
-    const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c;
-    const int32_t k_h = p->filter.h, k_w = p->filter.w, out_c = p->output.c;
+    const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c, out_c = p->output.c;
+    const int32_t k_h = p->filter.h, k_w = p->filter.w, input_offset = p->input_offset;
     const int32_t filter_stride = k_h * k_w * in_c; /* weights of one output channel */
-
+    const int32_t x_step = p->dilation_w * in_c, in_row_step = p->dilation_h * in_w * in_c;
     for (int32_t b = 0; b < p->input.n; b++) {
         const int8_t *image = input + b * in_h * in_w * in_c;
         for (int32_t oy = 0; oy < p->output.h; oy++) {
             const int32_t y0 = oy * p->stride_h - p->pad_top;
+            int32_t ky0, ky1;
+            tc_inside_taps(y0, p->dilation_h, k_h, in_h, &ky0, &ky1);
             for (int32_t ox = 0; ox < p->output.w; ox++) {
                 const int32_t x0 = ox * p->stride_w - p->pad_left;
+                int32_t kx0, kx1;
+                tc_inside_taps(x0, p->dilation_w, k_w, in_w, &kx0, &kx1);
+                /* Only the taps inside the image: padding cells add nothing. Without dilation along x a
+                 * kernel row's inside taps are one run of bytes, in the input as in the weights. */
+                const int32_t taps = p->dilation_w == 1 ? 1 : kx1 - kx0;
+                const int32_t run = p->dilation_w == 1 ? (kx1 - kx0) * in_c : in_c;
+                const int8_t *corner = image + ((y0 + ky0 * p->dilation_h) * in_w + x0 + kx0 * p->dilation_w) * in_c;
                 for (int32_t oc = 0; oc < out_c; oc++) {
-                    const int8_t *w_oc = p->weights + oc * filter_stride;
+                    const int8_t *w_row = p->weights + oc * filter_stride + (ky0 * k_w + kx0) * in_c, *in_row = corner;
                     int32_t acc = 0;
-                    for (int32_t ky = 0; ky < k_h; ky++) {
-                        const int32_t y = y0 + ky * p->dilation_h;
-                        if (y < 0 || y >= in_h) {
-                            continue; /* padding rows contribute nothing */
-                        }
-                        for (int32_t kx = 0; kx < k_w; kx++) {
-                            const int32_t x = x0 + kx * p->dilation_w;
-                            if (x < 0 || x >= in_w) {
-                                continue;
-                            }
-                            const int8_t *in = image + (y * in_w + x) * in_c;
-                            const int8_t *w = w_oc + (ky * k_w + kx) * in_c;
-                            for (int32_t ic = 0; ic < in_c; ic++) {
-                                acc += (int32_t)w[ic] * ((int32_t)in[ic] + p->input_offset);
+                    for (int32_t ky = ky0; ky < ky1; ky++, w_row += k_w * in_c, in_row += in_row_step) {
+                        const int8_t *w = w_row, *in = in_row;
+                        for (int32_t t = 0; t < taps; t++, in += x_step - run, w += in_c - run) {
+                            for (int32_t i = run; i > 0; i--) {
+                                acc += (int32_t)*w++ * (*in++ + input_offset);
                             }
                         }
                     }
@@ -49,36 +52,220 @@ static tc_status conv_portable(const tc_conv2d_params *p, const int8_t *input, i
     return TC_OK;
 }
 
-#if TC_DSP
+#if TC_MVE
+/* Output positions per matrix call on the im2col path. They share the call's setup (each row block's
+ * bias and requantization vectors), so the more the faster, within about 512 bytes of scratch.
+ * tinycompress/ops/scratch.py sizes the scratch with the same rule. */
+static int32_t im2col_columns(int32_t depth)
+{
+    return tc_clamp_i32(512 / depth, 4, 16);
+}
+
+/* A 1x1 convolution without padding reads its columns straight from the input: each is one pixel. */
+static int conv_is_pointwise(const tc_conv2d_params *p)
+{
+    return p->filter.h == 1 && p->filter.w == 1 && p->pad_top == 0 && p->pad_left == 0;
+}
+
+/* `runs` runs of run <= 16 bytes, src_step apart in the input, one after the other in col: a
+ * receptive field wholly inside the image, without dilation along x (a first layer's 3x3 RGB rows
+ * are 9 bytes). One predicated load and store per run, in a low-overhead loop. */
+static inline void copy_short_runs(int8_t *col, const int8_t *src, int32_t runs, int32_t run, int32_t src_step)
+{
+    int8x16_t x;
+    __asm__("vctp.8 %[run]\n\t"
+            "dls lr, %[runs]\n"
+            "1:\n\t"
+            "vpstt\n\t"
+            "vldrbt.8 %q[x], [%[src]]\n\t"
+            "vstrbt.8 %q[x], [%[col]]\n\t"
+            "add %[src], %[src], %[step]\n\t"
+            "add %[col], %[col], %[run]\n\t"
+            "le lr, 1b\n"
+            : [x] "=&w"(x), [col] "+r"(col), [src] "+r"(src), "+m"(*(int8_t(*)[])col)
+            : [runs] "r"(runs), [run] "r"(run), [step] "r"(src_step), "m"(*(const int8_t(*)[])src)
+            : "lr", "p0");
+}
+
+/* The receptive field whose top left corner is (y0, x0), in weight order (ky, kx, c) and int8 as read,
+ * where it touches the padding or has dilation along x: padding cells hold -input_offset, whose
+ * x + input_offset is 0, so the bias with the offset folded in stays exact. All padding first, then
+ * what is inside. */
+__attribute__((noinline)) static void im2col_border(const tc_conv2d_params *p, const int8_t *image, int32_t y0,
+                                                    int32_t x0, int8_t *col)
+{
+    const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c, k_w = p->filter.w;
+    const int32_t row_bytes = k_w * in_c;
+    tc_mve_fill_s8(col, (int8_t)-p->input_offset, p->filter.h * row_bytes);
+    /* Without dilation, the taps of a kernel row inside the image, kx in [lo, hi), are one run of bytes. */
+    const int32_t lo = tc_clamp_i32(-x0, 0, k_w), hi = tc_clamp_i32(in_w - x0, lo, k_w);
+    for (int32_t ky = 0, y = y0; ky < p->filter.h; ky++, y += p->dilation_h, col += row_bytes) {
+        if (y < 0 || y >= in_h) {
+            continue;
+        }
+        if (p->dilation_w == 1) {
+            if (hi > lo) {
+                tc_mve_copy_s8(col + lo * in_c, image + (y * in_w + x0 + lo) * in_c, (hi - lo) * in_c);
+            }
+            continue;
+        }
+        for (int32_t kx = 0, x = x0; kx < k_w; kx++, x += p->dilation_w) {
+            if (x >= 0 && x < in_w) {
+                tc_mve_copy_s8(col + kx * in_c, image + (y * in_w + x) * in_c, in_c);
+            }
+        }
+    }
+}
+
+/* im2col for `n` output positions from (oy, ox) on: column i at cols + i * depth. */
+__attribute__((noinline)) static void im2col_s8(const tc_conv2d_params *p, const int8_t *image, int32_t oy,
+                                                int32_t ox, int32_t n, int8_t *cols)
+{
+    const int32_t in_c = p->input.c, k_h = p->filter.h, k_w = p->filter.w, out_w = p->output.w;
+    const int32_t run = k_w * in_c, depth = k_h * run, image_row = p->input.w * in_c;
+    const int32_t src_step = p->dilation_h * image_row, stride_w = p->stride_w;
+    /* The corners (y0, x0) in [0, y_last] x [0, x_last] have their receptive field all inside: no
+     * padding, no dilation along x. As unsigned numbers, negative corners are past the last too. */
+    const int32_t y_last = p->input.h - 1 - (k_h - 1) * p->dilation_h;
+    const int32_t x_last = p->dilation_w == 1 ? p->input.w - k_w : -1;
+    const int none_inside = y_last < 0 || x_last < 0;
+    int32_t y0 = oy * p->stride_h - p->pad_top, x0 = ox * stride_w - p->pad_left;
+    for (int8_t *const end = cols + n * depth; cols != end; cols += depth) {
+        if (none_inside || (uint32_t)y0 > (uint32_t)y_last || (uint32_t)x0 > (uint32_t)x_last) {
+            im2col_border(p, image, y0, x0, cols);
+        } else if (run <= 16) {
+            copy_short_runs(cols, image + y0 * image_row + x0 * in_c, k_h, run, src_step);
+        } else {
+            const int8_t *src = image + y0 * image_row + x0 * in_c;
+            for (int32_t ky = 0; ky < k_h; ky++, src += src_step) {
+                tc_mve_copy_s8(cols + ky * run, src, run);
+            }
+        }
+        x0 += stride_w;
+        if (++ox == out_w) {
+            ox = 0, x0 = -p->pad_left, y0 += p->stride_h;
+        }
+    }
+}
+
+static tc_status conv_mve(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
+{
+    const int32_t in_c = p->input.c, out_c = p->output.c, out_w = p->output.w;
+    const int32_t positions = p->output.h * out_w, depth = p->filter.h * p->filter.w * in_c;
+    tc_mve_gemm g = {p->weights, p->bias, &p->requant, out_c, depth, p->input_offset, p->output_offset, p->act};
+    const int pointwise = conv_is_pointwise(p);
+    const int one_call = pointwise && p->stride_h == 1 && p->stride_w == 1 && out_w == p->input.w;
+    if (!one_call) { /* several matrix calls: fold the offset into the bias once, in the scratch */
+        tc_mve_fold_bias(&g, (int32_t *)p->scratch);
+        g.bias = (const int32_t *)p->scratch;
+        g.input_offset = 0;
+    }
+    int8_t *cols = (int8_t *)p->scratch + 4 * out_c; /* im2col columns after the folded bias */
+    for (int32_t b = 0; b < p->input.n; b++) {
+        const int8_t *image = input + b * p->input.h * p->input.w * in_c;
+        int8_t *out = output + b * positions * out_c;
+        if (one_call) {
+            tc_mve_gemm_run(&g, image, in_c, positions, out);
+        } else if (pointwise) { /* strided: the columns of one output row are evenly spaced pixels */
+            for (int32_t oy = 0; oy < p->output.h; oy++) {
+                tc_mve_gemm_run(&g, image + oy * p->stride_h * p->input.w * in_c, p->stride_w * in_c, out_w,
+                                out + oy * out_w * out_c);
+            }
+        } else {
+            const int32_t columns = im2col_columns(depth);
+            for (int32_t pos = 0; pos < positions; pos += columns) {
+                const int32_t n = tc_min_i32(columns, positions - pos);
+                im2col_s8(p, image, pos / out_w, pos % out_w, n, cols);
+                tc_mve_gemm_run(&g, cols, depth, n, out + pos * out_c);
+            }
+        }
+    }
+    return TC_OK;
+}
+#elif TC_DSP
+/* n bytes from src, four at a time (LDR and STR allow unaligned addresses on these cores). */
+static inline void copy_bytes(int8_t *dst, const int8_t *src, int32_t n)
+{
+    for (; n >= 4; n -= 4, dst += 4, src += 4) {
+        const int32_t v = tc_read_s8x4(src);
+        memcpy(dst, &v, 4);
+    }
+    for (; n > 0; n--) {
+        *dst++ = *src++;
+    }
+}
+
+/* n bytes of the padding value, repeated in all four bytes of pad4. */
+static inline void fill_bytes(int8_t *dst, int32_t pad4, int32_t n)
+{
+    for (; n >= 4; n -= 4, dst += 4) {
+        memcpy(dst, &pad4, 4);
+    }
+    for (; n > 0; n--) {
+        *dst++ = (int8_t)pad4;
+    }
+}
+
+/* The receptive field of (y0, x0) in weight order (ky, kx, c), int8 as read; padding cells hold
+ * -input_offset, which the widening turns into 0. A kernel row's inside taps are one run of bytes
+ * without dilation along x. */
+static void stage_field(const tc_conv2d_params *p, const int8_t *image, int32_t y0, int32_t x0, int8_t *stage)
+{
+    const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c, k_w = p->filter.w;
+    const int32_t row_bytes = k_w * in_c, pad4 = (int32_t)(((uint32_t)-p->input_offset & 0xFFu) * 0x01010101u);
+    const int32_t lo = tc_clamp_i32(-x0, 0, k_w), hi = tc_clamp_i32(in_w - x0, lo, k_w);
+    for (int32_t ky = 0, y = y0; ky < p->filter.h; ky++, y += p->dilation_h, stage += row_bytes) {
+        if (y < 0 || y >= in_h) {
+            fill_bytes(stage, pad4, row_bytes);
+        } else if (p->dilation_w == 1) {
+            fill_bytes(stage, pad4, lo * in_c);
+            copy_bytes(stage + lo * in_c, image + (y * in_w + x0 + lo) * in_c, (hi - lo) * in_c);
+            fill_bytes(stage + hi * in_c, pad4, (k_w - hi) * in_c);
+        } else {
+            for (int32_t kx = 0, x = x0; kx < k_w; kx++, x += p->dilation_w) {
+                if (x >= 0 && x < in_w) {
+                    copy_bytes(stage + kx * in_c, image + (y * in_w + x) * in_c, in_c);
+                } else {
+                    fill_bytes(stage + kx * in_c, pad4, in_c);
+                }
+            }
+        }
+    }
+}
+
 /* The receptive field of output (oy, ox) as column `column` of `columns` interleaved columns: int16
- * with the input offset added, in SMLAD order; cells in the padding give 0, as they add nothing. */
+ * with the input offset added, in SMLAD order; cells in the padding give 0, as they add nothing.
+ * When groups of four straddle pixels (channels not a multiple of four) the field is first staged
+ * as int8 in `stage`, then widened four values at a time like whole groups. */
 static void im2col(const tc_conv2d_params *p, const int8_t *image, int32_t oy, int32_t ox, int16_t *cols,
-                   int32_t column, int32_t columns)
+                   int32_t column, int32_t columns, int8_t *stage)
 {
     const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c;
     const int32_t y0 = oy * p->stride_h - p->pad_top, x0 = ox * p->stride_w - p->pad_left;
-    /* With whole groups of four per pixel, two SXTAB16 widen and offset four values at a time. */
-    const int whole_groups = (in_c & 3) == 0;
     const int32_t offset = (int32_t)(((uint32_t)p->input_offset << 16) | ((uint32_t)p->input_offset & 0xFFFFu));
     const int32_t skip = 2 * (columns - 1); /* words of the other column after each group */
     int32_t *dst = (int32_t *)(cols + 4 * column);
-    int32_t k = 0;
+    if ((in_c & 3) != 0) {
+        const int32_t depth = p->filter.h * p->filter.w * in_c;
+        stage_field(p, image, y0, x0, stage);
+        for (int32_t k = 0; k < depth; k += 4, dst += 2 + skip) { /* a last partial group reads past depth */
+            const int32_t v = tc_read_s8x4(stage + k);                 /* into slots no kernel reads */
+            dst[0] = __sxtab16(offset, v);
+            dst[1] = tc_sxtab16_ror8(offset, v);
+        }
+        return;
+    }
+    /* With whole groups of four per pixel, two SXTAB16 widen and offset four values at a time. */
     for (int32_t ky = 0; ky < p->filter.h; ky++) {
         const int32_t y = y0 + ky * p->dilation_h;
         for (int32_t kx = 0; kx < p->filter.w; kx++) {
             const int32_t x = x0 + kx * p->dilation_w;
             const int inside = y >= 0 && y < in_h && x >= 0 && x < in_w;
             const int8_t *src = inside ? image + (y * in_w + x) * in_c : image;
-            if (whole_groups) {
-                for (int32_t c = 0; c < in_c; c += 4, dst += 2 + skip) {
-                    const int32_t v = inside ? tc_read_s8x4(src + c) : 0;
-                    dst[0] = inside ? __sxtab16(offset, v) : 0;
-                    dst[1] = inside ? tc_sxtab16_ror8(offset, v) : 0;
-                }
-                continue;
-            }
-            for (int32_t c = 0; c < in_c; c++, k++) { /* groups straddle pixels: place value by value */
-                cols[tc_col_index(k, column, columns)] = (int16_t)(inside ? src[c] + p->input_offset : 0);
+            for (int32_t c = 0; c < in_c; c += 4, dst += 2 + skip) {
+                const int32_t v = inside ? tc_read_s8x4(src + c) : 0;
+                dst[0] = inside ? __sxtab16(offset, v) : 0;
+                dst[1] = inside ? tc_sxtab16_ror8(offset, v) : 0;
             }
         }
     }
@@ -87,19 +274,20 @@ static void im2col(const tc_conv2d_params *p, const int8_t *image, int32_t oy, i
 static tc_status conv_dsp(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
 {
     const int32_t out_c = p->output.c, out_w = p->output.w, positions = p->output.h * out_w;
-    const tc_gemm g = {p->weights, p->bias, &p->requant, out_c, p->filter.h * p->filter.w * p->input.c,
-                       p->output_offset, p->act};
+    const int32_t depth = p->filter.h * p->filter.w * p->input.c;
+    const tc_gemm g = {p->weights, p->bias, &p->requant, out_c, depth, p->output_offset, p->act};
+    int8_t *stage = (int8_t *)(p->scratch + 2 * ((depth + 3) & ~3)); /* after two columns (ops/scratch.py) */
     for (int32_t b = 0; b < p->input.n; b++) {
         const int8_t *image = input + b * p->input.h * p->input.w * p->input.c;
         int8_t *out = output + b * positions * out_c;
         int32_t pos = 0;
         for (; pos + 2 <= positions; pos += 2) { /* two output positions share every weight load */
-            im2col(p, image, pos / out_w, pos % out_w, p->scratch, 0, 2);
-            im2col(p, image, (pos + 1) / out_w, (pos + 1) % out_w, p->scratch, 1, 2);
+            im2col(p, image, pos / out_w, pos % out_w, p->scratch, 0, 2, stage);
+            im2col(p, image, (pos + 1) / out_w, (pos + 1) % out_w, p->scratch, 1, 2, stage);
             tc_gemm_2cols(&g, p->scratch, out + pos * out_c, out + (pos + 1) * out_c);
         }
         if (pos < positions) {
-            im2col(p, image, pos / out_w, pos % out_w, p->scratch, 0, 1);
+            im2col(p, image, pos / out_w, pos % out_w, p->scratch, 0, 1, stage);
             tc_gemm_1col(&g, p->scratch, out + pos * out_c);
         }
     }
@@ -112,7 +300,11 @@ tc_status tc_conv2d_s8(const tc_conv2d_params *p, const int8_t *input, int8_t *o
     if (p->filter.c != p->input.c) {
         return TC_ERROR_ARGUMENT; /* grouped convolution */
     }
-#if TC_DSP
+#if TC_MVE
+    if (p->scratch) {
+        return conv_mve(p, input, output);
+    }
+#elif TC_DSP
     if (p->scratch) {
         return conv_dsp(p, input, output);
     }

@@ -1,24 +1,13 @@
 /* DEPTHWISE_CONV_2D, int8, any depth multiplier, per-channel weights.
  * Portable C that visits only the taps inside the image, and on cores with the DSP extension four
  * channels per pass (depth multiplier 1, channels a multiple of four): one load widens four inputs
- * and four weights, and SMLABB/SMLATT accumulate the four channels. */
+ * and four weights, and SMLABB/SMLATT accumulate the four channels; on Helium eight channels per
+ * pass (depth multiplier 1, any channel count). */
 #include "tc_dsp.h"
 #include "tc_fixedpoint.h"
 #include "tc_kernels.h"
-
-/* Which taps [first, last) of one axis read inside the image from `origin`. */
-static void inside_taps(int32_t origin, int32_t dilation, int32_t taps, int32_t size, int32_t *first, int32_t *last)
-{
-    int32_t f = 0, l = taps;
-    while (f < taps && origin + f * dilation < 0) {
-        f++;
-    }
-    while (l > f && origin + (l - 1) * dilation >= size) {
-        l--;
-    }
-    *first = f;
-    *last = l;
-}
+#include "tc_mve.h"
+#include "tc_window.h"
 
 static inline int8_t output_value(const tc_depthwise_conv2d_params *p, int32_t acc, int32_t oc)
 {
@@ -39,21 +28,86 @@ typedef struct {
 static void position_portable(const tc_depthwise_conv2d_params *p, const window *v, int8_t *out)
 {
     const int32_t in_w = p->input.w, in_c = p->input.c, out_c = p->output.c, mult = p->depth_multiplier;
-    for (int32_t oc = 0; oc < out_c; oc++) {
-        const int32_t ic = oc / mult; /* once per output, not per tap */
-        int32_t acc = 0;
-        for (int32_t ky = v->ky0; ky < v->ky1; ky++) {
-            const int8_t *row = v->image + (v->y0 + ky * p->dilation_h) * in_w * in_c + ic;
-            const int8_t *w = p->weights + ky * p->filter.w * out_c + oc;
-            for (int32_t kx = v->kx0; kx < v->kx1; kx++) {
-                acc += (int32_t)w[kx * out_c] * (row[(v->x0 + kx * p->dilation_w) * in_c] + p->input_offset);
+    const int32_t x_step = p->dilation_w * in_c, w_step = out_c, taps = v->kx1 - v->kx0;
+    const int32_t in_row_step = p->dilation_h * in_w * in_c, w_row_step = p->filter.w * out_c;
+    const int8_t *in_base = v->image + ((v->y0 + v->ky0 * p->dilation_h) * in_w + v->x0 + v->kx0 * p->dilation_w) * in_c;
+    const int8_t *w_base = p->weights + (v->ky0 * p->filter.w + v->kx0) * out_c;
+    int32_t oc = 0;
+    for (int32_t ic = 0; ic < in_c; ic++) { /* input channel ic feeds outputs ic * mult ... + mult - 1 */
+        for (int32_t m = 0; m < mult; m++, oc++) {
+            int32_t acc = 0;
+            const int8_t *in_row = in_base + ic, *w_row = w_base + oc;
+            for (int32_t r = v->ky1 - v->ky0; r > 0; r--, in_row += in_row_step, w_row += w_row_step) {
+                const int8_t *in = in_row, *w = w_row;
+                for (int32_t n = taps; n > 0; n--, in += x_step, w += w_step) {
+                    acc += (int32_t)*w * (*in + p->input_offset);
+                }
             }
+            out[oc] = output_value(p, acc, oc);
         }
-        out[oc] = output_value(p, acc, oc);
     }
 }
 
 #if TC_DSP
+/* Four channels of one tap: input and weight words widened in SMLABB/SMLATT order. */
+#define TC_DW_TAP(x, k)                                                                                           \
+    do {                                                                                                          \
+        const int32_t x02 = __sxtab16(offset, (x)), x13 = tc_sxtab16_ror8(offset, (x));                           \
+        const int32_t k02 = __sxtb16(k), k13 = tc_sxtb16_ror8(k);                                                 \
+        a0 = __smlabb(x02, k02, a0);                                                                              \
+        a2 = __smlatt(x02, k02, a2);                                                                              \
+        a1 = __smlabb(x13, k13, a1);                                                                              \
+        a3 = __smlatt(x13, k13, a3);                                                                              \
+    } while (0)
+
+/* The requantization of four neighbouring channels, read once per position. */
+typedef struct {
+    const int32_t *bias, *multiplier, *shift;
+    int32_t per_channel, output_offset, act_min, act_max;
+} outputs4;
+
+static inline int8_t output4(const outputs4 *o, int32_t acc, int32_t oc)
+{
+    const int32_t q = o->per_channel ? oc : 0;
+    acc = tc_requantize(acc, o->multiplier[q], o->shift[q]) + o->output_offset;
+    return (int8_t)tc_clamp_i32(acc, o->act_min, o->act_max);
+}
+
+/* Three taps of one filter row for four channels; leaves `in` and `w` on the third tap. Inline
+ * assembly: in C the compiler runs out of registers and reloads the steps from the stack. */
+static inline __attribute__((always_inline)) void dw_row3(const int8_t **in_p, const int8_t **w_p, int32_t x_step,
+                                                          int32_t channels, int32_t offset, int32_t *a0_p,
+                                                          int32_t *a1_p, int32_t *a2_p, int32_t *a3_p)
+{
+    const int8_t *in = *in_p, *w = *w_p;
+    int32_t a0 = *a0_p, a1 = *a1_p, a2 = *a2_p, a3 = *a3_p, x, k, t, u;
+#define TC_DW_TAP_ASM                                                                                             \
+    "ldr %[x], [%[in]]\n\t"                                                                                        \
+    "ldr %[k], [%[w]]\n\t"                                                                                         \
+    "sxtab16 %[t], %[off], %[x]\n\t"                                                                               \
+    "sxtab16 %[x], %[off], %[x], ror #8\n\t"                                                                       \
+    "sxtb16 %[u], %[k]\n\t"                                                                                        \
+    "sxtb16 %[k], %[k], ror #8\n\t"                                                                                \
+    "smlabb %[a0], %[t], %[u], %[a0]\n\t"                                                                          \
+    "smlatt %[a2], %[t], %[u], %[a2]\n\t"                                                                          \
+    "smlabb %[a1], %[x], %[k], %[a1]\n\t"                                                                          \
+    "smlatt %[a3], %[x], %[k], %[a3]\n\t"
+    __asm__(TC_DW_TAP_ASM "add %[in], %[in], %[xs]\n\t"
+                          "add %[w], %[w], %[ws]\n\t" TC_DW_TAP_ASM "add %[in], %[in], %[xs]\n\t"
+                          "add %[w], %[w], %[ws]\n\t" TC_DW_TAP_ASM
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [in] "+r"(in), [w] "+r"(w),
+              [x] "=&r"(x), [k] "=&r"(k), [t] "=&r"(t), [u] "=&r"(u)
+            : [xs] "r"(x_step), [ws] "r"(channels), [off] "r"(offset)
+            : "memory");
+#undef TC_DW_TAP_ASM
+    *in_p = in;
+    *w_p = w;
+    *a0_p = a0;
+    *a1_p = a1;
+    *a2_p = a2;
+    *a3_p = a3;
+}
+
 static void position_dsp(const tc_depthwise_conv2d_params *p, const window *v, int8_t *out)
 {
     /* Everything the loops read, in locals: a store through an int8_t pointer may alias any
@@ -65,27 +119,108 @@ static void position_dsp(const tc_depthwise_conv2d_params *p, const window *v, i
     const int8_t *in_base = v->image + ((v->y0 + v->ky0 * p->dilation_h) * p->input.w + v->x0 +
                                         v->kx0 * p->dilation_w) * channels;
     const int8_t *w_base = p->weights + (v->ky0 * p->filter.w + v->kx0) * channels;
-    const tc_depthwise_conv2d_params stage = *p; /* the requantization fields, read from a local copy */
+    const outputs4 o = {p->bias, p->requant.multiplier, p->requant.shift, p->requant.per_channel,
+                        p->output_offset, p->act.min, p->act.max};
     for (int32_t c = 0; c < channels; c += 4) {
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        const int8_t *in_row = in_base + c, *w_row = w_base + c;
-        for (int32_t r = 0; r < rows; r++, in_row += in_row_step, w_row += w_row_step) {
-            const int8_t *in = in_row, *w = w_row;
-            for (int32_t n = taps; n > 0; n--, in += x_step, w += channels) {
-                const int32_t x = tc_read_s8x4(in);
-                const int32_t k = tc_read_s8x4(w);
-                const int32_t x02 = __sxtab16(offset, x), x13 = tc_sxtab16_ror8(offset, x);
-                const int32_t k02 = __sxtb16(k), k13 = tc_sxtb16_ror8(k);
-                a0 = __smlabb(x02, k02, a0);
-                a2 = __smlatt(x02, k02, a2);
-                a1 = __smlabb(x13, k13, a1);
-                a3 = __smlatt(x13, k13, a3);
+        if (o.bias) {
+            a0 = o.bias[c];
+            a1 = o.bias[c + 1];
+            a2 = o.bias[c + 2];
+            a3 = o.bias[c + 3];
+        }
+        const int8_t *in = in_base + c, *w = w_base + c;
+        if (taps == 3) { /* a whole row of a 3-wide filter: three taps unrolled in registers */
+            const int32_t in_skip = in_row_step - 2 * x_step, w_skip = w_row_step - 2 * channels;
+            for (int32_t r = rows; r > 0; r--, in += in_skip, w += w_skip) {
+                dw_row3(&in, &w, x_step, channels, offset, &a0, &a1, &a2, &a3);
+            }
+        } else {
+            for (int32_t r = rows; r > 0; r--, in += in_row_step - taps * x_step, w += w_row_step - taps * channels) {
+                for (int32_t n = taps; n > 0; n--, in += x_step, w += channels) {
+                    TC_DW_TAP(tc_read_s8x4(in), tc_read_s8x4(w));
+                }
             }
         }
-        out[c] = output_value(&stage, a0, c);
-        out[c + 1] = output_value(&stage, a1, c + 1);
-        out[c + 2] = output_value(&stage, a2, c + 2);
-        out[c + 3] = output_value(&stage, a3, c + 3);
+        out[c] = output4(&o, a0, c);
+        out[c + 1] = output4(&o, a1, c + 1);
+        out[c + 2] = output4(&o, a2, c + 2);
+        out[c + 3] = output4(&o, a3, c + 3);
+    }
+}
+#endif
+
+#if TC_MVE
+/* What the MVE loops read for one output position, in locals. */
+typedef struct {
+    const int8_t *in, *w; /* the first inside tap, channel 0 */
+    int32_t x_step, channels, taps, rows, in_row_step, w_row_step, input_offset;
+} taps_mve;
+
+/* The taps of eight channels from c, as int16 lanes: per tap two widening loads, the offset add
+ * (x + offset fits int16), and VMULLB/VMULLT multiply the even and the odd channels into int32
+ * lanes added to `even` and `odd`: 8 MACs in 7 instructions. `full`, constant in each caller,
+ * drops the predication that only the last vector of a channel count no multiple of 8 needs. */
+static inline __attribute__((always_inline)) void accumulate_mve(const taps_mve *t, int32_t c, int32x4_t *even,
+                                                                 int32x4_t *odd, mve_pred16_t lanes, int full)
+{
+    const int8_t *in_row = t->in + c, *w_row = t->w + c;
+    const int16_t offset = (int16_t)t->input_offset;
+    int32x4_t e = *even, o = *odd;
+    for (int32_t r = t->rows; r > 0; r--, in_row += t->in_row_step, w_row += t->w_row_step) {
+        const int8_t *in = in_row, *w = w_row;
+        for (int32_t n = t->taps; n > 0; n--, in += t->x_step, w += t->channels) {
+            const int16x8_t x = vaddq_n_s16(full ? vldrbq_s16(in) : vldrbq_z_s16(in, lanes), offset);
+            const int16x8_t k = full ? vldrbq_s16(w) : vldrbq_z_s16(w, lanes);
+            e = vaddq_s32(e, vmullbq_int_s16(x, k));
+            o = vaddq_s32(o, vmulltq_int_s16(x, k));
+        }
+    }
+    *even = e;
+    *odd = o;
+}
+
+/* Four of the eight channels (the even or the odd ones, `lane` channels c + 2i apart from base):
+ * requantized, clamped and stored where `keep` says they exist. */
+static inline void store_mve(const tc_depthwise_conv2d_params *p, int32x4_t acc, int32_t first, uint32x4_t lane,
+                             mve_pred16_t keep, int8_t *out)
+{
+    const int32x4_t zero = vdupq_n_s32(0);
+    int32x4_t multiplier = vdupq_n_s32(p->requant.multiplier[0]), shift = vdupq_n_s32(p->requant.shift[0]);
+    if (p->bias) {
+        acc = vaddq_s32(acc, vldrwq_gather_shifted_offset_z_s32(p->bias + first, lane, keep));
+    }
+    if (p->requant.per_channel) {
+        multiplier = vldrwq_gather_shifted_offset_z_s32(p->requant.multiplier + first, lane, keep);
+        shift = vldrwq_gather_shifted_offset_z_s32(p->requant.shift + first, lane, keep);
+    }
+    acc = tc_mve_requantize(acc, multiplier, vmaxq_s32(shift, zero), vminq_s32(shift, zero));
+    acc = vminq_s32(vmaxq_s32(vaddq_n_s32(acc, p->output_offset), vdupq_n_s32(p->act.min)), vdupq_n_s32(p->act.max));
+    vstrbq_scatter_offset_p_s32(out + first, lane, acc, keep);
+}
+
+/* Eight channels per pass (depth multiplier 1, any channel count). */
+static void position_mve(const tc_depthwise_conv2d_params *p, const window *v, int8_t *out)
+{
+    const int32_t channels = p->input.c;
+    const taps_mve t = {
+        v->image + ((v->y0 + v->ky0 * p->dilation_h) * p->input.w + v->x0 + v->kx0 * p->dilation_w) * channels,
+        p->weights + (v->ky0 * p->filter.w + v->kx0) * channels,
+        p->dilation_w * channels, channels, v->kx1 - v->kx0, v->ky1 - v->ky0,
+        p->dilation_h * p->input.w * channels, p->filter.w * channels, p->input_offset,
+    };
+    const uint32x4_t lane = vidupq_n_u32(0, 2); /* 0, 2, 4, 6: channel offsets of the even lanes */
+    for (int32_t c = 0; c < channels; c += 8) {
+        const int32_t left = channels - c;
+        const mve_pred16_t lanes = vctp16q((uint32_t)left);
+        int32x4_t even = vdupq_n_s32(0), odd = vdupq_n_s32(0);
+        if (left >= 8) {
+            accumulate_mve(&t, c, &even, &odd, lanes, 1);
+        } else {
+            accumulate_mve(&t, c, &even, &odd, lanes, 0);
+        }
+        store_mve(p, even, c, lane, vcmphiq_u32(vdupq_n_u32((uint32_t)left), lane), out);          /* 2i < left */
+        store_mve(p, odd, c + 1, lane, vcmphiq_u32(vdupq_n_u32((uint32_t)left - 1), lane), out); /* 2i + 1 < left */
     }
 }
 #endif
@@ -103,10 +238,16 @@ tc_status tc_depthwise_conv2d_s8(const tc_depthwise_conv2d_params *p, const int8
         window v = {.image = input + b * in_h * in_w * in_c};
         for (int32_t oy = 0; oy < p->output.h; oy++) {
             v.y0 = oy * p->stride_h - p->pad_top;
-            inside_taps(v.y0, p->dilation_h, p->filter.h, in_h, &v.ky0, &v.ky1);
+            tc_inside_taps(v.y0, p->dilation_h, p->filter.h, in_h, &v.ky0, &v.ky1);
             for (int32_t ox = 0; ox < p->output.w; ox++, output += out_c) {
                 v.x0 = ox * p->stride_w - p->pad_left;
-                inside_taps(v.x0, p->dilation_w, p->filter.w, in_w, &v.kx0, &v.kx1);
+                tc_inside_taps(v.x0, p->dilation_w, p->filter.w, in_w, &v.kx0, &v.kx1);
+#if TC_MVE
+                if (p->depth_multiplier == 1) {
+                    position_mve(p, &v, output);
+                    continue;
+                }
+#endif
 #if TC_DSP
                 if (four_channels) {
                     position_dsp(p, &v, output);

@@ -1,26 +1,33 @@
 /*
- * Randomized shape sweep: the DSP-extension kernels against the portable ones on
- * the same random shapes, parameters and data (odd channel counts, padding,
- * strides, dilations, zero points, per-tensor and per-channel requantization).
- * The portable objects are the same sources built with -DTC_PORTABLE and their
- * entry points renamed *_portable. Exit status: the number of cases that differ.
+ * Randomized shape sweep: the optimized kernels (DSP extension or Helium) against
+ * the portable ones on the same random shapes, parameters and data (odd channel
+ * counts, padding, strides, dilations, zero points, per-tensor and per-channel
+ * requantization). The portable objects are the same sources built with
+ * -DTC_PORTABLE and their entry points renamed *_portable. Each optimized call
+ * gets exactly the scratch tinycompress/ops/scratch.py gives it, followed by
+ * guard bytes that must stay untouched. Exit status: the number of cases that differ.
  */
 #include <stdint.h>
 #include <string.h>
 
+#include "tc_fixedpoint.h"
 #include "tc_kernels.h"
+#include "tc_mve.h"
 #include "tc_platform.h"
 
 tc_status tc_conv2d_s8_portable(const tc_conv2d_params *p, const int8_t *input, int8_t *output);
 tc_status tc_fully_connected_s8_portable(const tc_fully_connected_params *p, const int8_t *input, int8_t *output);
 tc_status tc_depthwise_conv2d_s8_portable(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output);
+tc_status tc_max_pool2d_s8_portable(const tc_pool2d_params *p, const int8_t *input, int8_t *output);
+tc_status tc_avg_pool2d_s8_portable(const tc_pool2d_params *p, const int8_t *input, int8_t *output);
 
 #define CASES 300
 #define MAX_BYTES 4096 /* every buffer: larger shapes are drawn again */
 
 static int8_t input[MAX_BYTES], weights[MAX_BYTES], out_fast[MAX_BYTES], out_portable[MAX_BYTES];
 static int32_t bias[256], multiplier[256], shift[256];
-static int16_t scratch[MAX_BYTES];
+static int16_t scratch[MAX_BYTES] __attribute__((aligned(16))); /* as the arena */
+#define GUARD 64 /* bytes after the scratch a kernel may not touch */
 
 static uint32_t state = 0x9E3779B9u;
 
@@ -106,6 +113,65 @@ static int fits(const window *g, int32_t filter_bytes)
      fill(input, (p).input.h * (p).input.w * (p).input.c), fill(weights, (weight_count)), (p).weights = weights,  \
      (p).requant = requant((p).output.c), (p).bias = (next() & 3) ? bias : 0, (p).act = activation())
 
+/* The scratch bytes tinycompress/ops/scratch.py gives a kernel on this core, and guard bytes after them. */
+static int16_t *guarded_scratch(int32_t bytes)
+{
+    memset(scratch, 0x5A, sizeof scratch);
+    return (int16_t *)((int8_t *)scratch + sizeof scratch - GUARD - bytes);
+}
+
+static int guard_intact(void)
+{
+    const int8_t *guard = (const int8_t *)scratch + sizeof scratch - GUARD;
+    for (int32_t i = 0; i < GUARD; i++) {
+        if (guard[i] != 0x5A) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int32_t conv_scratch_bytes(const tc_conv2d_params *p)
+{
+    const int32_t depth = p->filter.h * p->filter.w * p->input.c;
+#if TC_MVE
+    const int pointwise = p->filter.h == 1 && p->filter.w == 1 && p->pad_top == 0 && p->pad_left == 0;
+    if (pointwise && p->stride_h == 1 && p->stride_w == 1 && p->output.w == p->input.w) {
+        return 4;
+    }
+    const int32_t columns = 512 / depth < 4 ? 4 : 512 / depth > 16 ? 16 : 512 / depth;
+    return 4 * p->output.c + (pointwise ? 0 : columns * depth);
+#else
+    const int32_t depth4 = (depth + 3) & ~3;
+    return 2 * depth4 * 2 + (p->input.c % 4 ? depth4 : 0);
+#endif
+}
+
+static int32_t fully_connected_scratch_bytes(const tc_fully_connected_params *p)
+{
+#if TC_MVE
+    (void)p;
+    return 4;
+#else
+    return ((p->input_depth + 3) & ~3) * 2;
+#endif
+}
+
+/* A convolution of the drawn shape: the optimized kernel against the portable one. */
+static int conv_compare(tc_conv2d_params *p)
+{
+    const int32_t n = p->input.n * p->output.h * p->output.w * p->output.c;
+    p->scratch = 0;
+    if (tc_conv2d_s8_portable(p, input, out_portable) != TC_OK) {
+        return 1;
+    }
+    p->scratch = guarded_scratch(conv_scratch_bytes(p));
+    if (tc_conv2d_s8(p, input, out_fast) != TC_OK) {
+        return 1;
+    }
+    return memcmp(out_fast, out_portable, (size_t)n) != 0 || !guard_intact();
+}
+
 static int conv_case(void)
 {
     tc_conv2d_params p;
@@ -120,16 +186,32 @@ static int conv_case(void)
     const tc_dims filter = {g.output.c, g.k_h, g.k_w, g.input.c};
     p.filter = filter;
     DRAW_QUANTIZATION(p, g.output.c * depth);
-    const int32_t n = p.output.h * p.output.w * p.output.c;
-    p.scratch = 0;
-    if (tc_conv2d_s8_portable(&p, input, out_portable) != TC_OK) {
-        return 1;
-    }
-    p.scratch = scratch;
-    if (tc_conv2d_s8(&p, input, out_fast) != TC_OK) {
-        return 1;
-    }
-    return memcmp(out_fast, out_portable, (size_t)n) != 0;
+    return conv_compare(&p);
+}
+
+/* 1x1 convolutions, the ones whose columns are the input pixels on Helium: wider channels, strides,
+ * batches. */
+static int pointwise_case(void)
+{
+    tc_conv2d_params p;
+    memset(&p, 0, sizeof p);
+    int32_t stride, in_c, out_c;
+    tc_dims in;
+    do {
+        stride = (next() & 3) ? 1 : draw(2, 3);
+        in_c = (next() & 1) ? 16 * draw(1, 4) : draw(1, 70);
+        out_c = draw(1, 40);
+        const tc_dims d = {draw(1, 2), draw(1, 7), draw(1, 7), in_c};
+        in = d;
+    } while (in.n * in.h * in.w * in_c > MAX_BYTES || out_c * in_c > MAX_BYTES ||
+             in.n * in.h * in.w * out_c > MAX_BYTES);
+    const tc_dims filter = {out_c, 1, 1, in_c};
+    const tc_dims out = {in.n, (in.h - 1) / stride + 1, (in.w - 1) / stride + 1, out_c};
+    p.input = in, p.filter = filter, p.output = out;
+    p.stride_h = p.stride_w = stride, p.dilation_h = p.dilation_w = 1;
+    DRAW_QUANTIZATION(p, out_c * in_c);
+    fill(input, in.n * in.h * in.w * in_c);
+    return conv_compare(&p);
 }
 
 static int fully_connected_case(void)
@@ -153,11 +235,11 @@ static int fully_connected_case(void)
     if (tc_fully_connected_s8_portable(&p, input, out_portable) != TC_OK) {
         return 1;
     }
-    p.scratch = scratch;
+    p.scratch = guarded_scratch(fully_connected_scratch_bytes(&p));
     if (tc_fully_connected_s8(&p, input, out_fast) != TC_OK) {
         return 1;
     }
-    return memcmp(out_fast, out_portable, (size_t)(p.batches * p.output_depth)) != 0;
+    return memcmp(out_fast, out_portable, (size_t)(p.batches * p.output_depth)) != 0 || !guard_intact();
 }
 
 static int depthwise_case(void)
@@ -184,14 +266,72 @@ static int depthwise_case(void)
     return memcmp(out_fast, out_portable, (size_t)n) != 0;
 }
 
+#if TC_MVE
+/* The vector requantization against tc_requantize on the values where rounding is decided: halves
+ * of either sign (a multiplier of 2^30 halves x exactly), the int32 extremes, random values. */
+static int requantize_case(void)
+{
+    int32_t x[4], multiplier[4], shift[4], expected[4], got[4];
+    for (int32_t i = 0; i < 4; i++) {
+        shift[i] = draw(-31, 3);
+        const int32_t right = shift[i] < 0 ? -shift[i] : 0;
+        multiplier[i] = (next() & 1) ? 0x40000000 : (int32_t)(0x40000000u + (next() & 0x3FFFFFFFu));
+        switch (next() & 3) {
+        case 0: x[i] = (next() & 1) ? INT32_MIN : INT32_MAX; break;
+        case 1: /* (k + 1/2) * 2^right after the halving, either sign */
+            x[i] = (int32_t)(((int64_t)draw(-1000, 1000) * 2 + 1) << (right > 20 ? 20 : right));
+            break;
+        default: x[i] = (int32_t)next(); break;
+        }
+        if (shift[i] > 0) {
+            x[i] >>= 8; /* x * 2^shift must not overflow: TFLite Micro leaves that undefined */
+        }
+        expected[i] = tc_requantize(x[i], multiplier[i], shift[i]);
+    }
+    const int32x4_t s = vldrwq_s32(shift), zero = vdupq_n_s32(0);
+    vstrwq_s32(got, tc_mve_requantize(vldrwq_s32(x), vldrwq_s32(multiplier), vmaxq_s32(s, zero), vminq_s32(s, zero)));
+    return memcmp(got, expected, sizeof got) != 0;
+}
+#endif
+
+/* MAX_POOL_2D and AVERAGE_POOL_2D on one random window: channel counts with and without a
+ * multiple of four, clamps narrower than int8. */
+static int pool_case(void)
+{
+    tc_pool2d_params p;
+    memset(&p, 0, sizeof p);
+    window g;
+    do {
+        const int32_t c = (next() & 1) ? 4 * draw(1, 8) : draw(1, 13);
+        g = draw_window(c, c);
+    } while (!fits(&g, 0));
+    p.input = g.input, p.output = g.output, p.filter_h = g.k_h, p.filter_w = g.k_w;
+    p.stride_h = g.stride_h, p.stride_w = g.stride_w, p.pad_top = g.pad_top, p.pad_left = g.pad_left;
+    p.act = activation();
+    fill(input, p.input.h * p.input.w * p.input.c);
+    const size_t n = (size_t)(p.output.h * p.output.w * p.output.c);
+    int differ = tc_max_pool2d_s8_portable(&p, input, out_portable) != tc_max_pool2d_s8(&p, input, out_fast) ||
+                 memcmp(out_fast, out_portable, n) != 0;
+    const tc_status portable = tc_avg_pool2d_s8_portable(&p, input, out_portable);
+    differ |= portable != tc_avg_pool2d_s8(&p, input, out_fast) || (portable == TC_OK && memcmp(out_fast, out_portable, n) != 0);
+    return differ;
+}
+
 int main(void)
 {
     int32_t differ = 0;
     for (int32_t i = 0; i < CASES; i++) {
         differ += conv_case();
+        differ += pointwise_case();
         differ += fully_connected_case();
         differ += depthwise_case();
+        differ += pool_case();
+#if TC_MVE
+        for (int32_t k = 0; k < 20; k++) {
+            differ += requantize_case();
+        }
+#endif
     }
-    tc_platform_print(differ ? "sweep: DSP and portable kernels differ" : "sweep: DSP and portable kernels agree");
+    tc_platform_print(differ ? "sweep: optimized and portable kernels differ" : "sweep: optimized and portable kernels agree");
     return differ;
 }

@@ -44,6 +44,7 @@ def lower(layer: Layer, graph: Graph) -> KernelCall:
         "act": fused_activation(layer, out),
     }
     activation = layer.options.get("fused_activation_function", "NONE")
+    unbroadcast = tuple(i for i, t in enumerate((a, b)) if t.nhwc() == out_dims)  # read at the output's index
     return KernelCall(layer, "tc_add_s8", "tc_add_params", params,
-                      inputs=[layer.inputs[0], layer.inputs[1]], outputs=[layer.outputs[0]],
+                      inputs=[layer.inputs[0], layer.inputs[1]], outputs=[layer.outputs[0]], overwrites=unbroadcast,
                       summary="x".join(map(str, out.shape)) + ("" if activation == "NONE" else f", {activation}"))

@@ -36,6 +36,8 @@ class KernelCall:
     summary: str = ""                # shown in comments and reports, e.g. '3x3 /1 SAME, RELU'
     arrays: list[ConstArray] = field(default_factory=list)
     in_place: bool = False           # the output may reuse the first input's buffer
+    overwrites: tuple[int, ...] = () # inputs (by position) whose buffer the output may take over at their last
+                                     # use: element-wise kernels read each element before writing it
     scratch_bytes: int = 0           # arena bytes the kernel needs while it runs (ops/scratch.py)
 
     @property

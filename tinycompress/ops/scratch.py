@@ -1,8 +1,13 @@
-"""Scratch memory of the DSP-extension kernels: im2col columns, sized per layer for the board.
+"""Scratch memory of the optimized kernels, sized per layer for the board's core.
 
 The planner places each layer's scratch in the arena, live only while that layer runs; the kernel
 gets its address in its parameters, and takes its portable path when it has none (a core without
 the DSP extension), so the generated code and the kernels cannot disagree.
+
+- DSP extension (M4, M7, M33): im2col columns widened to int16 (firmware/include/tc_dsp_gemm.h), staged
+  as int8 first when the channels are no multiple of four.
+- Helium (M55, M85): int8 columns and the bias with the input offset folded in
+  (firmware/include/tc_mve_gemm.h, firmware/kernels/tc_conv2d_s8.c).
 """
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ from ..boards import Board
 from .common import KernelCall
 
 INT16 = 2
+INT32 = 4
+MVE_NO_MEMORY = 4        # a path that needs no memory still needs a scratch pointer to be taken
 
 
 def _align4(n: int) -> int:
@@ -20,15 +27,37 @@ def dsp_scratch_bytes(call: KernelCall) -> int:
     p = call.params
     if call.function == "tc_conv2d_s8":
         _, k_h, k_w, in_c = p["filter"]
-        return 2 * _align4(k_h * k_w * in_c) * INT16      # two columns: two output positions per pass
+        columns = 2 * _align4(k_h * k_w * in_c) * INT16    # two columns: two output positions per pass
+        staged = _align4(k_h * k_w * in_c) if in_c % 4 else 0  # int8 staging where groups straddle pixels
+        return columns + staged
     if call.function == "tc_fully_connected_s8":
         return _align4(p["input_depth"]) * INT16          # one input row, widened
     return 0
 
 
+def mve_im2col_columns(depth: int) -> int:
+    """Output positions per matrix call on the im2col path: im2col_columns() in tc_conv2d_s8.c."""
+    return min(max(512 // depth, 4), 16)
+
+
+def mve_scratch_bytes(call: KernelCall) -> int:
+    p = call.params
+    if call.function == "tc_conv2d_s8":
+        out_c, k_h, k_w, in_c = p["filter"]
+        pointwise = k_h == k_w == 1 and p["pad_top"] == p["pad_left"] == 0   # the input pixels are the columns
+        if pointwise and p["stride_h"] == p["stride_w"] == 1 and p["output"][2] == p["input"][2]:
+            return MVE_NO_MEMORY                   # one matrix call: the kernel folds the input offset itself
+        folded_bias = out_c * INT32                # bias + input offset x weight sums, for many matrix calls
+        depth = k_h * k_w * in_c
+        return folded_bias + (0 if pointwise else mve_im2col_columns(depth) * depth)
+    if call.function == "tc_fully_connected_s8":
+        return MVE_NO_MEMORY                       # the bias holds the input offset; the input is the column
+    return 0
+
+
 def assign_scratch(calls: list[KernelCall], board: Board) -> None:
     for call in calls:
-        call.scratch_bytes = dsp_scratch_bytes(call) if board.dsp else 0
+        call.scratch_bytes = mve_scratch_bytes(call) if board.mve else dsp_scratch_bytes(call) if board.dsp else 0
 
 
 def bind_scratch(calls: list[KernelCall], offsets: dict[int, int]) -> None:
