@@ -196,6 +196,63 @@ OPS = {
         L.Conv2D(5, 1, **_bias())(x))),
 }
 
+# ---- token models: int32 ids into an embedding table ------------------------------------------------
+
+TEXT_VOCAB, TEXT_TOKENS, TEXT_WIDTH = 600, 16, 32
+
+
+def text_vocab() -> list[str]:
+    """Distinct made-up tokens of 1 to 20 bytes, some past kronecker's 16 and some multi-byte UTF-8."""
+    rng = np.random.default_rng(SEED)
+    letters = list("abcdefghijklmnopqrstuvwxyz_") + ["é", "ß", "→"]
+    vocab, seen = ["<pad>"], {"<pad>"}
+    while len(vocab) < TEXT_VOCAB:
+        token = "".join(rng.choice(letters, size=int(rng.integers(1, 21))))
+        if token not in seen:
+            seen.add(token)
+            vocab.append(token)
+    return vocab
+
+
+def _text_model(body, trained: bool):
+    """Ids (1, 16) into Embedding(600, 32), then `body`. Trained: 4 classes, by which quarter of the
+    vocabulary most of a sequence's tokens come from. The test ids visit every row of the table."""
+    def build():
+        keras = _keras()
+        rng = np.random.default_rng(SEED)
+        inp = keras.Input((TEXT_TOKENS,), batch_size=1, dtype="int32")
+        h = keras.layers.Embedding(TEXT_VOCAB, TEXT_WIDTH, name="embedding")(inp)
+        model = keras.Model(inp, body(keras.layers, h), name="text")
+
+        def sample(n):
+            y = rng.integers(0, 4, n)
+            own = rng.integers(0, TEXT_VOCAB // 4, (n, TEXT_TOKENS)) + (y * (TEXT_VOCAB // 4))[:, None]
+            x = np.where(rng.random((n, TEXT_TOKENS)) < 0.6, own, rng.integers(0, TEXT_VOCAB, (n, TEXT_TOKENS)))
+            return x.astype(np.int32), y.astype(np.int64)
+        x, y = sample(2000)
+        if trained:
+            model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            model.fit(x, y, epochs=4, batch_size=32, verbose=0)
+        test = rng.permutation(np.resize(np.arange(TEXT_VOCAB), TEST_INPUTS * TEXT_TOKENS))
+        test = test.reshape(TEST_INPUTS, TEXT_TOKENS).astype(np.int32)
+        if trained:
+            return model, x, y, *sample(TEST_INPUTS)
+        return model, x, None, test, None
+    return build
+
+
+def _sum_tokens(t):
+    import keras
+    return keras.ops.sum(t, axis=1)
+
+
+TEXT = {
+    "text_mean": (lambda L, h: L.Dense(4, name="logits")(L.Dense(16, activation="relu", name="hidden")(
+        L.GlobalAveragePooling1D(name="pool")(h))), True),
+    "text_sum": (lambda L, h: L.Dense(4, name="logits")(L.Lambda(_sum_tokens, name="sum")(h)), False),
+    "text_lookup": (lambda L, h: h, False),
+}
+
 # ---- models that must be refused ------------------------------------------------------------------
 
 ERRORS = {
@@ -207,11 +264,13 @@ BUILDERS = {"digits_mlp": digits_mlp, "digits_cnn": digits_cnn, "kws_dscnn": kws
             "ad_autoencoder": ad_autoencoder, "vww_mobilenet": vww_mobilenet}
 BUILDERS.update({name: _op_model(shape, body, name) for name, (shape, body) in OPS.items()})
 BUILDERS.update({name: _op_model(shape, body, name) for name, (shape, body) in ERRORS.items()})
+BUILDERS.update({name: _text_model(body, trained) for name, (body, trained) in TEXT.items()})
 NAMES = list(BUILDERS)
 TASKS = {"digits_mlp": "classification", "digits_cnn": "classification", "kws_dscnn": "classification",
          "ad_autoencoder": "regression", "vww_mobilenet": "benchmark"}
 TASKS.update({name: "op" for name in OPS})
 TASKS.update({name: "error" for name in ERRORS})
+TASKS.update({name: "classification" if trained else "op" for name, (_, trained) in TEXT.items()})
 
 
 def _float_tflite(model) -> bytes:
@@ -239,6 +298,8 @@ def build(name: str, out_dir: Path = DEFAULT_OUT) -> Path:
         arrays["x_int8"] = np.clip(np.round(test_x / scale) + zero_point, -128, 127).astype(np.int8)
     if test_y is not None:
         arrays["y"] = test_y
+    if name in TEXT:
+        arrays["vocab"] = np.array(text_vocab())
     out_dir.mkdir(parents=True, exist_ok=True)
     # Write the rest first: the .tflite marks a complete build.
     np.savez(out_dir / f"{name}.npz", **arrays)

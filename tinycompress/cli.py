@@ -25,6 +25,11 @@ def _board_option(fn):
 
 
 def _compression_options(fn):
+    fn = click.option("--vocab", type=DATA, metavar="FILE",
+                      help="Token strings, one per line (line i is id i), for --embedding kronecker "
+                           "(or under 'vocab' in --data).")(fn)
+    fn = click.option("--embedding", metavar="METHOD",
+                      help="Compress the embedding table: row-int8, lowrank:R, pq:M, hash:B or kronecker.")(fn)
     fn = click.option("--epochs", default=5, show_default=True, help="Fine-tuning epochs with --train.")(fn)
     fn = click.option("--train", type=DATA, metavar="NPZ",
                       help="Fine-tune after factorization on 'x' with labels 'y', or by distillation "
@@ -37,10 +42,24 @@ def _compression_options(fn):
     return fn
 
 
-def _compression(rank, energy, train, epochs):
+def _compression(rank, energy, train, epochs, embedding=None, vocab=None, data=None):
+    """The compress stage's settings; kronecker's token strings come from --vocab or the 'vocab' of --data."""
     from .compress import parse_rank
+    from .embedding import parse_embedding
     from .pipeline import Compression
-    return Compression(parse_rank(rank, energy), train, epochs)
+    spec = parse_embedding(embedding) if embedding else None
+    return Compression(parse_rank(rank, energy), train, epochs, spec, _tokens(vocab, data) if spec else None)
+
+
+def _tokens(vocab: Path | None, data: Path | None) -> list[str] | None:
+    """The token strings: --vocab, else the 'vocab' array of the data .npz, else none."""
+    from .embedding import read_vocab
+    from .load import open_npz
+    if vocab is not None:
+        return read_vocab(vocab)
+    if data is not None and "vocab" in (npz := open_npz(data, "data")):
+        return [str(t) for t in npz["vocab"]]
+    return None
 
 
 def _kernel_options(fn):
@@ -83,7 +102,7 @@ def cli():
 @_compression_options
 @_kernel_options
 def compile(model: Path, board: str, output: Path, calibration: Path | None, rank, energy, train, epochs,
-            kernels, cmsis_nn_dir):
+            embedding, vocab, kernels, cmsis_nn_dir):
     """Write a self-contained C project for MODEL (.tflite or .keras) with a Makefile.
 
     \b
@@ -93,7 +112,8 @@ def compile(model: Path, board: str, output: Path, calibration: Path | None, ran
     """
     from .pipeline import compile_model
     project = compile_model(model, load_board(board), output, calibration,
-                            _compression(rank, energy, train, epochs), _cmsis_nn(kernels, cmsis_nn_dir))
+                            _compression(rank, energy, train, epochs, embedding, vocab),
+                            _cmsis_nn(kernels, cmsis_nn_dir))
     click.echo(f"wrote {project.directory} ({len(project.calls)} layers, arena {project.plan.size:,} bytes); "
                f"build it with: make -C {project.directory}", err=True)
 
@@ -102,8 +122,8 @@ def compile(model: Path, board: str, output: Path, calibration: Path | None, ran
 @click.argument("model", type=MODEL)
 @_board_option
 @click.option("--data", type=DATA, metavar="NPZ",
-              help="Inputs under 'x' (float32) or 'x_int8' (int8), optional labels under 'y'. "
-                   "Without it, random int8 inputs.")
+              help="Inputs under 'x' (float32 features or integer token ids) or 'x_int8' (int8), optional "
+                   "labels under 'y'. Without it, random inputs.")
 @click.option("--count", default=10, show_default=True, help="Random inputs to use without --data.")
 @click.option("--verify", is_flag=True, help="Compare every output with the TFLite Micro interpreter; "
                                              "exit 4 on any difference.")
@@ -112,8 +132,8 @@ def compile(model: Path, board: str, output: Path, calibration: Path | None, ran
 @_build_options
 @click.option("--host", is_flag=True, hidden=True, help="Run the harness natively instead of in QEMU (tests).")
 def run(model: Path, board: str, data: Path | None, count: int, verify: bool, json_path: Path | None,
-        output: Path | None, calibration: Path | None, rank, energy, train, epochs, kernels, cmsis_nn_dir,
-        host: bool):
+        output: Path | None, calibration: Path | None, rank, energy, train, epochs, embedding, vocab, kernels,
+        cmsis_nn_dir, host: bool):
     """Build MODEL for a board, run it in QEMU and print flash, SRAM and instruction counts.
 
     \b
@@ -128,7 +148,7 @@ def run(model: Path, board: str, data: Path | None, count: int, verify: bool, js
     try:
         report = run_model(model, require_emulated(load_board(board), "run"), data=data, verify=verify, out=output,
                            calibration=calibration, count=count, host=host,
-                           compression=_compression(rank, energy, train, epochs),
+                           compression=_compression(rank, energy, train, epochs, embedding, vocab, data),
                            cmsis_nn=_cmsis_nn(kernels, cmsis_nn_dir))
     except VerificationError as exc:
         report = exc.report
@@ -168,13 +188,19 @@ def _size(text: str | None) -> int | None:
 @cli.command()
 @click.argument("model", type=MODEL)
 @_board_option
-@click.option("--ranks", default="4,8,16,32,full", show_default=True,
-              help="Variants to build: global ranks and 'full' (the unfactorized model).")
+@click.option("--ranks", metavar="LIST", help="Variants to build: global ranks, 'auto' and 'full' (the "
+                                              "unfactorized model)  [default: 4,8,16,32,full]")
+@click.option("--embeddings", metavar="LIST",
+              help="Sweep embedding compression instead: methods beside the int8 table, e.g. "
+                   "row-int8,lowrank:16,pq:8,hash:512,kronecker (MODEL may then be a .tflite).")
+@click.option("--vocab", type=DATA, metavar="FILE",
+              help="Token strings for kronecker, one per line (or under 'vocab' in --data).")
 @click.option("--data", type=DATA, metavar="NPZ", required=True,
               help="Evaluation set: float32 inputs under 'x', class ids or targets under 'y' "
                    "(without 'y', an autoencoder is scored against its input).")
 @_calibration_option
-@click.option("--train", type=DATA, metavar="NPZ", help="Fine-tune each factorized variant on this data.")
+@click.option("--train", type=DATA, metavar="NPZ",
+              help="Fine-tune each factorized variant (or embedding method) on this data.")
 @click.option("--epochs", default=5, show_default=True, help="Fine-tuning epochs.")
 @click.option("--output", "-o", type=click.Path(path_type=Path, file_okay=False),
               help="Write profile.json, profile.csv, pareto.png and every variant's .tflite and C project here.")
@@ -187,9 +213,10 @@ def _size(text: str | None) -> int | None:
 @click.option("--junit", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
               help="Write JUnit XML: one test case per variant.")
 @click.option("--jobs", "-j", default=2, show_default=True, help="Variants built and emulated at once.")
-def profile(model, board, ranks, data, calibration, train, epochs, output, json_path, max_flash, max_sram,
+def profile(model, board, ranks, embeddings, vocab, data, calibration, train, epochs, output, json_path, max_flash,
+            max_sram,
             max_instructions, min_accuracy, junit, jobs):
-    """Build every rank variant of a Keras MODEL, run each in QEMU, and tabulate what each costs and buys.
+    """Build every rank (or embedding) variant of MODEL, run each in QEMU, and tabulate what each costs and buys.
 
     Exits 3 when budgets are given and no variant meets all of them, 4 when a
     variant's firmware differs from the TFLite Micro interpreter.
@@ -198,6 +225,8 @@ def profile(model, board, ranks, data, calibration, train, epochs, output, json_
     Example:
       tinycompress profile ad.keras --board mps2-an386 --ranks 4,8,16,32,full \\
           --data eval.npz -o build/profile --max-flash 200KiB --junit profile.xml
+      tinycompress profile examples/text/text_classifier.keras --data examples/text/text_test.npz \\
+          --embeddings row-int8,lowrank:16,pq:8,hash:512,kronecker
     """
     from .errors import EXIT_BUDGET, EXIT_MISMATCH
     from .profile import Budgets, parse_variants, run_profile
@@ -206,8 +235,16 @@ def profile(model, board, ranks, data, calibration, train, epochs, output, json_
     budgets = Budgets(_size(max_flash), _size(max_sram), max_instructions,
                       None if min_accuracy is None else min_accuracy / 100)
     target = require_emulated(load_board(board), "profile")
-    results = run_profile(model, target, parse_variants(ranks), data, output, calibration, train, epochs,
-                          budgets, jobs)
+    if embeddings is not None:
+        if ranks is not None:
+            raise click.UsageError("give --ranks or --embeddings, not both: a profile sweeps one of them")
+        from .embedding import parse_embeddings
+        from .profile import run_embedding_profile
+        results = run_embedding_profile(model, target, parse_embeddings(embeddings), data, output, calibration,
+                                        _tokens(vocab, data), train, epochs, budgets, jobs)
+    else:
+        results = run_profile(model, target, parse_variants(ranks or "4,8,16,32,full"), data, output, calibration,
+                              train, epochs, budgets, jobs)
     name = Path(model).stem
     document = to_json(results, name, target.name)
     if output is not None:
@@ -223,8 +260,8 @@ def profile(model, board, ranks, data, calibration, train, epochs, output, json_
         click.echo(format_table(results, name, target.name))
     inexact = [v.variant for v in results if not v.bit_exact]
     if inexact:
-        raise TinyCompressError(f"the firmware of rank {', '.join(inexact)} differs from the TFLite Micro "
-                                "interpreter", EXIT_MISMATCH)
+        raise TinyCompressError(f"the firmware of {results[0].kind} {', '.join(inexact)} differs from the TFLite "
+                                "Micro interpreter", EXIT_MISMATCH)
     if budgets.any and all(v.budget_failures for v in results):
         raise TinyCompressError("no variant meets the budgets: " + _closest(results, budgets), EXIT_BUDGET)
 
@@ -244,7 +281,7 @@ def _closest(results, budgets) -> str:
         value = get(winner)
         shown = f"{100 * value:.2f} %" if name == "min-accuracy" else f"{value:,.0f}{unit}"
         limit_shown = f"{100 * limit:.2f} %" if name == "min-accuracy" else f"{limit:,}{unit}"
-        parts.append(f"{flag} {limit_shown} (best reachable: {shown}, rank {winner.variant})")
+        parts.append(f"{flag} {limit_shown} (best reachable: {shown}, {winner.kind} {winner.variant})")
     return "; ".join(parts)
 
 
@@ -262,7 +299,7 @@ def _closest(results, budgets) -> str:
 @_build_options
 def profile_functions_command(model: Path, board: str, data: Path | None, index: int, top: int,
                               json_path: Path | None, output: Path | None, calibration: Path | None, rank, energy,
-                              train, epochs, kernels, cmsis_nn_dir):
+                              train, epochs, embedding, vocab, kernels, cmsis_nn_dir):
     """Run one inference of MODEL in QEMU, logging every instruction, and list the hottest functions.
 
     Counts the instructions of every function in the call of tc_model_invoke() (one inference,
@@ -279,7 +316,8 @@ def profile_functions_command(model: Path, board: str, data: Path | None, index:
     from .pipeline import compile_model, load_inputs, project_directory
     target = require_emulated(load_board(board), "profile-functions")
     with project_directory(output) as directory:
-        project = compile_model(model, target, directory, calibration, _compression(rank, energy, train, epochs),
+        project = compile_model(model, target, directory, calibration,
+                                _compression(rank, energy, train, epochs, embedding, vocab, data),
                                 _cmsis_nn(kernels, cmsis_nn_dir))
         inputs, _ = load_inputs(data, project.graph, index + 1)
         if index >= len(inputs):
@@ -310,7 +348,7 @@ def profile_functions_command(model: Path, board: str, data: Path | None, index:
 @_kernel_options
 def flash(model: Path, board: str, output: Path | None, data: Path | None, count: int, upload_port: str | None,
           no_upload: bool, json_path: Path | None, calibration: Path | None, rank, energy, train, epochs,
-          kernels, cmsis_nn_dir):
+          embedding, vocab, kernels, cmsis_nn_dir):
     """Write a PlatformIO project for MODEL and run `pio run -t upload`.
 
     For an emulated board the upload runs the firmware in QEMU, offline, and fails unless every
@@ -330,7 +368,8 @@ def flash(model: Path, board: str, output: Path | None, data: Path | None, count
     target = load_board(board)
     output = output or Path("build") / f"{Path(model).stem}-{target.name}"
     result = flash_model(model, target, output, data=data, count=count, calibration=calibration,
-                         compression=_compression(rank, energy, train, epochs), upload=not no_upload,
+                         compression=_compression(rank, energy, train, epochs, embedding, vocab, data),
+                         upload=not no_upload,
                          upload_port=upload_port, cmsis_nn=_cmsis_nn(kernels, cmsis_nn_dir))
     quiet = json_path is not None and str(json_path) == "-"
     if result.report is not None:

@@ -273,7 +273,10 @@ def fine_tune(student, teacher, x: np.ndarray, y: np.ndarray | None, epochs: int
     if y is None:
         loss, target = "mse", teacher.predict(x, batch_size=64, verbose=0)
     elif np.issubdtype(np.asarray(y).dtype, np.integer):
-        loss, target = "sparse_categorical_crossentropy", y
+        ends_in_softmax = getattr(student.layers[-1], "activation", None) is keras.activations.softmax or \
+            isinstance(student.layers[-1], keras.layers.Softmax)
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=not ends_in_softmax)
+        target = y
     else:
         loss, target = "mse", y
     student.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)

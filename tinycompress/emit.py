@@ -19,7 +19,7 @@ from .ops.common import ConstArray, KernelCall
 from .plan import ArenaPlan
 from .resources import data_dir
 
-VALUES_PER_ROW = {1: 16, 4: 8}  # int8 rows of 16, int32 rows of 8: about 100 columns
+VALUES_PER_ROW = {1: 16, 2: 12, 4: 8}  # int8 rows of 16, int16 of 12, int32 of 8: about 100 columns
 
 # firmware/runtime files beside the model and its kernels: the file harness (emulator and host) ...
 HARNESS_SOURCES = ["harness.c", "tc_report.c"]
@@ -67,7 +67,7 @@ def c_init(value, indent: int = 0) -> str:
 
 
 def c_rows(array: ConstArray) -> str:
-    per_row = VALUES_PER_ROW[1 if array.ctype.endswith("8_t") else 4]
+    per_row = VALUES_PER_ROW[array.itemsize]
     values = [str(int(v)) if int(v) != -(2 ** 31) else "INT32_MIN" for v in array.values]
     rows = (", ".join(values[i:i + per_row]) for i in range(0, len(values), per_row))
     return ",\n".join("    " + r for r in rows)
@@ -108,9 +108,13 @@ def emit_project(graph: Graph, calls: list[KernelCall], plan: ArenaPlan, board: 
     values = dict(
         banner=f"/* {banner_text} */", banner_make=f"# {banner_text}",
         model_name=graph.name, calls=calls, plan=plan, board=board, input=inp, output=outp,
-        input_scale=float(inp.scale[0]), input_zero_point=int(inp.zero_point[0]),
+        input_scale=float(inp.scale[0]) if inp.quantized else None,
+        input_zero_point=int(inp.zero_point[0]) if inp.quantized else None,
         output_scale=float(outp.scale[0]), output_zero_point=int(outp.zero_point[0]),
         weight_bytes=sum(c.weight_bytes for c in calls),
+        kernel_args=lambda call: ", ".join(
+            (f"(const int32_t *)(tc_arena + {plan.offsets[t]})" if graph.tensors[t].dtype == "int32"
+             else f"tc_arena + {plan.offsets[t]}") for t in call.inputs + call.outputs),
         tensor_shapes=lambda call: " -> ".join(
             ", ".join("x".join(map(str, graph.tensors[t].shape)) for t in group)
             for group in (call.inputs, call.outputs)),

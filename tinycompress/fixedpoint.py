@@ -107,3 +107,14 @@ def mean_multiplier(input_scale: float, output_scale: float, count: int) -> tupl
     multiplier, shift = quantize_multiplier(float(f32(input_scale)) / float(f32(output_scale)))
     fold = min(count.bit_length() - 1, 32, 31 + shift)
     return (multiplier << fold) // count, shift - fold
+
+
+def requantize(acc, multiplier, shift) -> np.ndarray:
+    """TFLite Micro's MultiplyByQuantizedMultiplier over arrays: a saturating rounding doubling high
+    multiply, then a rounding right shift (gemmlowp's double rounding), in int64 so nothing overflows."""
+    acc, multiplier, shift = (np.asarray(v, np.int64) for v in (acc, multiplier, shift))
+    left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
+    high = ((acc << left) * multiplier + (1 << 30)) >> 31   # one arithmetic shift equals gemmlowp's nudge
+    mask = (np.int64(1) << right) - 1
+    threshold = (mask >> 1) + (high < 0)
+    return (high >> right) + ((high & mask) > threshold)

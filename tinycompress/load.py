@@ -94,6 +94,9 @@ def _tensor(index: int, t, buffers, data: bytes) -> Tensor:
         elif buf.offset and buf.size:  # large models keep buffers after the flatbuffer
             raw = data[buf.offset:buf.offset + buf.size]
         if raw is not None and dtype in _DTYPES.values() and dtype != "int4":
+            if len(raw) != int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize:
+                raise TinyCompressError(f"corrupt TFLite flatbuffer: tensor {index} has {len(raw)} bytes of data for "
+                                        f"shape {list(shape)}; re-export the model")
             const = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)
     name = t.name.decode(errors="replace") if isinstance(t.name, bytes) else str(t.name or "")
     return Tensor(index=index, name=name, shape=shape, dtype=dtype, scale=scale, zero_point=zero_point,
@@ -131,3 +134,13 @@ def _name_layers(layers: list[Layer], tensors: list[Tensor]) -> None:
         count = seen.get(base, 0)
         seen[base] = count + 1
         layer.name = base if count == 0 else f"{base}_{count + 1}"
+
+
+def constant_bytes_location(data: bytes, tensor_index: int) -> tuple[int, int]:
+    """(offset, length) of a constant tensor's bytes inside the flatbuffer, so they can be patched in place."""
+    model = schema.Model.GetRootAs(data, 0)
+    buffer = model.Buffers(model.Subgraphs(0).Tensors(tensor_index).Buffer())
+    if buffer.Offset() > 1:          # stored after the flatbuffer
+        return int(buffer.Offset()), int(buffer.Size())
+    field = buffer._tab.Offset(4)    # Buffer.data, the first field of the table
+    return int(buffer._tab.Vector(field)), int(buffer._tab.VectorLen(field))

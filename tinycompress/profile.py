@@ -20,10 +20,11 @@ from .boards import Board
 from .build import build
 from .compress import FULL, parse_rank
 from .elfsize import elf_sizes
+from .embedding import EmbeddingSpec, compress_embeddings, embedding_summary
 from .emulate import run_firmware
 from .errors import EXIT_BUDGET, TinyCompressError
 from .load import open_npz, read_tflite
-from .pipeline import Compression, compile_graph, compress_keras
+from .pipeline import Compression, compile_graph, compress_keras, model_inputs
 from .reference import tflm_outputs
 
 
@@ -65,6 +66,8 @@ class VariantResult:
     tflite: str = ""
     project: str = ""
     budget_failures: list[str] = field(default_factory=list)
+    kind: str = "rank"           # what the sweep varies: 'rank' or 'embedding'
+    embeddings: list[dict] = field(default_factory=list)   # per lookup: method, bytes, int8 table bytes
 
 
 @dataclass
@@ -90,7 +93,9 @@ def load_evaluation(path: Path) -> Evaluation:
     if "x" not in data:
         raise TinyCompressError(f"{path} needs float32 inputs under 'x' to profile variants "
                                 f"(it has {', '.join(data.files) or 'nothing'})")
-    return Evaluation(np.asarray(data["x"], np.float32), np.asarray(data["y"]) if "y" in data else None)
+    x = np.asarray(data["x"])   # float32 features, or integer token ids
+    return Evaluation(x if np.issubdtype(x.dtype, np.integer) else x.astype(np.float32),
+                      np.asarray(data["y"]) if "y" in data else None)
 
 
 AUTO = "auto"
@@ -139,6 +144,68 @@ def run_profile(model_path: Path, board: Board, variants: list[str], data: Path,
         r.budget_failures = budgets.failures(r)
     by_label = {r.variant: r for r in results}
     return [by_label[v] for v in dict.fromkeys(variants)]
+
+
+INT8 = "int8"   # the embedding sweep's reference: the uncompressed int8 table
+
+
+def run_embedding_profile(model_path: Path, board: Board, specs: list[EmbeddingSpec], data: Path,
+                          out: Path | None = None, calibration: Path | None = None, vocab: list[str] | None = None,
+                          train: Path | None = None, epochs: int = 5, budgets: Budgets = Budgets(),
+                          jobs: int = 2) -> list[VariantResult]:
+    """The uncompressed int8 model and one variant per embedding method, each built, run on the whole
+    evaluation set in QEMU and checked against the TFLite Micro interpreter on its decoded table. With
+    `train` (a Keras model), each method's float parts are fine-tuned with the network first."""
+    from .load import read_tflite_file
+    evaluation = load_evaluation(data)
+    if budgets.min_accuracy is not None and evaluation.metric != "accuracy":
+        raise TinyCompressError("--min-accuracy needs class labels under 'y' in the evaluation data")
+    model_path = Path(model_path)
+    host_float, params = None, None
+    if model_path.suffix in (".keras", ".h5"):
+        from .quantize import keras_to_int8_tflite, load_calibration, load_keras
+        model = load_keras(model_path)
+        host_float = evaluation.score(model.predict(evaluation.x, batch_size=64, verbose=0))
+        params = _params(model)
+        calib = load_calibration(calibration) if calibration else evaluation.x
+        graph = read_tflite(keras_to_int8_tflite(model, calib), name=model_path.stem)
+    elif train is not None:
+        raise TinyCompressError(f"{model_path.name} is a .tflite: fine-tuning with --train needs the Keras model")
+    else:
+        graph = read_tflite_file(model_path)
+        params = sum(t.size for t in graph.tensors if t.is_constant)
+
+    def variant(spec: EmbeddingSpec):
+        """(graph, float score) of one method: fitted to the int8 table, or fine-tuned and converted anew."""
+        if train is None:
+            return compress_embeddings(graph, spec, vocab), host_float
+        from .embedding_tune import tune_embedding
+        from .pipeline import training_data
+        tuned, parts = tune_embedding(model, spec, vocab, *training_data(train), epochs)
+        tuned_graph = read_tflite(keras_to_int8_tflite(tuned, calib), name=model_path.stem)
+        score = evaluation.score(tuned.predict(evaluation.x, batch_size=64, verbose=0))
+        return compress_embeddings(tuned_graph, spec, vocab, parts), score
+
+    with tempfile.TemporaryDirectory(prefix="tinycompress-profile-") as tmp:
+        root = Path(out) if out is not None else Path(tmp)
+        by_label = {s.label: s for s in specs}
+        with ThreadPoolExecutor(max_workers=jobs) as pool, _progress([INT8, *by_label], "embedding") as bar:
+            pending = []
+            for label in bar:   # TensorFlow here, builds and QEMU on the pool
+                g, score = (graph, host_float) if label == INT8 else variant(by_label[label])
+                directory = root / f"embedding-{label.replace(':', '-')}"
+                directory.mkdir(parents=True, exist_ok=True)
+                (directory / "model.tflite").write_bytes(g.source)
+                pending.append(pool.submit(_measure, label, g, board, directory, evaluation, score, [],
+                                           params, "embedding"))
+            results = [f.result() for f in pending]
+    reference = results[0].flash["weights"]
+    for r in results:
+        r.compression = round(reference / r.flash["weights"], 3) if r.flash["weights"] else 0.0
+        r.budget_failures = budgets.failures(r)
+        # the model's parameters, with the table's replaced by the values the method stores
+        r.params = params - sum(e["vocab_size"] * e["width"] - e["values"] for e in r.embeddings)
+    return results
 
 
 def _variant(label: str, spec, model, train, epochs, evaluation: Evaluation, calib, root: Path, board: Board,
@@ -196,27 +263,26 @@ def _lowest_estimate(spectra, full: "VariantResult") -> str:
             f"(the unfactorized model has {full.flash['total']:,})")
 
 
-def _progress(items: list[str]):
+def _progress(items: list[str], kind: str = "rank"):
     """A progress bar on stderr when a person is watching; nothing in logs and pipes."""
     stderr = click.get_text_stream("stderr")
     if not stderr.isatty():
         return contextlib.nullcontext(items)
     return click.progressbar(items, label="profiling variants", file=stderr,
-                             item_show_func=lambda v: v and f"rank {v}")
+                             item_show_func=lambda v: v and f"{kind} {v}")
 
 
 def _params(model) -> int:
     return int(sum(np.prod(w.shape) for w in model.weights if "moving" not in w.path))
 
 
-def _measure(label: str, graph, board: Board, directory: Path, evaluation: Evaluation, host_float: float,
-             decisions: list[dict], params: int) -> VariantResult:
+def _measure(label: str, graph, board: Board, directory: Path, evaluation: Evaluation, host_float: float | None,
+             decisions: list[dict], params: int, kind: str = "rank") -> VariantResult:
     project = compile_graph(graph, board, directory / "project", f"{graph.name}.tflite")
     elf = build(project)
     sizes = elf_sizes(elf)
-    inp, out = graph.input_tensor(), graph.output_tensor()
-    scale, zero_point = float(inp.scale[0]), int(inp.zero_point[0])
-    x = np.clip(np.round(evaluation.x / scale) + zero_point, -128, 127).astype(np.int8).reshape(len(evaluation.x), -1)
+    out = graph.output_tensor()
+    x = model_inputs(graph, evaluation.x, "the evaluation data")
     result = run_firmware(elf, board, x, out.nbytes, timeout=60 + 2.0 * len(x))
     reference = tflm_outputs(graph.source, x)
     out_scale, out_zp = float(out.scale[0]), int(out.zero_point[0])
@@ -234,4 +300,5 @@ def _measure(label: str, graph, board: Board, directory: Path, evaluation: Evalu
         metric=evaluation.metric, firmware=evaluation.score(dequantize(result.outputs)),
         host_float=host_float, host_int8=evaluation.score(dequantize(reference)),
         bit_exact=bool(np.array_equal(reference, result.outputs)), factorization=decisions,
-        tflite=str(directory / "model.tflite"), project=str(project.directory))
+        tflite=str(directory / "model.tflite"), project=str(project.directory), kind=kind,
+        embeddings=embedding_summary(project.calls))

@@ -13,17 +13,31 @@ from .profile import VariantResult
 PROFILE_VERSION = 1
 
 
-def _metric(v: VariantResult, value: float) -> str:
+def _metric(v: VariantResult, value: float | None) -> str:
+    if value is None:          # no float model: the sweep started from a .tflite
+        return "-"
     return f"{100 * value:.2f} %" if v.metric == "accuracy" else f"{value:.4g}"
 
 
+def _embedding(v: VariantResult) -> str:
+    """The embedding tables' flash and how much smaller than as int8."""
+    stored, table = sum(e["bytes"] for e in v.embeddings), sum(e["table_bytes"] for e in v.embeddings)
+    return f"{stored / 1024:.1f} KiB ({table / max(stored, 1):.1f}x)"
+
+
+def _label(v: VariantResult) -> str:
+    return f"rank {v.variant}" if v.kind == "rank" else f"embedding {v.variant}"
+
+
 def format_table(results: list[VariantResult], model: str, board: str) -> str:
-    header = ("variant", "params", "MACs", "flash", "weights", "arena", "stack", "SRAM", "instructions",
-              f"{results[0].metric} fw", "float", "int8", "compr.", "exact")
+    embeddings = any(v.embeddings for v in results)
+    header = ("variant", "params", "MACs", "flash", "weights", *(("embedding",) if embeddings else ()), "arena",
+              "stack", "SRAM", "instructions", f"{results[0].metric} fw", "float", "int8", "compr.", "exact")
     rows = [header]
     for v in results:
         rows.append((v.variant, f"{v.params:,}", f"{v.macs:,}", f"{v.flash['total'] / 1024:.1f} KiB",
-                     f"{v.flash['weights'] / 1024:.1f} KiB", f"{v.sram['arena']:,} B", f"{v.sram['stack_peak']:,} B",
+                     f"{v.flash['weights'] / 1024:.1f} KiB", *((_embedding(v),) if embeddings else ()),
+                     f"{v.sram['arena']:,} B", f"{v.sram['stack_peak']:,} B",
                      f"{v.sram['total'] / 1024:.1f} KiB", f"{v.instructions:,.0f}", _metric(v, v.firmware),
                      _metric(v, v.host_float), _metric(v, v.host_int8), f"{v.compression:.2f}x",
                      "yes" if v.bit_exact else "NO"))
@@ -35,7 +49,9 @@ def format_table(results: list[VariantResult], model: str, board: str) -> str:
             lines.append("  " + "  ".join("-" * w for w in widths))
     lines.append("")
     for v in results:
-        if v.variant == "full":
+        if v.variant == "full" or v.kind != "rank":
+            if v.budget_failures:
+                lines.append(f"  {_label(v)} over budget: {', '.join(v.budget_failures)}")
             continue
         factorized = [d for d in v.factorization if d["method"] != "kept"]
         kept = [d for d in v.factorization if d["method"] == "kept"]
@@ -55,9 +71,9 @@ def to_json(results: list[VariantResult], model: str, board: str) -> str:
                        "board": board, "variants": [asdict(v) for v in results]}, indent=2)
 
 
-CSV_COLUMNS = ["variant", "params", "macs", "flash_total", "flash_weights", "sram_total", "sram_arena",
-               "stack_peak", "instructions", "metric", "firmware", "host_float", "host_int8", "compression",
-               "bit_exact"]
+CSV_COLUMNS = ["variant", "params", "macs", "flash_total", "flash_weights", "flash_embedding", "sram_total",
+               "sram_arena", "stack_peak", "instructions", "metric", "firmware", "host_float", "host_int8",
+               "compression", "bit_exact"]
 
 
 def write_csv(results: list[VariantResult], path: Path) -> None:
@@ -65,7 +81,8 @@ def write_csv(results: list[VariantResult], path: Path) -> None:
         writer = csv.writer(f)
         writer.writerow(CSV_COLUMNS)
         for v in results:
-            writer.writerow([v.variant, v.params, v.macs, v.flash["total"], v.flash["weights"], v.sram["total"],
+            writer.writerow([v.variant, v.params, v.macs, v.flash["total"], v.flash["weights"],
+                             sum(e["bytes"] for e in v.embeddings), v.sram["total"],
                              v.sram["arena"], v.sram["stack_peak"], v.instructions, v.metric, v.firmware,
                              v.host_float, v.host_int8, v.compression, v.bit_exact])
 
@@ -100,7 +117,7 @@ def write_junit(results: list[VariantResult], path: Path, board: str) -> None:
         if not v.bit_exact:
             problems.append("firmware output differs from the TFLite Micro interpreter")
         body = "".join(f"<failure message={quoteattr(p)}/>" for p in problems)
-        cases.append(f'  <testcase classname="tinycompress.profile.{board}" name={quoteattr("rank " + v.variant)}>'
+        cases.append(f'  <testcase classname="tinycompress.profile.{board}" name={quoteattr(_label(v))}>'
                      f"{body}</testcase>")
     failures = sum(bool(v.budget_failures) or not v.bit_exact for v in results)
     path.write_text(f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="tinycompress profile" '

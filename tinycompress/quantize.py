@@ -65,21 +65,57 @@ def load_calibration(path: Path) -> np.ndarray:
     if "x" not in data:
         raise TinyCompressError(f"{path} has no calibration samples under 'x' "
                                 f"(it has {', '.join(data.files) or 'nothing'})")
-    return np.asarray(data["x"], np.float32)
+    x = np.asarray(data["x"])   # float32 samples, or integer token ids
+    return x if np.issubdtype(x.dtype, np.integer) else x.astype(np.float32)
 
 
-def _with_batch_one(model):
-    """A dynamic batch converts to SHAPE/STRIDED_SLICE/PACK ops: rebuild on a batch-1 input."""
+def _for_conversion(model):
+    """The model rebuilt for TFLiteConverter, when it needs it, on the same weights and layer names:
+    - on a batch-1 input: a dynamic batch converts to SHAPE/STRIDED_SLICE/PACK ops;
+    - with a plain tf.gather for each Embedding: Keras 3's Embedding converts with a LESS/ADD/SELECT
+      prelude for negative ids that TFLite Micro cannot run, a gather converts to one GATHER."""
     import keras
+    tf = _tensorflow()
+    embeddings = [layer for layer in model.layers if isinstance(layer, keras.layers.Embedding)]
     shape = model.inputs[0].shape
-    if shape[0] == 1:
+    if shape[0] == 1 and not embeddings:
         return model
-    fixed = keras.Input(shape=tuple(shape[1:]), batch_size=1, dtype=model.inputs[0].dtype)
-    return keras.Model(fixed, model(fixed))
+    for layer in embeddings:
+        if layer.mask_zero:
+            raise TinyCompressError(f"layer {layer.name}: Embedding(mask_zero=True) is not supported; pool over "
+                                    "all tokens (padding included) or build the model without the mask")
+
+    class TokenLookup(keras.layers.Layer):
+        def __init__(self, table_shape, **kwargs):
+            super().__init__(**kwargs)
+            self.table_shape = tuple(table_shape)
+
+        def build(self, _):
+            self.embeddings = self.add_weight(shape=self.table_shape, initializer="zeros", name="embeddings")
+
+        def call(self, ids):
+            return tf.gather(self.embeddings, tf.cast(ids, "int32"))
+
+    lookups = {}
+
+    def clone(layer):   # every other layer is reused as it is, weights and all
+        if not isinstance(layer, keras.layers.Embedding):
+            return layer
+        lookups[layer.name] = TokenLookup((layer.input_dim, layer.output_dim), name=layer.name)
+        return lookups[layer.name]
+
+    # token ids are int32, even where the Keras model declared its input float (the Embedding casts)
+    dtype = "int32" if embeddings else model.inputs[0].dtype
+    fixed = keras.Input(shape=tuple(shape[1:]), batch_size=1, dtype=dtype)
+    rebuilt = keras.models.clone_model(model, input_tensors=fixed, clone_function=clone)
+    for layer in embeddings:
+        lookups[layer.name].embeddings.assign(layer.embeddings)
+    return rebuilt
 
 
 def _representative(calibration: np.ndarray, input_shape):
-    samples = calibration[:CALIBRATION_SAMPLES].astype(np.float32)
+    samples = calibration[:CALIBRATION_SAMPLES]
+    samples = samples.astype(np.int32 if np.issubdtype(samples.dtype, np.integer) else np.float32)
 
     def generator():
         for sample in samples:
@@ -88,15 +124,16 @@ def _representative(calibration: np.ndarray, input_shape):
 
 
 def keras_to_int8_tflite(model, calibration: np.ndarray) -> bytes:
-    """Full int8: int8 input and output, per-channel int8 weights, int32 biases."""
+    """Full int8: int8 input (or int32 token ids) and output, per-channel int8 weights, int32 biases."""
     tf = _tensorflow()
-    model = _with_batch_one(model)
+    model = _for_conversion(model)
     shape = (1,) + tuple(model.inputs[0].shape[1:])
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = _representative(calibration, shape)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
+    if str(model.inputs[0].dtype).startswith("float"):   # token ids stay int32
+        converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
     try:
         with _quiet(), warnings.catch_warnings():

@@ -33,17 +33,19 @@ def tflm_arena(tflite: bytes) -> dict:
 
 
 def tflm_outputs(tflite: bytes, inputs: np.ndarray) -> np.ndarray:
-    """Outputs (N, output bytes) int8 for inputs (N, ...) int8."""
+    """Outputs (N, output bytes) int8 for inputs as the firmware reads them, (N, input bytes) int8: the
+    bytes of int8 features or of int32 token ids."""
     try:
         from tflite_micro.python.tflite_micro import runtime
     except ImportError:
         raise TinyCompressError("tflite-micro is not installed; install it with: pip install -e .",
                                 EXIT_TOOL_MISSING) from None
     interpreter = runtime.Interpreter.from_bytes(tflite, arena_size=ARENA_BYTES)
-    shape = interpreter.get_input_details(0)["shape"]
+    details = interpreter.get_input_details(0)
+    dtype = np.dtype(details["dtype"]).newbyteorder("<")
     outputs = []
     for x in inputs:
-        interpreter.set_input(np.asarray(x, np.int8).reshape(shape), 0)
+        interpreter.set_input(np.ascontiguousarray(x, np.int8).view(dtype).reshape(details["shape"]), 0)
         interpreter.invoke()
         outputs.append(np.asarray(interpreter.get_output(0), np.int8).reshape(-1))
     return np.stack(outputs)

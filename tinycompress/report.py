@@ -8,6 +8,7 @@ import numpy as np
 
 from . import __version__
 from .elfsize import ElfSizes
+from .embedding import embedding_summary
 from .emit import Project
 from .emulate import RunResult
 
@@ -43,6 +44,7 @@ class Report:
     layers: list[LayerReport] = field(default_factory=list)
     verification: dict | None = None
     accuracy: float | None = None
+    embeddings: list[dict] = field(default_factory=list)   # per lookup: method, bytes, the int8 table's bytes
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -76,7 +78,8 @@ def make_report(project: Project, sizes: ElfSizes, run: RunResult | None) -> Rep
         arena={"planned": project.plan.size, "unshared": project.plan.unshared_size},
         macs=macs, instructions=_round(total),
         instructions_per_mac=_round(total / macs if total is not None and macs else None, 3),
-        inferences=int(len(run.ticks)) if run is not None else 0, layers=layers)
+        inferences=int(len(run.ticks)) if run is not None else 0, layers=layers,
+        embeddings=embedding_summary(calls))
 
 
 def _round(x, digits: int = 1):
@@ -98,6 +101,9 @@ def format_table(r: Report) -> str:
         f"  stack (peak)         {_kib(r.sram['stack_peak'])}",
         f"  arena                {r.arena['planned']:,} B planned, {r.arena['unshared']:,} B without reuse",
     ]
+    for e in r.embeddings:
+        lines.append(f"  embedding            {e['layer']}: {e['method']}, {e['bytes']:,} B for a "
+                     f"{e['vocab_size']:,} x {e['width']} table ({e['table_bytes']:,} B as int8: {e['compression']:g}x smaller)")
     if r.instructions is not None:
         lines.append(f"  instructions         {r.instructions:,.0f} per inference "
                      f"({r.instructions_per_mac} per MAC, mean of {r.inferences})")

@@ -10,6 +10,8 @@
 
 #include <stdint.h>
 
+#include "tc_types.h"
+
 #define TC_INT8_MIN (-128)
 #define TC_INT8_MAX 127
 
@@ -67,6 +69,14 @@ static inline int32_t tc_requantize(int32_t x, int32_t multiplier, int32_t shift
     const int64_t rounding = (1LL << 30) + ((int64_t)(((uint32_t)1 << (n - 1)) - (uint32_t)(x < 0)) << 31);
     const int32_t high = (int32_t)(((int64_t)x * multiplier + rounding) >> 32);
     return high >> (n - 1);
+}
+
+/* One output channel's accumulator requantized (per channel or per tensor), offset and clamped. */
+static inline int8_t tc_requantize_s8(int32_t acc, const tc_requant *q, int32_t channel, int32_t offset,
+                                      int32_t lo, int32_t hi)
+{
+    const int32_t c = q->per_channel ? channel : 0;
+    return (int8_t)tc_clamp_i32(tc_requantize(acc, q->multiplier[c], q->shift[c]) + offset, lo, hi);
 }
 
 #endif /* TC_FIXEDPOINT_H */

@@ -96,12 +96,13 @@ typedef struct {
 
 tc_status tc_add_s8(const tc_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
 
-/* MEAN over the spatial axes H and W of an NHWC tensor (keep_dims or not: same bytes). */
+/* MEAN or SUM over the spatial axes H and W of an NHWC tensor (keep_dims or not: same bytes); a [N, T, D]
+ * sequence pools its T tokens as an N x T x 1 x D tensor. */
 typedef struct {
     tc_dims input;
     int32_t input_zero_point; /* subtracted once per element of the sum */
     int32_t output_offset;    /* output zero point */
-    int32_t multiplier;       /* input/output scale with 1/(H*W) folded in, as TFLite Micro folds it */
+    int32_t multiplier;       /* input/output scale, for MEAN with 1/(H*W) folded in as TFLite Micro folds it */
     int32_t shift;
 } tc_mean_params;
 
@@ -124,5 +125,85 @@ typedef struct {
 } tc_reshape_params;
 
 tc_status tc_reshape_s8(const tc_reshape_params *p, const int8_t *input, int8_t *output);
+
+/* ---- Embedding lookups: token ids (int32) in, one int8 row of `width` per id out -------------------
+ * Each kernel returns TC_ERROR_ARGUMENT for an id outside [0, vocab_size), as TFLite Micro's GATHER
+ * does. The compressed forms decode each row on the fly, at the scale and zero point of the table
+ * they replace (tinycompress/embedding.py fits them and holds the same arithmetic in numpy). */
+
+/* GATHER (and EMBEDDING_LOOKUP) of rows of an int8 table: output[t] = table[ids[t]]. */
+typedef struct {
+    int32_t count;        /* ids per call */
+    int32_t vocab_size;   /* rows of the table */
+    int32_t width;        /* values per row */
+    const int8_t *table;  /* [vocab_size, width] */
+} tc_gather_params;
+
+tc_status tc_gather_s8(const tc_gather_params *p, const int32_t *ids, int8_t *output);
+
+/* row-int8: int8 codes with one scale per row; value = zero_point + round(code * m / 2^15), where the
+ * Q15 multiplier m is the row's scale over the table's. */
+typedef struct {
+    int32_t count, vocab_size, width;
+    int32_t zero_point;
+    const int8_t *codes;             /* [vocab_size, width] */
+    const uint16_t *row_multiplier;  /* [vocab_size], Q15 */
+} tc_embedding_row_int8_params;
+
+tc_status tc_embedding_row_int8_s8(const tc_embedding_row_int8_params *p, const int32_t *ids, int8_t *output);
+
+/* lowrank:R: row t is requant(factors[t] . projection[j]) + zero_point for each column j. */
+typedef struct {
+    int32_t count, vocab_size, width;
+    int32_t rank;
+    int32_t zero_point;
+    const int8_t *factors;     /* [vocab_size, rank], one scale */
+    const int8_t *projection;  /* [width, rank]: the rank x width projection, one column per row */
+    tc_requant requant;        /* per column: factor scale x projection scale / table scale */
+} tc_embedding_lowrank_params;
+
+tc_status tc_embedding_lowrank_s8(const tc_embedding_lowrank_params *p, const int32_t *ids, int8_t *output);
+
+/* pq:M: the row is M sub-vectors, sub-vector i copied from entry codes[t][i] of codebook i. */
+#define TC_PQ_CODEBOOK_ENTRIES 256   /* a code is one uint8 */
+typedef struct {
+    int32_t count, vocab_size, width;
+    int32_t subvectors;        /* M; width / M values each */
+    const uint8_t *codes;      /* [vocab_size, subvectors] */
+    const int8_t *codebooks;   /* [subvectors, 256, width / subvectors], at the table's scale */
+} tc_embedding_pq_params;
+
+tc_status tc_embedding_pq_s8(const tc_embedding_pq_params *p, const int32_t *ids, int8_t *output);
+
+/* hash:B: token t reads row ((t * 2654435761) mod 2^32 >> 16) mod B of a B-row table. */
+#define TC_HASH_MULTIPLIER 2654435761u  /* Knuth's multiplicative hash: 2^32 / golden ratio */
+#define TC_HASH_SHIFT 16                /* the high half of the product mixes every bit of t */
+typedef struct {
+    int32_t count, vocab_size, width;
+    int32_t buckets;
+    const int8_t *table;       /* [buckets, width], at the table's scale */
+} tc_embedding_hash_params;
+
+tc_status tc_embedding_hash_s8(const tc_embedding_hash_params *p, const int32_t *ids, int8_t *output);
+
+/* kronecker: no per-token row. The first 16 bytes b_i of token t's string give 128 integer features,
+ * f[16 x 8] = sum_i code(b_i) (x) position(i), where code(b) is the 16 signs of the bits of
+ * (b + 1) * 40503 mod 2^16 and position(i) the 8 signs of (i + 1) * 157 mod 2^8 (bit set: -1);
+ * the row is requant(bias[j] + projection[j] . f) + zero_point for each column j. */
+#define TC_KRONECKER_MAX_BYTES 16
+#define TC_KRONECKER_BYTE_BITS 16
+#define TC_KRONECKER_POSITION_BITS 8
+#define TC_KRONECKER_FEATURES (TC_KRONECKER_BYTE_BITS * TC_KRONECKER_POSITION_BITS)
+typedef struct {
+    int32_t count, vocab_size, width;
+    int32_t zero_point;
+    const uint8_t *strings;    /* the token strings, UTF-8, each cut to 16 bytes, back to back */
+    const uint16_t *offsets;   /* [vocab_size + 1]: token t is strings[offsets[t] .. offsets[t + 1]) */
+    const int8_t *projection;  /* [width, 128] */
+    const int32_t *bias;       /* [width] */
+    tc_requant requant;        /* per column: projection scale / table scale */
+} tc_embedding_kronecker_params;
+
+tc_status tc_embedding_kronecker_s8(const tc_embedding_kronecker_params *p, const int32_t *ids, int8_t *output);
 
 #endif /* TC_KERNELS_H */

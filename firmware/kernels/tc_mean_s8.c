@@ -1,4 +1,4 @@
-/* MEAN of an int8 NHWC tensor over H and W, one value per batch and channel: portable C. */
+/* MEAN (or SUM) of an int8 NHWC tensor over H and W, one value per batch and channel: portable C. */
 #include "tc_fixedpoint.h"
 #include "tc_kernels.h"
 

@@ -14,13 +14,17 @@ from ..ir import Graph, Layer, Tensor
 class ConstArray:
     """A constant array placed in flash by the generated weights file."""
     name: str            # C identifier
-    ctype: str           # 'int8_t' or 'int32_t'
+    ctype: str           # 'int8_t', 'uint8_t', 'uint16_t' or 'int32_t'
     values: np.ndarray
     comment: str = ""
 
     @property
+    def itemsize(self) -> int:
+        return int(self.ctype.lstrip("u").removeprefix("int").removesuffix("_t")) // 8
+
+    @property
     def nbytes(self) -> int:
-        return int(self.values.size) * (1 if self.ctype.endswith("8_t") else 4)
+        return int(self.values.size) * self.itemsize
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""MEAN over the spatial axes of an NHWC tensor (what GlobalAveragePooling2D converts to)."""
+"""MEAN and SUM over the spatial axes of an NHWC tensor (GlobalAveragePooling2D) or over the tokens of a
+[N, T, D] sequence (GlobalAveragePooling1D, sum pooling): one kernel, T tokens seen as a T x 1 image."""
 from __future__ import annotations
 
 from ..fixedpoint import mean_multiplier
@@ -7,18 +8,25 @@ from . import lowering
 from .common import KernelCall, scalar_quant, unsupported
 
 
-@lowering("MEAN")
+@lowering("MEAN", "SUM")
 def lower(layer: Layer, graph: Graph) -> KernelCall:
     inp, axes_tensor = graph.tensors[layer.inputs[0]], graph.tensors[layer.inputs[1]]
     out = graph.tensors[layer.outputs[0]]
-    if axes_tensor.data is None or len(inp.shape) != 4:
-        raise unsupported(layer, "a MEAN that is not over the axes of a 4-D tensor")
-    axes = sorted(int(a) % 4 for a in axes_tensor.data.reshape(-1))
-    if axes != [1, 2]:
-        raise unsupported(layer, f"MEAN over axes {axes} (only the spatial axes [1, 2])")
+    rank = len(inp.shape)
+    axes = sorted(int(a) % max(rank, 1) for a in axes_tensor.data.reshape(-1)) if axes_tensor.data is not None \
+        else None
+    if rank == 4 and axes == [1, 2]:
+        n, h, w, c = inp.nhwc()
+        summary = f"{h}x{w} -> 1x1"
+    elif rank == 3 and axes == [1]:
+        (n, h, c), w = inp.shape, 1
+        summary = f"{h} tokens -> 1"
+    else:
+        raise unsupported(layer, f"{layer.op} over axes {axes} of a {rank}-D tensor (only the spatial axes "
+                                 "[1, 2] of a 4-D tensor or the token axis [1] of a 3-D one)")
     (in_scale, in_zp), (out_scale, out_zp) = scalar_quant(inp), scalar_quant(out)
-    n, h, w, c = inp.nhwc()
-    multiplier, shift = mean_multiplier(in_scale, out_scale, h * w)
+    # TFLite Micro folds 1 / count into MEAN's multiplier; SUM keeps the plain scale ratio
+    multiplier, shift = mean_multiplier(in_scale, out_scale, h * w if layer.op == "MEAN" else 1)
     params = {
         "input": (n, h, w, c),
         "input_zero_point": in_zp,
@@ -28,4 +36,4 @@ def lower(layer: Layer, graph: Graph) -> KernelCall:
     }
     return KernelCall(layer, "tc_mean_s8", "tc_mean_params", params,
                       inputs=[layer.inputs[0]], outputs=[layer.outputs[0]],
-                      summary=f"{h}x{w} -> 1x1")
+                      summary=("sum " if layer.op == "SUM" else "") + summary)
