@@ -522,9 +522,10 @@ def compress_embeddings(graph, spec: EmbeddingSpec, vocab: list[str] | None = No
 
 def embedding_summary(calls) -> list[dict]:
     """Per embedding lookup: the method, and its flash against the int8 table it replaces."""
+    from .ops.gather import EMBEDDING
     rows = []
     for call in calls:
-        form = call.layer.options.get("embedding") if call.layer.op in ("GATHER", "EMBEDDING_LOOKUP") else None
+        form = call.layer.options.get(EMBEDDING)
         if call.function == "tc_gather_s8" or form is not None:
             table = call.params["vocab_size"] * call.params["width"]
             rows.append({"layer": call.layer.name, "method": form.spec.label if form else "int8",
