@@ -40,8 +40,8 @@ def test_dsp_kernels_equal_the_portable_ones(board_name, tmp_path):
     assert "agree" in proc.stdout + proc.stderr
 
 
-def test_helium_scratch_sizes():
-    """What scratch.py gives the Helium kernels (kernel_sweep.c checks the kernels stay inside it)."""
+def test_scratch_sizes():
+    """What scratch.py gives the Helium and DSP kernels (kernel_sweep.c checks the kernels stay inside it)."""
     from types import SimpleNamespace
 
     from tinycompress.ops.scratch import assign_scratch
@@ -56,8 +56,21 @@ def test_helium_scratch_sizes():
              conv((64, 3, 3, 64)),                              # 4 columns of 576
              conv((16, 1, 1, 8)),                               # pointwise: the pixels are the columns
              conv((16, 1, 1, 8), stride=2, out_w=3),            # strided pointwise: the folded bias only
-             SimpleNamespace(function="tc_fully_connected_s8", scratch_bytes=0, params={"input_depth": 640})]
+             SimpleNamespace(function="tc_fully_connected_s8", scratch_bytes=0,
+                             params={"input_depth": 640, "output_depth": 128})]
+
+    def depthwise(output, k=3, stride=1):
+        return SimpleNamespace(function="tc_depthwise_conv2d_s8", scratch_bytes=0,
+                               params={"filter": (1, k, k, output[3]), "output": output, "depth_multiplier": 1,
+                                       "stride_h": stride, "stride_w": stride, "dilation_h": 1, "dilation_w": 1})
+
+    calls += [depthwise((1, 25, 5, 64)),              # 4 planes of 7 lines x 30 (25 rounded up to 28, plus 2)
+              depthwise((1, 6, 6, 128)),              # 4 planes of 8 x 10
+              depthwise((1, 48, 48, 8)),              # larger than DSP_PLANES_MAX: the per-position path
+              depthwise((1, 25, 5, 64), stride=2)]    # strided: the per-position path
     assign_scratch(calls, load_board("mps3-an547"))
-    assert [c.scratch_bytes for c in calls] == [64 * 4 + 12 * 40, 64 * 4 + 4 * 576, 4, 16 * 4, 4]
-    assign_scratch(calls, load_board("mps2-an386"))   # the DSP extension's int16 columns (+ int8 staging)
-    assert [c.scratch_bytes for c in calls] == [2 * 40 * 2 + 40, 2 * 576 * 2, 2 * 8 * 2, 2 * 8 * 2, 640 * 2]
+    assert [c.scratch_bytes for c in calls] == [64 * 4 + 12 * 40, 64 * 4 + 4 * 576, 4, 16 * 4, 4, 0, 0, 0, 0]
+    assign_scratch(calls, load_board("mps2-an386"))   # six int16 columns (+ int8 staging) + 12 B per channel
+    assert [c.scratch_bytes for c in calls] == [6 * 40 * 2 + 40 + 12 * 64, 6 * 576 * 2 + 12 * 64,
+                                                6 * 8 * 2 + 12 * 16, 6 * 8 * 2 + 12 * 16, 640 * 2,
+                                                4 * 7 * 30 * 2, 4 * 8 * 10 * 2, 0, 0]

@@ -43,8 +43,9 @@ typedef struct {
     const int32_t *bias; /* [C_out], or NULL */
     tc_requant requant;
     tc_activation act;
-    int16_t *scratch; /* optimized path (ops/scratch.py sizes it per core): DSP, two im2col columns of 4-aligned
-                       * KH*KW*C_in int16; Helium, the folded bias and int8 columns; NULL: portable */
+    int16_t *scratch; /* optimized path (ops/scratch.py sizes it per core): DSP, six im2col columns of 4-aligned
+                       * KH*KW*C_in int16 (int8 staging), 12 bytes per output channel for its
+                       * requantization; Helium, the folded bias and int8 columns; NULL: portable */
 } tc_conv2d_params;
 
 tc_status tc_conv2d_s8(const tc_conv2d_params *p, const int8_t *input, int8_t *output);
@@ -64,6 +65,8 @@ typedef struct {
     const int32_t *bias;
     tc_requant requant;
     tc_activation act;
+    int16_t *scratch; /* DSP path for 3x3, stride 1, four channels at a time: their padded int16 planes
+                       * (ops/scratch.py sizes them); NULL: the per-position paths */
 } tc_depthwise_conv2d_params;
 
 tc_status tc_depthwise_conv2d_s8(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output);

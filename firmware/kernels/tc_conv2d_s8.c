@@ -274,21 +274,28 @@ static void im2col(const tc_conv2d_params *p, const int8_t *image, int32_t oy, i
 static tc_status conv_dsp(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
 {
     const int32_t out_c = p->output.c, out_w = p->output.w, positions = p->output.h * out_w;
-    const int32_t depth = p->filter.h * p->filter.w * p->input.c;
+    const int32_t depth = p->filter.h * p->filter.w * p->input.c, columns = TC_GEMM_COLUMNS;
     const tc_gemm g = {p->weights, p->bias, &p->requant, out_c, depth, p->output_offset, p->act};
-    int8_t *stage = (int8_t *)(p->scratch + 2 * ((depth + 3) & ~3)); /* after two columns (ops/scratch.py) */
+    /* Scratch (ops/scratch.py): the columns, the int8 staging where channels are no multiple of four,
+     * then the rows' fast requantization. */
+    int8_t *stage = (int8_t *)(p->scratch + columns * ((depth + 3) & ~3));
+    const tc_dsp_quant *quick = tc_gemm_quick_table(&g, (tc_dsp_quant *)(stage + ((p->input.c & 3) ? (depth + 3) & ~3 : 0)));
     for (int32_t b = 0; b < p->input.n; b++) {
         const int8_t *image = input + b * p->input.h * p->input.w * p->input.c;
         int8_t *out = output + b * positions * out_c;
         int32_t pos = 0;
-        for (; pos + 2 <= positions; pos += 2) { /* two output positions share every weight load */
-            im2col(p, image, pos / out_w, pos % out_w, p->scratch, 0, 2, stage);
-            im2col(p, image, (pos + 1) / out_w, (pos + 1) % out_w, p->scratch, 1, 2, stage);
-            tc_gemm_2cols(&g, p->scratch, out + pos * out_c, out + (pos + 1) * out_c);
+        /* Six output positions share every weight load. A last block of fewer overlaps the one before
+         * it, writing some outputs twice, alike. Fewer than six in all run one column at a time. */
+        for (; positions >= columns && pos < positions; pos += columns) {
+            const int32_t first = tc_min_i32(pos, positions - columns);
+            for (int32_t i = 0; i < columns; i++) {
+                im2col(p, image, (first + i) / out_w, (first + i) % out_w, p->scratch, i, columns, stage);
+            }
+            tc_gemm_cols(&g, quick, p->scratch, out + first * out_c, out_c);
         }
-        if (pos < positions) {
+        for (; pos < positions; pos++) {
             im2col(p, image, pos / out_w, pos % out_w, p->scratch, 0, 1, stage);
-            tc_gemm_1col(&g, p->scratch, out + pos * out_c);
+            tc_gemm_1col(&g, quick, p->scratch, out + pos * out_c);
         }
     }
     return TC_OK;

@@ -1,8 +1,9 @@
 /* DEPTHWISE_CONV_2D, int8, any depth multiplier, per-channel weights.
  * Portable C that visits only the taps inside the image, and on cores with the DSP extension four
  * channels per pass (depth multiplier 1, channels a multiple of four): one load widens four inputs
- * and four weights, and SMLABB/SMLATT accumulate the four channels; on Helium eight channels per
- * pass (depth multiplier 1, any channel count). */
+ * and four weights, and SMLABB/SMLATT accumulate the four channels; a 3x3 stride-1 layer given
+ * scratch instead runs along int16 planes, four outputs of one channel per step with SMLAD pairing
+ * neighbouring taps. On Helium eight channels per pass (depth multiplier 1, any channel count). */
 #include "tc_dsp.h"
 #include "tc_fixedpoint.h"
 #include "tc_kernels.h"
@@ -150,6 +151,143 @@ static void position_dsp(const tc_depthwise_conv2d_params *p, const window *v, i
 }
 #endif
 
+#if TC_DSP && !TC_MVE
+/* 3x3, stride 1, four channels at a time through int16 planes.
+ *
+ * The four channels' padded inputs are staged as int16 planes, offset added and 0 in the padding, with
+ * each plane's lines along the longer output axis. Along a line, four neighbouring outputs of one
+ * channel read six inputs in three words (p0 p1) (p2 p3) (p4 p5) per filter row; with that row's
+ * weights as A = (w0 w1) and B = (w1 w2),
+ *   o0 = SMLAD(p01, A) + SMLABT(p23, B)    o1 = SMLATB(p01, A) + SMLAD(p23, B)
+ *   o2 = SMLAD(p23, A) + SMLABT(p45, B)    o3 = SMLATB(p23, A) + SMLAD(p45, B)
+ * 36 MACs in 32 instructions. Lines are read in steps of four past their end into zeros, so a
+ * plane's pitch is the line rounded up to four plus the two padding cells. */
+typedef struct {
+    int along_x;                /* lines run along x (output rows), else along y (output columns) */
+    int32_t lines, length, pitch; /* lines of `length` outputs; int16 per plane line */
+} planes;
+
+static planes planes_of(const tc_depthwise_conv2d_params *p)
+{
+    const int along_x = p->output.w >= p->output.h;
+    const int32_t length = along_x ? p->output.w : p->output.h;
+    const planes g = {along_x, along_x ? p->output.h : p->output.w, length, 4 * ((length + 3) / 4) + 2};
+    return g;
+}
+
+/* Whether the layer takes the plane path; ops/scratch.py gives scratch on the same conditions. */
+static int planes_apply(const tc_depthwise_conv2d_params *p)
+{
+    return p->scratch && p->depth_multiplier == 1 && (p->input.c & 3) == 0 && p->filter.h == 3 &&
+           p->filter.w == 3 && p->stride_h == 1 && p->stride_w == 1 && p->dilation_h == 1 && p->dilation_w == 1;
+}
+
+/* Channels c..c+3 of the image into four planes of (lines + 2) x pitch int16, (channel c + i) at
+ * plane + i * plane_size. The padding cells were zeroed once per layer and nothing writes them. */
+static void stage_planes(const tc_depthwise_conv2d_params *p, const planes *g, const int8_t *image, int32_t c,
+                         int16_t *plane)
+{
+    const int32_t in_c = p->input.c, plane_size = (g->lines + 2) * g->pitch;
+    const int32_t offset = (int32_t)(((uint32_t)p->input_offset << 16) | ((uint32_t)p->input_offset & 0xFFFFu));
+    /* Inputs beyond the padded output region are never read: leave them out. */
+    const int32_t rows = tc_min_i32(p->input.h, p->output.h + 2 - p->pad_top);
+    const int32_t cols = tc_min_i32(p->input.w, p->output.w + 2 - p->pad_left);
+    const int32_t x_step = g->along_x ? 1 : g->pitch, y_step = g->along_x ? g->pitch : 1;
+    int16_t *const p0 = plane, *const p1 = plane + plane_size, *const p2 = p1 + plane_size, *const p3 = p2 + plane_size;
+    for (int32_t y = 0; y < rows; y++) {
+        const int8_t *in = image + y * p->input.w * in_c + c;
+        int32_t i = (y + p->pad_top) * y_step + p->pad_left * x_step;
+        for (int32_t x = 0; x < cols; x++, in += in_c, i += x_step) {
+            const int32_t v = tc_read_s8x4(in);
+            const int32_t even = __sxtab16(offset, v), odd = tc_sxtab16_ror8(offset, v);
+            p0[i] = (int16_t)even;
+            p2[i] = (int16_t)(even >> 16);
+            p1[i] = (int16_t)odd;
+            p3[i] = (int16_t)(odd >> 16);
+        }
+    }
+}
+
+/* One channel's plane: every line, four outputs per step, `stride` bytes between neighbours along a
+ * line and `line_stride` between lines. `w` holds (w0 w1) (w1 w2) per filter row across the lines. */
+__attribute__((noinline)) static void plane_outputs(const planes *g, const int16_t *plane, const int32_t w[6], int32_t bias,
+                          const tc_channel_quant *q, int8_t *out, int32_t stride, int32_t line_stride)
+{
+    const int32_t pitch_bytes = 2 * g->pitch;
+    const int fast = q->quick_applies && q->full_range;
+    const tc_dsp_quant quick = q->quick; /* in registers: the int8 stores could alias *q */
+    for (int32_t line = 0; line < g->lines; line++, plane += g->pitch, out += line_stride) {
+        int8_t *o = out;
+        for (int32_t s = 0; s < g->length; s += 4, o += 4 * stride) {
+            int32_t a0 = bias, a1 = bias, a2 = bias, a3 = bias, A, B;
+            const int16_t *row = plane + s;
+#define TC_DW_PLANE_ROW(offset)                                                                                   \
+    "ldm %[row], {r8, r9, r10}\n\t"                                                                               \
+    "ldrd %[A], %[B], [%[w], #" offset "]\n\t"                                                                   \
+    "smlad %[a0], r8, %[A], %[a0]\n\t"                                                                            \
+    "smlabt %[a0], r9, %[B], %[a0]\n\t"                                                                           \
+    "smlatb %[a1], r8, %[A], %[a1]\n\t"                                                                           \
+    "smlad %[a1], r9, %[B], %[a1]\n\t"                                                                            \
+    "smlad %[a2], r9, %[A], %[a2]\n\t"                                                                            \
+    "smlabt %[a2], r10, %[B], %[a2]\n\t"                                                                          \
+    "smlatb %[a3], r9, %[A], %[a3]\n\t"                                                                           \
+    "smlad %[a3], r10, %[B], %[a3]\n\t"
+            __asm__(TC_DW_PLANE_ROW("0") "add %[row], %[row], %[pitch]\n\t" TC_DW_PLANE_ROW("8")
+                    "add %[row], %[row], %[pitch]\n\t" TC_DW_PLANE_ROW("16")
+                    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [row] "+r"(row), [A] "=&r"(A),
+                      [B] "=&r"(B)
+                    : [w] "r"(w), [pitch] "r"(pitch_bytes), "m"(*(const int32_t(*)[6])w)
+                    : "r8", "r9", "r10", "memory");
+#undef TC_DW_PLANE_ROW
+            const int32_t n = tc_min_i32(4, g->length - s);
+            if (fast && n == 4) { /* the common case, from the registers */
+                o[0] = (int8_t)tc_dsp_requantize_s8(a0, &quick);
+                o[stride] = (int8_t)tc_dsp_requantize_s8(a1, &quick);
+                o[2 * stride] = (int8_t)tc_dsp_requantize_s8(a2, &quick);
+                o[3 * stride] = (int8_t)tc_dsp_requantize_s8(a3, &quick);
+                continue;
+            }
+            const int32_t acc[4] = {a0, a1, a2, a3};
+            for (int32_t i = 0; i < n; i++) {
+                o[i * stride] = tc_channel_output(q, acc[i]);
+            }
+        }
+    }
+}
+
+static void depthwise_planes(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output)
+{
+    const planes g = planes_of(p);
+    const int32_t channels = p->input.c, plane_size = (g.lines + 2) * g.pitch;
+    /* Neighbours along a line and successive lines, in the output. */
+    const int32_t stride = g.along_x ? channels : p->output.w * channels;
+    const int32_t line_stride = g.along_x ? p->output.w * channels : channels;
+    const int32_t w_step = g.along_x ? channels : 3 * channels;   /* the next tap along a line */
+    const int32_t w_cross = g.along_x ? 3 * channels : channels;  /* the next filter row across lines */
+    memset(p->scratch, 0, (size_t)(4 * plane_size) * sizeof(int16_t));
+    for (int32_t b = 0; b < p->input.n; b++) {
+        const int8_t *image = input + b * p->input.h * p->input.w * channels;
+        int8_t *out = output + b * p->output.h * p->output.w * channels;
+        for (int32_t c = 0; c < channels; c += 4) {
+            stage_planes(p, &g, image, c, p->scratch);
+            for (int32_t i = 0; i < 4; i++) {
+                const int32_t ch = c + i;
+                int32_t w[6];
+                for (int32_t r = 0; r < 3; r++) {
+                    const int8_t *k = p->weights + r * w_cross + ch;
+                    const int32_t k0 = k[0], k1 = k[w_step], k2 = k[2 * w_step];
+                    w[2 * r] = (int32_t)(((uint32_t)k1 << 16) | ((uint32_t)k0 & 0xFFFFu));
+                    w[2 * r + 1] = (int32_t)(((uint32_t)k2 << 16) | ((uint32_t)k1 & 0xFFFFu));
+                }
+                const tc_channel_quant q = tc_channel_quant_make(&p->requant, ch, p->output_offset, p->act);
+                plane_outputs(&g, p->scratch + i * plane_size, w, p->bias ? p->bias[ch] : 0, &q, out + ch, stride,
+                              line_stride);
+            }
+        }
+    }
+}
+#endif
+
 #if TC_MVE
 /* What the MVE loops read for one output position, in locals. */
 typedef struct {
@@ -233,6 +371,12 @@ tc_status tc_depthwise_conv2d_s8(const tc_depthwise_conv2d_params *p, const int8
     }
 #if TC_DSP
     const int four_channels = p->depth_multiplier == 1 && (in_c & 3) == 0;
+#endif
+#if TC_DSP && !TC_MVE
+    if (planes_apply(p)) {
+        depthwise_planes(p, input, output);
+        return TC_OK;
+    }
 #endif
     for (int32_t b = 0; b < p->input.n; b++) {
         window v = {.image = input + b * in_h * in_w * in_c};

@@ -69,7 +69,7 @@ static tc_status fully_connected_dsp(const tc_fully_connected_params *p, const i
     const tc_gemm g = {p->weights, p->bias, &p->requant, p->output_depth, p->input_depth, p->output_offset, p->act};
     for (int32_t b = 0; b < p->batches; b++) {
         widen_row(input + b * p->input_depth, p->input_depth, p->scratch);
-        tc_gemm_1col(&g, p->scratch, output + b * p->output_depth);
+        tc_gemm_1col(&g, 0, p->scratch, output + b * p->output_depth);
     }
     return TC_OK;
 }

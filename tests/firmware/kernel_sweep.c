@@ -26,7 +26,7 @@ tc_status tc_avg_pool2d_s8_portable(const tc_pool2d_params *p, const int8_t *inp
 
 static int8_t input[MAX_BYTES], weights[MAX_BYTES], out_fast[MAX_BYTES], out_portable[MAX_BYTES];
 static int32_t bias[256], multiplier[256], shift[256];
-static int16_t scratch[MAX_BYTES] __attribute__((aligned(16))); /* as the arena */
+static int16_t scratch[4 * MAX_BYTES] __attribute__((aligned(16))); /* as the arena */
 #define GUARD 64 /* bytes after the scratch a kernel may not touch */
 
 static uint32_t state = 0x9E3779B9u;
@@ -61,6 +61,10 @@ static tc_requant requant(int32_t channels)
 
 static tc_activation activation(void)
 {
+    if (next() & 1) { /* int8's own clamp: the fast requantization's whole clamp on DSP cores */
+        const tc_activation full = {TC_INT8_MIN, TC_INT8_MAX};
+        return full;
+    }
     const int32_t lo = draw(-128, 0), hi = draw(0, 127);
     const tc_activation a = {lo, hi};
     return a;
@@ -120,6 +124,8 @@ static int16_t *guarded_scratch(int32_t bytes)
     return (int16_t *)((int8_t *)scratch + sizeof scratch - GUARD - bytes);
 }
 
+static int scratch_fits(int32_t bytes) { return bytes <= (int32_t)sizeof scratch - GUARD; }
+
 static int guard_intact(void)
 {
     const int8_t *guard = (const int8_t *)scratch + sizeof scratch - GUARD;
@@ -141,9 +147,9 @@ static int32_t conv_scratch_bytes(const tc_conv2d_params *p)
     }
     const int32_t columns = 512 / depth < 4 ? 4 : 512 / depth > 16 ? 16 : 512 / depth;
     return 4 * p->output.c + (pointwise ? 0 : columns * depth);
-#else
+#else /* six int16 columns, int8 staging where channels are no multiple of four, each row's requantization */
     const int32_t depth4 = (depth + 3) & ~3;
-    return 2 * depth4 * 2 + (p->input.c % 4 ? depth4 : 0);
+    return 6 * depth4 * 2 + (p->input.c % 4 ? depth4 : 0) + 12 * p->output.c;
 #endif
 }
 
@@ -152,7 +158,7 @@ static int32_t fully_connected_scratch_bytes(const tc_fully_connected_params *p)
 #if TC_MVE
     (void)p;
     return 4;
-#else
+#else /* one widened row */
     return ((p->input_depth + 3) & ~3) * 2;
 #endif
 }
@@ -181,7 +187,7 @@ static int conv_case(void)
     do {
         g = draw_window(draw(1, 12), draw(1, 9));
         depth = g.k_h * g.k_w * g.input.c;
-    } while (!fits(&g, g.output.c * depth) || 2 * ((depth + 3) & ~3) > MAX_BYTES);
+    } while (!fits(&g, g.output.c * depth) || !scratch_fits(6 * ((depth + 3) & ~3) * 2 + depth + 12 * 9));
     SET_WINDOW(p, g);
     const tc_dims filter = {g.output.c, g.k_h, g.k_w, g.input.c};
     p.filter = filter;
@@ -242,6 +248,32 @@ static int fully_connected_case(void)
     return memcmp(out_fast, out_portable, (size_t)(p.batches * p.output_depth)) != 0 || !guard_intact();
 }
 
+/* The bytes of the four padded int16 planes scratch.py gives a 3x3 stride-1 layer on DSP cores. */
+static int32_t depthwise_scratch_bytes(int32_t out_h, int32_t out_w)
+{
+    const int32_t length = out_h > out_w ? out_h : out_w, lines = out_h > out_w ? out_w : out_h;
+    return 4 * (lines + 2) * (4 * ((length + 3) / 4) + 2) * 2;
+}
+
+/* A depthwise convolution of the drawn shape: the optimized kernel (with its planes where it takes
+ * them) against the portable one. */
+static int depthwise_compare(tc_depthwise_conv2d_params *p)
+{
+    const int32_t n = p->output.h * p->output.w * p->output.c;
+    p->scratch = 0;
+    if (tc_depthwise_conv2d_s8_portable(p, input, out_portable) != TC_OK) {
+        return 1;
+    }
+    const int planes = !TC_MVE && p->depth_multiplier == 1 && p->input.c % 4 == 0 && p->filter.h == 3 &&
+                       p->filter.w == 3 && p->stride_h == 1 && p->stride_w == 1 && p->dilation_h == 1 &&
+                       p->dilation_w == 1;
+    p->scratch = planes ? guarded_scratch(depthwise_scratch_bytes(p->output.h, p->output.w)) : 0;
+    if (tc_depthwise_conv2d_s8(p, input, out_fast) != TC_OK) {
+        return 1;
+    }
+    return memcmp(out_fast, out_portable, (size_t)n) != 0 || !guard_intact();
+}
+
 static int depthwise_case(void)
 {
     tc_depthwise_conv2d_params p;
@@ -258,12 +290,30 @@ static int depthwise_case(void)
     p.filter = filter;
     p.depth_multiplier = mult;
     DRAW_QUANTIZATION(p, g.k_h * g.k_w * g.output.c);
-    const int32_t n = p.output.h * p.output.w * p.output.c;
-    if (tc_depthwise_conv2d_s8_portable(&p, input, out_portable) != TC_OK ||
-        tc_depthwise_conv2d_s8(&p, input, out_fast) != TC_OK) {
-        return 1;
-    }
-    return memcmp(out_fast, out_portable, (size_t)n) != 0;
+    return depthwise_compare(&p);
+}
+
+/* 3x3, stride 1, multiplier 1, four channels at a time: the DSP planes, lines along either axis. */
+static int depthwise_planes_case(void)
+{
+    tc_depthwise_conv2d_params p;
+    memset(&p, 0, sizeof p);
+    window g;
+    do {
+        g = draw_window(4 * draw(1, 8), 0);
+        g.k_h = g.k_w = 3, g.stride_h = g.stride_w = g.dilation_h = g.dilation_w = 1;
+        const int same = (int)(next() & 1);
+        g.input.h = draw(1, 14), g.input.w = draw(1, 14);
+        g.output.h = axis(g.input.h, 3, 1, 1, same, &g.pad_top);
+        g.output.w = axis(g.input.w, 3, 1, 1, same, &g.pad_left);
+        g.output.c = g.input.c;
+    } while (!fits(&g, 9 * g.output.c) || !scratch_fits(depthwise_scratch_bytes(g.output.h, g.output.w)));
+    SET_WINDOW(p, g);
+    const tc_dims filter = {1, 3, 3, g.output.c};
+    p.filter = filter;
+    p.depth_multiplier = 1;
+    DRAW_QUANTIZATION(p, 9 * g.output.c);
+    return depthwise_compare(&p);
 }
 
 #if TC_MVE
@@ -325,6 +375,7 @@ int main(void)
         differ += pointwise_case();
         differ += fully_connected_case();
         differ += depthwise_case();
+        differ += depthwise_planes_case();
         differ += pool_case();
 #if TC_MVE
         for (int32_t k = 0; k < 20; k++) {

@@ -1,6 +1,8 @@
 /* The folded requantization against gemmlowp's two roundings, step by step: edge values of the
- * accumulator times every multiplier class and shift, then random triples. Prints the first
- * disagreement and exits 1, or "agree" and 0. */
+ * accumulator times every multiplier class and shift, then random triples. The same values check
+ * the algebra of the DSP cores' five-instruction form (tc_dsp_requantize_s8 in tc_dsp.h: SMMLAR,
+ * ADD, QADD, ASR, SSAT), emulated here bit for bit, against the reference plus offset, saturated.
+ * Prints the first disagreement and exits 1, or "agree" and 0. */
 #include <stdio.h>
 
 #include "tc_fixedpoint.h"
@@ -15,8 +17,34 @@ static uint32_t next(void) /* xorshift64* */
     return (uint32_t)((state * 0x2545F4914F6CDD1Dull) >> 32);
 }
 
+/* tc_dsp_quant_make and tc_dsp_requantize_s8, instruction by instruction, in portable C. */
+static int32_t dsp_form(int32_t x, int32_t multiplier, int32_t shift, int32_t offset)
+{
+    const int32_t n = -shift, multiplier2 = (int32_t)((uint32_t)multiplier << 1);
+    const int32_t rounding = (int32_t)((1u << (n - 1)) + ((uint32_t)offset << n));
+    /* SMMLAR y, x, m2, x: bits 63..32 of (x << 32) + x * m2 + 2^31 */
+    const int64_t wide = (int64_t)((uint64_t)(int64_t)x << 32) + (int64_t)x * multiplier2 + (1LL << 31);
+    int32_t y = (int32_t)(wide >> 32);
+    y += y >> 31;
+    const int64_t sum = (int64_t)y + rounding; /* QADD */
+    const int32_t saturated = sum > INT32_MAX ? INT32_MAX : sum < INT32_MIN ? INT32_MIN : (int32_t)sum;
+    return tc_clamp_i32(saturated >> n, TC_INT8_MIN, TC_INT8_MAX); /* SSAT #8 */
+}
+
 static int check(int32_t x, int32_t multiplier, int32_t shift)
 {
+    if (multiplier >= (1 << 30) && shift <= -1 && shift >= -23) { /* tc_dsp_quant_fits */
+        for (int32_t offset = -128; offset <= 127; offset += 85) {
+            const int32_t want = tc_clamp_i32(tc_requantize_reference(x, multiplier, shift) + offset, TC_INT8_MIN,
+                                              TC_INT8_MAX);
+            if (dsp_form(x, multiplier, shift, offset) != want) {
+                printf("DSP form: x=%ld multiplier=%ld shift=%ld offset=%ld: %ld, want %ld\n", (long)x,
+                       (long)multiplier, (long)shift, (long)offset, (long)dsp_form(x, multiplier, shift, offset),
+                       (long)want);
+                return 1;
+            }
+        }
+    }
     const int32_t want = tc_requantize_reference(x, multiplier, shift);
     const int32_t got = tc_requantize(x, multiplier, shift);
     if (got != want) {

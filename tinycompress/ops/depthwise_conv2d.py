@@ -28,6 +28,7 @@ def lower(layer: Layer, graph: Graph) -> KernelCall:
         **window_params(layer, (in_h, in_w), (out_h, out_w), (k_h, k_w)),
         **shared,
     }
+    params["scratch"] = "NULL"   # DSP path: set by ops/scratch.py once the arena is planned
     summary = window_summary(k_h, k_w, layer)
     if out_c != in_c:
         summary += f", multiplier {out_c // in_c}"

@@ -4,8 +4,10 @@ The planner places each layer's scratch in the arena, live only while that layer
 gets its address in its parameters, and takes its portable path when it has none (a core without
 the DSP extension), so the generated code and the kernels cannot disagree.
 
-- DSP extension (M4, M7, M33): im2col columns widened to int16 (firmware/include/tc_dsp_gemm.h), staged
-  as int8 first when the channels are no multiple of four.
+- DSP extension (M4, M7, M33): six im2col columns widened to int16 (firmware/include/tc_dsp_gemm.h),
+  staged as int8 first when the channels are no multiple of four, and each output channel's
+  requantization parameters (12 bytes); FULLY_CONNECTED's widened input row;
+  a 3x3 stride-1 depthwise layer's four padded int16 planes (firmware/kernels/tc_depthwise_conv2d_s8.c).
 - Helium (M55, M85): int8 columns and the bias with the input offset folded in
   (firmware/include/tc_mve_gemm.h, firmware/kernels/tc_conv2d_s8.c).
 """
@@ -16,6 +18,9 @@ from .common import KernelCall
 
 INT16 = 2
 INT32 = 4
+DSP_QUANT = 12           # a tc_dsp_quant in firmware/include/tc_dsp.h
+DSP_COLUMNS = 6          # TC_GEMM_COLUMNS in firmware/include/tc_dsp_gemm.h
+DSP_PLANES_MAX = 4096    # bytes of depthwise planes beyond which the per-position path is kept
 MVE_NO_MEMORY = 4        # a path that needs no memory still needs a scratch pointer to be taken
 
 
@@ -27,12 +32,29 @@ def dsp_scratch_bytes(call: KernelCall) -> int:
     p = call.params
     if call.function == "tc_conv2d_s8":
         _, k_h, k_w, in_c = p["filter"]
-        columns = 2 * _align4(k_h * k_w * in_c) * INT16    # two columns: two output positions per pass
+        columns = DSP_COLUMNS * _align4(k_h * k_w * in_c) * INT16    # output positions per pass
         staged = _align4(k_h * k_w * in_c) if in_c % 4 else 0  # int8 staging where groups straddle pixels
-        return columns + staged
+        return columns + staged + p["filter"][0] * DSP_QUANT    # each output channel's fast requantization
     if call.function == "tc_fully_connected_s8":
         return _align4(p["input_depth"]) * INT16          # one input row, widened
+    if call.function == "tc_depthwise_conv2d_s8":
+        return dsp_depthwise_planes_bytes(p)
     return 0
+
+
+def dsp_depthwise_planes_bytes(p: dict) -> int:
+    """A 3x3 stride-1 depthwise layer (multiplier 1, channels a multiple of four) runs on four padded int16
+    planes, lines along the longer output axis, read four outputs at a time past their end (planes_of() in
+    tc_depthwise_conv2d_s8.c); larger than DSP_PLANES_MAX, the layer keeps the per-position path."""
+    _, k_h, k_w, _ = p["filter"]
+    _, out_h, out_w, out_c = p["output"]
+    if not (p["depth_multiplier"] == 1 and out_c % 4 == 0 and (k_h, k_w) == (3, 3)
+            and p["stride_h"] == p["stride_w"] == 1 and p["dilation_h"] == p["dilation_w"] == 1):
+        return 0
+    length, lines = max(out_h, out_w), min(out_h, out_w)
+    pitch = 4 * -(-length // 4) + 2
+    size = 4 * (lines + 2) * pitch * INT16
+    return size if size <= DSP_PLANES_MAX else 0
 
 
 def mve_im2col_columns(depth: int) -> int:
