@@ -82,13 +82,14 @@ typedef struct {
     int8_t *out;
 } tc_gemm_pass;
 
-/* The six accumulators of one row: bias plus the row times the six columns over the groups of four,
- * 24 MACs in 18 instructions, four groups per loop. The accumulators, two pointers and two
- * temporaries take every other register, so each loop reads its end from the stack. */
+/* The six accumulators of one row. */
 typedef struct {
     int32_t a0, a1, a2, a3, a4, a5;
 } tc_acc6;
 
+/* Bias plus the row times the six columns over the groups of four, 24 MACs in 18 instructions, four
+ * groups per loop. The accumulators, two pointers and two temporaries take every other register, so
+ * each loop reads its end from the stack. */
 static inline __attribute__((always_inline)) tc_acc6 tc_dot_1x6(const tc_gemm_pass *pass, const int8_t *w,
                                                                  int32_t bias)
 {
@@ -245,7 +246,8 @@ static inline int32_t tc_dot_1x1(const int8_t *w, const int16_t *col, int32_t gr
 
 /* acc[0..3] += rows w, w + depth, w + 2 depth, w + 3 depth times one column: 16 MACs in 21
  * instructions, two groups per loop. */
-__attribute__((noinline)) static void tc_dot_4x1(const int8_t *w, int32_t depth, const int16_t *col, int32_t groups, int32_t acc[4])
+__attribute__((noinline)) static void tc_dot_4x1(const int8_t *w, int32_t depth, const int16_t *col, int32_t groups,
+                                                 int32_t acc[4])
 {
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], x, t, cl, ch;
     const int8_t *w1 = w + depth, *w2 = w + 2 * depth, *w3 = w + 3 * depth;
@@ -310,7 +312,8 @@ static inline void tc_gemm_1col(const tc_gemm *gp, const tc_dsp_quant *quick, co
         }
         for (int32_t r = 0; r < 4; r++) {
             if (quick && whole) {
-                out[row + r] = (int8_t)tc_clamp_i32(tc_dsp_requantize_s8(acc[r], &quick[row + r]), g.act.min, g.act.max);
+                const int32_t v = tc_dsp_requantize_s8(acc[r], &quick[row + r]);
+                out[row + r] = (int8_t)tc_clamp_i32(v, g.act.min, g.act.max);
                 continue;
             }
 

@@ -279,7 +279,8 @@ static tc_status conv_dsp(const tc_conv2d_params *p, const int8_t *input, int8_t
     /* Scratch (ops/scratch.py): the columns, the int8 staging where channels are no multiple of four,
      * then the rows' fast requantization. */
     int8_t *stage = (int8_t *)(p->scratch + columns * ((depth + 3) & ~3));
-    const tc_dsp_quant *quick = tc_gemm_quick_table(&g, (tc_dsp_quant *)(stage + ((p->input.c & 3) ? (depth + 3) & ~3 : 0)));
+    const int32_t staged = (p->input.c & 3) ? (depth + 3) & ~3 : 0;
+    const tc_dsp_quant *quick = tc_gemm_quick_table(&g, (tc_dsp_quant *)(stage + staged));
     for (int32_t b = 0; b < p->input.n; b++) {
         const int8_t *image = input + b * p->input.h * p->input.w * p->input.c;
         int8_t *out = output + b * positions * out_c;

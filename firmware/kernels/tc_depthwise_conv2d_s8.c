@@ -210,8 +210,9 @@ static void stage_planes(const tc_depthwise_conv2d_params *p, const planes *g, c
 
 /* One channel's plane: every line, four outputs per step, `stride` bytes between neighbours along a
  * line and `line_stride` between lines. `w` holds (w0 w1) (w1 w2) per filter row across the lines. */
-__attribute__((noinline)) static void plane_outputs(const planes *g, const int16_t *plane, const int32_t w[6], int32_t bias,
-                          const tc_channel_quant *q, int8_t *out, int32_t stride, int32_t line_stride)
+__attribute__((noinline)) static void plane_outputs(const planes *g, const int16_t *plane, const int32_t w[6],
+                                                    int32_t bias, const tc_channel_quant *q, int8_t *out,
+                                                    int32_t stride, int32_t line_stride)
 {
     const int32_t pitch_bytes = 2 * g->pitch;
     const int fast = q->quick_applies && q->full_range;
