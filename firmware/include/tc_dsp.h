@@ -41,6 +41,12 @@ static inline int32_t tc_read_s16x2(const int16_t *p)
     return v;
 }
 
+/* Two int16 values in one word, `lo` in the bottom lane (an SMLAD or SXTAB16 operand). */
+static inline int32_t tc_pack_s16x2(int32_t lo, int32_t hi)
+{
+    return (int32_t)(((uint32_t)hi << 16) | ((uint32_t)lo & 0xFFFFu));
+}
+
 /* Bytes 1 and 3 sign-extended to int16 lanes (GCC 12's ACLE has no __ror to fold). */
 static inline int32_t tc_sxtb16_ror8(int32_t x)
 {

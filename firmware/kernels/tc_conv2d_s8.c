@@ -242,7 +242,7 @@ static void im2col(const tc_conv2d_params *p, const int8_t *image, int32_t oy, i
 {
     const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c;
     const int32_t y0 = oy * p->stride_h - p->pad_top, x0 = ox * p->stride_w - p->pad_left;
-    const int32_t offset = (int32_t)(((uint32_t)p->input_offset << 16) | ((uint32_t)p->input_offset & 0xFFFFu));
+    const int32_t offset = tc_pack_s16x2(p->input_offset, p->input_offset);
     const int32_t skip = 2 * (columns - 1); /* words of the other column after each group */
     int32_t *dst = (int32_t *)(cols + 4 * column);
     if ((in_c & 3) != 0) {

@@ -116,7 +116,7 @@ static void position_dsp(const tc_depthwise_conv2d_params *p, const window *v, i
     const int32_t channels = p->input.c, x_step = p->dilation_w * channels, taps = v->kx1 - v->kx0;
     const int32_t in_row_step = p->dilation_h * p->input.w * channels, w_row_step = p->filter.w * channels;
     const int32_t rows = v->ky1 - v->ky0;
-    const int32_t offset = (int32_t)(((uint32_t)p->input_offset << 16) | ((uint32_t)p->input_offset & 0xFFFFu));
+    const int32_t offset = tc_pack_s16x2(p->input_offset, p->input_offset);
     const int8_t *in_base = v->image + ((v->y0 + v->ky0 * p->dilation_h) * p->input.w + v->x0 +
                                         v->kx0 * p->dilation_w) * channels;
     const int8_t *w_base = p->weights + (v->ky0 * p->filter.w + v->kx0) * channels;
@@ -188,7 +188,7 @@ static void stage_planes(const tc_depthwise_conv2d_params *p, const planes *g, c
                          int16_t *plane)
 {
     const int32_t in_c = p->input.c, plane_size = (g->lines + 2) * g->pitch;
-    const int32_t offset = (int32_t)(((uint32_t)p->input_offset << 16) | ((uint32_t)p->input_offset & 0xFFFFu));
+    const int32_t offset = tc_pack_s16x2(p->input_offset, p->input_offset);
     /* Inputs beyond the padded output region are never read: leave them out. */
     const int32_t rows = tc_min_i32(p->input.h, p->output.h + 2 - p->pad_top);
     const int32_t cols = tc_min_i32(p->input.w, p->output.w + 2 - p->pad_left);
@@ -277,8 +277,8 @@ static void depthwise_planes(const tc_depthwise_conv2d_params *p, const int8_t *
                 for (int32_t r = 0; r < 3; r++) {
                     const int8_t *k = p->weights + r * w_cross + ch;
                     const int32_t k0 = k[0], k1 = k[w_step], k2 = k[2 * w_step];
-                    w[2 * r] = (int32_t)(((uint32_t)k1 << 16) | ((uint32_t)k0 & 0xFFFFu));
-                    w[2 * r + 1] = (int32_t)(((uint32_t)k2 << 16) | ((uint32_t)k1 & 0xFFFFu));
+                    w[2 * r] = tc_pack_s16x2(k0, k1);
+                    w[2 * r + 1] = tc_pack_s16x2(k1, k2);
                 }
                 const tc_channel_quant q = tc_channel_quant_make(&p->requant, ch, p->output_offset, p->act);
                 plane_outputs(&g, p->scratch + i * plane_size, w, p->bias ? p->bias[ch] : 0, &q, out + ch, stride,

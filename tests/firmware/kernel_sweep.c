@@ -187,10 +187,10 @@ static int conv_case(void)
     do {
         g = draw_window(draw(1, 12), draw(1, 9));
         depth = g.k_h * g.k_w * g.input.c;
-    } while (!fits(&g, g.output.c * depth) || !scratch_fits(6 * ((depth + 3) & ~3) * 2 + depth + 12 * 9));
-    SET_WINDOW(p, g);
-    const tc_dims filter = {g.output.c, g.k_h, g.k_w, g.input.c};
-    p.filter = filter;
+        SET_WINDOW(p, g);
+        const tc_dims filter = {g.output.c, g.k_h, g.k_w, g.input.c};
+        p.filter = filter;
+    } while (!fits(&g, g.output.c * depth) || !scratch_fits(conv_scratch_bytes(&p)));
     DRAW_QUANTIZATION(p, g.output.c * depth);
     return conv_compare(&p);
 }
