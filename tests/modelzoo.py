@@ -173,6 +173,8 @@ OPS = {
     "op_fc_relu": ((23,), lambda L, x: L.Dense(13, activation="relu", **_bias())(x)),
     "op_fc_relu6": ((23,), lambda L, x: L.Dense(13, activation="relu6", **_bias())(x)),
     "op_fc_none": ((23,), lambda L, x: L.Dense(13, **_bias())(x)),
+    # depth a multiple of four: the pair form on DSP cores, with two rows after the blocks of four
+    "op_fc_pairs": ((36,), lambda L, x: L.Dense(10, activation="relu6", **_bias())(x)),
     "op_conv_3x3_same": ((9, 9, 3), lambda L, x: L.Conv2D(7, 3, padding="same", activation="relu", **_bias())(x)),
     "op_conv_5x3_valid_s2": ((11, 10, 5), lambda L, x: L.Conv2D(7, (5, 3), strides=2, **_bias())(x)),
     "op_conv_3x3_same_s2": ((10, 9, 3), lambda L, x: L.Conv2D(5, 3, strides=2, padding="same",

@@ -66,9 +66,11 @@ def c_init(value, indent: int = 0) -> str:
     return str(value)
 
 
-def c_rows(array: ConstArray) -> str:
+def c_rows(array: ConstArray, dsp: bool = False) -> str:
+    """The array's values as initializer rows; with `dsp`, its DSP form (ops/dsp_forms.py)."""
     per_row = VALUES_PER_ROW[array.itemsize]
-    values = [str(int(v)) if int(v) != -(2 ** 31) else "INT32_MIN" for v in array.values]
+    values = [str(int(v)) if int(v) != -(2 ** 31) else "INT32_MIN"
+              for v in (array.dsp_values if dsp else array.values)]
     rows = (", ".join(values[i:i + per_row]) for i in range(0, len(values), per_row))
     return ",\n".join("    " + r for r in rows)
 
@@ -112,6 +114,7 @@ def emit_project(graph: Graph, calls: list[KernelCall], plan: ArenaPlan, board: 
         input_zero_point=int(inp.zero_point[0]) if inp.quantized else None,
         output_scale=float(outp.scale[0]), output_zero_point=int(outp.zero_point[0]),
         weight_bytes=sum(c.weight_bytes for c in calls),
+        dsp_forms=any(a.dsp_values is not None for c in calls for a in c.arrays),
         kernel_args=lambda call: ", ".join(
             (f"(const int32_t *)(tc_arena + {plan.offsets[t]})" if graph.tensors[t].dtype == "int32"
              else f"tc_arena + {plan.offsets[t]}") for t in call.inputs + call.outputs),

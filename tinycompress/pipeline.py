@@ -21,6 +21,7 @@ from .errors import EXIT_BUDGET, EXIT_MISMATCH, TinyCompressError
 from .ir import Graph
 from .load import open_npz, read_tflite, read_tflite_file
 from .ops import lower_layer
+from .ops.dsp_forms import assign_dsp_forms
 from .ops.scratch import assign_scratch, bind_scratch
 from .plan import plan_arena
 from .report import Report, make_report
@@ -150,6 +151,7 @@ def compile_graph(graph: Graph, board: Board, out: Path, source_name: str, seria
         from .cmsis_nn import adapt
         calls = [adapt(c) for c in calls]
     assign_scratch(calls, board)
+    assign_dsp_forms(calls, board)
     plan = plan_arena(calls, graph.tensors, graph.inputs, graph.outputs)
     bind_scratch(calls, plan.scratch)
     out = Path(out)

@@ -24,7 +24,11 @@ typedef struct {
     tc_requant requant;
     tc_activation act;
     int16_t *scratch;      /* optimized path (ops/scratch.py sizes it per core): DSP, one input row widened
-                            * to int16, 4-aligned depth; Helium, none (the input is the column); NULL: portable */
+                            * to int16 or as the pair form's words, 4-aligned depth; Helium, none (the input
+                            * is the column); NULL: portable */
+    int32_t dsp_pairs;     /* 1: in builds with the DSP path (TC_DSP) the generator stored weights and bias
+                            * in the pair form of tc_fully_connected_s8.c (ops/dsp_forms.py); other builds
+                            * of the same project get the plain ones and ignore this */
 } tc_fully_connected_params;
 
 tc_status tc_fully_connected_s8(const tc_fully_connected_params *p, const int8_t *input, int8_t *output);

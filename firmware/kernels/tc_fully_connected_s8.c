@@ -1,6 +1,7 @@
 /* FULLY_CONNECTED, int8 activations and weights, int32 bias (with the input offset folded in).
  * Portable C; on cores with Helium the matrix kernel of tc_mve_gemm.h, each batch one column; on other
- * cores with the DSP extension the matrix kernel of tc_dsp_gemm.h. */
+ * cores with the DSP extension the matrix kernel of tc_dsp_gemm.h, or where the generator stored the weights
+ * in the pair form, its own four-row kernel below. */
 #include "tc_dsp_gemm.h"
 #include "tc_fixedpoint.h"
 #include "tc_kernels.h"
@@ -73,6 +74,137 @@ static tc_status fully_connected_dsp(const tc_fully_connected_params *p, const i
     }
     return TC_OK;
 }
+
+/* The pair form (FULLY_CONNECTED on DSP cores, ops/dsp_forms.py). Each weight word holds four weights
+ * s0..s3 of one row with the odd bytes lowered by one where the even byte before them is negative, so
+ * its int16 lanes are exactly s0 + 256 s1 and s2 + 256 s3: with the input's words
+ * (q1 - 127, q3 - 127) and (256 q0 - q1 + 127, 256 q2 - q3 + 127), which fit int16 exactly,
+ *   SMLAD(raw word, first) + SMLAD(SXTB16(word), second) = 256 (s0 q0 + s1 q1 + s2 q2 + s3 q3 - 127 (s1 + s3)),
+ * four MACs for one SXTB16 instead of two. The bias holds 127 times the row's odd weights besides the
+ * input offset, so an accumulator started at 256 bias ends at 256 times the plain kernel's, exact while
+ * that lies in [-2^23, 2^23), which the generator checks per row. Rows come in blocks of four (the last
+ * block the rows % 4 left), a block's words interleaved group by group, so one LDM fetches four rows. */
+
+/* The input row as the pair form's two words per group of four values. */
+static void pair_row(const int8_t *in, int32_t depth, int32_t *col)
+{
+    const int32_t ones127 = 0x007F007F;
+    for (int32_t k = 0; k < depth; k += 4) {
+        const int32_t v = tc_read_s8x4(in + k);
+        const int32_t odd = __ssub16(tc_sxtb16_ror8(v), ones127);          /* (q1 - 127, q3 - 127) */
+        *col++ = odd;
+        *col++ = __ssub16((int32_t)(((uint32_t)v << 8) & 0xFF00FF00u), odd); /* (256 q0, 256 q2) - odd */
+    }
+}
+
+/* What every block of a layer shares. The requantization is the five-instruction one of tc_dsp.h (the
+ * generator gives the pair form only where every row has it), made as each row comes, in four: for
+ * shift = -n, 2M - 2^32 is M << 1 modulo 2^32, ~shift is n - 1, and the rounding term
+ * 2^(n-1) + offset 2^n is (1 + 2 offset) << (n - 1). */
+typedef struct {
+    const int32_t *col, *single_end, *end; /* the input's words; after the groups % 4 taken one by one; after all */
+    int32_t offset2;                        /* 1 + 2 output_offset */
+    int32_t lo, hi;                         /* the fused clamp */
+} pair_layer;
+
+/* One group of one row: the word's lanes against the first input word, its even bytes against the second. */
+#define TC_PAIR_ROW(x, a)                                                                                         \
+    "smlad %[" a "], " x ", %[first], %[" a "]\n\t"                                                               \
+    "sxtb16 " x ", " x "\n\t"                                                                                     \
+    "smlad %[" a "], " x ", %[second], %[" a "]\n\t"
+#define TC_PAIR_GROUP                                                                                             \
+    "ldrd %[first], %[second], [%[c]], #8\n\t"                                                                    \
+    "ldm %[w]!, {r8, r9, r10, r11}\n\t" TC_PAIR_ROW("r8", "a0") TC_PAIR_ROW("r9", "a1") TC_PAIR_ROW("r10", "a2")  \
+        TC_PAIR_ROW("r11", "a3")
+
+/* Row i's output from accumulator a (256 times the plain sum): 13 instructions, or 18 with a clamp inside int8
+ * instead of SSAT (tc_dsp_gemm.h's TC_CLAMP_*). */
+#define TC_PAIR_OUTPUT(a, i, clamp)                                                                               \
+    "ldr r8, [%[m], #4 * " i "]\n\t"                                                                              \
+    "ldr r9, [%[s], #4 * " i "]\n\t"                                                                              \
+    "lsl r8, r8, #1\n\t"                                                                                          \
+    "mvn r9, r9\n\t"                                                                                              \
+    "lsl r10, %[offset2], r9\n\t"                                                                                 \
+    "add r9, r9, #1\n\t"                                                                                          \
+    "asr %[" a "], %[" a "], #8\n\t"                                                                              \
+    "smmlar %[" a "], %[" a "], r8, %[" a "]\n\t"                                                                 \
+    "add %[" a "], %[" a "], %[" a "], asr #31\n\t"                                                               \
+    "qadd %[" a "], %[" a "], r10\n\t"                                                                            \
+    "asr %[" a "], %[" a "], r9\n\t" clamp(a) "strb %[" a "], [%[out], #" i "]\n\t"
+#define TC_PAIR_OUTPUTS(clamp)                                                                                    \
+    TC_PAIR_OUTPUT("a0", "0", clamp) TC_PAIR_OUTPUT("a1", "1", clamp) TC_PAIR_OUTPUT("a2", "2", clamp)            \
+        TC_PAIR_OUTPUT("a3", "3", clamp)
+
+/* A block of four rows, from its words w on: bias, products (16 MACs in 14 instructions, four groups per
+ * loop) and outputs, with row i's requantization at multiplier[i], shift[i]. Returns the next block's words. */
+__attribute__((noinline)) static const int8_t *pair_block4(const pair_layer *l, const int8_t *w, const int32_t *bias,
+                                                           const int32_t *multiplier, const int32_t *shift, int8_t *out)
+{
+    int32_t a0 = (int32_t)((uint32_t)bias[0] << 8), a1 = (int32_t)((uint32_t)bias[1] << 8);
+    int32_t a2 = (int32_t)((uint32_t)bias[2] << 8), a3 = (int32_t)((uint32_t)bias[3] << 8), first, second;
+    const int32_t *c = l->col;
+#define TC_PAIR_OPERANDS(stop)                                                                                    \
+    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [c] "+r"(c), [first] "=&r"(first), \
+      [second] "=&r"(second)                                                                                      \
+    : [end] "r"(stop)                                                                                             \
+    : "r8", "r9", "r10", "r11", "cc", "memory"
+    if (c != l->single_end) {
+        __asm__ volatile("1:\n\t" TC_PAIR_GROUP "cmp %[c], %[end]\n\t"
+                         "bne 1b\n\t" TC_PAIR_OPERANDS(l->single_end));
+    }
+    if (c != l->end) {
+        __asm__ volatile("1:\n\t" TC_PAIR_GROUP TC_PAIR_GROUP TC_PAIR_GROUP TC_PAIR_GROUP "cmp %[c], %[end]\n\t"
+                         "bne 1b\n\t" TC_PAIR_OPERANDS(l->end));
+    }
+#undef TC_PAIR_OPERANDS
+#define TC_PAIR_OUTPUT_OPERANDS                                                                                   \
+    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3)                                                  \
+    : [m] "r"(multiplier), [s] "r"(shift), [out] "r"(out), [offset2] "r"(l->offset2), [lo] "r"(l->lo),           \
+      [hi] "r"(l->hi), "m"(*multiplier), "m"(*shift)                                                              \
+    : "r8", "r9", "r10", "cc", "memory"
+    if (l->lo == TC_INT8_MIN && l->hi == TC_INT8_MAX) {
+        __asm__ volatile(TC_PAIR_OUTPUTS(TC_CLAMP_INT8) TC_PAIR_OUTPUT_OPERANDS);
+    } else {
+        __asm__ volatile(TC_PAIR_OUTPUTS(TC_CLAMP_ACT) TC_PAIR_OUTPUT_OPERANDS);
+    }
+#undef TC_PAIR_OUTPUT_OPERANDS
+    return w;
+}
+
+static tc_status fully_connected_pairs(const tc_fully_connected_params *p, const int8_t *input, int8_t *output)
+{
+    const int32_t depth = p->input_depth, groups = depth >> 2, rows = p->output_depth;
+    int32_t *const col = (int32_t *)p->scratch;
+    const pair_layer l = {col, col + 2 * (groups & 3), col + 2 * groups, 1 + 2 * p->output_offset, p->act.min,
+                          p->act.max};
+    /* a per-tensor layer's one requantization, for every row of a block */
+    const int32_t m = p->requant.multiplier[0], s = p->requant.shift[0], same_m[4] = {m, m, m, m};
+    const int32_t same_s[4] = {s, s, s, s};
+    const int32_t step = p->requant.per_channel ? 4 : 0;
+    for (int32_t b = 0; b < p->batches; b++, input += depth, output += rows) {
+        pair_row(input, depth, col);
+        const int8_t *w = p->weights;
+        const int32_t *multiplier = step ? p->requant.multiplier : same_m, *shift = step ? p->requant.shift : same_s;
+        int32_t row = 0;
+        for (; row + 4 <= rows; row += 4, multiplier += step, shift += step) {
+            w = pair_block4(&l, w, p->bias + row, multiplier, shift, output + row);
+        }
+        /* the last block's rows % 4 rows, one at a time: a row's words lie every `left` words */
+        for (int32_t left = rows - row, r = 0; r < left; r++) {
+            int32_t acc = (int32_t)((uint32_t)p->bias[row + r] << 8);
+            for (int32_t g = 0; g < groups; g++) {
+                const int32_t v = tc_read_s8x4(w + 4 * (g * left + r));
+                acc = __smlad(v, col[2 * g], acc);
+                acc = __smlad(__sxtb16(v), col[2 * g + 1], acc);
+            }
+            const int32_t q = p->requant.per_channel ? row + r : 0;
+            const tc_dsp_quant quick = tc_dsp_quant_make(p->requant.multiplier[q], p->requant.shift[q],
+                                                         p->output_offset);
+            output[row + r] = (int8_t)tc_clamp_i32(tc_dsp_requantize_s8(acc >> 8, &quick), p->act.min, p->act.max);
+        }
+    }
+    return TC_OK;
+}
 #endif
 
 tc_status tc_fully_connected_s8(const tc_fully_connected_params *p, const int8_t *input, int8_t *output)
@@ -82,6 +214,9 @@ tc_status tc_fully_connected_s8(const tc_fully_connected_params *p, const int8_t
         return fully_connected_mve(p, input, output);
     }
 #elif TC_DSP
+    if (p->dsp_pairs) { /* the generator gave the pair form only with scratch for the input's words */
+        return p->scratch ? fully_connected_pairs(p, input, output) : TC_ERROR_ARGUMENT;
+    }
     if (p->scratch) {
         return fully_connected_dsp(p, input, output);
     }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "tc_dsp.h"
 #include "tc_fixedpoint.h"
 #include "tc_kernels.h"
 #include "tc_mve.h"
@@ -248,6 +249,80 @@ static int fully_connected_case(void)
     return memcmp(out_fast, out_portable, (size_t)(p.batches * p.output_depth)) != 0 || !guard_intact();
 }
 
+#if TC_DSP && !TC_MVE
+static int8_t pairs[MAX_BYTES] __attribute__((aligned(4)));
+static int32_t pair_bias[256];
+
+/* The pair form of p's weights and bias, as ops/dsp_forms.py writes it (tc_fully_connected_s8.c): 0 where
+ * a row's sum could leave [-2^23, 2^23) or its requantization has no fast form, so the generator would keep
+ * the plain form. */
+static int encode_pairs(const tc_fully_connected_params *p)
+{
+    const int32_t rows = p->output_depth, depth = p->input_depth;
+    for (int32_t o = 0; o < rows; o++) {
+        const int32_t q = p->requant.per_channel ? o : 0;
+        if (!tc_dsp_quant_fits(p->requant.multiplier[q], p->requant.shift[q])) {
+            return 0;
+        }
+        const int8_t *s = p->weights + o * depth;
+        const int32_t block = o & ~3, m = rows - block < 4 ? rows - block : 4, j = o - block;
+        int32_t lo = p->bias[o], hi = p->bias[o], odd = 0;
+        for (int32_t k = 0; k < depth; k++) {
+            lo += s[k] < 0 ? 127 * s[k] : -128 * s[k];
+            hi += s[k] < 0 ? -128 * s[k] : 127 * s[k];
+            odd += (k & 1) ? s[k] : 0;
+            const int32_t borrow = (k & 1) && s[k - 1] < 0;
+            pairs[block * depth + ((k >> 2) * m + j) * 4 + (k & 3)] = (int8_t)(s[k] - borrow);
+        }
+        if (lo < -(1 << 23) || hi >= (1 << 23)) {
+            return 0;
+        }
+        pair_bias[o] = p->bias[o] + 127 * odd;
+    }
+    return 1;
+}
+
+/* FULLY_CONNECTED in the pair form against the portable kernel on the plain weights: depths up to where
+ * rows start to fail the range check, weights in [-127, 127] as TFLite's, and at times an input that
+ * drives row 0 to an end of its range. */
+static int fully_connected_pairs_case(void)
+{
+    tc_fully_connected_params p;
+    memset(&p, 0, sizeof p);
+    do {
+        p.batches = draw(1, 3);
+        p.input_depth = 4 * ((next() & 1) ? draw(1, 40) : draw(40, 256));
+        p.output_depth = draw(1, 40);
+    } while (p.batches * p.input_depth > MAX_BYTES || p.output_depth * p.input_depth > MAX_BYTES);
+    p.output_offset = draw(-128, 127);
+    fill(input, p.batches * p.input_depth);
+    const int heavy = (int)(next() & 1); /* large weights: rows reach the range check at smaller depths */
+    for (int32_t i = 0; i < p.output_depth * p.input_depth; i++) {
+        weights[i] = (int8_t)(heavy ? ((next() & 1) ? 1 : -1) * draw(96, 127) : draw(-127, 127));
+    }
+    const int32_t end = (next() & 1) ? 127 : -128, extreme = (int32_t)(next() & 1);
+    for (int32_t k = 0; extreme && k < p.input_depth; k++) {
+        input[k] = (int8_t)(weights[k] < 0 ? -1 - end : end);
+    }
+    p.weights = weights;
+    p.requant = requant(p.output_depth);
+    p.bias = bias;
+    p.act = activation();
+    if (!encode_pairs(&p)) {
+        return 0;
+    }
+    if (tc_fully_connected_s8_portable(&p, input, out_portable) != TC_OK) {
+        return 1;
+    }
+    p.weights = pairs, p.bias = pair_bias, p.dsp_pairs = 1;
+    p.scratch = guarded_scratch(fully_connected_scratch_bytes(&p));
+    if (tc_fully_connected_s8(&p, input, out_fast) != TC_OK) {
+        return 1;
+    }
+    return memcmp(out_fast, out_portable, (size_t)(p.batches * p.output_depth)) != 0 || !guard_intact();
+}
+#endif
+
 /* The bytes of the four padded int16 planes scratch.py gives a 3x3 stride-1 layer on DSP cores. */
 static int32_t depthwise_scratch_bytes(int32_t out_h, int32_t out_w)
 {
@@ -374,6 +449,9 @@ int main(void)
         differ += conv_case();
         differ += pointwise_case();
         differ += fully_connected_case();
+#if TC_DSP && !TC_MVE
+        differ += fully_connected_pairs_case();
+#endif
         differ += depthwise_case();
         differ += depthwise_planes_case();
         differ += pool_case();

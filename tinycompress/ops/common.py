@@ -17,6 +17,8 @@ class ConstArray:
     ctype: str           # 'int8_t', 'uint8_t', 'uint16_t' or 'int32_t'
     values: np.ndarray
     comment: str = ""
+    dsp_values: np.ndarray | None = None   # the same constants in the form builds with TC_DSP read (dsp_forms.py)
+    dsp_comment: str = ""
 
     @property
     def itemsize(self) -> int:

@@ -32,7 +32,8 @@ def lower(layer: Layer, graph: Graph) -> KernelCall:
     arrays.insert(1, folded_bias(layer, graph, shared.pop("input_offset"), units))
     shared["bias"] = arrays[1].name
     params = {"batches": inp.size // depth, "input_depth": depth, "output_depth": units, **shared,
-              "scratch": "NULL"}   # DSP path: set by ops/scratch.py once the arena is planned
+              "scratch": "NULL",   # DSP path: set by ops/scratch.py once the arena is planned
+              "dsp_pairs": 0}      # set by ops/dsp_forms.py
     activation = layer.options.get("fused_activation_function", "NONE")
     return KernelCall(
         layer, "tc_fully_connected_s8", "tc_fully_connected_params", params,

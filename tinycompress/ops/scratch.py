@@ -6,7 +6,8 @@ the DSP extension), so the generated code and the kernels cannot disagree.
 
 - DSP extension (M4, M7, M33): six im2col columns widened to int16 (firmware/include/tc_dsp_gemm.h),
   staged as int8 first when the channels are no multiple of four, and each output channel's
-  requantization parameters (12 bytes); FULLY_CONNECTED's widened input row;
+  requantization parameters (12 bytes); FULLY_CONNECTED's input row, widened or as the pair
+  form's words (the same bytes, ops/dsp_forms.py);
   a 3x3 stride-1 depthwise layer's four padded int16 planes (firmware/kernels/tc_depthwise_conv2d_s8.c).
 - Helium (M55, M85): int8 columns and the bias with the input offset folded in
   (firmware/include/tc_mve_gemm.h, firmware/kernels/tc_conv2d_s8.c).
@@ -36,7 +37,7 @@ def dsp_scratch_bytes(call: KernelCall) -> int:
         staged = _align4(k_h * k_w * in_c) if in_c % 4 else 0  # int8 staging where groups straddle pixels
         return columns + staged + p["filter"][0] * DSP_QUANT    # each output channel's fast requantization
     if call.function == "tc_fully_connected_s8":
-        return _align4(p["input_depth"]) * INT16          # one input row, widened
+        return _align4(p["input_depth"]) * INT16          # one input row, widened (or the pair form's words)
     if call.function == "tc_depthwise_conv2d_s8":
         return dsp_depthwise_planes_bytes(p)
     return 0
