@@ -59,6 +59,19 @@ def test_flash_uploads_into_qemu_offline_and_matches_tflite_micro(zoo, tmp_path)
     assert report["flash"]["total"] == sizes.flash and report["sram"]["total"] == sizes.ram
 
 
+def test_flash_runs_a_token_model_on_its_int32_ids(zoo, tmp_path):
+    """Token ids reach the board's test inputs byte for byte, and the outputs match TFLite Micro."""
+    model, data = zoo("text_mean")
+    out = tmp_path / "text-pio"
+    proc = tc("flash", model, "--board", "mps2-an386", "--data", data, "--count", "12", "-o", out, "--json", "-")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["verification"] == {"inferences": 12, "matching": 12}
+    ids = np.load(data)["x"][:12].astype("<i4").reshape(12, -1)
+    expected = tflm_outputs(model.read_bytes(), ids.view(np.int8))
+    assert np.array_equal(serial_outputs((out / "serial.log").read_text()), expected)
+    assert "int32 token ids" in (out / "test_inputs.c").read_text()
+
+
 def test_the_emulated_upload_fails_on_a_wrong_output(zoo, tmp_path):
     model, data = zoo("digits_mlp")
     out = tmp_path / "mlp-pio"

@@ -42,6 +42,8 @@ SERIAL_ELF = "firmware_serial.elf"
 PIO_TIMEOUT = 900                 # seconds; a first real-board build downloads a toolchain
 QEMU_TIMEOUT = 300                # seconds for the emulated upload's run
 EMULATED_PLATFORM = "symlink://platformio/platform"
+INPUT_FORMS = {"int8": "quantized to the model's int8 input",      # the test inputs' bytes, as
+               "int32": "int32 token ids, each as its four little-endian bytes"}   # model_inputs() gives them
 
 
 @dataclass
@@ -118,7 +120,8 @@ def write_platformio_project(project: Project, inputs: np.ndarray, expected: np.
     rows = [c_rows(ConstArray("input", "int8_t", x, "")) for x in inputs]
     render = {
         "test_inputs.h": ("test_inputs.h.j2", dict(count=len(inputs), input_bytes=inputs.shape[1])),
-        "test_inputs.c": ("test_inputs.c.j2", dict(inputs=[_indent(r) for r in rows], source=source)),
+        "test_inputs.c": ("test_inputs.c.j2", dict(inputs=[_indent(r) for r in rows], source=source,
+                                                    form=INPUT_FORMS[project.graph.input_tensor().dtype])),
     }
     if board.console["driver"].startswith("uart-"):
         render["tc_console_config.h"] = ("tc_console_config.h.j2", dict(console=board.console))
