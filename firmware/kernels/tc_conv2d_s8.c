@@ -87,36 +87,76 @@ static inline void copy_short_runs(int8_t *col, const int8_t *src, int32_t runs,
             : "lr", "p0");
 }
 
-/* The receptive field whose top left corner is (y0, x0), in weight order (ky, kx, c) and int8 as read,
- * where it touches the padding or has dilation along x: padding cells hold -input_offset, whose
- * x + input_offset is 0, so the bias with the offset folded in stays exact. All padding first, then
- * what is inside. */
-__attribute__((noinline)) static void im2col_border(const tc_conv2d_params *p, const int8_t *image, int32_t y0,
-                                                    int32_t x0, int8_t *col)
+/* stage_field()'s copy and fill: Helium's tail-predicated loops. */
+static inline void field_copy(int8_t *dst, const int8_t *src, int32_t n)
 {
-    const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c, k_w = p->filter.w;
-    const int32_t row_bytes = k_w * in_c;
-    tc_mve_fill_s8(col, (int8_t)-p->input_offset, p->filter.h * row_bytes);
-    /* Without dilation, the taps of a kernel row inside the image, kx in [lo, hi), are one run of bytes. */
+    tc_mve_copy_s8(dst, src, n);
+}
+
+static inline void field_fill(int8_t *dst, int32_t pad4, int32_t n)
+{
+    tc_mve_fill_s8(dst, (int8_t)pad4, n);
+}
+#elif TC_DSP
+/* stage_field()'s copy: n bytes from src, four at a time (LDR and STR allow unaligned addresses on
+ * these cores). */
+static inline void field_copy(int8_t *dst, const int8_t *src, int32_t n)
+{
+    for (; n >= 4; n -= 4, dst += 4, src += 4) {
+        const int32_t v = tc_read_s8x4(src);
+        memcpy(dst, &v, 4);
+    }
+    for (; n > 0; n--) {
+        *dst++ = *src++;
+    }
+}
+
+/* stage_field()'s fill: n bytes of the padding value, repeated in all four bytes of pad4. */
+static inline void field_fill(int8_t *dst, int32_t pad4, int32_t n)
+{
+    for (; n >= 4; n -= 4, dst += 4) {
+        memcpy(dst, &pad4, 4);
+    }
+    for (; n > 0; n--) {
+        *dst++ = (int8_t)pad4;
+    }
+}
+#endif
+
+#if TC_MVE || TC_DSP
+/* The receptive field of (y0, x0) in weight order (ky, kx, c), int8 as read, through the core's copy and
+ * fill. Padding cells hold -input_offset, whose x + input_offset is 0: the DSP widening adds the offset,
+ * and Helium's bias has it folded in, so either way they add nothing. A field that touches the padding
+ * (or has dilation along x) is filled whole first, then what is inside copied over it: a kernel row's
+ * inside taps are one run of bytes without dilation along x. Not inlined: the callers' loops keep their
+ * registers. */
+__attribute__((noinline)) static void stage_field(const tc_conv2d_params *p, const int8_t *image, int32_t y0,
+                                                  int32_t x0, int8_t *stage)
+{
+    const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c, k_h = p->filter.h, k_w = p->filter.w;
+    const int32_t row_bytes = k_w * in_c, pad4 = (int32_t)(((uint32_t)-p->input_offset & 0xFFu) * 0x01010101u);
     const int32_t lo = tc_clamp_i32(-x0, 0, k_w), hi = tc_clamp_i32(in_w - x0, lo, k_w);
-    for (int32_t ky = 0, y = y0; ky < p->filter.h; ky++, y += p->dilation_h, col += row_bytes) {
+    if (lo > 0 || hi < k_w || p->dilation_w != 1 || y0 < 0 || y0 + (k_h - 1) * p->dilation_h >= in_h) {
+        field_fill(stage, pad4, k_h * row_bytes);
+    }
+    for (int32_t ky = 0, y = y0; ky < k_h; ky++, y += p->dilation_h, stage += row_bytes) {
         if (y < 0 || y >= in_h) {
             continue;
         }
         if (p->dilation_w == 1) {
-            if (hi > lo) {
-                tc_mve_copy_s8(col + lo * in_c, image + (y * in_w + x0 + lo) * in_c, (hi - lo) * in_c);
-            }
+            field_copy(stage + lo * in_c, image + (y * in_w + x0 + lo) * in_c, (hi - lo) * in_c);
             continue;
         }
         for (int32_t kx = 0, x = x0; kx < k_w; kx++, x += p->dilation_w) {
             if (x >= 0 && x < in_w) {
-                tc_mve_copy_s8(col + kx * in_c, image + (y * in_w + x) * in_c, in_c);
+                field_copy(stage + kx * in_c, image + (y * in_w + x) * in_c, in_c);
             }
         }
     }
 }
+#endif
 
+#if TC_MVE
 /* im2col for `n` output positions from (oy, ox) on: column i at cols + i * depth. */
 __attribute__((noinline)) static void im2col_s8(const tc_conv2d_params *p, const int8_t *image, int32_t oy,
                                                 int32_t ox, int32_t n, int8_t *cols)
@@ -132,7 +172,7 @@ __attribute__((noinline)) static void im2col_s8(const tc_conv2d_params *p, const
     int32_t y0 = oy * p->stride_h - p->pad_top, x0 = ox * stride_w - p->pad_left;
     for (int8_t *const end = cols + n * depth; cols != end; cols += depth) {
         if (none_inside || (uint32_t)y0 > (uint32_t)y_last || (uint32_t)x0 > (uint32_t)x_last) {
-            im2col_border(p, image, y0, x0, cols);
+            stage_field(p, image, y0, x0, cols);
         } else if (run <= 16) {
             copy_short_runs(cols, image + y0 * image_row + x0 * in_c, k_h, run, src_step);
         } else {
@@ -183,56 +223,6 @@ static tc_status conv_mve(const tc_conv2d_params *p, const int8_t *input, int8_t
     return TC_OK;
 }
 #elif TC_DSP
-/* n bytes from src, four at a time (LDR and STR allow unaligned addresses on these cores). */
-static inline void copy_bytes(int8_t *dst, const int8_t *src, int32_t n)
-{
-    for (; n >= 4; n -= 4, dst += 4, src += 4) {
-        const int32_t v = tc_read_s8x4(src);
-        memcpy(dst, &v, 4);
-    }
-    for (; n > 0; n--) {
-        *dst++ = *src++;
-    }
-}
-
-/* n bytes of the padding value, repeated in all four bytes of pad4. */
-static inline void fill_bytes(int8_t *dst, int32_t pad4, int32_t n)
-{
-    for (; n >= 4; n -= 4, dst += 4) {
-        memcpy(dst, &pad4, 4);
-    }
-    for (; n > 0; n--) {
-        *dst++ = (int8_t)pad4;
-    }
-}
-
-/* The receptive field of (y0, x0) in weight order (ky, kx, c), int8 as read; padding cells hold
- * -input_offset, which the widening turns into 0. A kernel row's inside taps are one run of bytes
- * without dilation along x. */
-static void stage_field(const tc_conv2d_params *p, const int8_t *image, int32_t y0, int32_t x0, int8_t *stage)
-{
-    const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c, k_w = p->filter.w;
-    const int32_t row_bytes = k_w * in_c, pad4 = (int32_t)(((uint32_t)-p->input_offset & 0xFFu) * 0x01010101u);
-    const int32_t lo = tc_clamp_i32(-x0, 0, k_w), hi = tc_clamp_i32(in_w - x0, lo, k_w);
-    for (int32_t ky = 0, y = y0; ky < p->filter.h; ky++, y += p->dilation_h, stage += row_bytes) {
-        if (y < 0 || y >= in_h) {
-            fill_bytes(stage, pad4, row_bytes);
-        } else if (p->dilation_w == 1) {
-            fill_bytes(stage, pad4, lo * in_c);
-            copy_bytes(stage + lo * in_c, image + (y * in_w + x0 + lo) * in_c, (hi - lo) * in_c);
-            fill_bytes(stage + hi * in_c, pad4, (k_w - hi) * in_c);
-        } else {
-            for (int32_t kx = 0, x = x0; kx < k_w; kx++, x += p->dilation_w) {
-                if (x >= 0 && x < in_w) {
-                    copy_bytes(stage + kx * in_c, image + (y * in_w + x) * in_c, in_c);
-                } else {
-                    fill_bytes(stage + kx * in_c, pad4, in_c);
-                }
-            }
-        }
-    }
-}
-
 /* The receptive field of output (oy, ox) as column `column` of `columns` interleaved columns: int16
  * with the input offset added, in SMLAD order; cells in the padding give 0, as they add nothing.
  * When groups of four straddle pixels (channels not a multiple of four) the field is first staged
