@@ -14,7 +14,7 @@ import numpy as np
 from ..boards import Board
 from .common import ConstArray, KernelCall
 
-ROWS_PER_BLOCK = 4       # rows one LDM fetches: pair_dot_4x1() in tc_fully_connected_s8.c
+ROWS_PER_BLOCK = 4       # rows one LDM fetches: pair_block4() in tc_fully_connected_s8.c
 EXACT_LIMIT = 2 ** 23    # the accumulator holds 256 times the sum, so the sum must lie in [-2^23, 2^23)
 ODD_OFFSET = 127         # the odd inputs enter as q - 127, so the bias adds back 127 x the odd weights
 
