@@ -197,10 +197,8 @@ static tc_status fully_connected_pairs(const tc_fully_connected_params *p, const
                 acc = __smlad(v, col[2 * g], acc);
                 acc = __smlad(__sxtb16(v), col[2 * g + 1], acc);
             }
-            const int32_t q = p->requant.per_channel ? row + r : 0;
-            const tc_dsp_quant quick = tc_dsp_quant_make(p->requant.multiplier[q], p->requant.shift[q],
-                                                         p->output_offset);
-            output[row + r] = (int8_t)tc_clamp_i32(tc_dsp_requantize_s8(acc >> 8, &quick), p->act.min, p->act.max);
+            const tc_channel_quant q = tc_channel_quant_make(&p->requant, row + r, p->output_offset, p->act);
+            output[row + r] = tc_channel_output(&q, acc >> 8);
         }
     }
     return TC_OK;
