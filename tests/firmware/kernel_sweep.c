@@ -221,6 +221,23 @@ static int pointwise_case(void)
     return conv_compare(&p);
 }
 
+/* FULLY_CONNECTED of the drawn shape: the portable kernel on p's weights and bias against the optimized
+ * one on `weights` and `bias` in the form dsp_pairs names, with guarded scratch. */
+static int fully_connected_compare(tc_fully_connected_params *p, const int8_t *fast_weights, const int32_t *fast_bias,
+                                   int32_t dsp_pairs)
+{
+    p->scratch = 0;
+    if (tc_fully_connected_s8_portable(p, input, out_portable) != TC_OK) {
+        return 1;
+    }
+    p->weights = fast_weights, p->bias = fast_bias, p->dsp_pairs = dsp_pairs;
+    p->scratch = guarded_scratch(fully_connected_scratch_bytes(p));
+    if (tc_fully_connected_s8(p, input, out_fast) != TC_OK) {
+        return 1;
+    }
+    return memcmp(out_fast, out_portable, (size_t)(p->batches * p->output_depth)) != 0 || !guard_intact();
+}
+
 static int fully_connected_case(void)
 {
     tc_fully_connected_params p;
@@ -238,15 +255,7 @@ static int fully_connected_case(void)
     p.requant = requant(p.output_depth);
     p.bias = bias;
     p.act = activation();
-    p.scratch = 0;
-    if (tc_fully_connected_s8_portable(&p, input, out_portable) != TC_OK) {
-        return 1;
-    }
-    p.scratch = guarded_scratch(fully_connected_scratch_bytes(&p));
-    if (tc_fully_connected_s8(&p, input, out_fast) != TC_OK) {
-        return 1;
-    }
-    return memcmp(out_fast, out_portable, (size_t)(p.batches * p.output_depth)) != 0 || !guard_intact();
+    return fully_connected_compare(&p, weights, bias, 0);
 }
 
 #if TC_DSP && !TC_MVE
@@ -311,15 +320,7 @@ static int fully_connected_pairs_case(void)
     if (!encode_pairs(&p)) {
         return 0;
     }
-    if (tc_fully_connected_s8_portable(&p, input, out_portable) != TC_OK) {
-        return 1;
-    }
-    p.weights = pairs, p.bias = pair_bias, p.dsp_pairs = 1;
-    p.scratch = guarded_scratch(fully_connected_scratch_bytes(&p));
-    if (tc_fully_connected_s8(&p, input, out_fast) != TC_OK) {
-        return 1;
-    }
-    return memcmp(out_fast, out_portable, (size_t)(p.batches * p.output_depth)) != 0 || !guard_intact();
+    return fully_connected_compare(&p, pairs, pair_bias, 1);
 }
 #endif
 
