@@ -27,16 +27,14 @@ def build_stand_in(board_name: str, tmp_path: Path, model_c: str):
     """Link the harness around a hand-written model.c (with STAND_IN_MODEL_H); (board, ELF)."""
     import subprocess
 
-    import jinja2
-
     from tinycompress.boards import load_board
-    from tinycompress.emit import HARNESS_SOURCES, TARGET_SOURCES
+    from tinycompress.emit import HARNESS_SOURCES, TARGET_SOURCES, _environment
     from tinycompress.resources import data_dir
 
     board = load_board(board_name)
     (tmp_path / "model.h").write_text(STAND_IN_MODEL_H)
     (tmp_path / "model.c").write_text(model_c)
-    memory = jinja2.Template((data_dir("templates") / "memory.ld.j2").read_text())
+    memory = _environment().get_template("memory.ld.j2")   # with the quoting filters
     (tmp_path / "memory.ld").write_text(memory.render(board=board, stack_size=board.stack_size, banner=""))
     fw = data_dir("firmware")
     runtime = [fw / "runtime" / name for name in HARNESS_SOURCES + TARGET_SOURCES]

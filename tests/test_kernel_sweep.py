@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import subprocess
 
-import jinja2
 import pytest
 from conftest import TESTS, needs_emulator
 
 from tinycompress.boards import load_board
-from tinycompress.emit import TARGET_SOURCES
+from tinycompress.emit import TARGET_SOURCES, _environment
 from tinycompress.emulate import qemu_command
 from tinycompress.resources import data_dir
 
@@ -20,7 +19,7 @@ KERNELS = ["tc_conv2d_s8", "tc_fully_connected_s8", "tc_depthwise_conv2d_s8", "t
 def test_dsp_kernels_equal_the_portable_ones(board_name, tmp_path):
     board = load_board(board_name)
     fw = data_dir("firmware")
-    memory = jinja2.Template((data_dir("templates") / "memory.ld.j2").read_text())
+    memory = _environment().get_template("memory.ld.j2")   # with the quoting filters
     (tmp_path / "memory.ld").write_text(memory.render(board=board, stack_size=board.stack_size, banner=""))
     flags = [*board.cflags, "-O2", "-std=c11", "-Wall", "-Werror", f"-I{fw / 'include'}", f"-I{fw / 'runtime'}"]
     objects = []

@@ -1,15 +1,20 @@
-"""Boards: one TOML data file each in boards/, loaded into a small dataclass."""
+"""Boards: one TOML data file each in boards/ (or a user's own, --board-file), checked against one schema
+and loaded into a small dataclass."""
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .errors import TinyCompressError
+from .escape import one_line
 from .resources import data_dir
 
 DEFAULT_BOARD = "mps2-an386"
 DSP_CORES = {"cortex-m4", "cortex-m7", "cortex-m33", "cortex-m35p", "cortex-m55", "cortex-m85"}  # SMLAD and friends
 MVE_CORES = {"cortex-m55", "cortex-m85"}                                                         # Helium
+MAX_BOARD_FILE = 64 * 1024  # bytes
 NS_PER_INSTRUCTION = 64  # QEMU -icount shift=6: every instruction is 2^6 ns of virtual time
 
 
@@ -58,17 +63,173 @@ def _from_toml(data: dict) -> Board:
                  ram_origin=ram["origin"], ram_size=ram["size"])
 
 
+# The schema every board file is checked against, the catalog's and a user's own (--board-file).
+NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}")
+CORES = {"cortex-m0", "cortex-m0plus", "cortex-m1", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m23",
+         "cortex-m33", "cortex-m35p", "cortex-m55", "cortex-m85"}
+FPUS = {"none", "auto", "fpv4-sp-d16", "fpv5-sp-d16", "fpv5-d16"}
+QEMU_MACHINES = {"mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505", "mps2-an511", "mps2-an521",
+                 "mps3-an524", "mps3-an547", "microbit", "lm3s6965evb", "lm3s811evb", "netduino2",
+                 "netduinoplus2", "olimex-stm32-h405", "stm32vldiscovery"}
+CFLAG_PATTERNS = [  # every compiler flag a board may give, whole; nothing else reaches the compiler
+    re.compile(r"-mcpu=(?P<cpu>[a-z0-9-]+)"), re.compile(r"-mthumb"), re.compile(r"-mfloat-abi=(soft|softfp|hard)"),
+    re.compile(r"-mfpu=(?P<fpu>[a-z0-9-]+)"), re.compile(r"-D[A-Za-z_][A-Za-z0-9_]{0,62}(=[A-Za-z0-9_.+-]{0,63})?")]
+CFLAGS_ALLOWED = ("-mcpu=<the board's core>, -mthumb, -mfloat-abi=soft|softfp|hard, -mfpu=<a known FPU>, "
+                  "-DNAME or -DNAME=VALUE (letters, digits, _ . + -)")
+U32 = (0, 0xFFFFFFFF)
+PIO_FIELD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+DESCRIPTION = re.compile(r"[ -~]{1,160}")      # printable ASCII, one line
+TOP_KEYS = {"name", "description", "core", "fpu", "emulated", "clock_hz", "stack_size", "cflags", "flash", "ram",
+            "qemu_machine", "emulated_by", "platformio", "console"}
+CONSOLE_KEYS = {"uart-stm32": {"uart", "registers", "baud_divisor", "tx_port", "tx_pin", "tx_af", "enable"},
+                "uart-nrf52": {"uart", "gpio", "tx_pin"}, "semihosting": set(), "arduino": set()}
+
+
+class _Check:
+    """Typed reads of one board file; every refusal names the file, the key and what is allowed."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, key: str, allowed: str, value=None):
+        found = "" if value is None else f", not {one_line(repr(value))[:80]}"
+        raise TinyCompressError(f"board file {self.source}: {key} must be {allowed}{found}")
+
+    def keys(self, table, where: str, required: set, allowed: set) -> dict:
+        if not isinstance(table, dict):
+            self.fail(where or "the file", "a table", table)
+        prefix = f"{where}." if where else ""
+        unknown = sorted(set(table) - allowed)
+        if unknown:
+            self.fail(prefix + str(unknown[0]), f"absent (known keys: {', '.join(sorted(allowed))})")
+        missing = sorted(required - set(table))
+        if missing:
+            self.fail(prefix + missing[0], "given (it is required)")
+        return table
+
+    def integer(self, table: dict, key: str, where: str, low: int, high: int) -> int:
+        value = table[key]
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            self.fail(f"{where}{key}", f"an integer from {low:#x} to {high:#x}", value)
+        return value
+
+    def text(self, table: dict, key: str, where: str, pattern: re.Pattern, allowed: str) -> str:
+        value = table[key]
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            self.fail(f"{where}{key}", allowed, value)
+        return value
+
+    def choice(self, table: dict, key: str, where: str, choices) -> str:
+        value = table[key]
+        if value not in choices or not isinstance(value, str):
+            self.fail(f"{where}{key}", "one of " + ", ".join(sorted(choices)), value)
+        return value
+
+
+def validate_board(data: dict, source: str) -> Board:
+    """A board file's table, checked against the schema, as a Board."""
+    from .emit import CONSOLE_SOURCES
+    c = _Check(source)
+    emulated = data.get("emulated")
+    required = {"name", "description", "core", "fpu", "emulated", "clock_hz", "stack_size", "cflags", "flash", "ram"}
+    c.keys(data, "", required | ({"qemu_machine"} if emulated else {"platformio", "console"}),
+           TOP_KEYS - ({"emulated_by", "platformio"} if emulated else {"qemu_machine"}))
+    if not isinstance(emulated, bool):
+        c.fail("emulated", "true or false", emulated)
+    c.text(data, "name", "", NAME, "a name of lowercase letters, digits and ._- (up to 40, starting with a letter "
+                                   "or digit)")
+    c.text(data, "description", "", DESCRIPTION, "one line of printable ASCII, up to 160 characters")
+    core = c.choice(data, "core", "", CORES)
+    c.choice(data, "fpu", "", FPUS)
+    c.integer(data, "clock_hz", "", 32_768, 2_000_000_000)
+    for region in ("flash", "ram"):
+        table = c.keys(data[region], region, {"origin", "size"}, {"origin", "size"})
+        origin = c.integer(table, "origin", f"{region}.", *U32)
+        c.integer(table, "size", f"{region}.", 1024, U32[1] + 1 - origin)
+    stack = c.integer(data, "stack_size", "", 256, data["ram"]["size"])
+    if stack % 8:
+        c.fail("stack_size", "a multiple of 8", stack)
+    cflags = data["cflags"]
+    if not isinstance(cflags, list) or not 1 <= len(cflags) <= 16:
+        c.fail("cflags", "a list of 1 to 16 flags: " + CFLAGS_ALLOWED, cflags)
+    for flag in cflags:
+        match = next((m for p in CFLAG_PATTERNS if isinstance(flag, str) and (m := p.fullmatch(flag))), None)
+        if match is None or match.groupdict().get("cpu") not in (None, core) \
+                or match.groupdict().get("fpu") not in (None, *(FPUS - {"none"})):
+            c.fail("cflags", f"flags from: {CFLAGS_ALLOWED}", flag)
+    if emulated:
+        c.choice(data, "qemu_machine", "", QEMU_MACHINES)
+    else:
+        pio = c.keys(data["platformio"], "platformio", {"platform", "board", "upload_protocol"},
+                     {"platform", "board", "framework", "upload_protocol"})
+        for key in ("platform", "board", "upload_protocol"):
+            c.text(pio, key, "platformio.", PIO_FIELD, "letters, digits and ._- (up to 64)")
+        if pio.get("framework", ""):
+            c.text(pio, "framework", "platformio.", PIO_FIELD, "empty (a bare build) or letters, digits and ._-")
+        if "emulated_by" in data and not (data["emulated_by"] in _catalog()
+                                          and load_board(data["emulated_by"]).emulated):
+            c.fail("emulated_by", "an emulated board of the catalog", data["emulated_by"])
+    if "console" in data:
+        driver = data["console"].get("driver") if isinstance(data["console"], dict) else None
+        if driver not in CONSOLE_SOURCES:
+            c.fail("console.driver", "one of " + ", ".join(CONSOLE_SOURCES), driver)
+        console = c.keys(data["console"], "console", CONSOLE_KEYS[driver] | {"driver"},
+                         CONSOLE_KEYS[driver] | {"driver"})
+        for key in ("uart", "gpio", "tx_port"):
+            if key in console:
+                c.integer(console, key, "console.", *U32)
+        for key, high in (("tx_pin", 31), ("tx_af", 15), ("baud_divisor", 0xFFFFF)):
+            if key in console:
+                c.integer(console, key, "console.", 0, high)
+        if "registers" in console:
+            c.choice(console, "registers", "console.", {"v1", "v2"})
+        if "enable" in console:
+            steps = console["enable"]
+            if not isinstance(steps, list) or not 1 <= len(steps) <= 16 or not all(
+                    isinstance(s, list) and len(s) == 3 and all(isinstance(v, int) and not isinstance(v, bool)
+                                                                and U32[0] <= v <= U32[1] for v in s[:2])
+                    and isinstance(s[2], str) and DESCRIPTION.fullmatch(s[2]) for s in steps):
+                c.fail("console.enable", "a list of 1 to 16 [register, bits, \"what\"] (32-bit integers, "
+                                         "one line of printable ASCII)", steps)
+    return _from_toml(dict(data))
+
+
+def _catalog() -> dict[str, Path]:
+    """Catalog board name -> its file in boards/."""
+    return {p.stem: p for p in sorted(data_dir("boards").glob("*.toml"))}
+
+
+def _read_board(path: Path, source: str) -> Board:
+    try:
+        if path.stat().st_size > MAX_BOARD_FILE:
+            raise TinyCompressError(f"board file {source} is larger than {MAX_BOARD_FILE} bytes; is it a board file?")
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise TinyCompressError(f"cannot read board file {source}: {one_line(str(exc))}") from None
+    return validate_board(data, source)
+
+
 def list_boards() -> list[Board]:
-    boards = [_from_toml(tomllib.loads(p.read_text())) for p in sorted(data_dir("boards").glob("*.toml"))]
+    boards = [_read_board(path, path.name) for path in _catalog().values()]
     return sorted(boards, key=lambda b: (b.name != DEFAULT_BOARD, not b.emulated, b.name))
 
 
 def load_board(name: str) -> Board:
-    path = data_dir("boards") / f"{name}.toml"
-    if not path.is_file():
-        known = ", ".join(b.name for b in list_boards())
-        raise TinyCompressError(f"unknown board {name}; known boards: {known}")
-    return _from_toml(tomllib.loads(path.read_text()))
+    """A board of the catalog (boards/*.toml), by name only: never a path."""
+    catalog = _catalog()
+    if name not in catalog:
+        hint = (" (--board takes a name from the catalog; give a board file of your own with --board-file FILE.toml)"
+                if re.search(r"[/\\]|\.\.|\.toml$", name) else "")
+        raise TinyCompressError(f"unknown board {one_line(name)}{hint}; known boards: {', '.join(catalog)}")
+    board = _read_board(catalog[name], catalog[name].name)
+    if board.name != name:
+        raise TinyCompressError(f"board file {catalog[name].name} names its board {board.name}; rename one of them")
+    return board
+
+
+def load_board_file(path: Path) -> Board:
+    """A user's own board file (--board-file FILE.toml), checked against the same schema as the catalog."""
+    return _read_board(Path(path), one_line(str(path)))
 
 
 def require_emulated(board: Board, command: str) -> Board:

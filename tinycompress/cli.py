@@ -5,6 +5,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 does not fit the board, 4 output mismatch,
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -12,16 +13,29 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .boards import DEFAULT_BOARD, list_boards, load_board, require_emulated
+from .boards import DEFAULT_BOARD, Board, list_boards, load_board, load_board_file, require_emulated
 from .errors import TinyCompressError
+from .escape import one_line
 
 MODEL = click.Path(path_type=Path, dir_okay=False)
 DATA = click.Path(path_type=Path, dir_okay=False)
 
 
 def _board_option(fn):
-    return click.option("--board", "-b", default=DEFAULT_BOARD, show_default=True, metavar="BOARD",
-                        help="Target board (see `tinycompress boards`).")(fn)
+    """--board NAME (from the catalog) or --board-file FILE.toml (a board of one's own), given to the
+    command as one checked Board under `board`."""
+    @functools.wraps(fn)
+    def command(*args, board: str | None, board_file: Path | None, **kwargs):
+        if board is not None and board_file is not None:
+            raise click.UsageError("give --board or --board-file, not both")
+        return fn(*args, board=load_board_file(board_file) if board_file is not None
+                  else load_board(board or DEFAULT_BOARD), **kwargs)
+
+    command = click.option("--board-file", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE.toml",
+                           help="A board file of your own, checked like the catalog's (see README.md).")(command)
+    return click.option("--board", "-b", metavar="BOARD",
+                        help=f"Target board from the catalog (see `tinycompress boards`)  [default: {DEFAULT_BOARD}]."
+                        )(command)
 
 
 def _compression_options(fn):
@@ -101,7 +115,7 @@ def cli():
 @_calibration_option
 @_compression_options
 @_kernel_options
-def compile(model: Path, board: str, output: Path, calibration: Path | None, rank, energy, train, epochs,
+def compile(model: Path, board: Board, output: Path, calibration: Path | None, rank, energy, train, epochs,
             embedding, vocab, kernels, cmsis_nn_dir):
     """Write a self-contained C project for MODEL (.tflite or .keras) with a Makefile.
 
@@ -111,7 +125,7 @@ def compile(model: Path, board: str, output: Path, calibration: Path | None, ran
       make -C build/digits          # firmware.elf, built with arm-none-eabi-gcc
     """
     from .pipeline import compile_model
-    project = compile_model(model, load_board(board), output, calibration,
+    project = compile_model(model, board, output, calibration,
                             _compression(rank, energy, train, epochs, embedding, vocab),
                             _cmsis_nn(kernels, cmsis_nn_dir))
     click.echo(f"wrote {project.directory} ({len(project.calls)} layers, arena {project.plan.size:,} bytes); "
@@ -131,7 +145,7 @@ def compile(model: Path, board: str, output: Path, calibration: Path | None, ran
               metavar="FILE", help="Write the report as JSON ('-' for stdout).")
 @_build_options
 @click.option("--host", is_flag=True, hidden=True, help="Run the harness natively instead of in QEMU (tests).")
-def run(model: Path, board: str, data: Path | None, count: int, verify: bool, json_path: Path | None,
+def run(model: Path, board: Board, data: Path | None, count: int, verify: bool, json_path: Path | None,
         output: Path | None, calibration: Path | None, rank, energy, train, epochs, embedding, vocab, kernels,
         cmsis_nn_dir, host: bool):
     """Build MODEL for a board, run it in QEMU and print flash, SRAM and instruction counts.
@@ -146,7 +160,7 @@ def run(model: Path, board: str, data: Path | None, count: int, verify: bool, js
     from .pipeline import VerificationError, run_model
     from .report import format_table
     try:
-        report = run_model(model, require_emulated(load_board(board), "run"), data=data, verify=verify, out=output,
+        report = run_model(model, require_emulated(board, "run"), data=data, verify=verify, out=output,
                            calibration=calibration, count=count, host=host,
                            compression=_compression(rank, energy, train, epochs, embedding, vocab, data),
                            cmsis_nn=_cmsis_nn(kernels, cmsis_nn_dir))
@@ -234,7 +248,7 @@ def profile(model, board, ranks, embeddings, vocab, data, calibration, train, ep
 
     budgets = Budgets(_size(max_flash), _size(max_sram), max_instructions,
                       None if min_accuracy is None else min_accuracy / 100)
-    target = require_emulated(load_board(board), "profile")
+    target = require_emulated(board, "profile")
     if embeddings is not None:
         if ranks is not None:
             raise click.UsageError("give --ranks or --embeddings, not both: a profile sweeps one of them")
@@ -297,7 +311,7 @@ def _closest(results, budgets) -> str:
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
               metavar="FILE", help="Write the profile as JSON ('-' for stdout).")
 @_build_options
-def profile_functions_command(model: Path, board: str, data: Path | None, index: int, top: int,
+def profile_functions_command(model: Path, board: Board, data: Path | None, index: int, top: int,
                               json_path: Path | None, output: Path | None, calibration: Path | None, rank, energy,
                               train, epochs, embedding, vocab, kernels, cmsis_nn_dir):
     """Run one inference of MODEL in QEMU, logging every instruction, and list the hottest functions.
@@ -314,7 +328,7 @@ def profile_functions_command(model: Path, board: str, data: Path | None, index:
     from .build import build
     from .hotspots import format_table, profile_functions
     from .pipeline import compile_model, load_inputs, project_directory
-    target = require_emulated(load_board(board), "profile-functions")
+    target = require_emulated(board, "profile-functions")
     with project_directory(output) as directory:
         project = compile_model(model, target, directory, calibration,
                                 _compression(rank, energy, train, epochs, embedding, vocab, data),
@@ -346,7 +360,7 @@ def profile_functions_command(model: Path, board: str, data: Path | None, index:
 @_calibration_option
 @_compression_options
 @_kernel_options
-def flash(model: Path, board: str, output: Path | None, data: Path | None, count: int, upload_port: str | None,
+def flash(model: Path, board: Board, output: Path | None, data: Path | None, count: int, upload_port: str | None,
           no_upload: bool, json_path: Path | None, calibration: Path | None, rank, energy, train, epochs,
           embedding, vocab, kernels, cmsis_nn_dir):
     """Write a PlatformIO project for MODEL and run `pio run -t upload`.
@@ -365,7 +379,7 @@ def flash(model: Path, board: str, output: Path | None, data: Path | None, count
     """
     from .pipeline import flash_model
     from .report import format_table
-    target = load_board(board)
+    target = board
     output = output or Path("build") / f"{Path(model).stem}-{target.name}"
     result = flash_model(model, target, output, data=data, count=count, calibration=calibration,
                          compression=_compression(rank, energy, train, epochs, embedding, vocab, data),
@@ -410,12 +424,13 @@ def main() -> None:
     try:
         cli.main(standalone_mode=False)
     except TinyCompressError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {one_line(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(1)
     except click.ClickException as exc:
+        exc.message = one_line(exc.message)   # it may quote a file name
         exc.show()
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
@@ -423,6 +438,6 @@ def main() -> None:
     except Exception as exc:  # a bug of ours: one line, the traceback only on request
         if os.environ.get("TINYCOMPRESS_DEBUG"):
             raise
-        click.echo(f"error: internal error {type(exc).__name__}: {exc} "
+        click.echo(f"error: internal error {type(exc).__name__}: {one_line(str(exc))} "
                    "(rerun with TINYCOMPRESS_DEBUG=1 for the traceback, and please report it)", err=True)
         sys.exit(1)
