@@ -18,7 +18,8 @@ import pytest
 from conftest import HAVE_EMULATOR, needs_emulator
 
 from tinycompress import escape
-from tinycompress.boards import list_boards, load_board, load_board_file
+from tinycompress.boards import CONSOLE_KEYS, list_boards, load_board, load_board_file
+from tinycompress.emit import CONSOLE_SOURCES
 from tinycompress.errors import EXIT_ERROR, TinyCompressError
 from tinycompress.resources import data_dir
 
@@ -179,6 +180,7 @@ def test_a_hostile_custom_operator_is_refused_in_one_clean_line(zoo, tmp_path):
 # ---- boards ----
 
 def test_every_catalog_board_passes_the_schema():
+    assert set(CONSOLE_KEYS) == set(CONSOLE_SOURCES)     # the schema's drivers are the ones emit builds
     names = sorted(p.stem for p in data_dir("boards").glob("*.toml"))
     assert sorted(b.name for b in list_boards()) == names
     for name in names:
@@ -301,3 +303,27 @@ def test_error_lines_are_clean_of_escapes_and_bad_bytes(tmp_path):
 
 def test_one_line_strips_ansi_controls_and_bad_bytes():
     assert escape.one_line("a\x1b[1;31mred\x1b[0m\nb\r\n\tc\udcff\x07") == "ared b c\ufffd?"
+
+
+@pytest.mark.parametrize("content,fragment", [
+    (None, "cannot read board file"), (b"name = \n", "cannot read board file"), (b"\xff\xfe\0\0", "cannot read"),
+    (b"# padding\n" * 8000, "larger than"), (b"emulated = true\nflash = 5\n", "must be given"),
+    (b"emulated = []\n", "emulated must be true or false"),
+])
+def test_an_unreadable_board_file_is_one_line(content, fragment, tmp_path):
+    path = tmp_path / "mine.toml"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(TinyCompressError, match=fragment):
+        load_board_file(path)
+
+
+@pytest.mark.parametrize("old,new,key", [
+    ('driver = "uart-stm32"', 'driver = ["uart-stm32"]', "console.driver"),
+    ('emulated_by = "mps2-an386"', 'emulated_by = ["mps2-an386"]', "emulated_by"),
+    ('[flash]\norigin = 0x08000000\nsize = 0x200000', 'flash = 5\n#', "flash must be a table"),
+])
+def test_wrongly_typed_board_values_are_refused_naming_the_key(old, new, key, tmp_path):
+    path = _board_file(tmp_path, old, new, base="nucleo-l4r5zi")
+    with pytest.raises(TinyCompressError, match=re.escape(f"board file {path}: {key}")):
+        load_board_file(path)

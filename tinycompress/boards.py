@@ -81,6 +81,7 @@ PIO_FIELD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 DESCRIPTION = re.compile(r"[ -~]{1,160}")      # printable ASCII, one line
 TOP_KEYS = {"name", "description", "core", "fpu", "emulated", "clock_hz", "stack_size", "cflags", "flash", "ram",
             "qemu_machine", "emulated_by", "platformio", "console"}
+# The serial console drivers (emit.CONSOLE_SOURCES has their sources) and each one's registers.
 CONSOLE_KEYS = {"uart-stm32": {"uart", "registers", "baud_divisor", "tx_port", "tx_pin", "tx_af", "enable"},
                 "uart-nrf52": {"uart", "gpio", "tx_pin"}, "semihosting": set(), "arduino": set()}
 
@@ -121,21 +122,20 @@ class _Check:
 
     def choice(self, table: dict, key: str, where: str, choices) -> str:
         value = table[key]
-        if value not in choices or not isinstance(value, str):
+        if not isinstance(value, str) or value not in choices:
             self.fail(f"{where}{key}", "one of " + ", ".join(sorted(choices)), value)
         return value
 
 
 def validate_board(data: dict, source: str) -> Board:
     """A board file's table, checked against the schema, as a Board."""
-    from .emit import CONSOLE_SOURCES
     c = _Check(source)
     emulated = data.get("emulated")
+    if not isinstance(emulated, bool):
+        c.fail("emulated", "true or false", emulated)
     required = {"name", "description", "core", "fpu", "emulated", "clock_hz", "stack_size", "cflags", "flash", "ram"}
     c.keys(data, "", required | ({"qemu_machine"} if emulated else {"platformio", "console"}),
            TOP_KEYS - ({"emulated_by", "platformio"} if emulated else {"qemu_machine"}))
-    if not isinstance(emulated, bool):
-        c.fail("emulated", "true or false", emulated)
     c.text(data, "name", "", NAME, "a name of lowercase letters, digits and ._- (up to 40, starting with a letter "
                                    "or digit)")
     c.text(data, "description", "", DESCRIPTION, "one line of printable ASCII, up to 160 characters")
@@ -160,38 +160,44 @@ def validate_board(data: dict, source: str) -> Board:
     if emulated:
         c.choice(data, "qemu_machine", "", QEMU_MACHINES)
     else:
-        pio = c.keys(data["platformio"], "platformio", {"platform", "board", "upload_protocol"},
-                     {"platform", "board", "framework", "upload_protocol"})
-        for key in ("platform", "board", "upload_protocol"):
-            c.text(pio, key, "platformio.", PIO_FIELD, "letters, digits and ._- (up to 64)")
-        if pio.get("framework", ""):
-            c.text(pio, "framework", "platformio.", PIO_FIELD, "empty (a bare build) or letters, digits and ._-")
-        if "emulated_by" in data and not (data["emulated_by"] in _catalog()
-                                          and load_board(data["emulated_by"]).emulated):
-            c.fail("emulated_by", "an emulated board of the catalog", data["emulated_by"])
+        _check_platformio(c, data)
     if "console" in data:
-        driver = data["console"].get("driver") if isinstance(data["console"], dict) else None
-        if driver not in CONSOLE_SOURCES:
-            c.fail("console.driver", "one of " + ", ".join(CONSOLE_SOURCES), driver)
-        console = c.keys(data["console"], "console", CONSOLE_KEYS[driver] | {"driver"},
-                         CONSOLE_KEYS[driver] | {"driver"})
-        for key in ("uart", "gpio", "tx_port"):
-            if key in console:
-                c.integer(console, key, "console.", *U32)
-        for key, high in (("tx_pin", 31), ("tx_af", 15), ("baud_divisor", 0xFFFFF)):
-            if key in console:
-                c.integer(console, key, "console.", 0, high)
-        if "registers" in console:
-            c.choice(console, "registers", "console.", {"v1", "v2"})
-        if "enable" in console:
-            steps = console["enable"]
-            if not isinstance(steps, list) or not 1 <= len(steps) <= 16 or not all(
-                    isinstance(s, list) and len(s) == 3 and all(isinstance(v, int) and not isinstance(v, bool)
-                                                                and U32[0] <= v <= U32[1] for v in s[:2])
-                    and isinstance(s[2], str) and DESCRIPTION.fullmatch(s[2]) for s in steps):
-                c.fail("console.enable", "a list of 1 to 16 [register, bits, \"what\"] (32-bit integers, "
-                                         "one line of printable ASCII)", steps)
+        _check_console(c, data["console"])
     return _from_toml(dict(data))
+
+
+def _check_platformio(c: _Check, data: dict) -> None:
+    pio = c.keys(data["platformio"], "platformio", {"platform", "board", "upload_protocol"},
+                 {"platform", "board", "framework", "upload_protocol"})
+    for key in ("platform", "board", "upload_protocol"):
+        c.text(pio, key, "platformio.", PIO_FIELD, "letters, digits and ._- (up to 64)")
+    if pio.get("framework", ""):
+        c.text(pio, "framework", "platformio.", PIO_FIELD, "empty (a bare build) or letters, digits and ._-")
+    by = data.get("emulated_by")
+    if by is not None and not (isinstance(by, str) and by in _catalog() and load_board(by).emulated):
+        c.fail("emulated_by", "an emulated board of the catalog", by)
+
+
+def _check_console(c: _Check, console: dict) -> None:
+    driver = console.get("driver") if isinstance(console, dict) else None
+    if not isinstance(driver, str) or driver not in CONSOLE_KEYS:
+        c.fail("console.driver", "one of " + ", ".join(CONSOLE_KEYS), driver)
+    c.keys(console, "console", CONSOLE_KEYS[driver] | {"driver"}, CONSOLE_KEYS[driver] | {"driver"})
+    for key in ("uart", "gpio", "tx_port"):
+        if key in console:
+            c.integer(console, key, "console.", *U32)
+    for key, high in (("tx_pin", 31), ("tx_af", 15), ("baud_divisor", 0xFFFFF)):
+        if key in console:
+            c.integer(console, key, "console.", 0, high)
+    if "registers" in console:
+        c.choice(console, "registers", "console.", {"v1", "v2"})
+    steps = console.get("enable", [[0, 0, "-"]])
+    if not isinstance(steps, list) or not 1 <= len(steps) <= 16 or not all(
+            isinstance(s, list) and len(s) == 3 and isinstance(s[2], str) and DESCRIPTION.fullmatch(s[2])
+            and all(isinstance(v, int) and not isinstance(v, bool) and U32[0] <= v <= U32[1] for v in s[:2])
+            for s in steps):
+        c.fail("console.enable", "a list of 1 to 16 [register, bits, \"what\"] (32-bit integers, "
+                                 "one line of printable ASCII)", steps)
 
 
 def _catalog() -> dict[str, Path]:
