@@ -327,3 +327,18 @@ def test_wrongly_typed_board_values_are_refused_naming_the_key(old, new, key, tm
     path = _board_file(tmp_path, old, new, base="nucleo-l4r5zi")
     with pytest.raises(TinyCompressError, match=re.escape(f"board file {path}: {key}")):
         load_board_file(path)
+
+
+@pytest.mark.parametrize("directory", ["cmsis $(shell touch PWNED)", "cmsis\n$(shell touch PWNED)", "cmsis#`x`"])
+def test_a_cmsis_nn_checkout_the_makefile_cannot_carry_is_refused(directory, zoo, tmp_path):
+    model, _ = zoo("op_fc_relu")
+    for name in (directory, "CMSIS-NN_v7"):                       # a fake checkout: compile only looks for this
+        (tmp_path / name / "Include").mkdir(parents=True)
+        (tmp_path / name / "Include" / "arm_nnfunctions.h").write_text("")
+    line = one_error_line(tc("compile", model, "--kernels", "cmsis-nn", "--cmsis-nn", tmp_path / directory,
+                             "-o", tmp_path / "out", cwd=tmp_path))
+    assert "the CMSIS-NN checkout" in line and "symlink" in line and not (tmp_path / "out").exists()
+    proc = tc("compile", model, "--kernels", "cmsis-nn", "--cmsis-nn", tmp_path / "CMSIS-NN_v7", "-o",
+              tmp_path / "out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert f"CMSIS_NN    ?= {tmp_path / 'CMSIS-NN_v7'}\n" in (tmp_path / "out" / "Makefile").read_text()

@@ -83,12 +83,12 @@ def make_arg(text: str) -> str:
     return shlex.quote(_no_controls(str(text), "the Makefile value")).replace("$", "$$").replace("#", "\\#")
 
 
-def make_path(path) -> str:
+def make_path(path, what: str = "the path") -> str:
     """A path that make functions ($(wildcard ...)) and the shell both read as one word, unchanged:
     checked against a strict pattern rather than quoted, since the two quote differently."""
     text = str(path)
     if not MAKE_PATH.fullmatch(text):
-        raise TinyCompressError(f"the path {one_line(repr(text))} cannot go into a Makefile: use one of letters, "
+        raise TinyCompressError(f"{what} {one_line(repr(text))} cannot go into a Makefile: use a path of letters, "
                                 "digits and ._/+,=@%- only, not starting with , = @ or % (a symlink will do)")
     return text
 
