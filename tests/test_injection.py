@@ -302,7 +302,8 @@ def test_error_lines_are_clean_of_escapes_and_bad_bytes(tmp_path):
 
 
 def test_one_line_strips_ansi_controls_and_bad_bytes():
-    assert escape.one_line("a\x1b[1;31mred\x1b[0m\nb\r\n\tc\udcff\x07") == "ared b c\ufffd?"
+    assert escape.one_line("a\x1b[1;31mred\x1b[0m\nb\r\n\tc\udcff\x07\tz") == "ared b c\ufffd? z"
+    assert escape.one_line("\x1b]0;title\x07x\ud800\x9b") == "x??"
 
 
 @pytest.mark.parametrize("content,fragment", [

@@ -23,13 +23,17 @@ def _decoded(text: str | bytes) -> str:
     """Text with every byte that is not UTF-8 (bytes, or a str carrying them as surrogate escapes) as U+FFFD."""
     if isinstance(text, bytes):
         return text.decode("utf-8", errors="replace")
-    return str(text).encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
+    try:
+        data = str(text).encode("utf-8", errors="surrogateescape")   # file names carry bad bytes so
+    except UnicodeEncodeError:                                        # a lone surrogate of another kind
+        data = str(text).encode("utf-8", errors="replace")
+    return data.decode("utf-8", errors="replace")
 
 
 def one_line(text: str | bytes) -> str:
     """A message for the terminal: no ANSI escapes, no control characters, no non-UTF-8 bytes, one line."""
     text = ANSI_ESCAPE.sub("", _decoded(text))
-    text = re.sub(r"\s*[\r\n]+\s*", " ", text)
+    text = re.sub(r"\s*[\r\n]+\s*", " ", text).replace("\t", " ")
     return CONTROL.sub("?", text)
 
 
