@@ -15,7 +15,7 @@ from pathlib import Path
 
 import flatbuffers
 import pytest
-from conftest import HAVE_EMULATOR, needs_emulator
+from conftest import needs_emulator
 
 from tinycompress import escape
 from tinycompress.boards import CONSOLE_KEYS, list_boards, load_board, load_board_file
