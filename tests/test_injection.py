@@ -299,6 +299,11 @@ def test_error_lines_are_clean_of_escapes_and_bad_bytes(tmp_path):
     assert "bad" in line and "second line" in line and "\ufffd" in line
     line = one_error_line(tc("compile", path + b".missing", "-o", tmp_path / "out", cwd=tmp_path))
     assert "does not exist" in line
+    usage = tc("compile", path, "--kernels", b"\x1b[31mevil\nline\xff", "-o", tmp_path / "out", cwd=tmp_path)
+    stderr = usage.stderr.decode("utf-8")     # click's usage errors too
+    assert usage.returncode == 2 and "\x1b" not in stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "not one of" in errors[0] and not any(c in stderr for c in "\x1b\udcff")
 
 
 def test_one_line_strips_ansi_controls_and_bad_bytes():
