@@ -286,6 +286,13 @@ def test_a_good_board_file_is_accepted_and_used(zoo, tmp_path):
     makefile = (tmp_path / "proj" / "Makefile").read_text()
     assert "BOARD_FLAGS = -DMY_BOARD=1 -mcpu=cortex-m4" in makefile
     assert_nothing_injected(tmp_path / "proj")
+    # and through PlatformIO: its board manifest, platformio.ini and the emulated upload, offline
+    proc = tc("flash", model, "--board-file", path, "--data", data, "--count", 3, "-o", tmp_path / "pio", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert "3 of 3 outputs match" in (tmp_path / "pio" / "platformio.log").read_text()
+    assert json.loads((tmp_path / "pio" / "platformio" / "boards" / "my-board.json").read_text())["name"] == \
+        load_board_file(path).description
+    assert_nothing_injected(tmp_path / "pio")
 
 
 # ---- error lines ----
