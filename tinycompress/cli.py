@@ -263,8 +263,8 @@ def profile(model, board, ranks, embeddings, vocab, data, calibration, train, ep
             results = run_embedding_profile(model, target, parse_embeddings(embeddings), data, output, calibration,
                                             _tokens(vocab, data), train, epochs, budgets, jobs)
         else:
-            results = run_profile(model, target, parse_variants(ranks or "4,8,16,32,full"), data, output,
-                                  calibration, train, epochs, budgets, jobs)
+            variants = parse_variants("4,8,16,32,full" if ranks is None else ranks)
+            results = run_profile(model, target, variants, data, output, calibration, train, epochs, budgets, jobs)
         name = Path(model).stem
         document = to_json(results, name, target.name)
         if output is not None:
