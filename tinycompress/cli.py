@@ -101,7 +101,8 @@ def cli():
 @click.argument("model", type=MODEL)
 @_board_option
 @click.option("--output", "-o", type=click.Path(path_type=Path, file_okay=False), required=True,
-              help="Directory for the C project (replaced if it is an earlier tinycompress project).")
+              help="Directory for the C project: missing, empty, or an earlier project (then only the files "
+                   "its manifest lists are replaced).")
 @_calibration_option
 @_compression_options
 @_kernel_options

@@ -108,8 +108,9 @@ class Claim:
         """Move the project staged in `staging` (a sibling directory) in place of the files of the earlier
         project: the old ones go to a backup first and come back if anything fails."""
         new = _tree(staging)
-        old = [rel for rel in self.files if os.path.lexists(self.directory / rel)]
-        old += [name for name in sorted(BUILD_PRODUCTS) if os.path.lexists(self.directory / name)]
+        old = [name for name in sorted(BUILD_PRODUCTS) if os.path.lexists(self.directory / name)]
+        old += [rel for rel in self.files
+                if PurePosixPath(rel).parts[0] not in BUILD_PRODUCTS and os.path.lexists(self.directory / rel)]
         for rel in new:
             self.check_free(rel)
         backup = Path(tempfile.mkdtemp(prefix=f".{self.directory.name}-old-", dir=self.directory.parent))
