@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -270,13 +271,17 @@ MISUSES = [
 
 @pytest.fixture
 def misuse_paths(zoo, tmp_path):
-    m, d = zoo("digits_mlp")
+    """Copies of the zoo's files: a misuse that slipped through must not overwrite the cached models."""
+    source, _ = zoo("digits_mlp")
+    m, d = tmp_path / source.name, tmp_path / source.with_suffix(".npz").name
+    for suffix in (".tflite", ".keras", ".npz"):
+        shutil.copy(source.with_suffix(suffix), tmp_path / source.with_suffix(suffix).name)
     (tmp_path / "dir").mkdir()
     (tmp_path / "dir" / "x").write_text("occupied")
     (tmp_path / "looks-like.tflite").mkdir()
     (tmp_path / "empty.tflite").write_bytes(b"")
     (tmp_path / "text.txt").write_text("not a model, not data, not a directory\n")
-    return {"m": m, "m_name": m.name, "k": m.with_suffix(".keras"), "d": d, "e": tmp_path / "empty.tflite",
+    return {"m": m, "k": m.with_suffix(".keras"), "d": d, "e": tmp_path / "empty.tflite",
             "t": tmp_path / "text.txt", "dir": tmp_path / "dir", "dm": tmp_path / "looks-like.tflite",
             "o": tmp_path / "out"}
 
