@@ -18,7 +18,7 @@ from .outputs import check_paths, claim, write_file
 
 MODEL = click.Path(path_type=Path, dir_okay=False)
 DATA = click.Path(path_type=Path, dir_okay=False)
-MAX_COUNT = 100_000     # inputs a run, a profile or a flashed firmware takes at most
+MAX_COUNT = 10_000      # random inputs of a run, test inputs of a flashed firmware: at most
 COUNT = click.IntRange(1, MAX_COUNT)
 
 
@@ -311,8 +311,7 @@ def _closest(results, budgets) -> str:
 @click.option("--data", type=DATA, metavar="NPZ",
               help="Take the input from here: 'x' (float32) or 'x_int8'. Without it, a random int8 input "
                    "(the first one `run` uses).")
-@click.option("--index", default=0, show_default=True, type=click.IntRange(0, MAX_COUNT - 1),
-              help="Which input of --data.")
+@click.option("--index", default=0, show_default=True, type=click.IntRange(min=0), help="Which input of --data.")
 @click.option("--top", default=20, show_default=True, type=click.IntRange(min=0),
               help="Functions to list, the hottest first (0: all; the JSON always has all).")
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
@@ -341,9 +340,10 @@ def profile_functions_command(model: Path, board: str, data: Path | None, index:
         project = compile_model(model, target, directory, calibration,
                                 _compression(rank, energy, train, epochs, embedding, vocab, data),
                                 _cmsis_nn(kernels, cmsis_nn_dir))
-        inputs, _ = load_inputs(data, project.graph, index + 1)
+        inputs, _ = load_inputs(data, project.graph, min(index + 1, MAX_COUNT))
         if index >= len(inputs):
-            raise TinyCompressError(f"--index {index} is past the {len(inputs)} inputs in {data}")
+            raise TinyCompressError(f"--index {index} is past the {len(inputs)} inputs in "
+                                    f"{data or 'the random inputs'}")
         result = profile_functions(build(project), target, inputs[index])
     if json_path is not None:
         _write_text(json_path, result.to_json(project.graph.name))
