@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .emit import Project
 from .errors import EXIT_BUDGET, TinyCompressError
+from .outputs import write_file
 from .toolchain import require
 
 HOST_EXECUTABLE = "firmware_host"
@@ -22,7 +23,7 @@ def build(project: Project, host: bool = False, target: str | None = None, defin
     result = subprocess.run(["make", "-s", "-C", str(project.directory), target, f"DEFINES={defines}"],
                             capture_output=True, text=True)
     log = result.stdout + result.stderr
-    (project.directory / "build.log").write_text(log)
+    write_file(project.directory / "build.log", log)
     if result.returncode != 0:
         raise TinyCompressError(_explain_failure(log, project))
     return project.directory / target

@@ -16,9 +16,12 @@ from . import __version__
 from .boards import DEFAULT_BOARD, Board, list_boards, load_board, load_board_file, require_emulated
 from .errors import TinyCompressError
 from .escape import one_line
+from .outputs import check_paths, claim, write_file
 
 MODEL = click.Path(path_type=Path, dir_okay=False)
 DATA = click.Path(path_type=Path, dir_okay=False)
+MAX_COUNT = 10_000      # random inputs of a run, test inputs of a flashed firmware: at most
+COUNT = click.IntRange(1, MAX_COUNT)
 
 
 def _board_option(fn):
@@ -44,7 +47,8 @@ def _compression_options(fn):
                            "(or under 'vocab' in --data).")(fn)
     fn = click.option("--embedding", metavar="METHOD",
                       help="Compress the embedding table: row-int8, lowrank:R, pq:M, hash:B or kronecker.")(fn)
-    fn = click.option("--epochs", default=5, show_default=True, help="Fine-tuning epochs with --train.")(fn)
+    fn = click.option("--epochs", default=5, show_default=True, type=click.IntRange(min=1),
+                      help="Fine-tuning epochs with --train.")(fn)
     fn = click.option("--train", type=DATA, metavar="NPZ",
                       help="Fine-tune after factorization on 'x' with labels 'y', or by distillation "
                            "from the unfactorized model without labels.")(fn)
@@ -111,7 +115,8 @@ def cli():
 @click.argument("model", type=MODEL)
 @_board_option
 @click.option("--output", "-o", type=click.Path(path_type=Path, file_okay=False), required=True,
-              help="Directory for the C project (replaced if it is an earlier tinycompress project).")
+              help="Directory for the C project: missing, empty, or an earlier project (then only the files "
+                   "its manifest lists are replaced).")
 @_calibration_option
 @_compression_options
 @_kernel_options
@@ -125,6 +130,7 @@ def compile(model: Path, board: Board, output: Path, calibration: Path | None, r
       make -C build/digits          # firmware.elf, built with arm-none-eabi-gcc
     """
     from .pipeline import compile_model
+    _check_paths(output, {}, model, calibration=calibration, train=train, vocab=vocab)
     project = compile_model(model, board, output, calibration,
                             _compression(rank, energy, train, epochs, embedding, vocab),
                             _cmsis_nn(kernels, cmsis_nn_dir))
@@ -138,7 +144,7 @@ def compile(model: Path, board: Board, output: Path, calibration: Path | None, r
 @click.option("--data", type=DATA, metavar="NPZ",
               help="Inputs under 'x' (float32 features or integer token ids) or 'x_int8' (int8), optional "
                    "labels under 'y'. Without it, random inputs.")
-@click.option("--count", default=10, show_default=True, help="Random inputs to use without --data.")
+@click.option("--count", default=10, show_default=True, type=COUNT, help="Random inputs to use without --data.")
 @click.option("--verify", is_flag=True, help="Compare every output with the TFLite Micro interpreter; "
                                              "exit 4 on any difference.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
@@ -159,6 +165,7 @@ def run(model: Path, board: Board, data: Path | None, count: int, verify: bool, 
     """
     from .pipeline import VerificationError, run_model
     from .report import format_table
+    _check_paths(output, {"--json": json_path}, model, data, calibration, train, vocab)
     try:
         report = run_model(model, require_emulated(board, "run"), data=data, verify=verify, out=output,
                            calibration=calibration, count=count, host=host,
@@ -182,8 +189,14 @@ def _write_text(path: Path, text: str) -> None:
     if str(path) == "-":
         click.echo(text)
     else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text + "\n")
+        write_file(path, text + "\n")
+
+
+def _check_paths(output: Path | None, reports: dict, model: Path, data: Path | None = None,
+                 calibration: Path | None = None, train: Path | None = None, vocab: Path | None = None) -> None:
+    """Refuse outputs that would overwrite an input or each other (see outputs.check_paths)."""
+    check_paths(output, reports, {"MODEL": model, "--data": data, "--calibration": calibration, "--train": train,
+                                  "--vocab": vocab})
 
 
 def _size(text: str | None) -> int | None:
@@ -194,9 +207,12 @@ def _size(text: str | None) -> int | None:
     number = text.strip().lower().rstrip("bkmi") or "0"
     unit = text.strip().lower()[len(number):]
     try:
-        return int(float(number) * units[unit])
-    except (ValueError, KeyError):
-        raise click.BadParameter(f"{text!r} is not a size; write e.g. 64KiB, 1MiB or 65536") from None
+        size = int(float(number) * units[unit])
+    except (ValueError, KeyError, OverflowError):
+        size = 0
+    if size <= 0:
+        raise click.BadParameter(f"{text!r} is not a size; write e.g. 64KiB, 1MiB or 65536")
+    return size
 
 
 @cli.command()
@@ -215,18 +231,21 @@ def _size(text: str | None) -> int | None:
 @_calibration_option
 @click.option("--train", type=DATA, metavar="NPZ",
               help="Fine-tune each factorized variant (or embedding method) on this data.")
-@click.option("--epochs", default=5, show_default=True, help="Fine-tuning epochs.")
+@click.option("--epochs", default=5, show_default=True, type=click.IntRange(min=1), help="Fine-tuning epochs.")
 @click.option("--output", "-o", type=click.Path(path_type=Path, file_okay=False),
               help="Write profile.json, profile.csv, pareto.png and every variant's .tflite and C project here.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
               metavar="FILE", help="Also write the JSON here ('-' for stdout).")
 @click.option("--max-flash", metavar="SIZE", help="Budget: flash, e.g. 64KiB.")
 @click.option("--max-sram", metavar="SIZE", help="Budget: SRAM, e.g. 16KiB.")
-@click.option("--max-instructions", type=int, metavar="N", help="Budget: instructions per inference.")
-@click.option("--min-accuracy", type=float, metavar="PCT", help="Budget: firmware accuracy in percent.")
+@click.option("--max-instructions", type=click.IntRange(min=1), metavar="N",
+              help="Budget: instructions per inference.")
+@click.option("--min-accuracy", type=click.FloatRange(0, 100), metavar="PCT",
+              help="Budget: firmware accuracy in percent.")
 @click.option("--junit", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
               help="Write JUnit XML: one test case per variant.")
-@click.option("--jobs", "-j", default=2, show_default=True, help="Variants built and emulated at once.")
+@click.option("--jobs", "-j", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="Variants built and emulated at once.")
 def profile(model, board, ranks, embeddings, vocab, data, calibration, train, epochs, output, json_path, max_flash,
             max_sram,
             max_instructions, min_accuracy, junit, jobs):
@@ -249,23 +268,24 @@ def profile(model, board, ranks, embeddings, vocab, data, calibration, train, ep
     budgets = Budgets(_size(max_flash), _size(max_sram), max_instructions,
                       None if min_accuracy is None else min_accuracy / 100)
     target = require_emulated(board, "profile")
-    if embeddings is not None:
-        if ranks is not None:
-            raise click.UsageError("give --ranks or --embeddings, not both: a profile sweeps one of them")
-        from .embedding import parse_embeddings
-        from .profile import run_embedding_profile
-        results = run_embedding_profile(model, target, parse_embeddings(embeddings), data, output, calibration,
-                                        _tokens(vocab, data), train, epochs, budgets, jobs)
-    else:
-        results = run_profile(model, target, parse_variants(ranks or "4,8,16,32,full"), data, output, calibration,
-                              train, epochs, budgets, jobs)
-    name = Path(model).stem
-    document = to_json(results, name, target.name)
-    if output is not None:
-        output.mkdir(parents=True, exist_ok=True)
-        (output / "profile.json").write_text(document + "\n")
-        write_csv(results, output / "profile.csv")
-        write_pareto(results, output / "pareto.png", f"{name} on {target.name}")
+    _check_paths(output, {"--json": json_path, "--junit": junit}, model, data, calibration, train, vocab)
+    with claim(output):
+        if embeddings is not None:
+            if ranks is not None:
+                raise click.UsageError("give --ranks or --embeddings, not both: a profile sweeps one of them")
+            from .embedding import parse_embeddings
+            from .profile import run_embedding_profile
+            results = run_embedding_profile(model, target, parse_embeddings(embeddings), data, output, calibration,
+                                            _tokens(vocab, data), train, epochs, budgets, jobs)
+        else:
+            variants = parse_variants("4,8,16,32,full" if ranks is None else ranks)
+            results = run_profile(model, target, variants, data, output, calibration, train, epochs, budgets, jobs)
+        name = Path(model).stem
+        document = to_json(results, name, target.name)
+        if output is not None:
+            write_file(output / "profile.json", document + "\n")
+            write_csv(results, output / "profile.csv")
+            write_pareto(results, output / "pareto.png", f"{name} on {target.name}")
     if junit is not None:
         write_junit(results, junit, target.name)
     if json_path is not None:
@@ -329,13 +349,15 @@ def profile_functions_command(model: Path, board: Board, data: Path | None, inde
     from .hotspots import format_table, profile_functions
     from .pipeline import compile_model, load_inputs, project_directory
     target = require_emulated(board, "profile-functions")
+    _check_paths(output, {"--json": json_path}, model, data, calibration, train, vocab)
     with project_directory(output) as directory:
         project = compile_model(model, target, directory, calibration,
                                 _compression(rank, energy, train, epochs, embedding, vocab, data),
                                 _cmsis_nn(kernels, cmsis_nn_dir))
-        inputs, _ = load_inputs(data, project.graph, index + 1)
+        inputs, _ = load_inputs(data, project.graph, min(index + 1, MAX_COUNT))
         if index >= len(inputs):
-            raise TinyCompressError(f"--index {index} is past the {len(inputs)} inputs in {data}")
+            raise TinyCompressError(f"--index {index} is past the {len(inputs)} inputs in "
+                                    f"{data or 'the random inputs'}")
         result = profile_functions(build(project), target, inputs[index])
     if json_path is not None:
         _write_text(json_path, result.to_json(project.graph.name))
@@ -351,7 +373,7 @@ def profile_functions_command(model: Path, board: Board, data: Path | None, inde
 @click.option("--data", type=DATA, metavar="NPZ",
               help="Test inputs built into the firmware, under 'x' (float32) or 'x_int8'. "
                    "Without it, random int8 inputs.")
-@click.option("--count", default=10, show_default=True, help="How many test inputs the firmware runs.")
+@click.option("--count", default=10, show_default=True, type=COUNT, help="How many test inputs the firmware runs.")
 @click.option("--upload-port", metavar="PORT", help="The board's upload port, e.g. /dev/ttyACM0.")
 @click.option("--no-upload", is_flag=True, help="Write the project and link it; do not upload "
                                                 "(a real board then needs no network).")
@@ -381,10 +403,12 @@ def flash(model: Path, board: Board, output: Path | None, data: Path | None, cou
     from .report import format_table
     target = board
     output = output or Path("build") / f"{Path(model).stem}-{target.name}"
-    result = flash_model(model, target, output, data=data, count=count, calibration=calibration,
-                         compression=_compression(rank, energy, train, epochs, embedding, vocab, data),
-                         upload=not no_upload,
-                         upload_port=upload_port, cmsis_nn=_cmsis_nn(kernels, cmsis_nn_dir))
+    _check_paths(output, {"--json": json_path}, model, data, calibration, train, vocab)
+    with claim(output):
+        result = flash_model(model, target, output, data=data, count=count, calibration=calibration,
+                             compression=_compression(rank, energy, train, epochs, embedding, vocab, data),
+                             upload=not no_upload,
+                             upload_port=upload_port, cmsis_nn=_cmsis_nn(kernels, cmsis_nn_dir))
     quiet = json_path is not None and str(json_path) == "-"
     if result.report is not None:
         _emit(result.report, json_path)

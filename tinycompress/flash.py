@@ -33,6 +33,7 @@ from .emit import CONSOLE_SOURCES, SERIAL_SOURCES, Project, _environment, banner
 from .emulate import RunResult, parse_profile
 from .errors import EXIT_MISMATCH, EXIT_TOOL_MISSING, TinyCompressError
 from .ops.common import ConstArray
+from .outputs import write_file
 from .report import Report, make_report
 
 SERIAL_BAUD = 115200
@@ -201,7 +202,7 @@ def run_platformio(directory: Path, env: Environment, upload: bool, upload_port:
     except subprocess.TimeoutExpired:
         raise TinyCompressError(f"pio run -e {env.name} ran past {PIO_TIMEOUT} s") from None
     log = proc.stdout + proc.stderr
-    (directory / "platformio.log").write_text(log)
+    write_file(directory / "platformio.log", log)
     if proc.returncode != 0:
         if "No module named platformio" in log:
             raise TinyCompressError("PlatformIO is not installed; install it with: pip install platformio",

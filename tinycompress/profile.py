@@ -24,6 +24,7 @@ from .embedding import EmbeddingSpec, compress_embeddings, embedding_summary
 from .emulate import run_firmware
 from .errors import EXIT_BUDGET, TinyCompressError
 from .load import open_npz, read_tflite
+from .outputs import write_file
 from .pipeline import Compression, compile_graph, compress_keras, model_inputs
 from .reference import tflm_outputs
 
@@ -194,8 +195,7 @@ def run_embedding_profile(model_path: Path, board: Board, specs: list[EmbeddingS
             for label in bar:   # TensorFlow here, builds and QEMU on the pool
                 g, score = (graph, host_float) if label == INT8 else variant(by_label[label])
                 directory = root / f"embedding-{label.replace(':', '-')}"
-                directory.mkdir(parents=True, exist_ok=True)
-                (directory / "model.tflite").write_bytes(g.source)
+                write_file(directory / "model.tflite", g.source)
                 pending.append(pool.submit(_measure, label, g, board, directory, evaluation, score, [],
                                            params, "embedding"))
             results = [f.result() for f in pending]
@@ -217,8 +217,7 @@ def _variant(label: str, spec, model, train, epochs, evaluation: Evaluation, cal
     host_float = evaluation.score(student.predict(evaluation.x, batch_size=64, verbose=0))
     tflite = keras_to_int8_tflite(student, calib)
     directory = root / f"rank-{label}"
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "model.tflite").write_bytes(tflite)
+    write_file(directory / "model.tflite", tflite)
     graph = read_tflite(tflite, name=f"{Path(model_path).stem}-rank-{label}")
     return pool.submit(_measure, label, graph, board, directory, evaluation, host_float,
                        [asdict(d) for d in decisions], _params(student))

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import asdict
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 from . import __version__
+from .outputs import write_file
 from .profile import VariantResult
 
 PROFILE_VERSION = 1
@@ -77,14 +79,15 @@ CSV_COLUMNS = ["variant", "params", "macs", "flash_total", "flash_weights", "fla
 
 
 def write_csv(results: list[VariantResult], path: Path) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(CSV_COLUMNS)
-        for v in results:
-            writer.writerow([v.variant, v.params, v.macs, v.flash["total"], v.flash["weights"],
-                             sum(e["bytes"] for e in v.embeddings), v.sram["total"],
-                             v.sram["arena"], v.sram["stack_peak"], v.instructions, v.metric, v.firmware,
-                             v.host_float, v.host_int8, v.compression, v.bit_exact])
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(CSV_COLUMNS)
+    for v in results:
+        writer.writerow([v.variant, v.params, v.macs, v.flash["total"], v.flash["weights"],
+                         sum(e["bytes"] for e in v.embeddings), v.sram["total"],
+                         v.sram["arena"], v.sram["stack_peak"], v.instructions, v.metric, v.firmware,
+                         v.host_float, v.host_int8, v.compression, v.bit_exact])
+    write_file(path, text.getvalue())
 
 
 def write_pareto(results: list[VariantResult], path: Path, title: str) -> None:
@@ -106,8 +109,10 @@ def write_pareto(results: list[VariantResult], path: Path, title: str) -> None:
         ax.grid(True, alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    image = io.BytesIO()
+    fig.savefig(image, format="png", dpi=110)
     plt.close(fig)
+    write_file(path, image.getvalue())
 
 
 def write_junit(results: list[VariantResult], path: Path, board: str) -> None:
@@ -120,5 +125,5 @@ def write_junit(results: list[VariantResult], path: Path, board: str) -> None:
         cases.append(f'  <testcase classname="tinycompress.profile.{board}" name={quoteattr(_label(v))}>'
                      f"{body}</testcase>")
     failures = sum(bool(v.budget_failures) or not v.bit_exact for v in results)
-    path.write_text(f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="tinycompress profile" '
-                    f'tests="{len(results)}" failures="{failures}">\n' + "\n".join(cases) + "\n</testsuite>\n")
+    write_file(path, f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="tinycompress profile" '
+                     f'tests="{len(results)}" failures="{failures}">\n' + "\n".join(cases) + "\n</testsuite>\n")
