@@ -32,7 +32,7 @@ def _board_option(fn):
         if board is not None and board_file is not None:
             raise click.UsageError("give --board or --board-file, not both")
         return fn(*args, board=load_board_file(board_file) if board_file is not None
-                  else load_board(board or DEFAULT_BOARD), **kwargs)
+                  else load_board(DEFAULT_BOARD if board is None else board), **kwargs)
 
     command = click.option("--board-file", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE.toml",
                            help="A board file of your own, checked like the catalog's (see README.md).")(command)
