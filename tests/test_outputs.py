@@ -176,6 +176,25 @@ def test_concurrent_compiles_into_one_directory_leave_one_whole_project(zoo, tmp
         assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]    # no staging left behind
 
 
+def test_a_profile_rerun_keeps_the_users_files_and_lists_its_own(zoo, tmp_path):
+    tflite, data = zoo("digits_mlp")
+    out = tmp_path / "profile"
+    args = ("profile", tflite.with_suffix(".keras"), "--data", data, "--ranks", "4", "-o", out)
+    assert tc(*args).returncode == 0
+    (out / "notes.txt").write_text("precious")
+    (out / "rank-4" / "mine.txt").write_text("mine")
+    first = (out / "profile.json").read_text()
+    proc = tc(*args)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "notes.txt").read_text() == "precious" and (out / "rank-4" / "mine.txt").read_text() == "mine"
+    assert json.loads((out / "profile.json").read_text())["variants"] == json.loads(first)["variants"]
+    assert set(json.loads((out / MANIFEST).read_text())["files"]) == {
+        "profile.json", "profile.csv", "pareto.png", "rank-4/model.tflite", "rank-full/model.tflite"}
+    for variant in ("rank-4", "rank-full"):      # each C project is an output directory of its own
+        files = json.loads((out / variant / "project" / MANIFEST).read_text())["files"]
+        assert {"Makefile", "model.c", "build.log"} <= set(files)
+
+
 def test_an_interrupted_write_leaves_the_old_file(tmp_path, monkeypatch):
     target = tmp_path / "report.json"
     write_file(target, "old\n")
