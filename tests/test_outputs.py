@@ -183,11 +183,10 @@ def test_a_profile_rerun_keeps_the_users_files_and_lists_its_own(zoo, tmp_path):
     assert tc(*args).returncode == 0
     (out / "notes.txt").write_text("precious")
     (out / "rank-4" / "mine.txt").write_text("mine")
-    first = (out / "profile.json").read_text()
     proc = tc(*args)
     assert proc.returncode == 0, proc.stderr
     assert (out / "notes.txt").read_text() == "precious" and (out / "rank-4" / "mine.txt").read_text() == "mine"
-    assert json.loads((out / "profile.json").read_text())["variants"] == json.loads(first)["variants"]
+    assert [v["variant"] for v in json.loads((out / "profile.json").read_text())["variants"]] == ["4"]
     assert set(json.loads((out / MANIFEST).read_text())["files"]) == {
         "profile.json", "profile.csv", "pareto.png", "rank-4/model.tflite", "rank-full/model.tflite"}
     for variant in ("rank-4", "rank-full"):      # each C project is an output directory of its own
