@@ -76,6 +76,19 @@ def test_a_user_file_where_the_project_writes_is_refused(zoo, tmp_path):
     assert (out / "model.c").read_text() == "/* my own model.c */\n"
 
 
+def test_a_symlink_in_the_project_is_neither_followed_nor_written_through(zoo, tmp_path):
+    """Swapping `firmware/` for a link to a directory elsewhere must not move or overwrite files there."""
+    model, _ = zoo("digits_mlp")
+    out = tmp_path / "out"
+    assert tc("compile", model, "-o", out).returncode == 0
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(out / "firmware", elsewhere)
+    (out / "firmware").symlink_to(elsewhere)
+    before = project_files(elsewhere)
+    assert_one_line_error(tc("compile", model, "-o", out), EXIT_ERROR, "in the way", "symlink")
+    assert project_files(elsewhere) == before
+
+
 @pytest.mark.parametrize("entry", ["../victim.txt", "/etc/hostname", ""])
 def test_a_damaged_manifest_is_refused(zoo, tmp_path, entry):
     model, _ = zoo("digits_mlp")

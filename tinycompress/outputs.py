@@ -109,8 +109,8 @@ class Claim:
         project: the old ones go to a backup first and come back if anything fails."""
         new = _tree(staging)
         old = [name for name in sorted(BUILD_PRODUCTS) if os.path.lexists(self.directory / name)]
-        old += [rel for rel in self.files
-                if PurePosixPath(rel).parts[0] not in BUILD_PRODUCTS and os.path.lexists(self.directory / rel)]
+        old += [rel for rel in self.files if PurePosixPath(rel).parts[0] not in BUILD_PRODUCTS
+                and os.path.lexists(self.directory / rel) and self._in_the_way(rel) is None]
         for rel in new:
             self.check_free(rel)
         backup = Path(tempfile.mkdtemp(prefix=f".{self.directory.name}-old-", dir=self.directory.parent))
@@ -142,15 +142,21 @@ class Claim:
             shutil.rmtree(staging, ignore_errors=True)
         _prune_empty_dirs(self.directory, [rel for rel in moved_old if rel not in new])
 
-    def check_free(self, rel: str) -> None:
-        """Refuse to write over a user's file, or through a user's symlink."""
-        target = self.directory / rel
-        parent = target.parent
+    def _in_the_way(self, rel: str) -> Path | None:
+        """The first directory on the way to `rel` that is a symlink or a file: never written through."""
+        parent = (self.directory / rel).parent
         while parent != self.directory:
             if parent.is_symlink() or (parent.exists() and not parent.is_dir()):
-                raise TinyCompressError(f"{parent} is in the way of the project's {rel} and is not tinycompress's "
-                                        f"(not in {self.directory / MANIFEST}); move it away")
+                return parent
             parent = parent.parent
+        return None
+
+    def check_free(self, rel: str) -> None:
+        """Refuse to write over a user's file, or through a symlink or a file on the way."""
+        target = self.directory / rel
+        if (blocker := self._in_the_way(rel)) is not None:
+            raise TinyCompressError(f"{blocker} is in the way of the project's {rel} (a symlink or a file); "
+                                    "move it away or choose another -o")
         if os.path.lexists(target) and not self.owned(rel):
             raise TinyCompressError(f"{target} is not tinycompress's (not in {self.directory / MANIFEST}) and the "
                                     "project would overwrite it; move it away or choose another -o")
