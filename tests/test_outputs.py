@@ -76,6 +76,19 @@ def test_a_user_file_where_the_project_writes_is_refused(zoo, tmp_path):
     assert (out / "model.c").read_text() == "/* my own model.c */\n"
 
 
+def test_a_symlink_in_the_project_is_neither_followed_nor_written_through(zoo, tmp_path):
+    """Swapping `firmware/` for a link to a directory elsewhere must not move or overwrite files there."""
+    model, _ = zoo("digits_mlp")
+    out = tmp_path / "out"
+    assert tc("compile", model, "-o", out).returncode == 0
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(out / "firmware", elsewhere)
+    (out / "firmware").symlink_to(elsewhere)
+    before = project_files(elsewhere)
+    assert_one_line_error(tc("compile", model, "-o", out), EXIT_ERROR, "in the way", "symlink")
+    assert project_files(elsewhere) == before
+
+
 @pytest.mark.parametrize("entry", ["../victim.txt", "/etc/hostname", ""])
 def test_a_damaged_manifest_is_refused(zoo, tmp_path, entry):
     model, _ = zoo("digits_mlp")
@@ -174,6 +187,24 @@ def test_concurrent_compiles_into_one_directory_leave_one_whole_project(zoo, tmp
         # exactly one of the two projects, whole, and nothing else
         assert any(files == project_files(tmp_path / m.stem) | {MANIFEST: files[MANIFEST]} for m in (mlp, cnn))
         assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]    # no staging left behind
+
+
+def test_a_profile_rerun_keeps_the_users_files_and_lists_its_own(zoo, tmp_path):
+    tflite, data = zoo("digits_mlp")
+    out = tmp_path / "profile"
+    args = ("profile", tflite.with_suffix(".keras"), "--data", data, "--ranks", "4", "-o", out)
+    assert tc(*args).returncode == 0
+    (out / "notes.txt").write_text("precious")
+    (out / "rank-4" / "mine.txt").write_text("mine")
+    proc = tc(*args)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "notes.txt").read_text() == "precious" and (out / "rank-4" / "mine.txt").read_text() == "mine"
+    assert [v["variant"] for v in json.loads((out / "profile.json").read_text())["variants"]] == ["4"]
+    assert set(json.loads((out / MANIFEST).read_text())["files"]) == {
+        "profile.json", "profile.csv", "pareto.png", "rank-4/model.tflite", "rank-full/model.tflite"}
+    for variant in ("rank-4", "rank-full"):      # each C project is an output directory of its own
+        files = json.loads((out / variant / "project" / MANIFEST).read_text())["files"]
+        assert {"Makefile", "model.c", "build.log"} <= set(files)
 
 
 def test_an_interrupted_write_leaves_the_old_file(tmp_path, monkeypatch):

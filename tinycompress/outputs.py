@@ -33,9 +33,9 @@ def write_file(path: Path, data: bytes | str) -> None:
     """Write `path` atomically: a temporary file beside it, fsync, rename. Recorded in the manifest of
     the claimed output directory it lies in, if any."""
     path = Path(path)
-    claim = _claim_holding(path)
-    if claim is not None:
-        claim.check_free(claim.relative(path))
+    holder = _claim_holding(path)
+    if holder is not None:
+        holder.check_free(holder.relative(path))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -52,8 +52,8 @@ def write_file(path: Path, data: bytes | str) -> None:
         if isinstance(exc, OSError):
             raise TinyCompressError(f"cannot write {path}: {exc.strerror or exc}; choose another path") from None
         raise
-    if claim is not None:
-        claim.record(path)
+    if holder is not None:
+        holder.record(path)
 
 
 def _digest(path: Path) -> dict:
@@ -109,8 +109,8 @@ class Claim:
         project: the old ones go to a backup first and come back if anything fails."""
         new = _tree(staging)
         old = [name for name in sorted(BUILD_PRODUCTS) if os.path.lexists(self.directory / name)]
-        old += [rel for rel in self.files
-                if PurePosixPath(rel).parts[0] not in BUILD_PRODUCTS and os.path.lexists(self.directory / rel)]
+        old += [rel for rel in self.files if PurePosixPath(rel).parts[0] not in BUILD_PRODUCTS
+                and os.path.lexists(self.directory / rel) and self._in_the_way(rel) is None]
         for rel in new:
             self.check_free(rel)
         backup = Path(tempfile.mkdtemp(prefix=f".{self.directory.name}-old-", dir=self.directory.parent))
@@ -142,15 +142,21 @@ class Claim:
             shutil.rmtree(staging, ignore_errors=True)
         _prune_empty_dirs(self.directory, [rel for rel in moved_old if rel not in new])
 
-    def check_free(self, rel: str) -> None:
-        """Refuse to write over a user's file, or through a user's symlink."""
-        target = self.directory / rel
-        parent = target.parent
+    def _in_the_way(self, rel: str) -> Path | None:
+        """The first directory on the way to `rel` that is a symlink or a file: never written through."""
+        parent = (self.directory / rel).parent
         while parent != self.directory:
             if parent.is_symlink() or (parent.exists() and not parent.is_dir()):
-                raise TinyCompressError(f"{parent} is in the way of the project's {rel} and is not tinycompress's "
-                                        f"(not in {self.directory / MANIFEST}); move it away")
+                return parent
             parent = parent.parent
+        return None
+
+    def check_free(self, rel: str) -> None:
+        """Refuse to write over a user's file, or through a symlink or a file on the way."""
+        target = self.directory / rel
+        if (blocker := self._in_the_way(rel)) is not None:
+            raise TinyCompressError(f"{blocker} is in the way of the project's {rel} (a symlink or a file); "
+                                    "move it away or choose another -o")
         if os.path.lexists(target) and not self.owned(rel):
             raise TinyCompressError(f"{target} is not tinycompress's (not in {self.directory / MANIFEST}) and the "
                                     "project would overwrite it; move it away or choose another -o")
@@ -204,7 +210,7 @@ def claim(directory: Path | None):
         return
     created = not directory.exists()
     if not created:
-        _check_ours(directory, before_lock=True)
+        _manifest_files(directory, locked=False)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         lock = open(directory / LOCK, "a")
@@ -216,7 +222,7 @@ def claim(directory: Path | None):
         except BlockingIOError:
             raise TinyCompressError(f"another tinycompress run is writing {directory}; wait for it to finish or "
                                     "choose another -o") from None
-        c = Claim(directory, _check_ours(directory, before_lock=False))
+        c = Claim(directory, _manifest_files(directory, locked=True))
         with _claims_mutex:
             _claims[directory] = [c, 1]
         try:
@@ -230,30 +236,30 @@ def claim(directory: Path | None):
         lock.close()
 
 
-def _check_ours(directory: Path, before_lock: bool) -> dict[str, dict]:
-    """The files the manifest lists; refuses what is not an output directory of ours."""
+def _manifest_files(directory: Path, locked: bool) -> dict[str, dict]:
+    """The files the manifest lists (read once locked); refuses what is not an output directory of ours."""
     if not directory.is_dir():
         raise TinyCompressError(f"output directory {directory} is not a directory; choose another -o")
     names = {p.name for p in directory.iterdir()}
-    if before_lock and LOCK in names:
-        return {}     # ours, perhaps mid-run: the lock decides
     if MANIFEST not in names:
-        if names - OURS:
+        if names - OURS and (locked or LOCK not in names):    # unlocked, a lock means a run may be writing
             raise TinyCompressError(f"output directory {directory} is not empty and is not a tinycompress project "
                                     f"(it has no {MANIFEST}); choose another -o or empty it")
         return {}
-    if before_lock:
+    if not locked:
         return {}
     try:
         files = json.loads((directory / MANIFEST).read_text())["files"]
-        assert isinstance(files, dict)
-        for rel in files:
-            parts = PurePosixPath(rel).parts
-            assert parts and not PurePosixPath(rel).is_absolute() and ".." not in parts and parts[0] not in OURS
-    except (OSError, ValueError, KeyError, TypeError, AssertionError):
-        raise TinyCompressError(f"{directory / MANIFEST} is damaged; empty {directory} or choose another -o") \
-            from None
+    except (OSError, ValueError, KeyError, TypeError):
+        files = None
+    if not isinstance(files, dict) or not all(map(_relative_inside, files)):
+        raise TinyCompressError(f"{directory / MANIFEST} is damaged; empty {directory} or choose another -o")
     return files
+
+
+def _relative_inside(rel: str) -> bool:
+    path = PurePosixPath(rel)
+    return bool(path.parts) and not path.is_absolute() and ".." not in path.parts and path.parts[0] not in OURS
 
 
 def check_paths(output: Path | None, reports: dict[str, Path | None], inputs: dict[str, Path | None]) -> None:

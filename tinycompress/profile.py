@@ -24,7 +24,7 @@ from .embedding import EmbeddingSpec, compress_embeddings, embedding_summary
 from .emulate import run_firmware
 from .errors import EXIT_BUDGET, TinyCompressError
 from .load import open_npz, read_tflite
-from .outputs import write_file
+from .outputs import claim, write_file
 from .pipeline import Compression, compile_graph, compress_keras, model_inputs
 from .reference import tflm_outputs
 
@@ -277,8 +277,9 @@ def _params(model) -> int:
 
 def _measure(label: str, graph, board: Board, directory: Path, evaluation: Evaluation, host_float: float | None,
              decisions: list[dict], params: int, kind: str = "rank") -> VariantResult:
-    project = compile_graph(graph, board, directory / "project", f"{graph.name}.tflite")
-    elf = build(project)
+    with claim(directory / "project"):      # held while make writes there too
+        project = compile_graph(graph, board, directory / "project", f"{graph.name}.tflite")
+        elf = build(project)
     sizes = elf_sizes(elf)
     out = graph.output_tensor()
     x = model_inputs(graph, evaluation.x, "the evaluation data")
