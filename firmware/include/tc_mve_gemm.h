@@ -151,7 +151,7 @@ static inline int32_t tc_mve_row_sum(const int8_t *w, int32_t depth)
 
 /* folded[row] = bias + input offset * weight sum, for the calls that follow with bias = folded and
  * input_offset = 0 (once per layer: a row at a time will do). */
-static inline void tc_mve_fold_bias(const tc_mve_gemm *g, int32_t *folded)
+static inline void tc_mve_fold_bias(const tc_mve_gemm *g, tc_alias_i32 *folded)
 {
     for (int32_t row = 0; row < g->rows; row++) {
         const int32_t sum = tc_mve_row_sum(g->weights + row * g->depth, g->depth);
