@@ -42,10 +42,14 @@ typedef struct {
     tc_activation act;
 } tc_mve_gemm;
 
+/* A row's weights, as a block holds it: the four are stored as one vector of addresses (VSTRW), so
+ * their type may alias that store's. */
+typedef const int8_t *tc_mve_row __attribute__((may_alias));
+
 /* A block of four consecutive rows: where each row's weights start, each row's bias, and the depth.
  * The dot product loads them from here (at these offsets), so they need no registers between columns. */
 typedef struct {
-    const int8_t *w[4];
+    tc_mve_row w[4];
     int32_t bias[4];
     int32_t depth;
 } tc_mve_block;
