@@ -33,7 +33,7 @@ OPT = f"-O1 -g {SANITIZE}"
 MODELS = ["op_fc_pairs", "op_conv_3x3_same", "op_conv_5x3_valid_s2", "op_conv_dilated", "op_dw_mult2_valid",
           "op_dw_s2_same", "op_maxpool_3x3_s1_same", "op_avgpool_3x3_s2_same", "op_softmax", "op_add_residual",
           "digits_cnn", "text_mean", "text_sum",
-          # networks the fast tier builds for no other test: slow from a clean clone
+          # as in test_firmware_vs_tflm.py, slow: the zoo trains them for the slow tests only
           pytest.param("kws_dscnn", marks=pytest.mark.slow), pytest.param("ad_autoencoder", marks=pytest.mark.slow)]
 
 pytestmark = pytest.mark.skipif(not (shutil.which("gcc") and shutil.which("make")), reason="gcc or make missing")
