@@ -446,7 +446,7 @@ def build_here(name: str, out_dir: Path = DEFAULT_OUT) -> Path:
     _write(out_dir / f"{name}.npz", _npz_bytes(arrays))
     if TASKS[name] in ("classification", "regression"):
         # the float model, for factorization sweeps
-        _write(out_dir / f"{name}.keras", _keras_bytes(model, out_dir / f"{name}.scratch.keras"))
+        _write(out_dir / f"{name}.keras", _keras_bytes(model, out_dir / f".{name}.{os.getpid()}.keras"))
         train = {"x": calibration} if train_y is None else {"x": calibration, "y": train_y}
         _write(out_dir / f"{name}_train.npz", _npz_bytes(train))
     _write(tflite_path.with_suffix(".key"), f"{cache_key()}\n".encode())
