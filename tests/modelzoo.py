@@ -1,18 +1,33 @@
 """Every test model, built from this script with fixed seeds and cached as .tflite + .npz.
 
-Usage: python tests/modelzoo.py [--out DIR] [NAME ...]
+Usage: python tests/modelzoo.py [--out DIR] [--force] [NAME ...]
 
 Each model is a Keras model (batch size 1) trained briefly so its weights look
 real, converted by tinycompress.quantize to full int8, and stored with at least
 100 test inputs (`x` float32, `x_int8`) and, for classifiers, labels (`y`).
 The networks also keep their float `.keras` model and training set
 (`<name>_train.npz`) for factorization sweeps.
+
+The build is deterministic: the same bytes in every file on every run, whatever was built
+before in the process (each model starts from a cleared Keras session and the same seeds), with
+TensorFlow on one thread and deterministic ops, and zip members (.npz, .keras) stamped with a
+fixed date. A cached model is reused only when its `<name>.key` holds cache_key(): a hash of
+this script, the files it builds with and the versions of the packages that shape the bytes.
+`build()` builds in a fresh Python process, where TensorFlow's threads can still be set.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib.metadata
 import importlib.util
+import io
+import json
 import os
+import subprocess
+import sys
+import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -23,13 +38,46 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "tests" / ".models"
 TEST_INPUTS = 120
 SEED = 7
+# What a model's bytes depend on besides its name: the key of the cache.
+SOURCES = [Path(__file__).resolve(), ROOT / "tinycompress" / "quantize.py", ROOT / "examples" / "digits" / "train.py"]
+PACKAGES = ["tensorflow-cpu", "keras", "numpy", "tflite-micro", "scikit-learn"]
+# TensorFlow reads these when it starts: one thread each, deterministic kernels.
+DETERMINISTIC_ENV = {"TF_DETERMINISTIC_OPS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
+                     "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "none"
+
+
+def cache_key() -> str:
+    digest = hashlib.sha256()
+    for path in SOURCES:
+        digest.update(path.read_bytes())
+    for package in PACKAGES:
+        digest.update(f"{package}=={_version(package)}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def _deterministic_tensorflow():
+    """Before any TensorFlow op runs: one thread for training and conversion, deterministic ops."""
+    os.environ.update(DETERMINISTIC_ENV)
+    from tinycompress.quantize import _tensorflow
+    tf = _tensorflow()   # quiet TensorFlow's import
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    tf.config.experimental.enable_op_determinism()
 
 
 def _keras():
-    from tinycompress.quantize import _tensorflow
-    _tensorflow()   # quiet TensorFlow's import
+    """Keras with a cleared session (layer names restart at dense, dense_1, ...) and every seed set."""
     import keras
-    keras.utils.set_random_seed(SEED)
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(SEED)   # Python's random, NumPy's and TensorFlow's
     return keras
 
 
@@ -282,12 +330,102 @@ def _float_tflite(model) -> bytes:
         return tf.lite.TFLiteConverter.from_keras_model(model).convert()
 
 
+def _zip_bytes(members: dict[str, bytes]) -> bytes:
+    """A zip of `members` with fixed dates and order: the same bytes for the same contents."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+            info.compress_type = zipfile.ZIP_STORED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, data)
+    return buffer.getvalue()
+
+
+def _npz_bytes(arrays: dict) -> bytes:
+    """np.savez's layout (one .npy per array), without the time of day it stamps on every member."""
+    members = {}
+    for key, value in arrays.items():
+        npy = io.BytesIO()
+        np.lib.format.write_array(npy, np.asanyarray(value), allow_pickle=False)
+        members[f"{key}.npy"] = npy.getvalue()
+    return _zip_bytes(members)
+
+
+def _renumber_shared_objects(config, numbers: dict) -> None:
+    """Keras names an object shared between layers by its id(), a memory address: number them in order."""
+    if isinstance(config, dict):
+        if "shared_object_id" in config:
+            config["shared_object_id"] = numbers.setdefault(config["shared_object_id"], len(numbers))
+        children = config.values()
+    else:
+        children = config if isinstance(config, list) else ()
+    for child in children:
+        _renumber_shared_objects(child, numbers)
+
+
+def _keras_bytes(model, scratch: Path) -> bytes:
+    """model.save's .keras zip without what changes run to run: member dates, metadata.json's
+    date_saved, config.json's memory addresses."""
+    model.save(scratch)
+    with zipfile.ZipFile(scratch) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    scratch.unlink()
+    metadata = json.loads(members["metadata.json"])
+    metadata.pop("date_saved", None)
+    members["metadata.json"] = json.dumps(metadata).encode()
+    config = json.loads(members["config.json"])
+    _renumber_shared_objects(config, {})
+    members["config.json"] = json.dumps(config).encode()
+    return _zip_bytes(members)
+
+
+def _write(path: Path, data: bytes) -> None:
+    """All of `data` at `path` or nothing, even with another process building the same model."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def cached(name: str, out_dir: Path = DEFAULT_OUT) -> Path | None:
+    """The .tflite of a complete build of `name` under the current cache_key(), or None."""
+    tflite_path = Path(out_dir) / f"{name}.tflite"
+    key_path = tflite_path.with_suffix(".key")
+    if tflite_path.exists() and key_path.exists() and key_path.read_text().strip() == cache_key():
+        return tflite_path
+    return None
+
+
+def family(name: str) -> list[str]:
+    """The models built together in one process on a miss: the cheap operator, refusal and token models
+    go as groups (starting TensorFlow costs more than building one), each network alone."""
+    for group in (list(OPS) + list(ERRORS), list(TEXT)):
+        if name in group:
+            return group
+    return [name]
+
+
 def build(name: str, out_dir: Path = DEFAULT_OUT) -> Path:
-    """Build `name` into out_dir unless it is there already; return the .tflite path."""
+    """`name`'s .tflite in out_dir, built first (with its missing or stale family) in a fresh process."""
+    out_dir = Path(out_dir)
+    if name not in BUILDERS:
+        raise KeyError(f"no zoo model named {name}")
+    if cached(name, out_dir) is None:
+        stale = [other for other in family(name) if cached(other, out_dir) is None]
+        env = dict(os.environ, **DETERMINISTIC_ENV,
+                   PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+        subprocess.run([sys.executable, str(Path(__file__).resolve()), "--out", str(out_dir), *stale],
+                       check=True, env=env, stdout=subprocess.DEVNULL)
+    path = cached(name, out_dir)
+    if path is None:
+        raise RuntimeError(f"the model zoo did not build {name} into {out_dir}")
+    return path
+
+
+def build_here(name: str, out_dir: Path = DEFAULT_OUT) -> Path:
+    """Build `name` into out_dir in this process (after _deterministic_tensorflow); the .tflite path."""
     out_dir = Path(out_dir)
     tflite_path = out_dir / f"{name}.tflite"
-    if tflite_path.exists() and tflite_path.with_suffix(".npz").exists():
-        return tflite_path
     from tinycompress.load import read_tflite
     from tinycompress.quantize import keras_to_int8_tflite
 
@@ -303,25 +441,30 @@ def build(name: str, out_dir: Path = DEFAULT_OUT) -> Path:
     if name in TEXT:
         arrays["vocab"] = np.array(text_vocab())
     out_dir.mkdir(parents=True, exist_ok=True)
-    # Write the rest first: the .tflite marks a complete build.
-    np.savez(out_dir / f"{name}.npz", **arrays)
+    # The .tflite goes first and last: a build cut short leaves no .tflite, and so no cache hit.
+    tflite_path.unlink(missing_ok=True)
+    _write(out_dir / f"{name}.npz", _npz_bytes(arrays))
     if TASKS[name] in ("classification", "regression"):
-        model.save(out_dir / f"{name}.keras")  # the float model, for factorization sweeps
+        # the float model, for factorization sweeps
+        _write(out_dir / f"{name}.keras", _keras_bytes(model, out_dir / f".{name}.{os.getpid()}.keras"))
         train = {"x": calibration} if train_y is None else {"x": calibration, "y": train_y}
-        np.savez(out_dir / f"{name}_train.npz", **train)
-    tmp = tflite_path.with_suffix(".tmp")
-    tmp.write_bytes(tflite)
-    tmp.rename(tflite_path)
+        _write(out_dir / f"{name}_train.npz", _npz_bytes(train))
+    _write(tflite_path.with_suffix(".key"), f"{cache_key()}\n".encode())
+    _write(tflite_path, tflite)
     return tflite_path
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--force", action="store_true", help="rebuild even where the cache is current")
     parser.add_argument("names", nargs="*", default=NAMES)
     args = parser.parse_args()
+    _deterministic_tensorflow()
     for name in args.names:
-        print(build(name, args.out))
+        start = time.perf_counter()
+        path = cached(name, args.out) if not args.force else None
+        print(path or build_here(name, args.out), f"{time.perf_counter() - start:.1f} s", flush=True)
 
 
 if __name__ == "__main__":

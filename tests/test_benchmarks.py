@@ -6,9 +6,10 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import TESTS, needs_emulator
 
-pytestmark = needs_emulator
+pytestmark = [needs_emulator, pytest.mark.slow]
 
 def test_benchmark_runs_optimized_and_portable_kernels(zoo, tmp_path):
     zoo("digits_cnn")

@@ -133,6 +133,7 @@ def test_token_models_on_the_m0_and_the_m55(zoo, board):
 
 
 @needs_emulator
+@pytest.mark.slow
 def test_keras_embedding_converts_to_one_gather(zoo, tmp_path):
     """Keras 3's Embedding alone would convert with a LESS/ADD/SELECT prelude TFLite Micro cannot run."""
     tflite, data = zoo("text_mean")

@@ -25,6 +25,9 @@ CASES = ([(op, "mps2-an386") for op in OP_CASES]
          + [(net, board) for board in ("mps2-an386", "mps2-an500", "mps3-an547") for net in NETWORKS]
          + [(net, board) for board in ("mps2-an385", "mps2-an505", "microbit") for net in ("digits_mlp", "digits_cnn")])
 TOO_BIG_FOR_MICROBIT = ["kws_dscnn", "ad_autoencoder"]
+# Slow: the zoo trains these networks (from a clean clone) for the slow tests only.
+SLOW_NETWORKS = ["kws_dscnn", "ad_autoencoder"]
+PARAMS = [pytest.param(n, b, id=f"{n}-{b}", marks=pytest.mark.slow if n in SLOW_NETWORKS else ()) for n, b in CASES]
 
 
 def build_and_run(model, board_name, data, tmp_path):
@@ -36,7 +39,7 @@ def build_and_run(model, board_name, data, tmp_path):
     return project, elf, inputs, result
 
 
-@pytest.mark.parametrize("name,board", CASES, ids=[f"{n}-{b}" for n, b in CASES])
+@pytest.mark.parametrize("name,board", PARAMS)
 def test_bit_exact_with_tflite_micro(zoo, tmp_path, name, board):
     model, data = zoo(name)
     project, _, inputs, result = build_and_run(model, board, data, tmp_path)
@@ -49,6 +52,7 @@ def test_bit_exact_with_tflite_micro(zoo, tmp_path, name, board):
     assert (result.ticks[:, 0] > 0).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", TOO_BIG_FOR_MICROBIT)
 def test_model_too_big_for_microbit_is_refused(zoo, tmp_path, name):
     model, _ = zoo(name)

@@ -86,6 +86,7 @@ def test_the_emulated_upload_fails_on_a_wrong_output(zoo, tmp_path):
     assert "error: 1 of 5 outputs differ from the TFLite Micro interpreter (first: input 3)" in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow   # a PlatformIO build per board
 @pytest.mark.parametrize("board", REAL_BOARDS, ids=lambda b: b.name)
 def test_real_board_project_configures_compiles_and_links(board, zoo, tmp_path):
     model, data = zoo("digits_cnn")

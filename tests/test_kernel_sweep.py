@@ -15,6 +15,7 @@ pytestmark = needs_emulator
 KERNELS = ["tc_conv2d_s8", "tc_fully_connected_s8", "tc_depthwise_conv2d_s8", "tc_max_pool2d_s8", "tc_avg_pool2d_s8"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("board_name", ["mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547"])
 def test_dsp_kernels_equal_the_portable_ones(board_name, tmp_path):
     board = load_board(board_name)

@@ -31,19 +31,24 @@ def test_random_lifetimes_never_collide():
 
 
 def test_residual_add_writes_into_a_dead_input(zoo):
-    from tinycompress.boards import load_board
+    """op_add_residual: input 8x8x3 (192 B) -> a 3x3 and a 1x1 convolution (320 B each) -> ADD (320 B).
+    The test depends on that structure only, not on the weights or the order in which the converter
+    puts the convolutions: the kernels' scratch is left out (it is sized per core, and with it the
+    arena's peak could lie at a convolution), so the peak is set by the activations alone. At the
+    second convolution 192 + 320 + 320 B are live; at the ADD 320 + 320 B with the overwrite,
+    3 x 320 B without."""
     from tinycompress.load import read_tflite_file
     from tinycompress.ops import lower_layer
-    from tinycompress.ops.scratch import assign_scratch
     from tinycompress.plan import plan_arena
 
     graph = read_tflite_file(zoo("op_add_residual")[0])
     calls = [lower_layer(layer, graph) for layer in graph.layers]
-    assign_scratch(calls, load_board("mps2-an386"))
+    assert [c.function for c in calls].count("tc_conv2d_s8") == 2 and all(c.scratch_bytes == 0 for c in calls)
     plan = plan_arena(calls, graph.tensors, graph.inputs, graph.outputs)
     add = next(c for c in calls if c.function == "tc_add_s8")
     assert add.overwrites == (0, 1)
     assert plan.offsets[add.outputs[0]] in {plan.offsets[t] for t in add.inputs}
-    # Without the overwrite the ADD's output would need bytes of its own.
+    assert plan.size == 192 + 320 + 320
+    # Without the overwrite the ADD's output needs bytes of its own.
     add.overwrites = ()
-    assert plan_arena(calls, graph.tensors, graph.inputs, graph.outputs).size > plan.size
+    assert plan_arena(calls, graph.tensors, graph.inputs, graph.outputs).size == 3 * 320

@@ -12,7 +12,7 @@ from test_cli import assert_one_line_error, tc
 
 from tinycompress.errors import EXIT_BUDGET
 
-pytestmark = needs_emulator
+pytestmark = [needs_emulator, pytest.mark.slow]   # every profile converts Keras models
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ def dynamic_batch_model():
     return keras.Model(inp, out)
 
 
+@pytest.mark.slow
 def test_dynamic_batch_converts_to_plain_int8(dynamic_batch_model):
     calibration = np.random.default_rng(0).uniform(-1, 1, (64, 16)).astype(np.float32)
     graph = read_tflite(keras_to_int8_tflite(dynamic_batch_model, calibration))
@@ -41,6 +42,7 @@ def test_keras_model_needs_calibration(dynamic_batch_model, tmp_path):
     assert_one_line_error(tc("compile", path, "-o", tmp_path / "out"), EXIT_ERROR, "--calibration")
 
 
+@pytest.mark.slow
 @needs_emulator
 def test_keras_model_runs_bit_exact(dynamic_batch_model, tmp_path):
     path, calib = tmp_path / "model.keras", tmp_path / "calib.npz"
@@ -51,6 +53,7 @@ def test_keras_model_runs_bit_exact(dynamic_batch_model, tmp_path):
     assert "100/100 outputs identical" in proc.stdout
 
 
+@pytest.mark.slow
 @needs_emulator
 def test_float_tflite_with_calibration_runs_bit_exact(zoo, tmp_path):
     model, _ = zoo("float_mlp")

@@ -49,7 +49,7 @@ static inline int32_t tc_requantize_reference(int32_t x, int32_t multiplier, int
     const int32_t left_shift = shift > 0 ? shift : 0;
     const int32_t right_shift = shift > 0 ? 0 : -shift;
     return tc_rounding_divide_by_pot(
-        tc_sat_rounding_doubling_high_mul(x * (1 << left_shift), multiplier), right_shift);
+        tc_sat_rounding_doubling_high_mul((int32_t)((uint32_t)x << left_shift), multiplier), right_shift);
 }
 
 /* The same value. With a right shift n >= 1 (nearly every layer) both roundings fold into one

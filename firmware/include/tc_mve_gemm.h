@@ -42,10 +42,14 @@ typedef struct {
     tc_activation act;
 } tc_mve_gemm;
 
+/* A row's weights, as a block holds it: the four are stored as one vector of addresses (VSTRW), so
+ * their type may alias that store's. */
+typedef const int8_t *tc_mve_row __attribute__((may_alias));
+
 /* A block of four consecutive rows: where each row's weights start, each row's bias, and the depth.
  * The dot product loads them from here (at these offsets), so they need no registers between columns. */
 typedef struct {
-    const int8_t *w[4];
+    tc_mve_row w[4];
     int32_t bias[4];
     int32_t depth;
 } tc_mve_block;
@@ -151,7 +155,7 @@ static inline int32_t tc_mve_row_sum(const int8_t *w, int32_t depth)
 
 /* folded[row] = bias + input offset * weight sum, for the calls that follow with bias = folded and
  * input_offset = 0 (once per layer: a row at a time will do). */
-static inline void tc_mve_fold_bias(const tc_mve_gemm *g, int32_t *folded)
+static inline void tc_mve_fold_bias(const tc_mve_gemm *g, tc_alias_i32 *folded)
 {
     for (int32_t row = 0; row < g->rows; row++) {
         const int32_t sum = tc_mve_row_sum(g->weights + row * g->depth, g->depth);

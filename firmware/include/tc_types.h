@@ -16,6 +16,12 @@ typedef enum {
     TC_ERROR_ARGUMENT = -1, /* a parameter the kernel cannot handle */
 } tc_status;
 
+/* The arena is int8_t, and the optimized kernels keep int16 and int32 words in its scratch, written at
+ * one width and read at another: a word stored into it goes through this type, which may alias anything
+ * (reads go through it or through memcpy, as tc_read_s8x4 does). GCC compiles it to the same LDR/STR as
+ * a plain int32_t pointer, without the strict-aliasing licence to reorder those accesses. */
+typedef int32_t tc_alias_i32 __attribute__((may_alias));
+
 /* Tensor dimensions in NHWC order; unused leading dimensions are 1. */
 typedef struct {
     int32_t n;

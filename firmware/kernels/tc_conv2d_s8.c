@@ -196,8 +196,8 @@ static tc_status conv_mve(const tc_conv2d_params *p, const int8_t *input, int8_t
     const int pointwise = conv_is_pointwise(p);
     const int one_call = pointwise && p->stride_h == 1 && p->stride_w == 1 && out_w == p->input.w;
     if (!one_call) { /* several matrix calls: fold the offset into the bias once, in the scratch */
-        tc_mve_fold_bias(&g, (int32_t *)p->scratch);
-        g.bias = (const int32_t *)p->scratch;
+        tc_mve_fold_bias(&g, (tc_alias_i32 *)p->scratch);
+        g.bias = (const tc_alias_i32 *)p->scratch;
         g.input_offset = 0;
     }
     int8_t *cols = (int8_t *)p->scratch + 4 * out_c; /* im2col columns after the folded bias */
@@ -234,7 +234,7 @@ static void im2col(const tc_conv2d_params *p, const int8_t *image, int32_t oy, i
     const int32_t y0 = oy * p->stride_h - p->pad_top, x0 = ox * p->stride_w - p->pad_left;
     const int32_t offset = tc_pack_s16x2(p->input_offset, p->input_offset);
     const int32_t skip = 2 * (columns - 1); /* words of the other column after each group */
-    int32_t *dst = (int32_t *)(cols + 4 * column);
+    tc_alias_i32 *dst = (tc_alias_i32 *)(cols + 4 * column);
     if ((in_c & 3) != 0) {
         const int32_t depth = p->filter.h * p->filter.w * in_c;
         stage_field(p, image, y0, x0, stage);

@@ -53,7 +53,7 @@ static tc_status fully_connected_mve(const tc_fully_connected_params *p, const i
 /* One input row widened to int16 in SMLAD order (no offset: the bias holds it). */
 static void widen_row(const int8_t *in, int32_t depth, int16_t *col)
 {
-    int32_t *dst = (int32_t *)col;
+    tc_alias_i32 *dst = (tc_alias_i32 *)col;
     int32_t k = 0;
     for (; k + 4 <= depth; k += 4) {
         const int32_t v = tc_read_s8x4(in + k);
@@ -86,7 +86,7 @@ static tc_status fully_connected_dsp(const tc_fully_connected_params *p, const i
  * block the rows % 4 left), a block's words interleaved group by group, so one LDM fetches four rows. */
 
 /* The input row as the pair form's two words per group of four values. */
-static void pair_row(const int8_t *in, int32_t depth, int32_t *col)
+static void pair_row(const int8_t *in, int32_t depth, tc_alias_i32 *col)
 {
     const int32_t ones127 = 0x007F007F;
     for (int32_t k = 0; k < depth; k += 4) {
@@ -102,7 +102,8 @@ static void pair_row(const int8_t *in, int32_t depth, int32_t *col)
  * shift = -n, 2M - 2^32 is M << 1 modulo 2^32, ~shift is n - 1, and the rounding term
  * 2^(n-1) + offset 2^n is (1 + 2 offset) << (n - 1). */
 typedef struct {
-    const int32_t *col, *single_end, *end; /* the input's words; after the groups % 4 taken one by one; after all */
+    /* the input's words; after the groups % 4 taken one by one; after all */
+    const tc_alias_i32 *col, *single_end, *end;
     int32_t offset2;                        /* 1 + 2 output_offset */
     int32_t lo, hi;                         /* the fused clamp */
 } pair_layer;
@@ -142,7 +143,7 @@ __attribute__((noinline)) static const int8_t *pair_block4(const pair_layer *l, 
 {
     int32_t a0 = (int32_t)((uint32_t)bias[0] << 8), a1 = (int32_t)((uint32_t)bias[1] << 8);
     int32_t a2 = (int32_t)((uint32_t)bias[2] << 8), a3 = (int32_t)((uint32_t)bias[3] << 8), first, second;
-    const int32_t *c = l->col;
+    const tc_alias_i32 *c = l->col;
 #define TC_PAIR_OPERANDS(stop)                                                                                    \
     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [c] "+r"(c), [first] "=&r"(first), \
       [second] "=&r"(second)                                                                                      \
@@ -174,7 +175,7 @@ __attribute__((noinline)) static const int8_t *pair_block4(const pair_layer *l, 
 static tc_status fully_connected_pairs(const tc_fully_connected_params *p, const int8_t *input, int8_t *output)
 {
     const int32_t depth = p->input_depth, groups = depth >> 2, rows = p->output_depth;
-    int32_t *const col = (int32_t *)p->scratch;
+    tc_alias_i32 *const col = (tc_alias_i32 *)p->scratch;
     const pair_layer l = {col, col + 2 * (groups & 3), col + 2 * groups, 1 + 2 * p->output_offset, p->act.min,
                           p->act.max};
     /* a per-tensor layer's one requantization, for every row of a block */
