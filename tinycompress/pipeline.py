@@ -254,11 +254,12 @@ def run_model(model: Path, board: Board, data: Path | None = None, verify: bool 
               timeout: float | None = None) -> Report:
     """Compile, build, run in the emulator (for at most `timeout` seconds, default_timeout() without it) and
     report; with verify, compare with TFLite Micro."""
+    graph = load_model(model, calibration, compression)
+    inputs, labels = load_inputs(data, graph, count)     # bad data is refused before anything is built
     with project_directory(out) as directory:
-        project = compile_model(model, board, directory, calibration, compression, cmsis_nn)
+        project = compile_graph(graph, board, directory, Path(model).name, cmsis_nn=cmsis_nn)
         executable = build(project, host=host)
         sizes = elf_sizes(build(project)) if host else elf_sizes(executable)
-        inputs, labels = load_inputs(data, project.graph, count)
         result = run_firmware(executable, board, inputs, project.graph.output_tensor().nbytes, host=host,
                               timeout=timeout)
         report = make_report(project, sizes, None if host else result)
