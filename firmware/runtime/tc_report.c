@@ -12,7 +12,7 @@
 /* 64-bit ticks throughout: 2^32 ticks are only 4.3 G instructions. */
 static uint64_t timer_overhead;         /* ticks of one empty start/stop pair */
 static uint64_t layer_mark;             /* when the current layer started */
-static uint64_t hook_ticks;             /* ticks spent inside the hooks this inference */
+static uint32_t hook_ticks;             /* ticks spent inside the hooks this inference (a few per layer) */
 static uint64_t layer_ticks[TC_MODEL_LAYER_COUNT];
 
 /* Called by the generated tc_model_invoke() when built with TC_PROFILE. */
@@ -27,7 +27,7 @@ void tc_profile_layer(int32_t index)
     const uint64_t end = tc_timer_ticks();
     layer_ticks[index] = end - layer_mark - timer_overhead;
     layer_mark = tc_timer_ticks();
-    hook_ticks += layer_mark - end;
+    hook_ticks += (uint32_t)(layer_mark - end);
 }
 
 void tc_measure_init(void)
