@@ -23,8 +23,9 @@ extern int8_t *const tc_model_output;
 tc_status tc_model_invoke(void);
 """
 
-def build_stand_in(board_name: str, tmp_path: Path, model_c: str):
-    """Link the harness around a hand-written model.c (with STAND_IN_MODEL_H); (board, ELF)."""
+def build_stand_in(board_name: str, tmp_path: Path, model_c: str, cflags: tuple = ()):
+    """Link the harness around a hand-written model.c (with STAND_IN_MODEL_H), with extra `cflags`;
+    (board, ELF)."""
     import subprocess
 
     from tinycompress.boards import load_board
@@ -39,7 +40,7 @@ def build_stand_in(board_name: str, tmp_path: Path, model_c: str):
     fw = data_dir("firmware")
     runtime = [fw / "runtime" / name for name in HARNESS_SOURCES + TARGET_SOURCES]
     elf = tmp_path / "firmware.elf"
-    subprocess.run(["arm-none-eabi-gcc", *board.cflags, "-O2", "-DTC_PROFILE", f"-I{tmp_path}",
+    subprocess.run(["arm-none-eabi-gcc", *board.cflags, "-O2", "-DTC_PROFILE", *cflags, f"-I{tmp_path}",
                     f"-I{fw / 'include'}", f"-I{fw / 'runtime'}", str(tmp_path / "model.c"), *map(str, runtime),
                     "-nostartfiles", "-Wl,--gc-sections", f"-T{fw / 'linker' / 'cortex_m.ld'}", f"-L{tmp_path}",
                     f"-L{fw / 'linker'}", "--specs=nano.specs", "--specs=nosys.specs", "-o", str(elf)], check=True)

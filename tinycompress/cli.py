@@ -93,6 +93,12 @@ def _cmsis_nn(kernels: str, directory: Path | None) -> Path | None:
     return cmsis_nn.checkout(directory) if kernels == "cmsis-nn" else None
 
 
+def _timeout_option(fn):
+    return click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+                        help="How long the emulator may run, in seconds [default: 60 + 2 per input; 600 for "
+                             "profile-functions' logged run; 300 for flash].")(fn)
+
+
 def _calibration_option(fn):
     return click.option("--calibration", type=DATA, metavar="NPZ",
                         help="Float samples under 'x' to quantize a Keras or float TFLite model to int8.")(fn)
@@ -150,10 +156,11 @@ def compile(model: Path, board: Board, output: Path, calibration: Path | None, r
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
               metavar="FILE", help="Write the report as JSON ('-' for stdout).")
 @_build_options
+@_timeout_option
 @click.option("--host", is_flag=True, hidden=True, help="Run the harness natively instead of in QEMU (tests).")
 def run(model: Path, board: Board, data: Path | None, count: int, verify: bool, json_path: Path | None,
         output: Path | None, calibration: Path | None, rank, energy, train, epochs, embedding, vocab, kernels,
-        cmsis_nn_dir, host: bool):
+        cmsis_nn_dir, timeout: float | None, host: bool):
     """Build MODEL for a board, run it in QEMU and print flash, SRAM and instruction counts.
 
     \b
@@ -170,7 +177,7 @@ def run(model: Path, board: Board, data: Path | None, count: int, verify: bool, 
         report = run_model(model, require_emulated(board, "run"), data=data, verify=verify, out=output,
                            calibration=calibration, count=count, host=host,
                            compression=_compression(rank, energy, train, epochs, embedding, vocab, data),
-                           cmsis_nn=_cmsis_nn(kernels, cmsis_nn_dir))
+                           cmsis_nn=_cmsis_nn(kernels, cmsis_nn_dir), timeout=timeout)
     except VerificationError as exc:
         report = exc.report
         _emit(report, json_path)
@@ -246,9 +253,10 @@ def _size(text: str | None) -> int | None:
               help="Write JUnit XML: one test case per variant.")
 @click.option("--jobs", "-j", default=2, show_default=True, type=click.IntRange(1, 64),
               help="Variants built and emulated at once.")
+@_timeout_option
 def profile(model, board, ranks, embeddings, vocab, data, calibration, train, epochs, output, json_path, max_flash,
             max_sram,
-            max_instructions, min_accuracy, junit, jobs):
+            max_instructions, min_accuracy, junit, jobs, timeout):
     """Build every rank (or embedding) variant of MODEL, run each in QEMU, and tabulate what each costs and buys.
 
     Exits 3 when budgets are given and no variant meets all of them, 4 when a
@@ -276,10 +284,11 @@ def profile(model, board, ranks, embeddings, vocab, data, calibration, train, ep
             from .embedding import parse_embeddings
             from .profile import run_embedding_profile
             results = run_embedding_profile(model, target, parse_embeddings(embeddings), data, output, calibration,
-                                            _tokens(vocab, data), train, epochs, budgets, jobs)
+                                            _tokens(vocab, data), train, epochs, budgets, jobs, timeout)
         else:
             variants = parse_variants("4,8,16,32,full" if ranks is None else ranks)
-            results = run_profile(model, target, variants, data, output, calibration, train, epochs, budgets, jobs)
+            results = run_profile(model, target, variants, data, output, calibration, train, epochs, budgets, jobs,
+                                  timeout)
         name = Path(model).stem
         document = to_json(results, name, target.name)
         if output is not None:
@@ -331,9 +340,10 @@ def _closest(results, budgets) -> str:
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
               metavar="FILE", help="Write the profile as JSON ('-' for stdout).")
 @_build_options
+@_timeout_option
 def profile_functions_command(model: Path, board: Board, data: Path | None, index: int, top: int,
                               json_path: Path | None, output: Path | None, calibration: Path | None, rank, energy,
-                              train, epochs, embedding, vocab, kernels, cmsis_nn_dir):
+                              train, epochs, embedding, vocab, kernels, cmsis_nn_dir, timeout: float | None):
     """Run one inference of MODEL in QEMU, logging every instruction, and list the hottest functions.
 
     Counts the instructions of every function in the call of tc_model_invoke() (one inference,
@@ -358,7 +368,8 @@ def profile_functions_command(model: Path, board: Board, data: Path | None, inde
         if index >= len(inputs):
             raise TinyCompressError(f"--index {index} is past the {len(inputs)} inputs in "
                                     f"{data or 'the random inputs'}")
-        result = profile_functions(build(project), target, inputs[index])
+        result = profile_functions(build(project), target, inputs[index],
+                                   **({} if timeout is None else {"timeout": timeout}))
     if json_path is not None:
         _write_text(json_path, result.to_json(project.graph.name))
     if json_path is None or str(json_path) != "-":
@@ -382,9 +393,10 @@ def profile_functions_command(model: Path, board: Board, data: Path | None, inde
 @_calibration_option
 @_compression_options
 @_kernel_options
+@_timeout_option
 def flash(model: Path, board: Board, output: Path | None, data: Path | None, count: int, upload_port: str | None,
           no_upload: bool, json_path: Path | None, calibration: Path | None, rank, energy, train, epochs,
-          embedding, vocab, kernels, cmsis_nn_dir):
+          embedding, vocab, kernels, cmsis_nn_dir, timeout: float | None):
     """Write a PlatformIO project for MODEL and run `pio run -t upload`.
 
     For an emulated board the upload runs the firmware in QEMU, offline, and fails unless every
@@ -408,7 +420,7 @@ def flash(model: Path, board: Board, output: Path | None, data: Path | None, cou
         result = flash_model(model, target, output, data=data, count=count, calibration=calibration,
                              compression=_compression(rank, energy, train, epochs, embedding, vocab, data),
                              upload=not no_upload,
-                             upload_port=upload_port, cmsis_nn=_cmsis_nn(kernels, cmsis_nn_dir))
+                             upload_port=upload_port, cmsis_nn=_cmsis_nn(kernels, cmsis_nn_dir), timeout=timeout)
     quiet = json_path is not None and str(json_path) == "-"
     if result.report is not None:
         _emit(result.report, json_path)

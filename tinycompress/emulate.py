@@ -36,10 +36,17 @@ def qemu_command(board: Board, elf: Path) -> list[str]:
             "-icount", "shift=6,align=off,sleep=off", "-kernel", str(elf)]
 
 
+def default_timeout(inputs: int) -> float:
+    """Seconds the emulator may run for `inputs` inferences unless --timeout says otherwise."""
+    return 60 + 2.0 * inputs
+
+
 def run_firmware(executable: Path, board: Board, inputs: np.ndarray, output_bytes: int,
-                 host: bool = False, timeout: float = 120.0) -> RunResult:
-    """Run `inputs` (N, input bytes) through the firmware; return outputs and the profile."""
+                 host: bool = False, timeout: float | None = None) -> RunResult:
+    """Run `inputs` (N, input bytes) through the firmware; return outputs and the profile. Without a
+    timeout, default_timeout()."""
     inputs = np.ascontiguousarray(inputs, dtype=np.int8).reshape(len(inputs), -1)
+    timeout = default_timeout(len(inputs)) if timeout is None else timeout
     with tempfile.TemporaryDirectory(prefix="tinycompress-run-") as tmp:
         work = Path(tmp)
         (work / "input.bin").write_bytes(inputs.tobytes())
@@ -48,8 +55,9 @@ def run_firmware(executable: Path, board: Board, inputs: np.ndarray, output_byte
         try:
             proc = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise TinyCompressError(f"the firmware ran past its {timeout:.0f} s timeout {where}; "
-                                    "it hangs or the model is too slow for this many inputs") from None
+            raise TinyCompressError(f"the firmware ran past its {timeout:g} s timeout {where}; it hangs or the "
+                                    "model is too slow for this many inputs: raise the limit with --timeout SECONDS"
+                                    ) from None
         check_exit(proc.returncode, (proc.stdout + proc.stderr).strip(), where)
         outputs = np.frombuffer((work / "output.bin").read_bytes(), np.int8)
         if outputs.size != len(inputs) * output_bytes:

@@ -112,7 +112,8 @@ def environments(board: Board) -> list[Environment]:
     return envs
 
 
-def write_platformio_project(project: Project, inputs: np.ndarray, expected: np.ndarray, source: str) -> None:
+def write_platformio_project(project: Project, inputs: np.ndarray, expected: np.ndarray, source: str,
+                             timeout: float | None = None) -> None:
     """Add the test inputs, the expected outputs and the PlatformIO files to an emitted C project."""
     directory, board = project.directory, project.board
     env = _environment()
@@ -135,7 +136,7 @@ def write_platformio_project(project: Project, inputs: np.ndarray, expected: np.
         render["platformio/cmsis-nn/library.json"] = (pio + "cmsis-nn-library.json.j2",
                                                       dict(version=cmsis_nn.VERSION.lstrip("v")))
     render["platformio/tinycompress_flags.py"] = (pio + "tinycompress_flags.py.j2", {})
-    render["platformio/check_output.py"] = (pio + "check_output.py.j2", dict(timeout=QEMU_TIMEOUT))
+    render["platformio/check_output.py"] = (pio + "check_output.py.j2", dict(timeout=timeout or QEMU_TIMEOUT))
     render["platformio/platform/platform.json"] = (pio + "platform.json.j2", dict(version=_semver(__version__)))
     render["platformio/platform/platform.py"] = (pio + "platform.py.j2", {})
     render["platformio/platform/builder/main.py"] = (pio + "builder_main.py.j2", {})

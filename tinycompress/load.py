@@ -69,14 +69,9 @@ def read_tflite_file(path: Path) -> Graph:
 
 
 def open_npz(path: Path, what: str):
-    """An .npz of arrays (inputs, labels, calibration samples), or a one-line error."""
-    path = Path(path)
-    if not path.is_file():
-        raise TinyCompressError(f"{what} file {path} does not exist")
-    try:
-        return np.load(path)
-    except Exception:
-        raise TinyCompressError(f"{path} is not a readable .npz file") from None
+    """An .npz of arrays (inputs, labels, calibration samples), or a one-line error (see data.py)."""
+    from .data import NpzData
+    return NpzData(path, what)
 
 
 def _tensor(index: int, t, buffers, data: bytes) -> Tensor:

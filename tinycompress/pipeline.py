@@ -16,6 +16,7 @@ from .compress import RankSpec
 from .elfsize import elf_sizes
 from .emit import Project, emit_project
 from .embedding import EmbeddingSpec, compress_embeddings
+from .data import check_int8_samples, check_labels, check_samples, graph_io
 from .emulate import run_firmware
 from .errors import EXIT_BUDGET, EXIT_MISMATCH, TinyCompressError
 from .outputs import claim
@@ -64,14 +65,15 @@ def _load_int8(path: Path, calibration: Path | None, compression: Compression | 
             raise TinyCompressError(f"{path.name} is a Keras model: give calibration data with "
                                     "--calibration data.npz (samples under 'x': float32 features or token ids)")
         model = quantize.load_keras(path)
+        calibration_x = quantize.load_calibration(calibration, quantize.keras_io(model))
         if compression is not None and compression.active:
             model = compress_keras(model, compression)[0]
         tuned = None
         if compression is not None and compression.embedding is not None and compression.train is not None:
             from .embedding_tune import tune_embedding
             model, tuned = tune_embedding(model, compression.embedding, compression.vocab,
-                                          *training_data(compression.train), compression.epochs)
-        tflite = quantize.keras_to_int8_tflite(model, quantize.load_calibration(calibration))
+                                          *training_data(compression.train, model), compression.epochs)
+        tflite = quantize.keras_to_int8_tflite(model, calibration_x)
         return read_tflite(tflite, name=path.stem), tuned
     if compression is not None and (compression.active or compression.train is not None):
         raise TinyCompressError(f"{path.name} is a .tflite: factorization and fine-tuning need the Keras model "
@@ -82,7 +84,8 @@ def _load_int8(path: Path, calibration: Path | None, compression: Compression | 
             raise TinyCompressError(f"{path.name} is a float model; give calibration data with "
                                     "--calibration data.npz to quantize it to int8, or a full-int8 .tflite")
         from . import quantize
-        tflite = quantize.float_tflite_to_int8(graph.source, quantize.load_calibration(calibration))
+        calibration_x = quantize.load_calibration(calibration, graph_io(graph))
+        tflite = quantize.float_tflite_to_int8(graph.source, calibration_x)
         graph = read_tflite(tflite, name=path.stem)
     _check_int8(graph)
     return graph, None
@@ -93,18 +96,22 @@ def compress_keras(model, compression: Compression):
     from .compress import factorize, fine_tune
     student, decisions = factorize(model, compression.rank)
     if compression.train is not None:
-        student = fine_tune(student, model, *training_data(compression.train), compression.epochs)
+        student = fine_tune(student, model, *training_data(compression.train, model), compression.epochs)
     return student, decisions
 
 
-def training_data(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """Samples 'x' (float32 features or integer token ids) and optional targets 'y' for fine-tuning."""
+def training_data(path: Path, model) -> tuple[np.ndarray, np.ndarray | None]:
+    """Samples 'x' (float32 features or integer token ids) and optional targets 'y' for fine-tuning the
+    Keras `model`, checked against it."""
+    from .data import check_labels, check_samples
+    from .quantize import keras_io
     data = open_npz(path, "training data")
     if "x" not in data:
-        raise TinyCompressError(f"{path} has no training samples under 'x'")
-    x = np.asarray(data["x"])
-    return (x if np.issubdtype(x.dtype, np.integer) else x.astype(np.float32)), \
-        (np.asarray(data["y"]) if "y" in data else None)
+        raise TinyCompressError(f"{path} has no training samples under 'x' "
+                                f"(it has {', '.join(data.files) or 'nothing'})")
+    io = keras_io(model)
+    x = check_samples(data["x"], io, f"{path}: 'x'")
+    return x, (check_labels(data["y"], io, len(x), f"{path}: 'y'") if "y" in data else None)
 
 
 def _check_int8(graph: Graph) -> None:
@@ -195,66 +202,59 @@ def token_range(graph: Graph) -> int | None:
 
 def model_inputs(graph: Graph, x: np.ndarray, source: str) -> np.ndarray:
     """Samples as the firmware reads them, (N, input bytes) int8: float32 features quantized with the input's
-    scale, or int32 token ids checked against the vocabulary."""
+    scale, or int32 token ids; `x` is checked against the model's input first."""
     inp = graph.input_tensor()
-    if x.size % inp.size or x.size == 0:
-        raise TinyCompressError(f"{source}: inputs of shape {x.shape} do not split into model inputs of "
-                                f"{inp.size} values ({'x'.join(map(str, inp.shape))})")
-    if inp.dtype == "int32":
-        vocab_size = token_range(graph)
-        if not np.issubdtype(x.dtype, np.integer):
-            raise TinyCompressError(f"{source}: the model reads token ids; store them as integers under 'x'")
-        if vocab_size is not None and (x.min() < 0 or x.max() >= vocab_size):
-            raise TinyCompressError(f"{source}: token ids run from {x.min()} to {x.max()} but the vocabulary has "
-                                    f"{vocab_size} tokens (ids 0 to {vocab_size - 1})")
-        return x.astype("<i4").reshape(-1, inp.size).view(np.int8)
-    if inp.dtype != "int8":
+    if inp.dtype not in ("int8", "int32"):
         raise TinyCompressError(f"the model's input is {inp.dtype}; only int8 inputs and int32 token ids are supported")
+    x = check_samples(x, graph_io(graph), source)
+    if inp.dtype == "int32":
+        return x.astype("<i4").reshape(len(x), -1).view(np.int8)
     scale, zero_point = float(inp.scale[0]), int(inp.zero_point[0])
-    q = np.clip(np.round(np.asarray(x, np.float32) / scale) + zero_point, -128, 127).astype(np.int8)
-    return q.reshape(-1, inp.size)
+    q = np.clip(np.round(x / scale) + zero_point, -128, 127).astype(np.int8)
+    return q.reshape(len(x), -1)
 
 
 def random_inputs(graph: Graph, count: int, seed: int = 0) -> np.ndarray:
     inp, rng = graph.input_tensor(), np.random.default_rng(seed)
     if inp.dtype == "int32":
-        return model_inputs(graph, rng.integers(0, token_range(graph) or 1, size=(count, inp.size)), "random ids")
+        ids = rng.integers(0, token_range(graph) or 1, size=(count, inp.size)).astype(np.int32)
+        return ids.astype("<i4").view(np.int8)
     return rng.integers(-128, 128, size=(count, inp.size), dtype=np.int8)
 
 
 def load_inputs(data: Path | None, graph: Graph, count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
-    """Inputs as the firmware reads them, (N, input bytes) int8, and optional labels, from an .npz (or random)."""
+    """Inputs as the firmware reads them, (N, input bytes) int8, and optional labels, from an .npz (or random);
+    every array is checked against the model (tinycompress/data.py)."""
     if data is None:
         return random_inputs(graph, count, seed), None
     npz = open_npz(data, "data")
     if "x_int8" in npz:
-        x = np.asarray(npz["x_int8"], np.int8)
-        if x.size % graph.input_tensor().nbytes or x.size == 0:
-            raise TinyCompressError(f"{data}: 'x_int8' of shape {x.shape} does not split into model inputs of "
-                                    f"{graph.input_tensor().nbytes} bytes")
-        x = x.reshape(-1, graph.input_tensor().nbytes)
+        x = check_int8_samples(npz["x_int8"], graph_io(graph), f"{data}: 'x_int8'")
     elif "x" in npz:
-        x = model_inputs(graph, np.asarray(npz["x"]), str(data))
+        x = model_inputs(graph, npz["x"], f"{data}: 'x'")
     else:
         raise TinyCompressError(f"{data} has no inputs: store them under 'x' (float32, or int token ids) or "
                                 f"'x_int8' (it has {', '.join(npz.files) or 'nothing'})")
-    y = np.asarray(npz["y"]).reshape(-1) if "y" in npz else None
+    y = check_labels(npz["y"], graph_io(graph), len(x), f"{data}: 'y'") if "y" in npz else None
     return x, y
 
 
 def run_model(model: Path, board: Board, data: Path | None = None, verify: bool = False,
               out: Path | None = None, calibration: Path | None = None, count: int = 10,
-              host: bool = False, compression: Compression | None = None, cmsis_nn: Path | None = None) -> Report:
-    """Compile, build, run in the emulator and report; with verify, compare with TFLite Micro."""
+              host: bool = False, compression: Compression | None = None, cmsis_nn: Path | None = None,
+              timeout: float | None = None) -> Report:
+    """Compile, build, run in the emulator (for at most `timeout` seconds, default_timeout() without it) and
+    report; with verify, compare with TFLite Micro."""
+    graph = load_model(model, calibration, compression)
+    inputs, labels = load_inputs(data, graph, count)     # bad data is refused before anything is built
     with project_directory(out) as directory:
-        project = compile_model(model, board, directory, calibration, compression, cmsis_nn)
+        project = compile_graph(graph, board, directory, Path(model).name, cmsis_nn=cmsis_nn)
         executable = build(project, host=host)
         sizes = elf_sizes(build(project)) if host else elf_sizes(executable)
-        inputs, labels = load_inputs(data, project.graph, count)
         result = run_firmware(executable, board, inputs, project.graph.output_tensor().nbytes, host=host,
-                              timeout=60 + 2.0 * len(inputs))
+                              timeout=timeout)
         report = make_report(project, sizes, None if host else result)
-        if labels is not None and result.outputs.shape[1] > 1 and len(labels) == len(inputs):
+        if labels is not None and labels.ndim == 1 and result.outputs.shape[1] > 1:
             report.accuracy = float((result.outputs.argmax(axis=1) == labels).mean())
         if verify:
             from .reference import tflm_outputs
@@ -279,7 +279,8 @@ class VerificationError(TinyCompressError):
 
 def flash_model(model: Path, board: Board, out: Path, data: Path | None = None, count: int = 10,
                 calibration: Path | None = None, compression: Compression | None = None,
-                upload: bool = True, upload_port: str | None = None, cmsis_nn: Path | None = None):
+                upload: bool = True, upload_port: str | None = None, cmsis_nn: Path | None = None,
+                timeout: float | None = None):
     """Write the PlatformIO project into `out`, link it with the Debian toolchain, then build and upload it
     with PlatformIO: into QEMU for an emulated board (checked against TFLite Micro), or to the real board."""
     from .flash import FlashResult, environments, flash_report, link_serial, run_platformio, write_platformio_project
@@ -293,7 +294,7 @@ def flash_model(model: Path, board: Board, out: Path, data: Path | None = None, 
     sizes = {}
 
     def finish(project: Project) -> None:
-        write_platformio_project(project, inputs, expected, source)
+        write_platformio_project(project, inputs, expected, source, timeout)
         sizes["link"] = link_serial(project)     # refuses, with both numbers, a model that does not fit
 
     project = compile_graph(graph, board, out, Path(model).name, serial=True, finish=finish, cmsis_nn=cmsis_nn)

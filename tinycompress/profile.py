@@ -76,6 +76,7 @@ class Evaluation:
     """The evaluation set and how outputs are scored."""
     x: np.ndarray
     y: np.ndarray | None
+    timeout: float | None = None   # seconds the emulator may take over the set (--timeout), else the default
 
     @property
     def metric(self) -> str:
@@ -115,12 +116,17 @@ def parse_variants(text: str) -> list[str]:
 
 def run_profile(model_path: Path, board: Board, variants: list[str], data: Path, out: Path | None = None,
                 calibration: Path | None = None, train: Path | None = None, epochs: int = 5,
-                budgets: Budgets = Budgets(), jobs: int = 2) -> list[VariantResult]:
-    from .quantize import load_calibration, load_keras
+                budgets: Budgets = Budgets(), jobs: int = 2, timeout: float | None = None) -> list[VariantResult]:
+    from .data import check_labels, check_samples
+    from .quantize import keras_io, load_calibration, load_keras
 
     model = load_keras(model_path)
     evaluation = load_evaluation(data)
-    calib = load_calibration(calibration) if calibration else evaluation.x
+    evaluation.timeout = timeout
+    evaluation.x = check_samples(evaluation.x, keras_io(model), f"{data}: 'x'")
+    if evaluation.y is not None:
+        evaluation.y = check_labels(evaluation.y, keras_io(model), len(evaluation.x), f"{data}: 'y'")
+    calib = load_calibration(calibration, keras_io(model)) if calibration else evaluation.x
     if budgets.min_accuracy is not None and evaluation.metric != "accuracy":
         raise TinyCompressError("--min-accuracy needs class labels under 'y' in the evaluation data")
     if AUTO in variants and budgets.max_flash is None and budgets.max_instructions is None:
@@ -153,22 +159,23 @@ INT8 = "int8"   # the embedding sweep's reference: the uncompressed int8 table
 def run_embedding_profile(model_path: Path, board: Board, specs: list[EmbeddingSpec], data: Path,
                           out: Path | None = None, calibration: Path | None = None, vocab: list[str] | None = None,
                           train: Path | None = None, epochs: int = 5, budgets: Budgets = Budgets(),
-                          jobs: int = 2) -> list[VariantResult]:
+                          jobs: int = 2, timeout: float | None = None) -> list[VariantResult]:
     """The uncompressed int8 model and one variant per embedding method, each built, run on the whole
     evaluation set in QEMU and checked against the TFLite Micro interpreter on its decoded table. With
     `train` (a Keras model), each method's float parts are fine-tuned with the network first."""
     from .load import read_tflite_file
     evaluation = load_evaluation(data)
+    evaluation.timeout = timeout
     if budgets.min_accuracy is not None and evaluation.metric != "accuracy":
         raise TinyCompressError("--min-accuracy needs class labels under 'y' in the evaluation data")
     model_path = Path(model_path)
     host_float, params = None, None
     if model_path.suffix in (".keras", ".h5"):
-        from .quantize import keras_to_int8_tflite, load_calibration, load_keras
+        from .quantize import keras_io, keras_to_int8_tflite, load_calibration, load_keras
         model = load_keras(model_path)
         host_float = evaluation.score(model.predict(evaluation.x, batch_size=64, verbose=0))
         params = _params(model)
-        calib = load_calibration(calibration) if calibration else evaluation.x
+        calib = load_calibration(calibration, keras_io(model)) if calibration else evaluation.x
         graph = read_tflite(keras_to_int8_tflite(model, calib), name=model_path.stem)
     elif train is not None:
         raise TinyCompressError(f"{model_path.name} is a .tflite: fine-tuning with --train needs the Keras model")
@@ -182,7 +189,7 @@ def run_embedding_profile(model_path: Path, board: Board, specs: list[EmbeddingS
             return compress_embeddings(graph, spec, vocab), host_float
         from .embedding_tune import tune_embedding
         from .pipeline import training_data
-        tuned, parts = tune_embedding(model, spec, vocab, *training_data(train), epochs)
+        tuned, parts = tune_embedding(model, spec, vocab, *training_data(train, model), epochs)
         tuned_graph = read_tflite(keras_to_int8_tflite(tuned, calib), name=model_path.stem)
         score = evaluation.score(tuned.predict(evaluation.x, batch_size=64, verbose=0))
         return compress_embeddings(tuned_graph, spec, vocab, parts), score
@@ -283,7 +290,7 @@ def _measure(label: str, graph, board: Board, directory: Path, evaluation: Evalu
     sizes = elf_sizes(elf)
     out = graph.output_tensor()
     x = model_inputs(graph, evaluation.x, "the evaluation data")
-    result = run_firmware(elf, board, x, out.nbytes, timeout=60 + 2.0 * len(x))
+    result = run_firmware(elf, board, x, out.nbytes, timeout=evaluation.timeout)
     reference = tflm_outputs(graph.source, x)
     out_scale, out_zp = float(out.scale[0]), int(out.zero_point[0])
     dequantize = lambda q: out_scale * (q.astype(np.float32) - out_zp)  # noqa: E731

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import subprocess
+import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -59,14 +63,29 @@ def load_keras(path: Path):
         raise TinyCompressError(f"Keras cannot read {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
 
 
-def load_calibration(path: Path) -> np.ndarray:
+def load_calibration(path: Path, io=None) -> np.ndarray:
+    """Calibration samples 'x' (float32 features or integer token ids), checked against the model's input
+    (a data.ModelIO: graph_io() or keras_io()) when given."""
     from .load import open_npz
     data = open_npz(path, "calibration")
     if "x" not in data:
         raise TinyCompressError(f"{path} has no calibration samples under 'x' "
                                 f"(it has {', '.join(data.files) or 'nothing'})")
-    x = np.asarray(data["x"])   # float32 samples, or integer token ids
+    if io is not None:
+        from .data import check_samples
+        return check_samples(data["x"], io, f"{path}: 'x'")
+    x = np.asarray(data["x"])
     return x if np.issubdtype(x.dtype, np.integer) else x.astype(np.float32)
+
+
+def keras_io(model):
+    """What a Keras model reads and writes (data.ModelIO): token ids when it looks them up in an Embedding."""
+    import keras
+    from .data import ModelIO
+    embeddings = [layer for layer in model.layers if isinstance(layer, keras.layers.Embedding)]
+    shape = (1,) + tuple(model.inputs[0].shape[1:])
+    return ModelIO(shape, bool(embeddings), min((e.input_dim for e in embeddings), default=None),
+                   (1,) + tuple(model.outputs[0].shape[1:]))
 
 
 def _for_conversion(model):
@@ -124,7 +143,21 @@ def _representative(calibration: np.ndarray, input_shape):
 
 
 def keras_to_int8_tflite(model, calibration: np.ndarray) -> bytes:
-    """Full int8: int8 input (or int32 token ids) and output, per-channel int8 weights, int32 biases."""
+    """Full int8: int8 input (or int32 token ids) and output, per-channel int8 weights, int32 biases.
+    TensorFlow converts in a child process (see _in_child): a crash there is one line, not a dead CLI."""
+    with tempfile.TemporaryDirectory(prefix="tinycompress-convert-") as tmp:
+        model.save(Path(tmp) / "model.keras")
+        return _in_child(Path(tmp), "keras", calibration, f"the Keras model {model.name}")
+
+
+def float_tflite_to_int8(tflite: bytes, calibration: np.ndarray) -> bytes:
+    """Quantize a float .tflite with TensorFlow's post-training calibrator (in a child process)."""
+    with tempfile.TemporaryDirectory(prefix="tinycompress-convert-") as tmp:
+        (Path(tmp) / "model.tflite").write_bytes(tflite)
+        return _in_child(Path(tmp), "float", calibration, "the float .tflite model")
+
+
+def _convert_keras(model, calibration: np.ndarray) -> bytes:
     tf = _tensorflow()
     model = _for_conversion(model)
     shape = (1,) + tuple(model.inputs[0].shape[1:])
@@ -144,8 +177,7 @@ def keras_to_int8_tflite(model, calibration: np.ndarray) -> bytes:
         raise TinyCompressError(f"TFLiteConverter could not quantize the model to int8: {first}") from None
 
 
-def float_tflite_to_int8(tflite: bytes, calibration: np.ndarray) -> bytes:
-    """Quantize a float .tflite with TensorFlow's post-training calibrator."""
+def _convert_float(tflite: bytes, calibration: np.ndarray) -> bytes:
     tf = _tensorflow()
     from tensorflow.lite.python.optimize import calibrator
     from .load import read_tflite
@@ -158,3 +190,65 @@ def float_tflite_to_int8(tflite: bytes, calibration: np.ndarray) -> bytes:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TinyCompressError(f"the float model could not be quantized to int8 ({first}); "
                                 "convert it from its Keras model instead") from None
+
+
+# Test-only: when set in the environment, the conversion child kills itself with this signal number
+# before converting (tests/test_crashes.py checks that a crash of TensorFlow becomes one line).
+CRASH_HOOK = "TINYCOMPRESS_TEST_CONVERTER_SIGNAL"
+CONVERT_TIMEOUT = 1800
+
+
+def _in_child(work: Path, kind: str, calibration: np.ndarray, what: str) -> bytes:
+    """Run _child(work) in a fresh Python: it reads the model and calibration.npy from `work` and writes
+    model_int8.tflite, or error.txt for a TinyCompressError. A signal becomes one line naming the stage."""
+    np.save(work / "calibration.npy", np.asarray(calibration), allow_pickle=False)
+    package_root = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+    try:
+        proc = subprocess.run([sys.executable, "-m", "tinycompress.quantize", str(work), kind], env=env,
+                              capture_output=True, text=True, timeout=CONVERT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise TinyCompressError(f"TensorFlow's converter ran past {CONVERT_TIMEOUT} s converting {what}") from None
+    if proc.returncode < 0:
+        raise TinyCompressError(f"TensorFlow's converter crashed ({_signal(-proc.returncode)}) converting {what} "
+                                "to int8; try another TensorFlow version or simplify the model")
+    if proc.returncode != 0:
+        error = work / "error.txt"
+        if error.is_file():
+            raise TinyCompressError(error.read_text(), int((work / "error_code.txt").read_text()))
+        lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+        raise TinyCompressError(f"TensorFlow's converter failed (exit {proc.returncode}) converting {what}: "
+                                f"{lines[-1] if lines else 'no output'}")
+    return (work / "model_int8.tflite").read_bytes()
+
+
+def _signal(number: int) -> str:
+    try:
+        return f"signal {number}, {signal.Signals(number).name}"
+    except ValueError:
+        return f"signal {number}"
+
+
+def _child(work: Path, kind: str) -> int:
+    if os.environ.get(CRASH_HOOK):
+        os.kill(os.getpid(), int(os.environ[CRASH_HOOK]))
+    try:
+        calibration = np.load(work / "calibration.npy", allow_pickle=False)
+        if kind == "keras":
+            import keras
+            _tensorflow()
+            with _quiet():
+                model = keras.models.load_model(work / "model.keras", compile=False)
+            tflite = _convert_keras(model, calibration)
+        else:
+            tflite = _convert_float((work / "model.tflite").read_bytes(), calibration)
+    except TinyCompressError as exc:
+        (work / "error.txt").write_text(str(exc))
+        (work / "error_code.txt").write_text(str(exc.exit_code))
+        return 1
+    (work / "model_int8.tflite").write_bytes(tflite)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child(Path(sys.argv[1]), sys.argv[2]))

@@ -29,7 +29,7 @@ void tc_platform_exit(int32_t status)
 }
 
 void tc_timer_start(void) {}
-uint32_t tc_timer_ticks(void) { return micros(); }
+uint64_t tc_timer_ticks(void) { return micros(); }
 uint32_t tc_stack_peak(void) { return 0; }
 uint32_t tc_stack_size(void) { return 0; }
 

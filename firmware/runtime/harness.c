@@ -43,7 +43,7 @@ int main(void)
         if (tc_platform_read(input, tc_model_input, TC_MODEL_INPUT_BYTES) != TC_MODEL_INPUT_BYTES) {
             fail("tinycompress: short read from input.bin");
         }
-        uint32_t ticks;
+        uint64_t ticks;
         if (tc_measure_invoke(&ticks) != TC_OK) {
             fail("tinycompress: a kernel rejected its parameters");
         }

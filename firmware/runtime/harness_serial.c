@@ -28,7 +28,7 @@ int tc_serial_harness(void)
     tc_report_header(&out, TC_TEST_INPUT_COUNT);
     for (uint32_t i = 0; i < TC_TEST_INPUT_COUNT; i++) {
         memcpy(tc_model_input, tc_test_inputs[i], TC_MODEL_INPUT_BYTES);
-        uint32_t ticks;
+        uint64_t ticks;
         if (tc_measure_invoke(&ticks) != TC_OK) {
             tc_text_put(&out, "error a kernel rejected its parameters\n");
             tc_text_flush(&out);

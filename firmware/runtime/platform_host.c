@@ -51,6 +51,6 @@ void tc_console_write(const char *text, uint32_t length) { fwrite(text, 1, lengt
 void tc_platform_print(const char *text) { puts(text); }
 void tc_platform_exit(int32_t status) { exit(status); }
 void tc_timer_start(void) {}
-uint32_t tc_timer_ticks(void) { return 0; }
+uint64_t tc_timer_ticks(void) { return 0; }
 uint32_t tc_stack_peak(void) { return 0; }
 uint32_t tc_stack_size(void) { return 0; }

@@ -29,9 +29,9 @@ void tc_platform_print(const char *text);
 /* End the program; the status becomes the emulator's exit code. */
 void tc_platform_exit(int32_t status) __attribute__((noreturn));
 
-/* A free-running tick counter (the CPU clock on Cortex-M; 0 on the host). */
+/* A free-running 64-bit tick counter (the CPU clock on Cortex-M; 0 on the host). */
 void tc_timer_start(void);
-uint32_t tc_timer_ticks(void);
+uint64_t tc_timer_ticks(void);
 
 /* Peak stack use in bytes, from the pattern painted at reset (0 where not measured). */
 uint32_t tc_stack_peak(void);

@@ -9,10 +9,11 @@
 #include "tc_platform.h"
 #include "tc_profile.h"
 
-static uint32_t timer_overhead;         /* ticks of one empty start/stop pair */
-static uint32_t layer_mark;             /* when the current layer started */
-static uint32_t hook_ticks;             /* ticks spent inside the hooks this inference */
-static uint32_t layer_ticks[TC_MODEL_LAYER_COUNT];
+/* 64-bit ticks throughout: 2^32 ticks are only 4.3 G instructions. */
+static uint64_t timer_overhead;         /* ticks of one empty start/stop pair */
+static uint64_t layer_mark;             /* when the current layer started */
+static uint32_t hook_ticks;             /* ticks spent inside the hooks this inference (a few per layer) */
+static uint64_t layer_ticks[TC_MODEL_LAYER_COUNT];
 
 /* Called by the generated tc_model_invoke() when built with TC_PROFILE. */
 void tc_profile_begin(void)
@@ -23,22 +24,22 @@ void tc_profile_begin(void)
 
 void tc_profile_layer(int32_t index)
 {
-    const uint32_t end = tc_timer_ticks();
+    const uint64_t end = tc_timer_ticks();
     layer_ticks[index] = end - layer_mark - timer_overhead;
     layer_mark = tc_timer_ticks();
-    hook_ticks += layer_mark - end;
+    hook_ticks += (uint32_t)(layer_mark - end);
 }
 
 void tc_measure_init(void)
 {
     tc_timer_start();
-    const uint32_t t0 = tc_timer_ticks();
+    const uint64_t t0 = tc_timer_ticks();
     timer_overhead = tc_timer_ticks() - t0;
 }
 
-tc_status tc_measure_invoke(uint32_t *ticks)
+tc_status tc_measure_invoke(uint64_t *ticks)
 {
-    const uint32_t start = tc_timer_ticks();
+    const uint64_t start = tc_timer_ticks();
     const tc_status status = tc_model_invoke();
     *ticks = tc_timer_ticks() - start - timer_overhead - hook_ticks;
     return status;
@@ -67,19 +68,27 @@ void tc_text_put(tc_text *out, const char *text)
     }
 }
 
-void tc_text_number(tc_text *out, uint32_t value)
+void tc_text_number(tc_text *out, uint64_t value)
 {
-    char digits[12]; /* 4294967295 and the terminator */
+    char digits[21]; /* 18446744073709551615 and the terminator */
     char *p = digits + sizeof digits - 1;
+    /* Divided by 10 sixteen bits at a time: Cortex-M has no 64-bit divide, and this needs no libgcc. */
+    uint16_t parts[4] = {(uint16_t)(value >> 48), (uint16_t)(value >> 32), (uint16_t)(value >> 16),
+                         (uint16_t)value};
     *p = '\0';
     do {
-        *--p = (char)('0' + value % 10);
-        value /= 10;
-    } while (value);
+        uint32_t rest = 0;
+        for (int i = 0; i < 4; i++) {
+            const uint32_t part = (rest << 16) | parts[i];
+            parts[i] = (uint16_t)(part / 10);
+            rest = part % 10;
+        }
+        *--p = (char)('0' + rest);
+    } while (parts[0] | parts[1] | parts[2] | parts[3]);
     tc_text_put(out, p);
 }
 
-void tc_text_field(tc_text *out, const char *name, uint32_t value)
+void tc_text_field(tc_text *out, const char *name, uint64_t value)
 {
     tc_text_put(out, name);
     tc_text_put(out, " ");
@@ -106,7 +115,7 @@ void tc_report_header(tc_text *out, uint32_t inferences)
     tc_text_field(out, "overhead", timer_overhead);
 }
 
-void tc_report_run(tc_text *out, uint32_t index, uint32_t ticks)
+void tc_report_run(tc_text *out, uint32_t index, uint64_t ticks)
 {
     tc_text_put(out, "run ");
     tc_text_number(out, index);

@@ -8,7 +8,7 @@
  *   layers L              values per run line after the total
  *   overhead T            ticks of one empty measurement (already subtracted)
  *   output I HEX          the output bytes of inference I (serial harness only)
- *   run I TOTAL T0 T1 ..  ticks of inference I, in total and per layer
+ *   run I TOTAL T0 T1 ..  ticks of inference I, in total and per layer (64-bit counts)
  *   stack_peak B          peak stack use in bytes (0 where not measured)
  *   stack_size B
  *
@@ -38,20 +38,20 @@ typedef struct {
 } tc_text;
 
 void tc_text_put(tc_text *out, const char *text);
-void tc_text_number(tc_text *out, uint32_t value);
-void tc_text_field(tc_text *out, const char *name, uint32_t value);
+void tc_text_number(tc_text *out, uint64_t value);
+void tc_text_field(tc_text *out, const char *name, uint64_t value);
 void tc_text_hex(tc_text *out, const int8_t *bytes, uint32_t count);
 void tc_text_flush(tc_text *out);
 
 /* Start the timer and measure its own overhead. */
 void tc_measure_init(void);
 /* Run one inference; *ticks receives its duration without the hooks' own cost. */
-tc_status tc_measure_invoke(uint32_t *ticks);
+tc_status tc_measure_invoke(uint64_t *ticks);
 
 /* The "inferences", "layers" and "overhead" lines. */
 void tc_report_header(tc_text *out, uint32_t inferences);
 /* One "run" line: the total and every layer of the inference just measured. */
-void tc_report_run(tc_text *out, uint32_t index, uint32_t ticks);
+void tc_report_run(tc_text *out, uint32_t index, uint64_t ticks);
 /* The "stack_peak" and "stack_size" lines. */
 void tc_report_stack(tc_text *out);
 
