@@ -29,6 +29,21 @@ def test_conversion_in_a_child_gives_the_same_bytes(keras_mlp):
     assert quantize.keras_to_int8_tflite(model, calibration) == in_process
 
 
+def _twice(t):
+    return t * 2.0
+
+
+def test_a_lambda_only_this_process_can_run_still_converts():
+    """A Lambda's function lives in the caller's module, which the conversion child cannot import: the
+    model converts in this process instead, to the same bytes."""
+    import keras
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8,), batch_size=1)
+    model = keras.Model(inp, keras.layers.Dense(4)(keras.layers.Lambda(_twice)(inp)))
+    calibration = np.random.default_rng(0).uniform(-1, 1, (50, 8)).astype(np.float32)
+    assert quantize.keras_to_int8_tflite(model, calibration) == quantize._convert_keras(model, calibration)
+
+
 def test_converter_crash_is_one_line(keras_mlp, tmp_path):
     path, _, calibration = keras_mlp
     calib = tmp_path / "calib.npz"

@@ -147,7 +147,10 @@ def keras_to_int8_tflite(model, calibration: np.ndarray) -> bytes:
     TensorFlow converts in a child process (see _in_child): a crash there is one line, not a dead CLI."""
     with tempfile.TemporaryDirectory(prefix="tinycompress-convert-") as tmp:
         model.save(Path(tmp) / "model.keras")
-        return _in_child(Path(tmp), "keras", calibration, f"the Keras model {model.name}")
+        tflite = _in_child(Path(tmp), "keras", calibration, f"the Keras model {model.name}")
+    if tflite is None:   # the saved model needs Python code the child cannot import (a Lambda's function)
+        return _convert_keras(model, calibration)
+    return tflite
 
 
 def float_tflite_to_int8(tflite: bytes, calibration: np.ndarray) -> bytes:
@@ -196,11 +199,13 @@ def _convert_float(tflite: bytes, calibration: np.ndarray) -> bytes:
 # before converting (tests/test_crashes.py checks that a crash of TensorFlow becomes one line).
 CRASH_HOOK = "TINYCOMPRESS_TEST_CONVERTER_SIGNAL"
 CONVERT_TIMEOUT = 1800
+UNLOADABLE = 3   # the child's exit code when the saved Keras model does not load there
 
 
-def _in_child(work: Path, kind: str, calibration: np.ndarray, what: str) -> bytes:
+def _in_child(work: Path, kind: str, calibration: np.ndarray, what: str) -> bytes | None:
     """Run _child(work) in a fresh Python: it reads the model and calibration.npy from `work` and writes
-    model_int8.tflite, or error.txt for a TinyCompressError. A signal becomes one line naming the stage."""
+    model_int8.tflite, or error.txt for a TinyCompressError. A signal becomes one line naming the stage.
+    None when the child cannot load the saved Keras model (it refers to code only this process has)."""
     np.save(work / "calibration.npy", np.asarray(calibration), allow_pickle=False)
     package_root = str(Path(__file__).resolve().parents[1])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
@@ -212,6 +217,8 @@ def _in_child(work: Path, kind: str, calibration: np.ndarray, what: str) -> byte
     if proc.returncode < 0:
         raise TinyCompressError(f"TensorFlow's converter crashed ({_signal(-proc.returncode)}) converting {what} "
                                 "to int8; try another TensorFlow version or simplify the model")
+    if proc.returncode == UNLOADABLE:
+        return None
     if proc.returncode != 0:
         error = work / "error.txt"
         if error.is_file():
@@ -237,8 +244,11 @@ def _child(work: Path, kind: str) -> int:
         if kind == "keras":
             import keras
             _tensorflow()
-            with _quiet():
-                model = keras.models.load_model(work / "model.keras", compile=False)
+            try:
+                with _quiet():   # our own file, written by the parent a moment ago: its lambdas may load
+                    model = keras.models.load_model(work / "model.keras", compile=False, safe_mode=False)
+            except Exception:
+                return UNLOADABLE
             tflite = _convert_keras(model, calibration)
         else:
             tflite = _convert_float((work / "model.tflite").read_bytes(), calibration)
