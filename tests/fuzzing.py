@@ -105,7 +105,7 @@ def _edit(rng, tree, size: int) -> dict | None:
     sub = tree.subgraphs[0]
     tensors, ops = sub.tensors, sub.operators
     kind = _pick(rng, ["shape", "type", "buffer", "scale", "zero_point", "qdim", "op_input", "op_output",
-                       "opcode", "graph_io", "option", "weight_byte", "weight_byte", "weight_byte", "swap",
+                       "opcode", "graph_io", "option", "weight_byte", "swap",
                        "raw_bytes", "drop_options", "buffer_data"])
     t = int(rng.integers(len(tensors)))
     base = ["subgraphs", 0, "tensors", t]
@@ -114,7 +114,8 @@ def _edit(rng, tree, size: int) -> dict | None:
     if kind == "type":
         return _field(base + ["type"], int(_pick(rng, TYPES)))
     if kind == "buffer":
-        return _field(base + ["buffer"], int(rng.integers(-2, len(tree.buffers) + 3)))
+        return _field(base + ["buffer"], int(_pick(rng, [len(tree.buffers), 2 ** 32 - 1, int(rng.integers(len(
+            tree.buffers)))])))   # uint32
     q = tensors[t].quantization
     if kind == "scale" and q is not None and q.scale is not None and len(q.scale):
         return _field(base + ["quantization", "scale", int(rng.integers(len(q.scale)))], float(_pick(rng, SCALES)))
@@ -131,7 +132,8 @@ def _edit(rng, tree, size: int) -> dict | None:
     if kind == "op_output":
         return _field(op_base + ["outputs", 0], index)
     if kind == "opcode":
-        return _field(op_base + ["opcodeIndex"], int(rng.integers(-1, len(tree.operatorCodes) + 2)))
+        return _field(op_base + ["opcodeIndex"], int(_pick(rng, [len(tree.operatorCodes), 2 ** 32 - 1, int(
+            rng.integers(len(tree.operatorCodes)))])))   # uint32
     if kind == "graph_io":
         return _field(["subgraphs", 0, _pick(rng, ["inputs", "outputs"]), 0], index)
     if kind == "option" and ops[k].builtinOptions is not None:
@@ -212,5 +214,5 @@ def save_to_corpus(recipe: dict, outcome: Outcome) -> Path:
     CORPUS.mkdir(exist_ok=True)
     path = CORPUS / f"{recipe['model']}-{recipe['seed']}.json"
     record = copy.deepcopy(recipe) | {"found": f"{outcome.kind}: {outcome.detail.splitlines()[-1][:200] if outcome.detail else ''}"}
-    path.write_text(json.dumps(record, indent=1) + "\n")
+    path.write_text(json.dumps(record) + "\n")
     return path

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import TinyCompressError
+from .fixedpoint import ADD_LEFT_SHIFT
 from .ir import Graph, Layer, Tensor
 
 MAX_FILE_BYTES = 256 * 1024 * 1024   # a .tflite for a microcontroller is far smaller
@@ -199,6 +200,22 @@ def _check_layer(layer: Layer, graph: Graph) -> None:
                    f"computes {_dims(expected)} from its inputs and options")
     if layer.op in WEIGHTED:
         _check_weights(layer, where, t)
+    _check_requantization(layer, where, t, out)
+
+
+def _check_requantization(layer: Layer, where: str, t: list, out: Tensor) -> None:
+    """The rescalings TFLite Micro derives from the scales exist: it aborts on the others."""
+    if layer.op == "SOFTMAX" and t[0].quantized:
+        real = float(np.float32(layer.options.get("beta", 1.0))) * float(t[0].scale[0]) * 2 ** (31 - 5)
+        if not real > 1:
+            raise fail(f"{where}: the input scale {t[0].scale[0]:g} is too small: beta x scale x 2^26 is {real:g}, "
+                       "and TFLite requires more than 1")
+    if layer.op == "ADD" and t[0].quantized and t[1].quantized and out.quantized:
+        real = 2 * max(float(t[0].scale[0]), float(t[1].scale[0])) / (2 ** ADD_LEFT_SHIFT * float(out.scale[0]))
+        if not real < 1:
+            raise fail(f"{where}: the output scale {out.scale[0]:g} is too small for the input scales "
+                       f"{t[0].scale[0]:g} and {t[1].scale[0]:g} (TFLite requires 2 x max(input scales) < "
+                       f"2^{ADD_LEFT_SHIFT} x output scale)")
 
 
 def _dims(shape) -> str:
@@ -215,6 +232,10 @@ def _check_weights(layer: Layer, where: str, t: list) -> None:
         raise fail(f"{where}: the weights are quantized along dimension {weights.quantized_dimension}, "
                    "not along the output channels")
     bias = t[2] if len(t) > 2 else None
+    if bias is None and layer.op == "DEPTHWISE_CONV_2D":
+        raise fail(f"{where} has no bias; TFLite Micro requires one for a depthwise convolution")
+    if o_format := layer.options.get("weights_format", 0):
+        raise fail(f"{where}: weights_format {o_format} (shuffled weights) is not supported; only DEFAULT (0)")
     if bias is not None and bias.size != channels:
         raise fail(f"{where}: the bias {bias.name or bias.index} has {bias.size} values for {channels} "
                    "output channels")
