@@ -75,6 +75,35 @@ def test_per_channel_scale_count(zoo, tmp_path):
             "has 7 per-channel scales for 3 channels (dimension 1)")
 
 
+def test_softmax_input_scale_too_small(zoo, tmp_path):
+    """TFLite Micro aborts in QuantizeMultiplierGreaterThanOne; the fixed-point helper asserted."""
+    graph = load_model(zoo("op_softmax")[0])
+    softmax = next(layer for layer in graph.layers if layer.op == "SOFTMAX")
+    refused(mutant(zoo, tmp_path, "op_softmax", (tensor(softmax.inputs[0], "quantization", "scale", 0), 1e-30)),
+            "(SOFTMAX): the input scale 1e-30 is too small")
+
+
+def test_add_output_scale_too_small(zoo, tmp_path):
+    refused(mutant(zoo, tmp_path, "op_add_residual", (tensor(7, "quantization", "scale", 0), 1e-30)),
+            "(ADD): the output scale 1e-30 is too small")
+
+
+def test_rescaling_past_2_to_the_30(zoo, tmp_path):
+    refused(mutant(zoo, tmp_path, FC, (tensor(0, "quantization", "scale", 0), 1e30)),
+            "(FULLY_CONNECTED): the scales give a rescaling factor of", "below 2^30")
+
+
+def test_depthwise_without_bias(zoo, tmp_path):
+    """TFLite Micro segfaults on it, so there is no reference to check against."""
+    refused(mutant(zoo, tmp_path, "op_dw_3x3_same", (operator(0, "inputs", 2), -1)),
+            "(DEPTHWISE_CONV_2D) has no bias")
+
+
+def test_shuffled_weights_format(zoo, tmp_path):
+    refused(mutant(zoo, tmp_path, FC, (operator(0, "builtinOptions", "weightsFormat"), 1)),
+            "weights_format 1 (shuffled weights) is not supported")
+
+
 def test_negative_stride(zoo, tmp_path):
     refused(mutant(zoo, tmp_path, "op_conv_3x3_same", (operator(0, "builtinOptions", "strideH"), -1)),
             "(CONV_2D): stride_h is -1; strides must be >= 1")

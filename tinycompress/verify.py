@@ -205,6 +205,12 @@ def _check_layer(layer: Layer, graph: Graph) -> None:
 
 def _check_requantization(layer: Layer, where: str, t: list, out: Tensor) -> None:
     """The rescalings TFLite Micro derives from the scales exist: it aborts on the others."""
+    if layer.op in WEIGHTED + ("MEAN", "SUM") and t[0].quantized and out.quantized:
+        ratio = float(t[0].scale[0]) / float(out.scale[0])
+        largest = ratio * (float(np.max(t[1].scale)) if layer.op in WEIGHTED and t[1].quantized else 1.0)
+        if largest >= 2 ** 30:   # a left shift past 30 bits overflows TFLite's fixed-point multiply
+            raise fail(f"{where}: the scales give a rescaling factor of {largest:g} (input scale "
+                       f"{t[0].scale[0]:g}, output scale {out.scale[0]:g}); TFLite needs it below 2^30")
     if layer.op == "SOFTMAX" and t[0].quantized:
         real = float(np.float32(layer.options.get("beta", 1.0))) * float(t[0].scale[0]) * 2 ** (31 - 5)
         if not real > 1:
