@@ -172,6 +172,12 @@ def test_shape_product_past_the_limit(zoo, tmp_path):
             "tensors are limited to")
 
 
+def test_tensors_together_past_the_limit(zoo, tmp_path):
+    """Each tensor below 2^31 bytes, together above: an input and an output of 2^30 bytes each."""
+    refused(mutant(zoo, tmp_path, "op_fc_relu", (tensor(0, "shape", 1), 2 ** 30), (tensor(3, "shape", 1), 2 ** 30)),
+            "tensors take", "bytes together")
+
+
 def test_input_of_1x1048576(zoo, tmp_path):
     """The issue's HardFault: the kernel wrote 45,590 rows into an output declared for one."""
     refused(mutant(zoo, tmp_path, FC, (tensor(0, "shape", 1), 1048576)), "1x1048576 does not split into rows of 23")

@@ -111,16 +111,24 @@ def check_shape(tensor_index: int, name: str, shape, dtype: str) -> None:
         if int(d) < 1:
             raise fail(f"{label} has shape {list(map(int, shape))}; every dimension must be >= 1 "
                        "(dynamic shapes are not supported)")
-    size = math.prod(int(d) for d in shape)
-    if size * (1 if dtype == "int4" else np.dtype(dtype).itemsize) >= MAX_TENSOR_BYTES:
-        raise fail(f"{label} of shape {list(map(int, shape))} would take {size:,} elements; tensors are "
-                   f"limited to {MAX_TENSOR_BYTES:,} bytes")
+    if tensor_bytes(shape, dtype) >= MAX_TENSOR_BYTES:
+        raise fail(f"{label} of shape {list(map(int, shape))} would take {math.prod(map(int, shape)):,} elements; "
+                   f"tensors are limited to {MAX_TENSOR_BYTES:,} bytes")
+
+
+def tensor_bytes(shape, dtype: str) -> int:
+    """Bytes of a tensor, in Python integers (no overflow); int4 counted unpacked, a byte each."""
+    return math.prod(int(d) for d in shape) * (1 if dtype == "int4" else np.dtype(dtype).itemsize)
 
 
 def verify_graph(graph: Graph) -> None:
     """Refuse, in one line naming the tensor or layer, a graph the kernels would run wrongly."""
     if not graph.layers:
         raise fail(f"{graph.name} has no layers; there is nothing to compile")
+    total = sum(tensor_bytes(t.shape, t.dtype) for t in graph.tensors)
+    if total >= MAX_TENSOR_BYTES:
+        raise fail(f"{graph.name}'s tensors take {total:,} bytes together; models are limited to "
+                   f"{MAX_TENSOR_BYTES:,} bytes")
     for t in graph.tensors:
         _check_quantization(t)
     _check_order(graph)
