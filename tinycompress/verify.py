@@ -166,6 +166,7 @@ def _check_quantization(t: Tensor) -> None:
 def _check_order(graph: Graph) -> None:
     """Acyclic and in order: each layer reads graph inputs, constants or earlier layers' outputs."""
     ready = set(graph.inputs) | {t.index for t in graph.tensors if t.is_constant}
+    computed = set()
     for i in graph.inputs:
         if graph.tensors[i].is_constant:
             raise fail(f"graph input {_tname(graph.tensors[i])} holds constant data; re-export the model")
@@ -180,8 +181,9 @@ def _check_order(graph: Graph) -> None:
                     else "already computed by an earlier layer"
                 raise fail(f"layer {layer.name} ({layer.op}) writes {_tname(graph.tensors[i])}, which is {what}")
             ready.add(i)
+            computed.add(i)
     for i in graph.outputs:
-        if i not in ready or i in graph.inputs:
+        if i not in computed:
             raise fail(f"graph output {_tname(graph.tensors[i])} is not computed by any layer")
 
 
