@@ -23,6 +23,9 @@ MAX_TENSOR_BYTES = 2 ** 31           # no tensor (or shape product) past this: s
 IDENTIFIER = b"TFL3"
 INT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (0, 0), "int32": (0, 0), "int4": (-8, 7)}
 WEIGHTED = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")    # weights and bias at inputs 1 and 2
+WINDOW_OPTIONS = {"stride_h": "strides", "stride_w": "strides", "dilation_h_factor": "dilations",
+                  "dilation_w_factor": "dilations", "filter_height": "pool sizes", "filter_width": "pool sizes",
+                  "depth_multiplier": "depth multipliers"}
 MIN_INPUTS = {"FULLY_CONNECTED": 2, "CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "MAX_POOL_2D": 1, "AVERAGE_POOL_2D": 1,
               "ADD": 2, "MEAN": 2, "SUM": 2, "SOFTMAX": 1, "RESHAPE": 1, "SQUEEZE": 1, "GATHER": 2,
               "EMBEDDING_LOOKUP": 2}
@@ -196,10 +199,9 @@ def _check_layer(layer: Layer, graph: Graph) -> None:
     if len(layer.inputs) < need or any(i < 0 for i in layer.inputs[:need]):
         raise fail(f"{where} has inputs {layer.inputs}; it needs {need}")
     o = layer.options
-    for key in ("stride_h", "stride_w", "dilation_h_factor", "dilation_w_factor", "filter_height", "filter_width",
-                "depth_multiplier"):
+    for key in WINDOW_OPTIONS:
         if key in o and not (isinstance(o[key], int) and o[key] >= 1):
-            raise fail(f"{where}: {key} is {o[key]}; {key.split('_')[0]}s must be >= 1")
+            raise fail(f"{where}: {key} is {o[key]}; {WINDOW_OPTIONS[key]} must be >= 1")
     if "padding" in o and o["padding"] not in ("SAME", "VALID"):
         raise fail(f"{where}: padding {o['padding']} is neither SAME nor VALID")
     t = [graph.tensors[i] if i >= 0 else None for i in layer.inputs]
@@ -311,6 +313,8 @@ def _output_shape(layer: Layer, graph: Graph, t: list, where: str):
                        f"with {padding} padding")
         return (n, out_h, out_w, channels)
     if op == "ADD":
+        if max(len(t[0].shape), len(t[1].shape)) > 4:
+            raise fail(f"{where}: inputs of rank {max(len(t[0].shape), len(t[1].shape))}; at most 4 is supported")
         try:
             return np.broadcast_shapes(t[0].shape, t[1].shape)
         except ValueError:
@@ -332,6 +336,8 @@ def _output_shape(layer: Layer, graph: Graph, t: list, where: str):
         beta = o.get("beta", 1.0)
         if not (math.isfinite(beta) and beta > 0):
             raise fail(f"{where}: beta is {beta}; it must be finite and > 0")
+        if not t[0].shape:
+            raise fail(f"{where}: the input is a scalar; softmax needs at least one axis")
         return t[0].shape
     if op in ("RESHAPE", "SQUEEZE"):
         out = graph.tensors[layer.outputs[0]]
