@@ -29,7 +29,7 @@ CORPUS = Path(__file__).resolve().parent / "fuzz_corpus"
 BOARD = "mps2-an386"
 INPUTS = 2
 # Outcomes: the two good ones, then the failures.
-GOOD = ("refused", "verified")
+GOOD = ("refused", "verified", "unpackable")   # unpackable: an edit the flatbuffer cannot hold, no mutant
 FAILURES = ("internal error", "wrong output", "firmware fault", "build failure", "accepted what TFLM refuses")
 
 # Values that break things, per kind of field.
@@ -202,7 +202,7 @@ def run_recipe(recipe: dict, sources: dict[str, bytes]) -> Outcome:
         try:
             data = apply_recipe(recipe, sources[recipe["model"]])
         except Exception as exc:   # a field the packer cannot write (an int too large): not a model
-            return Outcome("refused", f"unpackable mutant: {type(exc).__name__}")
+            return Outcome("unpackable", f"{type(exc).__name__}: {exc}")
         return run_mutant(data, Path(tmp))
 
 
