@@ -101,7 +101,7 @@ def _tensor(index: int, t, buffers, data: bytes) -> Tensor:
             raw = np.asarray(buf.data, np.uint8).tobytes()
         elif buf.offset and buf.size:  # large models keep buffers after the flatbuffer
             raw = data[buf.offset:buf.offset + buf.size]
-        if raw is not None and dtype in _DTYPES.values():
+        if raw is not None:
             expected = verify.packed_bytes(int(np.prod(shape, dtype=np.int64)), dtype)
             if len(raw) != expected:
                 raise TinyCompressError(f"tensor {name or index} has {len(raw)} bytes of data but its shape "
