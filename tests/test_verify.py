@@ -104,6 +104,12 @@ def test_shuffled_weights_format(zoo, tmp_path):
             "weights_format 1 (shuffled weights) is not supported")
 
 
+def test_invalid_quantized_bias_type(zoo, tmp_path):
+    """Found by the fuzzer: TFLite Micro fails to allocate tensors for it."""
+    refused(mutant(zoo, tmp_path, FC, (operator(0, "builtinOptions", "quantizedBiasType"), -1)),
+            "quantized_bias_type -1 does not match")
+
+
 def test_negative_stride(zoo, tmp_path):
     refused(mutant(zoo, tmp_path, "op_conv_3x3_same", (operator(0, "builtinOptions", "strideH"), -1)),
             "(CONV_2D): stride_h is -1; strides must be >= 1")

@@ -254,6 +254,10 @@ def _check_weights(layer: Layer, where: str, t: list) -> None:
         raise fail(f"{where} has no bias; TFLite Micro requires one for a depthwise convolution")
     if o_format := layer.options.get("weights_format", 0):
         raise fail(f"{where}: weights_format {o_format} (shuffled weights) is not supported; only DEFAULT (0)")
+    bias_type = layer.options.get("quantized_bias_type", 0)
+    if bias_type not in (0, 2) or (bias_type == 2 and bias is not None and bias.dtype != "int32"):
+        raise fail(f"{where}: quantized_bias_type {bias_type} does not match an int32 bias; it must be 0 (unset) "
+                   "or 2 (INT32)")
     if bias is not None and bias.size != channels:
         raise fail(f"{where}: the bias {bias.name or bias.index} has {bias.size} values for {channels} "
                    "output channels")
