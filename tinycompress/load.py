@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import verify
 from .errors import TinyCompressError
 from .ir import Graph, Layer, Tensor
 
@@ -31,9 +32,7 @@ def read_tflite(data: bytes, name: str = "model") -> Graph:
     """Parse a .tflite flatbuffer (first subgraph) into a Graph."""
     if schema is None:
         raise TinyCompressError("the tflite-micro package is missing; install it with: pip install -e .")
-    if len(data) < 8 or data[4:8] != b"TFL3":
-        raise TinyCompressError(f"{name} is not a TFLite flatbuffer (no TFL3 identifier); "
-                                "give a .tflite file or a .keras model")
+    verify.check_identifier(data[:8], name)
     try:
         model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
     except Exception as exc:  # the generated parser raises anything on a corrupt buffer
@@ -44,6 +43,7 @@ def read_tflite(data: bytes, name: str = "model") -> Graph:
     if len(model.subgraphs) > 1:
         raise TinyCompressError(f"{name} has {len(model.subgraphs)} subgraphs; control flow is not supported")
 
+    verify.check_flatbuffer(model, data, name)
     sub = model.subgraphs[0]
     tensors = [_tensor(i, t, model.buffers, data) for i, t in enumerate(sub.tensors or [])]
     op_names = _enum_names(schema.BuiltinOperator)
@@ -53,18 +53,22 @@ def read_tflite(data: bytes, name: str = "model") -> Graph:
         code = codes[op.opcodeIndex]
         op_name = op_names.get(code, f"OPCODE_{code}")
         if op_name == "CUSTOM":
-            op_name = "CUSTOM:" + model.operatorCodes[op.opcodeIndex].customCode.decode(errors="replace")
+            op_name = "CUSTOM:" + (model.operatorCodes[op.opcodeIndex].customCode or b"").decode(errors="replace")
+        verify.check_options(op_name, op.builtinOptions, len(layers))
         layers.append(Layer(name="", op=op_name, inputs=[int(i) for i in op.inputs],
                             outputs=[int(i) for i in op.outputs], options=_options(op)))
     _name_layers(layers, tensors)
-    return Graph(name=name, tensors=tensors, layers=layers, inputs=[int(i) for i in sub.inputs],
-                 outputs=[int(i) for i in sub.outputs], source=bytes(data))
+    graph = Graph(name=name, tensors=tensors, layers=layers, inputs=[int(i) for i in sub.inputs],
+                  outputs=[int(i) for i in sub.outputs], source=bytes(data))
+    verify.verify_graph(graph)
+    return graph
 
 
 def read_tflite_file(path: Path) -> Graph:
     path = Path(path)
     if not path.is_file():
         raise TinyCompressError(f"model file {path} does not exist")
+    verify.check_file(path)   # identifier and size before the whole file is read
     return read_tflite(path.read_bytes(), name=path.stem)
 
 
@@ -75,8 +79,12 @@ def open_npz(path: Path, what: str):
 
 
 def _tensor(index: int, t, buffers, data: bytes) -> Tensor:
-    dtype = _DTYPES.get(t.type, f"type{t.type}")
+    if t.type not in _DTYPES:
+        raise TinyCompressError(f"tensor {index} has TFLite type {t.type}, which is not supported")
+    dtype = _DTYPES[t.type]
     shape = tuple(int(d) for d in (t.shape if t.shape is not None else []))
+    name = t.name.decode(errors="replace") if isinstance(t.name, bytes) else str(t.name or "")
+    verify.check_shape(index, name, shape, dtype)
     q = t.quantization
     scale = np.asarray(q.scale if q is not None and q.scale is not None else [], np.float32)
     zero_point = np.asarray(q.zeroPoint if q is not None and q.zeroPoint is not None else [], np.int64)
@@ -88,12 +96,14 @@ def _tensor(index: int, t, buffers, data: bytes) -> Tensor:
             raw = np.asarray(buf.data, np.uint8).tobytes()
         elif buf.offset and buf.size:  # large models keep buffers after the flatbuffer
             raw = data[buf.offset:buf.offset + buf.size]
-        if raw is not None and dtype in _DTYPES.values() and dtype != "int4":
-            if len(raw) != int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize:
-                raise TinyCompressError(f"corrupt TFLite flatbuffer: tensor {index} has {len(raw)} bytes of data for "
-                                        f"shape {list(shape)}; re-export the model")
-            const = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)
-    name = t.name.decode(errors="replace") if isinstance(t.name, bytes) else str(t.name or "")
+        if raw is not None:
+            expected = verify.packed_bytes(int(np.prod(shape, dtype=np.int64)), dtype)
+            if len(raw) != expected:
+                raise TinyCompressError(f"tensor {name or index} has {len(raw)} bytes of data but its shape "
+                                        f"{list(shape)} of {dtype} needs {expected}; the model is corrupt: "
+                                        "re-export it")
+            const = np.frombuffer(raw, np.uint8) if dtype == "int4" else \
+                np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)  # int4 stays packed
     return Tensor(index=index, name=name, shape=shape, dtype=dtype, scale=scale, zero_point=zero_point,
                   quantized_dimension=int(q.quantizedDimension) if q is not None else 0, data=const)
 

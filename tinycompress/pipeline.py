@@ -128,17 +128,19 @@ def _check_int8(graph: Graph) -> None:
                     "are supported: convert the model with full int8 quantization (int8 input and output)")
 
 
-def check_fit(project: Project) -> None:
-    """Refuse before building when the constants or the arena alone exceed the board."""
-    board = project.board
-    weights = sum(c.weight_bytes for c in project.calls)
-    ram = project.plan.size + board.stack_size
-    if weights > board.flash_size:
-        raise TinyCompressError(f"the model does not fit {board.name}: its weights need {weights:,} bytes of flash "
-                                f"but the board has {board.flash_size:,}", EXIT_BUDGET)
-    if ram > board.ram_size:
-        raise TinyCompressError(f"the model does not fit {board.name}: arena and stack need {ram:,} bytes of SRAM "
-                                f"but the board has {board.ram_size:,}", EXIT_BUDGET)
+def check_fit(graph: Graph, calls: list, plan, board: Board) -> None:
+    """Refuse before anything reaches C when the input, the output, the constants or the arena alone
+    exceed the board."""
+    weights = sum(c.weight_bytes for c in calls)
+    ram = plan.size + board.stack_size
+    for what, need, have, memory in (
+            ("input", graph.input_tensor().nbytes, board.ram_size, "SRAM"),
+            ("output", graph.output_tensor().nbytes, board.ram_size, "SRAM"),
+            ("weights", weights, board.flash_size, "flash"),
+            ("arena and stack", ram, board.ram_size, "SRAM")):
+        if need > have:
+            raise TinyCompressError(f"the model does not fit {board.name}: its {what} need{'s' * (what != 'weights')} "
+                                    f"{need:,} bytes of {memory} but the board has {have:,}", EXIT_BUDGET)
 
 
 def compile_model(model: Path, board: Board, out: Path, calibration: Path | None = None,
@@ -161,13 +163,13 @@ def compile_graph(graph: Graph, board: Board, out: Path, source_name: str, seria
     assign_dsp_forms(calls, board)
     plan = plan_arena(calls, graph.tensors, graph.inputs, graph.outputs)
     bind_scratch(calls, plan.scratch)
+    check_fit(graph, calls, plan, board)
     out = Path(out)
     with claim(out) as target:
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-new-", dir=out.absolute().parent))
         try:
             project = emit_project(graph, calls, plan, board, staging, source_name=source_name, serial=serial,
                                    cmsis_nn=cmsis_nn)
-            check_fit(project)
             if finish is not None:
                 finish(project)
         except BaseException:

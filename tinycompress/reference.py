@@ -1,22 +1,91 @@
-"""The golden reference: the TFLite Micro interpreter run on the same .tflite."""
+"""The golden reference: the TFLite Micro interpreter run on the same .tflite.
+
+The interpreter runs in a child process (`python -m tinycompress.reference`), one per batch of inputs, so a
+segfault or abort inside it becomes one line naming the stage instead of killing tinycompress.
+"""
 from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
 from .errors import EXIT_TOOL_MISSING, TinyCompressError
 
 ARENA_BYTES = 8 * 1024 * 1024
+TIMEOUT_SECONDS = 600
+MISSING = 17   # the child's exit code when tflite-micro is not installed
 
 
 def tflm_arena(tflite: bytes) -> dict:
     """The TFLite Micro interpreter's own arena for this model, in bytes: total, and the head (the
     planned activation tensors) and tail (persistent runtime structures) it splits into."""
-    import ctypes
-    import os
-    import re
-    import tempfile
+    with tempfile.TemporaryDirectory(prefix="tinycompress-tflm-") as tmp:
+        _run_child("arena", Path(tmp), tflite)
+        return json.loads((Path(tmp) / "arena.json").read_text())
+
+
+def tflm_outputs(tflite: bytes, inputs: np.ndarray) -> np.ndarray:
+    """Outputs (N, output bytes) int8 for inputs as the firmware reads them, (N, input bytes) int8: the
+    bytes of int8 features or of int32 token ids."""
+    with tempfile.TemporaryDirectory(prefix="tinycompress-tflm-") as tmp:
+        np.save(Path(tmp) / "inputs.npy", np.ascontiguousarray(inputs, np.int8))
+        _run_child("outputs", Path(tmp), tflite)
+        return np.load(Path(tmp) / "outputs.npy", allow_pickle=False)
+
+
+def _run_child(task: str, work: Path, tflite: bytes) -> None:
+    """Run `task` on work/model.tflite in a child interpreter; a crash or failure there is one line."""
+    (work / "model.tflite").write_bytes(tflite)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(Path(__file__).resolve().parent.parent)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    try:
+        proc = subprocess.run([sys.executable, "-m", "tinycompress.reference", task, str(work)], env=env,
+                              capture_output=True, text=True, timeout=TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise TinyCompressError(f"the TFLite Micro interpreter ran past {TIMEOUT_SECONDS} s on this model") from None
+    if proc.returncode == 0:
+        return
+    if proc.returncode == MISSING:
+        raise TinyCompressError("tflite-micro is not installed; install it with: pip install -e .", EXIT_TOOL_MISSING)
+    if proc.returncode < 0:
+        try:
+            name = f"{signal.Signals(-proc.returncode).name}, "
+        except ValueError:
+            name = ""
+        raise TinyCompressError(f"the TFLite Micro interpreter crashed ({name}signal {-proc.returncode}) on "
+                                "this model; the model is invalid or hits a bug in TFLite Micro")
+    lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
+    raise TinyCompressError("the TFLite Micro interpreter refused this model: "
+                            f"{lines[-1][:300] if lines else f'exit code {proc.returncode}'}")
+
+
+def _interpreter(work: Path):
     from tflite_micro.python.tflite_micro import runtime
-    interpreter = runtime.Interpreter.from_bytes(tflite, arena_size=ARENA_BYTES)
+    return runtime.Interpreter.from_bytes((work / "model.tflite").read_bytes(), arena_size=ARENA_BYTES)
+
+
+def _outputs(work: Path) -> None:
+    interpreter = _interpreter(work)
+    details = interpreter.get_input_details(0)
+    dtype = np.dtype(details["dtype"]).newbyteorder("<")
+    outputs = []
+    for x in np.load(work / "inputs.npy", allow_pickle=False):
+        interpreter.set_input(np.ascontiguousarray(x, np.int8).view(dtype).reshape(details["shape"]), 0)
+        interpreter.invoke()
+        outputs.append(np.asarray(interpreter.get_output(0), np.int8).reshape(-1))
+    np.save(work / "outputs.npy", np.stack(outputs))
+
+
+def _arena(work: Path) -> None:
+    import ctypes
+    import re
+    interpreter = _interpreter(work)
     with tempfile.TemporaryFile(mode="w+") as log:   # print_allocations writes to the C-level stderr
         saved = os.dup(2)
         os.dup2(log.fileno(), 2)
@@ -28,24 +97,23 @@ def tflm_arena(tflite: bytes) -> dict:
             os.close(saved)
         log.seek(0)
         text = log.read()
-    return {part: int(m.group(1)) for part in ("total", "head", "tail")
-            if (m := re.search(rf"Arena allocation {part} (\d+) bytes", text))}
+    arena = {part: int(m.group(1)) for part in ("total", "head", "tail")
+             if (m := re.search(rf"Arena allocation {part} (\d+) bytes", text))}
+    (work / "arena.json").write_text(json.dumps(arena))
 
 
-def tflm_outputs(tflite: bytes, inputs: np.ndarray) -> np.ndarray:
-    """Outputs (N, output bytes) int8 for inputs as the firmware reads them, (N, input bytes) int8: the
-    bytes of int8 features or of int32 token ids."""
+def main(task: str, work: str) -> int:
     try:
-        from tflite_micro.python.tflite_micro import runtime
+        import tflite_micro  # noqa: F401
     except ImportError:
-        raise TinyCompressError("tflite-micro is not installed; install it with: pip install -e .",
-                                EXIT_TOOL_MISSING) from None
-    interpreter = runtime.Interpreter.from_bytes(tflite, arena_size=ARENA_BYTES)
-    details = interpreter.get_input_details(0)
-    dtype = np.dtype(details["dtype"]).newbyteorder("<")
-    outputs = []
-    for x in inputs:
-        interpreter.set_input(np.ascontiguousarray(x, np.int8).view(dtype).reshape(details["shape"]), 0)
-        interpreter.invoke()
-        outputs.append(np.asarray(interpreter.get_output(0), np.int8).reshape(-1))
-    return np.stack(outputs)
+        return MISSING
+    try:
+        {"outputs": _outputs, "arena": _arena}[task](Path(work))
+    except Exception as exc:   # the interpreter's own refusals: reported by the parent in one line
+        print(f"{type(exc).__name__}: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:]))
