@@ -1,10 +1,13 @@
 """ADD: two int8 tensors rescaled to a common scale, with NHWC broadcasting."""
 from __future__ import annotations
 
+import numpy as np
+
+from ..errors import TinyCompressError
 from ..fixedpoint import ADD_LEFT_SHIFT, add_multipliers
 from ..ir import Graph, Layer, Tensor
 from . import lowering
-from .common import KernelCall, fused_activation, scalar_quant, unsupported
+from .common import KernelCall, dims, fused_activation, scalar_quant, unsupported
 
 
 def _broadcast_strides(tensor: Tensor, out_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -20,7 +23,30 @@ def _broadcast_strides(tensor: Tensor, out_shape: tuple[int, ...]) -> tuple[int,
     return tuple(strides)
 
 
-@lowering("ADD")
+def output_shape(layer: Layer, graph: Graph, t: list, where: str) -> tuple[int, ...]:
+    """The two inputs broadcast against each other, up to 4-D."""
+    rank = max(len(t[0].shape), len(t[1].shape))
+    if rank > 4:
+        raise TinyCompressError(f"{where}: inputs of rank {rank}; at most 4 is supported")
+    try:
+        return np.broadcast_shapes(t[0].shape, t[1].shape)
+    except ValueError:
+        raise TinyCompressError(f"{where}: the inputs {dims(t[0].shape)} and {dims(t[1].shape)} do not "
+                                "broadcast") from None
+
+
+def check(layer: Layer, graph: Graph, t: list, where: str) -> None:
+    """TFLite's rescaling of both inputs to a common scale exists: 2 max(input scales) < 2^20 output scale."""
+    out = graph.tensors[layer.outputs[0]]
+    if t[0].quantized and t[1].quantized and out.quantized:
+        real = 2 * max(float(t[0].scale[0]), float(t[1].scale[0])) / (2 ** ADD_LEFT_SHIFT * float(out.scale[0]))
+        if not real < 1:
+            raise TinyCompressError(f"{where}: the output scale {out.scale[0]:g} is too small for the input "
+                                    f"scales {t[0].scale[0]:g} and {t[1].scale[0]:g} (TFLite requires "
+                                    f"2 x max(input scales) < 2^{ADD_LEFT_SHIFT} x output scale)")
+
+
+@lowering("ADD", inputs=2, shape=output_shape, check=check, options="AddOptionsT")
 def lower(layer: Layer, graph: Graph) -> KernelCall:
     a, b = graph.tensors[layer.inputs[0]], graph.tensors[layer.inputs[1]]
     out = graph.tensors[layer.outputs[0]]

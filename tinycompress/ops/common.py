@@ -51,6 +51,82 @@ class KernelCall:
         return sum(a.nbytes for a in self.arrays)
 
 
+def dims(shape) -> str:
+    return "x".join(map(str, shape)) or "a scalar"
+
+
+def require_rank(tensor: Tensor, rank: int, where: str, what: str) -> None:
+    if len(tensor.shape) != rank:
+        raise TinyCompressError(f"{where}: the {what} {tensor.name or tensor.index} is {dims(tensor.shape)}; "
+                                f"it must be {rank}-D")
+
+
+def window_out(size: int, kernel: int, stride: int, dilation: int, padding: str) -> int:
+    """Output length of a sliding window, as TFLite's ComputeOutSize."""
+    if padding == "SAME":
+        return (size + stride - 1) // stride
+    return (size - (kernel - 1) * dilation - 1 + stride) // stride
+
+
+def window_shape(layer: Layer, inp: Tensor, kernel_hw: tuple[int, int], channels: int, where: str,
+                 dilation: bool = True) -> tuple[int, int, int, int]:
+    """The NHWC output shape of a sliding-window layer (convolutions and pools), from its options."""
+    o = layer.options
+    n, h, w, _ = inp.shape
+    (kh, kw), padding = kernel_hw, o.get("padding", "VALID")
+    dh, dw = (o.get("dilation_h_factor", 1), o.get("dilation_w_factor", 1)) if dilation else (1, 1)
+    out_h = window_out(h, kh, o.get("stride_h", 1), dh, padding)
+    out_w = window_out(w, kw, o.get("stride_w", 1), dw, padding)
+    if out_h < 1 or out_w < 1:
+        raise TinyCompressError(f"{where}: a {kh}x{kw} window (dilation {dh}x{dw}) does not fit the {h}x{w} "
+                                f"input with {padding} padding")
+    return (n, out_h, out_w, channels)
+
+
+RESCALE_LIMIT = 2 ** 30   # a left shift past 30 bits overflows TFLite's fixed-point multiply
+
+
+def check_rescaling(layer: Layer, graph: Graph, t: list, where: str, weights: Tensor | None = None) -> None:
+    """The input-to-output rescaling (times the largest weight scale) stays below RESCALE_LIMIT."""
+    out = graph.tensors[layer.outputs[0]]
+    if not (t[0].quantized and out.quantized):
+        return
+    largest = float(t[0].scale[0]) / float(out.scale[0])
+    if weights is not None and weights.quantized:
+        largest *= float(np.max(weights.scale))
+    if largest >= RESCALE_LIMIT:
+        raise TinyCompressError(f"{where}: the scales give a rescaling factor of {largest:g} (input scale "
+                                f"{t[0].scale[0]:g}, output scale {out.scale[0]:g}); TFLite needs it below 2^30")
+
+
+def check_weighted(layer: Layer, graph: Graph, t: list, where: str, channel_axis: int,
+                   bias_required: bool = False) -> None:
+    """FULLY_CONNECTED and the convolutions: int8 weights with zero point 0, quantized along the output
+    channels, one int32 bias value per channel, default weight layout; then the rescaling."""
+    weights = t[1]
+    if weights.quantized and np.any(weights.zero_point != 0):
+        raise TinyCompressError(f"{where}: the weights {weights.name or weights.index} have a zero point of "
+                                f"{int(weights.zero_point[weights.zero_point != 0][0])}; int8 weights must have 0")
+    channels = weights.shape[channel_axis]
+    if weights.scale.size > 1 and weights.quantized_dimension != channel_axis:
+        raise TinyCompressError(f"{where}: the weights are quantized along dimension "
+                                f"{weights.quantized_dimension}, not along the output channels")
+    bias = t[2] if len(t) > 2 else None
+    if bias is None and bias_required:
+        raise TinyCompressError(f"{where} has no bias; TFLite Micro requires one for a depthwise convolution")
+    if o_format := layer.options.get("weights_format", 0):
+        raise TinyCompressError(f"{where}: weights_format {o_format} (shuffled weights) is not supported; "
+                                "only DEFAULT (0)")
+    bias_type = layer.options.get("quantized_bias_type", 0)
+    if bias_type not in (0, 2) or (bias_type == 2 and bias is not None and bias.dtype != "int32"):
+        raise TinyCompressError(f"{where}: quantized_bias_type {bias_type} does not match an int32 bias; it must "
+                                "be 0 (unset) or 2 (INT32)")
+    if bias is not None and bias.size != channels:
+        raise TinyCompressError(f"{where}: the bias {bias.name or bias.index} has {bias.size} values for "
+                                f"{channels} output channels")
+    check_rescaling(layer, graph, t, where, weights)
+
+
 def unsupported(layer: Layer, what: str) -> TinyCompressError:
     return TinyCompressError(f"layer {layer.name} ({layer.op}): {what} is not supported")
 

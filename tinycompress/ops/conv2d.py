@@ -1,13 +1,31 @@
 """CONV_2D: int8 NHWC input, per-channel int8 filter [C_out, KH, KW, C_in], int32 bias."""
 from __future__ import annotations
 
+from ..errors import TinyCompressError
 from ..fixedpoint import conv_multipliers
 from ..ir import Graph, Layer
 from . import lowering
-from .common import KernelCall, scalar_quant, unsupported, weighted_params, window_params, window_summary
+from .common import (KernelCall, check_weighted, require_rank, scalar_quant, unsupported, weighted_params,
+                     window_params, window_shape, window_summary)
 
 
-@lowering("CONV_2D")
+def output_shape(layer: Layer, graph: Graph, t: list, where: str) -> tuple[int, ...]:
+    """NHWC input, OHWI weights: (n, out_h, out_w, output channels)."""
+    inp, weights = t[0], t[1]
+    require_rank(inp, 4, where, "input")
+    require_rank(weights, 4, where, "weights")
+    channels, kh, kw, depth = weights.shape
+    if depth != inp.shape[3]:
+        raise TinyCompressError(f"{where}: the weights read {depth} channels but the input has {inp.shape[3]}")
+    return window_shape(layer, inp, (kh, kw), channels, where)
+
+
+def check(layer: Layer, graph: Graph, t: list, where: str) -> None:
+    check_weighted(layer, graph, t, where, channel_axis=0)
+
+
+@lowering("CONV_2D", inputs=2, shape=output_shape, check=check, options="Conv2DOptionsT",
+          options_required=True)
 def lower(layer: Layer, graph: Graph) -> KernelCall:
     inp, weights = graph.tensors[layer.inputs[0]], graph.tensors[layer.inputs[1]]
     out = graph.tensors[layer.outputs[0]]

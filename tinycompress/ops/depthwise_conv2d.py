@@ -1,13 +1,33 @@
 """DEPTHWISE_CONV_2D: int8 NHWC input, filter [1, KH, KW, C_in * depth_multiplier], int32 bias."""
 from __future__ import annotations
 
+from ..errors import TinyCompressError
 from ..fixedpoint import conv_multipliers
 from ..ir import Graph, Layer
 from . import lowering
-from .common import KernelCall, scalar_quant, unsupported, weighted_params, window_params, window_summary
+from .common import (KernelCall, check_weighted, dims, require_rank, scalar_quant, unsupported, weighted_params,
+                     window_params, window_shape, window_summary)
 
 
-@lowering("DEPTHWISE_CONV_2D")
+def output_shape(layer: Layer, graph: Graph, t: list, where: str) -> tuple[int, ...]:
+    """NHWC input, 1HWC weights of input channels x depth multiplier: (n, out_h, out_w, those channels)."""
+    inp, weights = t[0], t[1]
+    require_rank(inp, 4, where, "input")
+    require_rank(weights, 4, where, "weights")
+    one, kh, kw, channels = weights.shape
+    multiplier = layer.options.get("depth_multiplier", 1) or 1
+    if one != 1 or channels != inp.shape[3] * multiplier:
+        raise TinyCompressError(f"{where}: the weights {dims(weights.shape)} do not match {inp.shape[3]} input "
+                                f"channels times depth multiplier {multiplier}")
+    return window_shape(layer, inp, (kh, kw), channels, where)
+
+
+def check(layer: Layer, graph: Graph, t: list, where: str) -> None:
+    check_weighted(layer, graph, t, where, channel_axis=3, bias_required=True)
+
+
+@lowering("DEPTHWISE_CONV_2D", inputs=2, shape=output_shape, check=check, options="DepthwiseConv2DOptionsT",
+          options_required=True)
 def lower(layer: Layer, graph: Graph) -> KernelCall:
     inp, weights = graph.tensors[layer.inputs[0]], graph.tensors[layer.inputs[1]]
     out = graph.tensors[layer.outputs[0]]

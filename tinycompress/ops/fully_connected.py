@@ -3,13 +3,36 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import TinyCompressError
 from ..fixedpoint import conv_multipliers, quantize_multiplier
 from ..ir import Graph, Layer
 from . import lowering
-from .common import ConstArray, KernelCall, scalar_quant, unsupported, weighted_params
+from .common import (ConstArray, KernelCall, check_weighted, dims, require_rank, scalar_quant, unsupported,
+                     weighted_params)
 
 
-@lowering("FULLY_CONNECTED")
+def output_shape(layer: Layer, graph: Graph, t: list, where: str) -> tuple[int, ...]:
+    """Rows of `depth` values against weights (units x depth): (rows, units), or the input's leading
+    dimensions with keep_num_dims."""
+    inp, weights = t[0], t[1]
+    require_rank(weights, 2, where, "weights")
+    units, depth = weights.shape
+    if inp.size % depth:
+        raise TinyCompressError(f"{where}: the input {dims(inp.shape)} does not split into rows of {depth}")
+    if layer.options.get("keep_num_dims"):
+        if inp.shape[-1] != depth:
+            raise TinyCompressError(f"{where}: the input's last dimension is {inp.shape[-1]}, the weights read "
+                                    f"{depth}")
+        return inp.shape[:-1] + (units,)
+    return (inp.size // depth, units)
+
+
+def check(layer: Layer, graph: Graph, t: list, where: str) -> None:
+    check_weighted(layer, graph, t, where, channel_axis=0)
+
+
+@lowering("FULLY_CONNECTED", inputs=2, shape=output_shape, check=check,
+          options="FullyConnectedOptionsT")
 def lower(layer: Layer, graph: Graph) -> KernelCall:
     inp, weights = graph.tensors[layer.inputs[0]], graph.tensors[layer.inputs[1]]
     has_bias = len(layer.inputs) > 2 and layer.inputs[2] >= 0

@@ -27,7 +27,16 @@ def is_embedding_lookup(layer: Layer, graph: Graph) -> bool:
             and layer.options.get("axis", 0) == 0 and layer.options.get("batch_dims", 0) == 0)
 
 
-@lowering("GATHER", "EMBEDDING_LOOKUP")
+def output_shape(layer: Layer, graph: Graph, t: list, where: str) -> tuple[int, ...] | None:
+    """One table row per id: the ids' shape plus the row (GATHER), or (ids, row) for EMBEDDING_LOOKUP."""
+    table, ids = (graph.tensors[i] for i in table_and_ids(layer, graph))
+    o = layer.options
+    if len(table.shape) != 2 or o.get("axis", 0) != 0 or o.get("batch_dims", 0) != 0:
+        return None   # lowering refuses it
+    return (ids.size, table.shape[1]) if layer.op == "EMBEDDING_LOOKUP" else ids.shape + (table.shape[1],)
+
+
+@lowering("GATHER", "EMBEDDING_LOOKUP", inputs=2, shape=output_shape, options={"GATHER": "GatherOptionsT"})
 def lower(layer: Layer, graph: Graph) -> KernelCall:
     table_index, ids_index = table_and_ids(layer, graph)
     table, ids, out = graph.tensors[table_index], graph.tensors[ids_index], graph.tensors[layer.outputs[0]]

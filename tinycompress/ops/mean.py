@@ -2,13 +2,33 @@
 [N, T, D] sequence (GlobalAveragePooling1D, sum pooling): one kernel, T tokens seen as a T x 1 image."""
 from __future__ import annotations
 
+from ..errors import TinyCompressError
 from ..fixedpoint import mean_multiplier
 from ..ir import Graph, Layer
 from . import lowering
-from .common import KernelCall, scalar_quant, unsupported
+from .common import KernelCall, check_rescaling, scalar_quant, unsupported
 
 
-@lowering("MEAN", "SUM")
+def output_shape(layer: Layer, graph: Graph, t: list, where: str) -> tuple[int, ...] | None:
+    """The input without the reduced axes, or with them as 1 under keep_dims."""
+    inp, axes = t[0], t[1]
+    if axes.data is None:
+        return None   # lowering refuses axes computed at run time
+    rank = len(inp.shape)
+    values = [int(a) for a in axes.data.reshape(-1)]
+    if any(not -rank <= a < rank for a in values):
+        raise TinyCompressError(f"{where}: axes {values} are out of range for a {rank}-D input")
+    reduced = {a % rank for a in values}
+    if layer.options.get("keep_dims"):
+        return tuple(1 if i in reduced else d for i, d in enumerate(inp.shape))
+    return tuple(d for i, d in enumerate(inp.shape) if i not in reduced)
+
+
+def check(layer: Layer, graph: Graph, t: list, where: str) -> None:
+    check_rescaling(layer, graph, t, where)
+
+
+@lowering("MEAN", "SUM", inputs=2, shape=output_shape, check=check, options="ReducerOptionsT")
 def lower(layer: Layer, graph: Graph) -> KernelCall:
     inp, axes_tensor = graph.tensors[layer.inputs[0]], graph.tensors[layer.inputs[1]]
     out = graph.tensors[layer.outputs[0]]

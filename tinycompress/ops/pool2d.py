@@ -3,12 +3,21 @@ from __future__ import annotations
 
 from ..ir import Graph, Layer
 from . import lowering
-from .common import KernelCall, fused_activation, scalar_quant, unsupported, window_params, window_summary
+from .common import (KernelCall, fused_activation, require_rank, scalar_quant, unsupported, window_params,
+                     window_shape, window_summary)
 
 KERNELS = {"MAX_POOL_2D": "tc_max_pool2d_s8", "AVERAGE_POOL_2D": "tc_avg_pool2d_s8"}
 
 
-@lowering(*KERNELS)
+def output_shape(layer: Layer, graph: Graph, t: list, where: str) -> tuple[int, ...]:
+    """A filter_height x filter_width window per channel: (n, out_h, out_w, channels)."""
+    require_rank(t[0], 4, where, "input")
+    o = layer.options
+    return window_shape(layer, t[0], (o.get("filter_height", 1), o.get("filter_width", 1)), t[0].shape[3], where,
+                        dilation=False)
+
+
+@lowering(*KERNELS, inputs=1, shape=output_shape, options="Pool2DOptionsT", options_required=True)
 def lower(layer: Layer, graph: Graph) -> KernelCall:
     inp, out = graph.tensors[layer.inputs[0]], graph.tensors[layer.outputs[0]]
     if scalar_quant(inp) != scalar_quant(out):

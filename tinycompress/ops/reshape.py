@@ -1,12 +1,23 @@
 """RESHAPE (and SQUEEZE): the bytes stay, so the planner lets the output share the input's buffer."""
 from __future__ import annotations
 
+from ..errors import TinyCompressError
 from ..ir import Graph, Layer
 from . import lowering
-from .common import KernelCall, scalar_quant, unsupported
+from .common import KernelCall, dims, scalar_quant, unsupported
 
 
-@lowering("RESHAPE", "SQUEEZE")
+def output_shape(layer: Layer, graph: Graph, t: list, where: str) -> None:
+    """Any shape of as many values: the declared one stands."""
+    out = graph.tensors[layer.outputs[0]]
+    if out.size != t[0].size:
+        raise TinyCompressError(f"{where}: the output {dims(out.shape)} holds {out.size} values but the input "
+                                f"{dims(t[0].shape)} holds {t[0].size}")
+    return None
+
+
+@lowering("RESHAPE", "SQUEEZE", inputs=1, shape=output_shape,
+          options={"RESHAPE": "ReshapeOptionsT", "SQUEEZE": "SqueezeOptionsT"})
 def lower(layer: Layer, graph: Graph) -> KernelCall:
     inp, out = graph.tensors[layer.inputs[0]], graph.tensors[layer.outputs[0]]
     if scalar_quant(inp) != scalar_quant(out):

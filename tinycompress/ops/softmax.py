@@ -1,13 +1,38 @@
 """SOFTMAX over the last axis: int8 in, int8 out with scale 1/256 and zero point -128."""
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
+from ..errors import TinyCompressError
 from ..fixedpoint import softmax_scaling
 from ..ir import Graph, Layer
 from . import lowering
 from .common import KernelCall, scalar_quant, unsupported
 
 
-@lowering("SOFTMAX")
+def output_shape(layer: Layer, graph: Graph, t: list, where: str) -> tuple[int, ...]:
+    """The input's shape, normalized along its last axis."""
+    beta = layer.options.get("beta", 1.0)
+    if not (math.isfinite(beta) and beta > 0):
+        raise TinyCompressError(f"{where}: beta is {beta}; it must be finite and > 0")
+    if not t[0].shape:
+        raise TinyCompressError(f"{where}: the input is a scalar; softmax needs at least one axis")
+    return t[0].shape
+
+
+def check(layer: Layer, graph: Graph, t: list, where: str) -> None:
+    """TFLite scales the input by beta x scale x 2^26 and requires that factor above 1."""
+    if t[0].quantized:
+        real = float(np.float32(layer.options.get("beta", 1.0))) * float(t[0].scale[0]) * 2 ** (31 - 5)
+        if not real > 1:
+            raise TinyCompressError(f"{where}: the input scale {t[0].scale[0]:g} is too small: beta x scale x "
+                                    f"2^26 is {real:g}, and TFLite requires more than 1")
+
+
+@lowering("SOFTMAX", inputs=1, shape=output_shape, check=check, options="SoftmaxOptionsT",
+          options_required=True)
 def lower(layer: Layer, graph: Graph) -> KernelCall:
     inp, out = graph.tensors[layer.inputs[0]], graph.tensors[layer.outputs[0]]
     in_scale, _ = scalar_quant(inp)
