@@ -10,6 +10,11 @@ import numpy as np
 import pytest
 
 import modelzoo
+from conftest import needs_emulator
+from tinycompress.boards import load_board
+from tinycompress.build import build
+from tinycompress.emulate import run_firmware
+from tinycompress.pipeline import compile_model
 from tinycompress.errors import TinyCompressError
 from tinycompress.load import read_tflite
 from tinycompress.ops import lower_layer
@@ -33,11 +38,11 @@ RANGES = {"symmetric": (-1.0, 1.0), "zp_-128": (0.0, 3.0), "zp_127": (-5.0, 0.0)
 EVERY_INPUT = np.arange(-128, 128, dtype=np.int8).reshape(1, 256)
 
 
-def _convert(layer, low: float, high: float) -> bytes:
+def _convert(layer, low: float, high: float, shape=(256,)) -> bytes:
     keras = modelzoo._keras()
-    inp = keras.Input((256,), batch_size=1)
+    inp = keras.Input(shape, batch_size=1)
     model = keras.Model(inp, layer(keras.layers)(inp))
-    calibration = np.random.default_rng(modelzoo.SEED).uniform(low, high, (64, 256)).astype(np.float32)
+    calibration = np.random.default_rng(modelzoo.SEED).uniform(low, high, (64,) + shape).astype(np.float32)
     calibration[0, :2] = low, high   # the range's ends, exactly
     return keras_to_int8_tflite(model, calibration)
 
@@ -53,3 +58,49 @@ def test_table_is_tflite_micro_on_every_input(op, calibration):
     wrong = np.flatnonzero(got != expected)
     assert wrong.size == 0, (f"{wrong.size} of 256 differ, first at input {wrong[0] - 128}: "
                              f"table {got[wrong[0]]}, TFLite Micro {expected[wrong[0]]}")
+
+
+def _tflite_interpreter_outputs(tflite: bytes, inputs: np.ndarray) -> np.ndarray:
+    import warnings
+
+    import tensorflow as tf
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # "tf.lite.Interpreter is deprecated"
+        interpreter = tf.lite.Interpreter(model_content=tflite)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], inputs)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+@pytest.mark.parametrize("calibration", ["symmetric", "zp_-128", "zp_127", "large_scale"])
+def test_relu_n1_to_1_table_is_tflite_on_every_input(calibration):
+    """TFLite Micro cannot run RELU_N1_TO_1 (it has no kernel for it): TFLite's interpreter is the reference.
+    A clip to [-1, 1] after a RESHAPE (nothing to fuse into) converts to it."""
+    keras = modelzoo._keras()
+    tflite = _convert(lambda L: L.Lambda(lambda x: keras.ops.clip(x, -1.0, 1.0)), *RANGES[calibration])
+    graph = read_tflite(tflite)
+    assert [layer.op for layer in graph.layers] == ["RELU_N1_TO_1"]
+    expected = _tflite_interpreter_outputs(tflite, EVERY_INPUT)[0]
+    got = table(graph.layers[0], graph)
+    assert np.array_equal(got, expected), np.flatnonzero(got != expected)
+
+
+@needs_emulator
+@pytest.mark.parametrize("calibration", ["symmetric", "zp_-128", "zp_127", "tiny_scale", "large_scale"])
+def test_prelu_in_qemu_on_every_input_and_alpha(calibration, tmp_path):
+    """PRELU's arithmetic runs in C: a [256, 3] input holding each int8 value in a row meets each of three
+    alphas (one per channel, shared over the rows); the M4 firmware's output must be TFLite Micro's."""
+    def layer(L):
+        return lambda x: L.PReLU(alpha_initializer=lambda shape, dtype=None: np.array([[0.25, -0.7, 0.03]], "float32"),
+                                 shared_axes=[1])(L.Reshape((256, 3))(x))
+    tflite = _convert(lambda L: layer(L), *RANGES[calibration], shape=(768,))
+    model = tmp_path / "prelu.tflite"
+    model.write_bytes(tflite)
+    board = load_board("mps2-an386")
+    project = compile_model(model, board, tmp_path / "project")
+    assert [call.function for call in project.calls][-1] == "tc_prelu_s8"
+    inputs = np.repeat(EVERY_INPUT.reshape(256, 1), 3, axis=1).reshape(1, 768)
+    result = run_firmware(build(project), board, inputs, 768)
+    expected = tflm_outputs(tflite, inputs)
+    assert np.array_equal(result.outputs, expected), np.flatnonzero(result.outputs != expected)

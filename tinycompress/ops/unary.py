@@ -1,10 +1,11 @@
-"""The element-wise int8 activations LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, RELU and RELU6 as one table.
+"""The element-wise int8 activations LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, RELU, RELU6 and RELU_N1_TO_1.
 
 An int8 unary operator has only 256 possible inputs, so its whole result fits in a 256-byte table in
 flash. Each table here is computed by running TFLite Micro's reference arithmetic (the int8 kernels
 and the parameters their Prepare derives from the scales, float32 where TFLite uses float) on every
 input, so the kernel is bit-exact by construction, and one load per element is cheaper than any of
 these kernels' arithmetic, even RELU's requantization (a 64-bit multiply, shifts and a clamp).
+TFLite Micro has no RELU_N1_TO_1: its table follows TFLite's interpreter.
 """
 from __future__ import annotations
 
@@ -105,12 +106,18 @@ def _leaky_relu(layer, in_q, out_q):
             for x in (int(q) - in_zp for q in INPUTS)]
 
 
-def _relu(layer, in_q, out_q):
-    """ReluQuantized: requantize to the output scale, then clamp at the output's zero."""
-    (in_scale, in_zp), (out_scale, out_zp) = in_q, out_q
-    m, shift = quantize_multiplier(float(f32(in_scale)) / float(f32(out_scale)))
-    return [min(max(out_zp, out_zp + g.multiply_by_quantized_multiplier(int(q) - in_zp, m, shift)), INT8_MAX)
-            for q in INPUTS]
+def _relu_range(low: float, high: float):
+    """ReluQuantized (TFLite's QuantizedReluX for RELU_N1_TO_1): requantize to the output scale, then
+    clamp at the output's quantized low and high (roundf of a float32 quotient)."""
+    def relu(layer, in_q, out_q):
+        (in_scale, in_zp), (out_scale, out_zp) = in_q, out_q
+        m, shift = quantize_multiplier(float(f32(in_scale)) / float(f32(out_scale)))
+        def quantized(value: float) -> int:
+            return _clamp8(out_zp + int(tflite_round(float(f32(value) / f32(out_scale)))))
+        lo, hi = quantized(low), INT8_MAX if high == math.inf else quantized(high)
+        return [min(max(lo, out_zp + g.multiply_by_quantized_multiplier(int(q) - in_zp, m, shift)), hi)
+                for q in INPUTS]
+    return relu
 
 
 def _relu6(layer, in_q, out_q):
@@ -121,7 +128,8 @@ def _relu6(layer, in_q, out_q):
 
 
 TABLES = {"LOGISTIC": _logistic, "TANH": _tanh, "HARD_SWISH": _hard_swish, "LEAKY_RELU": _leaky_relu,
-          "RELU": _relu, "RELU6": _relu6}
+          "RELU": _relu_range(0.0, math.inf), "RELU6": _relu6,
+          "RELU_N1_TO_1": _relu_range(-1.0, 1.0)}   # TFLite's arithmetic: TFLite Micro has no RELU_N1_TO_1
 
 
 def table(layer: Layer, graph: Graph) -> np.ndarray:
