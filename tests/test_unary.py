@@ -104,3 +104,37 @@ def test_prelu_in_qemu_on_every_input_and_alpha(calibration, tmp_path):
     result = run_firmware(build(project), board, inputs, 768)
     expected = tflm_outputs(tflite, inputs)
     assert np.array_equal(result.outputs, expected), np.flatnonzero(result.outputs != expected)
+
+
+def _zoo_graph(zoo, name):
+    model, _ = zoo(name)
+    graph = read_tflite(model.read_bytes())
+    return graph, graph.layers[-1]
+
+
+def test_logistic_output_zero_point_other_than_minus_128_is_refused(zoo):
+    """TFLite Micro's LOGISTIC requires an output zero point of -128; so do we, in one line."""
+    graph, layer = _zoo_graph(zoo, "op_logistic")
+    graph.tensors[layer.outputs[0]].zero_point = np.array([-100])
+    with pytest.raises(TinyCompressError, match=r"LOGISTIC.*zero point of -100 \(TFLite requires -128\)"):
+        lower_layer(layer, graph)
+
+
+def test_hard_swish_with_an_output_scale_too_small_is_refused(zoo):
+    """An output scale below the input's / 128 needs a left shift that TFLite Micro's HARD_SWISH refuses."""
+    graph, layer = _zoo_graph(zoo, "op_hard_swish")
+    inp = graph.tensors[layer.inputs[0]]
+    graph.tensors[layer.outputs[0]].scale = np.array([inp.scale[0] / 1000], np.float32)
+    with pytest.raises(TinyCompressError, match="HARD_SWISH.*output scale"):
+        lower_layer(layer, graph)
+
+
+def test_prelu_alpha_not_on_the_last_axes_is_refused():
+    """PReLU(shared_axes=[2]) gives alpha [H, 1, C]: not a repeating block of the output, named and refused."""
+    tflite = _convert(lambda L: lambda x: L.PReLU(alpha_initializer="random_uniform", shared_axes=[2])(
+        L.Reshape((4, 4, 3))(x)), -1.0, 1.0, shape=(48,))
+    graph = read_tflite(tflite)
+    layer = graph.layers[-1]
+    assert layer.op == "PRELU"
+    with pytest.raises(TinyCompressError, match=r"PRELU.*alpha of shape \[4, 1, 3\].*last axes"):
+        lower_layer(layer, graph)

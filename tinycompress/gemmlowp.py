@@ -3,7 +3,7 @@
 Only the host runs this: the unary int8 operators (ops/unary.py) evaluate it for all 256 inputs
 at compile time and put the results in a lookup table. A raw value r of a "Q<b>" number with
 b integer bits stands for r / 2^(31 - b). C++ integer division truncates toward zero, which
-`_trunc_div` reproduces; every other step is exact in Python's unbounded ints.
+`trunc_div` reproduces; every other step is exact in Python's unbounded ints.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
 
 
-def _trunc_div(a: int, b: int) -> int:
+def trunc_div(a: int, b: int) -> int:
     q = abs(a) // abs(b)
     return q if (a >= 0) == (b >= 0) else -q
 
@@ -23,7 +23,7 @@ def srdhm(a: int, b: int, bits: int = 32) -> int:
         return -lo - 1
     ab = a * b
     nudge = (1 << (bits - 2)) if ab >= 0 else 1 - (1 << (bits - 2))
-    return _trunc_div(ab + nudge, 1 << (bits - 1))
+    return trunc_div(ab + nudge, 1 << (bits - 1))
 
 
 def rounding_divide_by_pot(x: int, exponent: int) -> int:
@@ -89,7 +89,7 @@ def exp_on_negative_values(a: int, integer_bits: int) -> int:
 
 def _rounding_half_sum(a: int, b: int) -> int:
     s = a + b
-    return _trunc_div(s + (1 if s >= 0 else -1), 2)
+    return trunc_div(s + (1 if s >= 0 else -1), 2)
 
 
 def _two_over_one_plus_x(a: int) -> int:

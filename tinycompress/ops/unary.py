@@ -90,7 +90,7 @@ def _hard_swish(layer, in_q, out_q):
         elif relu_exp < 0:
             reluish = g.rounding_divide_by_pot(reluish, -relu_exp)
         reluish = (reluish + (1 << 15)) >> 1                           # [-1, 1] -> [0, 1]
-        product = hi if reluish == preshift_out == lo else g._trunc_div(reluish * preshift_out, 1 << 15)
+        product = hi if reluish == preshift_out == lo else g.trunc_div(reluish * preshift_out, 1 << 15)
         out = g.rounding_divide_by_pot(product, -out_exp) + out_zp
         table.append(_clamp8(out))
     return table
