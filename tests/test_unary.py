@@ -138,3 +138,18 @@ def test_prelu_alpha_not_on_the_last_axes_is_refused():
     assert layer.op == "PRELU"
     with pytest.raises(TinyCompressError, match=r"PRELU.*alpha of shape \[4, 1, 3\].*last axes"):
         lower_layer(layer, graph)
+
+
+@needs_emulator
+def test_relu_n1_to_1_runs_and_verify_says_tflite_micro_lacks_it(tmp_path):
+    """The firmware runs it as TFLite does; --verify ends in one line naming the kernel TFLite Micro lacks."""
+    from test_cli import EXIT_ERROR, assert_one_line_error, tc
+    keras = modelzoo._keras()
+    tflite = _convert(lambda L: L.Lambda(lambda x: keras.ops.clip(x, -1.0, 1.0)), -2.0, 2.0)
+    model, data = tmp_path / "clip.tflite", tmp_path / "clip.npz"
+    model.write_bytes(tflite)
+    np.savez(data, x=np.random.default_rng(modelzoo.SEED).uniform(-2, 2, (4, 256)).astype(np.float32))
+    args = ("run", model, "--board", "mps2-an386", "--data", data)
+    assert tc(*args, "-o", tmp_path / "plain").returncode == 0
+    assert_one_line_error(tc(*args, "-o", tmp_path / "verified", "--verify"), EXIT_ERROR,
+                          "TFLite Micro interpreter has no RELU_N1_TO_1 kernel", "run without --verify")
