@@ -22,6 +22,7 @@ tc_status tc_lut_s8(const tc_lut_params *p, const int8_t *input, int8_t *output)
         vst1q_u8((uint8_t *)output + i, vldrbq_gather_offset_u8(table, offsets));
     }
 #endif
+#if !defined(__arm__) || defined(__ARM_FEATURE_UNALIGNED)   /* the M0 has no unaligned LDR: byte by byte */
     for (; i + 4 <= size; i += 4) {
         uint32_t x;
         memcpy(&x, input + i, sizeof x);
@@ -30,6 +31,7 @@ tc_status tc_lut_s8(const tc_lut_params *p, const int8_t *input, int8_t *output)
                            (uint32_t)table[(x >> 16) & 0xff] << 16 | (uint32_t)table[x >> 24] << 24;
         memcpy(output + i, &y, sizeof y);
     }
+#endif
     for (; i < size; i++) {
         output[i] = (int8_t)table[(uint8_t)input[i] ^ 0x80u];
     }
