@@ -153,3 +153,19 @@ def test_relu_n1_to_1_runs_and_verify_says_tflite_micro_lacks_it(tmp_path):
     assert tc(*args, "-o", tmp_path / "plain").returncode == 0
     assert_one_line_error(tc(*args, "-o", tmp_path / "verified", "--verify"), EXIT_ERROR,
                           "TFLite Micro interpreter has no RELU_N1_TO_1 kernel", "run without --verify")
+
+
+@needs_emulator
+@pytest.mark.parametrize("board_name", ["mps2-an386", "microbit", "mps3-an547"])
+def test_table_kernel_in_qemu_on_every_input(board_name, tmp_path):
+    """tc_lut_s8's paths (four per word on the M4, byte by byte on the M0, sixteen per gather on the M55,
+    and the tails: 259 elements) give TFLite Micro's TANH for every input."""
+    tflite = _convert(lambda L: L.Activation("tanh"), *RANGES["zp_127"], shape=(259,))
+    model = tmp_path / "tanh.tflite"
+    model.write_bytes(tflite)
+    board = load_board(board_name)
+    project = compile_model(model, board, tmp_path / "project")
+    assert [call.function for call in project.calls] == ["tc_lut_s8"]
+    inputs = np.concatenate([EVERY_INPUT[0], [-128, 0, 127]]).astype(np.int8).reshape(1, 259)
+    result = run_firmware(build(project), board, inputs, 259)
+    assert np.array_equal(result.outputs, tflm_outputs(tflite, inputs))
