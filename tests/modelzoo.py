@@ -207,6 +207,7 @@ OPS = {
     "op_prelu_shared": ((5, 5, 3), lambda L, x: L.PReLU(alpha_initializer="random_uniform", shared_axes=[1, 2])(
         L.Conv2D(6, 3, **_bias())(x))),
     "op_relu": ((4, 4, 3), lambda L, x: L.ReLU()(x)),
+    "op_relu_after_mean": ((5, 5, 6), lambda L, x: L.ReLU()(L.GlobalAveragePooling2D()(x))),
     "op_relu6": ((21,), lambda L, x: L.ReLU(max_value=6)(L.Reshape((21,))(x))),
 }
 
