@@ -244,6 +244,19 @@ OPS = {
     "op_mean": ((6, 6, 3), lambda L, x: L.GlobalAveragePooling2D()(L.Conv2D(7, 3, **_bias())(x))),
     "op_mean_keepdims": ((6, 5, 3), lambda L, x: L.GlobalAveragePooling2D(keepdims=True)(
         L.Conv2D(5, 1, **_bias())(x))),
+    # Element-wise activations as ops of their own (ops/unary.py, ops/prelu.py), each after a layer that does
+    # not fuse it, or alone on the input.
+    "op_logistic": ((17,), lambda L, x: L.Activation("sigmoid")(L.Dense(12, **_bias())(x))),
+    "op_tanh": ((6, 6, 3), lambda L, x: L.Activation("tanh")(L.Conv2D(5, 1, **_bias())(x))),
+    "op_hard_swish": ((7, 7, 6), lambda L, x: L.Activation("hard_swish")(L.DepthwiseConv2D(3, **_bias())(x))),
+    "op_leaky_relu": ((19,), lambda L, x: L.LeakyReLU(0.1)(L.Dense(14, **_bias())(x))),
+    "op_prelu": ((5, 5, 3), lambda L, x: L.PReLU(alpha_initializer="random_uniform")(
+        L.Conv2D(4, 1, **_bias())(x))),
+    "op_prelu_shared": ((5, 5, 3), lambda L, x: L.PReLU(alpha_initializer="random_uniform", shared_axes=[1, 2])(
+        L.Conv2D(6, 3, **_bias())(x))),
+    "op_relu": ((4, 4, 3), lambda L, x: L.ReLU()(x)),
+    "op_relu_after_mean": ((5, 5, 6), lambda L, x: L.ReLU()(L.GlobalAveragePooling2D()(x))),
+    "op_relu6": ((21,), lambda L, x: L.ReLU(max_value=6)(L.Reshape((21,))(x))),
 }
 
 # ---- token models: int32 ids into an embedding table ------------------------------------------------
@@ -306,7 +319,7 @@ TEXT = {
 # ---- models that must be refused ------------------------------------------------------------------
 
 ERRORS = {
-    "unsupported_tanh": ((16,), lambda L, x: L.Activation("tanh")(L.Dense(8)(x))),
+    "unsupported_gelu": ((16,), lambda L, x: L.Activation("gelu")(L.Dense(8)(x))),  # TFLite Micro lacks it too
     "float_mlp": ((16,), lambda L, x: L.Dense(4)(x)),
 }
 

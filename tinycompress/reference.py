@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -60,6 +61,10 @@ def _run_child(task: str, work: Path, tflite: bytes) -> None:
             name = ""
         raise TinyCompressError(f"the TFLite Micro interpreter crashed ({name}signal {-proc.returncode}) on "
                                 "this model; the model is invalid or hits a bug in TFLite Micro")
+    missing = re.search(r"Didn't find op for builtin opcode '(\w+)'", proc.stderr)
+    if missing is not None:
+        raise TinyCompressError(f"the TFLite Micro interpreter has no {missing.group(1)} kernel, so there is "
+                                "no reference to verify against; run without --verify")
     lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
     raise TinyCompressError("the TFLite Micro interpreter refused this model: "
                             f"{lines[-1][:300] if lines else f'exit code {proc.returncode}'}")
@@ -84,7 +89,6 @@ def _outputs(work: Path) -> None:
 
 def _arena(work: Path) -> None:
     import ctypes
-    import re
     interpreter = _interpreter(work)
     with tempfile.TemporaryFile(mode="w+") as log:   # print_allocations writes to the C-level stderr
         saved = os.dup(2)

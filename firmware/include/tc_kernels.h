@@ -133,6 +133,29 @@ typedef struct {
 
 tc_status tc_reshape_s8(const tc_reshape_params *p, const int8_t *input, int8_t *output);
 
+/* An element-wise int8 activation (LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, RELU, RELU6) as its table of
+ * 256 results, computed on the host with TFLite Micro's arithmetic. May run in place. */
+typedef struct {
+    int32_t size;        /* elements */
+    const int8_t *table; /* [256]: the result for input q at table[q + 128] */
+} tc_lut_params;
+
+tc_status tc_lut_s8(const tc_lut_params *p, const int8_t *input, int8_t *output);
+
+/* PRELU: x >= 0 requantized by input/output scale, x < 0 multiplied by its alpha and requantized by
+ * input * alpha / output scale. alpha is constant; it repeats every alpha_size elements (the trailing axes
+ * of the output, or one value for all). May run in place. */
+typedef struct {
+    int32_t size;          /* elements */
+    int32_t alpha_size;
+    const int8_t *alpha;
+    int32_t input_offset, alpha_offset, output_offset;
+    int32_t identity_multiplier, identity_shift;
+    int32_t alpha_multiplier, alpha_shift;
+} tc_prelu_params;
+
+tc_status tc_prelu_s8(const tc_prelu_params *p, const int8_t *input, int8_t *output);
+
 /* ---- Embedding lookups: token ids (int32) in, one int8 row of `width` per id out -------------------
  * Each kernel returns TC_ERROR_ARGUMENT for an id outside [0, vocab_size), as TFLite Micro's GATHER
  * does. The compressed forms decode each row on the fly, at the scale and zero point of the table

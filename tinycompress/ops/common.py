@@ -127,6 +127,11 @@ def check_weighted(layer: Layer, graph: Graph, t: list, where: str, channel_axis
     check_rescaling(layer, graph, t, where, weights)
 
 
+def same_shape(layer: Layer, graph: Graph, t: list, where: str) -> tuple[int, ...]:
+    """The shape rule of an element-wise operator on one input: the output is shaped like it."""
+    return t[0].shape
+
+
 def unsupported(layer: Layer, what: str) -> TinyCompressError:
     return TinyCompressError(f"layer {layer.name} ({layer.op}): {what} is not supported")
 
