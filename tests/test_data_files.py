@@ -185,10 +185,11 @@ def test_training_labels_are_checked_against_the_keras_model(mlp, tmp_path):
         training_data(npz(tmp_path, x=np.zeros((10, 65), np.float32)), model)
 
 
-def test_the_cli_refuses_bad_data_in_one_line_before_building(mlp, tmp_path):
+@pytest.mark.parametrize("command", ["run", "profile-functions"])
+def test_the_cli_refuses_bad_data_in_one_line_before_building(mlp, tmp_path, command):
     model, _, _ = mlp
     bad = npz(tmp_path, x=np.zeros((10, 63), np.float32))
     out = tmp_path / "out"
-    assert_one_line_error(tc("run", model, "--data", bad, "-o", out), EXIT_ERROR,
+    assert_one_line_error(tc(command, model, "--data", bad, "-o", out), EXIT_ERROR,
                           "'x' has shape (10, 63); the model reads (1, 64): expected (N, 64) or (N, 1, 64)")
     assert not out.exists()

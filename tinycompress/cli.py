@@ -357,17 +357,17 @@ def profile_functions_command(model: Path, board: Board, data: Path | None, inde
     """
     from .build import build
     from .hotspots import format_table, profile_functions
-    from .pipeline import compile_model, load_inputs, project_directory
+    from .pipeline import compile_graph, load_inputs, load_model, project_directory
     target = require_emulated(board, "profile-functions")
     _check_paths(output, {"--json": json_path}, model, data, calibration, train, vocab)
+    graph = load_model(model, calibration, _compression(rank, energy, train, epochs, embedding, vocab, data))
+    inputs, _ = load_inputs(data, graph, min(index + 1, MAX_COUNT))   # bad data: refused before any build
+    if index >= len(inputs):
+        raise TinyCompressError(f"--index {index} is past the {len(inputs)} inputs in "
+                                f"{data or 'the random inputs'}")
     with project_directory(output) as directory:
-        project = compile_model(model, target, directory, calibration,
-                                _compression(rank, energy, train, epochs, embedding, vocab, data),
-                                _cmsis_nn(kernels, cmsis_nn_dir))
-        inputs, _ = load_inputs(data, project.graph, min(index + 1, MAX_COUNT))
-        if index >= len(inputs):
-            raise TinyCompressError(f"--index {index} is past the {len(inputs)} inputs in "
-                                    f"{data or 'the random inputs'}")
+        project = compile_graph(graph, target, directory, Path(model).name,
+                                cmsis_nn=_cmsis_nn(kernels, cmsis_nn_dir))
         result = profile_functions(build(project), target, inputs[index],
                                    **({} if timeout is None else {"timeout": timeout}))
     if json_path is not None:

@@ -300,8 +300,8 @@ def _run_logged(elf: Path, board: Board, work: Path, symbols: Symbols, timeout: 
                 proc.kill()
                 proc.wait()
     if timed_out.is_set():
-        raise TinyCompressError(f"the logged run passed its {timeout:g} s timeout {where}; "
-                                "the firmware hangs or the model is too large to trace")
+        raise TinyCompressError(f"the logged run passed its {timeout:g} s timeout {where}; the firmware hangs "
+                                "or the model is too large to trace (raise the limit with --timeout SECONDS)")
     check_exit(proc.returncode, console.read_text(errors="replace").strip(), where)
     if trace is None:
         raise TinyCompressError(f"{ENTRY}() never ran {where}: the firmware has no inference to profile")
