@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python -m pytest -q "$@"
+# Tests run on every core (pytest-xdist); TC_TEST_WORKERS=1 runs them in one process.
+exec .venv/bin/python -m pytest -q -n "${TC_TEST_WORKERS:-auto}" "$@"

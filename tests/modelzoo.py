@@ -18,6 +18,7 @@ this script, the files it builds with and the versions of the packages that shap
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -424,11 +425,17 @@ def build(name: str, out_dir: Path = DEFAULT_OUT) -> Path:
     if name not in BUILDERS:
         raise KeyError(f"no zoo model named {name}")
     if cached(name, out_dir) is None:
-        stale = [other for other in family(name) if cached(other, out_dir) is None]
-        env = dict(os.environ, **DETERMINISTIC_ENV,
-                   PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-        subprocess.run([sys.executable, str(Path(__file__).resolve()), "--out", str(out_dir), *stale],
-                       check=True, env=env, stdout=subprocess.DEVNULL)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        group = family(name)
+        # Test workers (pytest-xdist) asking for the same family wait for one build of it, not start their own.
+        with open(out_dir / f".{group[0]}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            stale = [other for other in group if cached(other, out_dir) is None]
+            if stale:
+                env = dict(os.environ, **DETERMINISTIC_ENV,
+                           PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+                subprocess.run([sys.executable, str(Path(__file__).resolve()), "--out", str(out_dir), *stale],
+                               check=True, env=env, stdout=subprocess.DEVNULL)
     path = cached(name, out_dir)
     if path is None:
         raise RuntimeError(f"the model zoo did not build {name} into {out_dir}")
