@@ -55,9 +55,11 @@ def _version(package: str) -> str:
         return "none"
 
 
-def cache_key() -> str:
+def cache_key(name: str | None = None) -> str:
+    """The cache key of `name`: SOURCES and PACKAGES, and the zoo_*.py module that defines it, if one does
+    (an edit there rebuilds that module's models, not the whole zoo)."""
     digest = hashlib.sha256()
-    for path in SOURCES:
+    for path in SOURCES + ([MODULE_OF[name]] if name in MODULE_OF else []):
         digest.update(path.read_bytes())
     for package in PACKAGES:
         digest.update(f"{package}=={_version(package)}\n".encode())
@@ -337,6 +339,29 @@ TASKS.update({name: "error" for name in ERRORS})
 TASKS.update({name: "classification" if trained else "op" for name, (_, trained) in TEXT.items()})
 
 
+# ---- zoo modules: tests/zoo_*.py, each a group of models with a cache key of its own ---------------
+# A module defines CASES (name -> builder returning (model, calibration, train_y, test_x, test_y), as
+# _op_model makes), and may define EXPORTS (name -> function(model, calibration) -> .tflite bytes; the
+# default converts to full int8), TASK (default "op") and FAMILIES (lists of names built together; default:
+# the whole module). It imports what it needs from this module, which imports it last.
+
+MODULE_OF: dict[str, Path] = {}
+EXPORTS: dict = {}
+FAMILIES: list[list[str]] = []
+
+
+def _load_zoo_modules() -> None:
+    """Add every tests/zoo_*.py module's models (imported, so they import this module first)."""
+    for path in sorted(Path(__file__).resolve().parent.glob("zoo_*.py")):
+        module = importlib.import_module(path.stem)
+        BUILDERS.update(module.CASES)
+        TASKS.update({name: getattr(module, "TASK", "op") for name in module.CASES})
+        EXPORTS.update(getattr(module, "EXPORTS", {}))
+        FAMILIES.extend(getattr(module, "FAMILIES", [list(module.CASES)]))
+        MODULE_OF.update({name: path for name in module.CASES})
+    NAMES[:] = list(BUILDERS)
+
+
 def _float_tflite(model) -> bytes:
     import tensorflow as tf
     from tinycompress.quantize import _quiet
@@ -405,7 +430,7 @@ def cached(name: str, out_dir: Path = DEFAULT_OUT) -> Path | None:
     """The .tflite of a complete build of `name` under the current cache_key(), or None."""
     tflite_path = Path(out_dir) / f"{name}.tflite"
     key_path = tflite_path.with_suffix(".key")
-    if tflite_path.exists() and key_path.exists() and key_path.read_text().strip() == cache_key():
+    if tflite_path.exists() and key_path.exists() and key_path.read_text().strip() == cache_key(name):
         return tflite_path
     return None
 
@@ -413,7 +438,7 @@ def cached(name: str, out_dir: Path = DEFAULT_OUT) -> Path | None:
 def family(name: str) -> list[str]:
     """The models built together in one process on a miss: the cheap operator, refusal and token models
     go as groups (starting TensorFlow costs more than building one), each network alone."""
-    for group in (list(OPS) + list(ERRORS), list(TEXT)):
+    for group in (list(OPS) + list(ERRORS), list(TEXT), *FAMILIES):
         if name in group:
             return group
     return [name]
@@ -450,7 +475,10 @@ def build_here(name: str, out_dir: Path = DEFAULT_OUT) -> Path:
     from tinycompress.quantize import keras_to_int8_tflite
 
     model, calibration, train_y, test_x, test_y = BUILDERS[name]()
-    tflite = _float_tflite(model) if name == "float_mlp" else keras_to_int8_tflite(model, calibration)
+    if name in EXPORTS:
+        tflite = EXPORTS[name](model, calibration)
+    else:
+        tflite = _float_tflite(model) if name == "float_mlp" else keras_to_int8_tflite(model, calibration)
     inp = read_tflite(tflite).input_tensor()
     arrays = {"x": test_x}
     if inp.dtype == "int8":
@@ -469,7 +497,7 @@ def build_here(name: str, out_dir: Path = DEFAULT_OUT) -> Path:
         _write(out_dir / f"{name}.keras", _keras_bytes(model, out_dir / f".{name}.{os.getpid()}.keras"))
         train = {"x": calibration} if train_y is None else {"x": calibration, "y": train_y}
         _write(out_dir / f"{name}_train.npz", _npz_bytes(train))
-    _write(tflite_path.with_suffix(".key"), f"{cache_key()}\n".encode())
+    _write(tflite_path.with_suffix(".key"), f"{cache_key(name)}\n".encode())
     _write(tflite_path, tflite)
     return tflite_path
 
@@ -487,5 +515,10 @@ def main() -> None:
         print(path or build_here(name, args.out), f"{time.perf_counter() - start:.1f} s", flush=True)
 
 
-if __name__ == "__main__":
-    main()
+if __name__ != "__main__":
+    _load_zoo_modules()
+else:
+    # Run as a script, the zoo modules import `modelzoo`: load them on that one module, not on __main__.
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import modelzoo
+    modelzoo.main()
