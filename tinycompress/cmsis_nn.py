@@ -52,20 +52,17 @@ def adapt(call: KernelCall) -> KernelCall:
     p = call.params
     if call.function in ("tc_conv2d_s8", "tc_depthwise_conv2d_s8") and not p["requant"]["per_channel"]:
         return call
-    if call.function == "tc_add_s8" and not (_dense(p["input1_strides"], p["output"])
-                                             and _dense(p["input2_strides"], p["output"])):
-        return call
+    if call.function == "tc_add_s8":
+        walk = p["broadcast"]
+        one_row = walk["shape"][-1] == p["size"] and walk["strides1"][-1] == walk["strides2"][-1] == 1
+        if p["subtract"] or p["constant1"] != "NULL" or p["constant2"] != "NULL" or not one_row:
+            return call   # broadcasting, a constant, or SUB: our kernel
     return replace(call, function=adapter)
 
 
 def kernel_source(call: KernelCall) -> str:
     folder = "cmsis_nn" if call.function.startswith("tc_cmsis_") else "kernels"
     return f"firmware/{folder}/{call.function}.c"
-
-
-def _dense(strides, shape) -> bool:
-    n, h, w, c = shape
-    return tuple(strides) == (h * w * c, w * c, c, 1)
 
 
 def scratch_bytes(calls: list[KernelCall], board: Board) -> int:

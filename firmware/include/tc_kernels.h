@@ -9,6 +9,7 @@
 #ifndef TC_KERNELS_H
 #define TC_KERNELS_H
 
+#include "tc_broadcast.h"
 #include "tc_types.h"
 
 /* FULLY_CONNECTED: output[b, o] = sum_i input[b, i] * weights[o, i] + bias[o], where the code
@@ -88,20 +89,62 @@ typedef struct {
 tc_status tc_max_pool2d_s8(const tc_pool2d_params *p, const int8_t *input, int8_t *output);
 tc_status tc_avg_pool2d_s8(const tc_pool2d_params *p, const int8_t *input, int8_t *output);
 
-/* ADD with rescaling of both inputs to a common scale (TFLite's left_shift = 20 scheme).
- * Shapes are broadcast NHWC: a stride of 0 repeats an input along that axis. */
+/* The binary element-wise operators (tinycompress/ops/elementwise.py): two int8 inputs broadcast by
+ * NumPy's rules through tc_broadcast (tc_broadcast.h). Either input may be a constant in flash
+ * (constant1 / constant2, else NULL): the call then passes the other input in its place too. */
+
+/* ADD and SUB (one kernel, `subtract`): each input rescaled to a common scale (TFLite's left_shift = 20
+ * scheme), summed or subtracted, requantized and clamped. */
 typedef struct {
-    tc_dims output;
-    tc_dims input1_strides; /* element strides of input 1 per output axis, 0 to broadcast */
-    tc_dims input2_strides;
+    tc_broadcast broadcast;
+    int32_t size;                           /* output elements */
+    const int8_t *constant1, *constant2;
     int32_t left_shift;
     int32_t input1_offset, input1_multiplier, input1_shift;
     int32_t input2_offset, input2_multiplier, input2_shift;
     int32_t output_offset, output_multiplier, output_shift;
+    int32_t subtract;                       /* 0: ADD, 1: SUB */
     tc_activation act;
 } tc_add_params;
 
 tc_status tc_add_s8(const tc_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+
+/* MUL: (q1 + offset1) (q2 + offset2) requantized by one multiplier, offset and clamped. */
+typedef struct {
+    tc_broadcast broadcast;
+    int32_t size;
+    const int8_t *constant1, *constant2;
+    int32_t input1_offset, input2_offset, output_offset;
+    int32_t output_multiplier, output_shift;
+    tc_activation act;
+} tc_mul_params;
+
+tc_status tc_mul_s8(const tc_mul_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+
+/* SQUARED_DIFFERENCE: both inputs rescaled as ADD's with left_shift = 7, the difference squared and
+ * requantized; the result clamps to int8 only (the operator has no activation). */
+typedef struct {
+    tc_broadcast broadcast;
+    int32_t size;
+    const int8_t *constant1, *constant2;
+    int32_t left_shift;
+    int32_t input1_offset, input1_multiplier, input1_shift;
+    int32_t input2_offset, input2_multiplier, input2_shift;
+    int32_t output_offset, output_multiplier, output_shift;
+} tc_squared_difference_params;
+
+tc_status tc_squared_difference_s8(const tc_squared_difference_params *p, const int8_t *input1,
+                                   const int8_t *input2, int8_t *output);
+
+/* MAXIMUM and MINIMUM of the raw int8 values (TFLite Micro ignores the quantization). */
+typedef struct {
+    tc_broadcast broadcast;
+    int32_t size;
+    const int8_t *constant1, *constant2;
+} tc_minmax_params;
+
+tc_status tc_maximum_s8(const tc_minmax_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+tc_status tc_minimum_s8(const tc_minmax_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
 
 /* MEAN or SUM over the spatial axes H and W of an NHWC tensor (keep_dims or not: same bytes); a [N, T, D]
  * sequence pools its T tokens as an N x T x 1 x D tensor. */

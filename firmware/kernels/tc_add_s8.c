@@ -1,30 +1,83 @@
-/* ADD of two int8 tensors with different scales, NHWC broadcasting: portable C. */
+/* ADD and SUB of two int8 tensors with different scales, broadcast (tc_broadcast.h): one kernel, as
+ * TFLite Micro's two differ only in the sign of the second rescaled input (SUB subtracts it after the
+ * rescaling; negating its multiplier instead would round ties differently). Per element:
+ *   scaled_i = requantize((q_i + offset_i) << 20, multiplier_i, shift_i)   (|.| < 2^28, multiplier <= 1/2)
+ *   out = clamp(requantize(scaled_1 +/- scaled_2, output multiplier, output shift) + output offset).
+ * A row in which one input repeats (a scalar, or a value per pixel) rescales it once.
+ * Helium: four lanes per step for both rows that advance, requantized as tc_requantize does, bit for bit.
+ * Each element is read before it is written: the output may take over an input of the output's shape. */
 #include "tc_fixedpoint.h"
 #include "tc_kernels.h"
+#include "tc_mve.h"
 
-/* One input moved to the shared scale: (q + offset) * 2^left_shift * multiplier. */
 static inline int32_t rescale(int32_t q, int32_t offset, int32_t left_shift, int32_t multiplier, int32_t shift)
 {
     return tc_requantize((q + offset) * (1 << left_shift), multiplier, shift);
 }
 
-tc_status tc_add_s8(const tc_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output)
+static inline void add_row(const tc_add_params *p, const int8_t *x, int32_t x_step, const int8_t *y,
+                           int32_t y_step, int8_t *out, int32_t n, int subtract)
 {
-    const tc_dims *s1 = &p->input1_strides, *s2 = &p->input2_strides;
-    for (int32_t n = 0; n < p->output.n; n++) {
-        for (int32_t h = 0; h < p->output.h; h++) {
-            for (int32_t w = 0; w < p->output.w; w++) {
-                const int8_t *a = input1 + n * s1->n + h * s1->h + w * s1->w;
-                const int8_t *b = input2 + n * s2->n + h * s2->h + w * s2->w;
-                for (int32_t c = 0; c < p->output.c; c++) {
-                    const int32_t sum =
-                        rescale(a[c * s1->c], p->input1_offset, p->left_shift, p->input1_multiplier, p->input1_shift) +
-                        rescale(b[c * s2->c], p->input2_offset, p->left_shift, p->input2_multiplier, p->input2_shift);
-                    const int32_t q = tc_requantize(sum, p->output_multiplier, p->output_shift) + p->output_offset;
-                    *output++ = (int8_t)tc_clamp_i32(q, p->act.min, p->act.max);
-                }
-            }
+    const int32_t ls = p->left_shift;
+    const int32_t o1 = p->input1_offset, m1 = p->input1_multiplier, sh1 = p->input1_shift;
+    const int32_t o2 = p->input2_offset, m2 = p->input2_multiplier, sh2 = p->input2_shift;
+    const int32_t oo = p->output_offset, mo = p->output_multiplier, sho = p->output_shift;
+    const int32_t lo = p->act.min, hi = p->act.max;
+    int32_t i = 0;
+    if (y_step == 0) {
+        const int32_t b = rescale(*y, o2, ls, m2, sh2);
+        const int32_t b_signed = subtract ? -b : b;
+        for (; i < n; i++) {
+            const int32_t sum = rescale(x[i * x_step], o1, ls, m1, sh1) + b_signed;
+            out[i] = (int8_t)tc_clamp_i32(tc_requantize(sum, mo, sho) + oo, lo, hi);
+        }
+        return;
+    }
+    if (x_step == 0) {
+        const int32_t a = rescale(*x, o1, ls, m1, sh1);
+        for (; i < n; i++) {
+            const int32_t b = rescale(y[i], o2, ls, m2, sh2);
+            out[i] = (int8_t)tc_clamp_i32(tc_requantize(subtract ? a - b : a + b, mo, sho) + oo, lo, hi);
+        }
+        return;
+    }
+#if TC_MVE
+    {
+        const int32x4_t vm1 = vdupq_n_s32(m1), vl1 = vdupq_n_s32(sh1 > 0 ? sh1 : 0), vr1 = vdupq_n_s32(sh1 > 0 ? 0 : sh1);
+        const int32x4_t vm2 = vdupq_n_s32(m2), vl2 = vdupq_n_s32(sh2 > 0 ? sh2 : 0), vr2 = vdupq_n_s32(sh2 > 0 ? 0 : sh2);
+        const int32x4_t vmo = vdupq_n_s32(mo), vlo = vdupq_n_s32(sho > 0 ? sho : 0), vro = vdupq_n_s32(sho > 0 ? 0 : sho);
+        for (; i + 4 <= n; i += 4) {
+            const int32x4_t a = vshlq_n_s32(vaddq_n_s32(vldrbq_s32(x + i), o1), 20);
+            const int32x4_t b = vshlq_n_s32(vaddq_n_s32(vldrbq_s32(y + i), o2), 20);
+            const int32x4_t sa = tc_mve_requantize(a, vm1, vl1, vr1), sb = tc_mve_requantize(b, vm2, vl2, vr2);
+            int32x4_t r = tc_mve_requantize(subtract ? vsubq_s32(sa, sb) : vaddq_s32(sa, sb), vmo, vlo, vro);
+            r = vminq_s32(vmaxq_s32(vaddq_n_s32(r, oo), vdupq_n_s32(lo)), vdupq_n_s32(hi));
+            vstrbq_s32(out + i, r);
         }
     }
+#endif
+    for (; i < n; i++) {
+        const int32_t a = rescale(x[i], o1, ls, m1, sh1), b = rescale(y[i], o2, ls, m2, sh2);
+        out[i] = (int8_t)tc_clamp_i32(tc_requantize(subtract ? a - b : a + b, mo, sho) + oo, lo, hi);
+    }
+}
+
+static void row_add(const void *p, const int8_t *x, int32_t xs, const int8_t *y, int32_t ys, int8_t *out, int32_t n)
+{
+    add_row((const tc_add_params *)p, x, xs, y, ys, out, n, 0);
+}
+
+static void row_sub(const void *p, const int8_t *x, int32_t xs, const int8_t *y, int32_t ys, int8_t *out, int32_t n)
+{
+    add_row((const tc_add_params *)p, x, xs, y, ys, out, n, 1);
+}
+
+tc_status tc_add_s8(const tc_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output)
+{
+    if (p->left_shift != 20) {   /* the Helium path shifts by the constant */
+        return TC_ERROR_ARGUMENT;
+    }
+    tc_broadcast_walk(&p->broadcast, p->constant1 ? p->constant1 : input1, p->constant2 ? p->constant2 : input2,
+                      output, p->subtract ? row_sub : row_add, p);
     return TC_OK;
 }
