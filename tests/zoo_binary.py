@@ -53,14 +53,13 @@ SPECS = {
                                                     L.Dense(13, **_bias())(x))),
     "op_squared_difference_hw1": ((5, 4, 3), lambda L, x: _lambda(L, _sqdiff, *_two(L, x, 6, 1))),
     # constants in flash: a per-channel vector (1, C), a scalar, a constant first operand, (H, 1, C)
-    "op_add_const_vector": ((5, 5, 3), lambda L, x: _lambda(
-        L, lambda a: a + _const(1, 5), L.Conv2D(5, 1, **_bias())(x))),
-    "op_mul_const_scalar_relu": ((7, 3, 3), lambda L, x: L.ReLU()(_lambda(
-        L, lambda a: a * 0.37, L.Conv2D(6, 1, **_bias())(x)))),
+    # (a constant operation right after a convolution folds into its weights: these take the input itself)
+    "op_add_const_vector": ((5, 5, 3), lambda L, x: _lambda(L, lambda a: a + _const(1, 3), x)),
+    "op_mul_const_scalar_relu": ((7, 3, 3), lambda L, x: L.ReLU()(_lambda(L, lambda a: a * 0.37, x))),
     "op_sub_const_first": ((5, 5, 3), lambda L, x: _lambda(
         L, lambda a: _const(5, 1, 6, seed=3) - a, L.Conv2D(6, 1, **_bias())(x))),
-    "op_mul_const_vector": ((6, 6, 3), lambda L, x: _lambda(
-        L, lambda a: a * _const(1, 1, 17, low=0.2, high=2.0), L.Conv2D(17, 1, **_bias())(x))),
+    "op_mul_const_vector": ((6, 6, 17), lambda L, x: _lambda(
+        L, lambda a: a * _const(1, 1, 17, low=0.2, high=2.0), x)),
     "op_minimum_const": ((5, 5, 3), lambda L, x: _lambda(
         L, lambda a: _k().ops.minimum(a, _const(1, 5, seed=5)), L.Conv2D(5, 1, **_bias())(x))),
     "op_squared_difference_const": ((5, 5, 3), lambda L, x: _lambda(

@@ -1,8 +1,10 @@
 /* MUL of two int8 tensors, broadcast (tc_broadcast.h), as TFLite Micro's reference_integer_ops::Mul:
  *   out = clamp(requantize((q1 + offset1) (q2 + offset2), multiplier, shift) + output offset),
  * one multiplier for input1 x input2 / output scale; the product is at most 256^2 in magnitude.
- * A row in which one input repeats adds its offset once. Helium: four lanes per step, requantized as
- * tc_requantize does, bit for bit. Each element is read before it is written (may run in place). */
+ * A row in which one input repeats adds its offset once. DSP: the five-instruction requantization of
+ * tc_dsp.h where the multiplier allows (a right shift of 1 to 23: nearly always). Helium: four lanes per
+ * step, requantized as tc_requantize does, bit for bit. Each element is read before it is written. */
+#include "tc_dsp.h"
 #include "tc_fixedpoint.h"
 #include "tc_kernels.h"
 #include "tc_mve.h"
@@ -24,6 +26,17 @@ static void row(const void *params, const int8_t *x, int32_t x_step, const int8_
             r = vminq_s32(vmaxq_s32(vaddq_n_s32(r, oo), vdupq_n_s32(lo)), vdupq_n_s32(hi));
             vstrbq_s32(out + i, r);
         }
+    }
+#endif
+#if TC_DSP && !TC_MVE
+    if (tc_dsp_quant_fits(m, sh)) {
+        const tc_dsp_quant q = tc_dsp_quant_make(m, sh, oo);
+        const int32_t b = *y + o2;
+        for (; i < n; i++) {
+            const int32_t product = (x[i * x_step] + o1) * (y_step ? y[i] + o2 : b);
+            out[i] = (int8_t)tc_clamp_i32(tc_dsp_requantize_s8(product, &q), lo, hi);
+        }
+        return;
     }
 #endif
     if (y_step == 0) {
