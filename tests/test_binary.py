@@ -37,9 +37,10 @@ def _walk_in_python(walk, a, b):
     return out
 
 
-@pytest.mark.parametrize("shapes", [((1, 5, 5, 3), (3,)), ((1, 5, 5, 3), (1, 5, 5, 3)), ((4, 1, 3), (4, 6, 3)),
-                                    ((5, 4, 1), (5, 4, 6)), ((1, 1), (1, 13)), ((), (2, 3)), ((2, 3, 2, 4), (2, 1, 2, 1)),
-                                    ((2, 1, 3, 1, 5), (1, 4, 1, 6, 1)), ((7,), ()), ((1,), (1,))])
+@pytest.mark.parametrize("shapes", [
+    ((1, 5, 5, 3), (3,)), ((1, 5, 5, 3), (1, 5, 5, 3)), ((4, 1, 3), (4, 6, 3)), ((5, 4, 1), (5, 4, 6)),
+    ((1, 1), (1, 13)), ((), (2, 3)), ((2, 3, 2, 4), (2, 1, 2, 1)), ((2, 1, 3, 1, 5), (1, 4, 1, 6, 1)),
+    ((7,), ()), ((1,), (1,))])
 def test_broadcast_walk_visits_numpy_pairs(shapes):
     """The collapsed walk pairs the same elements as NumPy's broadcasting, in the output's order; the last
     axis steps by 0 or 1 only."""
@@ -115,7 +116,8 @@ def test_zoo_case_in_qemu_on_each_core(name, board_name, zoo, tmp_path):
 
 
 # (low, high) of the calibration data: zero points at the ends, tiny and large scales
-RANGES = {"zp_-128": (0.0, 3.0), "zp_127": (-5.0, 0.0), "tiny_scale": (-1e-3, 2e-3), "large_scale": (-300.0, 200.0)}
+RANGES = {"zp_-128": (0.0, 3.0), "zp_127": (-5.0, 0.0), "tiny_scale": (-1e-3, 2e-3),
+          "large_scale": (-300.0, 200.0)}
 OPERATIONS = {
     "ADD": lambda keras, x, c: x + c,
     "SUB": lambda keras, x, c: c - x,

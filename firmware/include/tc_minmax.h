@@ -32,7 +32,7 @@ static inline void tc_minmax_row(const int8_t *x, int32_t x_step, const int8_t *
         const int32_t a = x_step ? tc_read_s8x4(x + i) : a_splat;
         const int32_t b = y_step ? tc_read_s8x4(y + i) : b_splat;
         (void)__ssub8(a, b);   /* only its GE flags are wanted */
-        const int32_t r = maximum ? (int32_t)__sel((uint32_t)a, (uint32_t)b) : (int32_t)__sel((uint32_t)b, (uint32_t)a);
+        const uint32_t r = maximum ? __sel((uint32_t)a, (uint32_t)b) : __sel((uint32_t)b, (uint32_t)a);
         memcpy(out + i, &r, sizeof r);
     }
 #endif

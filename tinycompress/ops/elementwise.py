@@ -57,8 +57,8 @@ def squared_difference_multipliers(scale1: float, scale2: float, out_scale: floa
     """squared_difference.cc's PrepareQuantized: doubles, except (1 << 14) x output scale, a float product."""
     twice_max = 2.0 * float(max(f32(scale1), f32(scale2)))
     out_real = twice_max * twice_max / float(f32(1 << 2 * SQUARED_DIFFERENCE_LEFT_SHIFT) * f32(out_scale))
-    return [quantize_multiplier(float(f32(scale1)) / twice_max), quantize_multiplier(float(f32(scale2)) / twice_max),
-            quantize_multiplier(out_real)]
+    return [quantize_multiplier(float(f32(scale1)) / twice_max),
+            quantize_multiplier(float(f32(scale2)) / twice_max), quantize_multiplier(out_real)]
 
 
 def mul_multiplier(scale1: float, scale2: float, out_scale: float) -> tuple[int, int]:
