@@ -52,7 +52,9 @@ CORES = {"M0": "microbit", "M4": "mps2-an386", "M7": "mps2-an500", "M55": "mps3-
 SHAPE = (1, 8, 16, 8)         # 1024 elements: the call's fixed costs are a fraction of an instruction each
 NEEDS = ("needs TINYCOMPRESS_TFLM=/path/to/tflite-micro (a checkout, with gemmlowp in its Makefile's "
          "downloads/ or TINYCOMPRESS_GEMMLOWP=/path/to/gemmlowp), or --ours-only")
+DOWNLOADS = "tensorflow/lite/micro/tools/make/downloads"     # where TFLite Micro's Makefile puts its dependencies
 TFLM_COMMON = "tensorflow/lite/kernels/internal/common.cc"
+TFLM_FLAGS = "BUILD_TYPE=release: -DNDEBUG -DTF_LITE_STRIP_ERROR_STRINGS, kernels -O2, common.cc -Os"
 C_TYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "float32": "float"}
 
 
@@ -244,7 +246,8 @@ def _array(name: str, values: np.ndarray, ctype: str, static: bool = True) -> st
         body = ", ".join(repr(float(v)) + "f" for v in values)
     else:
         body = ", ".join(str(int(v)) for v in values)
-    return f"{'static ' if static else ''}const {ctype} {name}[{values.size}] __attribute__((aligned(16))) = {{{body}}};"
+    storage = "static const" if static else "const"
+    return f"{storage} {ctype} {name}[{values.size}] __attribute__((aligned(16))) = {{{body}}};"
 
 
 def ours_source(built: list[Built], with_tflm: bool) -> str:
@@ -318,18 +321,25 @@ def tflm_paths() -> tuple[Path, Path] | None:
         raise TinyCompressError(f"TINYCOMPRESS_TFLM={root} is not a TFLite Micro checkout "
                                 "(no tensorflow/lite/kernels/internal/common.h)")
     gemm = os.environ.get("TINYCOMPRESS_GEMMLOWP")
-    gemmlowp = Path(gemm).expanduser().resolve() if gemm else tflm / "tensorflow/lite/micro/tools/make/downloads/gemmlowp"
+    gemmlowp = Path(gemm).expanduser().resolve() if gemm else tflm / DOWNLOADS / "gemmlowp"
     if not (gemmlowp / "fixedpoint/fixedpoint.h").is_file():
         raise TinyCompressError(f"no gemmlowp at {gemmlowp} (TFLite Micro's headers include fixedpoint/fixedpoint.h): "
                                 "set TINYCOMPRESS_GEMMLOWP=/path/to/gemmlowp")
     return tflm, gemmlowp
 
 
+def _commit(checkout: Path) -> str | None:
+    """The TFLite Micro checkout's commit, where it is a git work tree."""
+    proc = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
 def _run(command: list[str], what: str) -> None:
     proc = subprocess.run(command, capture_output=True, text=True)
     if proc.returncode != 0:
         lines = [l for l in proc.stderr.splitlines() if "collect2" not in l]
-        first = next((l for l in lines if "error" in l.lower() or "undefined reference" in l), proc.stderr.strip()[-300:])
+        first = next((l for l in lines if "error" in l.lower() or "undefined reference" in l),
+                     proc.stderr.strip()[-300:])
         raise TinyCompressError(f"building {what} failed: {first.strip()}")
 
 
@@ -359,7 +369,7 @@ def build_firmware(built: list[Built], board: Board, work: Path, tflm: tuple[Pat
         cxx = ["arm-none-eabi-g++", *target, "-std=c++17", "-fno-rtti", "-fno-exceptions",
                "-fno-threadsafe-statics", "-fno-unwind-tables", "-fno-asynchronous-unwind-tables",
                "-DTF_LITE_STATIC_MEMORY", "-DNDEBUG", "-DTF_LITE_STRIP_ERROR_STRINGS", f"-I{root}", f"-I{gemmlowp}",
-               f"-I{HERE / 'stubs'}"]
+               f"-I{HERE / 'stubs'}", f"-I{root / DOWNLOADS / 'flatbuffers/include'}"]   # for a kernel's own .cc
         for source, level in ((work / "bench_tflm.cc", "-O2"), (root / TFLM_COMMON, "-Os")):
             obj = work / (source.stem + "_tflm.o")
             _run([*cxx, level, "-c", str(source), "-o", str(obj)], f"TFLite Micro's {source.name}")
@@ -450,9 +460,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"elementwise.py: {exc}", file=sys.stderr)
         return 1
     if tflm is not None or args.json:
-        (args.json or Path(__file__).resolve().parent / "elementwise.json").write_text(json.dumps({"shape": list(SHAPE), "tflm_flags": "-O2 -DNDEBUG",
-                                         "results": [{k: v for k, v in r.items() if k != "output"} for r in rows]},
-                                        indent=2) + "\n")
+        results = [{k: v for k, v in r.items() if k != "output"} for r in rows]
+        text = json.dumps({"shape": list(SHAPE), "tflm_commit": _commit(tflm[0]) if tflm else None,
+                           "tflm_flags": TFLM_FLAGS, "results": results}, indent=2)
+        (args.json or Path(__file__).resolve().parent / "elementwise.json").write_text(text + "\n")
     print(table(rows, args.markdown))
     bad = [r for r in rows if r.get("same_bytes") is False]
     for r in bad:

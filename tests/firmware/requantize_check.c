@@ -73,7 +73,8 @@ static int check_rescale(int32_t multiplier, int32_t shift, int32_t offset_step)
     for (int32_t offset = -128; offset <= 128; offset += offset_step) {
         const tc_rescale r = tc_rescale_make(offset, multiplier, shift);
         for (int32_t q = -128; q <= 127; q++) {
-            const int32_t want = tc_requantize_reference((q + offset) * (1 << TC_RESCALE_LEFT_SHIFT), multiplier, shift);
+            const int32_t x = (q + offset) * (1 << TC_RESCALE_LEFT_SHIFT);
+            const int32_t want = tc_requantize_reference(x, multiplier, shift);
             const int32_t got = tc_rescale_apply(&r, q);
             const int32_t dsp = multiplier >= (1 << 30) ? rescale_dsp_form(&r, q) : want;
             const int32_t half = tc_rescale_is_half(multiplier, shift) ? tc_rescale_half(q, offset) : want;
