@@ -211,7 +211,7 @@ class Built:
         return self.graph.tensors[self.graph.layers[0].outputs[0]]
 
 
-def _tensor(index: int, spec: Spec, seed: int) -> Tensor:
+def _tensor(index: int, spec: Spec) -> Tensor:
     quantized = spec.scale is not None
     data = None if spec.data is None else np.array(spec.data, np.int64).reshape(spec.shape).astype(spec.dtype)
     return Tensor(index, f"t{index}", tuple(spec.shape), spec.dtype,
@@ -232,7 +232,7 @@ def _feed(tensor: Tensor, seed: int) -> np.ndarray:
 def lower_case(case: Case, index: int) -> Built:
     """The case as a one-layer graph, lowered by tinycompress's own lowering."""
     specs = list(case.inputs) + [case.output]
-    tensors = [_tensor(i, spec, index) for i, spec in enumerate(specs)]
+    tensors = [_tensor(i, spec) for i, spec in enumerate(specs)]
     layer = Layer(f"case{index}", case.op, list(range(len(case.inputs))), [len(case.inputs)], dict(case.options))
     graph = Graph(f"bench_{case.name.lower()}", tensors, [layer],
                   [i for i, t in enumerate(tensors[:-1]) if not t.is_constant], [len(case.inputs)])
@@ -267,14 +267,15 @@ def ours_source(built: list[Built], with_tflm: bool) -> str:
                 lines.append("#endif")
         lines.append(f"static const {call.params_type} bench_{i}_params = {c_init(call.params)};")
         args = [f"(const void *)bench_{i}_in{layer.inputs.index(t)}" for t in call.inputs] + ["out"]
-        lines += [f"static void bench_{i}_ours(void *out) {{ {call.function}(&bench_{i}_params, {', '.join(args)}); }}",
-                  f"void bench_{i}_tflm(void *out);" if with_tflm else "", ""]
+        lines += [f"static int32_t bench_{i}_ours(void *out)",
+                  f"{{\n    return (int32_t){call.function}(&bench_{i}_params, {', '.join(args)});\n}}",
+                  f"int32_t bench_{i}_tflm(void *out);" if with_tflm else "", ""]
     lines.append("const bench_case bench_cases[] = {")
     for i, b in enumerate(built):
         tflm = f"bench_{i}_tflm" if with_tflm else "NULL"
         lines.append(f"    {{{b.output.nbytes}, bench_{i}_ours, {tflm}}},  /* {b.case.name} */")
     lines += ["};", f"const uint32_t bench_case_count = {len(built)};", "",
-              "void bench_empty(void *out) { (void)out; }", ""]
+              "int32_t bench_empty(void *out)\n{\n    (void)out;\n    return 0;\n}", ""]
     return "\n".join(lines)
 
 
@@ -290,7 +291,7 @@ def tflm_source(built: list[Built]) -> str:
     lines = [f'#include "{h}"' for h in headers] + ['', '#include <stdint.h>', '']
     for i, b in enumerate(built):
         layer = b.graph.layers[0]
-        lines.append(f"extern \"C\" void bench_{i}_tflm(void *out_);  /* {b.case.name} */")
+        lines.append(f"extern \"C\" int32_t bench_{i}_tflm(void *out_);  /* {b.case.name} */")
         body = []
         names = {}
         for k, t in enumerate(layer.inputs):
@@ -307,7 +308,7 @@ def tflm_source(built: list[Built]) -> str:
         body.append(f"const int n = {out.size};")
         body.append("(void)n; (void)shape_out; " + " ".join(f"(void){v}; (void)shape{k};" for k, v in names.items()))
         body.append(b.case.tflm.format(**b.case.values(b.graph, b.call)))
-        lines += [f"void bench_{i}_tflm(void *out_)", "{"] + ["    " + x for x in body] + ["}", ""]
+        lines += [f"int32_t bench_{i}_tflm(void *out_)", "{"] + ["    " + x for x in body] + ["    return 0;", "}", ""]
     return "\n".join(lines)
 
 
@@ -389,10 +390,12 @@ def run_core(core: str, built: list[Built], tflm: tuple[Path, Path] | None) -> l
         elf = build_firmware(built, board, work, tflm)
         proc = subprocess.run(qemu_command(board, elf), cwd=work, capture_output=True, text=True, timeout=600)
         check_exit(proc.returncode, (proc.stdout + proc.stderr).strip(), f"in QEMU ({board.qemu_machine})")
-        ticks = np.frombuffer((work / "ticks.bin").read_bytes(), np.uint64).reshape(-1, 3).astype(np.int64)
+        ticks = np.frombuffer((work / "ticks.bin").read_bytes(), np.uint64).reshape(-1, 4).astype(np.int64)
         ours_bytes, tflm_bytes = (work / "ours.bin").read_bytes(), (work / "tflm.bin").read_bytes()
     rows, offset = [], 0
-    for b, (empty, ours, ref) in zip(built, ticks):
+    for b, (empty, ours, ref, status) in zip(built, ticks):
+        if status != 0:
+            raise TinyCompressError(f"{b.call.function} returned status {status} on the {b.case.name} case")
         size = b.output.nbytes
         mine, theirs = ours_bytes[offset:offset + size], tflm_bytes[offset:offset + size]
         offset += size

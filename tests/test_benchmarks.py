@@ -78,5 +78,5 @@ def test_elementwise_cases_give_tflite_micro_every_parameter():
     source = elementwise.tflm_source(built)
     assert not re.search(r"\{[A-Za-z_]\w*\}", source)
     for i, b in enumerate(built):
-        assert f"void bench_{i}_tflm(void *out_)" in source and b.call.function.startswith("tc_")
+        assert f"int32_t bench_{i}_tflm(void *out_)" in source and b.call.function.startswith("tc_")
         assert b.output.size == 1024

@@ -8,8 +8,9 @@
 extern "C" {
 #endif
 
-/* Runs one kernel on the case's inputs (constants in flash), writing its output to `out`. */
-typedef void (*bench_fn)(void *out);
+/* Runs one kernel on the case's inputs (constants in flash), writing its output to `out`; returns the
+ * kernel's status (tc_status: 0 is TC_OK). */
+typedef int32_t (*bench_fn)(void *out);
 
 typedef struct {
     uint32_t output_bytes;
@@ -21,7 +22,7 @@ extern const bench_case bench_cases[];
 extern const uint32_t bench_case_count;
 
 /* Does nothing, in a file of its own: the ticks of the call itself, subtracted from every measurement. */
-void bench_empty(void *out);
+int32_t bench_empty(void *out);
 
 #ifdef __cplusplus
 }

@@ -6,7 +6,8 @@
  * QEMU's -icount the ticks count instructions exactly; each measurement is the least of two runs (a
  * SysTick wrap inside one adds its handler).
  *
- * Writes through semihosting: ticks.bin, per case three uint64 (empty call, ours, TFLite Micro's or 0),
+ * Writes through semihosting: ticks.bin, per case four uint64 (empty call, ours, TFLite Micro's or 0, and
+ * our kernel's status, 0 for TC_OK),
  * and ours.bin / tflm.bin, every case's output bytes one after the other. Exit status 0, or 1 when a
  * file cannot be written.
  */
@@ -20,14 +21,15 @@
 static uint8_t out_ours[BENCH_MAX_OUTPUT_BYTES] __attribute__((aligned(16)));
 static uint8_t out_tflm[BENCH_MAX_OUTPUT_BYTES] __attribute__((aligned(16)));
 
-static uint64_t measure(bench_fn fn, void *out)
+static uint64_t measure(bench_fn fn, void *out, int32_t *status)
 {
     uint64_t best = UINT64_MAX;
     for (int run = 0; run < 2; run++) {
         const uint64_t t0 = tc_timer_ticks();
-        fn(out);
+        const int32_t s = fn(out);
         const uint64_t t = tc_timer_ticks() - t0;
         best = t < best ? t : best;
+        *status |= s;
     }
     return best;
 }
@@ -48,10 +50,12 @@ int main(void)
         const bench_case *c = &bench_cases[i];
         memset(out_ours, 0x55, c->output_bytes);   /* a kernel that writes nothing shows as a difference */
         memset(out_tflm, 0xAA, c->output_bytes);
-        uint64_t row[3];
-        row[0] = measure(bench_empty, out_ours);
-        row[1] = measure(c->ours, out_ours);
-        row[2] = c->tflm ? measure(c->tflm, out_tflm) : 0;
+        int32_t status = 0, ignored = 0;
+        uint64_t row[4];
+        row[0] = measure(bench_empty, out_ours, &ignored);
+        row[1] = measure(c->ours, out_ours, &status);
+        row[2] = c->tflm ? measure(c->tflm, out_tflm, &ignored) : 0;
+        row[3] = (uint64_t)(uint32_t)status;
         ok &= put(ticks, row, sizeof row);
         ok &= put(ours, out_ours, c->output_bytes);
         ok &= put(tflm, out_tflm, c->output_bytes);
