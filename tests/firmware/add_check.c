@@ -1,7 +1,8 @@
 /* tc_add_s8 against TFLite Micro's arithmetic written out (three tc_requantize_reference calls per
  * element) on random shapes, broadcasts and parameters: the input of multiplier 1/2 first, second or
- * neither, output shifts inside and outside the DSP cores' fast form, fused clamps or none. Runs on the
- * host and in QEMU (tests/test_requantize.py). Prints the first disagreement and exits 1, or "agree". */
+ * neither, output shifts inside and outside the DSP cores' fast form, fused clamps or none, and a left
+ * shift other than 20 (the general form). Runs on the host and in QEMU (tests/test_requantize.py).
+ * Prints the first disagreement and exits 1, or "agree". */
 #include <stdio.h>
 
 #include "tc_fixedpoint.h"
@@ -66,7 +67,7 @@ int main(void)
         const int whole = k % 3 == 0; /* a third without broadcasting: the flat loop */
         p.input1_strides = strides(p.output, whole ? 15 : draw(0, 15), &size1);
         p.input2_strides = strides(p.output, whole ? 15 : draw(0, 15), &size2);
-        p.left_shift = 20;
+        p.left_shift = k % 10 == 9 ? 18 : 20; /* not TFLite's 20: the general form */
         const int32_t half = draw(0, 3); /* 0: input 1, 1: input 2, 2: both, 3: neither has the multiplier 1/2 */
         const int32_t m1 = (int32_t)((1u << 30) | (next() >> 2)), m2 = (int32_t)((1u << 30) | (next() >> 2));
         p.input1_multiplier = half == 0 || half == 2 ? 1 << 30 : m1;
