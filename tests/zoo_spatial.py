@@ -1,8 +1,10 @@
 """Zoo cases of TRANSPOSE_CONV, RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR (tests/test_spatial.py).
 
-Keras's Conv2DTranspose converts to TRANSPOSE_CONV (its ReLU fused), UpSampling2D to a resize with
-half_pixel_centers; tf.image.resize and TF1's resize ops in a Lambda give the other coordinate
-conventions (align_corners, neither), non-integer scale factors and downscaling.
+Keras's Conv2DTranspose converts to TRANSPOSE_CONV (its ReLU fused), UpSampling2D(interpolation=
+"bilinear") to RESIZE_BILINEAR with half_pixel_centers. Keras 3's nearest UpSampling2D becomes RESHAPE and
+TILE, which TFLite Micro lacks; tf.image.resize's nearest gives RESIZE_NEAREST_NEIGHBOR. tf.image.resize
+and TF1's resize ops in a Lambda give the other coordinate conventions (align_corners, neither),
+non-integer scale factors and downscaling.
 """
 from __future__ import annotations
 
@@ -40,7 +42,10 @@ CASES = {name: _op_model(shape, body, name) for name, (shape, body) in {
     # depth 20: Helium's 16 lanes and a tail, the DSP path's words of four and a tail
     "op_tconv_3x3_s2_same_deep": ((3, 4, 20), _tconv(6, 3, "same")),
     "op_tconv_4x3_s1x2_same": ((4, 4, 8), _tconv(3, (4, 3), "same", "relu", strides=(1, 2))),
-    "op_upsample_nearest": ((5, 4, 3), lambda L, x: L.UpSampling2D(2)(L.Conv2D(4, 1, **_bias())(x))),
+    # after a ReLU: the input zero point at -128; RELU6 fused
+    "op_tconv_2x2_s2_same_zp_min": ((4, 4, 3), lambda L, x: _tconv(5, 2, "same", "relu6")(
+        L, L.Conv2D(4, 1, activation="relu", **_bias())(x))),
+    "op_resize_nearest_x2": ((5, 4, 3), _resize((10, 8), "nearest")),
     "op_upsample_bilinear": ((5, 4, 3), lambda L, x: L.UpSampling2D((2, 3), interpolation="bilinear")(
         L.Conv2D(6, 1, **_bias())(x))),
     "op_resize_nearest_align": ((5, 4, 3), _resize((9, 7), "nearest", True, False)),
