@@ -144,3 +144,12 @@ def test_bilinear_source_outside_the_input_is_refused(zoo):
     layer.options.update(align_corners=False, half_pixel_centers=False)
     with pytest.raises(TinyCompressError, match=r"RESIZE_BILINEAR.*source column 1 lies outside the input"):
         lower_layer(layer, graph)
+
+
+def test_dynamic_output_shape_is_one_line_and_a_nonzero_exit(zoo, tmp_path):
+    """From the command line: one line naming the layer, exit code EXIT_ERROR."""
+    from test_cli import EXIT_ERROR, assert_one_line_error, tc
+    shape = _tensor_index(zoo, "op_tconv_3x3_s2_same_relu", "TRANSPOSE_CONV", 0)
+    model = mutant(zoo, tmp_path, "op_tconv_3x3_s2_same_relu", (tensor(shape, "buffer"), 0))
+    assert_one_line_error(tc("compile", model, "-o", tmp_path / "out"), EXIT_ERROR,
+                          "(TRANSPOSE_CONV): the output shape is computed at run time")
