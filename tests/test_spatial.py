@@ -48,7 +48,8 @@ def test_bit_exact_with_tflite_micro_on_every_core(zoo, tmp_path, name, board_na
     expected = tflm_outputs(project.graph.source, inputs)
     wrong = np.flatnonzero(~(expected == result.outputs).all(axis=1))
     assert wrong.size == 0, (f"{wrong.size} of {len(inputs)} differ; first input {wrong[0]}: "
-                             f"expected {expected[wrong[0]].tolist()} got {result.outputs[wrong[0]].tolist()}")
+                             f"expected {expected[wrong[0]].tolist()} got "
+                             f"{result.outputs[wrong[0]].tolist()}")
 
 
 def test_zoo_cases_hold_their_operators(zoo):
@@ -74,7 +75,8 @@ CONVENTIONS = [(False, False), (True, False), (False, True)]
 @pytest.mark.parametrize("align,half", CONVENTIONS)
 def test_nearest_table_is_tensorflows_choice(align, half):
     for in_size, out_size in SIZES:
-        assert nearest_indices(in_size, out_size, align, half) == _tensorflow_nearest(in_size, out_size, align, half)
+        expected = _tensorflow_nearest(in_size, out_size, align, half)
+        assert nearest_indices(in_size, out_size, align, half) == expected, (in_size, out_size)
 
 
 @pytest.mark.parametrize("align,half", CONVENTIONS)
@@ -95,7 +97,8 @@ def test_bilinear_table_bounds(align, half):
 
 
 @pytest.mark.parametrize("kind,out,kernel,stride,expected", [
-    ("SAME", 10, 3, 2, 0), ("SAME", 8, 2, 2, 0), ("VALID", 9, 3, 2, 0), ("SAME", 4, 4, 1, 1), ("SAME", 7, 3, 2, 1)])
+    ("SAME", 10, 3, 2, 0), ("SAME", 8, 2, 2, 0), ("VALID", 9, 3, 2, 0), ("SAME", 4, 4, 1, 1),
+    ("SAME", 7, 3, 2, 1)])
 def test_transpose_conv_padding(kind, out, kernel, stride, expected):
     """ComputePaddingHeightWidth over the output: total = (windows - 1) stride + kernel - out, halved."""
     assert padding(kind, out, kernel, stride) == expected
@@ -156,4 +159,5 @@ def test_refusal_is_one_line_and_a_nonzero_exit(zoo, tmp_path):
     _, layer = _layer(zoo, "op_tconv_3x3_s2_same_relu", "TRANSPOSE_CONV")
     model = mutant(zoo, tmp_path, "op_tconv_3x3_s2_same_relu", (tensor(layer.outputs[0], "shape", 3), 9))
     assert_one_line_error(tc("compile", model, "-o", tmp_path / "out"), EXIT_ERROR,
-                          "(TRANSPOSE_CONV): the output", "declared 1x10x10x9 but the layer computes 1x10x10x4")
+                          "(TRANSPOSE_CONV): the output",
+                          "declared 1x10x10x9 but the layer computes 1x10x10x4")

@@ -43,7 +43,10 @@ def output_shape(layer: Layer, graph: Graph, t: list, where: str) -> tuple[int, 
 def nearest_indices(in_size: int, out_size: int, align_corners: bool, half_pixel_centers: bool) -> list[int]:
     """GetNearestNeighbor for each output position, in float32 as TFLite computes it."""
     f32 = np.float32
-    scale = f32(in_size - 1) / f32(out_size - 1) if align_corners and out_size > 1 else f32(in_size) / f32(out_size)
+    if align_corners and out_size > 1:
+        scale = f32(in_size - 1) / f32(out_size - 1)
+    else:
+        scale = f32(in_size) / f32(out_size)
     offset = f32(0.5) if half_pixel_centers else f32(0.0)
     result = []
     for o in range(out_size):
@@ -71,7 +74,9 @@ def bilinear_table(in_size: int, out_size: int, align_corners: bool,
         scale = _c_div(one * in_size + out_size // 2, out_size)
     table = []
     for o in range(out_size):
-        position = o * scale + _c_div(scale, 2) - (1 << (FRACTION_BITS - 1)) if half_pixel_centers else o * scale
+        position = o * scale
+        if half_pixel_centers:
+            position += _c_div(scale, 2) - (1 << (FRACTION_BITS - 1))
         lower = max(_c_div(position, one), 0)
         upper = min(_c_div(position + one - 1, one), in_size - 1)
         table.append((lower, upper, position - one * lower))
@@ -119,7 +124,7 @@ def lower_bilinear(layer: Layer, graph: Graph) -> KernelCall:
     row_words = [v for lo, hi, wt in rows for v in (lo * in_w * c, hi * in_w * c, wt)]
     col_words = [v for lo, hi, wt in cols for v in (lo * c, hi * c, wt)]
     arrays = [ConstArray(f"{layer.name}_rows", "int32_t", np.array(row_words, np.int64),
-                         "per output row: upper-left and lower-left row byte offsets, weight of the lower in 1/1024"),
+                         "per output row: upper and lower row byte offsets, weight of the lower in 1/1024"),
               ConstArray(f"{layer.name}_cols", "int32_t", np.array(col_words, np.int64),
                          "per output column: left and right byte offsets, weight of the right in 1/1024")]
     params = {"input": (n, in_h, in_w, c), "output": (n, out_h, out_w, c),

@@ -118,7 +118,8 @@ def lower(layer: Layer, graph: Graph) -> KernelCall:
     if bias is not None:
         arrays.insert(2, weight_array(layer, bias, "bias"))
         params["bias"] = arrays[2].name
-    taps = int(_taps(out_h, in_h, k_h, stride_h, pad_top).sum() * _taps(out_w, in_w, k_w, stride_w, pad_left).sum())
+    taps = int(_taps(out_h, in_h, k_h, stride_h, pad_top).sum()
+               * _taps(out_w, in_w, k_w, stride_w, pad_left).sum())
     activation = o.get("fused_activation_function", "NONE")
     stride = stride_h if stride_h == stride_w else f"{stride_h}x{stride_w}"
     return KernelCall(layer, "tc_transpose_conv_s8", "tc_transpose_conv_params", params,
