@@ -9,6 +9,14 @@
 #include "tc_kernels.h"
 #include "tc_mve.h"
 
+#if TC_MVE
+/* 1024 lo + (hi - lo) w in each lane */
+static inline int32x4_t lerp_s32(int32x4_t lo, int32x4_t hi, int32_t w)
+{
+    return vaddq_s32(vshlq_n_s32(lo, 10), vmulq_n_s32(vsubq_s32(hi, lo), w));
+}
+#endif
+
 static inline int8_t round_s8(int32_t acc)
 {
     return (int8_t)(acc >= 0 ? (acc + (1 << 19)) >> 20 : -((-acc + (1 << 19)) >> 20));
@@ -25,7 +33,8 @@ tc_status tc_resize_bilinear_s8(const tc_resize_bilinear_params *p, const int8_t
             const int32_t wy = row[2];
             const int32_t *col = p->cols;
             for (int32_t x = 0; x < out_w; x++, col += 3, output += c) {
-                const int8_t *a = upper + col[0], *b2 = upper + col[1], *d = lower + col[0], *e = lower + col[1];
+                const int8_t *a = upper + col[0], *b2 = upper + col[1];   /* upper left, upper right */
+                const int8_t *d = lower + col[0], *e = lower + col[1];    /* lower left, lower right */
                 const int32_t wx = col[2];
                 int32_t i = 0;
 #if TC_MVE
@@ -34,11 +43,9 @@ tc_status tc_resize_bilinear_s8(const tc_resize_bilinear_params *p, const int8_t
                     const mve_pred16_t lanes = vctp32q((uint32_t)(c - i));
                     const int32x4_t v00 = vldrbq_z_s32(a + i, lanes), v01 = vldrbq_z_s32(b2 + i, lanes);
                     const int32x4_t v10 = vldrbq_z_s32(d + i, lanes), v11 = vldrbq_z_s32(e + i, lanes);
-                    const int32x4_t t0 = vaddq_s32(vshlq_n_s32(v00, 10), vmulq_n_s32(vsubq_s32(v01, v00), wx));
-                    const int32x4_t t1 = vaddq_s32(vshlq_n_s32(v10, 10), vmulq_n_s32(vsubq_s32(v11, v10), wx));
-                    const int32x4_t acc = vaddq_s32(vshlq_n_s32(t0, 10), vmulq_n_s32(vsubq_s32(t1, t0), wy));
-                    const int32x4_t magnitude = vrshrq_n_s32(vabsq_s32(acc), 20);   /* (|acc| + 2^19) >> 20 */
-                    const int32x4_t rounded = vpselq_s32(vnegq_s32(magnitude), magnitude, vcmpltq_n_s32(acc, 0));
+                    const int32x4_t acc = lerp_s32(lerp_s32(v00, v01, wx), lerp_s32(v10, v11, wx), wy);
+                    const int32x4_t size = vrshrq_n_s32(vabsq_s32(acc), 20); /* (|acc| + 2^19) >> 20 */
+                    const int32x4_t rounded = vpselq_s32(vnegq_s32(size), size, vcmpltq_n_s32(acc, 0));
                     vstrbq_p_s32(output + i, rounded, lanes);
                 }
 #endif
