@@ -6,7 +6,8 @@
  * the input skipped), and likewise along x. Summing those products per output gives TFLite Micro's
  * accumulator exactly (int32 additions in another order), with no int32 image and no bounds check per MAC.
  * One tap is a dot product of C_in input bytes with C_in weight bytes, contiguous on both sides, as a
- * convolution's row: Helium sums sixteen products per VMLADAVA, the DSP extension four per two SMLADs.
+ * convolution's row: Helium sums sixteen products per VMLADAVA, the DSP extension four per two SMLADs,
+ * for two output channels at a time, which share the input's loads (and its widening on the DSP path).
  * The input offset enters once per tap through tap_offsets (offset x the tap's weight sum, from the host).
  * The mod and div run once per output row; along a row they advance by increments. */
 #include "tc_dsp.h"
@@ -14,31 +15,65 @@
 #include "tc_kernels.h"
 #include "tc_mve.h"
 
-/* sum x[i] w[i], i < n */
-static inline int32_t dot_s8(const int8_t *x, const int8_t *w, int32_t n)
+/* acc0 += sum x[i] w0[i] and acc1 += sum x[i] w1[i], i < n: two output channels share each input load */
+static inline void dot2_s8(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n, int32_t *acc0,
+                           int32_t *acc1)
 {
-    int32_t acc = 0, i = 0;
+    int32_t a0 = *acc0, a1 = *acc1, i = 0;
 #if TC_MVE
     /* the lanes past n load zeros (and read nothing) */
     for (; i < n; i += 16) {
         const mve_pred16_t lanes = vctp8q((uint32_t)(n - i));
-        acc = vmladavaq_s8(acc, vldrbq_z_s8(x + i, lanes), vldrbq_z_s8(w + i, lanes));
+        const int8x16_t v = vldrbq_z_s8(x + i, lanes);
+        a0 = vmladavaq_s8(a0, v, vldrbq_z_s8(w0 + i, lanes));
+        a1 = vmladavaq_s8(a1, v, vldrbq_z_s8(w1 + i, lanes));
     }
 #else
 #if TC_DSP
-    /* bytes 0 and 2, then 1 and 3, of both words meet in SMLAD's two int16 lanes */
+    /* bytes 0 and 2, then 1 and 3, of the words meet in SMLAD's two int16 lanes; the input widened once */
     for (; i + 4 <= n; i += 4) {
-        const int32_t a = tc_read_s8x4(x + i), b = tc_read_s8x4(w + i);
-        acc = __smlad(__sxtb16(a), __sxtb16(b), acc);
-        acc = __smlad(tc_sxtb16_ror8(a), tc_sxtb16_ror8(b), acc);
+        const int32_t v = tc_read_s8x4(x + i), even = __sxtb16(v), odd = tc_sxtb16_ror8(v);
+        const int32_t b0 = tc_read_s8x4(w0 + i), b1 = tc_read_s8x4(w1 + i);
+        a0 = __smlad(odd, tc_sxtb16_ror8(b0), __smlad(even, __sxtb16(b0), a0));
+        a1 = __smlad(odd, tc_sxtb16_ror8(b1), __smlad(even, __sxtb16(b1), a1));
     }
 #endif
     for (; i < n; i++) {
-        acc += (int32_t)x[i] * w[i];
+        a0 += (int32_t)x[i] * w0[i];
+        a1 += (int32_t)x[i] * w1[i];
     }
 #endif
-    return acc;
+    *acc0 = a0;
+    *acc1 = a1;
 }
+
+#if TC_DSP
+typedef tc_channel_quant channel_quant;
+static inline channel_quant quant_make(const tc_transpose_conv_params *p, int32_t oc)
+{
+    return tc_channel_quant_make(&p->requant, oc, p->output_offset, p->act);
+}
+static inline int8_t quant_output(const channel_quant *q, const tc_transpose_conv_params *p, int32_t acc)
+{
+    (void)p;
+    return tc_channel_output(q, acc);
+}
+#else
+typedef struct {
+    int32_t multiplier, shift;
+} channel_quant;
+static inline channel_quant quant_make(const tc_transpose_conv_params *p, int32_t oc)
+{
+    const int32_t i = p->requant.per_channel ? oc : 0;
+    const channel_quant q = {p->requant.multiplier[i], p->requant.shift[i]};
+    return q;
+}
+static inline int8_t quant_output(const channel_quant *q, const tc_transpose_conv_params *p, int32_t acc)
+{
+    acc = tc_requantize(acc, q->multiplier, q->shift) + p->output_offset;
+    return (int8_t)tc_clamp_i32(acc, p->act.min, p->act.max);
+}
+#endif
 
 tc_status tc_transpose_conv_s8(const tc_transpose_conv_params *p, const int8_t *input, int8_t *output)
 {
@@ -49,16 +84,13 @@ tc_status tc_transpose_conv_s8(const tc_transpose_conv_params *p, const int8_t *
     for (int32_t b = 0; b < p->input.n; b++) {
         const int8_t *image = input + b * in_h * in_row;
         int8_t *out_image = output + b * out_h * out_w * out_c;
-        for (int32_t oc = 0; oc < out_c; oc++) {
-            const int8_t *w_oc = p->weights + oc * kernel * in_c;
-            const int32_t *offsets = p->tap_offsets + oc * kernel;
-            const int32_t bias = p->bias ? p->bias[oc] : 0;
-#if TC_DSP
-            const tc_channel_quant q = tc_channel_quant_make(&p->requant, oc, p->output_offset, p->act);
-#else
-            const int32_t qi = p->requant.per_channel ? oc : 0;
-            const int32_t multiplier = p->requant.multiplier[qi], shift = p->requant.shift[qi];
-#endif
+        /* two output channels per pass; an odd last one is computed twice and stored once */
+        for (int32_t oc = 0; oc < out_c; oc += 2) {
+            const int32_t pair = oc + 1 < out_c, oc1 = pair ? oc + 1 : oc;
+            const int8_t *w0 = p->weights + oc * kernel * in_c, *w1 = p->weights + oc1 * kernel * in_c;
+            const int32_t *offsets0 = p->tap_offsets + oc * kernel, *offsets1 = p->tap_offsets + oc1 * kernel;
+            const int32_t bias0 = p->bias ? p->bias[oc] : 0, bias1 = p->bias ? p->bias[oc1] : 0;
+            const channel_quant q0 = quant_make(p, oc), q1 = quant_make(p, oc1);
             int8_t *dst = out_image + oc;
             for (int32_t oy = 0; oy < out_h; oy++) {
                 int32_t ky0 = (oy + p->pad_top) % s_h, iy0 = (oy + p->pad_top) / s_h;
@@ -73,20 +105,21 @@ tc_status tc_transpose_conv_s8(const tc_transpose_conv_params *p, const int8_t *
                         kx0 += s_w;
                         ix0--;
                     }
-                    int32_t acc = bias;
+                    int32_t acc0 = bias0, acc1 = bias1;
                     for (int32_t ky = ky0, iy = iy0; ky < k_h && iy >= 0; ky += s_h, iy--) {
                         const int8_t *in_line = image + iy * in_row;
                         for (int32_t kx = kx0, ix = ix0; kx < k_w && ix >= 0; kx += s_w, ix--) {
                             const int32_t tap = ky * k_w + kx;
-                            acc += dot_s8(in_line + ix * in_c, w_oc + tap * in_c, in_c) + offsets[tap];
+                            dot2_s8(in_line + ix * in_c, w0 + tap * in_c, w1 + tap * in_c, in_c, &acc0,
+                                    &acc1);
+                            acc0 += offsets0[tap];
+                            acc1 += offsets1[tap];
                         }
                     }
-#if TC_DSP
-                    *dst = tc_channel_output(&q, acc);
-#else
-                    acc = tc_requantize(acc, multiplier, shift) + p->output_offset;
-                    *dst = (int8_t)tc_clamp_i32(acc, p->act.min, p->act.max);
-#endif
+                    dst[0] = quant_output(&q0, p, acc0);
+                    if (pair) {
+                        dst[1] = quant_output(&q1, p, acc1);
+                    }
                     dst += out_c;
                     if (++kx_first == s_w) { /* the next output column: (ox + 1 + pad_left) mod / div s_w */
                         kx_first = 0;
