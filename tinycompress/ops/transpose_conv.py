@@ -82,6 +82,8 @@ def lower(layer: Layer, graph: Graph) -> KernelCall:
     inp, weights = graph.tensors[layer.inputs[INPUT]], graph.tensors[layer.inputs[WEIGHTS]]
     out = graph.tensors[layer.outputs[0]]
     bias = graph.tensors[layer.inputs[BIAS]] if len(layer.inputs) > BIAS and layer.inputs[BIAS] >= 0 else None
+    if inp.dtype != "int8":
+        raise unsupported(layer, f"a {inp.dtype} input")
     if weights.dtype != "int8" or weights.data is None:
         raise unsupported(layer, f"{weights.dtype} weights" if weights.dtype != "int8" else
                           "weights computed at run time")
