@@ -72,6 +72,7 @@ SIZES = [(5, 10), (5, 7), (9, 4), (4, 11), (1, 3), (3, 1), (7, 7), (1, 55), (10,
 CONVENTIONS = [(False, False), (True, False), (False, True)]
 
 
+@pytest.mark.slow   # starting TensorFlow
 @pytest.mark.parametrize("align,half", CONVENTIONS)
 def test_nearest_table_is_tensorflows_choice(align, half):
     for in_size, out_size in SIZES:
