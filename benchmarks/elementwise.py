@@ -194,6 +194,12 @@ CASES = [
     op.output_multiplier_1 = {identity_multiplier}; op.output_shift_1 = {identity_shift};
     op.output_multiplier_2 = {alpha_multiplier}; op.output_shift_2 = {alpha_shift};
     tflite::reference_ops::BroadcastPrelu4DSlow(op, shape0, in0, shape1, const1, shape_out, out);""", _params),
+    Case("RESIZE_BILINEAR", "RESIZE_BILINEAR", (Spec((1, 8, 8, 4), 0.05, 3), Spec((2,), dtype="int32", data=(16, 16))),
+         Spec((1, 16, 16, 4), 0.05, 3), "tensorflow/lite/kernels/internal/reference/resize_bilinear.h",
+         """tflite::ResizeBilinearParams op = {{}};
+    op.align_corners = false; op.half_pixel_centers = true;
+    tflite::reference_ops::ResizeBilinearInteger(op, shape0, in0, shape1, const1, shape_out, out);""",
+         options={"align_corners": False, "half_pixel_centers": True}),
 ]
 
 
