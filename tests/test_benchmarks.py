@@ -52,9 +52,10 @@ def test_elementwise_benchmark_measures_our_kernels_and_their_outputs():
             expected = unary.table(graph.layers[0], graph)[b.inputs[0].astype(np.int64) + 128]
         else:   # ADD as TFLite Micro computes it, from the parameters the lowering gave the kernel
             p = b.call.params
-            scaled = [requantize((b.inputs[k].astype(np.int64) + p[f"input{k + 1}_offset"]) << p["left_shift"],
+            scaled = [requantize((b.inputs[k].astype(np.int64) + p[f"input{k + 1}_offset"]) << 20,
                                  p[f"input{k + 1}_multiplier"], p[f"input{k + 1}_shift"]) for k in (0, 1)]
-            out = requantize(scaled[0] + scaled[1], p["output_multiplier"], p["output_shift"]) + p["output_offset"]
+            out = requantize(scaled[0] + scaled[1], p["output_multiplier"], p["output_shift"])
+            out += p["output_offset"]
             expected = np.clip(out, p["act"]["min"], p["act"]["max"])
         assert (row["output"] == expected).all(), b.case.name
     assert 3.9 <= rows["LOGISTIC"]["ours"] <= 4.2 and rows["RELU6"]["ours"] == rows["LOGISTIC"]["ours"]

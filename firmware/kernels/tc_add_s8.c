@@ -47,12 +47,13 @@ typedef struct {
     int32_t multiplier, shift, offset, lo, hi;
     int full_range;           /* the clamp is int8's own */
 #if TC_DSP
-    int dsp;                  /* the second input's multiplier in [2^30, 2^31) and the output's fast form applies */
+    int dsp;                  /* second input's multiplier in [2^30, 2^31), the output's fast form applies */
     tc_dsp_quant out;
 #endif
 } add_quant;
 
-static inline int32_t first_scaled(const add_quant *q, const tc_rescale *first, int32_t half_offset, int32_t x)
+static inline int32_t first_scaled(const add_quant *q, const tc_rescale *first, int32_t half_offset,
+                                   int32_t x)
 {
     return q->half ? tc_rescale_half(x, half_offset) : tc_rescale_apply(first, x);
 }
@@ -107,7 +108,8 @@ tc_status tc_add_s8(const tc_add_params *p, const int8_t *input1, const int8_t *
     const int swap = !tc_rescale_is_half(p->input1_multiplier, p->input1_shift) &&
                      tc_rescale_is_half(p->input2_multiplier, p->input2_shift);
     const int8_t *a = swap ? input2 : input1, *b = swap ? input1 : input2;
-    const tc_dims sa = swap ? p->input2_strides : p->input1_strides, sb = swap ? p->input1_strides : p->input2_strides;
+    const tc_dims sa = swap ? p->input2_strides : p->input1_strides;
+    const tc_dims sb = swap ? p->input1_strides : p->input2_strides;
     add_quant q;
     q.first = swap ? tc_rescale_make(p->input2_offset, p->input2_multiplier, p->input2_shift)
                    : tc_rescale_make(p->input1_offset, p->input1_multiplier, p->input1_shift);
@@ -123,7 +125,8 @@ tc_status tc_add_s8(const tc_add_params *p, const int8_t *input1, const int8_t *
     q.full_range = q.lo == TC_INT8_MIN && q.hi == TC_INT8_MAX;
 #if TC_DSP
     q.dsp = tc_rescale_dsp_fits(&q.second) && tc_dsp_quant_fits(p->output_multiplier, p->output_shift);
-    q.out = tc_dsp_quant_make(q.dsp ? p->output_multiplier : (1 << 30), q.dsp ? p->output_shift : -1, q.offset);
+    q.out = tc_dsp_quant_make(q.dsp ? p->output_multiplier : (1 << 30), q.dsp ? p->output_shift : -1,
+                              q.offset);
 #endif
     const tc_dims d = p->output;
     const int flat_a = sa.n == d.h * d.w * d.c && sa.h == d.w * d.c && sa.w == d.c && sa.c == 1;
@@ -135,8 +138,8 @@ tc_status tc_add_s8(const tc_add_params *p, const int8_t *input1, const int8_t *
     for (int32_t n = 0; n < d.n; n++) {
         for (int32_t h = 0; h < d.h; h++) {
             for (int32_t w = 0; w < d.w; w++) {
-                add_row(&q, a + n * sa.n + h * sa.h + w * sa.w, sa.c, b + n * sb.n + h * sb.h + w * sb.w, sb.c,
-                        output, d.c);
+                add_row(&q, a + n * sa.n + h * sa.h + w * sa.w, sa.c, b + n * sb.n + h * sb.h + w * sb.w,
+                        sb.c, output, d.c);
                 output += d.c;
             }
         }

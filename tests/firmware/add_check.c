@@ -27,11 +27,12 @@ static int32_t draw(int32_t lo, int32_t hi) { return lo + (int32_t)(next() % (ui
 
 static int32_t reference(const tc_add_params *p, int32_t a, int32_t b)
 {
-    const int32_t x = tc_requantize_reference((a + p->input1_offset) * (1 << p->left_shift), p->input1_multiplier,
-                                              p->input1_shift);
-    const int32_t y = tc_requantize_reference((b + p->input2_offset) * (1 << p->left_shift), p->input2_multiplier,
-                                              p->input2_shift);
-    const int32_t q = tc_requantize_reference(x + y, p->output_multiplier, p->output_shift) + p->output_offset;
+    const int32_t x = tc_requantize_reference((a + p->input1_offset) * (1 << p->left_shift),
+                                              p->input1_multiplier, p->input1_shift);
+    const int32_t y = tc_requantize_reference((b + p->input2_offset) * (1 << p->left_shift),
+                                              p->input2_multiplier, p->input2_shift);
+    const int32_t q =
+        tc_requantize_reference(x + y, p->output_multiplier, p->output_shift) + p->output_offset;
     return tc_clamp_i32(q, p->act.min, p->act.max);
 }
 
@@ -68,7 +69,8 @@ int main(void)
         p.input1_strides = strides(p.output, whole ? 15 : draw(0, 15), &size1);
         p.input2_strides = strides(p.output, whole ? 15 : draw(0, 15), &size2);
         p.left_shift = k % 10 == 9 ? 18 : 20; /* not TFLite's 20: the general form */
-        const int32_t half = draw(0, 3); /* 0: input 1, 1: input 2, 2: both, 3: neither has the multiplier 1/2 */
+        /* which input has the multiplier 1/2: 0 input 1, 1 input 2, 2 both, 3 neither */
+        const int32_t half = draw(0, 3);
         const int32_t m1 = (int32_t)((1u << 30) | (next() >> 2)), m2 = (int32_t)((1u << 30) | (next() >> 2));
         p.input1_multiplier = half == 0 || half == 2 ? 1 << 30 : m1;
         p.input1_shift = half == 0 || half == 2 ? 0 : -draw(1, 8);

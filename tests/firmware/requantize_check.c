@@ -79,7 +79,8 @@ static int check_rescale(int32_t multiplier, int32_t shift, int32_t offset_step)
             const int32_t dsp = multiplier >= (1 << 30) ? rescale_dsp_form(&r, q) : want;
             const int32_t half = tc_rescale_is_half(multiplier, shift) ? tc_rescale_half(q, offset) : want;
             if (got != want || dsp != want || half != want) {
-                printf("rescale q=%ld offset=%ld multiplier=%ld shift=%ld: %ld (DSP %ld, half %ld), want %ld\n",
+                printf("rescale q=%ld offset=%ld multiplier=%ld shift=%ld: %ld (DSP %ld, half %ld), "
+                       "want %ld\n",
                        (long)q, (long)offset, (long)multiplier, (long)shift, (long)got, (long)dsp, (long)half,
                        (long)want);
                 return 1;
@@ -116,8 +117,8 @@ int main(void)
             return 1;
         }
     }
-    const int32_t rescale_multipliers[] = {0, 1, 65535, 65536, 1 << 30, (1 << 30) + 1, 1518500250, INT32_MAX - 1,
-                                           INT32_MAX};
+    const int32_t rescale_multipliers[] = {0, 1, 65535, 65536, 1 << 30, (1 << 30) + 1, 1518500250,
+                                           INT32_MAX - 1, INT32_MAX};
     for (int32_t shift = -25; shift <= 0; shift++) {
         for (int j = 0; j < (int)(sizeof rescale_multipliers / sizeof rescale_multipliers[0]); j++) {
             if (check_rescale(rescale_multipliers[j], shift, 1)) {
