@@ -52,7 +52,7 @@ CORES = {"M0": "microbit", "M4": "mps2-an386", "M7": "mps2-an500", "M55": "mps3-
 SHAPE = (1, 8, 16, 8)         # 1024 elements: the call's fixed costs are a fraction of an instruction each
 NEEDS = ("needs TINYCOMPRESS_TFLM=/path/to/tflite-micro (a checkout, with gemmlowp in its Makefile's "
          "downloads/ or TINYCOMPRESS_GEMMLOWP=/path/to/gemmlowp), or --ours-only")
-DOWNLOADS = "tensorflow/lite/micro/tools/make/downloads"     # where TFLite Micro's Makefile puts its dependencies
+DOWNLOADS = "tensorflow/lite/micro/tools/make/downloads"     # where TFLite Micro's Makefile puts gemmlowp
 TFLM_COMMON = "tensorflow/lite/kernels/internal/common.cc"
 TFLM_FLAGS = "BUILD_TYPE=release: -DNDEBUG -DTF_LITE_STRIP_ERROR_STRINGS, kernels -O2, common.cc -Os"
 C_TYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "float32": "float"}
@@ -136,8 +136,10 @@ def _relu6_values(graph, call):
 
 def _params(graph, call):
     """Cases whose parameters TFLite Micro's Prepare computes exactly as our lowering does."""
-    return {k: v for k, v in call.params.items() if isinstance(v, (int, np.integer))} | \
-        ({"act_min": call.params["act"]["min"], "act_max": call.params["act"]["max"]} if "act" in call.params else {})
+    values = {k: v for k, v in call.params.items() if isinstance(v, (int, np.integer))}
+    if "act" in call.params:
+        values |= {"act_min": call.params["act"]["min"], "act_max": call.params["act"]["max"]}
+    return values
 
 
 def _random(shape, seed):
@@ -150,9 +152,12 @@ CASES = [
          "tensorflow/lite/kernels/internal/reference/integer_ops/add.h",
          """tflite::ArithmeticParams op = {{}};
     op.left_shift = {left_shift};
-    op.input1_offset = {input1_offset}; op.input1_multiplier = {input1_multiplier}; op.input1_shift = {input1_shift};
-    op.input2_offset = {input2_offset}; op.input2_multiplier = {input2_multiplier}; op.input2_shift = {input2_shift};
-    op.output_offset = {output_offset}; op.output_multiplier = {output_multiplier}; op.output_shift = {output_shift};
+    op.input1_offset = {input1_offset};
+    op.input1_multiplier = {input1_multiplier}; op.input1_shift = {input1_shift};
+    op.input2_offset = {input2_offset};
+    op.input2_multiplier = {input2_multiplier}; op.input2_shift = {input2_shift};
+    op.output_offset = {output_offset};
+    op.output_multiplier = {output_multiplier}; op.output_shift = {output_shift};
     op.quantized_activation_min = {act_min}; op.quantized_activation_max = {act_max};
     tflite::reference_integer_ops::Add(op, shape0, in0, shape1, in1, shape_out, out);""", _params),
     Case("LOGISTIC", "LOGISTIC", (Spec(SHAPE, 0.1, 3),), Spec(SHAPE, 1 / 256, -128),
@@ -193,8 +198,10 @@ CASES = [
     op.input_offset = {input_offset}; op.alpha_offset = {alpha_offset}; op.output_offset = {output_offset};
     op.output_multiplier_1 = {identity_multiplier}; op.output_shift_1 = {identity_shift};
     op.output_multiplier_2 = {alpha_multiplier}; op.output_shift_2 = {alpha_shift};
-    tflite::reference_ops::BroadcastPrelu4DSlow(op, shape0, in0, shape1, const1, shape_out, out);""", _params),
-    Case("RESIZE_BILINEAR", "RESIZE_BILINEAR", (Spec((1, 8, 8, 4), 0.05, 3), Spec((2,), dtype="int32", data=(16, 16))),
+    tflite::reference_ops::BroadcastPrelu4DSlow(op, shape0, in0, shape1, const1, shape_out, out);""",
+         _params),
+    Case("RESIZE_BILINEAR", "RESIZE_BILINEAR",
+         (Spec((1, 8, 8, 4), 0.05, 3), Spec((2,), dtype="int32", data=(16, 16))),
          Spec((1, 16, 16, 4), 0.05, 3), "tensorflow/lite/kernels/internal/reference/resize_bilinear.h",
          """tflite::ResizeBilinearParams op = {{}};
     op.align_corners = false; op.half_pixel_centers = true;
@@ -239,7 +246,8 @@ def lower_case(case: Case, index: int) -> Built:
     """The case as a one-layer graph, lowered by tinycompress's own lowering."""
     specs = list(case.inputs) + [case.output]
     tensors = [_tensor(i, spec) for i, spec in enumerate(specs)]
-    layer = Layer(f"case{index}", case.op, list(range(len(case.inputs))), [len(case.inputs)], dict(case.options))
+    count = len(case.inputs)
+    layer = Layer(f"case{index}", case.op, list(range(count)), [count], dict(case.options))
     graph = Graph(f"bench_{case.name.lower()}", tensors, [layer],
                   [i for i, t in enumerate(tensors[:-1]) if not t.is_constant], [len(case.inputs)])
     call = lower_layer(layer, graph)
@@ -258,8 +266,8 @@ def _array(name: str, values: np.ndarray, ctype: str, static: bool = True) -> st
 
 def ours_source(built: list[Built], with_tflm: bool) -> str:
     """bench_ours.c: the inputs, and every case's kernel call as the generator writes it."""
-    lines = ['#include <stddef.h>', '#include <stdint.h>', '', '#include "bench_cases.h"', '#include "tc_dsp.h"',
-             '#include "tc_kernels.h"', '']
+    lines = ['#include <stddef.h>', '#include <stdint.h>', '', '#include "bench_cases.h"',
+             '#include "tc_dsp.h"', '#include "tc_kernels.h"', '']
     for i, b in enumerate(built):
         layer, call = b.graph.layers[0], b.call
         lines.append(f"/* {b.case.name}: {call.summary} */")
@@ -267,8 +275,10 @@ def ours_source(built: list[Built], with_tflm: bool) -> str:
             lines.append(_array(f"bench_{i}_in{k}", values, C_TYPES[b.graph.tensors[k].dtype], static=False))
         for a in call.arrays:
             if a.dsp_values is not None:
-                lines += ["#if TC_DSP", f"static const {a.ctype} {a.name}[] = {{\n{c_rows(a, dsp=True)}\n}};", "#else"]
-            lines.append(f"static const {a.ctype} {a.name}[] __attribute__((aligned(4))) = {{\n{c_rows(a)}\n}};")
+                lines += ["#if TC_DSP", f"static const {a.ctype} {a.name}[] __attribute__((aligned(4))) = "
+                          f"{{\n{c_rows(a, dsp=True)}\n}};", "#else"]
+            lines.append(f"static const {a.ctype} {a.name}[] __attribute__((aligned(4))) = "
+                         f"{{\n{c_rows(a)}\n}};")
             if a.dsp_values is not None:
                 lines.append("#endif")
         lines.append(f"static const {call.params_type} bench_{i}_params = {c_init(call.params)};")
@@ -312,9 +322,11 @@ def tflm_source(built: list[Built]) -> str:
         body.append(f"{C_TYPES[out.dtype]} *out = static_cast<{C_TYPES[out.dtype]} *>(out_);")
         body.append(_shape("shape_out", out.shape))
         body.append(f"const int n = {out.size};")
-        body.append("(void)n; (void)shape_out; " + " ".join(f"(void){v}; (void)shape{k};" for k, v in names.items()))
+        unused = " ".join(f"(void){v}; (void)shape{k};" for k, v in names.items())
+        body.append(f"(void)n; (void)shape_out; {unused}")
         body.append(b.case.tflm.format(**b.case.values(b.graph, b.call)))
-        lines += [f"int32_t bench_{i}_tflm(void *out_)", "{"] + ["    " + x for x in body] + ["    return 0;", "}", ""]
+        body.append("return 0;")
+        lines += [f"int32_t bench_{i}_tflm(void *out_)", "{", *("    " + x for x in body), "}", ""]
     return "\n".join(lines)
 
 
@@ -330,8 +342,8 @@ def tflm_paths() -> tuple[Path, Path] | None:
     gemm = os.environ.get("TINYCOMPRESS_GEMMLOWP")
     gemmlowp = Path(gemm).expanduser().resolve() if gemm else tflm / DOWNLOADS / "gemmlowp"
     if not (gemmlowp / "fixedpoint/fixedpoint.h").is_file():
-        raise TinyCompressError(f"no gemmlowp at {gemmlowp} (TFLite Micro's headers include fixedpoint/fixedpoint.h): "
-                                "set TINYCOMPRESS_GEMMLOWP=/path/to/gemmlowp")
+        raise TinyCompressError(f"no gemmlowp at {gemmlowp} (TFLite Micro's headers include "
+                                "fixedpoint/fixedpoint.h): set TINYCOMPRESS_GEMMLOWP=/path/to/gemmlowp")
     return tflm, gemmlowp
 
 
@@ -358,14 +370,16 @@ def build_firmware(built: list[Built], board: Board, work: Path, tflm: tuple[Pat
     max_out = max(b.output.nbytes for b in built)
     target = [*board.cflags, "-ffunction-sections", "-fdata-sections", f"-I{HERE}"]
     # as the generated project's Makefile builds our kernels
-    c_flags = [*target, "-O2", "-std=c11", "-Wall", "-Wextra", "-Werror", f"-I{fw / 'include'}", f"-I{fw / 'runtime'}"]
+    c_flags = [*target, "-O2", "-std=c11", "-Wall", "-Wextra", "-Werror", f"-I{fw / 'include'}",
+               f"-I{fw / 'runtime'}"]
     objects = []
-    sources = [HERE / "harness.c", work / "bench_ours.c"] + sorted(
-        {fw / "kernels" / f"{b.call.function}.c" for b in built}) + [fw / "runtime" / n for n in TARGET_SOURCES]
+    kernels = sorted({fw / "kernels" / f"{b.call.function}.c" for b in built})
+    runtime = [fw / "runtime" / n for n in TARGET_SOURCES]
+    sources = [HERE / "harness.c", work / "bench_ours.c", *kernels, *runtime]
     for source in sources:
         obj = work / (source.stem + ".o")
-        _run(["arm-none-eabi-gcc", *c_flags, f"-DBENCH_MAX_OUTPUT_BYTES={max_out}", "-c", str(source), "-o", str(obj)],
-             source.name)
+        _run(["arm-none-eabi-gcc", *c_flags, f"-DBENCH_MAX_OUTPUT_BYTES={max_out}", "-c", str(source),
+              "-o", str(obj)], source.name)
         objects.append(str(obj))
     if tflm is not None:
         root, gemmlowp = tflm
@@ -375,8 +389,9 @@ def build_firmware(built: list[Built], board: Board, work: Path, tflm: tuple[Pat
         # such as kernels/internal/common.cc (MultiplyByQuantizedMultiplier) at -Os.
         cxx = ["arm-none-eabi-g++", *target, "-std=c++17", "-fno-rtti", "-fno-exceptions",
                "-fno-threadsafe-statics", "-fno-unwind-tables", "-fno-asynchronous-unwind-tables",
-               "-DTF_LITE_STATIC_MEMORY", "-DNDEBUG", "-DTF_LITE_STRIP_ERROR_STRINGS", f"-I{root}", f"-I{gemmlowp}",
-               f"-I{HERE / 'stubs'}", f"-I{root / DOWNLOADS / 'flatbuffers/include'}"]   # for a kernel's own .cc
+               "-DTF_LITE_STATIC_MEMORY", "-DNDEBUG", "-DTF_LITE_STRIP_ERROR_STRINGS", f"-I{root}",
+               f"-I{gemmlowp}", f"-I{HERE / 'stubs'}",
+               f"-I{root / DOWNLOADS / 'flatbuffers/include'}"]   # for a case that includes a kernel's .cc
         for source, level in ((work / "bench_tflm.cc", "-O2"), (root / TFLM_COMMON, "-Os")):
             obj = work / (source.stem + "_tflm.o")
             _run([*cxx, level, "-c", str(source), "-o", str(obj)], f"TFLite Micro's {source.name}")
@@ -442,15 +457,16 @@ def table(rows: list[dict], markdown: bool) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path, help="Where the results go (default benchmarks/elementwise.json; "
-                                                  "with --ours-only, nowhere unless given).")
+    parser.add_argument("--json", type=Path, help="Where the results go (default benchmarks/elementwise.json;"
+                                                  " with --ours-only, nowhere unless given).")
     parser.add_argument("--markdown", action="store_true", help="Print the table as Markdown.")
     parser.add_argument("--ops", nargs="*", default=[c.name for c in CASES])
     parser.add_argument("--cores", nargs="*", default=list(CORES))
     parser.add_argument("--ours-only", action="store_true",
-                        help="Measure our kernels alone (no TFLite Micro; writes no JSON unless --json is given).")
+                        help="Measure our kernels alone (no TFLite Micro; no JSON unless --json).")
     args = parser.parse_args(argv)
-    unknown = [o for o in args.ops if o not in {c.name for c in CASES}] + [c for c in args.cores if c not in CORES]
+    names = {c.name for c in CASES}
+    unknown = [o for o in args.ops if o not in names] + [c for c in args.cores if c not in CORES]
     if unknown:
         print(f"elementwise.py: unknown op or core {unknown[0]!r}; ops: {', '.join(c.name for c in CASES)}; "
               f"cores: {', '.join(CORES)}", file=sys.stderr)
@@ -476,8 +492,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows, args.markdown))
     bad = [r for r in rows if r.get("same_bytes") is False]
     for r in bad:
-        print(f"{r['op']} on {r['core']}: our output differs from TFLite Micro's at byte {r['first_difference']}",
-              file=sys.stderr)
+        print(f"{r['op']} on {r['core']}: our output differs from TFLite Micro's at byte "
+              f"{r['first_difference']}", file=sys.stderr)
     return 1 if bad else 0
 
 
