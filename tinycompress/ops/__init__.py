@@ -61,4 +61,4 @@ def supported_operators() -> list[str]:
 
 # Importing the modules registers them.
 from . import (conv2d, depthwise_conv2d, elementwise, fully_connected, gather, mean, pool2d, prelu,  # noqa: E402,F401
-               reshape, softmax, unary)
+               reshape, resize, softmax, transpose_conv, unary)
