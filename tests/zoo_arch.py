@@ -118,15 +118,16 @@ def mobilenetv3(keras):
 
 
 def kws_conv1d(keras):
-    """A Conv1D keyword spotter on 49 frames of 10 MFCCs, 12 classes (the conv1d_1/conv1d_1_2 names of
-    issue 15 item 4: four Conv1D layers)."""
+    """A Conv1D keyword spotter on 49 frames of 10 MFCCs, 12 classes: four Conv1D layers (the colliding
+    conv1d_1/conv1d_1_2 C names of issue 15 item 4). No dilation: on a `None` batch the converter writes a
+    dilated Conv1D as SPACE_TO_BATCH_ND, CONV_2D, BATCH_TO_SPACE_ND."""
     L = keras.layers
     inp = keras.Input((49, 10), batch_size=1)
     x = L.Conv1D(16, 3, padding="same", activation="relu")(inp)
     x = L.Conv1D(24, 3, strides=2, activation="relu")(x)
     x = L.MaxPooling1D(2)(x)
     x = L.Conv1D(32, 3, padding="same", activation="relu")(x)
-    x = L.Conv1D(32, 3, dilation_rate=2, padding="same", activation="relu")(x)
+    x = L.Conv1D(32, 3, padding="same", activation="relu")(x)
     out = L.Dense(12, activation="softmax")(L.GlobalAveragePooling1D()(x))
     return keras.Model(inp, out, name="kws_conv1d")
 
