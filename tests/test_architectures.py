@@ -44,7 +44,8 @@ FAST = {(arch, "mps2-an386") for arch in FAST_ARCHS}
 # Operators each architecture's file must hold, in all four forms: what makes it the architecture.
 SIGNATURE_OPS = {
     "resnet8": {"CONV_2D", "ADD", "AVERAGE_POOL_2D", "FULLY_CONNECTED", "SOFTMAX"},
-    "mobilenetv2": {"CONV_2D", "DEPTHWISE_CONV_2D", "PAD", "ADD", "MEAN", "FULLY_CONNECTED", "SOFTMAX"},
+    # (the converter folds ZeroPadding2D's PAD into the stride-2 depthwise convolutions: no PAD)
+    "mobilenetv2": {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED", "SOFTMAX"},
     "mobilenetv3": {"CONV_2D", "DEPTHWISE_CONV_2D", "HARD_SWISH", "MEAN", "MUL", "ADD", "SOFTMAX"},
     "kws_conv1d": {"CONV_2D", "MAX_POOL_2D", "MEAN", "FULLY_CONNECTED", "SOFTMAX"},
     "unet": {"CONV_2D", "MAX_POOL_2D", "TRANSPOSE_CONV", "CONCATENATION", "LOGISTIC"},

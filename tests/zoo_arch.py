@@ -72,9 +72,11 @@ def resnet8(keras):
 
 
 def mobilenetv2(keras):
-    """keras.applications' MobileNetV2, width 0.35 at 96x96x3, 2 classes (no download: weights=None)."""
-    return keras.applications.MobileNetV2(input_tensor=keras.Input((96, 96, 3), batch_size=1), alpha=0.35,
-                                          weights=None, classes=2)
+    """keras.applications' MobileNetV2, width 0.35 at 96x96x3, 2 classes (no download: weights=None), as a
+    model of one input tensor (the application's takes a list of one, which clone_model then wants)."""
+    inp = keras.Input((96, 96, 3), batch_size=1)
+    base = keras.applications.MobileNetV2(input_tensor=inp, alpha=0.35, weights=None, classes=2)
+    return keras.Model(inp, base.output, name=base.name)
 
 
 def _hard_sigmoid(L, x):
