@@ -117,7 +117,9 @@ def test_each_form_holds_what_a_users_export_holds(zoo, arch):
         # the same network in every form: the same int8 weights
         weights[flavour] = Counter(bytes(model.buffers[t.buffer].data) for t in graph.tensors
                                    if _dtype(t) == "INT8" and model.buffers[t.buffer].data is not None)
-    assert all(w == weights["int8"] for w in weights.values())
+    assert weights["float"] == weights["int8"] and weights["float_dyn"] == weights["int8_dyn"]
+    if arch != "gru":   # on a None batch the converter lays the GRU's first step out otherwise (its zero state)
+        assert weights["int8_dyn"] == weights["int8"]
 
 
 @pytest.mark.parametrize("arch", ARCHS)
