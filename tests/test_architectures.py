@@ -36,8 +36,8 @@ FLAVOURS = list(zoo_arch.FLAVOURS)
 CNNS = ["resnet8", "mobilenetv2", "mobilenetv3", "kws_conv1d", "unet"]
 OTHER_CORES = ["microbit", "mps2-an500", "mps3-an547"]   # M0, M7, M55 (the M4 is mps2-an386)
 # What does not fit the micro:bit (256 KiB flash, 16 KiB SRAM), and the budget the refusal names: ResNet-8's
-# 32x32x16 activations (16 KiB each), MobileNetV2's 96x96x3 input (27 KiB; its 458 KiB of weights would not fit
-# the flash either), the U-Net's 32x32x16 concatenation.
+# 32x32x16 activations (16 KiB each), MobileNetV2's 96x96x3 input (27 KiB; its 458 KiB of weights would
+# not fit the flash either), the U-Net's 32x32x16 concatenation.
 TOO_BIG_FOR_MICROBIT = {"resnet8": "SRAM", "mobilenetv2": "SRAM", "unet": "SRAM"}
 # Cheap enough for the fast tier (dense layers: a quick zoo build, a second or two in QEMU): the rest is slow.
 FAST_ARCHS = ["sigmoid_head", "tanh_leaky"]
@@ -73,8 +73,8 @@ RUNS = ([_param(a, f, "mps2-an386") for a in ARCHS for f in FLAVOURS]
 
 
 def tc(*args):
-    return subprocess.run([sys.executable, "-m", "tinycompress", *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT)
+    return subprocess.run([sys.executable, "-m", "tinycompress", *map(str, args)], capture_output=True,
+                          text=True, cwd=ROOT)
 
 
 # ---- the files: what a user's export holds -------------------------------------------------------------
@@ -93,7 +93,8 @@ def _dtype(tensor) -> str:
     return {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}[tensor.type]
 
 
-@pytest.mark.parametrize("arch", [pytest.param(a, marks=() if a in FAST_ARCHS else pytest.mark.slow) for a in ARCHS])
+@pytest.mark.parametrize("arch", [pytest.param(a, marks=() if a in FAST_ARCHS else pytest.mark.slow)
+                                  for a in ARCHS])
 def test_each_form_holds_what_a_users_export_holds(zoo, arch):
     weights = {}
     for flavour in FLAVOURS:
@@ -119,7 +120,7 @@ def test_each_form_holds_what_a_users_export_holds(zoo, arch):
         weights[flavour] = Counter(bytes(model.buffers[t.buffer].data) for t in graph.tensors
                                    if _dtype(t) == "INT8" and model.buffers[t.buffer].data is not None)
     assert weights["float"] == weights["int8"] and weights["float_dyn"] == weights["int8_dyn"]
-    if arch != "gru":   # on a None batch the converter lays the GRU's first step out otherwise (its zero state)
+    if arch != "gru":   # on a None batch the converter lays out the GRU's first step (zero state) otherwise
         assert weights["int8_dyn"] == weights["int8"]
 
 
@@ -137,13 +138,14 @@ def test_a_form_built_alone_is_the_form_built_with_its_family(zoo, tmp_path):
     target = arch_name("sigmoid_head", "float_dyn")
     cached = zoo(target)[0]
     env = {**modelzoo.DETERMINISTIC_ENV, "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, str(ROOT / "tests" / "modelzoo.py"), "--out", str(tmp_path), target], check=True,
-                   env={**os.environ, **env}, stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, str(ROOT / "tests" / "modelzoo.py"), "--out", str(tmp_path), target],
+                   check=True, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
     for suffix in (".tflite", ".npz"):
-        assert (tmp_path / f"{target}{suffix}").read_bytes() == cached.with_suffix(suffix).read_bytes(), suffix
+        rebuilt = (tmp_path / f"{target}{suffix}").read_bytes()
+        assert rebuilt == cached.with_suffix(suffix).read_bytes(), suffix
 
 
-# ---- the runs ------------------------------------------------------------------------------------------------
+# ---- the runs ---------------------------------------------------------------------------------------------
 
 @needs_emulator
 @pytest.mark.parametrize("arch,flavour,board", RUNS)
@@ -159,7 +161,8 @@ def test_run_verify_is_bit_exact(zoo, arch, flavour, board):
 
 @needs_emulator
 @pytest.mark.slow
-@pytest.mark.parametrize("arch,flavour", [_param(a, f) for a in TOO_BIG_FOR_MICROBIT for f in ("int8", "float")])
+@pytest.mark.parametrize("arch,flavour", [_param(a, f) for a in TOO_BIG_FOR_MICROBIT
+                                          for f in ("int8", "float")])
 def test_too_big_for_the_microbit_is_refused_naming_the_budget(zoo, arch, flavour):
     model, data = zoo(arch_name(arch, flavour))
     proc = tc("run", model, "--board", "microbit", "--data", data, "--verify")
@@ -167,4 +170,5 @@ def test_too_big_for_the_microbit_is_refused_naming_the_budget(zoo, arch, flavou
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     budget = TOO_BIG_FOR_MICROBIT[arch]
-    assert "does not fit microbit" in lines[0] and f"bytes of {budget}" in lines[0] and "but the board has" in lines[0]
+    assert "does not fit microbit" in lines[0] and f"bytes of {budget}" in lines[0]
+    assert "but the board has" in lines[0]
