@@ -129,12 +129,14 @@ def emit_project(graph: Graph, calls: list[KernelCall], plan: ArenaPlan, board: 
         model_name=graph.name, calls=calls, plan=plan, board=board, input=inp, output=outp,
         input_scale=float(inp.scale[0]) if inp.quantized else None,
         input_zero_point=int(inp.zero_point[0]) if inp.quantized else None,
-        output_scale=float(outp.scale[0]), output_zero_point=int(outp.zero_point[0]),
+        output_scale=float(outp.scale[0]) if outp.quantized else None,   # ARG_MAX's int32 indices: none
+        output_zero_point=int(outp.zero_point[0]) if outp.quantized else None,
         weight_bytes=sum(c.weight_bytes for c in calls),
         dsp_forms=any(a.dsp_values is not None for c in calls for a in c.arrays),
-        kernel_args=lambda call: ", ".join(
-            (f"(const int32_t *)(tc_arena + {plan.offsets[t]})" if graph.tensors[t].dtype == "int32"
-             else f"tc_arena + {plan.offsets[t]}") for t in call.inputs + call.outputs),
+        kernel_args=lambda call: ", ".join(   # int32 tensors: token ids in, ARG_MAX's indices out
+            (f"({'const ' if t in call.inputs else ''}int32_t *)(tc_arena + {plan.offsets[t]})"
+             if graph.tensors[t].dtype == "int32" else f"tc_arena + {plan.offsets[t]}")
+            for t in call.inputs + call.outputs),
         tensor_shapes=lambda call: " -> ".join(
             ", ".join("x".join(map(str, graph.tensors[t].shape)) for t in group)
             for group in (call.inputs, call.outputs)),

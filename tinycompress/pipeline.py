@@ -122,6 +122,8 @@ def _check_int8(graph: Graph) -> None:
             t = graph.tensor(index)
             if t is None or t.is_constant or index == ids:   # token ids are int32
                 continue
+            if layer.op == "ARG_MAX" and index in layer.outputs:   # int32 indices (ops/reduce.py checks the type)
+                continue
             if t.dtype != "int8":
                 raise TinyCompressError(
                     f"layer {layer.name} ({layer.op}) has a {t.dtype} tensor {t.name}; only int8 activations "
@@ -256,8 +258,9 @@ def run_model(model: Path, board: Board, data: Path | None = None, verify: bool 
         result = run_firmware(executable, board, inputs, project.graph.output_tensor().nbytes, host=host,
                               timeout=timeout)
         report = make_report(project, sizes, None if host else result)
-        if labels is not None and labels.ndim == 1 and result.outputs.shape[1] > 1:
-            report.accuracy = float((result.outputs.argmax(axis=1) == labels).mean())
+        predicted = predicted_classes(project.graph, result.outputs)
+        if labels is not None and labels.ndim == 1 and predicted is not None:
+            report.accuracy = float((predicted == labels).mean())
         if verify:
             from .reference import tflm_outputs
             expected = tflm_outputs(project.graph.source, inputs)
@@ -267,6 +270,16 @@ def run_model(model: Path, board: Board, data: Path | None = None, verify: bool 
                 first = int(np.argmax(~(expected == result.outputs).all(axis=1)))
                 raise VerificationError(report, first, expected[first], result.outputs[first])
     return report
+
+
+def predicted_classes(graph: Graph, outputs: np.ndarray) -> np.ndarray | None:
+    """Each inference's class from the firmware's output bytes (N, output bytes): the largest score of an
+    int8 output, or the value of a one-element int32 output (an ARG_MAX at the end); None when neither."""
+    out = graph.output_tensor()
+    if out.dtype == "int32":
+        values = outputs.view("<i4").reshape(len(outputs), -1)
+        return values[:, 0] if values.shape[1] == 1 else None
+    return outputs.argmax(axis=1) if outputs.shape[1] > 1 else None
 
 
 class VerificationError(TinyCompressError):

@@ -103,17 +103,39 @@ typedef struct {
 
 tc_status tc_add_s8(const tc_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
 
-/* MEAN or SUM over the spatial axes H and W of an NHWC tensor (keep_dims or not: same bytes); a [N, T, D]
- * sequence pools its T tokens as an N x T x 1 x D tensor. */
+/* MEAN, SUM, REDUCE_MAX and ARG_MAX over any axes (keep_dims or not: same bytes): the input seen as
+ * [outer, reduced, inner], one output per [outer, inner] (int8, or int32 indices for ARG_MAX). */
+typedef enum { TC_REDUCE_SUM = 0, TC_REDUCE_MAX = 1, TC_REDUCE_ARG_MAX = 2 } tc_reduce_op;
 typedef struct {
-    tc_dims input;
-    int32_t input_zero_point; /* subtracted once per element of the sum */
-    int32_t output_offset;    /* output zero point */
-    int32_t multiplier;       /* input/output scale, for MEAN with 1/(H*W) folded in as TFLite Micro folds it */
+    int32_t op;               /* tc_reduce_op: MEAN and SUM are TC_REDUCE_SUM with their own multiplier */
+    int32_t outer, reduced, inner;
+    int32_t input_zero_point; /* SUM: subtracted once per element of the sum */
+    int32_t output_offset;    /* SUM: output zero point */
+    int32_t multiplier;       /* SUM: input/output scale, for MEAN with 1/reduced folded in as TFLite Micro folds it */
     int32_t shift;
-} tc_mean_params;
+} tc_reduce_params;
 
-tc_status tc_mean_s8(const tc_mean_params *p, const int8_t *input, int8_t *output);
+tc_status tc_reduce_s8(const tc_reduce_params *p, const int8_t *input, void *output);
+
+/* BATCH_MATMUL: output [batches..., rows, cols] = lhs [.., rows, depth] @ rhs [.., depth, cols], requantized;
+ * element (i, k) of a left-hand matrix at i * lhs_row_stride + k * lhs_depth_stride, element (k, j) of a
+ * right-hand one at j * rhs_col_stride + k * rhs_depth_stride (adj_x / adj_y are strides). */
+typedef struct {
+    int32_t batches[3];           /* output batch axes, outer first, padded with 1 */
+    int32_t lhs_batch_strides[3]; /* elements per step along each batch axis, 0 where broadcast */
+    int32_t rhs_batch_strides[3];
+    int32_t rows, cols, depth;    /* M, N, K */
+    int32_t lhs_row_stride, lhs_depth_stride;
+    int32_t rhs_col_stride, rhs_depth_stride;
+    int32_t lhs_offset, rhs_offset; /* minus the zero points */
+    int32_t output_offset;
+    int32_t multiplier, shift;    /* lhs scale x rhs scale / output scale */
+    const int8_t *constant_rhs;   /* a constant right-hand side in flash, [batch, N, K]; NULL: the argument */
+    int16_t *scratch;             /* DSP / Helium: one batch of a right-hand side whose depth is strided,
+                                   * as [N, K] int8 (ops/scratch.py sizes it); NULL: read it strided */
+} tc_batch_matmul_params;
+
+tc_status tc_batch_matmul_s8(const tc_batch_matmul_params *p, const int8_t *lhs, const int8_t *rhs, int8_t *output);
 
 /* SOFTMAX over the last axis, output scale 1/256 and zero point -128. */
 typedef struct {
