@@ -105,9 +105,11 @@ def _layer_norm(L, x):
 SHAPE = (6, 5, 4)
 CASES = {
     "op_reduce_mean_axis1": _op_model(SHAPE, _reduce("reduce_mean", [1]), "op_reduce_mean_axis1"),
-    "op_reduce_mean_axis2_keep": _op_model(SHAPE, _reduce("reduce_mean", [2], True), "op_reduce_mean_axis2_keep"),
+    "op_reduce_mean_axis2_keep": _op_model(SHAPE, _reduce("reduce_mean", [2], True),
+                                           "op_reduce_mean_axis2_keep"),
     "op_reduce_mean_last": _op_model(SHAPE, _reduce("reduce_mean", [-1]), "op_reduce_mean_last"),
-    "op_reduce_mean_last_keep": _op_model((7, 9), _reduce("reduce_mean", [-1], True), "op_reduce_mean_last_keep"),
+    "op_reduce_mean_last_keep": _op_model((7, 9), _reduce("reduce_mean", [-1], True),
+                                          "op_reduce_mean_last_keep"),
     "op_reduce_mean_hw": _op_model(SHAPE, _reduce("reduce_mean", [1, 2]), "op_reduce_mean_hw"),
     "op_reduce_mean_all": _op_model(SHAPE, _reduce("reduce_mean", None), "op_reduce_mean_all"),
     "op_reduce_mean_all_keep": _op_model(SHAPE, _reduce("reduce_mean", None, True), "op_reduce_mean_all_keep"),
@@ -122,8 +124,10 @@ CASES = {
     "op_reduce_max_hw": _op_model(SHAPE, _reduce("reduce_max", [1, 2]), "op_reduce_max_hw"),
     "op_reduce_max_all_keep": _op_model(SHAPE, _reduce("reduce_max", None, True), "op_reduce_max_all_keep"),
     # zero points at the extremes: an all-positive and an all-negative input range
-    "op_reduce_mean_zp_low": _ranged_model(SHAPE, _reduce("reduce_mean", [-1]), "op_reduce_mean_zp_low", 0.0, 4.0),
-    "op_reduce_sum_zp_high": _ranged_model(SHAPE, _reduce("reduce_sum", [1]), "op_reduce_sum_zp_high", -3.0, 0.0),
+    "op_reduce_mean_zp_low": _ranged_model(SHAPE, _reduce("reduce_mean", [-1]), "op_reduce_mean_zp_low",
+                                           0.0, 4.0),
+    "op_reduce_sum_zp_high": _ranged_model(SHAPE, _reduce("reduce_sum", [1]), "op_reduce_sum_zp_high",
+                                           -3.0, 0.0),
     "op_argmax_last": _op_model((10,), _argmax(-1), "op_argmax_last"),
     "op_argmax_axis1": _op_model((7, 5), _argmax(1), "op_argmax_axis1"),
     "op_rsqrt": _ranged_model((6, 5), lambda L, x: L.Lambda(lambda t: _tf().math.rsqrt(t))(x), "op_rsqrt",

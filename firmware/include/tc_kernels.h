@@ -111,7 +111,7 @@ typedef struct {
     int32_t outer, reduced, inner;
     int32_t input_zero_point; /* SUM: subtracted once per element of the sum */
     int32_t output_offset;    /* SUM: output zero point */
-    int32_t multiplier;       /* SUM: input/output scale, for MEAN with 1/reduced folded in as TFLite Micro folds it */
+    int32_t multiplier;       /* SUM: input/output scale; MEAN: with 1/reduced folded in, as TFLite Micro folds it */
     int32_t shift;
 } tc_reduce_params;
 

@@ -17,8 +17,8 @@
 #include "tc_kernels.h"
 #include "tc_mve.h"
 
-static int32_t dot_strided(const int8_t *a, int32_t stride_a, int32_t offset_a, const int8_t *b, int32_t stride_b,
-                           int32_t offset_b, int32_t depth)
+static int32_t dot_strided(const int8_t *a, int32_t stride_a, int32_t offset_a,
+                           const int8_t *b, int32_t stride_b, int32_t offset_b, int32_t depth)
 {
     int32_t acc = 0;
     for (int32_t k = 0; k < depth; k++, a += stride_a, b += stride_b) {
@@ -38,7 +38,8 @@ static int32_t sum_s8(const int8_t *a, int32_t depth)
 }
 
 /* sum a*b + ob * sum_a + oa * sum b + depth * oa * ob, with sum_a given */
-static int32_t dot_contiguous(const int8_t *a, int32_t oa, int32_t sum_a, const int8_t *b, int32_t ob, int32_t depth)
+static int32_t dot_contiguous(const int8_t *a, int32_t oa, int32_t sum_a, const int8_t *b, int32_t ob,
+                              int32_t depth)
 {
     int32_t acc = 0, sum_b = 0;
     for (int32_t k = 0; k < depth; k += 16) {
@@ -50,7 +51,8 @@ static int32_t dot_contiguous(const int8_t *a, int32_t oa, int32_t sum_a, const 
     return acc + ob * sum_a + oa * sum_b + depth * oa * ob;
 }
 #elif TC_DSP
-static int32_t dot_contiguous(const int8_t *a, int32_t oa, int32_t sum_a, const int8_t *b, int32_t ob, int32_t depth)
+static int32_t dot_contiguous(const int8_t *a, int32_t oa, int32_t sum_a, const int8_t *b, int32_t ob,
+                              int32_t depth)
 {
     (void)sum_a;
     const int32_t oa2 = tc_pack_s16x2(oa, oa), ob2 = tc_pack_s16x2(ob, ob);
@@ -64,7 +66,8 @@ static int32_t dot_contiguous(const int8_t *a, int32_t oa, int32_t sum_a, const 
 }
 #endif
 
-tc_status tc_batch_matmul_s8(const tc_batch_matmul_params *p, const int8_t *lhs, const int8_t *rhs, int8_t *output)
+tc_status tc_batch_matmul_s8(const tc_batch_matmul_params *p, const int8_t *lhs, const int8_t *rhs,
+                             int8_t *output)
 {
     const int32_t rows = p->rows, cols = p->cols, depth = p->depth;
     const int32_t oa = p->lhs_offset, ob = p->rhs_offset;

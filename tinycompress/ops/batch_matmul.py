@@ -46,7 +46,8 @@ def output_shape(layer: Layer, graph: Graph, t: list, where: str) -> tuple[int, 
     lhs_batch, rhs_batch, m, k_lhs, k_rhs, n = _operands(layer, t)
     if k_lhs != k_rhs:
         raise TinyCompressError(f"{where}: the operands {dims(t[0].shape)} and {dims(t[1].shape)} (adj_x "
-                                f"{bool(layer.options.get('adj_x'))}, adj_y {bool(layer.options.get('adj_y'))}) "
+                                f"{bool(layer.options.get('adj_x'))}, adj_y "
+                                f"{bool(layer.options.get('adj_y'))}) "
                                 f"have depths {k_lhs} and {k_rhs}")
     try:
         batch = np.broadcast_shapes(lhs_batch, rhs_batch)
@@ -91,7 +92,9 @@ def lower(layer: Layer, graph: Graph) -> KernelCall:
     batch = tuple(out.shape[:-2])
     adj_x, adj_y = bool(layer.options.get("adj_x")), bool(layer.options.get("adj_y"))
     (ls, lz), (rs, rz), (os_, oz) = scalar_quant(lhs), scalar_quant(rhs), scalar_quant(out)
-    multiplier, shift = quantize_multiplier(float(np.float32(ls)) * float(np.float32(rs)) / float(np.float32(os_)))
+    # GetQuantizedConvolutionMultipler: double(lhs scale) * double(rhs scale) / double(output scale)
+    multiplier, shift = quantize_multiplier(float(np.float32(ls)) * float(np.float32(rs))
+                                            / float(np.float32(os_)))
     arrays = []
     constant = "NULL"
     if rhs.is_constant:
@@ -116,7 +119,8 @@ def lower(layer: Layer, graph: Graph) -> KernelCall:
         "constant_rhs": constant,
     }
     macs = math.prod(batch) * m * n * k
-    flags = ", ".join(f for f, on in (("adj_x", adj_x), ("adj_y", adj_y), ("constant rhs", rhs.is_constant)) if on)
+    flags = ", ".join(f for f, on in (("adj_x", adj_x), ("adj_y", adj_y), ("constant rhs", rhs.is_constant))
+                      if on)
     # A constant right-hand side is not an arena tensor: the kernel's second argument repeats the first
     # and is ignored (constant_rhs is set).
     inputs = [layer.inputs[0], layer.inputs[0] if rhs.is_constant else layer.inputs[1]]

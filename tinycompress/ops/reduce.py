@@ -24,7 +24,8 @@ from . import lowering
 from .common import KernelCall, check_rescaling, dims, scalar_quant, unsupported
 
 # tc_reduce_params.op
-OPS = {"SUM": "TC_REDUCE_SUM", "MEAN": "TC_REDUCE_SUM", "REDUCE_MAX": "TC_REDUCE_MAX", "ARG_MAX": "TC_REDUCE_ARG_MAX"}
+OPS = {"SUM": "TC_REDUCE_SUM", "MEAN": "TC_REDUCE_SUM", "REDUCE_MAX": "TC_REDUCE_MAX",
+       "ARG_MAX": "TC_REDUCE_ARG_MAX"}
 
 
 def _axes(axes: Tensor, rank: int, where: str) -> list[int] | None:
@@ -62,9 +63,9 @@ def check(layer: Layer, graph: Graph, t: list, where: str) -> None:
         return
     if layer.op == "REDUCE_MAX" and t[0].quantized and out.quantized and (
             float(t[0].scale[0]) != float(out.scale[0]) or int(t[0].zero_point[0]) != int(out.zero_point[0])):
-        raise TinyCompressError(f"{where}: input and output quantization differ (scale {t[0].scale[0]:g} zero "
-                                f"point {int(t[0].zero_point[0])} vs {out.scale[0]:g}, {int(out.zero_point[0])}); "
-                                "TFLite Micro's REDUCE_MAX requires them equal")
+        raise TinyCompressError(f"{where}: input and output quantization differ (scale {t[0].scale[0]:g}, zero "
+                                f"point {int(t[0].zero_point[0])} against {out.scale[0]:g}, "
+                                f"{int(out.zero_point[0])}); TFLite Micro's REDUCE_MAX requires them equal")
     check_rescaling(layer, graph, t, where)
 
 
@@ -89,8 +90,8 @@ def lower(layer: Layer, graph: Graph) -> KernelCall:
         raise unsupported(layer, "axes computed at run time")
     walk = extents(inp.shape, axes)
     if walk is None:
-        raise unsupported(layer, f"reducing axes {axes} of a {dims(inp.shape)} tensor (the reduced axes of size > 1 "
-                                 "must be adjacent)")
+        raise unsupported(layer, f"reducing axes {axes} of a {dims(inp.shape)} tensor (the reduced axes of "
+                                 "size > 1 must be adjacent)")
     outer, reduced, inner = walk
     in_scale, in_zp = scalar_quant(inp)
     multiplier = shift = out_zp = 0
