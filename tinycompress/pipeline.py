@@ -78,8 +78,9 @@ def _load_int8(path: Path, calibration: Path | None, compression: Compression | 
     if compression is not None and (compression.active or compression.train is not None):
         raise TinyCompressError(f"{path.name} is a .tflite: factorization and fine-tuning need the Keras model "
                                 "(.keras)")
+    from .floatio import fold_float_io, is_float_model
     graph = read_tflite_file(path)
-    if graph.input_tensor().dtype == "float32":
+    if is_float_model(graph):
         if calibration is None:
             raise TinyCompressError(f"{path.name} is a float model; give calibration data with "
                                     "--calibration data.npz to quantize it to int8, or a full-int8 .tflite")
@@ -87,6 +88,7 @@ def _load_int8(path: Path, calibration: Path | None, compression: Compression | 
         calibration_x = quantize.load_calibration(calibration, graph_io(graph))
         tflite = quantize.float_tflite_to_int8(graph.source, calibration_x)
         graph = read_tflite(tflite, name=path.stem)
+    graph = fold_float_io(graph)     # QUANTIZE at the input, DEQUANTIZE at the output: an int8 model
     _check_int8(graph)
     return graph, None
 
