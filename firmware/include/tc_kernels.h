@@ -169,6 +169,47 @@ typedef struct {
 
 tc_status tc_prelu_s8(const tc_prelu_params *p, const int8_t *input, int8_t *output);
 
+/* TRANSPOSE_CONV, filter [C_out, KH, KW, C_in]: input pixel (iy, ix) reaches output (iy stride_h - pad_top + ky,
+ * ix stride_w - pad_left + kx) through tap (ky, kx). The kernel gathers each output's taps; the input offset
+ * times each tap's weights comes folded from the host (tinycompress/ops/transpose_conv.py). */
+typedef struct {
+    tc_dims input;
+    tc_dims filter; /* n = C_out, h = KH, w = KW, c = C_in */
+    tc_dims output;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;   /* TFLite's padding of the output seen as a convolution's input */
+    int32_t output_offset;
+    const int8_t *weights;
+    const int32_t *tap_offsets;  /* [C_out, KH, KW]: input offset x the sum of the tap's C_in weights */
+    const int32_t *bias;         /* [C_out], or NULL */
+    tc_requant requant;
+    tc_activation act;
+} tc_transpose_conv_params;
+
+tc_status tc_transpose_conv_s8(const tc_transpose_conv_params *p, const int8_t *input, int8_t *output);
+
+/* RESIZE_NEAREST_NEIGHBOR: output pixel (y, x) is the input pixel at byte offset rows[y] + cols[x] of its
+ * image, the tables holding TFLite Micro's choice of source row and column (tinycompress/ops/resize.py). */
+typedef struct {
+    tc_dims input;
+    tc_dims output;
+    const int32_t *rows; /* [output.h]: source row x input.w x input.c */
+    const int32_t *cols; /* [output.w]: source column x input.c */
+} tc_resize_nearest_params;
+
+tc_status tc_resize_nearest_s8(const tc_resize_nearest_params *p, const int8_t *input, int8_t *output);
+
+/* RESIZE_BILINEAR with TFLite Micro's 10-bit fixed point (ResizeBilinearInteger): per output row and column
+ * the two source rows / columns (byte offsets) and the weight of the second in 1/1024, from the host. */
+typedef struct {
+    tc_dims input;
+    tc_dims output;
+    const int32_t *rows; /* [output.h][3]: upper row x input.w x input.c, lower row x ..., weight of lower */
+    const int32_t *cols; /* [output.w][3]: left column x input.c, right column x input.c, weight of right */
+} tc_resize_bilinear_params;
+
+tc_status tc_resize_bilinear_s8(const tc_resize_bilinear_params *p, const int8_t *input, int8_t *output);
+
 /* ---- Embedding lookups: token ids (int32) in, one int8 row of `width` per id out -------------------
  * Each kernel returns TC_ERROR_ARGUMENT for an id outside [0, vocab_size), as TFLite Micro's GATHER
  * does. The compressed forms decode each row on the fly, at the scale and zero point of the table
