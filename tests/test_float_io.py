@@ -79,9 +79,8 @@ def special_floats(scale: float) -> tuple[np.ndarray, np.ndarray]:
     s = np.float32(scale)
     k = np.arange(-300, 300, dtype=np.float32)
     halves = (k + np.float32(0.5)) * s
-    exact = np.array([np.float32(h) for h in (k + 0.5)], np.float32) * s
     defined = np.concatenate([
-        halves, np.nextafter(halves, np.float32(np.inf)), np.nextafter(halves, np.float32(-np.inf)), k * s, exact,
+        halves, np.nextafter(halves, np.float32(np.inf)), np.nextafter(halves, np.float32(-np.inf)), k * s,
         np.array([0.0, -0.0, 1e-45, -1e-45, 1e-38, -1e-38, 0.49999997 * s, -0.49999997 * s], np.float32),
         np.float32([1e3, -1e3, 1e5, -1e5, 2.0 ** 23, -(2.0 ** 23)]) * s,
         np.random.default_rng(0).uniform(-200, 200, 2000).astype(np.float32) * s])
@@ -107,7 +106,8 @@ def test_host_quantize_is_tflite_micros(zoo):
     expected = tflm_outputs(graph.float_io.source, x.view(np.int8)).view("<f4")
     ours = dequantize(quantize(x, scale, zp), scale, zp)
     assert np.array_equal(ours.view(np.uint32), expected.view(np.uint32))
-    assert np.array_equal(quantize(dequantize(np.arange(-128, 128), scale, zp), scale, zp), np.arange(-128, 128))
+    every = np.arange(-128, 128)
+    assert np.array_equal(quantize(dequantize(every, scale, zp), scale, zp), every)   # random inputs round-trip
 
 
 def build_check(model, board_name: str, tmp_path):
@@ -116,7 +116,8 @@ def build_check(model, board_name: str, tmp_path):
     project = compile_model(model, board, tmp_path / "project")
     d = project.directory
     sources = [d / "model.c", d / "model_weights.c", *sorted((d / "firmware" / "kernels").glob("*.c")),
-               *(d / "firmware" / "runtime" / n for n in TARGET_SOURCES), TESTS / "firmware" / "float_io_check.c"]
+               *(d / "firmware" / "runtime" / n for n in TARGET_SOURCES),
+               TESTS / "firmware" / "float_io_check.c"]
     elf = tmp_path / "check.elf"
     subprocess.run(["arm-none-eabi-gcc", *board.cflags, "-O2", "-std=c11", "-Wall", "-Werror", f"-I{d}",
                     f"-I{d / 'firmware' / 'include'}", f"-I{d / 'firmware' / 'runtime'}", *map(str, sources),
@@ -132,7 +133,8 @@ def run_check(board, elf, x: np.ndarray, tmp_path):
     (work / "input_float.bin").write_bytes(np.ascontiguousarray(x, "<f4").tobytes())
     proc = subprocess.run(qemu_command(board, elf), cwd=work, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    read = lambda name, dtype: np.frombuffer((work / name).read_bytes(), dtype).reshape(len(x), -1)  # noqa: E731
+    def read(name, dtype):
+        return np.frombuffer((work / name).read_bytes(), dtype).reshape(len(x), -1)
     return read("quantized.bin", np.int8), read("loop.bin", np.int8), read("output_float.bin", "<f4")
 
 

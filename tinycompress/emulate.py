@@ -70,7 +70,8 @@ def run_firmware(executable: Path, board: Board, inputs: np.ndarray, output_byte
         if (work / "output_float.bin").is_file():
             floats = np.frombuffer((work / "output_float.bin").read_bytes(), "<f4")
             if floats.size != outputs.size:
-                raise TinyCompressError(f"the firmware wrote {floats.size} float outputs, expected {outputs.size}")
+                raise TinyCompressError(f"the firmware wrote {floats.size} float outputs, expected "
+                                        f"{outputs.size}")
             floats = floats.reshape(len(inputs), output_bytes)
     return RunResult(outputs=outputs.reshape(len(inputs), output_bytes), float_outputs=floats, **profile)
 

@@ -105,11 +105,11 @@ def fold_float_io(graph: Graph) -> Graph:
     for layer in layers:
         for i in layer.inputs + layer.outputs:
             if _activation(graph, i) and graph.tensors[i].dtype == FLOAT:
-                t = graph.tensors[i]
+                t, verb = graph.tensors[i], "writes" if i in layer.outputs else "reads"
                 raise TinyCompressError(
-                    f"layer {layer.name} ({layer.op}) {'writes' if i in layer.outputs else 'reads'} the float32 "
-                    f"tensor {t.name or t.index}; float tensors are supported only at the model's input "
-                    "(QUANTIZE) and output (DEQUANTIZE) of an int8 model: convert with full int8 quantization")
+                    f"layer {layer.name} ({layer.op}) {verb} the float32 tensor {t.name or t.index}; float "
+                    "tensors are supported only at the model's input (QUANTIZE) and output (DEQUANTIZE) of an "
+                    "int8 model: convert with full int8 quantization")
     float_in = inputs[0] != graph.inputs[0]
     float_out = outputs[0] != graph.outputs[0]
     kept = [i for i, layer in enumerate(graph.layers) if id(layer) not in removed]
