@@ -164,6 +164,19 @@ typedef struct {
 
 tc_status tc_lut_s8(const tc_lut_params *p, const int8_t *input, int8_t *output);
 
+/* The float ends of a float-I/O model (the generated tc_model_input_float / tc_model_output_float):
+ * QUANTIZE float32 -> int8 and DEQUANTIZE int8 -> float32 with TFLite Micro's float arithmetic. */
+typedef struct {
+    int32_t size;        /* elements */
+    float scale;         /* the int8 tensor's: real = scale * (q - zero_point) */
+    int32_t zero_point;
+} tc_quantize_f32_params;
+
+typedef tc_quantize_f32_params tc_dequantize_f32_params;
+
+tc_status tc_quantize_f32_s8(const tc_quantize_f32_params *p, const float *input, int8_t *output);
+tc_status tc_dequantize_s8_f32(const tc_dequantize_f32_params *p, const int8_t *input, float *output);
+
 /* PRELU: x >= 0 requantized by input/output scale, x < 0 multiplied by its alpha and requantized by
  * input * alpha / output scale. alpha is constant; it repeats every alpha_size elements (the trailing axes
  * of the output, or one value for all). May run in place. */
