@@ -100,6 +100,22 @@ def check_identifiers(calls: list[KernelCall]) -> None:
             c_identifier(array.name)
 
 
+def kernel_args(call: KernelCall, graph: Graph, plan: ArenaPlan) -> str:
+    """The tensors a kernel call passes after its parameters: one arena pointer each, or, where the call
+    takes a list (CONCATENATION's inputs, SPLIT's outputs), one compound literal array of them."""
+    def pointer(t: int) -> str:
+        if graph.tensors[t].dtype == "int32":
+            return f"(const int32_t *)(tc_arena + {plan.offsets[t]})"
+        return f"tc_arena + {plan.offsets[t]}"
+
+    ins, outs = [pointer(t) for t in call.inputs], [pointer(t) for t in call.outputs]
+    if call.input_list:
+        ins = ["(const int8_t *const[]){" + ", ".join(ins) + "}"]
+    if call.output_list:
+        outs = ["(int8_t *const[]){" + ", ".join(outs) + "}"]
+    return ", ".join(ins + outs)
+
+
 def runtime_paths(names: list[str]) -> list[str]:
     return [f"firmware/runtime/{n}" for n in names]
 
@@ -132,9 +148,7 @@ def emit_project(graph: Graph, calls: list[KernelCall], plan: ArenaPlan, board: 
         output_scale=float(outp.scale[0]), output_zero_point=int(outp.zero_point[0]),
         weight_bytes=sum(c.weight_bytes for c in calls),
         dsp_forms=any(a.dsp_values is not None for c in calls for a in c.arrays),
-        kernel_args=lambda call: ", ".join(
-            (f"(const int32_t *)(tc_arena + {plan.offsets[t]})" if graph.tensors[t].dtype == "int32"
-             else f"tc_arena + {plan.offsets[t]}") for t in call.inputs + call.outputs),
+        kernel_args=lambda call: kernel_args(call, graph, plan),
         tensor_shapes=lambda call: " -> ".join(
             ", ".join("x".join(map(str, graph.tensors[t].shape)) for t in group)
             for group in (call.inputs, call.outputs)),

@@ -1,0 +1,51 @@
+/* The strided copy that TRANSPOSE, SLICE and STRIDED_SLICE all lower to (tinycompress/ops/shape.py): the
+ * output is written in order, element (i0, .., ik) taken from input[offset + i0 * step[0] + .. + ik * step[k]].
+ * The generator has dropped axes of extent 1 and merged neighbours that stay contiguous, so a plain slice
+ * is a few memcpy runs and a transpose a loop of strided byte loads. No multiplication per element: the
+ * odometer adds one step per output element (steps may be negative: STRIDED_SLICE's reversed axes). */
+#include <string.h>
+
+#include "tc_kernels.h"
+
+tc_status tc_strided_copy_s8(const tc_strided_copy_params *p, const int8_t *input, int8_t *output)
+{
+    const int32_t last = p->rank - 1;
+    if (last < 0 || last >= TC_COPY_MAX_RANK) {
+        return TC_ERROR_ARGUMENT;
+    }
+    const int32_t run = p->count[last], step = p->step[last];
+    int32_t index[TC_COPY_MAX_RANK] = {0};
+    int32_t at = p->offset;   /* input element of the current run's first output element */
+    for (;;) {
+        if (step == 1) {
+            memcpy(output, input + at, (size_t)run);
+        } else {
+            const int8_t *src = input + at;
+            int32_t i = 0;
+            for (; i + 4 <= run; i += 4) {
+                const int8_t a = src[0], b = src[step], c = src[2 * step], d = src[3 * step];
+                output[i] = a;
+                output[i + 1] = b;
+                output[i + 2] = c;
+                output[i + 3] = d;
+                src += 4 * step;
+            }
+            for (; i < run; i++, src += step) {
+                output[i] = *src;
+            }
+        }
+        output += run;
+        int32_t axis = last - 1;
+        for (; axis >= 0; axis--) {   /* the next outer index, odometer style */
+            at += p->step[axis];
+            if (++index[axis] < p->count[axis]) {
+                break;
+            }
+            at -= p->step[axis] * p->count[axis];
+            index[axis] = 0;
+        }
+        if (axis < 0) {
+            return TC_OK;
+        }
+    }
+}
