@@ -180,3 +180,34 @@ def test_out_of_range_slice_in_the_file_is_one_line(zoo, tmp_path):
     bad.write_bytes(bytes(data))
     assert_one_line_error(tc("compile", bad, "--board", "mps2-an386", "-o", tmp_path / "out"), EXIT_ERROR,
                           "SLICE", "the slice 4..7 of axis 1 is out of range for its extent 6")
+
+
+@pytest.fixture(scope="module")
+def long_transpose(tmp_path_factory):
+    """Dense -> TRANSPOSE (20x3 -> 3x20) -> Dense: output runs of 20 at a step of 3, sixteen per Helium
+    gather and a tail of four."""
+    import modelzoo
+    from tinycompress.quantize import keras_to_int8_tflite
+    keras = modelzoo._keras()
+    inp = keras.Input((20, 4), batch_size=1)
+    x = keras.layers.Dense(3, bias_initializer="random_normal")(inp)
+    out = keras.layers.Dense(5, bias_initializer="random_normal")(keras.layers.Permute((2, 1))(x))
+    rng = np.random.default_rng(modelzoo.SEED)
+    tflite = keras_to_int8_tflite(keras.Model(inp, out), rng.uniform(-1, 1, (64, 20, 4)).astype(np.float32))
+    path = tmp_path_factory.mktemp("transpose") / "transpose.tflite"
+    path.write_bytes(tflite)
+    return path
+
+
+@needs_emulator
+@pytest.mark.slow
+@pytest.mark.parametrize("board_name", ["mps2-an386", "microbit", "mps3-an547"])
+def test_transpose_of_long_runs_in_qemu(long_transpose, board_name, tmp_path):
+    board = load_board(board_name)
+    project = compile_model(long_transpose, board, tmp_path / "project")
+    assert "tc_strided_copy_s8" in [c.function for c in project.calls]
+    copy = next(c for c in project.calls if c.function == "tc_strided_copy_s8")
+    assert copy.params["count"][:2] == (3, 20) and copy.params["step"][:2] == (1, 3)
+    inputs = np.random.default_rng(1).integers(-128, 128, (8, 80)).astype(np.int8)
+    result = run_firmware(build(project), board, inputs, project.graph.output_tensor().nbytes)
+    assert np.array_equal(result.outputs, tflm_outputs(project.graph.source, inputs))

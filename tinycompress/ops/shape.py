@@ -70,6 +70,13 @@ def same_bytes(layer: Layer, graph: Graph, tensors: list[Tensor], what: str) -> 
                                      f"{z1} against {s2:g}, {z2}); TFLite Micro refuses int8 requantization here")
 
 
+def require_int8(layer: Layer, tensors: list[Tensor]) -> None:
+    """The kernels move int8 bytes; int32 shape arithmetic is folded before lowering (or refused there)."""
+    for t in tensors:
+        if t.dtype != "int8":
+            raise unsupported(layer, f"a {t.dtype} tensor ({t.name or t.index}); only int8 data is moved")
+
+
 def row_major_steps(shape: tuple[int, ...]) -> list[int]:
     steps, step = [], 1
     for d in reversed(shape):
@@ -103,6 +110,7 @@ def _strided_copy(layer: Layer, graph: Graph, counts: list[int], steps: list[int
                   summary: str) -> KernelCall:
     """The call of tc_strided_copy_s8: output element (i0, ..) = input[offset + sum(i * step)]."""
     out = graph.tensors[layer.outputs[0]]
+    require_int8(layer, [graph.tensors[layer.inputs[0]], out])
     try:
         counts, steps = merge_axes(counts, steps)
     except ValueError:
@@ -141,11 +149,13 @@ def squeeze_shape(layer: Layer, graph: Graph, t: list, where: str) -> tuple[int,
 
 @lowering("EXPAND_DIMS", inputs=2, shape=expand_dims_shape)
 def lower_expand_dims(layer: Layer, graph: Graph) -> KernelCall:
+    require_int8(layer, [graph.tensors[layer.inputs[0]]])
     return reshape.lower(layer, graph)
 
 
 @lowering("SQUEEZE", inputs=1, shape=squeeze_shape, options="SqueezeOptionsT")
 def lower_squeeze(layer: Layer, graph: Graph) -> KernelCall:
+    require_int8(layer, [graph.tensors[layer.inputs[0]]])
     return reshape.lower(layer, graph)
 
 
@@ -306,6 +316,7 @@ def lower_pad(layer: Layer, graph: Graph) -> KernelCall:
     inp, out = graph.tensors[layer.inputs[0]], graph.tensors[layer.outputs[0]]
     where = f"layer {layer.name} ({layer.op})"
     pairs = paddings_of(layer, graph, [inp], where)
+    require_int8(layer, [inp, out])
     value = pad_value(layer, graph, where)
     out_steps = row_major_steps(out.shape)
     offset = sum(b * s for (b, _), s in zip(pairs, out_steps))
@@ -366,6 +377,7 @@ def lower_concatenation(layer: Layer, graph: Graph) -> KernelCall:
     where = f"layer {layer.name} ({layer.op})"
     ts, out = _data_inputs(layer, graph, where), graph.tensors[layer.outputs[0]]
     _check_constant_inputs(layer, ts)
+    require_int8(layer, ts + [out])
     activation = layer.options.get("fused_activation_function", "NONE")
     if activation not in (None, "NONE"):
         raise unsupported(layer, f"fused activation {activation} (TFLite Micro refuses it)")
@@ -449,6 +461,7 @@ def lower_split(layer: Layer, graph: Graph) -> KernelCall:
     inp, axis, parts = split_parts(layer, graph, where)
     if inp.is_constant:
         raise unsupported(layer, "a constant input")
+    require_int8(layer, [inp] + [graph.tensors[i] for i in layer.outputs])
     outer, inner = math.prod(inp.shape[:axis]), math.prod(inp.shape[axis + 1:])
     sizes = [p * inner for p in parts]
     array = ConstArray(f"{layer.name}_sizes", "int32_t", np.array(sizes, np.int64), "bytes per output and step")
