@@ -1,8 +1,8 @@
 """The data-movement operators (tinycompress/ops/shape.py) against TFLite Micro and their refusals.
 
-The zoo cases (tests/zoo_shapeops.py) run on the M4 in test_firmware_vs_tflm.py; here the kernels' paths run on
-the M0 and the M55 too, STRIDED_SLICE's index rules are checked against numpy's slicing on many begin/end/stride
-and mask combinations, and bad constant operands (an axis or a slice out of range) end in one line.
+The zoo cases (tests/zoo_shapeops.py) run on the M4 in test_firmware_vs_tflm.py; here the kernels' paths
+run on the M0 and the M55 too, STRIDED_SLICE's index rules are checked against numpy's slicing on many
+begin/end/stride and mask combinations, and bad constant operands (an axis or a slice out of range) end in one line.
 """
 from __future__ import annotations
 
@@ -45,15 +45,17 @@ def test_bit_exact_with_tflite_micro_on_m0_and_m55(zoo, tmp_path, name, board_na
 
 
 def _tensor(index, shape, dtype="int8", data=None):
-    t = Tensor(index, f"t{index}", tuple(shape), dtype, data=None if data is None else np.asarray(data, dtype))
+    t = Tensor(index, f"t{index}", tuple(shape), dtype,
+               data=None if data is None else np.asarray(data, dtype))
     if dtype == "int8":
         t.scale, t.zero_point = np.array([0.1], np.float32), np.array([3])
     return t
 
 
 def _strided_graph(shape, begin, end, strides, **masks):
-    tensors = [_tensor(0, shape), _tensor(1, (len(shape),), "int32", begin), _tensor(2, (len(shape),), "int32", end),
-               _tensor(3, (len(shape),), "int32", strides), _tensor(4, (1,))]
+    rank = (len(shape),)
+    tensors = [_tensor(0, shape), _tensor(1, rank, "int32", begin), _tensor(2, rank, "int32", end),
+               _tensor(3, rank, "int32", strides), _tensor(4, (1,))]
     layer = Layer("ss", "STRIDED_SLICE", [0, 1, 2, 3], [4], dict(masks))
     return Graph("g", tensors, [layer], [0], [4]), layer
 
@@ -168,7 +170,8 @@ def test_expand_dims_and_squeeze_alias_their_input():
 
 
 def test_out_of_range_slice_in_the_file_is_one_line(zoo, tmp_path):
-    """A SLICE whose begin + size passes the axis's end (the file's constant patched): one line, exit non-zero."""
+    """A SLICE whose begin + size passes the axis's end (the file's constant patched): one line, exit
+    non-zero."""
     from test_cli import EXIT_ERROR, assert_one_line_error, tc
     model, _ = zoo("op_slice")
     data = bytearray(model.read_bytes())

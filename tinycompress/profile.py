@@ -180,7 +180,8 @@ def run_embedding_profile(model_path: Path, board: Board, specs: list[EmbeddingS
     elif train is not None:
         raise TinyCompressError(f"{model_path.name} is a .tflite: fine-tuning with --train needs the Keras model")
     else:
-        graph = read_tflite_file(model_path)
+        from .floatio import fold_float_io
+        graph = fold_float_io(read_tflite_file(model_path))   # float ends off: the int8 model inside
         params = sum(t.size for t in graph.tensors if t.is_constant)
 
     def variant(spec: EmbeddingSpec):

@@ -184,6 +184,19 @@ typedef struct {
 
 tc_status tc_lut_s8(const tc_lut_params *p, const int8_t *input, int8_t *output);
 
+/* The float ends of a float-I/O model (the generated tc_model_input_float / tc_model_output_float):
+ * QUANTIZE float32 -> int8 and DEQUANTIZE int8 -> float32 with TFLite Micro's float arithmetic. */
+typedef struct {
+    int32_t size;        /* elements */
+    float scale;         /* the int8 tensor's: real = scale * (q - zero_point) */
+    int32_t zero_point;
+} tc_quantize_f32_params;
+
+typedef tc_quantize_f32_params tc_dequantize_f32_params;
+
+tc_status tc_quantize_f32_s8(const tc_quantize_f32_params *p, const float *input, int8_t *output);
+tc_status tc_dequantize_s8_f32(const tc_dequantize_f32_params *p, const int8_t *input, float *output);
+
 /* PRELU: x >= 0 requantized by input/output scale, x < 0 multiplied by its alpha and requantized by
  * input * alpha / output scale. alpha is constant; it repeats every alpha_size elements (the trailing axes
  * of the output, or one value for all). May run in place. */
@@ -197,6 +210,47 @@ typedef struct {
 } tc_prelu_params;
 
 tc_status tc_prelu_s8(const tc_prelu_params *p, const int8_t *input, int8_t *output);
+
+/* TRANSPOSE_CONV, filter [C_out, KH, KW, C_in]: input pixel (iy, ix) reaches output (iy stride_h - pad_top + ky,
+ * ix stride_w - pad_left + kx) through tap (ky, kx). The kernel gathers each output's taps; the input offset
+ * times each tap's weights comes folded from the host (tinycompress/ops/transpose_conv.py). */
+typedef struct {
+    tc_dims input;
+    tc_dims filter; /* n = C_out, h = KH, w = KW, c = C_in */
+    tc_dims output;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;   /* TFLite's padding of the output seen as a convolution's input */
+    int32_t output_offset;
+    const int8_t *weights;
+    const int32_t *tap_offsets;  /* [C_out, KH, KW]: input offset x the sum of the tap's C_in weights */
+    const int32_t *bias;         /* [C_out], or NULL */
+    tc_requant requant;
+    tc_activation act;
+} tc_transpose_conv_params;
+
+tc_status tc_transpose_conv_s8(const tc_transpose_conv_params *p, const int8_t *input, int8_t *output);
+
+/* RESIZE_NEAREST_NEIGHBOR: output pixel (y, x) is the input pixel at byte offset rows[y] + cols[x] of its
+ * image, the tables holding TFLite Micro's choice of source row and column (tinycompress/ops/resize.py). */
+typedef struct {
+    tc_dims input;
+    tc_dims output;
+    const int32_t *rows; /* [output.h]: source row x input.w x input.c */
+    const int32_t *cols; /* [output.w]: source column x input.c */
+} tc_resize_nearest_params;
+
+tc_status tc_resize_nearest_s8(const tc_resize_nearest_params *p, const int8_t *input, int8_t *output);
+
+/* RESIZE_BILINEAR with TFLite Micro's 10-bit fixed point (ResizeBilinearInteger): per output row and column
+ * the two source rows / columns (byte offsets) and the weight of the second in 1/1024, from the host. */
+typedef struct {
+    tc_dims input;
+    tc_dims output;
+    const int32_t *rows; /* [output.h][3]: upper row x input.w x input.c, lower row x ..., weight of lower */
+    const int32_t *cols; /* [output.w][3]: left column x input.c, right column x input.c, weight of right */
+} tc_resize_bilinear_params;
+
+tc_status tc_resize_bilinear_s8(const tc_resize_bilinear_params *p, const int8_t *input, int8_t *output);
 
 /* ---- Embedding lookups: token ids (int32) in, one int8 row of `width` per id out -------------------
  * Each kernel returns TC_ERROR_ARGUMENT for an id outside [0, vocab_size), as TFLite Micro's GATHER

@@ -1,5 +1,6 @@
 /* The strided copy that TRANSPOSE, SLICE and STRIDED_SLICE all lower to (tinycompress/ops/shape.py): the
- * output is written in order, element (i0, .., ik) taken from input[offset + i0 * step[0] + .. + ik * step[k]].
+ * output is written in order, element (i0, .., ik) taken from
+ * input[offset + i0 * step[0] + .. + ik * step[k]].
  * The generator has dropped axes of extent 1 and merged neighbours that stay contiguous, so a plain slice
  * is a few memcpy runs and a transpose a loop of strided byte loads. No multiplication per element: the
  * odometer adds one step per output element (steps may be negative: STRIDED_SLICE's reversed axes).

@@ -61,4 +61,4 @@ def supported_operators() -> list[str]:
 
 # Importing the modules registers them.
 from . import (add, conv2d, depthwise_conv2d, fully_connected, gather, mean, pool2d, prelu, reshape,  # noqa: E402,F401
-               shape, softmax, unary)
+               quantize, resize, shape, softmax, transpose_conv, unary)

@@ -55,8 +55,8 @@ def positive_axis(axis: int, rank: int, where: str, what: str = "axis") -> int:
 
 def check_rank(t: Tensor, limit: int, where: str) -> None:
     if len(t.shape) > limit:
-        raise TinyCompressError(f"{where}: the input is {len(t.shape)}-D ({dims(t.shape)}); TFLite Micro runs "
-                                f"this operator on at most {limit} dimensions")
+        raise TinyCompressError(f"{where}: the input is {len(t.shape)}-D ({dims(t.shape)}); TFLite Micro "
+                                f"runs this operator on at most {limit} dimensions")
 
 
 def same_bytes(layer: Layer, graph: Graph, tensors: list[Tensor], what: str) -> None:
@@ -66,8 +66,9 @@ def same_bytes(layer: Layer, graph: Graph, tensors: list[Tensor], what: str) -> 
     for t in tensors:
         if scalar_quant(t) != scalar_quant(out):
             (s1, z1), (s2, z2) = scalar_quant(t), scalar_quant(out)
-            raise unsupported(layer, f"{what} with an input quantized unlike its output (scale {s1:g}, zero point "
-                                     f"{z1} against {s2:g}, {z2}); TFLite Micro refuses int8 requantization here")
+            raise unsupported(layer, f"{what} with an input quantized unlike its output (scale {s1:g}, zero "
+                                     f"point {z1} against {s2:g}, {z2}); TFLite Micro refuses int8 "
+                                     "requantization here")
 
 
 def require_int8(layer: Layer, tensors: list[Tensor]) -> None:
@@ -85,7 +86,8 @@ def row_major_steps(shape: tuple[int, ...]) -> list[int]:
     return steps[::-1]
 
 
-def merge_axes(counts: list[int], steps: list[int], inner_steps: list[int] | None = None) -> tuple[list, list]:
+def merge_axes(counts: list[int], steps: list[int],
+               inner_steps: list[int] | None = None) -> tuple[list, list]:
     """Drop axes of extent 1 and merge each axis into the next when both the strided side (`steps`) and the
     contiguous side (`inner_steps`, row-major by default) stay contiguous across the pair."""
     contiguous = row_major_steps(tuple(counts)) if inner_steps is None else inner_steps
@@ -142,8 +144,8 @@ def squeeze_shape(layer: Layer, graph: Graph, t: list, where: str) -> tuple[int,
     axes = {positive_axis(int(a), len(shape), where, "squeeze axis") for a in listed}
     for a in sorted(axes):
         if shape[a] != 1:
-            raise TinyCompressError(f"{where}: squeeze axis {a} of the {dims(shape)} input has extent {shape[a]}, "
-                                    "not 1")
+            raise TinyCompressError(f"{where}: squeeze axis {a} of the {dims(shape)} input has extent "
+                                    f"{shape[a]}, not 1")
     return tuple(d for i, d in enumerate(shape) if i not in axes)
 
 
@@ -201,8 +203,9 @@ def slice_ranges(layer: Layer, graph: Graph, t: list, where: str) -> list[tuple[
     for axis, (b, s, d) in enumerate(zip(begin, size, shape)):
         count = d - b if s == -1 else s
         if not (0 <= b < d and 1 <= count and b + count <= d):
-            raise TinyCompressError(f"{where}: the slice {b}..{b + count if s != -1 else 'end'} of axis {axis} is "
-                                    f"out of range for its extent {d}")
+            stop = b + count if s != -1 else "end"
+            raise TinyCompressError(f"{where}: the slice {b}..{stop} of axis {axis} is out of range for its "
+                                    f"extent {d}")
         ranges.append((b, count))
     return ranges
 
@@ -232,10 +235,11 @@ def strided_ranges(layer: Layer, graph: Graph, t: list, where: str) -> list[tupl
     end = const_ints(graph, layer, 2, where, "end indices")
     strides = const_ints(graph, layer, 3, where, "strides")
     if not len(begin) == len(end) == len(strides) == len(shape):
-        raise TinyCompressError(f"{where}: {len(begin)} begin, {len(end)} end and {len(strides)} stride values "
-                                f"for the {len(shape)}-D input {dims(shape)}")
+        raise TinyCompressError(f"{where}: {len(begin)} begin, {len(end)} end and {len(strides)} stride "
+                                f"values for the {len(shape)}-D input {dims(shape)}")
     o = layer.options
-    begin_mask, end_mask, shrink = (int(o.get(k, 0) or 0) for k in ("begin_mask", "end_mask", "shrink_axis_mask"))
+    begin_mask, end_mask, shrink = (int(o.get(k, 0) or 0)
+                                    for k in ("begin_mask", "end_mask", "shrink_axis_mask"))
     result = []
     for axis, (b, e, s, d) in enumerate(zip(begin, end, strides, shape)):
         if s == 0:
@@ -289,7 +293,8 @@ def paddings_of(layer: Layer, graph: Graph, t: list, where: str) -> list[tuple[i
     pairs = [(values[2 * i], values[2 * i + 1]) for i in range(len(shape))]
     for axis, (before, after) in enumerate(pairs):
         if before < 0 or after < 0:
-            raise TinyCompressError(f"{where}: axis {axis} has padding ({before}, {after}); paddings must be >= 0")
+            raise TinyCompressError(f"{where}: axis {axis} has padding ({before}, {after}); paddings must "
+                                    "be >= 0")
     return pairs
 
 
@@ -305,7 +310,8 @@ def pad_value(layer: Layer, graph: Graph, where: str) -> int:
         return scalar_quant(out)[1]
     const = graph.tensors[layer.inputs[2]]
     if const.data is None or const.dtype != "int8" or const.size != 1:
-        raise unsupported(layer, f"a pad value other than one constant int8 ({const.dtype} {dims(const.shape)})")
+        raise unsupported(layer, f"a pad value other than one constant int8 "
+                                 f"({const.dtype} {dims(const.shape)})")
     if not const.quantized or scalar_quant(const) != scalar_quant(out):
         raise unsupported(layer, "a pad value quantized unlike the output (TFLite Micro refuses it)")
     return int(np.asarray(const.data).reshape(-1)[0])
@@ -346,8 +352,10 @@ def concatenation_shape(layer: Layer, graph: Graph, t: list, where: str) -> tupl
     first = ts[0].shape
     axis = positive_axis(int(layer.options.get("axis", 0)), len(first), where)
     for x in ts[1:]:
-        if len(x.shape) != len(first) or any(a != b for i, (a, b) in enumerate(zip(x.shape, first)) if i != axis):
-            raise TinyCompressError(f"{where}: the inputs {dims(first)} and {dims(x.shape)} differ off axis {axis}")
+        if len(x.shape) != len(first) or any(a != b for i, (a, b) in enumerate(zip(x.shape, first))
+                                             if i != axis):
+            raise TinyCompressError(f"{where}: the inputs {dims(first)} and {dims(x.shape)} differ off axis "
+                                    f"{axis}")
     return first[:axis] + (sum(x.shape[axis] for x in ts),) + first[axis + 1:]
 
 
@@ -388,7 +396,8 @@ def lower_concatenation(layer: Layer, graph: Graph) -> KernelCall:
     axis = positive_axis(int(layer.options.get("axis", 0)), len(out.shape), where)
     outer, inner = math.prod(out.shape[:axis]), math.prod(out.shape[axis + 1:])
     sizes = [(x.shape[axis] if layer.op == "CONCATENATION" else 1) * inner for x in ts]
-    array = ConstArray(f"{layer.name}_sizes", "int32_t", np.array(sizes, np.int64), "bytes per input and step")
+    array = ConstArray(f"{layer.name}_sizes", "int32_t", np.array(sizes, np.int64),
+                       "bytes per input and step")
     return KernelCall(layer, "tc_concatenation_s8", "tc_concatenation_params",
                       {"count": len(ts), "outer": outer, "sizes": array.name},
                       inputs=[i for i in layer.inputs if i >= 0], outputs=[layer.outputs[0]], arrays=[array],
@@ -412,14 +421,14 @@ def split_parts(layer: Layer, graph: Graph, where: str) -> tuple[Tensor, int, li
     if layer.op == "SPLIT":
         count = int(layer.options.get("num_splits", n))
         if count != n or extent % n:
-            raise TinyCompressError(f"{where}: axis {axis} of extent {extent} does not split into {count} equal "
-                                    f"parts for {n} outputs")
+            raise TinyCompressError(f"{where}: axis {axis} of extent {extent} does not split into {count} "
+                                    f"equal parts for {n} outputs")
         parts = [extent // n] * n
     elif layer.op == "UNPACK":
         count = int(layer.options.get("num", n))
         if count != n or extent != n:
-            raise TinyCompressError(f"{where}: axis {axis} of extent {extent} does not unpack into num={count} "
-                                    f"outputs ({n} declared)")
+            raise TinyCompressError(f"{where}: axis {axis} of extent {extent} does not unpack into "
+                                    f"num={count} outputs ({n} declared)")
         parts = [1] * n
     else:
         parts = const_ints(graph, layer, 1, where, "split sizes", ("int32", "int64"))
@@ -449,8 +458,8 @@ def split_check(layer: Layer, graph: Graph, t: list, where: str) -> None:
     for i, shape in zip(layer.outputs, split_output_shapes(layer, graph, where)):
         out = graph.tensors[i]
         if tuple(out.shape) != tuple(shape):
-            raise TinyCompressError(f"{where}: the output {out.name or out.index} is declared {dims(out.shape)} "
-                                    f"but the layer computes {dims(shape)}")
+            raise TinyCompressError(f"{where}: the output {out.name or out.index} is declared "
+                                    f"{dims(out.shape)} but the layer computes {dims(shape)}")
 
 
 @lowering("SPLIT", inputs=2, shape=split_shape, check=split_check, options="SplitOptionsT")
@@ -464,7 +473,8 @@ def lower_split(layer: Layer, graph: Graph) -> KernelCall:
     require_int8(layer, [inp] + [graph.tensors[i] for i in layer.outputs])
     outer, inner = math.prod(inp.shape[:axis]), math.prod(inp.shape[axis + 1:])
     sizes = [p * inner for p in parts]
-    array = ConstArray(f"{layer.name}_sizes", "int32_t", np.array(sizes, np.int64), "bytes per output and step")
+    array = ConstArray(f"{layer.name}_sizes", "int32_t", np.array(sizes, np.int64),
+                       "bytes per output and step")
     return KernelCall(layer, "tc_split_s8", "tc_split_params", {"count": len(parts), "outer": outer,
                                                                 "sizes": array.name},
                       inputs=[inp.index], outputs=list(layer.outputs), arrays=[array], output_list=True,
