@@ -2,7 +2,8 @@
 
 The zoo cases (tests/zoo_shapeops.py) run on the M4 in test_firmware_vs_tflm.py; here the kernels' paths
 run on the M0 and the M55 too, STRIDED_SLICE's index rules are checked against numpy's slicing on many
-begin/end/stride and mask combinations, and bad constant operands (an axis or a slice out of range) end in one line.
+begin/end/stride and mask combinations, and bad constant operands (an axis or a slice out of range) end in
+one line.
 """
 from __future__ import annotations
 
