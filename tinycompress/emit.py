@@ -101,6 +101,23 @@ def check_identifiers(calls: list[KernelCall]) -> None:
             c_identifier(array.name)
 
 
+def kernel_args(call: KernelCall, graph: Graph, plan: ArenaPlan) -> str:
+    """The tensors a kernel call passes after its parameters: one arena pointer each, or, where the call
+    takes a list (CONCATENATION's inputs, SPLIT's outputs), one compound literal array of them."""
+    def pointer(t: int, const: str) -> str:   # int32 tensors: token ids in, ARG_MAX's indices out
+        if graph.tensors[t].dtype == "int32":
+            return f"({const}int32_t *)(tc_arena + {plan.offsets[t]})"
+        return f"tc_arena + {plan.offsets[t]}"
+
+    ins = [pointer(t, "const ") for t in call.inputs]
+    outs = [pointer(t, "") for t in call.outputs]
+    if call.input_list:
+        ins = ["(const int8_t *const[]){" + ", ".join(ins) + "}"]
+    if call.output_list:
+        outs = ["(int8_t *const[]){" + ", ".join(outs) + "}"]
+    return ", ".join(ins + outs)
+
+
 def runtime_paths(names: list[str]) -> list[str]:
     return [f"firmware/runtime/{n}" for n in names]
 
@@ -139,10 +156,7 @@ def emit_project(graph: Graph, calls: list[KernelCall], plan: ArenaPlan, board: 
         float_input=float_input, float_output=float_output,
         weight_bytes=sum(c.weight_bytes for c in calls),
         dsp_forms=any(a.dsp_values is not None for c in calls for a in c.arrays),
-        kernel_args=lambda call: ", ".join(   # int32 tensors: token ids in, ARG_MAX's indices out
-            (f"({'const ' if t in call.inputs else ''}int32_t *)(tc_arena + {plan.offsets[t]})"
-             if graph.tensors[t].dtype == "int32" else f"tc_arena + {plan.offsets[t]}")
-            for t in call.inputs + call.outputs),
+        kernel_args=lambda call: kernel_args(call, graph, plan),
         tensor_shapes=lambda call: " -> ".join(
             ", ".join("x".join(map(str, graph.tensors[t].shape)) for t in group)
             for group in (call.inputs, call.outputs)),

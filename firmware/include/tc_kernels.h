@@ -155,6 +155,48 @@ typedef struct {
 
 tc_status tc_reshape_s8(const tc_reshape_params *p, const int8_t *input, int8_t *output);
 
+/* Data movement (tinycompress/ops/shape.py). Axes are listed outermost first; the generator drops axes of
+ * extent 1 and merges neighbours that stay contiguous, so rank is at most TC_COPY_MAX_RANK. */
+#define TC_COPY_MAX_RANK 5
+
+/* TRANSPOSE, SLICE and STRIDED_SLICE: output element (i0, .., ik), in order, is
+ * input[offset + i0 * step[0] + .. + ik * step[k]]; a step may be negative. */
+typedef struct {
+    int32_t rank;
+    int32_t count[TC_COPY_MAX_RANK]; /* output extent along each axis */
+    int32_t step[TC_COPY_MAX_RANK];  /* input elements between neighbours along it */
+    int32_t offset;                  /* input element of output element 0 */
+} tc_strided_copy_params;
+
+tc_status tc_strided_copy_s8(const tc_strided_copy_params *p, const int8_t *input, int8_t *output);
+
+/* PAD and PADV2: the output filled with pad_value, input element (i0, .., ik), in order, written to
+ * output[offset + i0 * step[0] + .. + ik * step[k]]. */
+typedef struct {
+    int32_t rank;
+    int32_t count[TC_COPY_MAX_RANK]; /* input extent along each axis */
+    int32_t step[TC_COPY_MAX_RANK];  /* output elements between neighbours along it */
+    int32_t offset;                  /* output element of input element 0 */
+    int32_t output_size;             /* bytes */
+    int32_t pad_value;               /* int8 */
+} tc_pad_params;
+
+tc_status tc_pad_s8(const tc_pad_params *p, const int8_t *input, int8_t *output);
+
+/* CONCATENATION and PACK: outer times, each input gives its next sizes[i] bytes. */
+typedef struct {
+    int32_t count;          /* inputs */
+    int32_t outer;          /* product of the extents before the axis */
+    const int32_t *sizes;   /* [count]: extent along the axis times the product of the extents after it */
+} tc_concatenation_params;
+
+tc_status tc_concatenation_s8(const tc_concatenation_params *p, const int8_t *const *inputs, int8_t *output);
+
+/* SPLIT, SPLIT_V and UNPACK: outer times, each output takes its next sizes[i] bytes of the input. */
+typedef tc_concatenation_params tc_split_params;
+
+tc_status tc_split_s8(const tc_split_params *p, const int8_t *input, int8_t *const *outputs);
+
 /* An element-wise int8 activation (LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, RELU, RELU6) as its table of
  * 256 results, computed on the host with TFLite Micro's arithmetic. May run in place. */
 typedef struct {
