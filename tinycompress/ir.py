@@ -57,7 +57,8 @@ class Graph:
     layers: list[Layer]
     inputs: list[int]
     outputs: list[int]
-    source: bytes = b""         # the .tflite flatbuffer this graph was read from
+    source: bytes = b""         # the .tflite flatbuffer this graph was read from (int8 I/O: see floatio.py)
+    float_io: object = None     # floatio.FloatIO when the file took or gave float32, folded off at load
 
     def tensor(self, index: int) -> Tensor | None:
         return self.tensors[index] if index >= 0 else None
