@@ -58,6 +58,7 @@ class Graph:
     inputs: list[int]
     outputs: list[int]
     source: bytes = b""         # the .tflite flatbuffer this graph was read from
+    folded: list[str] = field(default_factory=list)   # layers computed at load, 'NAME (OP)' (fold.py)
 
     def tensor(self, index: int) -> Tensor | None:
         return self.tensors[index] if index >= 0 else None
