@@ -305,7 +305,6 @@ def fold_constants(graph: Graph, signatures: dict[int, tuple[int, ...]]) -> list
             if t.index in signatures:
                 t.shape = _computed_shape(layer, graph, t, RULES.get(layer.op), where)
     graph.layers = kept
-    _refuse_data_dependent_shapes(graph)
     return folded
 
 
@@ -380,9 +379,10 @@ def _computed_shape(layer: Layer, graph: Graph, out: Tensor, rule, where: str) -
     return tuple(out.shape)
 
 
-def _refuse_data_dependent_shapes(graph: Graph) -> None:
-    """Every value a kept layer needs as a shape is a constant now, or depends on the data: refuse that,
-    naming the first layer that computes such a value (or the layer that reads it from a graph input)."""
+def refuse_data_dependent_shapes(graph: Graph) -> None:
+    """After folding, every value a layer needs as a shape is a constant, or depends on the data: refuse
+    each layer that computes such a value (or reads it from a graph input), the first one in order."""
+    from .verify import refuse_layer
     producer = {o: layer for layer in graph.layers for o in layer.outputs}
     needed: dict[int, Layer] = {}    # tensor -> a layer that needs its value at compile time
     for layer in graph.layers:
@@ -400,11 +400,18 @@ def _refuse_data_dependent_shapes(graph: Graph) -> None:
     for layer in graph.layers:
         if any(o in needed for o in layer.outputs):
             user = next(needed[o] for o in layer.outputs if o in needed)
-            raise FoldError(
+            refuse_layer(layer, FoldError(
                 f"layer {layer.name} ({layer.op}) computes a value that layer {user.name} ({user.op}) needs as a "
                 "shape, from data known only at run time; shapes must be fixed at compile time (a dynamic "
-                "batch is compiled as 1)")
+                "batch is compiled as 1)"))
+    for layer in graph.layers:   # and the layers reading those values (recorded by `inspect`)
+        for position in SHAPE_OPERANDS.get(layer.op, ()):
+            i = layer.inputs[position] if position < len(layer.inputs) else -1
+            if i in needed and i not in graph.inputs:
+                refuse_layer(layer, FoldError(f"layer {layer.name} ({layer.op}) takes a shape from values known "
+                                              "only at run time; shapes must be fixed at compile time"))
     for i in graph.inputs:
         if i in needed:
-            raise FoldError(f"layer {needed[i].name} ({needed[i].op}) takes a shape from the graph input "
-                            f"{graph.tensors[i].name or i}; shapes must be fixed at compile time")
+            refuse_layer(needed[i], FoldError(
+                f"layer {needed[i].name} ({needed[i].op}) takes a shape from the graph input "
+                f"{graph.tensors[i].name or i}; shapes must be fixed at compile time"))

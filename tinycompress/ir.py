@@ -48,6 +48,7 @@ class Layer:
     inputs: list[int]           # tensor indices, -1 for an omitted optional input
     outputs: list[int]
     options: dict = field(default_factory=dict)  # builtin options, snake_case keys
+    operator: int = -1          # its operator's index in the flatbuffer (layers folded at load leave gaps)
 
 
 @dataclass

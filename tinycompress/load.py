@@ -58,7 +58,7 @@ def read_tflite(data: bytes, name: str = "model") -> Graph:
             op_name = "CUSTOM:" + (model.operatorCodes[op.opcodeIndex].customCode or b"").decode(errors="replace")
         verify.check_options(op_name, op.builtinOptions, len(layers))
         layers.append(Layer(name="", op=op_name, inputs=[int(i) for i in op.inputs],
-                            outputs=[int(i) for i in op.outputs], options=_options(op)))
+                            outputs=[int(i) for i in op.outputs], options=_options(op), operator=len(layers)))
     _name_layers(layers, tensors)
     graph = Graph(name=name, tensors=tensors, layers=layers, inputs=[int(i) for i in sub.inputs],
                   outputs=[int(i) for i in sub.outputs], source=bytes(data))
@@ -66,6 +66,7 @@ def read_tflite(data: bytes, name: str = "model") -> Graph:
     graph.folded = fold.fold_constants(graph, signatures)
     if graph.folded:
         _name_layers(graph.layers, tensors)
+    fold.refuse_data_dependent_shapes(graph)
     verify.verify_graph(graph)
     return graph
 
