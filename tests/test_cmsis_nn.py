@@ -53,8 +53,8 @@ def test_layers_cmsis_nn_cannot_run_keep_our_kernels(zoo, tmp_path):
     (fake / "Include" / "arm_nnfunctions.h").write_text("/* headers only: this test does not build */\n")
     assert tc("compile", model, "--kernels", "cmsis-nn", "--cmsis-nn", fake, "-o", tmp_path / "p").returncode == 0
     model_c = (tmp_path / "p" / "model.c").read_text()
-    assert "tc_mean_s8(" in model_c and "tc_cmsis_scratch" in model_c
-    assert Path(tmp_path / "p" / "firmware" / "kernels" / "tc_mean_s8.c").is_file()
+    assert "tc_reduce_s8(" in model_c and "tc_cmsis_scratch" in model_c
+    assert Path(tmp_path / "p" / "firmware" / "kernels" / "tc_reduce_s8.c").is_file()
 
 
 @needs_emulator

@@ -158,7 +158,7 @@ def test_relu_n1_to_1_runs_and_verify_says_tflite_micro_lacks_it(tmp_path):
 @needs_emulator
 @pytest.mark.parametrize("board_name", ["mps2-an386", "microbit", "mps3-an547"])
 def test_table_kernel_in_qemu_on_every_input(board_name, tmp_path):
-    """tc_lut_s8's paths (four per word on the M4, byte by byte on the M0, sixteen per gather on the M55,
+    """tc_lut_s8's paths (four per word on the M4, four bytes a step on the M0, sixteen a gather on the M55,
     and the tails: 259 elements) give TFLite Micro's TANH for every input."""
     tflite = _convert(lambda L: L.Activation("tanh"), *RANGES["zp_127"], shape=(259,))
     model = tmp_path / "tanh.tflite"

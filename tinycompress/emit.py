@@ -82,6 +82,7 @@ def _environment() -> jinja2.Environment:
                              trim_blocks=False, lstrip_blocks=False)
     env.filters["c_init"] = c_init
     env.filters["c_rows"] = c_rows
+    env.filters["c_float"] = lambda x: float(np.float32(x)).hex() + "f"   # exact: a hexadecimal float literal
     env.filters.update(FILTERS)
     return env
 
@@ -98,6 +99,23 @@ def check_identifiers(calls: list[KernelCall]) -> None:
         c_identifier(call.layer.name)
         for array in call.arrays:
             c_identifier(array.name)
+
+
+def kernel_args(call: KernelCall, graph: Graph, plan: ArenaPlan) -> str:
+    """The tensors a kernel call passes after its parameters: one arena pointer each, or, where the call
+    takes a list (CONCATENATION's inputs, SPLIT's outputs), one compound literal array of them."""
+    def pointer(t: int, const: str) -> str:   # int32 tensors: token ids in, ARG_MAX's indices out
+        if graph.tensors[t].dtype == "int32":
+            return f"({const}int32_t *)(tc_arena + {plan.offsets[t]})"
+        return f"tc_arena + {plan.offsets[t]}"
+
+    ins = [pointer(t, "const ") for t in call.inputs]
+    outs = [pointer(t, "") for t in call.outputs]
+    if call.input_list:
+        ins = ["(const int8_t *const[]){" + ", ".join(ins) + "}"]
+    if call.output_list:
+        outs = ["(int8_t *const[]){" + ", ".join(outs) + "}"]
+    return ", ".join(ins + outs)
 
 
 def runtime_paths(names: list[str]) -> list[str]:
@@ -123,18 +141,22 @@ def emit_project(graph: Graph, calls: list[KernelCall], plan: ArenaPlan, board: 
     env = _environment()
     check_identifiers(calls)
     banner = banner_text(board, source_name)
-    kernel_files = sorted({cmsis.kernel_source(c) for c in calls})
+    float_io = graph.float_io
+    float_input, float_output = bool(float_io and float_io.input), bool(float_io and float_io.output)
+    kernel_files = sorted({cmsis.kernel_source(c) for c in calls}
+                          | ({"firmware/kernels/tc_quantize_f32_s8.c"} if float_input else set())
+                          | ({"firmware/kernels/tc_dequantize_s8_f32.c"} if float_output else set()))
     values = dict(
         banner=f"/* {banner} */", banner_make=f"# {banner}",
         model_name=graph.name, calls=calls, plan=plan, board=board, input=inp, output=outp,
         input_scale=float(inp.scale[0]) if inp.quantized else None,
         input_zero_point=int(inp.zero_point[0]) if inp.quantized else None,
-        output_scale=float(outp.scale[0]), output_zero_point=int(outp.zero_point[0]),
+        output_scale=float(outp.scale[0]) if outp.quantized else None,   # ARG_MAX's int32 indices: none
+        output_zero_point=int(outp.zero_point[0]) if outp.quantized else None,
+        float_input=float_input, float_output=float_output,
         weight_bytes=sum(c.weight_bytes for c in calls),
         dsp_forms=any(a.dsp_values is not None for c in calls for a in c.arrays),
-        kernel_args=lambda call: ", ".join(
-            (f"(const int32_t *)(tc_arena + {plan.offsets[t]})" if graph.tensors[t].dtype == "int32"
-             else f"tc_arena + {plan.offsets[t]}") for t in call.inputs + call.outputs),
+        kernel_args=lambda call: kernel_args(call, graph, plan),
         tensor_shapes=lambda call: " -> ".join(
             ", ".join("x".join(map(str, graph.tensors[t].shape)) for t in group)
             for group in (call.inputs, call.outputs)),

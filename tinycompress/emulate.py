@@ -28,6 +28,8 @@ class RunResult:
     overhead: int                # ticks one empty measurement costs (already subtracted)
     stack_peak: int
     stack_size: int
+    float_outputs: np.ndarray | None = None   # (N, output elements) float32: a float-output model's
+                                              # tc_model_output_float, from output_float.bin
 
 
 def qemu_command(board: Board, elf: Path) -> list[str]:
@@ -64,7 +66,14 @@ def run_firmware(executable: Path, board: Board, inputs: np.ndarray, output_byte
             raise TinyCompressError(f"the firmware wrote {outputs.size} output bytes, expected "
                                     f"{len(inputs) * output_bytes}")
         profile = parse_profile((work / "profile.txt").read_text())
-    return RunResult(outputs=outputs.reshape(len(inputs), output_bytes), **profile)
+        floats = None
+        if (work / "output_float.bin").is_file():
+            floats = np.frombuffer((work / "output_float.bin").read_bytes(), "<f4")
+            if floats.size != outputs.size:
+                raise TinyCompressError(f"the firmware wrote {floats.size} float outputs, expected "
+                                        f"{outputs.size}")
+            floats = floats.reshape(len(inputs), output_bytes)
+    return RunResult(outputs=outputs.reshape(len(inputs), output_bytes), float_outputs=floats, **profile)
 
 
 def check_exit(returncode: int, console: str, where: str) -> None:

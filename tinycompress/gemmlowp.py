@@ -121,3 +121,35 @@ def tanh(a: int, integer_bits: int) -> int:
     e = exp_on_negative_values(n, integer_bits + 1)
     t = saturating_left_shift(_two_over_one_plus_x(e) - (1 << 29), 2)   # (1 - e) / (1 + e)
     return -t if a < 0 else t
+
+
+def _rescale_from(raw: int, from_bits: int, to_bits: int) -> int:
+    """gemmlowp's Rescale: SaturatingRoundingMultiplyByPOT<from - to> of the raw value."""
+    exponent = from_bits - to_bits
+    return saturating_left_shift(raw, exponent) if exponent >= 0 else rounding_divide_by_pot(raw, -exponent)
+
+
+def inv_sqrt_multiplier_exp(value: int, reverse_shift: int = -1) -> tuple[int, int]:
+    """TFLite's GetInvSqrtQuantizedMultiplierExp: 1/sqrt(value) as (Q0 multiplier, shift) by five Newton steps
+    in Q3 (3 integer bits). int32 raws wrap as C's: the F6 difference below is a plain int32 subtraction."""
+    if value <= 1:
+        return INT32_MAX, 0
+    shift = 11
+    while value >= 1 << 29:
+        value //= 4
+        shift += 1
+    left_shift_bit_pairs = (31 - value.bit_length()) // 2 - 1   # (CountLeadingZeros - 1) in pairs, less one
+    shift -= left_shift_bit_pairs
+    value <<= 2 * left_shift_bit_pairs
+    x_in = value >> 1                                    # Q3
+    half_in = rounding_divide_by_pot(x_in, 1)
+    half_three = (1 << 28) + (1 << 27)                   # 1.5 in Q3
+    x = 1 << 28                                          # 1.0 in Q3
+    for _ in range(5):
+        x3 = _rescale_from(srdhm(srdhm(x, x), x), 9, 3)  # Q3 * Q3 * Q3 = Q9, back to Q3
+        x = _rescale_from(_wrap32(srdhm(half_three, x) - srdhm(half_in, x3)), 6, 3)
+    x = srdhm(x, 1518500250)                             # times sqrt(2)/2 in Q0: stays Q3
+    if shift < 0:
+        x = _wrap32(x << -shift)
+        shift = 0
+    return x, shift * reverse_shift

@@ -58,7 +58,8 @@ class Graph:
     layers: list[Layer]
     inputs: list[int]
     outputs: list[int]
-    source: bytes = b""         # the .tflite flatbuffer this graph was read from
+    source: bytes = b""         # the .tflite flatbuffer this graph was read from (int8 I/O: see floatio.py)
+    float_io: object = None     # floatio.FloatIO when the file took or gave float32, folded off at load
     folded: list[str] = field(default_factory=list)   # layers computed at load, 'NAME (OP)' (fold.py)
 
     def tensor(self, index: int) -> Tensor | None:

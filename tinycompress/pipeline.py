@@ -79,8 +79,9 @@ def _load_int8(path: Path, calibration: Path | None, compression: Compression | 
     if compression is not None and (compression.active or compression.train is not None):
         raise TinyCompressError(f"{path.name} is a .tflite: factorization and fine-tuning need the Keras model "
                                 "(.keras)")
+    from .floatio import fold_float_io, is_float_model
     graph = read_tflite_file(path)
-    if graph.input_tensor().dtype == "float32":
+    if is_float_model(graph):
         if calibration is None:
             raise TinyCompressError(f"{path.name} is a float model; give calibration data with "
                                     "--calibration data.npz to quantize it to int8, or a full-int8 .tflite")
@@ -88,6 +89,7 @@ def _load_int8(path: Path, calibration: Path | None, compression: Compression | 
         calibration_x = quantize.load_calibration(calibration, graph_io(graph))
         tflite = quantize.float_tflite_to_int8(graph.source, calibration_x)
         graph = read_tflite(tflite, name=path.stem)
+    graph = fold_float_io(graph)     # QUANTIZE at the input, DEQUANTIZE at the output: an int8 model
     _check_int8(graph)
     return graph, None
 
@@ -122,6 +124,8 @@ def _check_int8(graph: Graph) -> None:
         for index in layer.inputs + layer.outputs:
             t = graph.tensor(index)
             if t is None or t.is_constant or index == ids:   # token ids are int32
+                continue
+            if layer.op == "ARG_MAX" and index in layer.outputs:   # int32 indices (ops/reduce.py checks the type)
                 continue
             if t.dtype != "int8":
                 verify.refuse_layer(layer, TinyCompressError(
@@ -206,16 +210,16 @@ def token_range(graph: Graph) -> int | None:
 
 def model_inputs(graph: Graph, x: np.ndarray, source: str) -> np.ndarray:
     """Samples as the firmware reads them, (N, input bytes) int8: float32 features quantized with the input's
-    scale, or int32 token ids; `x` is checked against the model's input first."""
+    scale (as a float-input model's QUANTIZE does: floatio.quantize), or int32 token ids; `x` is checked
+    against the model's input first."""
     inp = graph.input_tensor()
     if inp.dtype not in ("int8", "int32"):
         raise TinyCompressError(f"the model's input is {inp.dtype}; only int8 inputs and int32 token ids are supported")
     x = check_samples(x, graph_io(graph), source)
     if inp.dtype == "int32":
         return x.astype("<i4").reshape(len(x), -1).view(np.int8)
-    scale, zero_point = float(inp.scale[0]), int(inp.zero_point[0])
-    q = np.clip(np.round(x / scale) + zero_point, -128, 127).astype(np.int8)
-    return q.reshape(len(x), -1)
+    from .floatio import quantize    # the arithmetic of TFLite Micro's QUANTIZE, halves away from zero
+    return quantize(x, float(inp.scale[0]), int(inp.zero_point[0])).reshape(len(x), -1)
 
 
 def random_inputs(graph: Graph, count: int, seed: int = 0) -> np.ndarray:
@@ -258,23 +262,72 @@ def run_model(model: Path, board: Board, data: Path | None = None, verify: bool 
         result = run_firmware(executable, board, inputs, project.graph.output_tensor().nbytes, host=host,
                               timeout=timeout)
         report = make_report(project, sizes, None if host else result)
-        if labels is not None and labels.ndim == 1 and result.outputs.shape[1] > 1:
-            report.accuracy = float((result.outputs.argmax(axis=1) == labels).mean())
+        predicted = predicted_classes(project.graph, result.outputs)
+        if labels is not None and labels.ndim == 1 and predicted is not None:
+            report.accuracy = float((predicted == labels).mean())
         if verify:
-            from .reference import tflm_outputs
-            expected = tflm_outputs(project.graph.source, inputs)
-            matching = int((expected == result.outputs).all(axis=1).sum())
-            report.verification = {"inferences": len(inputs), "matching": matching}
-            if matching != len(inputs):
-                first = int(np.argmax(~(expected == result.outputs).all(axis=1)))
-                raise VerificationError(report, first, expected[first], result.outputs[first])
+            report.verification = verify_outputs(project.graph, data, inputs, result, report)
     return report
+
+
+def predicted_classes(graph: Graph, outputs: np.ndarray) -> np.ndarray | None:
+    """Each inference's class from the firmware's output bytes (N, output bytes): the largest score of an
+    int8 output, or the value of a one-element int32 output (an ARG_MAX at the end); None when neither."""
+    out = graph.output_tensor()
+    if out.dtype == "int32":
+        values = outputs.view("<i4").reshape(len(outputs), -1)
+        return values[:, 0] if values.shape[1] == 1 else None
+    return outputs.argmax(axis=1) if outputs.shape[1] > 1 else None
+
+
+def reference_float_inputs(graph: Graph, data: Path | None, inputs: np.ndarray) -> np.ndarray:
+    """The float32 inputs of a float-input model for TFLite Micro, (N, input bytes) as bytes: the features
+    of --data 'x' (which quantize to `inputs`), else `inputs` dequantized (quantizing them back gives
+    `inputs` exactly: the quotient stays within 2^-17 of the integer)."""
+    from .floatio import dequantize, reference_inputs
+    scale, zero_point = float(graph.input_tensor().scale[0]), int(graph.input_tensor().zero_point[0])
+    npz = open_npz(data, "data") if data is not None else None
+    if npz is not None and "x_int8" not in npz and "x" in npz:
+        x = check_samples(npz["x"], graph_io(graph), f"{data}: 'x'").reshape(len(inputs), -1)
+    else:
+        x = dequantize(inputs, scale, zero_point)
+    return np.ascontiguousarray(reference_inputs(x, scale), "<f4").view(np.int8)
+
+
+def verify_outputs(graph: Graph, data: Path | None, inputs: np.ndarray, result, report: Report) -> dict:
+    """Compare the firmware's outputs with TFLite Micro's, bit for bit: the int8 bytes, or for a model whose
+    file gave float32, the floats of the firmware's own tc_model_output_float against the interpreter's
+    on that file."""
+    from .reference import tflm_outputs
+    float_io = graph.float_io
+    if float_io is not None and float_io.output:
+        feed = reference_float_inputs(graph, data, inputs) if float_io.input else inputs
+        expected = tflm_outputs(float_io.source, feed).view("<f4")
+        got = result.float_outputs
+        same = expected.view(np.uint32) == got.view(np.uint32)
+    else:
+        if float_io is not None and float_io.input:   # float in, int8 out: the file as given
+            expected = tflm_outputs(float_io.source, reference_float_inputs(graph, data, inputs))
+        else:
+            expected = tflm_outputs(graph.source, inputs)
+        got = result.outputs
+        same = expected == got
+    matching = int(same.all(axis=1).sum())
+    verification = {"inferences": len(inputs), "matching": matching}
+    if float_io is not None and float_io.output:
+        verification["outputs"] = "float32"
+    if matching != len(inputs):
+        report.verification = verification
+        first = int(np.argmax(~same.all(axis=1)))
+        raise VerificationError(report, first, expected[first], got[first])
+    return verification
 
 
 class VerificationError(TinyCompressError):
     def __init__(self, report: Report, index: int, expected: np.ndarray, got: np.ndarray):
         v = report.verification
-        diff = int(np.abs(expected.astype(int) - got.astype(int)).max())
+        diff = np.abs(expected.astype(np.float64) - got.astype(np.float64)).max()
+        diff = f"{diff:g}" if expected.dtype.kind == "f" else int(diff)
         super().__init__(f"{v['inferences'] - v['matching']} of {v['inferences']} outputs differ from the "
                          f"TFLite Micro interpreter (first: input {index}, largest difference {diff})",
                          EXIT_MISMATCH)

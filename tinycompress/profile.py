@@ -84,8 +84,9 @@ class Evaluation:
 
     def score(self, outputs: np.ndarray) -> float:
         outputs = outputs.reshape(len(self.x), -1)
-        if self.metric == "accuracy":
-            return float((outputs.argmax(axis=1) == self.y.reshape(-1)).mean())
+        if self.metric == "accuracy":   # scores per class, or one class index per inference (ARG_MAX)
+            predicted = outputs.argmax(axis=1) if outputs.shape[1] > 1 else outputs[:, 0]
+            return float((predicted == self.y.reshape(-1)).mean())
         target = (self.x if self.y is None else self.y).reshape(len(self.x), -1)
         return float(np.mean((outputs - target) ** 2))
 
@@ -180,7 +181,8 @@ def run_embedding_profile(model_path: Path, board: Board, specs: list[EmbeddingS
     elif train is not None:
         raise TinyCompressError(f"{model_path.name} is a .tflite: fine-tuning with --train needs the Keras model")
     else:
-        graph = read_tflite_file(model_path)
+        from .floatio import fold_float_io
+        graph = fold_float_io(read_tflite_file(model_path))   # float ends off: the int8 model inside
         params = sum(t.size for t in graph.tensors if t.is_constant)
 
     def variant(spec: EmbeddingSpec):
@@ -292,8 +294,11 @@ def _measure(label: str, graph, board: Board, directory: Path, evaluation: Evalu
     x = model_inputs(graph, evaluation.x, "the evaluation data")
     result = run_firmware(elf, board, x, out.nbytes, timeout=evaluation.timeout)
     reference = tflm_outputs(graph.source, x)
-    out_scale, out_zp = float(out.scale[0]), int(out.zero_point[0])
-    dequantize = lambda q: out_scale * (q.astype(np.float32) - out_zp)  # noqa: E731
+    if out.quantized:
+        out_scale, out_zp = float(out.scale[0]), int(out.zero_point[0])
+        dequantize = lambda q: out_scale * (q.astype(np.float32) - out_zp)  # noqa: E731
+    else:   # ARG_MAX's int32 indices, as the bytes the firmware writes: the values themselves
+        dequantize = lambda q: q.view("<i4").astype(np.float32)  # noqa: E731
     instructions = board.instructions(result.ticks.astype(np.float64))
     per_layer = instructions[:, 1:].mean(axis=0)
     weights = sum(sizes.symbols.get(name, 0) for name in project.weight_symbols)

@@ -33,7 +33,8 @@ def tflm_arena(tflite: bytes) -> dict:
 
 def tflm_outputs(tflite: bytes, inputs: np.ndarray) -> np.ndarray:
     """Outputs (N, output bytes) int8 for inputs as the firmware reads them, (N, input bytes) int8: the
-    bytes of int8 features or of int32 token ids."""
+    bytes of int8 features or of int32 token ids. A float-I/O model (floatio.py) reads and writes the
+    bytes of its float32 values; an int32 output (ARG_MAX) gives its bytes."""
     with tempfile.TemporaryDirectory(prefix="tinycompress-tflm-") as tmp:
         np.save(Path(tmp) / "inputs.npy", np.ascontiguousarray(inputs, np.int8))
         _run_child("outputs", Path(tmp), tflite)
@@ -83,7 +84,8 @@ def _outputs(work: Path) -> None:
     for x in np.load(work / "inputs.npy", allow_pickle=False):
         interpreter.set_input(np.ascontiguousarray(x, np.int8).view(dtype).reshape(details["shape"]), 0)
         interpreter.invoke()
-        outputs.append(np.asarray(interpreter.get_output(0), np.int8).reshape(-1))
+        out = np.asarray(interpreter.get_output(0))   # its bytes: int8 values, ARG_MAX's int32, or float32
+        outputs.append(np.ascontiguousarray(out, out.dtype.newbyteorder("<")).view(np.int8).reshape(-1))
     np.save(work / "outputs.npy", np.stack(outputs))
 
 

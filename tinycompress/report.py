@@ -109,7 +109,8 @@ def format_table(r: Report) -> str:
                      f"({r.instructions_per_mac} per MAC, mean of {r.inferences})")
     if r.verification is not None:
         v = r.verification
-        lines.append(f"  verification         {v['matching']}/{v['inferences']} outputs identical "
+        kind = " float32" if v.get("outputs") == "float32" else ""
+        lines.append(f"  verification         {v['matching']}/{v['inferences']}{kind} outputs identical "
                      "to the TFLite Micro interpreter")
     if r.accuracy is not None:
         lines.append(f"  accuracy (firmware)  {100 * r.accuracy:.2f} %")

@@ -98,6 +98,21 @@ static inline int32_t tc_dsp_requantize_s8(int32_t acc, const tc_dsp_quant *q)
     return __ssat(__qadd(y, q->rounding) >> q->shift, 8);
 }
 
+/* tc_rescale_apply (tc_fixedpoint.h) in five instructions: the high multiply of x = (q + offset) 2^20 by a
+ * multiplier in [2^30, 2^31) as one SMMLAR, as in tc_dsp_requantize_s8, then the rounding divide. */
+static inline int tc_rescale_dsp_fits(const tc_rescale *r)
+{
+    return r->multiplier >= (1 << 30);
+}
+
+static inline int32_t tc_rescale_apply_dsp(const tc_rescale *r, int32_t q)
+{
+    const int32_t x = (q + r->offset) * (1 << TC_RESCALE_LEFT_SHIFT);
+    int32_t y;
+    __asm__("smmlar %0, %1, %2, %1" : "=r"(y) : "r"(x), "r"(r->multiplier2));
+    return tc_rescale_divide(r, y);
+}
+
 /* One output channel's requantization, offset and clamp, read once for all the outputs it serves:
  * the fast form above where it applies, TFLite Micro's general one otherwise. */
 typedef struct {

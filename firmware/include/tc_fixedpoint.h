@@ -79,4 +79,69 @@ static inline int8_t tc_requantize_s8(int32_t acc, const tc_requant *q, int32_t 
     return (int8_t)tc_clamp_i32(tc_requantize(acc, q->multiplier[c], q->shift[c]) + offset, lo, hi);
 }
 
+/* TFLite's rescaling of an int8 input of ADD or SUB to the operation's common scale,
+ * tc_requantize((q + offset) << 20, multiplier, shift), in 32-bit arithmetic (no 64-bit product: on the
+ * M0 that is a library call). With v = q + offset in [-255, 255] and the multiplier M < 2^31 split as
+ * Mh 2^16 + Ml (Mh < 2^15, Ml < 2^16):
+ * - the rounding doubling high multiply of v 2^20 by M is floor((v M 2^20 + 2^30) / 2^31)
+ *   = floor((v M + 2^10) / 2^11) = v Mh 2^5 + floor((v Ml + 2^10) / 2^11), as 2^11 divides v Mh 2^16;
+ *   |v Mh 2^5| < 2^28 and |v Ml| < 2^24, so nothing overflows;
+ * - the rounding divide by 2^n (shift = -n, n in [1, 24]) is floor((y + 2^(n-1) - [y < 0]) / 2^n), ties
+ *   away from zero, where -[y < 0] is y >> 31.
+ * TFLite's Prepare gives the input of the larger scale the multiplier 1/2 exactly (M = 2^30, shift 0),
+ * so that its rescaled value is v 2^19 (tc_rescale_is_half): kernels take it as that shift. In this
+ * form M = 2^31 - 1 with n = 1 gives the same, as the high multiply of the even v 2^20 (|.| < 2^28) by
+ * it is v 2^20 itself. tc_rescale_fits tells where the form applies: a left shift of 20 (TFLite's for
+ * int8), M in [0, 2^31) with a shift in [-24, -1], or the half; |offset| <= 128. */
+#define TC_RESCALE_LEFT_SHIFT 20
+
+typedef struct {
+    int32_t offset;
+    int32_t multiplier_hi, multiplier_lo; /* Mh, Ml */
+    int32_t n, rounding;                  /* rounding = 2^(n-1) */
+    int32_t multiplier, multiplier2;      /* M and 2M - 2^32, for the DSP form (tc_dsp.h) */
+} tc_rescale;
+
+static inline int tc_rescale_is_half(int32_t multiplier, int32_t shift)
+{
+    return multiplier == (1 << 30) && shift == 0;
+}
+
+static inline int tc_rescale_fits(int32_t offset, int32_t left_shift, int32_t multiplier, int32_t shift)
+{
+    return left_shift == TC_RESCALE_LEFT_SHIFT && offset >= -128 && offset <= 128 &&
+           ((multiplier >= 0 && shift <= -1 && shift >= -24) || tc_rescale_is_half(multiplier, shift));
+}
+
+static inline tc_rescale tc_rescale_make(int32_t offset, int32_t multiplier, int32_t shift)
+{
+    if (tc_rescale_is_half(multiplier, shift)) {
+        multiplier = INT32_MAX;
+        shift = -1;
+    }
+    const int32_t n = -shift;
+    const tc_rescale r = {offset, multiplier >> 16, multiplier & 0xFFFF, n, 1 << (n - 1),
+                          multiplier, (int32_t)((uint32_t)multiplier << 1)};
+    return r;
+}
+
+/* The rounding divide of a rescaled value by 2^n. */
+static inline int32_t tc_rescale_divide(const tc_rescale *r, int32_t y)
+{
+    return (y + r->rounding + (y >> 31)) >> r->n;
+}
+
+static inline int32_t tc_rescale_apply(const tc_rescale *r, int32_t q)
+{
+    const int32_t v = q + r->offset;
+    const int32_t high = v * r->multiplier_hi * 32 + ((v * r->multiplier_lo + (1 << 10)) >> 11);
+    return tc_rescale_divide(r, high);
+}
+
+/* The input with the multiplier 1/2: (q + offset) 2^19. */
+static inline int32_t tc_rescale_half(int32_t q, int32_t offset)
+{
+    return (q + offset) * (1 << (TC_RESCALE_LEFT_SHIFT - 1));
+}
+
 #endif /* TC_FIXEDPOINT_H */

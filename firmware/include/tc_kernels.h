@@ -103,17 +103,39 @@ typedef struct {
 
 tc_status tc_add_s8(const tc_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
 
-/* MEAN or SUM over the spatial axes H and W of an NHWC tensor (keep_dims or not: same bytes); a [N, T, D]
- * sequence pools its T tokens as an N x T x 1 x D tensor. */
+/* MEAN, SUM, REDUCE_MAX and ARG_MAX over any axes (keep_dims or not: same bytes): the input seen as
+ * [outer, reduced, inner], one output per [outer, inner] (int8, or int32 indices for ARG_MAX). */
+typedef enum { TC_REDUCE_SUM = 0, TC_REDUCE_MAX = 1, TC_REDUCE_ARG_MAX = 2 } tc_reduce_op;
 typedef struct {
-    tc_dims input;
-    int32_t input_zero_point; /* subtracted once per element of the sum */
-    int32_t output_offset;    /* output zero point */
-    int32_t multiplier;       /* input/output scale, for MEAN with 1/(H*W) folded in as TFLite Micro folds it */
+    int32_t op;               /* tc_reduce_op: MEAN and SUM are TC_REDUCE_SUM with their own multiplier */
+    int32_t outer, reduced, inner;
+    int32_t input_zero_point; /* SUM: subtracted once per element of the sum */
+    int32_t output_offset;    /* SUM: output zero point */
+    int32_t multiplier;       /* SUM: input/output scale; MEAN: with 1/reduced folded in, as TFLite Micro folds it */
     int32_t shift;
-} tc_mean_params;
+} tc_reduce_params;
 
-tc_status tc_mean_s8(const tc_mean_params *p, const int8_t *input, int8_t *output);
+tc_status tc_reduce_s8(const tc_reduce_params *p, const int8_t *input, void *output);
+
+/* BATCH_MATMUL: output [batches..., rows, cols] = lhs [.., rows, depth] @ rhs [.., depth, cols], requantized;
+ * element (i, k) of a left-hand matrix at i * lhs_row_stride + k * lhs_depth_stride, element (k, j) of a
+ * right-hand one at j * rhs_col_stride + k * rhs_depth_stride (adj_x / adj_y are strides). */
+typedef struct {
+    int32_t batches[3];           /* output batch axes, outer first, padded with 1 */
+    int32_t lhs_batch_strides[3]; /* elements per step along each batch axis, 0 where broadcast */
+    int32_t rhs_batch_strides[3];
+    int32_t rows, cols, depth;    /* M, N, K */
+    int32_t lhs_row_stride, lhs_depth_stride;
+    int32_t rhs_col_stride, rhs_depth_stride;
+    int32_t lhs_offset, rhs_offset; /* minus the zero points */
+    int32_t output_offset;
+    int32_t multiplier, shift;    /* lhs scale x rhs scale / output scale */
+    const int8_t *constant_rhs;   /* a constant right-hand side in flash, [batch, N, K]; NULL: the argument */
+    int16_t *scratch;             /* DSP / Helium: one batch of a right-hand side whose depth is strided,
+                                   * as [N, K] int8 (ops/scratch.py sizes it); NULL: read it strided */
+} tc_batch_matmul_params;
+
+tc_status tc_batch_matmul_s8(const tc_batch_matmul_params *p, const int8_t *lhs, const int8_t *rhs, int8_t *output);
 
 /* SOFTMAX over the last axis, output scale 1/256 and zero point -128. */
 typedef struct {
@@ -133,6 +155,48 @@ typedef struct {
 
 tc_status tc_reshape_s8(const tc_reshape_params *p, const int8_t *input, int8_t *output);
 
+/* Data movement (tinycompress/ops/shape.py). Axes are listed outermost first; the generator drops axes of
+ * extent 1 and merges neighbours that stay contiguous, so rank is at most TC_COPY_MAX_RANK. */
+#define TC_COPY_MAX_RANK 5
+
+/* TRANSPOSE, SLICE and STRIDED_SLICE: output element (i0, .., ik), in order, is
+ * input[offset + i0 * step[0] + .. + ik * step[k]]; a step may be negative. */
+typedef struct {
+    int32_t rank;
+    int32_t count[TC_COPY_MAX_RANK]; /* output extent along each axis */
+    int32_t step[TC_COPY_MAX_RANK];  /* input elements between neighbours along it */
+    int32_t offset;                  /* input element of output element 0 */
+} tc_strided_copy_params;
+
+tc_status tc_strided_copy_s8(const tc_strided_copy_params *p, const int8_t *input, int8_t *output);
+
+/* PAD and PADV2: the output filled with pad_value, input element (i0, .., ik), in order, written to
+ * output[offset + i0 * step[0] + .. + ik * step[k]]. */
+typedef struct {
+    int32_t rank;
+    int32_t count[TC_COPY_MAX_RANK]; /* input extent along each axis */
+    int32_t step[TC_COPY_MAX_RANK];  /* output elements between neighbours along it */
+    int32_t offset;                  /* output element of input element 0 */
+    int32_t output_size;             /* bytes */
+    int32_t pad_value;               /* int8 */
+} tc_pad_params;
+
+tc_status tc_pad_s8(const tc_pad_params *p, const int8_t *input, int8_t *output);
+
+/* CONCATENATION and PACK: outer times, each input gives its next sizes[i] bytes. */
+typedef struct {
+    int32_t count;          /* inputs */
+    int32_t outer;          /* product of the extents before the axis */
+    const int32_t *sizes;   /* [count]: extent along the axis times the product of the extents after it */
+} tc_concatenation_params;
+
+tc_status tc_concatenation_s8(const tc_concatenation_params *p, const int8_t *const *inputs, int8_t *output);
+
+/* SPLIT, SPLIT_V and UNPACK: outer times, each output takes its next sizes[i] bytes of the input. */
+typedef tc_concatenation_params tc_split_params;
+
+tc_status tc_split_s8(const tc_split_params *p, const int8_t *input, int8_t *const *outputs);
+
 /* An element-wise int8 activation (LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, RELU, RELU6) as its table of
  * 256 results, computed on the host with TFLite Micro's arithmetic. May run in place. */
 typedef struct {
@@ -141,6 +205,19 @@ typedef struct {
 } tc_lut_params;
 
 tc_status tc_lut_s8(const tc_lut_params *p, const int8_t *input, int8_t *output);
+
+/* The float ends of a float-I/O model (the generated tc_model_input_float / tc_model_output_float):
+ * QUANTIZE float32 -> int8 and DEQUANTIZE int8 -> float32 with TFLite Micro's float arithmetic. */
+typedef struct {
+    int32_t size;        /* elements */
+    float scale;         /* the int8 tensor's: real = scale * (q - zero_point) */
+    int32_t zero_point;
+} tc_quantize_f32_params;
+
+typedef tc_quantize_f32_params tc_dequantize_f32_params;
+
+tc_status tc_quantize_f32_s8(const tc_quantize_f32_params *p, const float *input, int8_t *output);
+tc_status tc_dequantize_s8_f32(const tc_dequantize_f32_params *p, const int8_t *input, float *output);
 
 /* PRELU: x >= 0 requantized by input/output scale, x < 0 multiplied by its alpha and requantized by
  * input * alpha / output scale. alpha is constant; it repeats every alpha_size elements (the trailing axes
@@ -155,6 +232,47 @@ typedef struct {
 } tc_prelu_params;
 
 tc_status tc_prelu_s8(const tc_prelu_params *p, const int8_t *input, int8_t *output);
+
+/* TRANSPOSE_CONV, filter [C_out, KH, KW, C_in]: input pixel (iy, ix) reaches output (iy stride_h - pad_top + ky,
+ * ix stride_w - pad_left + kx) through tap (ky, kx). The kernel gathers each output's taps; the input offset
+ * times each tap's weights comes folded from the host (tinycompress/ops/transpose_conv.py). */
+typedef struct {
+    tc_dims input;
+    tc_dims filter; /* n = C_out, h = KH, w = KW, c = C_in */
+    tc_dims output;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;   /* TFLite's padding of the output seen as a convolution's input */
+    int32_t output_offset;
+    const int8_t *weights;
+    const int32_t *tap_offsets;  /* [C_out, KH, KW]: input offset x the sum of the tap's C_in weights */
+    const int32_t *bias;         /* [C_out], or NULL */
+    tc_requant requant;
+    tc_activation act;
+} tc_transpose_conv_params;
+
+tc_status tc_transpose_conv_s8(const tc_transpose_conv_params *p, const int8_t *input, int8_t *output);
+
+/* RESIZE_NEAREST_NEIGHBOR: output pixel (y, x) is the input pixel at byte offset rows[y] + cols[x] of its
+ * image, the tables holding TFLite Micro's choice of source row and column (tinycompress/ops/resize.py). */
+typedef struct {
+    tc_dims input;
+    tc_dims output;
+    const int32_t *rows; /* [output.h]: source row x input.w x input.c */
+    const int32_t *cols; /* [output.w]: source column x input.c */
+} tc_resize_nearest_params;
+
+tc_status tc_resize_nearest_s8(const tc_resize_nearest_params *p, const int8_t *input, int8_t *output);
+
+/* RESIZE_BILINEAR with TFLite Micro's 10-bit fixed point (ResizeBilinearInteger): per output row and column
+ * the two source rows / columns (byte offsets) and the weight of the second in 1/1024, from the host. */
+typedef struct {
+    tc_dims input;
+    tc_dims output;
+    const int32_t *rows; /* [output.h][3]: upper row x input.w x input.c, lower row x ..., weight of lower */
+    const int32_t *cols; /* [output.w][3]: left column x input.c, right column x input.c, weight of right */
+} tc_resize_bilinear_params;
+
+tc_status tc_resize_bilinear_s8(const tc_resize_bilinear_params *p, const int8_t *input, int8_t *output);
 
 /* ---- Embedding lookups: token ids (int32) in, one int8 row of `width` per id out -------------------
  * Each kernel returns TC_ERROR_ARGUMENT for an id outside [0, vocab_size), as TFLite Micro's GATHER

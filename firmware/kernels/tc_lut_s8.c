@@ -2,8 +2,8 @@
  * which evaluates TFLite Micro's fixed-point kernel on every int8 input. Four elements per step: one word
  * in, four byte loads from the table, one word out (memcpy: the arena's int8 bytes are never accessed
  * through a cast pointer; cores with unaligned LDR/STR make each a single instruction). About four
- * instructions per element on the M4. Input and output may be the same buffer: each word is read
- * before it is written. On Helium cores, sixteen elements per gather. */
+ * instructions per element on the M4. Input and output may be the same buffer: each element is read
+ * before it is written (four at a time on the M0 too). On Helium cores, sixteen elements per gather. */
 #include <string.h>
 
 #include "tc_kernels.h"
@@ -32,8 +32,18 @@ tc_status tc_lut_s8(const tc_lut_params *p, const int8_t *input, int8_t *output)
         memcpy(output + i, &y, sizeof y);
     }
 #endif
+    /* Elsewhere (the M0) byte by byte, four per step, the signed input indexing the table's middle:
+     * LDRSB, LDRB and STRB per element, no index arithmetic. */
+    const uint8_t *middle = table + 128;
+    for (; i + 4 <= size; i += 4) {
+        const int8_t x0 = input[i], x1 = input[i + 1], x2 = input[i + 2], x3 = input[i + 3];
+        output[i] = (int8_t)middle[x0];
+        output[i + 1] = (int8_t)middle[x1];
+        output[i + 2] = (int8_t)middle[x2];
+        output[i + 3] = (int8_t)middle[x3];
+    }
     for (; i < size; i++) {
-        output[i] = (int8_t)table[(uint8_t)input[i] ^ 0x80u];
+        output[i] = (int8_t)middle[input[i]];
     }
     return TC_OK;
 }

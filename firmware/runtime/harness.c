@@ -2,7 +2,8 @@
  * tinycompress runtime: the measurement harness of the emulator and the host.
  *
  * Reads N inputs from input.bin, runs one inference on each, appends each
- * output to output.bin and writes profile.txt in the format of tc_report.h.
+ * output to output.bin and writes profile.txt in the format of tc_report.h. A model whose file gave
+ * float32 outputs also writes them, from its own tc_model_output_float, to output_float.bin.
  * Exit status 0 on success, 1 on an I/O or kernel error.
  */
 #include "model.h"
@@ -22,6 +23,10 @@ static void write_to_file(void *context, const char *text, uint32_t length)
     }
 }
 
+#ifdef TC_MODEL_OUTPUT_FLOAT
+static float output_values[TC_MODEL_OUTPUT_ELEMENTS];
+#endif
+
 int main(void)
 {
     tc_measure_init();
@@ -36,6 +41,12 @@ int main(void)
     if (output < 0 || profile_file < 0) {
         fail("tinycompress: cannot create output.bin or profile.txt");
     }
+#ifdef TC_MODEL_OUTPUT_FLOAT
+    const int32_t output_float = tc_platform_open("output_float.bin", "wb");
+    if (output_float < 0) {
+        fail("tinycompress: cannot create output_float.bin");
+    }
+#endif
     tc_text profile = {.length = 0, .sink = write_to_file, .context = &profile_file};
     tc_report_header(&profile, (uint32_t)count);
 
@@ -50,12 +61,21 @@ int main(void)
         if (tc_platform_write(output, tc_model_output, TC_MODEL_OUTPUT_BYTES) < 0) {
             fail("tinycompress: cannot write output.bin");
         }
+#ifdef TC_MODEL_OUTPUT_FLOAT
+        tc_model_output_float(output_values);
+        if (tc_platform_write(output_float, output_values, sizeof output_values) < 0) {
+            fail("tinycompress: cannot write output_float.bin");
+        }
+#endif
         tc_report_run(&profile, (uint32_t)i, ticks);
     }
     tc_report_stack(&profile);
     tc_text_flush(&profile);
     tc_platform_close(input);
     tc_platform_close(output);
+#ifdef TC_MODEL_OUTPUT_FLOAT
+    tc_platform_close(output_float);
+#endif
     tc_platform_close(profile_file);
     return 0;
 }

@@ -2,7 +2,8 @@
  * accumulator times every multiplier class and shift, then random triples. The same values check
  * the algebra of the DSP cores' five-instruction form (tc_dsp_requantize_s8 in tc_dsp.h: SMMLAR,
  * ADD, QADD, ASR, SSAT), emulated here bit for bit, against the reference plus offset, saturated.
- * Prints the first disagreement and exits 1, or "agree" and 0. */
+ * Then ADD's rescaling of an input (tc_rescale_apply, its DSP form, tc_rescale_half) against the
+ * reference on every int8 input and offset. Prints the first disagreement and exits 1, or "agree" and 0. */
 #include <stdio.h>
 
 #include "tc_fixedpoint.h"
@@ -55,6 +56,40 @@ static int check(int32_t x, int32_t multiplier, int32_t shift)
     return 0;
 }
 
+/* tc_rescale_apply_dsp (tc_dsp.h) in portable C: SMMLAR y, x, 2M - 2^32, x, then the rounding divide. */
+static int32_t rescale_dsp_form(const tc_rescale *r, int32_t q)
+{
+    const int32_t x = (q + r->offset) * (1 << TC_RESCALE_LEFT_SHIFT);
+    const int64_t wide = (int64_t)((uint64_t)(int64_t)x << 32) + (int64_t)x * r->multiplier2 + (1LL << 31);
+    return tc_rescale_divide(r, (int32_t)(wide >> 32));
+}
+
+/* Every int8 input with every offset in [-128, 128] (or one in 7, for the random parameters). */
+static int check_rescale(int32_t multiplier, int32_t shift, int32_t offset_step)
+{
+    if (!tc_rescale_fits(0, TC_RESCALE_LEFT_SHIFT, multiplier, shift)) {
+        return 0;
+    }
+    for (int32_t offset = -128; offset <= 128; offset += offset_step) {
+        const tc_rescale r = tc_rescale_make(offset, multiplier, shift);
+        for (int32_t q = -128; q <= 127; q++) {
+            const int32_t x = (q + offset) * (1 << TC_RESCALE_LEFT_SHIFT);
+            const int32_t want = tc_requantize_reference(x, multiplier, shift);
+            const int32_t got = tc_rescale_apply(&r, q);
+            const int32_t dsp = multiplier >= (1 << 30) ? rescale_dsp_form(&r, q) : want;
+            const int32_t half = tc_rescale_is_half(multiplier, shift) ? tc_rescale_half(q, offset) : want;
+            if (got != want || dsp != want || half != want) {
+                printf("rescale q=%ld offset=%ld multiplier=%ld shift=%ld: %ld (DSP %ld, half %ld), "
+                       "want %ld\n",
+                       (long)q, (long)offset, (long)multiplier, (long)shift, (long)got, (long)dsp, (long)half,
+                       (long)want);
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
 int main(void)
 {
     const int32_t edges[] = {INT32_MIN, INT32_MIN + 1, -(1 << 30) - 1, -(1 << 30), -65537, -32768, -257,
@@ -79,6 +114,20 @@ int main(void)
         const int32_t multiplier = (int32_t)((1u << 30) | (next() >> 2));
         const int32_t shift = -(int32_t)(next() % 32);
         if (check(x, multiplier, shift)) {
+            return 1;
+        }
+    }
+    const int32_t rescale_multipliers[] = {0, 1, 65535, 65536, 1 << 30, (1 << 30) + 1, 1518500250,
+                                           INT32_MAX - 1, INT32_MAX};
+    for (int32_t shift = -25; shift <= 0; shift++) {
+        for (int j = 0; j < (int)(sizeof rescale_multipliers / sizeof rescale_multipliers[0]); j++) {
+            if (check_rescale(rescale_multipliers[j], shift, 1)) {
+                return 1;
+            }
+        }
+    }
+    for (long i = 0; i < 3000; i++) {
+        if (check_rescale((int32_t)(next() >> 1), -(int32_t)(1 + next() % 24), 7)) {
             return 1;
         }
     }

@@ -60,5 +60,5 @@ def supported_operators() -> list[str]:
 
 
 # Importing the modules registers them.
-from . import (add, conv2d, depthwise_conv2d, fully_connected, gather, mean, pool2d, prelu, reshape,  # noqa: E402,F401
-               softmax, unary)
+from . import (add, batch_matmul, conv2d, depthwise_conv2d, fully_connected, gather, pool2d, prelu,  # noqa: E402,F401
+               quantize, reduce, reshape, resize, shape, softmax, transpose_conv, unary)

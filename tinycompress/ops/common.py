@@ -45,6 +45,8 @@ class KernelCall:
     overwrites: tuple[int, ...] = () # inputs (by position) whose buffer the output may take over at their last
                                      # use: element-wise kernels read each element before writing it
     scratch_bytes: int = 0           # arena bytes the kernel needs while it runs (ops/scratch.py)
+    input_list: bool = False         # the inputs go to the kernel as one array of pointers (CONCATENATION)
+    output_list: bool = False        # the outputs likewise (SPLIT, UNPACK: layers with several outputs)
 
     @property
     def weight_bytes(self) -> int:

@@ -1,4 +1,4 @@
-"""RESHAPE (and SQUEEZE): the bytes stay, so the planner lets the output share the input's buffer."""
+"""RESHAPE (and SQUEEZE, EXPAND_DIMS, registered in ops/shape.py): the bytes stay, so the planner lets the output share the input's buffer."""
 from __future__ import annotations
 
 from ..errors import TinyCompressError
@@ -16,8 +16,7 @@ def output_shape(layer: Layer, graph: Graph, t: list, where: str) -> None:
     return None
 
 
-@lowering("RESHAPE", "SQUEEZE", inputs=1, shape=output_shape,
-          options={"RESHAPE": "ReshapeOptionsT", "SQUEEZE": "SqueezeOptionsT"})
+@lowering("RESHAPE", inputs=1, shape=output_shape, options="ReshapeOptionsT")
 def lower(layer: Layer, graph: Graph) -> KernelCall:
     inp, out = graph.tensors[layer.inputs[0]], graph.tensors[layer.outputs[0]]
     if scalar_quant(inp) != scalar_quant(out):

@@ -9,6 +9,7 @@ the DSP extension), so the generated code and the kernels cannot disagree.
   requantization parameters (12 bytes); FULLY_CONNECTED's input row, widened or as the pair
   form's words (the same bytes, ops/dsp_forms.py);
   a 3x3 stride-1 depthwise layer's four padded int16 planes (firmware/kernels/tc_depthwise_conv2d_s8.c).
+- BATCH_MATMUL on either: one batch of a right-hand side with strided depth, as contiguous int8 columns.
 - Helium (M55, M85): int8 columns and the bias with the input offset folded in
   (firmware/include/tc_mve_gemm.h, firmware/kernels/tc_conv2d_s8.c).
 """
@@ -29,8 +30,17 @@ def _align4(n: int) -> int:
     return (n + 3) & ~3
 
 
+def batch_matmul_columns_bytes(p: dict) -> int:
+    """A right-hand side read with strided depth (scores @ v), one batch of it as contiguous columns [N, K]."""
+    if p["rhs_depth_stride"] == 1 or p["constant_rhs"] != "NULL":
+        return 0
+    return _align4(p["cols"] * p["depth"])
+
+
 def dsp_scratch_bytes(call: KernelCall) -> int:
     p = call.params
+    if call.function == "tc_batch_matmul_s8":
+        return batch_matmul_columns_bytes(p)
     if call.function == "tc_conv2d_s8":
         _, k_h, k_w, in_c = p["filter"]
         columns = DSP_COLUMNS * _align4(k_h * k_w * in_c) * INT16    # output positions per pass
@@ -65,6 +75,8 @@ def mve_im2col_columns(depth: int) -> int:
 
 def mve_scratch_bytes(call: KernelCall) -> int:
     p = call.params
+    if call.function == "tc_batch_matmul_s8":
+        return batch_matmul_columns_bytes(p)
     if call.function == "tc_conv2d_s8":
         out_c, k_h, k_w, in_c = p["filter"]
         pointwise = k_h == k_w == 1 and p["pad_top"] == p["pad_left"] == 0   # the input pixels are the columns
