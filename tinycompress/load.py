@@ -90,8 +90,6 @@ def _tensor(index: int, t, buffers, data: bytes) -> Tensor:
         raise TinyCompressError(f"tensor {index} has TFLite type {t.type}, which is not supported")
     dtype = _DTYPES[t.type]
     shape = tuple(int(d) for d in (t.shape if t.shape is not None else []))
-    if shape and shape[0] == -1 and -1 not in shape[1:]:
-        shape = (1,) + shape[1:]    # an open batch (see fold.py): the firmware runs one input at a time
     name = t.name.decode(errors="replace") if isinstance(t.name, bytes) else str(t.name or "")
     verify.check_shape(index, name, shape, dtype)
     q = t.quantization
