@@ -437,6 +437,47 @@ def flash(model: Path, board: Board, output: Path | None, data: Path | None, cou
 
 
 @cli.command()
+@click.argument("model", type=MODEL)
+@click.option("--board", "-b", metavar="BOARD",
+              help="Also check that the weights and the arena fit this board from the catalog.")
+@click.option("--board-file", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE.toml",
+              help="The same for a board file of your own.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+              metavar="FILE", help="Write the same as JSON ('-' for stdout).")
+@_calibration_option
+def inspect(model: Path, board: str | None, board_file: Path | None, json_path: Path | None,
+            calibration: Path | None):
+    """Show MODEL as tinycompress will run it, without compiling: layers, operators, shapes, quantization,
+    MACs, parameter bytes, the estimated arena, and every layer it cannot run, with the reason.
+
+    Exits 1 when a layer cannot run, 3 when --board is given and the model does not fit it.
+
+    \b
+    Example:
+      tinycompress inspect examples/digits/digits_cnn.tflite
+      tinycompress inspect model.tflite --board nucleo-l4r5zi --json report.json
+    """
+    from .errors import EXIT_BUDGET
+    from .inspection import format_text, inspect_model, refusal_message
+    if board is not None and board_file is not None:
+        raise click.UsageError("give --board or --board-file, not both")
+    target = load_board_file(board_file) if board_file is not None else \
+        (load_board(board) if board is not None else None)
+    _check_paths(None, {"--json": json_path}, model, calibration=calibration)
+    result = inspect_model(model, target, calibration)
+    if json_path is not None:
+        _write_text(json_path, result.to_json())
+    if json_path is None or str(json_path) != "-":
+        click.echo(format_text(result))
+    if result.refused:
+        raise TinyCompressError(refusal_message(result))
+    if result.fit is not None and not result.fit["fits"]:
+        raise TinyCompressError(f"the model does not fit {result.fit['name']}: " + "; ".join(
+            f"its {c['what']} need {c['bytes']:,} bytes of {c['memory']} but the board has {c['available']:,}"
+            for c in result.fit["checks"] if not c["fits"]), EXIT_BUDGET)
+
+
+@cli.command()
 def boards():
     """List the boards tinycompress can target.
 

@@ -112,22 +112,23 @@ def fold_float_io(graph: Graph) -> Graph:
                     "int8 model: convert with full int8 quantization")
     float_in = inputs[0] != graph.inputs[0]
     float_out = outputs[0] != graph.outputs[0]
-    kept = [i for i, layer in enumerate(graph.layers) if id(layer) not in removed]
-    source = _int8_source(graph.source, kept, inputs, outputs) if graph.source else b""
+    # the flatbuffer's own operator indices: layers folded at load (fold.py) are not in graph.layers
+    dropped = {layer.operator for layer in graph.layers if id(layer) in removed}
+    source = _int8_source(graph.source, dropped, inputs, outputs) if graph.source else b""
     folded = Graph(name=graph.name, tensors=graph.tensors, layers=layers, inputs=inputs, outputs=outputs,
-                   source=source)
+                   source=source, folded=graph.folded)
     folded.float_io = FloatIO(graph.source, float_in, float_out) if (float_in or float_out) else None
     return folded
 
 
-def _int8_source(data: bytes, kept: list[int], inputs: list[int], outputs: list[int]) -> bytes:
+def _int8_source(data: bytes, dropped: set[int], inputs: list[int], outputs: list[int]) -> bytes:
     """The flatbuffer without the boundary QUANTIZE/DEQUANTIZE operators, reading and writing int8."""
     import flatbuffers
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
     model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
     sub = model.subgraphs[0]
     renamed = {old: new for old, new in zip(list(sub.inputs) + list(sub.outputs), inputs + outputs)}
-    sub.operators = [sub.operators[i] for i in kept]
+    sub.operators = [op for i, op in enumerate(sub.operators) if i not in dropped]
     sub.inputs, sub.outputs = list(inputs), list(outputs)
     for signature in model.signatureDefs or []:
         for entry in (signature.inputs or []) + (signature.outputs or []):

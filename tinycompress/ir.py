@@ -48,6 +48,7 @@ class Layer:
     inputs: list[int]           # tensor indices, -1 for an omitted optional input
     outputs: list[int]
     options: dict = field(default_factory=dict)  # builtin options, snake_case keys
+    operator: int = -1          # its operator's index in the flatbuffer (layers folded at load leave gaps)
 
 
 @dataclass
@@ -59,6 +60,7 @@ class Graph:
     outputs: list[int]
     source: bytes = b""         # the .tflite flatbuffer this graph was read from (int8 I/O: see floatio.py)
     float_io: object = None     # floatio.FloatIO when the file took or gave float32, folded off at load
+    folded: list[str] = field(default_factory=list)   # layers computed at load, 'NAME (OP)' (fold.py)
 
     def tensor(self, index: int) -> Tensor | None:
         return self.tensors[index] if index >= 0 else None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import verify
+from . import fold, verify
 from .errors import TinyCompressError
 from .ir import Graph, Layer, Tensor
 
@@ -46,6 +46,8 @@ def read_tflite(data: bytes, name: str = "model") -> Graph:
     verify.check_flatbuffer(model, data, name)
     sub = model.subgraphs[0]
     tensors = [_tensor(i, t, model.buffers, data) for i, t in enumerate(sub.tensors or [])]
+    signatures = {i: tuple(int(d) for d in t.shapeSignature) for i, t in enumerate(sub.tensors or [])
+                  if t.shapeSignature is not None and any(int(d) < 0 for d in t.shapeSignature)}
     op_names = _enum_names(schema.BuiltinOperator)
     codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes or []]
     layers = []
@@ -56,10 +58,15 @@ def read_tflite(data: bytes, name: str = "model") -> Graph:
             op_name = "CUSTOM:" + (model.operatorCodes[op.opcodeIndex].customCode or b"").decode(errors="replace")
         verify.check_options(op_name, op.builtinOptions, len(layers))
         layers.append(Layer(name="", op=op_name, inputs=[int(i) for i in op.inputs],
-                            outputs=[int(i) for i in op.outputs], options=_options(op)))
+                            outputs=[int(i) for i in op.outputs], options=_options(op), operator=len(layers)))
     _name_layers(layers, tensors)
     graph = Graph(name=name, tensors=tensors, layers=layers, inputs=[int(i) for i in sub.inputs],
                   outputs=[int(i) for i in sub.outputs], source=bytes(data))
+    # Shape arithmetic (dynamic-batch exports) becomes constants; the layers left are named afresh.
+    graph.folded = fold.fold_constants(graph, signatures)
+    if graph.folded:
+        _name_layers(graph.layers, tensors)
+    fold.refuse_data_dependent_shapes(graph)
     verify.verify_graph(graph)
     return graph
 
@@ -126,9 +133,14 @@ def _options(op) -> dict:
     return result
 
 
+MAX_NAME = 44   # a layer's C name, short enough for the symbols made from it (NAME_multiplier, ...)
+
+
 def _name_layers(layers: list[Layer], tensors: list[Tensor]) -> None:
-    """Name each layer after the Keras layer behind its output tensor, as a unique C identifier."""
-    seen: dict[str, int] = {}
+    """Name each layer after the Keras layer behind its output tensor, as a C identifier unique in the
+    graph: a repeated name gets the first free suffix _2, _3, ... that no other layer is named, so the two
+    halves of a Keras Conv1D (conv1d_1, conv1d_1_2) do not take the name of the next one (conv1d_1_2)."""
+    bases = []
     for i, layer in enumerate(layers):
         tensor_name = tensors[layer.outputs[0]].name.split(";")[0] if layer.outputs else ""
         parts = [p for p in tensor_name.split("/") if p]
@@ -136,9 +148,15 @@ def _name_layers(layers: list[Layer], tensors: list[Tensor]) -> None:
         base = re.sub(r"[^0-9A-Za-z_]", "_", base).strip("_") or f"layer_{i}"
         if base[0].isdigit():
             base = "l_" + base
-        count = seen.get(base, 0)
-        seen[base] = count + 1
-        layer.name = base if count == 0 else f"{base}_{count + 1}"
+        bases.append(base[:MAX_NAME].rstrip("_") or f"layer_{i}")
+    taken, used = set(bases), set()
+    for layer, base in zip(layers, bases):
+        name, count = base, 1
+        while name in used or (count > 1 and name in taken):
+            count += 1
+            name = f"{base}_{count}"
+        used.add(name)
+        layer.name = name
 
 
 def constant_bytes_location(data: bytes, tensor_index: int) -> tuple[int, int]:

@@ -10,6 +10,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import verify
 from .boards import Board
 from .build import build
 from .compress import RankSpec
@@ -127,9 +128,10 @@ def _check_int8(graph: Graph) -> None:
             if layer.op == "ARG_MAX" and index in layer.outputs:   # int32 indices (ops/reduce.py checks the type)
                 continue
             if t.dtype != "int8":
-                raise TinyCompressError(
+                verify.refuse_layer(layer, TinyCompressError(
                     f"layer {layer.name} ({layer.op}) has a {t.dtype} tensor {t.name}; only int8 activations "
-                    "are supported: convert the model with full int8 quantization (int8 input and output)")
+                    "are supported: convert the model with full int8 quantization (int8 input and output)"))
+                break
 
 
 def check_fit(graph: Graph, calls: list, plan, board: Board) -> None:

@@ -9,6 +9,8 @@ or the layer, as a TinyCompressError.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 from pathlib import Path
 
@@ -30,6 +32,29 @@ WINDOW_OPTIONS = {"stride_h": "strides", "stride_w": "strides", "dilation_h_fact
 
 def fail(message: str) -> TinyCompressError:
     return TinyCompressError(message)
+
+
+_REFUSALS: contextvars.ContextVar[dict | None] = contextvars.ContextVar("tinycompress_refusals", default=None)
+
+
+@contextlib.contextmanager
+def collecting_refusals():
+    """Within this block a refused layer is recorded, {id(layer): (layer, message)}, instead of raised, so
+    `inspect` can list every layer the model cannot run; what concerns the whole model still raises."""
+    refusals: dict = {}
+    token = _REFUSALS.set(refusals)
+    try:
+        yield refusals
+    finally:
+        _REFUSALS.reset(token)
+
+
+def refuse_layer(layer: Layer, error: TinyCompressError) -> None:
+    """Raise `error`, or record it against `layer` inside collecting_refusals()."""
+    refusals = _REFUSALS.get()
+    if refusals is None:
+        raise error
+    refusals.setdefault(id(layer), (layer, str(error)))
 
 
 def check_file(path: Path) -> None:
@@ -124,7 +149,10 @@ def verify_graph(graph: Graph) -> None:
         _check_quantization(t)
     _check_order(graph)
     for layer in graph.layers:
-        _check_layer(layer, graph)
+        try:
+            _check_layer(layer, graph)
+        except TinyCompressError as exc:
+            refuse_layer(layer, exc)
 
 
 def _tname(t: Tensor) -> str:
