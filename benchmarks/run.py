@@ -1,9 +1,10 @@
 """Benchmarks: instructions per inference and per MAC, flash, SRAM and arena for the MLPerf Tiny
-models and the digits CNN on Cortex-M0, M4, M7 and M55, the optimized kernels beside the portable
+models, the digits CNN, ResNet-8 and MobileNetV2-0.35 on Cortex-M0, M4, M7 and M55, the optimized kernels beside the portable
 ones (and CMSIS-NN's, given a checkout in TINYCOMPRESS_CMSIS_NN).
 
     .venv/bin/python benchmarks/run.py                  # the table, and benchmarks/results.json
     .venv/bin/python benchmarks/run.py --markdown       # the table for benchmarks/README.md
+    .venv/bin/python benchmarks/run.py --models arch_resnet8_int8   # re-measure some rows, keep the others
 
 Instructions come from QEMU under -icount (exact and repeatable; instructions, not cycles). The
 arena is compared with the TFLite Micro interpreter's for the same .tflite: its whole arena
@@ -33,7 +34,10 @@ from tinycompress.pipeline import compile_model, load_inputs  # noqa: E402
 from tinycompress.reference import tflm_arena, tflm_outputs  # noqa: E402
 from tinycompress.report import make_report  # noqa: E402
 
-MODELS = ["ad_autoencoder", "kws_dscnn", "digits_cnn", "vww_mobilenet"]
+# The architecture zoo's (tests/zoo_arch.py) MLPerf Tiny ResNet-8 (32x32x3) and MobileNetV2 width 0.35
+# on 96x96x3, both int8 I/O with a fixed batch.
+MODELS = ["ad_autoencoder", "kws_dscnn", "digits_cnn", "vww_mobilenet", "arch_resnet8_int8",
+          "arch_mobilenetv2_int8"]
 CORES = {"M0": "microbit", "M4": "mps2-an386", "M7": "mps2-an500", "M55": "mps3-an547"}
 INPUTS = 2            # instruction counts do not depend on the data beyond a few instructions
 MATRIX_OPS = ("CONV_2D", "FULLY_CONNECTED")
@@ -119,8 +123,22 @@ def main() -> None:
                 rows.append(row)
                 print(f"{model} {core} {variant}: "
                       f"{row.get('instructions', 'does not fit')}", file=sys.stderr, flush=True)
+    rows = _merged(args.json, rows)
     args.json.write_text(json.dumps({"inputs_per_run": INPUTS, "results": rows}, indent=2) + "\n")
     print(table(rows, args.markdown))
+
+
+def _merged(path: Path, rows: list[dict]) -> list[dict]:
+    """The rows just measured, with the stored ones of the models and cores not measured this time, in
+    MODELS' and CORES' order: a run of some models updates their rows and keeps the others."""
+    key = lambda r: (r["model"], r["core"], r["kernels"])  # noqa: E731
+    fresh = {key(r) for r in rows}
+    kept = json.loads(path.read_text())["results"] if path.exists() else []
+    rows = [r for r in kept if key(r) not in fresh] + rows
+    order = {m: i for i, m in enumerate(MODELS)}
+    cores, kinds = list(CORES), ["optimized", "portable", "cmsis-nn"]
+    return sorted(rows, key=lambda r: (order.get(r["model"], len(order)), cores.index(r["core"]),
+                                       kinds.index(r["kernels"]) if r["kernels"] in kinds else 9))
 
 
 if __name__ == "__main__":
