@@ -81,10 +81,11 @@ class Case:
     op: str
     inputs: tuple[Spec, ...]
     output: Spec
-    header: str                                    # the TFLite Micro header that declares the kernel
+    header: str | tuple[str, ...]                  # the TFLite Micro header(s) declaring the kernel
     tflm: str
     values: Callable[[Graph, KernelCall], dict] = lambda graph, call: {}
     options: dict = field(default_factory=dict)
+    lower: Callable[[Graph], KernelCall] | None = None   # our call where no lowering makes it (float I/O)
 
 
 # ---- TFLite Micro's Prepare, for the cases whose parameters are not ours (our unary kernels are tables)
@@ -140,6 +141,47 @@ def _params(graph, call):
     if "act" in call.params:
         values |= {"act_min": call.params["act"]["min"], "act_max": call.params["act"]["max"]}
     return values
+
+
+def _float_io(function: str, params_type: str):
+    """The float helpers at a float-I/O model's ends (the generator's tc_quantize_f32_s8 and
+    tc_dequantize_s8_f32 calls), parameters from the int8 side's quantization."""
+    def lower(graph: Graph) -> KernelCall:
+        layer = graph.layers[0]
+        int8 = next(graph.tensors[i] for i in (*layer.inputs, *layer.outputs) if graph.tensors[i].dtype == "int8")
+        params = {"size": int8.size, "scale": repr(float(np.float32(int8.scale[0]))) + "f",
+                  "zero_point": int(int8.zero_point[0])}
+        return KernelCall(layer, function, params_type, params, inputs=[layer.inputs[0]],
+                          outputs=[layer.outputs[0]], summary=f"{layer.op.lower()} {int8.size}")
+    return lower
+
+
+def _affine_values(graph, call):
+    """QUANTIZE float32 -> int8 and DEQUANTIZE: the int8 tensor's scale (a double of the float32) and zero
+    point."""
+    layer = graph.layers[0]
+    t = next(graph.tensors[i] for i in (*layer.inputs, *layer.outputs) if graph.tensors[i].dtype == "int8")
+    return {"scale": repr(float(np.float32(t.scale[0]))), "zp": int(t.zero_point[0])}
+
+
+def _requantize_values(graph, call):
+    """quantize_common.cc's Prepare: the double ratio of the float32 scales."""
+    (in_scale, in_zp), (out_scale, out_zp) = _io(graph)
+    m, shift = quantize_multiplier(float(np.float32(in_scale)) / float(np.float32(out_scale)))
+    return {"m": m, "s": shift, "in_zp": in_zp, "out_zp": out_zp}
+
+
+def _rsqrt_values(graph, call):
+    """elementwise.cc's SetRsqrtOutputMultiplier: 1 / (float32 sqrt(input scale) x output scale) in double."""
+    (in_scale, in_zp), (out_scale, out_zp) = _io(graph)
+    m, shift = quantize_multiplier(1.0 / float(np.sqrt(f32(in_scale)) * f32(out_scale)))
+    return {"m": m, "s": shift, "in_zp": in_zp, "out_zp": out_zp}
+
+
+def _resize_nearest_values(graph, call):
+    layer = graph.layers[0]
+    return {"align": str(bool(layer.options["align_corners"])).lower(),
+            "half": str(bool(layer.options["half_pixel_centers"])).lower()}
 
 
 def _random(shape, seed):
@@ -209,6 +251,104 @@ CASES = [
          options={"align_corners": False, "half_pixel_centers": True}),
 ]
 
+# the binary operators: TFLite Micro's Eval asks ProcessBroadcastShapes, then runs the flat loop or the
+# 4-D broadcast one; CHANNEL is the per-channel broadcast (an 8-vector against 1x8x16x8)
+CHANNEL = (1, 1, 1, SHAPE[3])
+ARITHMETIC = """tflite::ArithmeticParams op = {{}};
+    op.left_shift = {left_shift};
+    op.input1_offset = {input1_offset};
+    op.input1_multiplier = {input1_multiplier}; op.input1_shift = {input1_shift};
+    op.input2_offset = {input2_offset};
+    op.input2_multiplier = {input2_multiplier}; op.input2_shift = {input2_shift};
+    op.output_offset = {output_offset};
+    op.output_multiplier = {output_multiplier}; op.output_shift = {output_shift};
+    """
+MUL_PARAMS = """tflite::ArithmeticParams op = {{}};
+    op.input1_offset = {input1_offset}; op.input2_offset = {input2_offset};
+    op.output_offset = {output_offset};
+    op.output_multiplier = {output_multiplier}; op.output_shift = {output_shift};
+    op.quantized_activation_min = {act_min}; op.quantized_activation_max = {act_max};
+    """
+BROADCAST = "tflite::reference_ops::ProcessBroadcastShapes(shape0, shape1, &op);\n    "
+MINMAX = "tflite::reference_ops::MaximumMinimumBroadcastSlow(shape0, in0, shape1, in1, shape_out, out, "
+SQUARED_DIFFERENCE = ARITHMETIC + """op.quantized_activation_min = -128; op.quantized_activation_max = 127;
+    """
+PROCESS_BROADCAST = "tensorflow/lite/kernels/internal/reference/process_broadcast_shapes.h"
+SD_SOURCE = "tensorflow/lite/micro/kernels/squared_difference.cc"
+
+
+def _binary(name, op, second, header, body, values=_params):
+    return Case(name, op, (Spec(SHAPE, 0.05, 4), Spec(second, 0.03, -7)), Spec(SHAPE, 0.07, -2),
+                (header, PROCESS_BROADCAST), body, values)
+
+
+def _minmax(name, op, second):
+    # the converter gives both inputs and the output one quantization
+    return Case(name, op, (Spec(SHAPE, 0.05, 4), Spec(second, 0.05, 4)), Spec(SHAPE, 0.05, 4),
+                "tensorflow/lite/micro/kernels/maximum_minimum.h",
+                MINMAX + f"tflite::{op.capitalize()}Op::op<int8_t>);")
+
+
+MUL_H = "tensorflow/lite/kernels/internal/reference/integer_ops/mul.h"
+SUB_H = "tensorflow/lite/kernels/internal/reference/sub.h"
+CASES += [
+    _binary("MUL", "MUL", SHAPE, MUL_H,
+            MUL_PARAMS + BROADCAST + "tflite::reference_integer_ops::Mul(op, shape0, in0, shape1, in1, shape_out, out);"),
+    _binary("MUL per-channel", "MUL", CHANNEL, MUL_H, MUL_PARAMS + BROADCAST +
+            "tflite::reference_integer_ops::BroadcastMul4DSlow(op, shape0, in0, shape1, in1, shape_out, out);"),
+    _binary("SUB", "SUB", SHAPE, SUB_H, ARITHMETIC + """op.quantized_activation_min = {act_min};
+    op.quantized_activation_max = {act_max};
+    """ + BROADCAST + "tflite::reference_ops::Sub(op, shape0, in0, shape1, in1, shape_out, out);"),
+    _binary("SUB per-channel", "SUB", CHANNEL, SUB_H, ARITHMETIC + """op.quantized_activation_min = {act_min};
+    op.quantized_activation_max = {act_max};
+    """ + BROADCAST + "tflite::reference_ops::BroadcastQuantSubSlow(op, shape0, in0, shape1, in1, shape_out, out);"),
+    _binary("SQUARED_DIFFERENCE", "SQUARED_DIFFERENCE", SHAPE, SD_SOURCE, SQUARED_DIFFERENCE +
+            "tflite::reference_integer_ops::ElementWise(n, op, in0, in1, out, "
+            "tflite::reference_integer_ops::CheckArithmeticParams, tflite::SquaredDifference<int8_t>);"),
+    _binary("SQUARED_DIFFERENCE per-channel", "SQUARED_DIFFERENCE", CHANNEL, SD_SOURCE, SQUARED_DIFFERENCE +
+            "tflite::reference_integer_ops::BroadcastBinaryFunction4DSlow(op, shape0, in0, shape1, in1, "
+            "shape_out, out, tflite::reference_integer_ops::CheckArithmeticParams, "
+            "tflite::SquaredDifference<int8_t>);"),
+    _minmax("MINIMUM", "MINIMUM", SHAPE),
+    _minmax("MINIMUM per-channel", "MINIMUM", CHANNEL),
+    _minmax("MAXIMUM", "MAXIMUM", SHAPE),
+    _minmax("MAXIMUM per-channel", "MAXIMUM", CHANNEL),
+    Case("QUANTIZE float->int8", "QUANTIZE", (Spec(SHAPE, None, dtype="float32"),), Spec(SHAPE, 0.05, 3),
+         "tensorflow/lite/kernels/internal/reference/quantize.h",
+         """tflite::QuantizationParams op;
+    op.zero_point = {zp}; op.scale = {scale};
+    tflite::reference_ops::AffineQuantize(op, """ + UNARY + ");", _affine_values,
+         lower=_float_io("tc_quantize_f32_s8", "tc_quantize_f32_params")),
+    Case("DEQUANTIZE int8->float", "DEQUANTIZE", (Spec(SHAPE, 0.05, 3),), Spec(SHAPE, None, dtype="float32"),
+         "tensorflow/lite/kernels/internal/reference/dequantize.h",
+         """tflite::DequantizationParams op;
+    op.zero_point = {zp}; op.scale = {scale};
+    tflite::reference_ops::Dequantize(op, """ + UNARY + ");", _affine_values,
+         lower=_float_io("tc_dequantize_s8_f32", "tc_dequantize_f32_params")),
+    Case("QUANTIZE int8->int8", "QUANTIZE", (Spec(SHAPE, 0.05, 3),), Spec(SHAPE, 0.08, -9),
+         "tensorflow/lite/kernels/internal/reference/requantize.h",
+         "tflite::reference_ops::Requantize(in0, n, {m}, {s}, {in_zp}, {out_zp}, out);", _requantize_values),
+    # TFLite Micro stops on an input below the zero point (a negative number): the zero point is -128
+    Case("RSQRT", "RSQRT", (Spec(SHAPE, 0.02, -128),), Spec(SHAPE, 0.05, 0),
+         "tensorflow/lite/micro/kernels/elementwise.cc",
+         """tflite::OpDataAbsRsqrt op = {{}};
+    op.multiplier = {m}; op.shift = {s}; op.input_offset = {in_zp}; op.output_offset = {out_zp};
+    op.needs_rescale = true; op.input_type = kTfLiteInt8;
+    TfLiteNode node = {{}};
+    node.user_data = &op;
+    for (int i = 0; i < n; ++i) {{   // EvalImplQuantized's loop
+        if (tflite::validate_input_func<int8_t>(nullptr, &node, in0[i]) != kTfLiteOk) return 1;
+        out[i] = tflite::RsqrtEvalQuantized<int8_t>(nullptr, &node, in0[i]);
+    }}""", _rsqrt_values),
+    Case("RESIZE_NEAREST_NEIGHBOR", "RESIZE_NEAREST_NEIGHBOR",
+         (Spec((1, 8, 8, 4), 0.05, 3), Spec((2,), dtype="int32", data=(16, 16))),
+         Spec((1, 16, 16, 4), 0.05, 3), "tensorflow/lite/kernels/internal/reference/resize_nearest_neighbor.h",
+         """tflite::ResizeNearestNeighborParams op = {{}};
+    op.align_corners = {align}; op.half_pixel_centers = {half};
+    tflite::reference_ops::ResizeNearestNeighbor(op, shape0, in0, shape1, const1, shape_out, out);""",
+         _resize_nearest_values, options={"align_corners": False, "half_pixel_centers": True}),
+]
+
 
 # ---- one firmware per core with every case
 
@@ -250,7 +390,7 @@ def lower_case(case: Case, index: int) -> Built:
     layer = Layer(f"case{index}", case.op, list(range(count)), [count], dict(case.options))
     graph = Graph(f"bench_{case.name.lower()}", tensors, [layer],
                   [i for i, t in enumerate(tensors[:-1]) if not t.is_constant], [len(case.inputs)])
-    call = lower_layer(layer, graph)
+    call = case.lower(graph) if case.lower else lower_layer(layer, graph)
     inputs = {k: _feed(tensors[k], 1000 * index + k) for k in range(len(case.inputs))}
     return Built(case, graph, call, inputs)
 
@@ -303,7 +443,8 @@ def _shape(name: str, shape) -> str:
 
 def tflm_source(built: list[Built]) -> str:
     """bench_tflm.cc: every case through TFLite Micro's reference kernel."""
-    headers = sorted({b.case.header for b in built})
+    headers = sorted({h for b in built for h in ((b.case.header,) if isinstance(b.case.header, str)
+                                                 else b.case.header)})
     lines = [f'#include "{h}"' for h in headers] + ['', '#include <stdint.h>', '']
     for i, b in enumerate(built):
         layer = b.graph.layers[0]
