@@ -140,7 +140,7 @@ def run_check(board, elf, x: np.ndarray, tmp_path):
 
 @needs_emulator
 @pytest.mark.slow
-@pytest.mark.parametrize("board_name", ["mps2-an386", "microbit", "mps3-an547"])
+@pytest.mark.parametrize("board_name", ["mps2-an386", "microbit", "mps2-an500", "mps3-an547"])
 def test_float_helpers_are_bit_exact(zoo, tmp_path, board_name):
     """tc_model_input_float and tc_model_output_float on the RESHAPE model: the int8 our QUANTIZE gives is
     the host's (TFLite Micro's arithmetic) for every value, and the float outputs are TFLite Micro's, bit

@@ -4,7 +4,8 @@
 #include "tc_kernels.h"
 #include "tc_minmax.h"
 
-static void row(const void *p, const int8_t *x, int32_t xs, const int8_t *y, int32_t ys, int8_t *out, int32_t n)
+static TC_MINMAX_ROW void row(const void *p, const int8_t *x, int32_t xs, const int8_t *y, int32_t ys,
+                             int8_t *out, int32_t n)
 {
     (void)p;
     tc_minmax_row(x, xs, y, ys, out, n, 1);

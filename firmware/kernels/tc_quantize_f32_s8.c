@@ -20,6 +20,17 @@
 #define TC_SAT8(x) ((x) < -128 ? -128 : (x) > 127 ? 127 : (x))
 #endif
 
+/* FPv5 (the M7's, M33's and M55's FPUs; __ARM_FP reports half precision there, not on the M4's FPv4)
+ * has VCVTA: float to int32 rounding halves away from zero, saturating, NaN to 0: exactly the int32 cast
+ * of roundf(r) that TFLite Micro computes on these cores (VRINTA, VCVT), in one instruction. */
+#if defined(__ARM_FP) && (__ARM_FP & 4) && ((__ARM_FP & 2) || __ARM_ARCH >= 8) && defined(__ARM_FEATURE_SAT) && \
+    !defined(TC_PORTABLE)
+#define TC_VCVTA 1
+#else
+#define TC_VCVTA 0
+#endif
+
+#if !TC_VCVTA
 static int32_t outside(uint32_t bits)
 {
     const uint32_t exponent = (bits >> 23) & 0xffu;
@@ -28,9 +39,17 @@ static int32_t outside(uint32_t bits)
     }
     return (exponent == 255 && (bits << 9) != 0) ? 0 : 256;   /* NaN; |r| >= 256 or infinite */
 }
+#endif
 
 static inline int32_t round_half_away(float r)
 {
+#if TC_VCVTA
+    float converted;                                  /* the int32 in an S register */
+    __asm__("vcvta.s32.f32 %0, %1" : "=t"(converted) : "t"(r));
+    int32_t q;
+    memcpy(&q, &converted, sizeof q);
+    return __ssat(q, 10);         /* +-512 saturates int8 whatever the zero point, as 256 does below */
+#else
     uint32_t bits;
     memcpy(&bits, &r, sizeof bits);
     const uint32_t shift = 149u - ((bits >> 23) & 0xffu);    /* wraps for exponents past 149 */
@@ -42,6 +61,7 @@ static inline int32_t round_half_away(float r)
         magnitude = outside(bits);
     }
     return (int32_t)bits < 0 ? -magnitude : magnitude;
+#endif
 }
 
 tc_status tc_quantize_f32_s8(const tc_quantize_f32_params *p, const float *input, int8_t *output)

@@ -27,6 +27,22 @@ tc_status tc_resize_nearest_s8(const tc_resize_nearest_params *p, const int8_t *
                 continue;
             }
             const int8_t *line = input + p->rows[y];
+#if !TC_MVE && defined(__ARM_FEATURE_UNALIGNED)
+            if (c <= 16 && (c & 3) == 0) {
+                /* a few words per pixel (M3/M4/M7/M33, whose word loads and stores may be unaligned):
+                 * a word loop in place of a library call per pixel */
+                for (int32_t x = 0; x < out_w; x++) {
+                    const int8_t *src = line + p->cols[x];
+                    int8_t *dst = output + x * c;
+                    for (int32_t k = 0; k < c; k += 4) {
+                        uint32_t word;
+                        memcpy(&word, src + k, sizeof word);
+                        memcpy(dst + k, &word, sizeof word);
+                    }
+                }
+                continue;
+            }
+#endif
             for (int32_t x = 0; x < out_w; x++) {
                 copy_s8(output + x * c, line + p->cols[x], c);
             }
