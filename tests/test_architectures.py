@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import needs_emulator
+from conftest import firmware_vs_tflm, needs_emulator
 
 import modelzoo
 import zoo_arch
@@ -183,11 +183,7 @@ def test_too_big_for_the_microbit_is_refused_naming_the_budget(zoo, arch, flavou
 @pytest.mark.parametrize("arch,flavour", sorted(TFLM_REFUSES))
 def test_a_file_tflite_micro_refuses_runs_and_verify_says_why(zoo, tmp_path, arch, flavour):
     from test_dynbatch import _folded_file
-    from tinycompress.boards import load_board
-    from tinycompress.build import build
-    from tinycompress.emulate import run_firmware
-    from tinycompress.pipeline import compile_model, load_inputs
-    from tinycompress.reference import tflm_outputs
+    from tinycompress.load import read_tflite
     model, data = zoo(arch_name(arch, flavour))
     proc = tc("run", model, "--board", "mps2-an386", "--data", data, "--verify")
     assert proc.returncode != 0
@@ -196,9 +192,5 @@ def test_a_file_tflite_micro_refuses_runs_and_verify_says_why(zoo, tmp_path, arc
     proc = tc("run", model, "--board", "mps2-an386", "--data", data)   # we run it
     assert proc.returncode == 0, proc.stderr.strip()[-2000:]
     if flavour == "int8_dyn":   # bit-exact with TFLite Micro on the same file, its shape arithmetic folded
-        board = load_board("mps2-an386")
-        project = compile_model(model, board, tmp_path / "p")
-        inputs, _ = load_inputs(data, project.graph, count=0)
-        result = run_firmware(build(project), board, inputs, project.graph.output_tensor().nbytes)
-        expected = tflm_outputs(_folded_file(project.graph), inputs)
-        assert len(inputs) == len(np.load(data)["x"]) and np.array_equal(expected, result.outputs)
+        firmware_vs_tflm(model, "mps2-an386", data, tmp_path, _folded_file(read_tflite(model.read_bytes())),
+                         min_inputs=len(np.load(data)["x"]))
