@@ -62,3 +62,34 @@ def zoo():
         return tflite, tflite.with_suffix(".npz")
 
     return get
+
+
+def firmware_vs_tflm(model: Path, board_name: str, data: Path, tmp_path: Path, reference: bytes | None = None,
+                     min_inputs: int = 1):
+    """Compile `model` for the board, run the inputs of `data` in QEMU and assert the outputs are TFLite
+    Micro's on `reference` (default: the file as compiled) byte for byte; the project."""
+    import numpy as np
+
+    from tinycompress.boards import load_board
+    from tinycompress.build import build
+    from tinycompress.emulate import run_firmware
+    from tinycompress.pipeline import compile_model, load_inputs
+    from tinycompress.reference import tflm_outputs
+
+    board = load_board(board_name)
+    project = compile_model(model, board, tmp_path / board_name)
+    inputs, _ = load_inputs(data, project.graph, count=0)
+    assert len(inputs) >= min_inputs
+    result = run_firmware(build(project), board, inputs, project.graph.output_tensor().nbytes)
+    expected = tflm_outputs(reference or project.graph.source, inputs)
+    wrong = np.flatnonzero(~(expected == result.outputs).all(axis=1))
+    assert wrong.size == 0, (f"{wrong.size} of {len(inputs)} differ; first input {wrong[0]}: expected "
+                             f"{expected[wrong[0]].tolist()} got {result.outputs[wrong[0]].tolist()}")
+    return project
+
+
+def zoo_graph(zoo, name: str):
+    """The zoo model's graph as loaded, and its last layer."""
+    from tinycompress.load import read_tflite
+    graph = read_tflite(zoo(name)[0].read_bytes())
+    return graph, graph.layers[-1]

@@ -472,13 +472,15 @@ def build_here(name: str, out_dir: Path = DEFAULT_OUT) -> Path:
     out_dir = Path(out_dir)
     tflite_path = out_dir / f"{name}.tflite"
     from tinycompress.load import read_tflite
-    from tinycompress.quantize import keras_to_int8_tflite
+    from tinycompress.quantize import _convert_keras
 
     model, calibration, train_y, test_x, test_y = BUILDERS[name]()
     if name in EXPORTS:
         tflite = EXPORTS[name](model, calibration)
     else:
-        tflite = _float_tflite(model) if name == "float_mlp" else keras_to_int8_tflite(model, calibration)
+        # in this process, the conversion child's own code (the same bytes, tests/test_crashes.py): a child per
+        # model would start TensorFlow again for each one
+        tflite = _float_tflite(model) if name == "float_mlp" else _convert_keras(model, calibration)
     inp = read_tflite(tflite).input_tensor()
     arrays = {"x": test_x}
     if inp.dtype == "int8":

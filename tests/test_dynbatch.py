@@ -11,19 +11,15 @@ import re
 
 import numpy as np
 import pytest
-from conftest import needs_emulator
+from conftest import firmware_vs_tflm, needs_emulator
 from test_cli import assert_one_line_error, tc
 
 from tinycompress import verify
-from tinycompress.boards import load_board
-from tinycompress.build import build
-from tinycompress.emulate import run_firmware
 from tinycompress.errors import EXIT_ERROR, TinyCompressError
 from tinycompress.escape import c_identifier
 from tinycompress.ir import Layer, Tensor
 from tinycompress.load import MAX_NAME, _name_layers, read_tflite_file
-from tinycompress.pipeline import compile_model, load_inputs, load_model
-from tinycompress.reference import tflm_outputs
+from tinycompress.pipeline import load_model
 
 INT8 = ["dyn_mlp", "dyn_cnn", "dyn_conv1d", "dyn_gap"]
 FLOAT_IO = ["dynf_mlp", "dynf_cnn", "dynf_conv1d", "dynf_gap"]   # need tinycompress/floatio.py
@@ -78,13 +74,7 @@ def test_dynamic_batch_runs_bit_exact_with_tflite_micro(zoo, name, tmp_path):
 
 
 def _firmware_vs_tflm(model, data, board_name, tmp_path, reference: bytes | None = None):
-    board = load_board(board_name)
-    project = compile_model(model, board, tmp_path / board_name)
-    inputs, _ = load_inputs(data, project.graph, count=0)
-    result = run_firmware(build(project), board, inputs, project.graph.output_tensor().nbytes)
-    expected = tflm_outputs(reference or project.graph.source, inputs)
-    assert len(inputs) >= 100
-    assert np.array_equal(expected, result.outputs), np.flatnonzero(~(expected == result.outputs).all(axis=1))
+    firmware_vs_tflm(model, board_name, data, tmp_path, reference, min_inputs=100)
 
 
 @needs_emulator

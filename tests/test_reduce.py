@@ -12,18 +12,13 @@ import numpy as np
 import pytest
 
 import modelzoo
-from conftest import needs_emulator
-from tinycompress.boards import load_board
-from tinycompress.build import build
-from tinycompress.emulate import run_firmware
+from conftest import firmware_vs_tflm, needs_emulator, zoo_graph
 from tinycompress.errors import TinyCompressError
 from tinycompress.load import read_tflite
-from tinycompress.ops import lower_layer
 from tinycompress.ops.reduce import extents
 from tinycompress.ops.unary import table
-from tinycompress.pipeline import compile_model, load_inputs, predicted_classes
+from tinycompress.pipeline import predicted_classes
 from tinycompress.profile import Evaluation
-from tinycompress.quantize import keras_to_int8_tflite
 from tinycompress.reference import tflm_outputs
 
 BOARDS = ["microbit", "mps2-an386", "mps3-an547"]
@@ -43,16 +38,10 @@ def test_extents_walk_any_adjacent_axes():
     assert extents((1, 6, 5, 4), [1, 3]) is None
 
 
-def _zoo_graph(zoo, name):
-    model, _ = zoo(name)
-    graph = read_tflite(model.read_bytes())
-    return graph, graph.layers[-1]
-
-
 def test_reduce_max_with_requantization_is_refused(zoo):
     """TFLite Micro's REDUCE_MAX requires the output's quantization to be the input's: so do we, in one line."""
     from tinycompress.verify import verify_graph
-    graph, layer = _zoo_graph(zoo, "op_reduce_max_last")
+    graph, layer = zoo_graph(zoo, "op_reduce_max_last")
     assert layer.op == "REDUCE_MAX"
     graph.tensors[layer.outputs[0]].scale = graph.tensors[layer.outputs[0]].scale * 2
     with pytest.raises(TinyCompressError, match=r"REDUCE_MAX.*requires them equal") as err:
@@ -122,19 +111,11 @@ def test_int32_outputs_score_as_classes():
 @pytest.mark.parametrize("name", PATH_CASES)
 def test_every_path_is_tflite_micro(zoo, tmp_path, name, board_name):
     model, data = zoo(name)
-    board = load_board(board_name)
-    project = compile_model(model, board, tmp_path / "project")
+    project = firmware_vs_tflm(model, board_name, data, tmp_path)
     functions = {call.function for call in project.calls}
     assert functions & {"tc_reduce_s8", "tc_lut_s8", "tc_batch_matmul_s8"}
-    if name == "op_attention" and (board.dsp or board.mve):   # scores @ v: its columns through scratch
+    if name == "op_attention" and (project.board.dsp or project.board.mve):   # scores @ v: columns via scratch
         assert project.calls[-1].scratch_bytes > 0
-    inputs, _ = load_inputs(data, project.graph, count=0)
-    result = run_firmware(build(project), board, inputs, project.graph.output_tensor().nbytes)
-    expected = tflm_outputs(project.graph.source, inputs)
-    mismatched = np.flatnonzero(~(expected == result.outputs).all(axis=1))
-    assert mismatched.size == 0, (f"{mismatched.size} of {len(inputs)} differ; first input {mismatched[0]}: "
-                                  f"expected {expected[mismatched[0]].tolist()} got "
-                                  f"{result.outputs[mismatched[0]].tolist()}")
 
 
 @needs_emulator

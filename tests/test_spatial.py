@@ -8,21 +8,15 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import pytest
 
-from conftest import needs_emulator
+from conftest import firmware_vs_tflm, needs_emulator
 from test_verify import mutant, refused, tensor
-from tinycompress.boards import load_board
-from tinycompress.build import build
-from tinycompress.emulate import run_firmware
 from tinycompress.load import read_tflite
 from tinycompress.ops import RULES, lower_layer
 from tinycompress.ops.resize import bilinear_table, nearest_indices
 from tinycompress.ops.transpose_conv import padding
-from tinycompress.pipeline import compile_model, load_inputs
 from tinycompress.errors import TinyCompressError
-from tinycompress.reference import tflm_outputs
 
 KERNELS = {"TRANSPOSE_CONV": "tc_transpose_conv_s8", "RESIZE_NEAREST_NEIGHBOR": "tc_resize_nearest_s8",
            "RESIZE_BILINEAR": "tc_resize_bilinear_s8"}
@@ -40,16 +34,8 @@ BOARDS = ["microbit", "mps2-an500", "mps3-an547"]   # M0: portable; M7: DSP; M55
 @pytest.mark.parametrize("name", BOARD_CASES)
 def test_bit_exact_with_tflite_micro_on_every_core(zoo, tmp_path, name, board_name):
     model, data = zoo(name)
-    board = load_board(board_name)
-    project = compile_model(model, board, tmp_path / "project")
+    project = firmware_vs_tflm(model, board_name, data, tmp_path)
     assert set(KERNELS.values()) & {call.function for call in project.calls}
-    inputs, _ = load_inputs(data, project.graph, count=0)
-    result = run_firmware(build(project), board, inputs, project.graph.output_tensor().nbytes)
-    expected = tflm_outputs(project.graph.source, inputs)
-    wrong = np.flatnonzero(~(expected == result.outputs).all(axis=1))
-    assert wrong.size == 0, (f"{wrong.size} of {len(inputs)} differ; first input {wrong[0]}: "
-                             f"expected {expected[wrong[0]].tolist()} got "
-                             f"{result.outputs[wrong[0]].tolist()}")
 
 
 def test_zoo_cases_hold_their_operators(zoo):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import modelzoo
-from conftest import needs_emulator
+from conftest import needs_emulator, zoo_graph
 from tinycompress.boards import load_board
 from tinycompress.build import build
 from tinycompress.emulate import run_firmware
@@ -106,15 +106,9 @@ def test_prelu_in_qemu_on_every_input_and_alpha(calibration, tmp_path):
     assert np.array_equal(result.outputs, expected), np.flatnonzero(result.outputs != expected)
 
 
-def _zoo_graph(zoo, name):
-    model, _ = zoo(name)
-    graph = read_tflite(model.read_bytes())
-    return graph, graph.layers[-1]
-
-
 def test_logistic_output_zero_point_other_than_minus_128_is_refused(zoo):
     """TFLite Micro's LOGISTIC requires an output zero point of -128; so do we, in one line."""
-    graph, layer = _zoo_graph(zoo, "op_logistic")
+    graph, layer = zoo_graph(zoo, "op_logistic")
     graph.tensors[layer.outputs[0]].zero_point = np.array([-100])
     with pytest.raises(TinyCompressError, match=r"LOGISTIC.*zero point of -100 \(TFLite requires -128\)"):
         lower_layer(layer, graph)
@@ -122,7 +116,7 @@ def test_logistic_output_zero_point_other_than_minus_128_is_refused(zoo):
 
 def test_hard_swish_with_an_output_scale_too_small_is_refused(zoo):
     """An output scale below the input's / 128 needs a left shift that TFLite Micro's HARD_SWISH refuses."""
-    graph, layer = _zoo_graph(zoo, "op_hard_swish")
+    graph, layer = zoo_graph(zoo, "op_hard_swish")
     inp = graph.tensors[layer.inputs[0]]
     graph.tensors[layer.outputs[0]].scale = np.array([inp.scale[0] / 1000], np.float32)
     with pytest.raises(TinyCompressError, match="HARD_SWISH.*output scale"):

@@ -226,6 +226,14 @@ typedef struct {
 
 tc_status tc_pad_s8(const tc_pad_params *p, const int8_t *input, int8_t *output);
 
+/* FILL: size bytes of value (ops/fill.py). */
+typedef struct {
+    int32_t size;    /* bytes */
+    int32_t value;   /* int8 */
+} tc_fill_params;
+
+tc_status tc_fill_s8(const tc_fill_params *p, int8_t *output);
+
 /* CONCATENATION and PACK: outer times, each input gives its next sizes[i] bytes. */
 typedef struct {
     int32_t count;          /* inputs */

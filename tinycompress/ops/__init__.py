@@ -60,5 +60,5 @@ def supported_operators() -> list[str]:
 
 
 # Importing the modules registers them.
-from . import (batch_matmul, conv2d, depthwise_conv2d, elementwise, fully_connected, gather, pool2d,  # noqa: E402,F401
-               prelu, quantize, reduce, reshape, resize, shape, softmax, transpose_conv, unary)
+from . import (batch_matmul, conv2d, depthwise_conv2d, elementwise, fill, fully_connected, gather,  # noqa: E402,F401
+               pool2d, prelu, quantize, reduce, reshape, resize, shape, softmax, transpose_conv, unary)
