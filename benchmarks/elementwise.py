@@ -148,7 +148,8 @@ def _float_io(function: str, params_type: str):
     tc_dequantize_s8_f32 calls), parameters from the int8 side's quantization."""
     def lower(graph: Graph) -> KernelCall:
         layer = graph.layers[0]
-        int8 = next(graph.tensors[i] for i in (*layer.inputs, *layer.outputs) if graph.tensors[i].dtype == "int8")
+        int8 = next(graph.tensors[i] for i in (*layer.inputs, *layer.outputs)
+                    if graph.tensors[i].dtype == "int8")
         params = {"size": int8.size, "scale": repr(float(np.float32(int8.scale[0]))) + "f",
                   "zero_point": int(int8.zero_point[0])}
         return KernelCall(layer, function, params_type, params, inputs=[layer.inputs[0]],
@@ -293,7 +294,8 @@ MUL_H = "tensorflow/lite/kernels/internal/reference/integer_ops/mul.h"
 SUB_H = "tensorflow/lite/kernels/internal/reference/sub.h"
 CASES += [
     _binary("MUL", "MUL", SHAPE, MUL_H,
-            MUL_PARAMS + BROADCAST + "tflite::reference_integer_ops::Mul(op, shape0, in0, shape1, in1, shape_out, out);"),
+            MUL_PARAMS + BROADCAST +
+            "tflite::reference_integer_ops::Mul(op, shape0, in0, shape1, in1, shape_out, out);"),
     _binary("MUL per-channel", "MUL", CHANNEL, MUL_H, MUL_PARAMS + BROADCAST +
             "tflite::reference_integer_ops::BroadcastMul4DSlow(op, shape0, in0, shape1, in1, shape_out, out);"),
     _binary("SUB", "SUB", SHAPE, SUB_H, ARITHMETIC + """op.quantized_activation_min = {act_min};
@@ -301,7 +303,8 @@ CASES += [
     """ + BROADCAST + "tflite::reference_ops::Sub(op, shape0, in0, shape1, in1, shape_out, out);"),
     _binary("SUB per-channel", "SUB", CHANNEL, SUB_H, ARITHMETIC + """op.quantized_activation_min = {act_min};
     op.quantized_activation_max = {act_max};
-    """ + BROADCAST + "tflite::reference_ops::BroadcastQuantSubSlow(op, shape0, in0, shape1, in1, shape_out, out);"),
+    """ + BROADCAST +
+            "tflite::reference_ops::BroadcastQuantSubSlow(op, shape0, in0, shape1, in1, shape_out, out);"),
     _binary("SQUARED_DIFFERENCE", "SQUARED_DIFFERENCE", SHAPE, SD_SOURCE, SQUARED_DIFFERENCE +
             "tflite::reference_integer_ops::ElementWise(n, op, in0, in1, out, "
             "tflite::reference_integer_ops::CheckArithmeticParams, tflite::SquaredDifference<int8_t>);"),

@@ -1,6 +1,6 @@
 """Benchmarks: instructions per inference and per MAC, flash, SRAM and arena for the MLPerf Tiny
-models, the digits CNN, ResNet-8 and MobileNetV2-0.35 on Cortex-M0, M4, M7 and M55, the optimized kernels beside the portable
-ones (and CMSIS-NN's, given a checkout in TINYCOMPRESS_CMSIS_NN).
+models, the digits CNN, ResNet-8 and MobileNetV2-0.35 on Cortex-M0, M4, M7 and M55, the optimized
+kernels beside the portable ones (and CMSIS-NN's, given a checkout in TINYCOMPRESS_CMSIS_NN).
 
     .venv/bin/python benchmarks/run.py                  # the table, and benchmarks/results.json
     .venv/bin/python benchmarks/run.py --markdown       # the table for benchmarks/README.md

@@ -23,8 +23,8 @@
 /* FPv5 (the M7's, M33's and M55's FPUs; __ARM_FP reports half precision there, not on the M4's FPv4)
  * has VCVTA: float to int32 rounding halves away from zero, saturating, NaN to 0: exactly the int32 cast
  * of roundf(r) that TFLite Micro computes on these cores (VRINTA, VCVT), in one instruction. */
-#if defined(__ARM_FP) && (__ARM_FP & 4) && ((__ARM_FP & 2) || __ARM_ARCH >= 8) && defined(__ARM_FEATURE_SAT) && \
-    !defined(TC_PORTABLE)
+#if defined(__ARM_FP) && (__ARM_FP & 4) && ((__ARM_FP & 2) || __ARM_ARCH >= 8) && \
+    defined(__ARM_FEATURE_SAT) && !defined(TC_PORTABLE)
 #define TC_VCVTA 1
 #else
 #define TC_VCVTA 0
