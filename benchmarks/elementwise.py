@@ -36,11 +36,11 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from tinycompress.boards import Board, load_board  # noqa: E402
-from tinycompress.emit import TARGET_SOURCES, _environment, c_init, c_rows  # noqa: E402
-from tinycompress.emulate import check_exit, qemu_command  # noqa: E402
+from tinycompress.target.boards import Board, load_board  # noqa: E402
+from tinycompress.codegen.emit import TARGET_SOURCES, _environment, c_init, c_rows  # noqa: E402
+from tinycompress.target.emulate import check_exit, qemu_command  # noqa: E402
 from tinycompress.errors import TinyCompressError  # noqa: E402
-from tinycompress.fixedpoint import f32, quantize_multiplier, tflite_round  # noqa: E402
+from tinycompress.ops.fixedpoint import f32, quantize_multiplier, tflite_round  # noqa: E402
 from tinycompress.ir import Graph, Layer, Tensor  # noqa: E402
 from tinycompress.ops import lower_layer  # noqa: E402
 from tinycompress.ops.common import KernelCall  # noqa: E402

@@ -25,14 +25,14 @@ sys.path.insert(0, str(ROOT / "tests"))     # the model zoo builds the models fr
 import numpy as np  # noqa: E402
 
 import modelzoo  # noqa: E402
-from tinycompress.boards import load_board  # noqa: E402
-from tinycompress.build import build  # noqa: E402
-from tinycompress.elfsize import elf_sizes  # noqa: E402
-from tinycompress.emulate import run_firmware  # noqa: E402
+from tinycompress.target.boards import load_board  # noqa: E402
+from tinycompress.target.build import build  # noqa: E402
+from tinycompress.target.elfsize import elf_sizes  # noqa: E402
+from tinycompress.target.emulate import run_firmware  # noqa: E402
 from tinycompress.errors import TinyCompressError  # noqa: E402
 from tinycompress.pipeline import compile_model, load_inputs  # noqa: E402
-from tinycompress.reference import tflm_arena, tflm_outputs  # noqa: E402
-from tinycompress.report import make_report  # noqa: E402
+from tinycompress.frontend.reference import tflm_arena, tflm_outputs  # noqa: E402
+from tinycompress.analysis.report import make_report  # noqa: E402
 
 # The architecture zoo's (tests/zoo_arch.py) MLPerf Tiny ResNet-8 (32x32x3) and MobileNetV2 width 0.35
 # on 96x96x3, both int8 I/O with a fixed batch.

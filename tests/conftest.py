@@ -28,8 +28,8 @@ def build_stand_in(board_name: str, tmp_path: Path, model_c: str, cflags: tuple 
     (board, ELF)."""
     import subprocess
 
-    from tinycompress.boards import load_board
-    from tinycompress.emit import HARNESS_SOURCES, TARGET_SOURCES, _environment
+    from tinycompress.target.boards import load_board
+    from tinycompress.codegen.emit import HARNESS_SOURCES, TARGET_SOURCES, _environment
     from tinycompress.resources import data_dir
 
     board = load_board(board_name)
@@ -70,11 +70,11 @@ def firmware_vs_tflm(model: Path, board_name: str, data: Path, tmp_path: Path, r
     Micro's on `reference` (default: the file as compiled) byte for byte; the project."""
     import numpy as np
 
-    from tinycompress.boards import load_board
-    from tinycompress.build import build
-    from tinycompress.emulate import run_firmware
+    from tinycompress.target.boards import load_board
+    from tinycompress.target.build import build
+    from tinycompress.target.emulate import run_firmware
     from tinycompress.pipeline import compile_model, load_inputs
-    from tinycompress.reference import tflm_outputs
+    from tinycompress.frontend.reference import tflm_outputs
 
     board = load_board(board_name)
     project = compile_model(model, board, tmp_path / board_name)
@@ -90,6 +90,6 @@ def firmware_vs_tflm(model: Path, board_name: str, data: Path, tmp_path: Path, r
 
 def zoo_graph(zoo, name: str):
     """The zoo model's graph as loaded, and its last layer."""
-    from tinycompress.load import read_tflite
+    from tinycompress.frontend.load import read_tflite
     graph = read_tflite(zoo(name)[0].read_bytes())
     return graph, graph.layers[-1]

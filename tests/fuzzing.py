@@ -19,7 +19,7 @@ import flatbuffers
 import numpy as np
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
-from tinycompress.boards import load_board
+from tinycompress.target.boards import load_board
 from tinycompress.errors import TinyCompressError
 from tinycompress.pipeline import VerificationError, run_model
 

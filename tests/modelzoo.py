@@ -3,7 +3,7 @@
 Usage: python tests/modelzoo.py [--out DIR] [--force] [NAME ...]
 
 Each model is a Keras model (batch size 1) trained briefly so its weights look
-real, converted by tinycompress.quantize to full int8, and stored with at least
+real, converted by tinycompress.frontend.quantize to full int8, and stored with at least
 100 test inputs (`x` float32, `x_int8`) and, for classifiers, labels (`y`).
 The networks also keep their float `.keras` model and training set
 (`<name>_train.npz`) for factorization sweeps.
@@ -40,7 +40,7 @@ DEFAULT_OUT = ROOT / "tests" / ".models"
 TEST_INPUTS = 120
 SEED = 7
 # What a model's bytes depend on besides its name: the key of the cache.
-SOURCES = [Path(__file__).resolve(), ROOT / "tinycompress" / "quantize.py", ROOT / "examples" / "digits" / "train.py"]
+SOURCES = [Path(__file__).resolve(), ROOT / "tinycompress" / "frontend" / "quantize.py", ROOT / "examples" / "digits" / "train.py"]
 PACKAGES = ["tensorflow-cpu", "keras", "numpy", "tflite-micro", "scikit-learn"]
 # TensorFlow reads these when it starts: one thread each, deterministic kernels.
 DETERMINISTIC_ENV = {"TF_DETERMINISTIC_OPS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
@@ -69,7 +69,7 @@ def cache_key(name: str | None = None) -> str:
 def _deterministic_tensorflow():
     """Before any TensorFlow op runs: one thread for training and conversion, deterministic ops."""
     os.environ.update(DETERMINISTIC_ENV)
-    from tinycompress.quantize import _tensorflow
+    from tinycompress.frontend.quantize import _tensorflow
     tf = _tensorflow()   # quiet TensorFlow's import
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -364,7 +364,7 @@ def _load_zoo_modules() -> None:
 
 def _float_tflite(model) -> bytes:
     import tensorflow as tf
-    from tinycompress.quantize import _quiet
+    from tinycompress.frontend.quantize import _quiet
     with _quiet():
         return tf.lite.TFLiteConverter.from_keras_model(model).convert()
 
@@ -471,8 +471,8 @@ def build_here(name: str, out_dir: Path = DEFAULT_OUT) -> Path:
     """Build `name` into out_dir in this process (after _deterministic_tensorflow); the .tflite path."""
     out_dir = Path(out_dir)
     tflite_path = out_dir / f"{name}.tflite"
-    from tinycompress.load import read_tflite
-    from tinycompress.quantize import _convert_keras
+    from tinycompress.frontend.load import read_tflite
+    from tinycompress.frontend.quantize import _convert_keras
 
     model, calibration, train_y, test_x, test_y = BUILDERS[name]()
     if name in EXPORTS:

@@ -183,7 +183,7 @@ def test_too_big_for_the_microbit_is_refused_naming_the_budget(zoo, arch, flavou
 @pytest.mark.parametrize("arch,flavour", sorted(TFLM_REFUSES))
 def test_a_file_tflite_micro_refuses_runs_and_verify_says_why(zoo, tmp_path, arch, flavour):
     from test_dynbatch import _folded_file
-    from tinycompress.load import read_tflite
+    from tinycompress.frontend.load import read_tflite
     model, data = zoo(arch_name(arch, flavour))
     proc = tc("run", model, "--board", "mps2-an386", "--data", data, "--verify")
     assert proc.returncode != 0

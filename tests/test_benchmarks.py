@@ -16,7 +16,7 @@ sys.path.insert(0, str(TESTS.parent / "benchmarks"))
 
 import elementwise  # noqa: E402
 
-from tinycompress.fixedpoint import requantize  # noqa: E402
+from tinycompress.ops.fixedpoint import requantize  # noqa: E402
 from tinycompress.ops import unary  # noqa: E402
 
 

@@ -12,16 +12,16 @@ import pytest
 
 import modelzoo
 from conftest import needs_emulator
-from tinycompress.boards import load_board
-from tinycompress.build import build
-from tinycompress.emulate import run_firmware
+from tinycompress.target.boards import load_board
+from tinycompress.target.build import build
+from tinycompress.target.emulate import run_firmware
 from tinycompress.errors import TinyCompressError
-from tinycompress.load import read_tflite
+from tinycompress.frontend.load import read_tflite
 from tinycompress.ops import RULES, lower_layer
 from tinycompress.ops.elementwise import broadcast_walk
 from tinycompress.pipeline import compile_model
-from tinycompress.quantize import keras_to_int8_tflite
-from tinycompress.reference import tflm_outputs
+from tinycompress.frontend.quantize import keras_to_int8_tflite
+from tinycompress.frontend.reference import tflm_outputs
 
 BOARDS = ["mps2-an386", "microbit", "mps3-an547", "mps2-an500"]   # M4, M0, M55, M7
 

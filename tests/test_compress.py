@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinycompress.compress import (conv_plan, energy_rank, factorize, parse_rank, svd_factors, tucker2)
+from tinycompress.compress.rank import (conv_plan, energy_rank, factorize, parse_rank, svd_factors, tucker2)
 from tinycompress.errors import TinyCompressError
 
 RNG = np.random.default_rng(3)

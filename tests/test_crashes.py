@@ -9,8 +9,8 @@ import pytest
 from conftest import build_stand_in, needs_emulator
 from test_cli import assert_one_line_error, tc
 
-from tinycompress import quantize
-from tinycompress.emulate import run_firmware
+from tinycompress.frontend import quantize
+from tinycompress.target.emulate import run_firmware
 from tinycompress.errors import EXIT_ERROR
 
 

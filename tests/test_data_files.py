@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from test_cli import assert_one_line_error, tc
 
-from tinycompress.data import MAX_NPZ_BYTES, graph_io
+from tinycompress.frontend.data import MAX_NPZ_BYTES, graph_io
 from tinycompress.errors import EXIT_ERROR, TinyCompressError
-from tinycompress.load import read_tflite_file
+from tinycompress.frontend.load import read_tflite_file
 from tinycompress.pipeline import load_inputs, training_data
-from tinycompress.quantize import load_calibration
+from tinycompress.frontend.quantize import load_calibration
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from tinycompress.boards import load_board
+from tinycompress.target.boards import load_board
 from tinycompress.ops.common import ConstArray
 from tinycompress.ops.dsp_forms import EXACT_LIMIT, assign_dsp_forms, pair_bias, pair_weights
 

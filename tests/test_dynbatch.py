@@ -1,4 +1,4 @@
-"""Dynamic-batch exports (tinycompress/fold.py) and Keras layer names (load._name_layers).
+"""Dynamic-batch exports (tinycompress/frontend/fold.py) and Keras layer names (load._name_layers).
 
 A file converted with a `None` batch carries int32 shape arithmetic in front of its RESHAPEs; it is folded
 at load for batch 1 and the firmware must equal TFLite Micro running the ORIGINAL file, bit for bit. A
@@ -14,15 +14,15 @@ import pytest
 from conftest import firmware_vs_tflm, needs_emulator
 from test_cli import assert_one_line_error, tc
 
-from tinycompress import verify
+from tinycompress.frontend import verify
 from tinycompress.errors import EXIT_ERROR, TinyCompressError
 from tinycompress.escape import c_identifier
 from tinycompress.ir import Layer, Tensor
-from tinycompress.load import MAX_NAME, _name_layers, read_tflite_file
+from tinycompress.frontend.load import MAX_NAME, _name_layers, read_tflite_file
 from tinycompress.pipeline import load_model
 
 INT8 = ["dyn_mlp", "dyn_cnn", "dyn_conv1d", "dyn_gap"]
-FLOAT_IO = ["dynf_mlp", "dynf_cnn", "dynf_conv1d", "dynf_gap"]   # need tinycompress/floatio.py
+FLOAT_IO = ["dynf_mlp", "dynf_cnn", "dynf_conv1d", "dynf_gap"]   # need tinycompress/frontend/floatio.py
 SHAPE_OPS = {"SHAPE", "STRIDED_SLICE", "PACK", "GATHER", "REDUCE_PROD", "CONCATENATION", "FILL"}
 
 
@@ -30,7 +30,7 @@ def _operators(path) -> list[str]:
     """The operators the file itself holds, before any folding."""
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
-    from tinycompress.load import _enum_names
+    from tinycompress.frontend.load import _enum_names
     model = schema.ModelT.InitFromPackedBuf(bytearray(path.read_bytes()), 0)
     names = _enum_names(schema.BuiltinOperator)
     codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
@@ -140,7 +140,7 @@ def data_shape_model(tmp_path_factory):
     """A RESHAPE whose new shape the data computes: ARG_MAX -> CAST -> MINIMUM -> ADD -> PACK."""
     import keras
 
-    from tinycompress.quantize import keras_to_int8_tflite
+    from tinycompress.frontend.quantize import keras_to_int8_tflite
     keras.utils.set_random_seed(0)
     L = keras.layers
     inp = keras.Input((16,), batch_size=1)

@@ -9,15 +9,15 @@ import pytest
 from conftest import needs_emulator
 from test_cli import ROOT, assert_one_line_error, tc
 
-from tinycompress.boards import load_board
-from tinycompress.build import build
-from tinycompress.compress import RankSpec
-from tinycompress.embedding import compress_table, parse_embedding, parse_embeddings
-from tinycompress.emulate import run_firmware
+from tinycompress.target.boards import load_board
+from tinycompress.target.build import build
+from tinycompress.compress.rank import RankSpec
+from tinycompress.compress.embeddings import compress_table, parse_embedding, parse_embeddings
+from tinycompress.target.emulate import run_firmware
 from tinycompress.errors import EXIT_ERROR, TinyCompressError
-from tinycompress.fixedpoint import requantize
+from tinycompress.ops.fixedpoint import requantize
 from tinycompress.pipeline import Compression, compile_model, load_inputs, run_model
-from tinycompress.reference import tflm_outputs
+from tinycompress.frontend.reference import tflm_outputs
 
 METHODS = ["row-int8", "lowrank:8", "pq:4", "hash:128", "kronecker"]
 
@@ -196,7 +196,7 @@ def as_embedding_lookup(tflite: bytes) -> bytes:
     ids first, and 1-D ids (16) giving rows (16, 32): the same bytes in and out."""
     import flatbuffers
 
-    from tinycompress.load import schema
+    from tinycompress.frontend.load import schema
     model = schema.ModelT.InitFromPackedBuf(bytearray(tflite), 0)
     code = schema.OperatorCodeT()
     code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.EMBEDDING_LOOKUP
@@ -229,7 +229,7 @@ def test_embedding_lookup_operator(zoo, tmp_path, method):
 @pytest.mark.slow
 def test_text_example_keeps_its_accuracy_with_a_tenth_of_the_flash():
     """The issue's bar, measured on the emulated firmware: an embedding 10x smaller for at most 2 points."""
-    from tinycompress.profile import run_embedding_profile
+    from tinycompress.analysis.sweep import run_embedding_profile
     example = ROOT / "examples" / "text"
     train = example / "text_train.npz"
     results = run_embedding_profile(example / "text_classifier.keras", load_board("mps2-an386"),

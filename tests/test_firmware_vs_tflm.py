@@ -8,13 +8,13 @@ import pytest
 from conftest import needs_emulator
 
 import modelzoo
-from tinycompress.boards import load_board
-from tinycompress.build import build
-from tinycompress.elfsize import elf_sizes
-from tinycompress.emulate import run_firmware
+from tinycompress.target.boards import load_board
+from tinycompress.target.build import build
+from tinycompress.target.elfsize import elf_sizes
+from tinycompress.target.emulate import run_firmware
 from tinycompress.errors import EXIT_BUDGET, TinyCompressError
 from tinycompress.pipeline import compile_model, load_inputs
-from tinycompress.reference import tflm_outputs
+from tinycompress.frontend.reference import tflm_outputs
 
 pytestmark = needs_emulator
 

@@ -13,11 +13,11 @@ import pytest
 from conftest import needs_emulator
 from test_cli import assert_one_line_error, tc
 
-from tinycompress.boards import list_boards
-from tinycompress.elfsize import elf_sizes
+from tinycompress.target.boards import list_boards
+from tinycompress.target.elfsize import elf_sizes
 from tinycompress.errors import EXIT_TOOL_MISSING
-from tinycompress.flash import REGISTRY
-from tinycompress.reference import tflm_outputs
+from tinycompress.target.flash import REGISTRY
+from tinycompress.frontend.reference import tflm_outputs
 
 pytestmark = needs_emulator
 
@@ -47,7 +47,7 @@ def test_flash_uploads_into_qemu_offline_and_matches_tflite_micro(zoo, tmp_path)
 
     # The serial log is the firmware's own output: compare it with TFLite Micro here too.
     x = np.load(data)["x"][:24]
-    from tinycompress.load import read_tflite_file
+    from tinycompress.frontend.load import read_tflite_file
     graph = read_tflite_file(model)
     inp = graph.input_tensor()
     q = np.clip(np.round(x.reshape(24, -1) / inp.scale[0]) + inp.zero_point[0], -128, 127).astype(np.int8)

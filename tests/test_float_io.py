@@ -1,4 +1,4 @@
-"""Float-I/O models (tinycompress/floatio.py): compiled as the int8 models they are, their float helpers
+"""Float-I/O models (tinycompress/frontend/floatio.py): compiled as the int8 models they are, their float helpers
 bit-exact with TFLite Micro's QUANTIZE and DEQUANTIZE, and int8 QUANTIZE/DEQUANTIZE inside the graph."""
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import pytest
 from conftest import TESTS, needs_emulator
 from test_cli import assert_one_line_error, tc
 
-from tinycompress.boards import load_board
-from tinycompress.emit import TARGET_SOURCES
-from tinycompress.emulate import qemu_command
-from tinycompress.floatio import dequantize, is_float_model, quantize
-from tinycompress.load import read_tflite, read_tflite_file
+from tinycompress.target.boards import load_board
+from tinycompress.codegen.emit import TARGET_SOURCES
+from tinycompress.target.emulate import qemu_command
+from tinycompress.frontend.floatio import dequantize, is_float_model, quantize
+from tinycompress.frontend.load import read_tflite, read_tflite_file
 from tinycompress.pipeline import compile_model, load_model
-from tinycompress.reference import tflm_outputs
+from tinycompress.frontend.reference import tflm_outputs
 
 FLOAT_IO = ["op_floatio_mlp", "op_floatio_cnn_softmax", "op_floatio_2d_output"]
 

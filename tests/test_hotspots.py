@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from conftest import build_stand_in, needs_emulator
 
-from tinycompress.boards import load_board
-from tinycompress.build import build
+from tinycompress.target.boards import load_board
+from tinycompress.target.build import build
 from tinycompress.errors import EXIT_ERROR, TinyCompressError
-from tinycompress.hotspots import format_table, hot_functions, profile_functions
+from tinycompress.analysis.hotspots import format_table, hot_functions, profile_functions
 from tinycompress.pipeline import compile_model, load_inputs
 
 pytestmark = needs_emulator

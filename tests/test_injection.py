@@ -18,8 +18,8 @@ import pytest
 from conftest import needs_emulator
 
 from tinycompress import escape
-from tinycompress.boards import CONSOLE_KEYS, list_boards, load_board, load_board_file
-from tinycompress.emit import CONSOLE_SOURCES
+from tinycompress.target.boards import CONSOLE_KEYS, list_boards, load_board, load_board_file
+from tinycompress.codegen.emit import CONSOLE_SOURCES
 from tinycompress.errors import EXIT_ERROR, TinyCompressError
 from tinycompress.resources import data_dir
 

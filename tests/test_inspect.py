@@ -7,7 +7,7 @@ import json
 import pytest
 from test_cli import assert_one_line_error, tc
 
-from tinycompress.boards import load_board
+from tinycompress.target.boards import load_board
 from tinycompress.errors import EXIT_BUDGET, EXIT_ERROR
 from tinycompress.ops import supported_operators
 from tinycompress.pipeline import compile_model
@@ -97,7 +97,7 @@ def test_inspect_a_file_that_is_not_a_model(tmp_path):
 @pytest.mark.parametrize("name", ["dynf_cnn", "dynf_conv1d"])
 def test_inspect_float_io_dynamic_batch(zoo, name):
     """Float input and output (QUANTIZE, DEQUANTIZE) around a dynamic-batch int8 model: needs the float-I/O
-    support of tinycompress/floatio.py."""
+    support of tinycompress/frontend/floatio.py."""
     model, _ = zoo(name)
     proc, report = _inspect_json(model)
     assert proc.returncode == 0, proc.stderr

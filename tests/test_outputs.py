@@ -221,7 +221,7 @@ def test_an_interrupted_write_leaves_the_old_file(tmp_path, monkeypatch):
 
 
 def test_an_interrupted_project_swap_leaves_the_old_project(zoo, tmp_path, monkeypatch):
-    from tinycompress.boards import load_board
+    from tinycompress.target.boards import load_board
     from tinycompress.pipeline import compile_model
     mlp, _ = zoo("digits_mlp")
     cnn, _ = zoo("digits_cnn")

@@ -2,7 +2,7 @@
 import itertools
 import random
 
-from tinycompress.plan import Buffer, greedy_plan, linear_plan
+from tinycompress.codegen.plan import Buffer, greedy_plan, linear_plan
 
 
 def overlaps(a: Buffer, b: Buffer) -> bool:
@@ -37,9 +37,9 @@ def test_residual_add_writes_into_a_dead_input(zoo):
     arena's peak could lie at a convolution), so the peak is set by the activations alone. At the
     second convolution 192 + 320 + 320 B are live; at the ADD 320 + 320 B with the overwrite,
     3 x 320 B without."""
-    from tinycompress.load import read_tflite_file
+    from tinycompress.frontend.load import read_tflite_file
     from tinycompress.ops import lower_layer
-    from tinycompress.plan import plan_arena
+    from tinycompress.codegen.plan import plan_arena
 
     graph = read_tflite_file(zoo("op_add_residual")[0])
     calls = [lower_layer(layer, graph) for layer in graph.layers]

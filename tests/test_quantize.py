@@ -7,8 +7,8 @@ from conftest import needs_emulator
 from test_cli import assert_one_line_error, tc
 
 from tinycompress.errors import EXIT_ERROR, TinyCompressError
-from tinycompress.load import read_tflite
-from tinycompress.quantize import keras_to_int8_tflite, load_calibration
+from tinycompress.frontend.load import read_tflite
+from tinycompress.frontend.quantize import keras_to_int8_tflite, load_calibration
 
 
 @pytest.fixture(scope="module")

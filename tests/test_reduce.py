@@ -14,12 +14,12 @@ import pytest
 import modelzoo
 from conftest import firmware_vs_tflm, needs_emulator, zoo_graph
 from tinycompress.errors import TinyCompressError
-from tinycompress.load import read_tflite
+from tinycompress.frontend.load import read_tflite
 from tinycompress.ops.reduce import extents
 from tinycompress.ops.unary import table
 from tinycompress.pipeline import predicted_classes
-from tinycompress.profile import Evaluation
-from tinycompress.reference import tflm_outputs
+from tinycompress.analysis.sweep import Evaluation
+from tinycompress.frontend.reference import tflm_outputs
 
 BOARDS = ["microbit", "mps2-an386", "mps3-an547"]
 PATH_CASES = ["op_reduce_mean_last", "op_reduce_sum_axis1", "op_reduce_max_hw", "op_reduce_mean_all_keep",
@@ -40,7 +40,7 @@ def test_extents_walk_any_adjacent_axes():
 
 def test_reduce_max_with_requantization_is_refused(zoo):
     """TFLite Micro's REDUCE_MAX requires the output's quantization to be the input's: so do we, in one line."""
-    from tinycompress.verify import verify_graph
+    from tinycompress.frontend.verify import verify_graph
     graph, layer = zoo_graph(zoo, "op_reduce_max_last")
     assert layer.op == "REDUCE_MAX"
     graph.tensors[layer.outputs[0]].scale = graph.tensors[layer.outputs[0]].scale * 2

@@ -10,8 +10,8 @@ import pytest
 from conftest import needs_emulator
 from test_cli import tc
 
-from tinycompress import reference
-from tinycompress.boards import load_board
+from tinycompress.frontend import reference
+from tinycompress.target.boards import load_board
 from tinycompress.errors import EXIT_MISMATCH
 from tinycompress.pipeline import VerificationError, run_model
 

@@ -8,9 +8,9 @@ import subprocess
 import pytest
 from conftest import TESTS, needs_emulator
 
-from tinycompress.boards import load_board
-from tinycompress.emit import TARGET_SOURCES, _environment
-from tinycompress.emulate import qemu_command
+from tinycompress.target.boards import load_board
+from tinycompress.codegen.emit import TARGET_SOURCES, _environment
+from tinycompress.target.emulate import qemu_command
 from tinycompress.resources import data_dir
 
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from conftest import build_stand_in, needs_emulator
 
-from tinycompress.boards import list_boards
-from tinycompress.emulate import run_firmware
+from tinycompress.target.boards import list_boards
+from tinycompress.target.emulate import run_firmware
 from tinycompress.errors import TinyCompressError
 
 pytestmark = needs_emulator

@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 from conftest import TESTS
 
-from tinycompress.boards import load_board
-from tinycompress.emit import HOST_SOURCES
-from tinycompress.emulate import run_firmware
+from tinycompress.target.boards import load_board
+from tinycompress.codegen.emit import HOST_SOURCES
+from tinycompress.target.emulate import run_firmware
 from tinycompress.errors import TinyCompressError
-from tinycompress.load import read_tflite_file
+from tinycompress.frontend.load import read_tflite_file
 from tinycompress.pipeline import compile_model, load_inputs
-from tinycompress.reference import tflm_outputs
+from tinycompress.frontend.reference import tflm_outputs
 from tinycompress.resources import data_dir
 
 SANITIZE = "-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"

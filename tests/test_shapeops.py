@@ -13,17 +13,17 @@ import numpy as np
 import pytest
 
 from conftest import needs_emulator
-from tinycompress.boards import load_board
-from tinycompress.build import build
-from tinycompress.emulate import run_firmware
+from tinycompress.target.boards import load_board
+from tinycompress.target.build import build
+from tinycompress.target.emulate import run_firmware
 from tinycompress.errors import TinyCompressError
 from tinycompress.ir import Graph, Layer, Tensor
-from tinycompress.load import constant_bytes_location, read_tflite
+from tinycompress.frontend.load import constant_bytes_location, read_tflite
 from tinycompress.ops import lower_layer
 from tinycompress.ops.shape import merge_axes, strided_ranges
 from tinycompress.pipeline import compile_model, load_inputs
-from tinycompress.reference import tflm_outputs
-from tinycompress.verify import verify_graph
+from tinycompress.frontend.reference import tflm_outputs
+from tinycompress.frontend.verify import verify_graph
 
 # one case per kernel and path: block copies, pad, strided copy (memcpy runs, negative and transposing steps)
 QEMU_CASES = ["op_concat_channels", "op_zero_pad2d", "op_pad_constant", "op_permute", "op_strided_masks",
@@ -191,7 +191,7 @@ def long_transpose(tmp_path_factory):
     """Dense -> TRANSPOSE (20x3 -> 3x20) -> Dense: output runs of 20 at a step of 3, sixteen per Helium
     gather and a tail of four."""
     import modelzoo
-    from tinycompress.quantize import keras_to_int8_tflite
+    from tinycompress.frontend.quantize import keras_to_int8_tflite
     keras = modelzoo._keras()
     inp = keras.Input((20, 4), batch_size=1)
     x = keras.layers.Dense(3, bias_initializer="random_normal")(inp)

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import firmware_vs_tflm, needs_emulator
 from test_verify import mutant, refused, tensor
-from tinycompress.load import read_tflite
+from tinycompress.frontend.load import read_tflite
 from tinycompress.ops import RULES, lower_layer
 from tinycompress.ops.resize import bilinear_table, nearest_indices
 from tinycompress.ops.transpose_conv import padding

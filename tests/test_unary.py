@@ -11,16 +11,16 @@ import pytest
 
 import modelzoo
 from conftest import needs_emulator, zoo_graph
-from tinycompress.boards import load_board
-from tinycompress.build import build
-from tinycompress.emulate import run_firmware
+from tinycompress.target.boards import load_board
+from tinycompress.target.build import build
+from tinycompress.target.emulate import run_firmware
 from tinycompress.pipeline import compile_model
 from tinycompress.errors import TinyCompressError
-from tinycompress.load import read_tflite
+from tinycompress.frontend.load import read_tflite
 from tinycompress.ops import lower_layer
 from tinycompress.ops.unary import table
-from tinycompress.quantize import keras_to_int8_tflite
-from tinycompress.reference import tflm_outputs
+from tinycompress.frontend.quantize import keras_to_int8_tflite
+from tinycompress.frontend.reference import tflm_outputs
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""The model verifier (tinycompress/verify.py): each invalid model is refused in one line naming the tensor or
+"""The model verifier (tinycompress/frontend/verify.py): each invalid model is refused in one line naming the tensor or
 layer, before anything is lowered; sizes are checked against the board before anything reaches C; a crash
 of the TFLite Micro interpreter is one line. Mutants are zoo models with field edits (tests/fuzzing.py)."""
 from __future__ import annotations
@@ -10,12 +10,12 @@ import pytest
 
 import fuzzing
 from conftest import needs_emulator
-from tinycompress.boards import load_board
-from tinycompress.load import read_tflite_file
+from tinycompress.target.boards import load_board
+from tinycompress.frontend.load import read_tflite_file
 from tinycompress.errors import EXIT_BUDGET, TinyCompressError
 from tinycompress.pipeline import compile_model, load_model, run_model
-from tinycompress.reference import tflm_arena, tflm_outputs
-from tinycompress.verify import MAX_FILE_BYTES
+from tinycompress.frontend.reference import tflm_arena, tflm_outputs
+from tinycompress.frontend.verify import MAX_FILE_BYTES
 
 # op_fc_relu: tensor 0 input [1, 23], 1 bias [13], 2 weights [13, 23], 3 output [1, 13]; one operator.
 FC = "op_fc_relu"

@@ -1,4 +1,4 @@
-"""Dynamic-batch exports (tinycompress/fold.py): small Keras models converted with a `None` batch, as users
+"""Dynamic-batch exports (tinycompress/frontend/fold.py): small Keras models converted with a `None` batch, as users
 get them, so the file carries int32 shape arithmetic (SHAPE, STRIDED_SLICE, PACK, GATHER, REDUCE_PROD,
 CONCATENATION) in front of its RESHAPEs and -1 batches in its shape signatures.
 

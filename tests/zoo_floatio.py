@@ -1,4 +1,4 @@
-"""Float-I/O exports and QUANTIZE/DEQUANTIZE inside int8 graphs (tinycompress/floatio.py, ops/quantize.py).
+"""Float-I/O exports and QUANTIZE/DEQUANTIZE inside int8 graphs (tinycompress/frontend/floatio.py, ops/quantize.py).
 
 - op_floatio_*: small models exported as the converter's default, float32 in and out around full int8
   (QUANTIZE first, DEQUANTIZE last): an MLP, a CNN ending in SOFTMAX, a model with a 2-D output, and a
@@ -27,7 +27,7 @@ def _requantized(pair: bool, ratio: float, zero_point: int):
         import flatbuffers
         from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
-        from tinycompress.quantize import keras_to_int8_tflite
+        from tinycompress.frontend.quantize import keras_to_int8_tflite
         m = schema.ModelT.InitFromPackedBuf(bytearray(keras_to_int8_tflite(model, calibration)), 0)
         sub = m.subgraphs[0]
         first = sub.operators[0].outputs[0]

@@ -53,7 +53,7 @@ def _export(model, calibration) -> bytes:
     import warnings
 
     tf = _tf()
-    from tinycompress.quantize import _quiet, _representative
+    from tinycompress.frontend.quantize import _quiet, _representative
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = _representative(calibration, (1,) + tuple(model.inputs[0].shape[1:]))

@@ -8,7 +8,7 @@ import numpy as np
 
 
 def _converter(model, calibration: np.ndarray, float_io: bool):
-    from tinycompress.quantize import _representative, _tensorflow
+    from tinycompress.frontend.quantize import _representative, _tensorflow
     tf = _tensorflow()
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -21,7 +21,7 @@ def _converter(model, calibration: np.ndarray, float_io: bool):
 
 
 def _convert(converter) -> bytes:
-    from tinycompress.quantize import _quiet
+    from tinycompress.frontend.quantize import _quiet
     with _quiet(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return converter.convert()

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .boards import DEFAULT_BOARD, Board, list_boards, load_board, load_board_file, require_emulated
+from .target.boards import DEFAULT_BOARD, Board, list_boards, load_board, load_board_file, require_emulated
 from .errors import TinyCompressError
 from .escape import one_line
 from .outputs import check_paths, claim, write_file
@@ -62,8 +62,8 @@ def _compression_options(fn):
 
 def _compression(rank, energy, train, epochs, embedding=None, vocab=None, data=None):
     """The compress stage's settings; kronecker's token strings come from --vocab or the 'vocab' of --data."""
-    from .compress import parse_rank
-    from .embedding import parse_embedding
+    from .compress.rank import parse_rank
+    from .compress.embeddings import parse_embedding
     from .pipeline import Compression
     spec = parse_embedding(embedding) if embedding else None
     return Compression(parse_rank(rank, energy), train, epochs, spec, _tokens(vocab, data) if spec else None)
@@ -71,8 +71,8 @@ def _compression(rank, energy, train, epochs, embedding=None, vocab=None, data=N
 
 def _tokens(vocab: Path | None, data: Path | None) -> list[str] | None:
     """The token strings: --vocab, else the 'vocab' array of the data .npz, else none."""
-    from .embedding import read_vocab
-    from .load import open_npz
+    from .compress.embeddings import read_vocab
+    from .frontend.load import open_npz
     if vocab is not None:
         return read_vocab(vocab)
     if data is not None and "vocab" in (npz := open_npz(data, "data")):
@@ -89,7 +89,7 @@ def _kernel_options(fn):
 
 
 def _cmsis_nn(kernels: str, directory: Path | None) -> Path | None:
-    from . import cmsis_nn
+    from .codegen import cmsis_nn
     return cmsis_nn.checkout(directory) if kernels == "cmsis-nn" else None
 
 
@@ -171,7 +171,7 @@ def run(model: Path, board: Board, data: Path | None, count: int, verify: bool, 
           --calibration examples/digits/digits_test.npz --data examples/digits/digits_test.npz
     """
     from .pipeline import VerificationError, run_model
-    from .report import format_table
+    from .analysis.report import format_table
     _check_paths(output, {"--json": json_path}, model, data, calibration, train, vocab)
     try:
         report = run_model(model, require_emulated(board, "run"), data=data, verify=verify, out=output,
@@ -270,8 +270,8 @@ def profile(model, board, ranks, embeddings, vocab, data, calibration, train, ep
           --embeddings row-int8,lowrank:16,pq:8,hash:512,kronecker
     """
     from .errors import EXIT_BUDGET, EXIT_MISMATCH
-    from .profile import Budgets, parse_variants, run_profile
-    from .profile_report import format_table, to_json, write_csv, write_junit, write_pareto
+    from .analysis.sweep import Budgets, parse_variants, run_profile
+    from .analysis.sweep_report import format_table, to_json, write_csv, write_junit, write_pareto
 
     budgets = Budgets(_size(max_flash), _size(max_sram), max_instructions,
                       None if min_accuracy is None else min_accuracy / 100)
@@ -281,8 +281,8 @@ def profile(model, board, ranks, embeddings, vocab, data, calibration, train, ep
         if embeddings is not None:
             if ranks is not None:
                 raise click.UsageError("give --ranks or --embeddings, not both: a profile sweeps one of them")
-            from .embedding import parse_embeddings
-            from .profile import run_embedding_profile
+            from .compress.embeddings import parse_embeddings
+            from .analysis.sweep import run_embedding_profile
             results = run_embedding_profile(model, target, parse_embeddings(embeddings), data, output, calibration,
                                             _tokens(vocab, data), train, epochs, budgets, jobs, timeout)
         else:
@@ -355,8 +355,8 @@ def profile_functions_command(model: Path, board: Board, data: Path | None, inde
       tinycompress profile-functions examples/digits/digits_cnn.tflite --board mps2-an386 \\
           --data examples/digits/digits_test.npz --top 10
     """
-    from .build import build
-    from .hotspots import format_table, profile_functions
+    from .target.build import build
+    from .analysis.hotspots import format_table, profile_functions
     from .pipeline import compile_graph, load_inputs, load_model, project_directory
     target = require_emulated(board, "profile-functions")
     _check_paths(output, {"--json": json_path}, model, data, calibration, train, vocab)
@@ -412,7 +412,7 @@ def flash(model: Path, board: Board, output: Path | None, data: Path | None, cou
       pio device monitor -d build/digits_cnn-nucleo-l4r5zi -b 115200
     """
     from .pipeline import flash_model
-    from .report import format_table
+    from .analysis.report import format_table
     target = board
     output = output or Path("build") / f"{Path(model).stem}-{target.name}"
     _check_paths(output, {"--json": json_path}, model, data, calibration, train, vocab)
@@ -458,7 +458,7 @@ def inspect(model: Path, board: str | None, board_file: Path | None, json_path: 
       tinycompress inspect model.tflite --board nucleo-l4r5zi --json report.json
     """
     from .errors import EXIT_BUDGET
-    from .inspection import format_text, inspect_model, refusal_message
+    from .analysis.inspection import format_text, inspect_model, refusal_message
     if board is not None and board_file is not None:
         raise click.UsageError("give --board or --board-file, not both")
     target = load_board_file(board_file) if board_file is not None else \

@@ -10,24 +10,24 @@ from typing import Callable
 
 import numpy as np
 
-from . import verify
-from .boards import Board
-from .build import build
-from .compress import RankSpec
-from .elfsize import elf_sizes
-from .emit import Project, emit_project
-from .embedding import EmbeddingSpec, compress_embeddings
-from .data import check_int8_samples, check_labels, check_samples, graph_io
-from .emulate import run_firmware
+from .frontend import verify
+from .target.boards import Board
+from .target.build import build
+from .compress.rank import RankSpec
+from .target.elfsize import elf_sizes
+from .codegen.emit import Project, emit_project
+from .compress.embeddings import EmbeddingSpec, compress_embeddings
+from .frontend.data import check_int8_samples, check_labels, check_samples, graph_io
+from .target.emulate import run_firmware
 from .errors import EXIT_BUDGET, EXIT_MISMATCH, TinyCompressError
 from .outputs import claim
 from .ir import Graph
-from .load import open_npz, read_tflite, read_tflite_file
+from .frontend.load import open_npz, read_tflite, read_tflite_file
 from .ops import lower_layer
 from .ops.dsp_forms import assign_dsp_forms
 from .ops.scratch import assign_scratch, bind_scratch
-from .plan import plan_arena
-from .report import Report, make_report
+from .codegen.plan import plan_arena
+from .analysis.report import Report, make_report
 
 KERAS_SUFFIXES = (".keras", ".h5")
 
@@ -61,7 +61,7 @@ def _load_int8(path: Path, calibration: Path | None, compression: Compression | 
     if not path.exists():
         raise TinyCompressError(f"model file {path} does not exist")
     if path.suffix in KERAS_SUFFIXES:
-        from . import quantize
+        from .frontend import quantize
         if calibration is None:
             raise TinyCompressError(f"{path.name} is a Keras model: give calibration data with "
                                     "--calibration data.npz (samples under 'x': float32 features or token ids)")
@@ -71,7 +71,7 @@ def _load_int8(path: Path, calibration: Path | None, compression: Compression | 
             model = compress_keras(model, compression)[0]
         tuned = None
         if compression is not None and compression.embedding is not None and compression.train is not None:
-            from .embedding_tune import tune_embedding
+            from .compress.embedding_tune import tune_embedding
             model, tuned = tune_embedding(model, compression.embedding, compression.vocab,
                                           *training_data(compression.train, model), compression.epochs)
         tflite = quantize.keras_to_int8_tflite(model, calibration_x)
@@ -79,13 +79,13 @@ def _load_int8(path: Path, calibration: Path | None, compression: Compression | 
     if compression is not None and (compression.active or compression.train is not None):
         raise TinyCompressError(f"{path.name} is a .tflite: factorization and fine-tuning need the Keras model "
                                 "(.keras)")
-    from .floatio import fold_float_io, is_float_model
+    from .frontend.floatio import fold_float_io, is_float_model
     graph = read_tflite_file(path)
     if is_float_model(graph):
         if calibration is None:
             raise TinyCompressError(f"{path.name} is a float model; give calibration data with "
                                     "--calibration data.npz to quantize it to int8, or a full-int8 .tflite")
-        from . import quantize
+        from .frontend import quantize
         calibration_x = quantize.load_calibration(calibration, graph_io(graph))
         tflite = quantize.float_tflite_to_int8(graph.source, calibration_x)
         graph = read_tflite(tflite, name=path.stem)
@@ -96,7 +96,7 @@ def _load_int8(path: Path, calibration: Path | None, compression: Compression | 
 
 def compress_keras(model, compression: Compression):
     """Factorize, then fine-tune when training data is given; returns the model and the decisions."""
-    from .compress import factorize, fine_tune
+    from .compress.rank import factorize, fine_tune
     student, decisions = factorize(model, compression.rank)
     if compression.train is not None:
         student = fine_tune(student, model, *training_data(compression.train, model), compression.epochs)
@@ -106,8 +106,8 @@ def compress_keras(model, compression: Compression):
 def training_data(path: Path, model) -> tuple[np.ndarray, np.ndarray | None]:
     """Samples 'x' (float32 features or integer token ids) and optional targets 'y' for fine-tuning the
     Keras `model`, checked against it."""
-    from .data import check_labels, check_samples
-    from .quantize import keras_io
+    from .frontend.data import check_labels, check_samples
+    from .frontend.quantize import keras_io
     data = open_npz(path, "training data")
     if "x" not in data:
         raise TinyCompressError(f"{path} has no training samples under 'x' "
@@ -163,7 +163,7 @@ def compile_graph(graph: Graph, board: Board, out: Path, source_name: str, seria
     `cmsis_nn` (a checked CMSIS-NN checkout) the layers it supports call CMSIS-NN."""
     calls = [lower_layer(layer, graph) for layer in graph.layers]
     if cmsis_nn is not None:
-        from .cmsis_nn import adapt
+        from .codegen.cmsis_nn import adapt
         calls = [adapt(c) for c in calls]
     assign_scratch(calls, board)
     assign_dsp_forms(calls, board)
@@ -218,7 +218,7 @@ def model_inputs(graph: Graph, x: np.ndarray, source: str) -> np.ndarray:
     x = check_samples(x, graph_io(graph), source)
     if inp.dtype == "int32":
         return x.astype("<i4").reshape(len(x), -1).view(np.int8)
-    from .floatio import quantize    # the arithmetic of TFLite Micro's QUANTIZE, halves away from zero
+    from .frontend.floatio import quantize    # the arithmetic of TFLite Micro's QUANTIZE, halves away from zero
     return quantize(x, float(inp.scale[0]), int(inp.zero_point[0])).reshape(len(x), -1)
 
 
@@ -232,7 +232,7 @@ def random_inputs(graph: Graph, count: int, seed: int = 0) -> np.ndarray:
 
 def load_inputs(data: Path | None, graph: Graph, count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
     """Inputs as the firmware reads them, (N, input bytes) int8, and optional labels, from an .npz (or random);
-    every array is checked against the model (tinycompress/data.py)."""
+    every array is checked against the model (tinycompress/frontend/data.py)."""
     if data is None:
         return random_inputs(graph, count, seed), None
     npz = open_npz(data, "data")
@@ -284,7 +284,7 @@ def reference_float_inputs(graph: Graph, data: Path | None, inputs: np.ndarray) 
     """The float32 inputs of a float-input model for TFLite Micro, (N, input bytes) as bytes: the features
     of --data 'x' (which quantize to `inputs`), else `inputs` dequantized (quantizing them back gives
     `inputs` exactly: the quotient stays within 2^-17 of the integer)."""
-    from .floatio import dequantize, reference_inputs
+    from .frontend.floatio import dequantize, reference_inputs
     scale, zero_point = float(graph.input_tensor().scale[0]), int(graph.input_tensor().zero_point[0])
     npz = open_npz(data, "data") if data is not None else None
     if npz is not None and "x_int8" not in npz and "x" in npz:
@@ -298,7 +298,7 @@ def verify_outputs(graph: Graph, data: Path | None, inputs: np.ndarray, result, 
     """Compare the firmware's outputs with TFLite Micro's, bit for bit: the int8 bytes, or for a model whose
     file gave float32, the floats of the firmware's own tc_model_output_float against the interpreter's
     on that file."""
-    from .reference import tflm_outputs
+    from .frontend.reference import tflm_outputs
     float_io = graph.float_io
     if float_io is not None and float_io.output:
         feed = reference_float_inputs(graph, data, inputs) if float_io.input else inputs
@@ -340,8 +340,8 @@ def flash_model(model: Path, board: Board, out: Path, data: Path | None = None, 
                 timeout: float | None = None):
     """Write the PlatformIO project into `out`, link it with the Debian toolchain, then build and upload it
     with PlatformIO: into QEMU for an emulated board (checked against TFLite Micro), or to the real board."""
-    from .flash import FlashResult, environments, flash_report, link_serial, run_platformio, write_platformio_project
-    from .reference import tflm_outputs
+    from .target.flash import FlashResult, environments, flash_report, link_serial, run_platformio, write_platformio_project
+    from .frontend.reference import tflm_outputs
 
     graph = load_model(model, calibration, compression)
     inputs, _ = load_inputs(data, graph, count)

@@ -45,8 +45,8 @@ def build_model(keras):
 def main() -> None:
     import keras
 
-    from tinycompress.load import read_tflite
-    from tinycompress.quantize import keras_to_int8_tflite
+    from tinycompress.frontend.load import read_tflite
+    from tinycompress.frontend.quantize import keras_to_int8_tflite
 
     keras.utils.set_random_seed(SEED)
     (x, y), (tx, ty) = load_digits_images()

@@ -328,7 +328,7 @@ tc_status tc_resize_bilinear_s8(const tc_resize_bilinear_params *p, const int8_t
 /* ---- Embedding lookups: token ids (int32) in, one int8 row of `width` per id out -------------------
  * Each kernel returns TC_ERROR_ARGUMENT for an id outside [0, vocab_size), as TFLite Micro's GATHER
  * does. The compressed forms decode each row on the fly, at the scale and zero point of the table
- * they replace (tinycompress/embedding.py fits them and holds the same arithmetic in numpy). */
+ * they replace (tinycompress/compress/embeddings.py fits them and holds the same arithmetic in numpy). */
 
 /* GATHER (and EMBEDDING_LOOKUP) of rows of an int8 table: output[t] = table[ids[t]]. */
 typedef struct {

@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from ..errors import TinyCompressError
-from ..fixedpoint import quantize_multiplier
+from .fixedpoint import quantize_multiplier
 from ..ir import Graph, Layer, Tensor
 from . import lowering
 from .common import ConstArray, KernelCall, dims, scalar_quant, unsupported

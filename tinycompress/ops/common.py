@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import TinyCompressError
-from ..fixedpoint import activation_range
+from .fixedpoint import activation_range
 from ..ir import Graph, Layer, Tensor
 
 

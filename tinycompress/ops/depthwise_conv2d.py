@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..errors import TinyCompressError
-from ..fixedpoint import conv_multipliers
+from .fixedpoint import conv_multipliers
 from ..ir import Graph, Layer
 from . import lowering
 from .common import (KernelCall, check_weighted, dims, require_rank, scalar_quant, unsupported, weighted_params,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..boards import Board
+from ..target.boards import Board
 from .common import ConstArray, KernelCall
 
 ROWS_PER_BLOCK = 4       # rows one LDM fetches: pair_block4() in tc_fully_connected_s8.c

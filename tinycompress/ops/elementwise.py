@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from ..errors import TinyCompressError
-from ..fixedpoint import ADD_LEFT_SHIFT, add_multipliers, f32, quantize_multiplier
+from .fixedpoint import ADD_LEFT_SHIFT, add_multipliers, f32, quantize_multiplier
 from ..ir import Graph, Layer, Tensor
 from . import lowering
 from .common import RESCALE_LIMIT, KernelCall, dims, fused_activation, scalar_quant, unsupported, weight_array

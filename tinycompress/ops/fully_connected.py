@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import TinyCompressError
-from ..fixedpoint import conv_multipliers, quantize_multiplier
+from .fixedpoint import conv_multipliers, quantize_multiplier
 from ..ir import Graph, Layer
 from . import lowering
 from .common import (ConstArray, KernelCall, check_weighted, dims, require_rank, scalar_quant, unsupported,

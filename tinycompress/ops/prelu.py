@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import TinyCompressError
-from ..fixedpoint import f32, quantize_multiplier
+from .fixedpoint import f32, quantize_multiplier
 from ..ir import Graph, Layer
 from . import lowering
 from .common import KernelCall, dims, scalar_quant, unsupported, weight_array

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import gemmlowp as g
-from ..fixedpoint import INT8_MAX, INT8_MIN, quantize_multiplier
-from ..floatio import dequantize, quantize
+from . import gemmlowp as g
+from .fixedpoint import INT8_MAX, INT8_MIN, quantize_multiplier
+from ..frontend.floatio import dequantize, quantize
 from ..ir import Graph, Layer
 from . import lowering
 from .common import ConstArray, KernelCall, same_shape, scalar_quant, unsupported

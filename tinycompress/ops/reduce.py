@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 
 from ..errors import TinyCompressError
-from ..fixedpoint import mean_multiplier
+from .fixedpoint import mean_multiplier
 from ..ir import Graph, Layer, Tensor
 from . import lowering
 from .common import KernelCall, check_rescaling, dims, scalar_quant, unsupported

@@ -15,7 +15,7 @@ the DSP extension), so the generated code and the kernels cannot disagree.
 """
 from __future__ import annotations
 
-from ..boards import Board
+from ..target.boards import Board
 from .common import KernelCall
 
 INT16 = 2

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from ..errors import TinyCompressError
-from ..fixedpoint import softmax_scaling
+from .fixedpoint import softmax_scaling
 from ..ir import Graph, Layer
 from . import lowering
 from .common import KernelCall, scalar_quant, unsupported

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import TinyCompressError
-from ..fixedpoint import conv_multipliers
+from .fixedpoint import conv_multipliers
 from ..ir import Graph, Layer
 from . import lowering
 from .common import (ConstArray, KernelCall, check_weighted, dims, fused_activation, require_rank,

@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
-from .. import gemmlowp as g
-from ..fixedpoint import INT8_MAX, INT8_MIN, f32, quantize_multiplier, tflite_round
+from . import gemmlowp as g
+from .fixedpoint import INT8_MAX, INT8_MIN, f32, quantize_multiplier, tflite_round
 from ..ir import Graph, Layer
 from . import lowering
 from .common import ConstArray, KernelCall, same_shape, scalar_quant, unsupported

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .embedding import FORMS, EmbeddingSpec, FloatParts, check
-from .errors import TinyCompressError
+from .embeddings import FORMS, EmbeddingSpec, FloatParts, check
+from ..errors import TinyCompressError
 
 
 def tune_embedding(model, spec: EmbeddingSpec, vocab: list[str] | None, x: np.ndarray, y: np.ndarray | None,
                    epochs: int):
     """(float model with the rebuilt table, trained FloatParts)."""
-    from .compress import fine_tune
-    from .quantize import _tensorflow
+    from .rank import fine_tune
+    from ..frontend.quantize import _tensorflow
     _tensorflow()
     import keras
 

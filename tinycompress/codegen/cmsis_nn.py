@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from .boards import Board
-from .errors import EXIT_TOOL_MISSING, TinyCompressError
-from .ops.common import KernelCall
+from ..target.boards import Board
+from ..errors import EXIT_TOOL_MISSING, TinyCompressError
+from ..ops.common import KernelCall
 
 VERSION = "v7.0.0"
 REPOSITORY = "https://github.com/ARM-software/CMSIS-NN"

@@ -1,6 +1,6 @@
 """The golden reference: the TFLite Micro interpreter run on the same .tflite.
 
-The interpreter runs in a child process (`python -m tinycompress.reference`), one per batch of inputs, so a
+The interpreter runs in a child process (`python -m tinycompress.frontend.reference`), one per batch of inputs, so a
 segfault or abort inside it becomes one line naming the stage instead of killing tinycompress.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import EXIT_TOOL_MISSING, TinyCompressError
+from ..errors import EXIT_TOOL_MISSING, TinyCompressError
 
 ARENA_BYTES = 8 * 1024 * 1024
 TIMEOUT_SECONDS = 600
@@ -47,7 +47,7 @@ def _run_child(task: str, work: Path, tflite: bytes) -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(Path(__file__).resolve().parent.parent)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
     try:
-        proc = subprocess.run([sys.executable, "-m", "tinycompress.reference", task, str(work)], env=env,
+        proc = subprocess.run([sys.executable, "-m", "tinycompress.frontend.reference", task, str(work)], env=env,
                               capture_output=True, text=True, timeout=TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
         raise TinyCompressError(f"the TFLite Micro interpreter ran past {TIMEOUT_SECONDS} s on this model") from None

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import EXIT_TOOL_MISSING, TinyCompressError
+from ..errors import EXIT_TOOL_MISSING, TinyCompressError
 
 CALIBRATION_SAMPLES = 300  # enough for stable ranges, quick to convert
 
@@ -210,7 +210,7 @@ def _in_child(work: Path, kind: str, calibration: np.ndarray, what: str) -> byte
     package_root = str(Path(__file__).resolve().parents[1])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
     try:
-        proc = subprocess.run([sys.executable, "-m", "tinycompress.quantize", str(work), kind], env=env,
+        proc = subprocess.run([sys.executable, "-m", "tinycompress.frontend.quantize", str(work), kind], env=env,
                               capture_output=True, text=True, timeout=CONVERT_TIMEOUT)
     except subprocess.TimeoutExpired:
         raise TinyCompressError(f"TensorFlow's converter ran past {CONVERT_TIMEOUT} s converting {what}") from None

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .boards import Board
-from .errors import TinyCompressError
+from ..errors import TinyCompressError
 from .toolchain import require
 
 EXIT_FAULT = 3  # the runtime's fault handlers exit with this code

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import TinyCompressError
-from .fixedpoint import quantize_multiplier, requantize
-from .ops.common import ConstArray
+from ..errors import TinyCompressError
+from ..ops.fixedpoint import quantize_multiplier, requantize
+from ..ops.common import ConstArray
 
 METHODS = ("row-int8", "lowrank", "pq", "hash", "kronecker")
 EXAMPLE = "row-int8, lowrank:16, pq:8, hash:512 or kronecker"
@@ -497,9 +497,9 @@ def compress_embeddings(graph, spec: EmbeddingSpec, vocab: list[str] | None = No
     """A new graph whose embedding lookups carry `spec`'s compressed form of their table (for the firmware),
     and whose .tflite holds the decoded table instead (for the TFLite Micro interpreter: the same model).
     `parts`: the fine-tuned float form of the (one) table, instead of a fit to it."""
-    from .load import constant_bytes_location, read_tflite
-    from .ops.common import scalar_quant
-    from .ops.gather import EMBEDDING, is_embedding_lookup, table_and_ids
+    from ..frontend.load import constant_bytes_location, read_tflite
+    from ..ops.common import scalar_quant
+    from ..ops.gather import EMBEDDING, is_embedding_lookup, table_and_ids
 
     lookups = [i for i, layer in enumerate(graph.layers) if is_embedding_lookup(layer, graph)]
     if not lookups:
@@ -522,7 +522,7 @@ def compress_embeddings(graph, spec: EmbeddingSpec, vocab: list[str] | None = No
 
 def embedding_summary(calls) -> list[dict]:
     """Per embedding lookup: the method, and its flash against the int8 table it replaces."""
-    from .ops.gather import EMBEDDING
+    from ..ops.gather import EMBEDDING
     rows = []
     for call in calls:
         form = call.layer.options.get(EMBEDDING)

@@ -5,9 +5,9 @@ import re
 import subprocess
 from pathlib import Path
 
-from .emit import Project
-from .errors import EXIT_BUDGET, TinyCompressError
-from .outputs import write_file
+from ..codegen.emit import Project
+from ..errors import EXIT_BUDGET, TinyCompressError
+from ..outputs import write_file
 from .toolchain import require
 
 HOST_EXECUTABLE = "firmware_host"

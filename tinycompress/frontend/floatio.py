@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import TinyCompressError
-from .ir import Graph, Layer
+from ..errors import TinyCompressError
+from ..ir import Graph, Layer
 
 FLOAT = "float32"
 # |x / scale| beyond this saturates whatever the rounding; the reference interpreter (x86) is given inputs

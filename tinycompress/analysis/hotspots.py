@@ -42,10 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .boards import Board
-from .emulate import check_exit, parse_profile, qemu_command
-from .errors import TinyCompressError
+from .. import __version__
+from ..target.boards import Board
+from ..target.emulate import check_exit, parse_profile, qemu_command
+from ..errors import TinyCompressError
 
 ENTRY = "tc_model_invoke"        # one inference: this call
 CALLER = "tc_measure_invoke"     # the harness function that calls it and reads the timer around it

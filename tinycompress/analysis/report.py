@@ -6,11 +6,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from . import __version__
-from .elfsize import ElfSizes
-from .embedding import embedding_summary
-from .emit import Project
-from .emulate import RunResult
+from .. import __version__
+from ..target.elfsize import ElfSizes
+from ..compress.embeddings import embedding_summary
+from ..codegen.emit import Project
+from ..target.emulate import RunResult
 
 REPORT_VERSION = 1
 

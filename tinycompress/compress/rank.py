@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import TinyCompressError
+from ..errors import TinyCompressError
 
 FULL = "full"
 
@@ -132,7 +132,7 @@ def conv_plan(kernel: np.ndarray, rank: int) -> tuple[str, tuple, float]:
 # ---- rebuilding the Keras model -------------------------------------------------------------------
 
 def _keras():
-    from .quantize import _tensorflow
+    from ..frontend.quantize import _tensorflow
     _tensorflow()
     import keras
     return keras

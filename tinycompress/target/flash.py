@@ -25,16 +25,17 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, cmsis_nn
+from .. import __version__
+from ..codegen import cmsis_nn
 from .boards import Board, load_board
 from .build import build
 from .elfsize import ElfSizes, elf_sizes
-from .emit import CONSOLE_SOURCES, SERIAL_SOURCES, Project, _environment, banner_text, c_rows, runtime_paths
+from ..codegen.emit import CONSOLE_SOURCES, SERIAL_SOURCES, Project, _environment, banner_text, c_rows, runtime_paths
 from .emulate import RunResult, parse_profile
-from .errors import EXIT_MISMATCH, EXIT_TOOL_MISSING, TinyCompressError
-from .ops.common import ConstArray
-from .outputs import write_file
-from .report import Report, make_report
+from ..errors import EXIT_MISMATCH, EXIT_TOOL_MISSING, TinyCompressError
+from ..ops.common import ConstArray
+from ..outputs import write_file
+from ..analysis.report import Report, make_report
 
 SERIAL_BAUD = 115200
 CORE_DIR = ".pio-core"            # project-local PlatformIO core directory

@@ -12,13 +12,13 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
-from . import __version__
-from .boards import Board
-from .escape import FILTERS, c_identifier, safe_text
-from .ir import Graph
-from .ops.common import ConstArray, KernelCall
+from .. import __version__
+from ..target.boards import Board
+from ..escape import FILTERS, c_identifier, safe_text
+from ..ir import Graph
+from ..ops.common import ConstArray, KernelCall
 from .plan import ArenaPlan
-from .resources import data_dir
+from ..resources import data_dir
 
 VALUES_PER_ROW = {1: 16, 2: 12, 4: 8}  # int8 rows of 16, int16 of 12, int32 of 8: about 100 columns
 

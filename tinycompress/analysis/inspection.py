@@ -11,12 +11,13 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__, verify
-from .boards import DEFAULT_BOARD, Board, load_board
-from .errors import TinyCompressError
-from .ir import Graph, Tensor
-from .ops import lower_layer
-from .ops.common import dims
+from .. import __version__
+from ..frontend import verify
+from ..target.boards import DEFAULT_BOARD, Board, load_board
+from ..errors import TinyCompressError
+from ..ir import Graph, Tensor
+from ..ops import lower_layer
+from ..ops.common import dims
 
 
 @dataclass
@@ -97,9 +98,9 @@ def tensor_info(t: Tensor) -> dict:
 
 def inspect_model(path: Path, board: Board | None = None, calibration: Path | None = None) -> Inspection:
     """Load MODEL as `run` does and describe every layer; `board` adds the fit check."""
-    from .ops.scratch import assign_scratch
-    from .pipeline import load_model
-    from .plan import plan_arena
+    from ..ops.scratch import assign_scratch
+    from ..pipeline import load_model
+    from ..codegen.plan import plan_arena
     with verify.collecting_refusals() as refusals:
         graph = load_model(Path(path), calibration)
     layers, calls = [], []

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from . import fold, verify
-from .errors import TinyCompressError
-from .ir import Graph, Layer, Tensor
+from ..errors import TinyCompressError
+from ..ir import Graph, Layer, Tensor
 
 try:
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema

@@ -8,9 +8,9 @@ from dataclasses import asdict
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
-from . import __version__
-from .outputs import write_file
-from .profile import VariantResult
+from .. import __version__
+from ..outputs import write_file
+from .sweep import VariantResult
 
 PROFILE_VERSION = 1
 
@@ -122,7 +122,7 @@ def write_junit(results: list[VariantResult], path: Path, board: str) -> None:
         if not v.bit_exact:
             problems.append("firmware output differs from the TFLite Micro interpreter")
         body = "".join(f"<failure message={quoteattr(p)}/>" for p in problems)
-        cases.append(f'  <testcase classname="tinycompress.profile.{board}" name={quoteattr(_label(v))}>'
+        cases.append(f'  <testcase classname="tinycompress.analysis.sweep.{board}" name={quoteattr(_label(v))}>'
                      f"{body}</testcase>")
     failures = sum(bool(v.budget_failures) or not v.bit_exact for v in results)
     write_file(path, f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="tinycompress profile" '

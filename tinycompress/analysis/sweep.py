@@ -16,17 +16,17 @@ from pathlib import Path
 import click
 import numpy as np
 
-from .boards import Board
-from .build import build
-from .compress import FULL, parse_rank
-from .elfsize import elf_sizes
-from .embedding import EmbeddingSpec, compress_embeddings, embedding_summary
-from .emulate import run_firmware
-from .errors import EXIT_BUDGET, TinyCompressError
-from .load import open_npz, read_tflite
-from .outputs import claim, write_file
-from .pipeline import Compression, compile_graph, compress_keras, model_inputs
-from .reference import tflm_outputs
+from ..target.boards import Board
+from ..target.build import build
+from ..compress.rank import FULL, parse_rank
+from ..target.elfsize import elf_sizes
+from ..compress.embeddings import EmbeddingSpec, compress_embeddings, embedding_summary
+from ..target.emulate import run_firmware
+from ..errors import EXIT_BUDGET, TinyCompressError
+from ..frontend.load import open_npz, read_tflite
+from ..outputs import claim, write_file
+from ..pipeline import Compression, compile_graph, compress_keras, model_inputs
+from ..frontend.reference import tflm_outputs
 
 
 @dataclass
@@ -118,8 +118,8 @@ def parse_variants(text: str) -> list[str]:
 def run_profile(model_path: Path, board: Board, variants: list[str], data: Path, out: Path | None = None,
                 calibration: Path | None = None, train: Path | None = None, epochs: int = 5,
                 budgets: Budgets = Budgets(), jobs: int = 2, timeout: float | None = None) -> list[VariantResult]:
-    from .data import check_labels, check_samples
-    from .quantize import keras_io, load_calibration, load_keras
+    from ..frontend.data import check_labels, check_samples
+    from ..frontend.quantize import keras_io, load_calibration, load_keras
 
     model = load_keras(model_path)
     evaluation = load_evaluation(data)
@@ -164,7 +164,7 @@ def run_embedding_profile(model_path: Path, board: Board, specs: list[EmbeddingS
     """The uncompressed int8 model and one variant per embedding method, each built, run on the whole
     evaluation set in QEMU and checked against the TFLite Micro interpreter on its decoded table. With
     `train` (a Keras model), each method's float parts are fine-tuned with the network first."""
-    from .load import read_tflite_file
+    from ..frontend.load import read_tflite_file
     evaluation = load_evaluation(data)
     evaluation.timeout = timeout
     if budgets.min_accuracy is not None and evaluation.metric != "accuracy":
@@ -172,7 +172,7 @@ def run_embedding_profile(model_path: Path, board: Board, specs: list[EmbeddingS
     model_path = Path(model_path)
     host_float, params = None, None
     if model_path.suffix in (".keras", ".h5"):
-        from .quantize import keras_io, keras_to_int8_tflite, load_calibration, load_keras
+        from ..frontend.quantize import keras_io, keras_to_int8_tflite, load_calibration, load_keras
         model = load_keras(model_path)
         host_float = evaluation.score(model.predict(evaluation.x, batch_size=64, verbose=0))
         params = _params(model)
@@ -181,7 +181,7 @@ def run_embedding_profile(model_path: Path, board: Board, specs: list[EmbeddingS
     elif train is not None:
         raise TinyCompressError(f"{model_path.name} is a .tflite: fine-tuning with --train needs the Keras model")
     else:
-        from .floatio import fold_float_io
+        from ..frontend.floatio import fold_float_io
         graph = fold_float_io(read_tflite_file(model_path))   # float ends off: the int8 model inside
         params = sum(t.size for t in graph.tensors if t.is_constant)
 
@@ -189,8 +189,8 @@ def run_embedding_profile(model_path: Path, board: Board, specs: list[EmbeddingS
         """(graph, float score) of one method: fitted to the int8 table, or fine-tuned and converted anew."""
         if train is None:
             return compress_embeddings(graph, spec, vocab), host_float
-        from .embedding_tune import tune_embedding
-        from .pipeline import training_data
+        from ..compress.embedding_tune import tune_embedding
+        from ..pipeline import training_data
         tuned, parts = tune_embedding(model, spec, vocab, *training_data(train, model), epochs)
         tuned_graph = read_tflite(keras_to_int8_tflite(tuned, calib), name=model_path.stem)
         score = evaluation.score(tuned.predict(evaluation.x, batch_size=64, verbose=0))
@@ -220,7 +220,7 @@ def run_embedding_profile(model_path: Path, board: Board, specs: list[EmbeddingS
 def _variant(label: str, spec, model, train, epochs, evaluation: Evaluation, calib, root: Path, board: Board,
              pool, model_path: Path):
     """Compress, fine-tune and quantize here (TensorFlow), then build and emulate on the pool."""
-    from .quantize import keras_to_int8_tflite
+    from ..frontend.quantize import keras_to_int8_tflite
 
     student, decisions = compress_keras(model, Compression(spec, train if label != FULL else None, epochs))
     host_float = evaluation.score(student.predict(evaluation.x, batch_size=64, verbose=0))
@@ -234,7 +234,7 @@ def _variant(label: str, spec, model, train, epochs, evaluation: Evaluation, cal
 
 def _auto(model, full: "VariantResult", budgets: Budgets, measure) -> "VariantResult":
     """Per-layer ranks chosen greedily on estimates, then built and measured; tightened while over budget."""
-    from .compress import RankSpec, greedy_ranks, layer_spectra
+    from ..compress.rank import RankSpec, greedy_ranks, layer_spectra
 
     spectra = layer_spectra(model)
     instructions_per_mac = full.instructions / max(full.macs, 1)

@@ -7,9 +7,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import TinyCompressError
-from .escape import one_line
-from .resources import data_dir
+from ..errors import TinyCompressError
+from ..escape import one_line
+from ..resources import data_dir
 
 DEFAULT_BOARD = "mps2-an386"
 DSP_CORES = {"cortex-m4", "cortex-m7", "cortex-m33", "cortex-m35p", "cortex-m55", "cortex-m85"}  # SMLAD and friends

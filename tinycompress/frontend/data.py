@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import TinyCompressError
+from ..errors import TinyCompressError
 
 MAX_NPZ_BYTES = 1 << 30     # all members together, uncompressed
 MAX_NPZ_MEMBERS = 256
@@ -99,7 +99,7 @@ class ModelIO:
 
 
 def graph_io(graph) -> ModelIO:
-    from .pipeline import token_range
+    from ..pipeline import token_range
     inp = graph.input_tensor()
     return ModelIO(tuple(inp.shape), inp.dtype == "int32", token_range(graph), tuple(graph.output_tensor().shape))
 

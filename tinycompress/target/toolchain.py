@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import shutil
 
-from .errors import EXIT_TOOL_MISSING, TinyCompressError
+from ..errors import EXIT_TOOL_MISSING, TinyCompressError
 
 APT = "apt-get install --no-install-recommends"
 INSTALL = {

@@ -21,9 +21,9 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import TinyCompressError
-from .ir import Graph, Layer, Tensor
-from .ops.common import dims
+from ..errors import TinyCompressError
+from ..ir import Graph, Layer, Tensor
+from ..ops.common import dims
 
 # What folding computes on: integer shape arithmetic, never quantized activations.
 FOLDABLE_TYPES = ("int32", "int64", "bool")
@@ -288,7 +288,7 @@ def fold_constants(graph: Graph, signatures: dict[int, tuple[int, ...]]) -> list
     """Fold the graph's constant shape arithmetic in place, for batch 1; returns the folded layers as
     'NAME (OP)'. `signatures` maps a tensor to its shape signature where that holds a -1: its declared
     shape is then only a placeholder, computed here instead."""
-    from .ops import RULES
+    from ..ops import RULES
     _check_inputs(graph, signatures)
     kept, folded = [], []
     for layer in graph.layers:

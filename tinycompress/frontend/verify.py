@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import TinyCompressError
-from .ir import Graph, Layer, Tensor
-from .ops import RULES
-from .ops.common import dims
+from ..errors import TinyCompressError
+from ..ir import Graph, Layer, Tensor
+from ..ops import RULES
+from ..ops.common import dims
 
 MAX_FILE_BYTES = 256 * 1024 * 1024   # a .tflite for a microcontroller is far smaller
 MAX_TENSOR_BYTES = 2 ** 31           # no tensor (or shape product) past this: sizes stay within int32

@@ -1,0 +1,1 @@
+"""Reports, sweeps over variants, hot spots and model inspection."""

@@ -1,0 +1,1 @@
+"""Stage 2: the compression methods, one module each."""

@@ -1,0 +1,1 @@
+"""Stage 1: read a model, check it, fold it, quantize it; the TFLite Micro oracle."""
