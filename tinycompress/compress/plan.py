@@ -79,6 +79,11 @@ class Method:
         (int4: the weights fake-quantized to 4 bits); by default the model itself."""
         return model
 
+    def fine_tuned(self, model):
+        """The plain model back from the one `fine_tune_model` gave, once trained (int4: the kernels on the
+        4-bit grid, the fake-quant taken off); by default the model itself."""
+        return model
+
     def bad(self, why: str) -> TinyCompressError:
         return TinyCompressError(f"--compress {self.label}: {why}" + (f"; write {self.usage}" if self.usage else ""))
 
