@@ -3,9 +3,12 @@
  * channels per pass (depth multiplier 1, channels a multiple of four): one load widens four inputs
  * and four weights, and SMLABB/SMLATT accumulate the four channels; a 3x3 stride-1 layer given
  * scratch instead runs along int16 planes, four outputs of one channel per step with SMLAD pairing
- * neighbouring taps. On Helium eight channels per pass (depth multiplier 1, any channel count). */
+ * neighbouring taps. On Helium eight channels per pass (depth multiplier 1, any channel count).
+ * tc_depthwise_conv2d_s4: INT4 weights in the nibble form (tc_int4.h), portable, or on DSP cores without
+ * Helium eight channels per pass from one weight word (depth multiplier 1, channels a multiple of eight). */
 #include "tc_dsp.h"
 #include "tc_fixedpoint.h"
+#include "tc_int4.h"
 #include "tc_kernels.h"
 #include "tc_mve.h"
 #include "tc_window.h"
@@ -364,21 +367,14 @@ static void position_mve(const tc_depthwise_conv2d_params *p, const window *v, i
 }
 #endif
 
-tc_status tc_depthwise_conv2d_s8(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output)
+/* One output position's out_c outputs. */
+typedef void (*position_fn)(const tc_depthwise_conv2d_params *p, const window *v, int8_t *out);
+
+/* `position` at every output position. */
+static void each_position(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output,
+                          position_fn position)
 {
     const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c, out_c = p->output.c;
-    if (out_c != in_c * p->depth_multiplier) {
-        return TC_ERROR_ARGUMENT;
-    }
-#if TC_DSP
-    const int four_channels = p->depth_multiplier == 1 && (in_c & 3) == 0;
-#endif
-#if TC_DSP && !TC_MVE
-    if (planes_apply(p)) {
-        depthwise_planes(p, input, output);
-        return TC_OK;
-    }
-#endif
     for (int32_t b = 0; b < p->input.n; b++) {
         window v = {.image = input + b * in_h * in_w * in_c};
         for (int32_t oy = 0; oy < p->output.h; oy++) {
@@ -387,21 +383,109 @@ tc_status tc_depthwise_conv2d_s8(const tc_depthwise_conv2d_params *p, const int8
             for (int32_t ox = 0; ox < p->output.w; ox++, output += out_c) {
                 v.x0 = ox * p->stride_w - p->pad_left;
                 tc_inside_taps(v.x0, p->dilation_w, p->filter.w, in_w, &v.kx0, &v.kx1);
-#if TC_MVE
-                if (p->depth_multiplier == 1) {
-                    position_mve(p, &v, output);
-                    continue;
-                }
-#endif
-#if TC_DSP
-                if (four_channels) {
-                    position_dsp(p, &v, output);
-                    continue;
-                }
-#endif
-                position_portable(p, &v, output);
+                position(p, &v, output);
             }
         }
     }
+}
+
+tc_status tc_depthwise_conv2d_s8(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output)
+{
+    if (p->output.c != p->input.c * p->depth_multiplier) {
+        return TC_ERROR_ARGUMENT;
+    }
+    position_fn position = position_portable;
+#if TC_DSP
+    if (p->depth_multiplier == 1 && (p->input.c & 3) == 0) {
+        position = position_dsp;
+    }
+#endif
+#if TC_MVE
+    if (p->depth_multiplier == 1) {
+        position = position_mve;
+    }
+#endif
+#if TC_DSP && !TC_MVE
+    if (planes_apply(p)) {
+        depthwise_planes(p, input, output);
+        return TC_OK;
+    }
+#endif
+    each_position(p, input, output, position);
+    return TC_OK;
+}
+
+/* ---- INT4 weights: tc_depthwise_conv2d_s4 ---- */
+
+/* Weight (tap, channel oc) of the nibble form: a row of channels per tap. */
+static void position_s4_portable(const tc_depthwise_conv2d_params *p, const window *v, int8_t *out)
+{
+    const int32_t in_w = p->input.w, in_c = p->input.c, out_c = p->output.c, mult = p->depth_multiplier;
+    const int32_t row_bytes = 4 * tc_s4_words(out_c);
+    for (int32_t oc = 0; oc < out_c; oc++) {
+        const int32_t ic = oc / mult; /* input channel ic feeds outputs ic * mult ... + mult - 1 */
+        int32_t acc = 0;
+        for (int32_t ky = v->ky0; ky < v->ky1; ky++) {
+            for (int32_t kx = v->kx0; kx < v->kx1; kx++) {
+                const int32_t y = v->y0 + ky * p->dilation_h, x = v->x0 + kx * p->dilation_w;
+                const int8_t *row = p->weights + (ky * p->filter.w + kx) * row_bytes;
+                acc += tc_s4_value(row, oc) * (v->image[(y * in_w + x) * in_c + ic] + p->input_offset);
+            }
+        }
+        out[oc] = output_value(p, acc, oc);
+    }
+}
+
+#if TC_DSP && !TC_MVE
+/* Four channels of one tap from 16 times their weights in bytes (tc_int4.h): input and weights widened in
+ * SMLABB/SMLATT order, as TC_DW_TAP. */
+#define TC_DW_S4_TAP(x, k16, a0, a1, a2, a3)                                                                      \
+    do {                                                                                                          \
+        const int32_t x02 = __sxtab16(offset, (x)), x13 = tc_sxtab16_ror8(offset, (x));                           \
+        const int32_t k02 = __sxtb16(k16), k13 = tc_sxtb16_ror8(k16);                                             \
+        a0 = __smlabb(x02, k02, a0);                                                                              \
+        a2 = __smlatt(x02, k02, a2);                                                                              \
+        a1 = __smlabb(x13, k13, a1);                                                                              \
+        a3 = __smlatt(x13, k13, a3);                                                                              \
+    } while (0)
+
+/* Depth multiplier 1, channels a multiple of eight: eight channels per pass, one weight word per tap (its
+ * high nibbles channels c..c+3, its low ones c+4..c+7), accumulators at 16 times the sums. */
+static void position_s4_dsp(const tc_depthwise_conv2d_params *p, const window *v, int8_t *out)
+{
+    const int32_t channels = p->input.c, row_bytes = 4 * tc_s4_words(channels), in_w = p->input.w;
+    const int32_t offset = tc_pack_s16x2(p->input_offset, p->input_offset);
+    for (int32_t c = 0; c < channels; c += TC_S4_WORD) {
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+        for (int32_t ky = v->ky0; ky < v->ky1; ky++) {
+            const int32_t y = v->y0 + ky * p->dilation_h, x = v->x0 + v->kx0 * p->dilation_w;
+            const int8_t *in = v->image + (y * in_w + x) * channels + c;
+            const int8_t *w = p->weights + (ky * p->filter.w + v->kx0) * row_bytes + c / 2;
+            for (int32_t kx = v->kx0; kx < v->kx1; kx++, in += p->dilation_w * channels, w += row_bytes) {
+                const int32_t k = tc_read_s8x4(w);
+                TC_DW_S4_TAP(tc_read_s8x4(in), tc_s4_high16(k), a0, a1, a2, a3);
+                TC_DW_S4_TAP(tc_read_s8x4(in + 4), tc_s4_low16(k), a4, a5, a6, a7);
+            }
+        }
+        const int32_t acc[TC_S4_WORD] = {a0, a1, a2, a3, a4, a5, a6, a7};
+        for (int32_t i = 0; i < TC_S4_WORD; i++) {
+            out[c + i] = output_value(p, acc[i] >> 4, c + i);
+        }
+    }
+}
+#endif
+
+tc_status tc_depthwise_conv2d_s4(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output)
+{
+    if (p->output.c != p->input.c * p->depth_multiplier) {
+        return TC_ERROR_ARGUMENT;
+    }
+    position_fn position = position_s4_portable;
+#if TC_DSP && !TC_MVE
+    if (p->depth_multiplier == 1 && p->input.c % TC_S4_WORD == 0) {
+        position = position_s4_dsp;
+    }
+#endif
+    each_position(p, input, output, position);
     return TC_OK;
 }

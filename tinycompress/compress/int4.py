@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import TinyCompressError
+from ..ops.nibbles import pack_tflite
 from .plan import GRAPH, Context, LayerStep, Method, layer_names, unknown_layers
 
 INT4 = 17                # schema TensorType.INT4
@@ -34,22 +35,6 @@ INT32_MIN, INT32_MAX = -2 ** 31, 2 ** 31 - 1
 def round_away(x: np.ndarray) -> np.ndarray:
     """Round half away from zero, as TFLite rounds."""
     return np.sign(x) * np.floor(np.abs(x) + 0.5)
-
-
-def pack_int4(values: np.ndarray) -> np.ndarray:
-    """Signed values in [-8, 7], flattened, two to a byte: element 2i in the low nibble (a last odd one alone)."""
-    v = (np.asarray(values, np.int64).reshape(-1) & 0xF).astype(np.uint8)
-    if v.size % 2:
-        v = np.append(v, np.uint8(0))
-    return (v[0::2] | (v[1::2] << 4)).astype(np.uint8)
-
-
-def unpack_int4(packed: np.ndarray, count: int) -> np.ndarray:
-    """The inverse of pack_int4: `count` int8 values."""
-    b = np.asarray(packed, np.uint8).reshape(-1)
-    low = ((b & 0xF).astype(np.int8) << 4) >> 4
-    high = b.astype(np.int8) >> 4
-    return np.stack([low, high], axis=1).reshape(-1)[:count].astype(np.int8)
 
 
 def int4_grid(weights: np.ndarray, reduce: tuple[int, ...] | None) -> tuple[np.ndarray, np.ndarray]:
@@ -157,7 +142,7 @@ def rewrite_int4(graph, layers) -> tuple[bytes, list[LayerStep]]:
         scales = scales.reshape(-1).astype(np.float32)
         t = tensors[w_index]
         t.type = INT4
-        store(t, pack_int4(values))
+        store(t, pack_tflite(values))
         t.quantization.scale = scales
         t.quantization.zeroPoint = np.zeros(scales.size, np.int64)
         t.quantization.quantizedDimension = axis or 0
