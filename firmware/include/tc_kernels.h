@@ -87,8 +87,8 @@ typedef struct {
 tc_status tc_depthwise_conv2d_s8(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output);
 
 /* The same with INT4 weights in the nibble form of tc_int4.h: KH*KW rows (taps) of tc_s4_words(C_out) words;
- * no scratch. On DSP cores without Helium, depth multiplier 1 and channels a multiple of eight run eight
- * channels per pass from one weight word. */
+ * scratch (DSP without Helium, depth multiplier 1, channels a multiple of four): each channel's fast
+ * requantization (12 bytes), for four channels per pass from half a weight word; NULL: portable. */
 tc_status tc_depthwise_conv2d_s4(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output);
 
 /* MAX_POOL_2D and AVERAGE_POOL_2D: input and output share scale and zero point. */

@@ -373,8 +373,7 @@ static tc_status conv_s4_portable(const tc_conv2d_params *p, const int8_t *input
                                                           "lsl %[e], %[e], #4\n\t")
 
 /* 16 times the row's products with the six columns, over `words` words (two of them per loop). */
-__attribute__((noinline)) static void dot_s4_1x6(const int8_t *w, const int16_t *cols, int32_t words,
-                                                 int32_t acc[TC_GEMM_COLUMNS])
+static inline __attribute__((always_inline)) tc_acc6 dot_s4_1x6(const int8_t *w, const int16_t *cols, int32_t words)
 {
     const int16_t *c = cols;
     const int16_t *volatile end = cols + 2 * 4 * TC_GEMM_COLUMNS * words;
@@ -393,12 +392,36 @@ __attribute__((noinline)) static void dot_s4_1x6(const int8_t *w, const int16_t 
                          "bne 1b\n\t" TC_S4_1X6_OPERANDS);
     }
 #undef TC_S4_1X6_OPERANDS
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-    acc[4] = a4;
-    acc[5] = a5;
+    const tc_acc6 acc = {a0, a1, a2, a3, a4, a5};
+    return acc;
+}
+
+/* One row's six outputs at out, out + stride, ...: the sums (16 times, shifted back) plus the bias, then
+ * the fast requantization q (tc_dsp_gemm.h's outputs; `full`: int8's own clamp) or, with q NULL, r's. */
+__attribute__((noinline)) static void row_s4_1x6(const tc_conv2d_params *p, int32_t oc, int32_t words,
+                                                 const tc_dsp_quant *q, int8_t *out)
+{
+    tc_acc6 a = dot_s4_1x6(p->weights + oc * 4 * words, p->scratch, words);
+    const int32_t bias = p->bias ? p->bias[oc] : 0, stride = p->output.c;
+    a.a0 = (a.a0 >> 4) + bias, a.a1 = (a.a1 >> 4) + bias, a.a2 = (a.a2 >> 4) + bias;
+    a.a3 = (a.a3 >> 4) + bias, a.a4 = (a.a4 >> 4) + bias, a.a5 = (a.a5 >> 4) + bias;
+#define TC_S4_OUTPUT_OPERANDS                                                                                     \
+    : [a0] "+r"(a.a0), [a1] "+r"(a.a1), [a2] "+r"(a.a2), [a3] "+r"(a.a3), [a4] "+r"(a.a4), [a5] "+r"(a.a5),       \
+      [out] "+r"(out)                                                                                             \
+    : [q] "r"(q), [stride] "r"(stride), [lo] "r"(p->act.min), [hi] "r"(p->act.max), "m"(*q)                       \
+    : "r8", "r9", "r10", "cc", "memory"
+    if (q && p->act.min == TC_INT8_MIN && p->act.max == TC_INT8_MAX) {
+        __asm__ volatile(TC_QUICK_OUTPUTS(TC_CLAMP_INT8) TC_S4_OUTPUT_OPERANDS);
+    } else if (q) {
+        __asm__ volatile(TC_QUICK_OUTPUTS(TC_CLAMP_ACT) TC_S4_OUTPUT_OPERANDS);
+    } else {
+        const tc_channel_quant r = tc_channel_quant_make(&p->requant, oc, p->output_offset, p->act);
+        const int32_t acc[TC_GEMM_COLUMNS] = {a.a0, a.a1, a.a2, a.a3, a.a4, a.a5};
+        for (int32_t i = 0; i < TC_GEMM_COLUMNS; i++) {
+            out[i * stride] = tc_channel_output(&r, acc[i]);
+        }
+    }
+#undef TC_S4_OUTPUT_OPERANDS
 }
 
 /* 16 times a row's products with one column. */
@@ -420,9 +443,12 @@ static tc_status conv_s4_dsp(const tc_conv2d_params *p, const int8_t *input, int
     const int32_t out_c = p->output.c, out_w = p->output.w, positions = p->output.h * out_w;
     const int32_t depth = p->filter.h * p->filter.w * p->input.c, words = tc_s4_words(depth);
     const int32_t columns = TC_GEMM_COLUMNS, row_bytes = 4 * words;
-    /* Scratch (ops/scratch.py): the columns in whole words, then the int8 staging. Column values past the
-     * depth meet zero weights, so whatever the scratch holds there adds nothing. */
+    /* Scratch (ops/scratch.py): the columns in whole words, the int8 staging, then the rows' fast
+     * requantization. Column values past the depth meet zero weights: what the scratch holds there adds 0. */
     int8_t *stage = (int8_t *)(p->scratch + columns * TC_S4_WORD * words);
+    const int32_t staged = (p->input.c & 3) ? (depth + 3) & ~3 : 0;
+    const tc_gemm g = {p->weights, p->bias, &p->requant, out_c, depth, p->output_offset, p->act};
+    const tc_dsp_quant *quick = tc_gemm_quick_table(&g, (tc_dsp_quant *)(stage + staged));
     for (int32_t b = 0; b < p->input.n; b++) {
         const int8_t *image = input + b * p->input.h * p->input.w * p->input.c;
         int8_t *out = output + b * positions * out_c;
@@ -434,13 +460,7 @@ static tc_status conv_s4_dsp(const tc_conv2d_params *p, const int8_t *input, int
                 im2col(p, image, (first + i) / out_w, (first + i) % out_w, p->scratch, i, columns, stage);
             }
             for (int32_t oc = 0; oc < out_c; oc++) {
-                int32_t acc[TC_GEMM_COLUMNS];
-                dot_s4_1x6(p->weights + oc * row_bytes, p->scratch, words, acc);
-                const tc_channel_quant q = tc_channel_quant_make(&p->requant, oc, p->output_offset, p->act);
-                const int32_t bias = p->bias ? p->bias[oc] : 0;
-                for (int32_t i = 0; i < columns; i++) {
-                    out[(first + i) * out_c + oc] = tc_channel_output(&q, (acc[i] >> 4) + bias);
-                }
+                row_s4_1x6(p, oc, words, quick ? quick + oc : 0, out + first * out_c + oc);
             }
         }
         for (; pos < positions; pos++) {

@@ -5,7 +5,7 @@
  * scratch instead runs along int16 planes, four outputs of one channel per step with SMLAD pairing
  * neighbouring taps. On Helium eight channels per pass (depth multiplier 1, any channel count).
  * tc_depthwise_conv2d_s4: INT4 weights in the nibble form (tc_int4.h), portable, or on DSP cores without
- * Helium eight channels per pass from one weight word (depth multiplier 1, channels a multiple of eight). */
+ * Helium four channels per pass, from half a weight word (depth multiplier 1, channels a multiple of four). */
 #include "tc_dsp.h"
 #include "tc_fixedpoint.h"
 #include "tc_int4.h"
@@ -449,29 +449,68 @@ static void position_s4_portable(const tc_depthwise_conv2d_params *p, const wind
         a3 = __smlatt(x13, k13, a3);                                                                              \
     } while (0)
 
-/* Depth multiplier 1, channels a multiple of eight: eight channels per pass, one weight word per tap (its
- * high nibbles channels c..c+3, its low ones c+4..c+7), accumulators at 16 times the sums. */
-static void position_s4_dsp(const tc_depthwise_conv2d_params *p, const window *v, int8_t *out)
+/* Output channel c from 16 times its sum: with `quick`, the fast requantization the kernel put in the scratch. */
+static inline int8_t output_s4(const tc_depthwise_conv2d_params *p, int32_t acc16, int32_t c, int quick)
+{
+    if (!quick) {
+        return output_value(p, acc16 >> 4, c);
+    }
+    const int32_t v = tc_dsp_requantize_s8((acc16 >> 4) + p->bias[c], (const tc_dsp_quant *)p->scratch + c);
+    return (int8_t)tc_clamp_i32(v, p->act.min, p->act.max);
+}
+
+/* Depth multiplier 1, channels a multiple of four: four channels per pass, as position_dsp, their weights the
+ * high nibbles of a tap's word (channels 8j..8j+3) or its low ones (8j+4..8j+7), at 16 times their value. */
+static inline __attribute__((always_inline)) void position_s4_dsp(const tc_depthwise_conv2d_params *p,
+                                                                  const window *v, int8_t *out, int quick)
 {
     const int32_t channels = p->input.c, row_bytes = 4 * tc_s4_words(channels), in_w = p->input.w;
+    const int32_t x_step = p->dilation_w * channels, taps = v->kx1 - v->kx0, rows = v->ky1 - v->ky0;
     const int32_t offset = tc_pack_s16x2(p->input_offset, p->input_offset);
-    for (int32_t c = 0; c < channels; c += TC_S4_WORD) {
-        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
-        for (int32_t ky = v->ky0; ky < v->ky1; ky++) {
-            const int32_t y = v->y0 + ky * p->dilation_h, x = v->x0 + v->kx0 * p->dilation_w;
-            const int8_t *in = v->image + (y * in_w + x) * channels + c;
-            const int8_t *w = p->weights + (ky * p->filter.w + v->kx0) * row_bytes + c / 2;
-            for (int32_t kx = v->kx0; kx < v->kx1; kx++, in += p->dilation_w * channels, w += row_bytes) {
-                const int32_t k = tc_read_s8x4(w);
-                TC_DW_S4_TAP(tc_read_s8x4(in), tc_s4_high16(k), a0, a1, a2, a3);
-                TC_DW_S4_TAP(tc_read_s8x4(in + 4), tc_s4_low16(k), a4, a5, a6, a7);
+    const int8_t *in_base = v->image + ((v->y0 + v->ky0 * p->dilation_h) * in_w + v->x0 + v->kx0 * p->dilation_w) *
+                                           channels;
+    const int8_t *w_base = p->weights + (v->ky0 * p->filter.w + v->kx0) * row_bytes;
+    const int32_t in_row_step = p->dilation_h * in_w * channels - taps * x_step;
+    const int32_t w_row_step = (p->filter.w - taps) * row_bytes;
+    for (int32_t c = 0; c < channels; c += 4) {
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        const int8_t *in = in_base + c, *w = w_base + (c >> 3) * 4;
+        const int32_t shift = (c & 4) ? 4 : 0; /* the low nibbles, moved up */
+        for (int32_t r = rows; r > 0; r--, in += in_row_step, w += w_row_step) {
+            for (int32_t n = taps; n > 0; n--, in += x_step, w += row_bytes) {
+                const int32_t k = (int32_t)(((uint32_t)tc_read_s8x4(w) << shift) & TC_S4_HIGH);
+                TC_DW_S4_TAP(tc_read_s8x4(in), k, a0, a1, a2, a3);
             }
         }
-        const int32_t acc[TC_S4_WORD] = {a0, a1, a2, a3, a4, a5, a6, a7};
-        for (int32_t i = 0; i < TC_S4_WORD; i++) {
-            out[c + i] = output_value(p, acc[i] >> 4, c + i);
-        }
+        out[c] = output_s4(p, a0, c, quick);
+        out[c + 1] = output_s4(p, a1, c + 1, quick);
+        out[c + 2] = output_s4(p, a2, c + 2, quick);
+        out[c + 3] = output_s4(p, a3, c + 3, quick);
     }
+}
+
+static void position_s4_quick(const tc_depthwise_conv2d_params *p, const window *v, int8_t *out)
+{
+    position_s4_dsp(p, v, out, 1);
+}
+
+static void position_s4_general(const tc_depthwise_conv2d_params *p, const window *v, int8_t *out)
+{
+    position_s4_dsp(p, v, out, 0);
+}
+
+/* Every channel's fast requantization in the scratch, where all of them have one (1), else 0. */
+static int quick_table_s4(const tc_depthwise_conv2d_params *p)
+{
+    tc_dsp_quant *table = (tc_dsp_quant *)p->scratch;
+    const int32_t step = p->requant.per_channel;
+    for (int32_t c = 0, i = 0; c < p->output.c; c++, i += step) {
+        if (!tc_dsp_quant_fits(p->requant.multiplier[i], p->requant.shift[i])) {
+            return 0;
+        }
+        table[c] = tc_dsp_quant_make(p->requant.multiplier[i], p->requant.shift[i], p->output_offset);
+    }
+    return 1;
 }
 #endif
 
@@ -482,8 +521,8 @@ tc_status tc_depthwise_conv2d_s4(const tc_depthwise_conv2d_params *p, const int8
     }
     position_fn position = position_s4_portable;
 #if TC_DSP && !TC_MVE
-    if (p->depth_multiplier == 1 && p->input.c % TC_S4_WORD == 0) {
-        position = position_s4_dsp;
+    if (p->scratch) { /* the generator gives it for depth multiplier 1 and channels a multiple of four */
+        position = quick_table_s4(p) ? position_s4_quick : position_s4_general;
     }
 #endif
     each_position(p, input, output, position);

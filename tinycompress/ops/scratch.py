@@ -35,13 +35,17 @@ def _align4(n: int) -> int:
 
 def dsp_int4_scratch_bytes(p: dict, function: str) -> int:
     """The int4 kernels' DSP paths (tc_fully_connected_s4, tc_conv2d_s4): int16 columns as long as the
-    weights' rows in the nibble form, conv's int8 staging where channels are no multiple of four."""
+    weights' rows in the nibble form; conv's int8 staging where channels are no multiple of four and each
+    output channel's fast requantization, as int8's."""
     if function == "tc_fully_connected_s4":
         return padded(p["input_depth"]) * INT16
     if function == "tc_conv2d_s4":
         _, k_h, k_w, in_c = p["filter"]
         depth = k_h * k_w * in_c
-        return DSP_COLUMNS * padded(depth) * INT16 + (_align4(depth) if in_c % 4 else 0)
+        staged = _align4(depth) if in_c % 4 else 0
+        return DSP_COLUMNS * padded(depth) * INT16 + staged + p["filter"][0] * DSP_QUANT
+    if function == "tc_depthwise_conv2d_s4" and p["depth_multiplier"] == 1 and p["output"][3] % 4 == 0:
+        return p["output"][3] * DSP_QUANT      # four channels per pass, each one's fast requantization
     return 0
 
 
