@@ -173,3 +173,22 @@ def test_fine_tuned_kernels_survive_conversion_and_rewrite_exactly():
         scale = np.abs(kernel).max(axis=reduce, keepdims=True) / 7
         expected = to_tflite(round_away(kernel / scale))
         assert (weight_values(graph.tensors[layer.inputs[1]]) == expected).all(), layer.name
+
+
+@needs_emulator
+@pytest.mark.slow
+def test_int4_benchmark_reports_both_kernels_exact(zoo, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from conftest import TESTS
+    zoo("digits_cnn")
+    out = tmp_path / "int4.json"
+    proc = subprocess.run([sys.executable, str(TESTS.parent / "benchmarks" / "int4.py"), "--models", "digits_cnn",
+                           "--json", str(out)], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["weights"]: r for r in json.loads(out.read_text())["results"]}
+    assert set(rows) == {"int8", "int4"} and all(r["bit_exact"] for r in rows.values())
+    assert rows["int4"]["weight_bytes"] < 0.6 * rows["int8"]["weight_bytes"]
+    assert rows["int4"]["conv_instructions_per_mac"] and "ratio" in proc.stdout
