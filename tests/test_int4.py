@@ -22,14 +22,19 @@ def int4(graph, arg=None):
 
 # ---- the forms, on the host ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("rows,depth", [(3, 8), (5, 13), (1, 1), (4, 27)])
-def test_nibble_rows_round_trip_and_size(rows, depth):
+@pytest.mark.parametrize("rows,depth,block", [(3, 8, 1), (5, 13, 1), (1, 1, 1), (4, 27, 1), (6, 16, 4), (9, 5, 4)])
+def test_nibble_rows_round_trip_and_size(rows, depth, block):
     values = np.random.default_rng(depth).integers(-8, 8, (rows, depth))
-    packed = nibbles.nibble_rows(values)
+    packed = nibbles.nibble_rows(values, block)
     assert packed.size == rows * 4 * -(-depth // 8)
-    assert (nibbles.from_nibble_rows(packed, rows, depth) == values).all()
-    word = packed.view(np.uint8)[:4].astype(np.int64)     # the first word: values 0..3 high, 4..7 low
-    assert ((word >> 4) - 16 * (word >= 128) == np.pad(values[0], (0, 8))[:4]).all()
+    assert (nibbles.from_nibble_rows(packed, rows, depth, block) == values).all()
+    words = packed.view(np.uint8).reshape(-1, 4).astype(np.int64)
+    first = np.pad(values, ((0, 0), (0, 8)))[:, :8]
+    # the first word: values 0..3 in the high nibbles, 4..7 in the low ones, each plus 8
+    assert ((words[0] >> 4) - 8 == first[0, :4]).all() and ((words[0] & 15) - 8 == first[0, 4:]).all()
+    if depth > 8:    # word 1 is the block's next row's first word (interleaved), or the row's own second
+        second = first[1] if block > 1 else np.pad(values[0], (0, 16))[8:16]
+        assert ((words[1] >> 4) - 8 == second[:4]).all()
 
 
 def test_tflite_packing_round_trip_with_an_odd_count():
@@ -106,13 +111,17 @@ def test_int4_fully_connected_matches_tflm_on_m4(zoo, tmp_path):
 @needs_emulator
 @pytest.mark.slow
 @pytest.mark.parametrize("board", BOARDS + ["microbit"])
-@pytest.mark.parametrize("name", ["int4_fc", "int4_conv", "int4_dw"])
+@pytest.mark.parametrize("name", ["int4_fc", "int4_conv", "int4_dw", "int4_dw12"])
 def test_int4_models_match_tflm(zoo, tmp_path, name, board):
     if (name, board) == ("int4_fc", "mps2-an386"):
         pytest.skip("the fast tier's case")
     tflite, data = zoo(name)
     project = firmware_vs_tflm(tflite, board, data, tmp_path, min_inputs=100)
     assert all(c.function.endswith("_s4") for c in project.calls if c.arrays)
+    if (name, board) == ("int4_dw12", "mps2-an386"):    # the first layer on int8's planes (ops/scratch.py)
+        from tinycompress.ops.scratch import dsp_depthwise_planes_bytes
+        dw = [c for c in project.calls if c.function == "tc_depthwise_conv2d_s4"]
+        assert dw[0].scratch_bytes == dsp_depthwise_planes_bytes(dw[0].params) > 0 and dw[1].scratch_bytes
 
 
 @needs_emulator

@@ -1,4 +1,5 @@
-"""Randomized shape sweeps in QEMU: each core's optimized kernels against the portable ones."""
+"""Randomized shape sweeps in QEMU: each core's optimized kernels against the portable ones, int8 and int4
+weights."""
 from __future__ import annotations
 
 import subprocess
@@ -26,7 +27,9 @@ def test_dsp_kernels_equal_the_portable_ones(board_name, tmp_path):
     objects = []
     for name in KERNELS:   # each kernel twice: as it builds for this core, and forced portable
         source = fw / "kernels" / f"{name}.c"
-        for suffix, extra in (("", []), ("_portable", ["-DTC_PORTABLE", f"-D{name}={name}_portable"])):
+        s4 = name.replace("_s8", "_s4")    # the int4 entry points beside the weighted kernels (tc_int4.h)
+        renames = [f"-D{n}={n}_portable" for n in (name, s4)]
+        for suffix, extra in (("", []), ("_portable", ["-DTC_PORTABLE", *renames])):
             obj = tmp_path / f"{name}{suffix}.o"
             subprocess.run(["arm-none-eabi-gcc", *flags, *extra, "-c", str(source), "-o", str(obj)], check=True)
             objects.append(str(obj))

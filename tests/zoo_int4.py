@@ -35,9 +35,15 @@ def _dw(L, x):    # multiplier 1 over 8 channels (the DSP form), SAME /2; multip
     return L.DepthwiseConv2D((3, 2), depth_multiplier=2, **_bias())(L.Conv2D(3, 1, **_bias())(x))
 
 
+def _dw12(L, x):  # 12 channels (a multiple of four, not of eight): 3x3 SAME (int16 planes), 3x3 /2 VALID
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu", **_bias())(L.Conv2D(12, 1, **_bias())(x))
+    return L.DepthwiseConv2D(3, strides=2, **_bias())(x)
+
+
 CASES = {name: _op_model(shape, body, name) for name, (shape, body) in {
     "int4_fc": ((13,), _fc),
     "int4_conv": ((9, 8, 3), _conv),
     "int4_dw": ((9, 9, 3), _dw),
+    "int4_dw12": ((7, 6, 3), _dw12),
 }.items()}
 EXPORTS = {name: _int4_export for name in CASES}

@@ -5,7 +5,8 @@
  * scratch instead runs along int16 planes, four outputs of one channel per step with SMLAD pairing
  * neighbouring taps. On Helium eight channels per pass (depth multiplier 1, any channel count).
  * tc_depthwise_conv2d_s4: INT4 weights in the nibble form (tc_int4.h), portable, or on DSP cores without
- * Helium four channels per pass, from half a weight word (depth multiplier 1, channels a multiple of four). */
+ * Helium the int16 planes with the taps unpacked per channel (3x3 stride 1), else four channels per pass
+ * from half a weight word (depth multiplier 1, channels a multiple of four). */
 #include "tc_dsp.h"
 #include "tc_fixedpoint.h"
 #include "tc_int4.h"
@@ -259,15 +260,24 @@ __attribute__((noinline)) static void plane_outputs(const planes *g, const int16
     }
 }
 
-static void depthwise_planes(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output)
+/* Tap (ky, kx) of channel ch: int8 weights [1, 3, 3, C], or with `s4` INT4 ones, a nibble-form row of the
+ * channels per tap (tc_int4.h), unpacked here once per channel and plane. */
+static int32_t plane_tap(const tc_depthwise_conv2d_params *p, int s4, int32_t ky, int32_t kx, int32_t ch)
+{
+    const int32_t tap = ky * 3 + kx;
+    if (s4) {
+        return tc_s4_value(p->weights + tap * 4 * tc_s4_words(p->input.c), ch);
+    }
+    return p->weights[tap * p->input.c + ch];
+}
+
+static void depthwise_planes(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output, int s4)
 {
     const planes g = planes_of(p);
     const int32_t channels = p->input.c, plane_size = (g.lines + 2) * g.pitch;
     /* Neighbours along a line and successive lines, in the output. */
     const int32_t stride = g.along_x ? channels : p->output.w * channels;
     const int32_t line_stride = g.along_x ? p->output.w * channels : channels;
-    const int32_t w_step = g.along_x ? channels : 3 * channels;   /* the next tap along a line */
-    const int32_t w_cross = g.along_x ? 3 * channels : channels;  /* the next filter row across lines */
     memset(p->scratch, 0, (size_t)(4 * plane_size) * sizeof(int16_t));
     for (int32_t b = 0; b < p->input.n; b++) {
         const int8_t *image = input + b * p->input.h * p->input.w * channels;
@@ -277,9 +287,12 @@ static void depthwise_planes(const tc_depthwise_conv2d_params *p, const int8_t *
             for (int32_t i = 0; i < 4; i++) {
                 const int32_t ch = c + i;
                 int32_t w[6];
-                for (int32_t r = 0; r < 3; r++) {
-                    const int8_t *k = p->weights + r * w_cross + ch;
-                    const int32_t k0 = k[0], k1 = k[w_step], k2 = k[2 * w_step];
+                for (int32_t r = 0; r < 3; r++) { /* taps along a line: along x, or along y */
+                    int32_t k[3];
+                    for (int32_t t = 0; t < 3; t++) {
+                        k[t] = g.along_x ? plane_tap(p, s4, r, t, ch) : plane_tap(p, s4, t, r, ch);
+                    }
+                    const int32_t k0 = k[0], k1 = k[1], k2 = k[2];
                     w[2 * r] = tc_pack_s16x2(k0, k1);
                     w[2 * r + 1] = tc_pack_s16x2(k1, k2);
                 }
@@ -407,7 +420,7 @@ tc_status tc_depthwise_conv2d_s8(const tc_depthwise_conv2d_params *p, const int8
 #endif
 #if TC_DSP && !TC_MVE
     if (planes_apply(p)) {
-        depthwise_planes(p, input, output);
+        depthwise_planes(p, input, output, 0);
         return TC_OK;
     }
 #endif
@@ -455,7 +468,8 @@ static inline int8_t output_s4(const tc_depthwise_conv2d_params *p, int32_t acc1
     if (!quick) {
         return output_value(p, acc16 >> 4, c);
     }
-    const int32_t v = tc_dsp_requantize_s8((acc16 >> 4) + p->bias[c], (const tc_dsp_quant *)p->scratch + c);
+    const int32_t bias = p->bias ? p->bias[c] : 0;
+    const int32_t v = tc_dsp_requantize_s8((acc16 >> 4) + bias, (const tc_dsp_quant *)p->scratch + c);
     return (int8_t)tc_clamp_i32(v, p->act.min, p->act.max);
 }
 
@@ -478,7 +492,7 @@ static inline __attribute__((always_inline)) void position_s4_dsp(const tc_depth
         const int32_t shift = (c & 4) ? 4 : 0; /* the low nibbles, moved up */
         for (int32_t r = rows; r > 0; r--, in += in_row_step, w += w_row_step) {
             for (int32_t n = taps; n > 0; n--, in += x_step, w += row_bytes) {
-                const int32_t k = (int32_t)(((uint32_t)tc_read_s8x4(w) << shift) & TC_S4_HIGH);
+                const int32_t k = (int32_t)((((uint32_t)tc_read_s8x4(w) ^ TC_S4_SIGN) << shift) & TC_S4_HIGH);
                 TC_DW_S4_TAP(tc_read_s8x4(in), k, a0, a1, a2, a3);
             }
         }
@@ -521,8 +535,14 @@ tc_status tc_depthwise_conv2d_s4(const tc_depthwise_conv2d_params *p, const int8
     }
     position_fn position = position_s4_portable;
 #if TC_DSP && !TC_MVE
-    if (p->scratch) { /* the generator gives it for depth multiplier 1 and channels a multiple of four */
-        position = quick_table_s4(p) ? position_s4_quick : position_s4_general;
+    /* The generator (ops/scratch.py) gives a 3x3 stride-1 layer its planes where they fit, else nothing,
+     * and any other layer of depth multiplier 1 and channels a multiple of four its requantization table. */
+    if (planes_apply(p)) {
+        depthwise_planes(p, input, output, 1);
+        return TC_OK;
+    }
+    if (p->depth_multiplier == 1 && (p->input.c & 3) == 0) {
+        position = p->scratch && quick_table_s4(p) ? position_s4_quick : position_s4_general;
     }
 #endif
     each_position(p, input, output, position);

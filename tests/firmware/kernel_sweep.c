@@ -2,8 +2,8 @@
  * Randomized shape sweep: the optimized kernels (DSP extension or Helium) against
  * the portable ones on the same random shapes, parameters and data (odd channel
  * counts, padding, strides, dilations, zero points, per-tensor and per-channel
- * requantization). The portable objects are the same sources built with
- * -DTC_PORTABLE and their entry points renamed *_portable. Each optimized call
+ * requantization), INT4 weights in the nibble form included. The portable objects
+ * are the same sources built with -DTC_PORTABLE and their entry points renamed *_portable. Each optimized call
  * gets exactly the scratch tinycompress/ops/scratch.py gives it, followed by
  * guard bytes that must stay untouched. Exit status: the number of cases that differ.
  */
@@ -12,6 +12,7 @@
 
 #include "tc_dsp.h"
 #include "tc_fixedpoint.h"
+#include "tc_int4.h"
 #include "tc_kernels.h"
 #include "tc_mve.h"
 #include "tc_platform.h"
@@ -21,6 +22,9 @@ tc_status tc_fully_connected_s8_portable(const tc_fully_connected_params *p, con
 tc_status tc_depthwise_conv2d_s8_portable(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output);
 tc_status tc_max_pool2d_s8_portable(const tc_pool2d_params *p, const int8_t *input, int8_t *output);
 tc_status tc_avg_pool2d_s8_portable(const tc_pool2d_params *p, const int8_t *input, int8_t *output);
+tc_status tc_conv2d_s4_portable(const tc_conv2d_params *p, const int8_t *input, int8_t *output);
+tc_status tc_fully_connected_s4_portable(const tc_fully_connected_params *p, const int8_t *input, int8_t *output);
+tc_status tc_depthwise_conv2d_s4_portable(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output);
 
 #define CASES 300
 #define MAX_BYTES 4096 /* every buffer: larger shapes are drawn again */
@@ -392,6 +396,125 @@ static int depthwise_planes_case(void)
     return depthwise_compare(&p);
 }
 
+/* ---- INT4 weights (tc_int4.h): the int4 kernels' DSP paths against their portable ones ---- */
+
+/* Nibble i of the word at w to value v. */
+static void set_nibble(int8_t *w, int32_t i, int32_t v)
+{
+    uint8_t *b = (uint8_t *)w + (i & 3);
+    const uint8_t n = (uint8_t)(v + TC_S4_OFFSET);
+    *b = (i & 4) ? (uint8_t)((*b & 0xF0) | n) : (uint8_t)((*b & 0x0F) | (n << 4));
+}
+
+/* Random weights in the nibble form, `rows` rows of `depth` in blocks of `block`, the padding values 0 as
+ * ops/nibbles.py writes them (the conv's DSP columns hold anything past the depth). */
+static void fill_s4(int32_t rows, int32_t depth, int32_t block)
+{
+    const int32_t words = tc_s4_words(depth);
+    fill(weights, rows * words * 4);
+    for (int32_t r = 0; r < rows; r++) {
+        int32_t stride;
+        int8_t *w = (int8_t *)tc_s4_row(weights, rows, words, block, r, &stride);
+        for (int32_t k = depth; k < words * TC_S4_WORD; k++) {
+            set_nibble(w + (k >> 3) * stride, k & 7, 0);
+        }
+    }
+}
+
+static int fully_connected_s4_case(void)
+{
+    tc_fully_connected_params p;
+    memset(&p, 0, sizeof p);
+    do {
+        p.batches = draw(1, 3);
+        p.input_depth = (next() & 1) ? 8 * draw(1, 40) : draw(1, 300);
+        p.output_depth = draw(1, 40);
+    } while (p.batches * p.input_depth > MAX_BYTES || p.output_depth * 4 * tc_s4_words(p.input_depth) > MAX_BYTES);
+    p.output_offset = draw(-128, 127);
+    fill(input, p.batches * p.input_depth);
+    fill_s4(p.output_depth, p.input_depth, TC_S4_FC_BLOCK);
+    p.weights = weights, p.requant = requant(p.output_depth), p.bias = bias, p.act = activation();
+    if (tc_fully_connected_s4_portable(&p, input, out_portable) != TC_OK) {
+        return 1;
+    }
+    p.scratch = guarded_scratch(TC_S4_WORD * tc_s4_words(p.input_depth) * 2); /* the widened row, whole words */
+    if (tc_fully_connected_s4(&p, input, out_fast) != TC_OK) {
+        return 1;
+    }
+    return memcmp(out_fast, out_portable, (size_t)(p.batches * p.output_depth)) != 0 || !guard_intact();
+}
+
+static int32_t conv_s4_scratch_bytes(const tc_conv2d_params *p)
+{
+    const int32_t depth = p->filter.h * p->filter.w * p->input.c;
+    return 6 * TC_S4_WORD * tc_s4_words(depth) * 2 + (p->input.c % 4 ? (depth + 3) & ~3 : 0) + 12 * p->output.c;
+}
+
+static int conv_s4_case(void)
+{
+    tc_conv2d_params p;
+    memset(&p, 0, sizeof p);
+    window g;
+    int32_t depth;
+    do {
+        g = draw_window((next() & 1) ? 4 * draw(1, 4) : draw(1, 12), draw(1, 9));
+        depth = g.k_h * g.k_w * g.input.c;
+        SET_WINDOW(p, g);
+        const tc_dims filter = {g.output.c, g.k_h, g.k_w, g.input.c};
+        p.filter = filter;
+    } while (!fits(&g, g.output.c * 4 * tc_s4_words(depth)) || !scratch_fits(conv_s4_scratch_bytes(&p)));
+    DRAW_QUANTIZATION(p, 0);
+    fill_s4(g.output.c, depth, 1);
+    if (tc_conv2d_s4_portable(&p, input, out_portable) != TC_OK) {
+        return 1;
+    }
+    p.scratch = guarded_scratch(conv_s4_scratch_bytes(&p));
+    if (tc_conv2d_s4(&p, input, out_fast) != TC_OK) {
+        return 1;
+    }
+    return memcmp(out_fast, out_portable, (size_t)(p.output.h * p.output.w * p.output.c)) != 0 || !guard_intact();
+}
+
+/* Depthwise with INT4 taps: half the time the planes' shape (3x3, stride 1), which takes the planes, or at
+ * times no scratch (a layer whose planes are too large); otherwise each channel's requantization where
+ * the multiplier is 1 and the channels a multiple of four (ops/scratch.py). */
+static int depthwise_s4_case(void)
+{
+    tc_depthwise_conv2d_params p;
+    memset(&p, 0, sizeof p);
+    window g;
+    int32_t mult, bytes;
+    const int planes = (int)(next() & 1);
+    do {
+        mult = (!planes && !(next() & 3)) ? 2 : 1;
+        const int32_t in_c = (planes || (next() & 1)) ? 4 * draw(1, 6) : draw(1, 13);
+        g = draw_window(in_c, in_c * mult);
+        if (planes) {
+            g.k_h = g.k_w = 3, g.stride_h = g.stride_w = g.dilation_h = g.dilation_w = 1;
+            const int same = (int)(next() & 1);
+            g.output.h = axis(g.input.h, 3, 1, 1, same, &g.pad_top);
+            g.output.w = axis(g.input.w, 3, 1, 1, same, &g.pad_left);
+        }
+        bytes = planes ? ((next() & 3) ? depthwise_scratch_bytes(g.output.h, g.output.w) : 0)
+                : mult == 1 && in_c % 4 == 0 ? 12 * g.output.c : 0;
+    } while (!fits(&g, g.k_h * g.k_w * 4 * tc_s4_words(g.output.c)) || g.output.c > 256 || !scratch_fits(bytes));
+    SET_WINDOW(p, g);
+    const tc_dims filter = {1, g.k_h, g.k_w, g.output.c};
+    p.filter = filter;
+    p.depth_multiplier = mult;
+    DRAW_QUANTIZATION(p, 0);
+    fill_s4(g.k_h * g.k_w, g.output.c, 1);
+    if (tc_depthwise_conv2d_s4_portable(&p, input, out_portable) != TC_OK) {
+        return 1;
+    }
+    p.scratch = bytes ? guarded_scratch(bytes) : 0;
+    if (tc_depthwise_conv2d_s4(&p, input, out_fast) != TC_OK) {
+        return 1;
+    }
+    return memcmp(out_fast, out_portable, (size_t)(p.output.h * p.output.w * p.output.c)) != 0 ||
+           (bytes && !guard_intact());
+}
+
 #if TC_MVE
 /* The vector requantization against tc_requantize on the values where rounding is decided: halves
  * of either sign (a multiplier of 2^30 halves x exactly), the int32 extremes, random values. */
@@ -456,6 +579,9 @@ int main(void)
         differ += depthwise_case();
         differ += depthwise_planes_case();
         differ += pool_case();
+        differ += fully_connected_s4_case();
+        differ += conv_s4_case();
+        differ += depthwise_s4_case();
 #if TC_MVE
         for (int32_t k = 0; k < 20; k++) {
             differ += requantize_case();

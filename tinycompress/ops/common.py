@@ -195,9 +195,11 @@ def weight_array(layer: Layer, tensor: Tensor, suffix: str = "weights") -> Const
         raise unsupported(layer, "a weight tensor computed at run time")
     if tensor.dtype == "int4":
         rows = nibbles.row_view(layer.op, weight_values(tensor))
-        return ConstArray(f"{layer.name}_{suffix}", "int8_t", nibbles.nibble_rows(rows).astype(np.int64),
+        block = nibbles.block_of(layer.op)
+        form = f"nibble form, blocks of {block} rows" if block > 1 else "nibble form"
+        return ConstArray(f"{layer.name}_{suffix}", "int8_t", nibbles.nibble_rows(rows, block).astype(np.int64),
                           f"[{dims(tensor.shape)}] int4 as {rows.shape[0]} rows of {rows.shape[1]} in the "
-                          "nibble form (ops/nibbles.py)")
+                          f"{form} (ops/nibbles.py)")
     ctype = {"int8": "int8_t", "int32": "int32_t"}.get(tensor.dtype)
     if ctype is None:
         raise unsupported(layer, f"{tensor.dtype} {suffix}")

@@ -2,21 +2,32 @@
 
 TFLite (and TFLite Micro's UnpackDenseInt4IntoInt8) packs a tensor's values two to a byte over the whole
 flattened tensor, element 2i in the low nibble. The firmware stores them by rows instead, so each kernel
-finds a row's values in whole words whatever the depth (firmware/include/tc_int4.h):
+finds a row's values in whole words whatever the depth. The nibble form (firmware/include/tc_int4.h
+states the same definition):
 
-    a row of values in words of WORD = 8, zero-padded to a whole word; in word j, value 8j + i (i < 4) is
-    the high nibble of byte i and value 8j + 4 + i its low nibble.
+- a value v in [-8, 7] is the nibble v + 8 (offset binary, in [0, 15]);
+- a row lies in words of WORD = 8 values, zero values (nibbles 8) padding it to a whole word; in word j,
+  value 8j + i (i < 4) is the high nibble of byte i and value 8j + 4 + i its low nibble;
+- rows come in blocks of `block` rows (FULLY_CONNECTED ROWS_PER_BLOCK, the others one), a block's rows
+  interleaved word by word: word j of row b + r, in the block of L rows from row b, is word
+  b x words + j x L + r. The last block has the rows left over.
 
-A word masked with 0xF0F0F0F0 then holds 16 times values 8j..8j+3 in its bytes, and shifted left by four
-and masked, 16 times values 8j+4..8j+7: SXTB16 widens them in the order the DSP kernels' int16 columns use
-(tc_dsp.h's SMLAD order), with no shift per value. Rows are FULLY_CONNECTED's and CONV_2D's output
-channels (their KH x KW x C_in values in TFLite's order) and DEPTHWISE_CONV_2D's taps (the channels).
+Nibble p of a word (bits 4p..4p+3) so holds value 8j + (4, 0, 5, 1, 6, 2, 7, 3)[p], and the word shifted
+right by 0, 4, 8, 12 and masked with 0x000F000F gives int16 lanes (v4, v6), (v0, v2), (v5, v7), (v1, v3)
+plus 8: the DSP kernels' int16 column words (tc_dsp.h's SMLAD order) with one AND each and no sign
+extension, 8 times the column's sum taken off once per column. Kernels that want the signed values take
+word ^ 0x88888888 (the two's complement nibbles): masked with 0xF0F0F0F0 it holds 16 times values
+8j..8j+3 in its bytes, shifted left by four first 16 times 8j+4..8j+7. Rows are FULLY_CONNECTED's and
+CONV_2D's output channels (their KH x KW x C_in values in TFLite's order) and DEPTHWISE_CONV_2D's taps
+(the channels).
 """
 from __future__ import annotations
 
 import numpy as np
 
 WORD = 8                       # values per 32-bit word: TC_S4_WORD in firmware/include/tc_int4.h
+ROWS_PER_BLOCK = 4             # FULLY_CONNECTED's rows per block: TC_S4_FC_BLOCK in tc_int4.h
+OFFSET = 8                     # a value's nibble is value + OFFSET
 # |sum| of 16 w x over a row stays below 2^31 (|w| <= 8, |x + input offset| <= 255): the kernels' accumulators
 MAX_DEPTH = (2 ** 31 - 1) // (16 * 8 * 255)
 
@@ -43,22 +54,36 @@ def padded(depth: int) -> int:
     return -(-depth // WORD) * WORD
 
 
-def nibble_rows(values: np.ndarray) -> np.ndarray:
+def block_of(op: str) -> int:
+    """Rows per block of an operator's nibble form."""
+    return ROWS_PER_BLOCK if op == "FULLY_CONNECTED" else 1
+
+
+def _blocks(rows: int, block: int):
+    """(first row, rows) of each block."""
+    return [(b, min(block, rows - b)) for b in range(0, rows, block)]
+
+
+def nibble_rows(values: np.ndarray, block: int = 1) -> np.ndarray:
     """[rows, depth] int values in [-8, 7] in the nibble form, as int8 bytes (rows x padded(depth) / 2)."""
     rows, depth = values.shape
     v = np.zeros((rows, padded(depth)), np.int64)
     v[:, :depth] = values
+    v += OFFSET
     words = v.reshape(rows, -1, 2, 4)                       # [rows, words, half (high, low), byte]
-    packed = ((words[:, :, 0, :] & 0xF) << 4) | (words[:, :, 1, :] & 0xF)
-    return packed.reshape(-1).astype(np.uint8).view(np.int8)
+    packed = (words[:, :, 0, :] << 4) | words[:, :, 1, :]   # [rows, words, 4 bytes]
+    out = [packed[b:b + n].transpose(1, 0, 2).reshape(-1) for b, n in _blocks(rows, block)]
+    return np.concatenate(out).astype(np.uint8).view(np.int8)
 
 
-def from_nibble_rows(packed: np.ndarray, rows: int, depth: int) -> np.ndarray:
+def from_nibble_rows(packed: np.ndarray, rows: int, depth: int, block: int = 1) -> np.ndarray:
     """The inverse of nibble_rows: [rows, depth] int8 values."""
-    b = np.asarray(packed).view(np.uint8).reshape(rows, -1, 4).astype(np.uint8)
-    high = b.astype(np.int8) >> 4
-    low = (b << 4).astype(np.int8) >> 4
-    return np.concatenate([high, low], axis=2).reshape(rows, -1)[:, :depth]
+    b = np.asarray(packed).view(np.uint8).reshape(-1, 4).astype(np.int64)
+    words = b.shape[0] // rows
+    by_row = np.concatenate([b[s * words:(s + n) * words].reshape(words, n, 4).transpose(1, 0, 2)
+                             for s, n in _blocks(rows, block)])
+    values = np.concatenate([by_row >> 4, by_row & 0xF], axis=2) - OFFSET
+    return values.reshape(rows, -1)[:, :depth].astype(np.int8)
 
 
 def row_view(op: str, values: np.ndarray) -> np.ndarray:

@@ -10,7 +10,8 @@ the DSP extension), so the generated code and the kernels cannot disagree.
   form's words (the same bytes, ops/dsp_forms.py);
   a 3x3 stride-1 depthwise layer's four padded int16 planes (firmware/kernels/tc_depthwise_conv2d_s8.c).
 - INT4 weights (ops/nibbles.py), DSP cores without Helium: as int8, with the depth in whole words of eight
-  nibbles (FULLY_CONNECTED's row, CONV_2D's columns) and no requantization table; depthwise none.
+  nibbles (FULLY_CONNECTED's row, CONV_2D's columns); depthwise int8's planes, or where the layer has not
+  their shape each channel's fast requantization.
 - BATCH_MATMUL on either: one batch of a right-hand side with strided depth, as contiguous int8 columns.
 - Helium (M55, M85): int8 columns and the bias with the input offset folded in
   (firmware/include/tc_mve_gemm.h, firmware/kernels/tc_conv2d_s8.c).
@@ -45,6 +46,8 @@ def dsp_int4_scratch_bytes(p: dict, function: str) -> int:
         staged = _align4(depth) if in_c % 4 else 0
         return DSP_COLUMNS * padded(depth) * INT16 + staged + p["filter"][0] * DSP_QUANT
     if function == "tc_depthwise_conv2d_s4" and p["depth_multiplier"] == 1 and p["output"][3] % 4 == 0:
+        if depthwise_plane_shape(p):   # int8's planes, else nothing: the kernel tells them apart by the shape
+            return dsp_depthwise_planes_bytes(p)
         return p["output"][3] * DSP_QUANT      # four channels per pass, each one's fast requantization
     return 0
 
@@ -74,15 +77,20 @@ def dsp_scratch_bytes(call: KernelCall) -> int:
     return 0
 
 
+def depthwise_plane_shape(p: dict) -> bool:
+    """Whether a depthwise layer has the planes' shape: planes_apply() in tc_depthwise_conv2d_s8.c."""
+    _, k_h, k_w, _ = p["filter"]
+    return (p["depth_multiplier"] == 1 and p["output"][3] % 4 == 0 and (k_h, k_w) == (3, 3)
+            and p["stride_h"] == p["stride_w"] == 1 and p["dilation_h"] == p["dilation_w"] == 1)
+
+
 def dsp_depthwise_planes_bytes(p: dict) -> int:
     """A 3x3 stride-1 depthwise layer (multiplier 1, channels a multiple of four) runs on four padded int16
     planes, lines along the longer output axis, read four outputs at a time past their end (planes_of() in
     tc_depthwise_conv2d_s8.c); larger than DSP_PLANES_MAX, the layer keeps the per-position path."""
-    _, k_h, k_w, _ = p["filter"]
-    _, out_h, out_w, out_c = p["output"]
-    if not (p["depth_multiplier"] == 1 and out_c % 4 == 0 and (k_h, k_w) == (3, 3)
-            and p["stride_h"] == p["stride_w"] == 1 and p["dilation_h"] == p["dilation_w"] == 1):
+    if not depthwise_plane_shape(p):
         return 0
+    _, out_h, out_w, _ = p["output"]
     length, lines = max(out_h, out_w), min(out_h, out_w)
     pitch = 4 * -(-length // 4) + 2
     size = 4 * (lines + 2) * pitch * INT16
