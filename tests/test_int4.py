@@ -22,7 +22,8 @@ def int4(graph, arg=None):
 
 # ---- the forms, on the host ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("rows,depth,block", [(3, 8, 1), (5, 13, 1), (1, 1, 1), (4, 27, 1), (6, 16, 4), (9, 5, 4)])
+@pytest.mark.parametrize("rows,depth,block",
+                         [(3, 8, 1), (5, 13, 1), (1, 1, 1), (4, 27, 1), (6, 16, 4), (9, 5, 4)])
 def test_nibble_rows_round_trip_and_size(rows, depth, block):
     values = np.random.default_rng(depth).integers(-8, 8, (rows, depth))
     packed = nibbles.nibble_rows(values, block)

@@ -58,8 +58,8 @@ static inline int32_t tc_s4_value(const int8_t *row, int32_t k)
 
 /* Row `row`'s first word in a form of `rows` rows of `words` words in blocks of `block`; its next words lie
  * every *stride bytes. */
-static inline const int8_t *tc_s4_row(const int8_t *w, int32_t rows, int32_t words, int32_t block, int32_t row,
-                                      int32_t *stride)
+static inline const int8_t *tc_s4_row(const int8_t *w, int32_t rows, int32_t words, int32_t block,
+                                      int32_t row, int32_t *stride)
 {
     const int32_t first = row - row % block, left = rows - first;
     const int32_t in_block = left < block ? left : block;

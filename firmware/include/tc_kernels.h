@@ -35,8 +35,8 @@ typedef struct {
 tc_status tc_fully_connected_s8(const tc_fully_connected_params *p, const int8_t *input, int8_t *output);
 
 /* The same with INT4 weights (values in [-8, 7]) in the nibble form of tc_int4.h: `weights` holds
- * output_depth rows of tc_s4_words(input_depth) words; scratch (DSP without Helium): the input row widened,
- * in whole words of eight values; dsp_pairs unused. */
+ * output_depth rows of tc_s4_words(input_depth) words in blocks of TC_S4_FC_BLOCK rows; scratch (DSP
+ * without Helium): the input row widened, in whole words of eight values; dsp_pairs unused. */
 tc_status tc_fully_connected_s4(const tc_fully_connected_params *p, const int8_t *input, int8_t *output);
 
 /* CONV_2D, layout [N, H, W, C] and filter [C_out, KH, KW, C_in]. Padding cells add nothing. */
@@ -87,8 +87,9 @@ typedef struct {
 tc_status tc_depthwise_conv2d_s8(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output);
 
 /* The same with INT4 weights in the nibble form of tc_int4.h: KH*KW rows (taps) of tc_s4_words(C_out) words;
- * scratch (DSP without Helium, depth multiplier 1, channels a multiple of four): each channel's fast
- * requantization (12 bytes), for four channels per pass from half a weight word; NULL: portable. */
+ * scratch (DSP without Helium, depth multiplier 1, channels a multiple of four): for a 3x3 stride-1 layer
+ * the int16 planes of tc_depthwise_conv2d_s8, NULL where they are too large; for any other, each channel's
+ * fast requantization (12 bytes), or NULL. */
 tc_status tc_depthwise_conv2d_s4(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output);
 
 /* MAX_POOL_2D and AVERAGE_POOL_2D: input and output share scale and zero point. */

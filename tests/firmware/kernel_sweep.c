@@ -3,7 +3,8 @@
  * the portable ones on the same random shapes, parameters and data (odd channel
  * counts, padding, strides, dilations, zero points, per-tensor and per-channel
  * requantization), INT4 weights in the nibble form included. The portable objects
- * are the same sources built with -DTC_PORTABLE and their entry points renamed *_portable. Each optimized call
+ * are the same sources built with -DTC_PORTABLE and their entry points renamed
+ * *_portable. Each optimized call
  * gets exactly the scratch tinycompress/ops/scratch.py gives it, followed by
  * guard bytes that must stay untouched. Exit status: the number of cases that differ.
  */
@@ -23,8 +24,10 @@ tc_status tc_depthwise_conv2d_s8_portable(const tc_depthwise_conv2d_params *p, c
 tc_status tc_max_pool2d_s8_portable(const tc_pool2d_params *p, const int8_t *input, int8_t *output);
 tc_status tc_avg_pool2d_s8_portable(const tc_pool2d_params *p, const int8_t *input, int8_t *output);
 tc_status tc_conv2d_s4_portable(const tc_conv2d_params *p, const int8_t *input, int8_t *output);
-tc_status tc_fully_connected_s4_portable(const tc_fully_connected_params *p, const int8_t *input, int8_t *output);
-tc_status tc_depthwise_conv2d_s4_portable(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output);
+tc_status tc_fully_connected_s4_portable(const tc_fully_connected_params *p, const int8_t *input,
+                                         int8_t *output);
+tc_status tc_depthwise_conv2d_s4_portable(const tc_depthwise_conv2d_params *p, const int8_t *input,
+                                          int8_t *output);
 
 #define CASES 300
 #define MAX_BYTES 4096 /* every buffer: larger shapes are drawn again */
@@ -429,7 +432,8 @@ static int fully_connected_s4_case(void)
         p.batches = draw(1, 3);
         p.input_depth = (next() & 1) ? 8 * draw(1, 40) : draw(1, 300);
         p.output_depth = draw(1, 40);
-    } while (p.batches * p.input_depth > MAX_BYTES || p.output_depth * 4 * tc_s4_words(p.input_depth) > MAX_BYTES);
+    } while (p.batches * p.input_depth > MAX_BYTES ||
+             p.output_depth * 4 * tc_s4_words(p.input_depth) > MAX_BYTES);
     p.output_offset = draw(-128, 127);
     fill(input, p.batches * p.input_depth);
     fill_s4(p.output_depth, p.input_depth, TC_S4_FC_BLOCK);
@@ -437,7 +441,7 @@ static int fully_connected_s4_case(void)
     if (tc_fully_connected_s4_portable(&p, input, out_portable) != TC_OK) {
         return 1;
     }
-    p.scratch = guarded_scratch(TC_S4_WORD * tc_s4_words(p.input_depth) * 2); /* the widened row, whole words */
+    p.scratch = guarded_scratch(TC_S4_WORD * tc_s4_words(p.input_depth) * 2); /* the row, whole words */
     if (tc_fully_connected_s4(&p, input, out_fast) != TC_OK) {
         return 1;
     }
@@ -447,7 +451,8 @@ static int fully_connected_s4_case(void)
 static int32_t conv_s4_scratch_bytes(const tc_conv2d_params *p)
 {
     const int32_t depth = p->filter.h * p->filter.w * p->input.c;
-    return 6 * TC_S4_WORD * tc_s4_words(depth) * 2 + (p->input.c % 4 ? (depth + 3) & ~3 : 0) + 12 * p->output.c;
+    const int32_t staged = p->input.c % 4 ? (depth + 3) & ~3 : 0;
+    return 6 * TC_S4_WORD * tc_s4_words(depth) * 2 + staged + 12 * p->output.c;
 }
 
 static int conv_s4_case(void)
@@ -472,7 +477,8 @@ static int conv_s4_case(void)
     if (tc_conv2d_s4(&p, input, out_fast) != TC_OK) {
         return 1;
     }
-    return memcmp(out_fast, out_portable, (size_t)(p.output.h * p.output.w * p.output.c)) != 0 || !guard_intact();
+    const size_t n = (size_t)(p.output.h * p.output.w * p.output.c);
+    return memcmp(out_fast, out_portable, n) != 0 || !guard_intact();
 }
 
 /* Depthwise with INT4 taps: half the time the planes' shape (3x3, stride 1), which takes the planes, or at
@@ -497,7 +503,8 @@ static int depthwise_s4_case(void)
         }
         bytes = planes ? ((next() & 3) ? depthwise_scratch_bytes(g.output.h, g.output.w) : 0)
                 : mult == 1 && in_c % 4 == 0 ? 12 * g.output.c : 0;
-    } while (!fits(&g, g.k_h * g.k_w * 4 * tc_s4_words(g.output.c)) || g.output.c > 256 || !scratch_fits(bytes));
+    } while (!fits(&g, g.k_h * g.k_w * 4 * tc_s4_words(g.output.c)) || g.output.c > 256 ||
+             !scratch_fits(bytes));
     SET_WINDOW(p, g);
     const tc_dims filter = {1, g.k_h, g.k_w, g.output.c};
     p.filter = filter;

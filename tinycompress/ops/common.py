@@ -197,7 +197,8 @@ def weight_array(layer: Layer, tensor: Tensor, suffix: str = "weights") -> Const
         rows = nibbles.row_view(layer.op, weight_values(tensor))
         block = nibbles.block_of(layer.op)
         form = f"nibble form, blocks of {block} rows" if block > 1 else "nibble form"
-        return ConstArray(f"{layer.name}_{suffix}", "int8_t", nibbles.nibble_rows(rows, block).astype(np.int64),
+        packed = nibbles.nibble_rows(rows, block).astype(np.int64)
+        return ConstArray(f"{layer.name}_{suffix}", "int8_t", packed,
                           f"[{dims(tensor.shape)}] int4 as {rows.shape[0]} rows of {rows.shape[1]} in the "
                           f"{form} (ops/nibbles.py)")
     ctype = {"int8": "int8_t", "int32": "int32_t"}.get(tensor.dtype)
