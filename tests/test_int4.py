@@ -45,6 +45,27 @@ def test_tflite_packing_round_trip_with_an_odd_count():
     assert (nibbles.unpack_tflite(packed, (3, 5)) == values.reshape(3, 5)).all()
 
 
+def test_int4_scratch_on_dsp_cores():
+    """What ops/scratch.py gives the int4 kernels on the M4: FULLY_CONNECTED's row in whole words; depthwise
+    int8's planes where the layer has their shape and they fit, else nothing, and any other layer of
+    multiplier 1 (channels by four) each channel's requantization."""
+    from types import SimpleNamespace
+
+    from tinycompress.ops.scratch import assign_scratch
+    from tinycompress.target.boards import load_board
+
+    def depthwise(output, stride=1):
+        return SimpleNamespace(function="tc_depthwise_conv2d_s4", scratch_bytes=0,
+                               params={"filter": (1, 3, 3, output[3]), "output": output, "depth_multiplier": 1,
+                                       "stride_h": stride, "stride_w": stride, "dilation_h": 1, "dilation_w": 1})
+
+    calls = [SimpleNamespace(function="tc_fully_connected_s4", scratch_bytes=0,
+                             params={"input_depth": 13, "output_depth": 5}),
+             depthwise((1, 25, 5, 12)), depthwise((1, 48, 48, 8)), depthwise((1, 25, 5, 12), stride=2)]
+    assign_scratch(calls, load_board("mps2-an386"))
+    assert [c.scratch_bytes for c in calls] == [16 * 2, 4 * 7 * 30 * 2, 0, 12 * 12]
+
+
 # ---- the rewrite -----------------------------------------------------------------------------------------
 
 def test_rewrite_puts_the_weights_on_the_4bit_grid_and_tflm_runs_it(zoo):
