@@ -304,8 +304,8 @@ typedef struct {
     int32_t lo, hi;
 } s4_layer;
 
-/* A block of four rows from w on: bias, products (two words per loop: 64 MACs in 79 instructions) and the
- * four outputs at out. Returns the next block's words. */
+/* A block of four rows from w on: bias, products (four words per loop: 128 MACs in 155 instructions, 1.21
+ * per MAC) and the four outputs at out. Returns the next block's words. */
 __attribute__((noinline)) static const int8_t *block4_s4(const s4_layer *l, const int8_t *w, const int32_t *bias,
                                                          int8_t *out)
 {
@@ -322,8 +322,12 @@ __attribute__((noinline)) static const int8_t *block4_s4(const s4_layer *l, cons
     if (words & 1) {
         __asm__ volatile(TC_S4_BLOCK_WORD TC_S4_BLOCK_OPERANDS);
     }
-    if (words > 1) {
-        __asm__ volatile("1:\n\t" TC_S4_BLOCK_WORD TC_S4_BLOCK_WORD "ldr %[t], %[end]\n\t"
+    if (words & 2) {
+        __asm__ volatile(TC_S4_BLOCK_WORD TC_S4_BLOCK_WORD TC_S4_BLOCK_OPERANDS);
+    }
+    if (words > 3) {
+        __asm__ volatile("1:\n\t" TC_S4_BLOCK_WORD TC_S4_BLOCK_WORD TC_S4_BLOCK_WORD TC_S4_BLOCK_WORD
+                         "ldr %[t], %[end]\n\t"
                          "cmp %[c], %[t]\n\t"
                          "bne 1b\n\t" TC_S4_BLOCK_OPERANDS);
     }
