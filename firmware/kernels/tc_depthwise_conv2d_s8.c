@@ -262,7 +262,8 @@ __attribute__((noinline)) static void plane_outputs(const planes *g, const int16
 
 /* Tap (ky, kx) of channel ch: int8 weights [1, 3, 3, C], or with `s4` INT4 ones, a nibble-form row of the
  * channels per tap (tc_int4.h), unpacked here once per channel and plane. */
-static int32_t plane_tap(const tc_depthwise_conv2d_params *p, int s4, int32_t ky, int32_t kx, int32_t ch)
+static inline __attribute__((always_inline)) int32_t plane_tap(const tc_depthwise_conv2d_params *p, int s4,
+                                                               int32_t ky, int32_t kx, int32_t ch)
 {
     const int32_t tap = ky * 3 + kx;
     if (s4) {
@@ -271,7 +272,9 @@ static int32_t plane_tap(const tc_depthwise_conv2d_params *p, int s4, int32_t ky
     return p->weights[tap * p->input.c + ch];
 }
 
-static void depthwise_planes(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output, int s4)
+/* Inlined in each entry point, so each has its own tap loop. */
+static inline __attribute__((always_inline)) void depthwise_planes(const tc_depthwise_conv2d_params *p,
+                                                                   const int8_t *input, int8_t *output, int s4)
 {
     const planes g = planes_of(p);
     const int32_t channels = p->input.c, plane_size = (g.lines + 2) * g.pitch;
