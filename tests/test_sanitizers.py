@@ -85,7 +85,8 @@ def test_kernel_sweep_under_sanitizers(tmp_path):
     for name in ["tc_conv2d_s8", "tc_fully_connected_s8", "tc_depthwise_conv2d_s8", "tc_max_pool2d_s8",
                  "tc_avg_pool2d_s8"]:
         source = fw / "kernels" / f"{name}.c"
-        for suffix, extra in (("", []), ("_portable", ["-DTC_PORTABLE", f"-D{name}={name}_portable"])):
+        renames = [f"-D{n}={n}_portable" for n in (name, name.replace("_s8", "_s4"))]   # the int4 ones too
+        for suffix, extra in (("", []), ("_portable", ["-DTC_PORTABLE", *renames])):
             obj = tmp_path / f"{name}{suffix}.o"
             subprocess.run([*flags, *extra, "-c", str(source), "-o", str(obj)], check=True)
             objects.append(str(obj))
