@@ -33,7 +33,23 @@ static inline int8_t tc_minmax_pick(int32_t a, int32_t b, int maximum)
 /* The M0's loop over two stepping rows (n > 0), 7.5 instructions per element where C makes 11 (GCC loads
  * each byte twice, signed for the compare and unsigned for the store): the index runs from -n up to 0
  * against the rows' ends, so LDRSB's register offset serves all three rows and ADDS's zero flag ends
- * the loop without a CMP. */
+ * the loop without a CMP. `keep` is the branch that keeps a: BGE (a >= b) for the maximum, BLE
+ * (a <= b) for the minimum. */
+#define TC_MINMAX_V6M_LOOP(keep)                                                                         \
+    __asm__ volatile(".syntax unified\n" /* GCC hands Thumb-1 asm over in divided syntax */              \
+                     "1: ldrsb %[a], [%[x], %[i]]\n"                                                     \
+                     "   ldrsb %[b], [%[y], %[i]]\n"                                                     \
+                     "   cmp %[a], %[b]\n"                                                               \
+                     "   " keep " 2f\n"                                                                  \
+                     "   movs %[a], %[b]\n"                                                              \
+                     "2: strb %[a], [%[out], %[i]]\n"                                                    \
+                     "   adds %[i], #1\n"                                                                \
+                     "   bne 1b\n"                                                                       \
+                     ".syntax divided\n"                                                                 \
+                     : [i] "+l"(i), [a] "=&l"(a), [b] "=&l"(b)                                           \
+                     : [x] "l"(x), [y] "l"(y), [out] "l"(out)                                            \
+                     : "cc", "memory")
+
 static inline void tc_minmax_v6m(const int8_t *x, const int8_t *y, int8_t *out, int32_t n, int maximum)
 {
     int32_t i = -n, a, b;
@@ -41,39 +57,16 @@ static inline void tc_minmax_v6m(const int8_t *x, const int8_t *y, int8_t *out, 
     y += n;
     out += n;
     if (maximum) {
-        __asm__ volatile(".syntax unified\n"   /* GCC hands Thumb-1 asm over in divided syntax */
-                         "1: ldrsb %[a], [%[x], %[i]]\n"
-                         "   ldrsb %[b], [%[y], %[i]]\n"
-                         "   cmp %[a], %[b]\n"
-                         "   bge 2f\n"               /* keep a where a >= b */
-                         "   movs %[a], %[b]\n"
-                         "2: strb %[a], [%[out], %[i]]\n"
-                         "   adds %[i], #1\n"
-                         "   bne 1b\n"
-                         ".syntax divided\n"
-                         : [i] "+l"(i), [a] "=&l"(a), [b] "=&l"(b)
-                         : [x] "l"(x), [y] "l"(y), [out] "l"(out)
-                         : "cc", "memory");
+        TC_MINMAX_V6M_LOOP("bge");
     } else {
-        __asm__ volatile(".syntax unified\n"   /* GCC hands Thumb-1 asm over in divided syntax */
-                         "1: ldrsb %[a], [%[x], %[i]]\n"
-                         "   ldrsb %[b], [%[y], %[i]]\n"
-                         "   cmp %[a], %[b]\n"
-                         "   ble 2f\n"               /* keep a where a <= b */
-                         "   movs %[a], %[b]\n"
-                         "2: strb %[a], [%[out], %[i]]\n"
-                         "   adds %[i], #1\n"
-                         "   bne 1b\n"
-                         ".syntax divided\n"
-                         : [i] "+l"(i), [a] "=&l"(a), [b] "=&l"(b)
-                         : [x] "l"(x), [y] "l"(y), [out] "l"(out)
-                         : "cc", "memory");
+        TC_MINMAX_V6M_LOOP("ble");
     }
 }
+#undef TC_MINMAX_V6M_LOOP
 #endif
 
-static inline void tc_minmax_row(const int8_t *x, int32_t x_step, const int8_t *y, int32_t y_step, int8_t *out,
-                                 int32_t n, int maximum)
+static inline void tc_minmax_row(const int8_t *x, int32_t x_step, const int8_t *y, int32_t y_step,
+                                 int8_t *out, int32_t n, int maximum)
 {
     int32_t i = 0;
 #if TC_MVE
