@@ -5,6 +5,7 @@
  * takes each byte from its first operand where the flag is set, else from its second: SEL(x, y) is
  * the maximum, SEL(y, x) the minimum. A repeating input is one byte copied to all four lanes.
  * Helium: sixteen lanes per VMAX/VMIN. The tails go byte by byte.
+ * TC_MINMAX_KERNEL(op, maximum) is each kernel file's whole body: its row and its entry point.
  */
 #ifndef TC_MINMAX_H
 #define TC_MINMAX_H
@@ -110,5 +111,23 @@ static inline void tc_minmax_row(const int8_t *x, int32_t x_step, const int8_t *
         }
     }
 }
+
+/* A kernel file's body: tc_<op>_s8 walks the broadcast (tc_broadcast.h) with a row of its own, `maximum`
+ * a constant in it so that each kernel keeps only its own comparisons. */
+#define TC_MINMAX_KERNEL(op, maximum)                                                                    \
+    static TC_MINMAX_ROW void row(const void *p, const int8_t *x, int32_t xs, const int8_t *y, int32_t ys, \
+                                 int8_t *out, int32_t n)                                                 \
+    {                                                                                                    \
+        (void)p;                                                                                         \
+        tc_minmax_row(x, xs, y, ys, out, n, maximum);                                                    \
+    }                                                                                                    \
+                                                                                                         \
+    tc_status tc_##op##_s8(const tc_minmax_params *p, const int8_t *input1, const int8_t *input2,        \
+                           int8_t *output)                                                               \
+    {                                                                                                    \
+        tc_broadcast_walk(&p->broadcast, p->constant1 ? p->constant1 : input1,                           \
+                          p->constant2 ? p->constant2 : input2, output, row, NULL);                      \
+        return TC_OK;                                                                                    \
+    }
 
 #endif /* TC_MINMAX_H */
