@@ -179,11 +179,14 @@ def weight_array(layer: Layer, tensor: Tensor, suffix: str = "weights") -> Const
     return ConstArray(f"{layer.name}_{suffix}", ctype, tensor.data.reshape(-1).astype(np.int64), f"[{shape}]")
 
 
-def weighted_params(layer: Layer, graph: Graph, multipliers: list[int], shifts: list[int]) -> tuple[dict, list[ConstArray]]:
-    """The fields FULLY_CONNECTED and the convolutions share: offsets, weights, bias, requantization, clamp."""
-    inp, weights, out = (graph.tensors[layer.inputs[0]], graph.tensors[layer.inputs[1]],
+def weighted_params(layer: Layer, graph: Graph, multipliers: list[int], shifts: list[int],
+                    positions: tuple[int, int, int] = (0, 1, 2)) -> tuple[dict, list[ConstArray]]:
+    """The fields FULLY_CONNECTED and the convolutions share: offsets, weights, bias, requantization, clamp.
+    `positions`: where the layer's inputs list holds the input, the weights and the optional bias."""
+    at_input, at_weights, at_bias = positions
+    inp, weights, out = (graph.tensors[layer.inputs[at_input]], graph.tensors[layer.inputs[at_weights]],
                          graph.tensors[layer.outputs[0]])
-    bias = graph.tensor(layer.inputs[2]) if len(layer.inputs) > 2 else None
+    bias = graph.tensor(layer.inputs[at_bias]) if len(layer.inputs) > at_bias else None
     requant, arrays = requant_arrays(layer, multipliers, shifts)
     arrays.insert(0, weight_array(layer, weights))
     params = {
@@ -221,12 +224,13 @@ def same_padding(padding: str, in_size: int, kernel: int, stride: int, dilation:
     return total // 2 if padding == "SAME" else 0
 
 
-def window_summary(kh: int, kw: int, layer: Layer) -> str:
-    """'3x3 /2 SAME, RELU6': kernel, stride, padding and activation for reports."""
+def window_summary(kh: int, kw: int, layer: Layer, stride_mark: str = "/") -> str:
+    """'3x3 /2 SAME, RELU6': kernel, stride, padding and activation for reports; `stride_mark` 'x' for a
+    layer that multiplies its input's size by the stride (TRANSPOSE_CONV: '3x3 x2 SAME')."""
     o = layer.options
     stride = o.get("stride_h", 1) if o.get("stride_h", 1) == o.get("stride_w", 1) else \
         f"{o.get('stride_h')}x{o.get('stride_w')}"
-    text = f"{kh}x{kw} /{stride} {o.get('padding', 'VALID')}"
+    text = f"{kh}x{kw} {stride_mark}{stride} {o.get('padding', 'VALID')}"
     if o.get("dilation_h_factor", 1) != 1 or o.get("dilation_w_factor", 1) != 1:
         text += f" dilation {o.get('dilation_h_factor')}x{o.get('dilation_w_factor')}"
     activation = o.get("fused_activation_function", "NONE")
