@@ -22,8 +22,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))     # the model zoo builds the models from fixed seeds
 
-import numpy as np  # noqa: E402
-
 import modelzoo  # noqa: E402
 from tinycompress.target.boards import load_board  # noqa: E402
 from tinycompress.target.build import build  # noqa: E402

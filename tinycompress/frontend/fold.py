@@ -383,7 +383,6 @@ def refuse_data_dependent_shapes(graph: Graph) -> None:
     """After folding, every value a layer needs as a shape is a constant, or depends on the data: refuse
     each layer that computes such a value (or reads it from a graph input), the first one in order."""
     from .verify import refuse_layer
-    producer = {o: layer for layer in graph.layers for o in layer.outputs}
     needed: dict[int, Layer] = {}    # tensor -> a layer that needs its value at compile time
     for layer in graph.layers:
         for position in SHAPE_OPERANDS.get(layer.op, ()):

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import TinyCompressError
 from .fixedpoint import quantize_multiplier
-from ..ir import Graph, Layer, Tensor
+from ..ir import Graph, Layer
 from . import lowering
 from .common import ConstArray, KernelCall, dims, scalar_quant, unsupported
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..target.boards import Board
-from .common import ConstArray, KernelCall
+from .common import KernelCall
 
 ROWS_PER_BLOCK = 4       # rows one LDM fetches: pair_block4() in tc_fully_connected_s8.c
 EXACT_LIMIT = 2 ** 23    # the accumulator holds 256 times the sum, so the sum must lie in [-2^23, 2^23)

@@ -19,7 +19,6 @@ The per-element arithmetic is TFLite Micro's, with the parameters its Prepare co
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 

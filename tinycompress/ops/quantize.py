@@ -55,7 +55,7 @@ def lower(layer: Layer, graph: Graph) -> KernelCall:
     if layer.op == "QUANTIZE":
         values, summary = requantize_table(in_q, out_q), "requantized"
     else:
-        values, summary = float_roundtrip_table(in_q, out_q), f"with the QUANTIZE after it, in float32"
+        values, summary = float_roundtrip_table(in_q, out_q), "with the QUANTIZE after it, in float32"
     lut = ConstArray(f"{layer.name}_table", "int8_t", np.array(values, np.int64),
                      "results for inputs -128..127")
     return KernelCall(layer, "tc_lut_s8", "tc_lut_params", {"size": out.size, "table": lut.name},
