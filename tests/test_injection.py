@@ -104,7 +104,8 @@ def test_toml_json_and_ini_values_read_back_exactly():
     for value in VALUES:
         assert tomllib.loads(f"k = {escape.toml_string(value)}\n")["k"] == value
         assert json.loads(escape.json_string(value)) == value
-    parser = configparser.ConfigParser(inline_comment_prefixes=("#", ";"), interpolation=None)  # as PlatformIO reads
+    # as PlatformIO reads
+    parser = configparser.ConfigParser(inline_comment_prefixes=("#", ";"), interpolation=None)
     parser.read_string(f"[s]\nk = {escape.ini_value('-mcpu=cortex-m4 symlink://platformio/platform')}\n")
     assert parser["s"]["k"] == "-mcpu=cortex-m4 symlink://platformio/platform"
 
@@ -129,7 +130,8 @@ def test_a_hostile_model_file_name_builds_and_injects_nothing(zoo, tmp_path):
     subprocess.run(["make", "-s", "-C", tmp_path / "proj", "firmware_host", "firmware.elf"], check=True,
                    capture_output=True)
     assert_nothing_injected(tmp_path / "proj")
-    # the PlatformIO project too (linked with the Debian toolchain, not uploaded), its data file hostile as well
+    # the PlatformIO project too (linked with the Debian toolchain, not uploaded), its data file hostile as
+    # well
     proc = tc("flash", "--board", "nucleo-l4r5zi", "--no-upload", "--count", 2, "--data",
               tmp_path / (HOSTILE_FILE_NAME + ".npz"), "-o", tmp_path / "pio", "--", hostile, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr.decode()
@@ -345,7 +347,8 @@ def test_wrongly_typed_board_values_are_refused_naming_the_key(old, new, key, tm
 @pytest.mark.parametrize("directory", ["cmsis $(shell touch PWNED)", "cmsis\n$(shell touch PWNED)", "cmsis#`x`"])
 def test_a_cmsis_nn_checkout_the_makefile_cannot_carry_is_refused(directory, zoo, tmp_path):
     model, _ = zoo("op_fc_relu")
-    for name in (directory, "CMSIS-NN_v7"):                       # a fake checkout: compile only looks for this
+    # a fake checkout: compile only looks for this
+    for name in (directory, "CMSIS-NN_v7"):
         (tmp_path / name / "Include").mkdir(parents=True)
         (tmp_path / name / "Include" / "arm_nnfunctions.h").write_text("")
     line = one_error_line(tc("compile", model, "--kernels", "cmsis-nn", "--cmsis-nn", tmp_path / directory,

@@ -1,6 +1,7 @@
-"""The model verifier (tinycompress/frontend/verify.py): each invalid model is refused in one line naming the tensor or
-layer, before anything is lowered; sizes are checked against the board before anything reaches C; a crash
-of the TFLite Micro interpreter is one line. Mutants are zoo models with field edits (tests/fuzzing.py)."""
+"""The model verifier (tinycompress/frontend/verify.py): each invalid model is refused in one line naming the
+tensor or layer, before anything is lowered; sizes are checked against the board before anything reaches C; a
+crash of the TFLite Micro interpreter is one line. Mutants are zoo models with field edits
+(tests/fuzzing.py)."""
 from __future__ import annotations
 
 from pathlib import Path

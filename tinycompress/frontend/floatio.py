@@ -143,7 +143,8 @@ def _int8_source(data: bytes, dropped: set[int], inputs: list[int], outputs: lis
 def quantize(x, scale: float, zero_point: int) -> np.ndarray:
     """AffineQuantize to int8: float32 division, std::round (halves away from zero), saturating cast."""
     with np.errstate(over="ignore", invalid="ignore"):   # a quotient past float32 is infinite, as in C
-        r = (np.asarray(x, np.float32) / np.float32(scale)).astype(np.float64)   # the float32 quotient, exactly
+        # the float32 quotient, exactly
+        r = (np.asarray(x, np.float32) / np.float32(scale)).astype(np.float64)
         rounded = np.sign(r) * np.floor(np.abs(r) + 0.5)   # exact in double for a float32 r below 2^29
         rounded = np.where(np.isnan(r), 0.0, np.clip(rounded, -2.0 ** 31, 2.0 ** 31 - 1))
     return np.clip(rounded + zero_point, -128, 127).astype(np.int8)

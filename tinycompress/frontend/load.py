@@ -109,8 +109,9 @@ def _tensor(index: int, t, buffers, data: bytes) -> Tensor:
                 raise TinyCompressError(f"tensor {name or index} has {len(raw)} bytes of data but its shape "
                                         f"{list(shape)} of {dtype} needs {expected}; the model is corrupt: "
                                         "re-export it")
+            # int4 stays packed
             const = np.frombuffer(raw, np.uint8) if dtype == "int4" else \
-                np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)  # int4 stays packed
+                np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)
     return Tensor(index=index, name=name, shape=shape, dtype=dtype, scale=scale, zero_point=zero_point,
                   quantized_dimension=int(q.quantizedDimension) if q is not None else 0, data=const)
 

@@ -1,7 +1,7 @@
 """The golden reference: the TFLite Micro interpreter run on the same .tflite.
 
-The interpreter runs in a child process (`python -m tinycompress.frontend.reference`), one per batch of inputs, so a
-segfault or abort inside it becomes one line naming the stage instead of killing tinycompress.
+The interpreter runs in a child process (`python -m tinycompress.frontend.reference`), one per batch of
+inputs, so a segfault or abort inside it becomes one line naming the stage instead of killing tinycompress.
 """
 from __future__ import annotations
 

@@ -17,7 +17,8 @@ class ConstArray:
     ctype: str           # 'int8_t', 'uint8_t', 'uint16_t' or 'int32_t'
     values: np.ndarray
     comment: str = ""
-    dsp_values: np.ndarray | None = None   # the same constants in the form builds with TC_DSP read (dsp_forms.py)
+    # the same constants in the form builds with TC_DSP read (dsp_forms.py)
+    dsp_values: np.ndarray | None = None
     dsp_comment: str = ""
 
     @property

@@ -1,8 +1,8 @@
 """GATHER and EMBEDDING_LOOKUP of rows of a constant int8 table: an embedding lookup.
 
 The indices are int32 token ids. With `--embedding` the pipeline has put a compressed form of the table
-(tinycompress/compress/embeddings.py) in the layer's options: the call then goes to that method's kernel, which
-decodes each row on the fly, and the table itself never reaches flash.
+(tinycompress/compress/embeddings.py) in the layer's options: the call then goes to that method's kernel,
+which decodes each row on the fly, and the table itself never reaches flash.
 """
 from __future__ import annotations
 

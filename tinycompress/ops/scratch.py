@@ -79,7 +79,8 @@ def mve_scratch_bytes(call: KernelCall) -> int:
         return batch_matmul_columns_bytes(p)
     if call.function == "tc_conv2d_s8":
         out_c, k_h, k_w, in_c = p["filter"]
-        pointwise = k_h == k_w == 1 and p["pad_top"] == p["pad_left"] == 0   # the input pixels are the columns
+        # the input pixels are the columns
+        pointwise = k_h == k_w == 1 and p["pad_top"] == p["pad_left"] == 0
         if pointwise and p["stride_h"] == p["stride_w"] == 1 and p["output"][2] == p["input"][2]:
             return MVE_NO_MEMORY                   # one matrix call: the kernel folds the input offset itself
         folded_bias = out_c * INT32                # bias + input offset x weight sums, for many matrix calls
