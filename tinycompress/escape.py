@@ -92,8 +92,9 @@ def make_path(path, what: str = "the path") -> str:
     checked against a strict pattern rather than quoted, since the two quote differently."""
     text = str(path)
     if not MAKE_PATH.fullmatch(text):
-        raise TinyCompressError(f"{what} {one_line(repr(text))} cannot go into a Makefile: use a path of letters, "
-                                "digits and ._/+,=@%- only, not starting with , = @ or % (a symlink will do)")
+        raise TinyCompressError(f"{what} {one_line(repr(text))} cannot go into a Makefile: use a path of "
+                                "letters, digits and ._/+,=@%- only, not starting with , = @ or % "
+                                "(a symlink will do)")
     return text
 
 

@@ -158,8 +158,8 @@ class Claim:
             raise TinyCompressError(f"{blocker} is in the way of the project's {rel} (a symlink or a file); "
                                     "move it away or choose another -o")
         if os.path.lexists(target) and not self.owned(rel):
-            raise TinyCompressError(f"{target} is not tinycompress's (not in {self.directory / MANIFEST}) and the "
-                                    "project would overwrite it; move it away or choose another -o")
+            raise TinyCompressError(f"{target} is not tinycompress's (not in {self.directory / MANIFEST}) "
+                                    "and the project would overwrite it; move it away or choose another -o")
 
 
 def _move(src: Path, dst: Path) -> None:
@@ -220,8 +220,8 @@ def claim(directory: Path | None):
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise TinyCompressError(f"another tinycompress run is writing {directory}; wait for it to finish or "
-                                    "choose another -o") from None
+            raise TinyCompressError(f"another tinycompress run is writing {directory}; wait for it to finish "
+                                    "or choose another -o") from None
         c = Claim(directory, _manifest_files(directory, locked=True))
         with _claims_mutex:
             _claims[directory] = [c, 1]
@@ -243,8 +243,8 @@ def _manifest_files(directory: Path, locked: bool) -> dict[str, dict]:
     names = {p.name for p in directory.iterdir()}
     if MANIFEST not in names:
         if names - OURS and (locked or LOCK not in names):    # unlocked, a lock means a run may be writing
-            raise TinyCompressError(f"output directory {directory} is not empty and is not a tinycompress project "
-                                    f"(it has no {MANIFEST}); choose another -o or empty it")
+            raise TinyCompressError(f"output directory {directory} is not empty and is not a tinycompress "
+                                    f"project (it has no {MANIFEST}); choose another -o or empty it")
         return {}
     if not locked:
         return {}
@@ -286,8 +286,8 @@ def check_paths(output: Path | None, reports: dict[str, Path | None], inputs: di
     for flag, path in files.items():
         for other, input_path in given.items():
             if same(path, input_path):
-                raise TinyCompressError(f"{flag} {path} is the input {other}; writing it would destroy the input: "
-                                        "choose another path", EXIT_USAGE)
+                raise TinyCompressError(f"{flag} {path} is the input {other}; writing it would destroy the "
+                                        "input: choose another path", EXIT_USAGE)
     if len(files) == 2 and same(*files.values()):
         raise TinyCompressError(f"{' and '.join(files)} name the same file {next(iter(files.values()))}; "
                                 "give each its own", EXIT_USAGE)

@@ -62,8 +62,8 @@ class NpzData:
                 read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
                 shape, fortran, dtype = read_header(f)
                 if dtype.hasobject:
-                    raise TinyCompressError(f"{self.path}: '{key}' holds Python objects ({dtype}), which would "
-                                            "need unpickling; store plain numeric or string arrays")
+                    raise TinyCompressError(f"{self.path}: '{key}' holds Python objects ({dtype}), which "
+                                            "would need unpickling; store plain numeric or string arrays")
                 count = int(np.prod(shape, dtype=np.int64))
                 nbytes = count * dtype.itemsize
                 if nbytes > info.file_size:
@@ -160,8 +160,8 @@ def check_samples(x: np.ndarray, io: ModelIO, where: str) -> np.ndarray:
         if not _is_int(x):
             raise TinyCompressError(f"{where} is {x.dtype}; the model reads token ids: store integers")
         if io.vocab is not None and (x.min() < 0 or x.max() >= io.vocab):
-            raise TinyCompressError(f"{where}: token ids run from {x.min()} to {x.max()} but the vocabulary has "
-                                    f"{io.vocab} tokens (ids 0 to {io.vocab - 1})")
+            raise TinyCompressError(f"{where}: token ids run from {x.min()} to {x.max()} but the vocabulary "
+                                    f"has {io.vocab} tokens (ids 0 to {io.vocab - 1})")
         return x.astype(np.int32).reshape((n,) + tuple(x.shape[x.ndim - len(_core(io)):]))
     if not np.issubdtype(x.dtype, np.floating):
         raise TinyCompressError(f"{where} is {x.dtype}; the model reads float features: store float32 "
@@ -191,18 +191,18 @@ def check_labels(y: np.ndarray, io: ModelIO, count: int, where: str) -> np.ndarr
         raise TinyCompressError(f"{where} holds {found:,} labels for {count:,} inputs; give one per input")
     if io.classes > 1 and y.size == count:   # one value per input for a model of several outputs: class ids
         if not _is_int(y):
-            raise TinyCompressError(f"{where} is {y.dtype}; a classifier of {io.classes} outputs takes integer "
-                                    f"class ids 0 to {io.classes - 1}")
+            raise TinyCompressError(f"{where} is {y.dtype}; a classifier of {io.classes} outputs takes "
+                                    f"integer class ids 0 to {io.classes - 1}")
         if y.min() < 0 or y.max() >= io.classes:
             first = int(np.argmax((y < 0) | (y >= io.classes)))
-            raise TinyCompressError(f"{where}: class ids run from {y.min()} to {y.max()} (the first out of range "
-                                    f"at index {first}) but the model has {io.classes} outputs: expected 0 to "
-                                    f"{io.classes - 1}")
+            raise TinyCompressError(f"{where}: class ids run from {y.min()} to {y.max()} (the first out of "
+                                    f"range at index {first}) but the model has {io.classes} outputs: "
+                                    f"expected 0 to {io.classes - 1}")
         return y.reshape(-1)
     if y.size != count * io.classes:
-        raise TinyCompressError(f"{where} has shape {_text(y.shape)}; the model writes {_text(io.output_shape)}: "
-                                f"expected one target of {io.classes} values per input, "
-                                f"{' or '.join(_text(f, 'N') for f in _forms(io.output_shape))}")
+        raise TinyCompressError(f"{where} has shape {_text(y.shape)}; the model writes "
+                                f"{_text(io.output_shape)}: expected one target of {io.classes} values per "
+                                f"input, {' or '.join(_text(f, 'N') for f in _forms(io.output_shape))}")
     if not _is_int(y):
         _check_finite(y, where)
     return y

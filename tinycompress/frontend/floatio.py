@@ -108,8 +108,8 @@ def fold_float_io(graph: Graph) -> Graph:
                 t, verb = graph.tensors[i], "writes" if i in layer.outputs else "reads"
                 raise TinyCompressError(
                     f"layer {layer.name} ({layer.op}) {verb} the float32 tensor {t.name or t.index}; float "
-                    "tensors are supported only at the model's input (QUANTIZE) and output (DEQUANTIZE) of an "
-                    "int8 model: convert with full int8 quantization")
+                    "tensors are supported only at the model's input (QUANTIZE) and output (DEQUANTIZE) of "
+                    "an int8 model: convert with full int8 quantization")
     float_in = inputs[0] != graph.inputs[0]
     float_out = outputs[0] != graph.outputs[0]
     # the flatbuffer's own operator indices: layers folded at load (fold.py) are not in graph.layers

@@ -400,15 +400,15 @@ def refuse_data_dependent_shapes(graph: Graph) -> None:
         if any(o in needed for o in layer.outputs):
             user = next(needed[o] for o in layer.outputs if o in needed)
             refuse_layer(layer, FoldError(
-                f"layer {layer.name} ({layer.op}) computes a value that layer {user.name} ({user.op}) needs as a "
-                "shape, from data known only at run time; shapes must be fixed at compile time (a dynamic "
-                "batch is compiled as 1)"))
+                f"layer {layer.name} ({layer.op}) computes a value that layer {user.name} ({user.op}) needs "
+                "as a shape, from data known only at run time; shapes must be fixed at compile time (a "
+                "dynamic batch is compiled as 1)"))
     for layer in graph.layers:   # and the layers reading those values (recorded by `inspect`)
         for position in SHAPE_OPERANDS.get(layer.op, ()):
             i = layer.inputs[position] if position < len(layer.inputs) else -1
             if i in needed and i not in graph.inputs:
-                refuse_layer(layer, FoldError(f"layer {layer.name} ({layer.op}) takes a shape from values known "
-                                              "only at run time; shapes must be fixed at compile time"))
+                refuse_layer(layer, FoldError(f"layer {layer.name} ({layer.op}) takes a shape from values "
+                                              "known only at run time; shapes must be fixed at compile time"))
     for i in graph.inputs:
         if i in needed:
             refuse_layer(needed[i], FoldError(

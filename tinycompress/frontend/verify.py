@@ -61,8 +61,8 @@ def check_file(path: Path) -> None:
     """Size cap and identifier, read from the first 8 bytes before the whole file is read."""
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
-        raise fail(f"{path.name} is {size:,} bytes; model files past {MAX_FILE_BYTES // 2**20} MiB are refused "
-                   "(a microcontroller model is far smaller): check the file")
+        raise fail(f"{path.name} is {size:,} bytes; model files past {MAX_FILE_BYTES // 2**20} MiB are "
+                   "refused (a microcontroller model is far smaller): check the file")
     with open(path, "rb") as f:
         head = f.read(8)
     check_identifier(head, path.stem)
@@ -111,8 +111,9 @@ def check_options(op_name: str, options, index: int) -> None:
     expected, required = (rule.options, rule.options_required) if rule is not None else (None, False)
     found = type(options).__name__ if options is not None else None
     if expected is not None and (found != expected if options is not None else required):
-        raise fail(f"operator {index} ({op_name}) carries {found.removesuffix('T') if found else 'no options'} "
-                   f"instead of {expected.removesuffix('T')}; the model is corrupt: re-export it")
+        carried = found.removesuffix('T') if found else 'no options'
+        raise fail(f"operator {index} ({op_name}) carries {carried} instead of {expected.removesuffix('T')}; "
+                   "the model is corrupt: re-export it")
 
 
 def packed_bytes(count: int, dtype: str) -> int:
@@ -128,8 +129,8 @@ def check_shape(tensor_index: int, name: str, shape, dtype: str) -> None:
             raise fail(f"{label} has shape {list(map(int, shape))}; every dimension must be >= 1 "
                        "(dynamic shapes are not supported)")
     if tensor_bytes(shape, dtype) >= MAX_TENSOR_BYTES:
-        raise fail(f"{label} of shape {list(map(int, shape))} would take {math.prod(map(int, shape)):,} elements; "
-                   f"tensors are limited to {MAX_TENSOR_BYTES:,} bytes")
+        raise fail(f"{label} of shape {list(map(int, shape))} would take {math.prod(map(int, shape)):,} "
+                   f"elements; tensors are limited to {MAX_TENSOR_BYTES:,} bytes")
 
 
 def tensor_bytes(shape, dtype: str) -> int:
@@ -192,8 +193,8 @@ def _check_order(graph: Graph) -> None:
     for layer in graph.layers:
         for i in layer.inputs:
             if i >= 0 and i not in ready:
-                raise fail(f"layer {layer.name} ({layer.op}) reads {_tname(graph.tensors[i])} before any layer "
-                           "computes it (a cycle or an out-of-order graph)")
+                raise fail(f"layer {layer.name} ({layer.op}) reads {_tname(graph.tensors[i])} before any "
+                           "layer computes it (a cycle or an out-of-order graph)")
         for i in layer.outputs:
             if i in ready:
                 what = "a graph input or a constant" if i in graph.inputs or graph.tensors[i].is_constant \

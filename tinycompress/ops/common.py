@@ -122,8 +122,8 @@ def check_weighted(layer: Layer, graph: Graph, t: list, where: str, channel_axis
                                 "only DEFAULT (0)")
     bias_type = layer.options.get("quantized_bias_type", 0)
     if bias_type not in (0, 2) or (bias_type == 2 and bias is not None and bias.dtype != "int32"):
-        raise TinyCompressError(f"{where}: quantized_bias_type {bias_type} does not match an int32 bias; it must "
-                                "be 0 (unset) or 2 (INT32)")
+        raise TinyCompressError(f"{where}: quantized_bias_type {bias_type} does not match an int32 bias; it "
+                                "must be 0 (unset) or 2 (INT32)")
     if bias is not None and bias.size != channels:
         raise TinyCompressError(f"{where}: the bias {bias.name or bias.index} has {bias.size} values for "
                                 f"{channels} output channels")

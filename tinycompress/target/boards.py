@@ -136,8 +136,8 @@ def validate_board(data: dict, source: str) -> Board:
     required = {"name", "description", "core", "fpu", "emulated", "clock_hz", "stack_size", "cflags", "flash", "ram"}
     c.keys(data, "", required | ({"qemu_machine"} if emulated else {"platformio", "console"}),
            TOP_KEYS - ({"emulated_by", "platformio"} if emulated else {"qemu_machine"}))
-    c.text(data, "name", "", NAME, "a name of lowercase letters, digits and ._- (up to 40, starting with a letter "
-                                   "or digit)")
+    c.text(data, "name", "", NAME, "a name of lowercase letters, digits and ._- (up to 40, starting with a "
+                                   "letter or digit)")
     c.text(data, "description", "", DESCRIPTION, "one line of printable ASCII, up to 160 characters")
     core = c.choice(data, "core", "", CORES)
     c.choice(data, "fpu", "", FPUS)
@@ -240,7 +240,7 @@ def load_board_file(path: Path) -> Board:
 
 def require_emulated(board: Board, command: str) -> Board:
     if not board.emulated:
-        raise TinyCompressError(f"{board.name} is a real board and `tinycompress {command}` runs in the emulator: "
-                                f"use --board {board.emulated_by} (the same core), or `tinycompress flash` "
-                                f"to build and upload for {board.name}")
+        raise TinyCompressError(f"{board.name} is a real board and `tinycompress {command}` runs in the "
+                                f"emulator: use --board {board.emulated_by} (the same core), or "
+                                f"`tinycompress flash` to build and upload for {board.name}")
     return board

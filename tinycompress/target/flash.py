@@ -101,8 +101,8 @@ class FlashResult:
     def fit_line(self) -> str:
         b = self.project.board
         return (f"{b.name}: flash {self.link.flash:,} of {b.flash_size:,} bytes "
-                f"({100 * self.link.flash / b.flash_size:.1f} %), SRAM {self.link.ram:,} of {b.ram_size:,} bytes "
-                f"({100 * self.link.ram / b.ram_size:.1f} %), test inputs included")
+                f"({100 * self.link.flash / b.flash_size:.1f} %), SRAM {self.link.ram:,} of {b.ram_size:,} "
+                f"bytes ({100 * self.link.ram / b.ram_size:.1f} %), test inputs included")
 
 
 def environments(board: Board) -> list[Environment]:
@@ -230,8 +230,8 @@ def _require_registry(directory: Path, env: Environment) -> None:
         raise TinyCompressError(
             f"building for {env.name} needs PlatformIO's registry ({REGISTRY[0]}) to install the {platform} "
             f"platform and its toolchain, and it is unreachable: connect to the network, or use --no-upload "
-            f"(the project is written and linked with the Debian toolchain) or --board {env.board.emulated_by} "
-            f"(the emulated stand-in, offline)", EXIT_TOOL_MISSING) from None
+            f"(the project is written and linked with the Debian toolchain) or --board "
+            f"{env.board.emulated_by} (the emulated stand-in, offline)", EXIT_TOOL_MISSING) from None
 
 
 def serial_run(project: Project, log_path: Path, count: int) -> RunResult:
