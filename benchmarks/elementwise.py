@@ -292,7 +292,8 @@ CASES += [
             MUL_PARAMS + BROADCAST +
             "tflite::reference_integer_ops::Mul(op, shape0, in0, shape1, in1, shape_out, out);"),
     _binary("MUL per-channel", "MUL", CHANNEL, MUL_H, MUL_PARAMS + BROADCAST +
-            "tflite::reference_integer_ops::BroadcastMul4DSlow(op, shape0, in0, shape1, in1, shape_out, out);"),
+            "tflite::reference_integer_ops::BroadcastMul4DSlow(op, shape0, in0, shape1, in1, shape_out, "
+            "out);"),
     _binary("SUB", "SUB", SHAPE, SUB_H, ARITHMETIC + ACTIVATION + BROADCAST +
             "tflite::reference_ops::Sub(op, shape0, in0, shape1, in1, shape_out, out);"),
     _binary("SUB per-channel", "SUB", CHANNEL, SUB_H, ARITHMETIC + ACTIVATION + BROADCAST +
@@ -337,7 +338,8 @@ CASES += [
     }}""", _rsqrt_values),
     Case("RESIZE_NEAREST_NEIGHBOR", "RESIZE_NEAREST_NEIGHBOR",
          (Spec((1, 8, 8, 4), 0.05, 3), Spec((2,), dtype="int32", data=(16, 16))),
-         Spec((1, 16, 16, 4), 0.05, 3), "tensorflow/lite/kernels/internal/reference/resize_nearest_neighbor.h",
+         Spec((1, 16, 16, 4), 0.05, 3),
+         "tensorflow/lite/kernels/internal/reference/resize_nearest_neighbor.h",
          """tflite::ResizeNearestNeighborParams op = {{}};
     op.align_corners = {align}; op.half_pixel_centers = {half};
     tflite::reference_ops::ResizeNearestNeighbor(op, shape0, in0, shape1, const1, shape_out, out);""",

@@ -20,7 +20,8 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _decoded(text: str | bytes) -> str:
-    """Text with every byte that is not UTF-8 (bytes, or a str carrying them as surrogate escapes) as U+FFFD."""
+    """Text with every byte that is not UTF-8 (bytes, or a str carrying them as surrogate escapes) as
+    U+FFFD."""
     if isinstance(text, bytes):
         return text.decode("utf-8", errors="replace")
     try:

@@ -23,9 +23,11 @@ from .errors import EXIT_USAGE, TinyCompressError
 
 MANIFEST = ".tinycompress-manifest.json"
 LOCK = ".tinycompress-lock"
-# What building a project adds beside its sources (make, the harness, PlatformIO): removed with the project.
-BUILD_PRODUCTS = frozenset({"build.log", "firmware.elf", "firmware_serial.elf", "firmware.map", "firmware_host",
-                            "output.bin", "profile.txt", "serial.log", "platformio.log", ".pio", ".pio-core"})
+# What building a project adds beside its sources (make, the harness, PlatformIO): removed with the
+# project.
+BUILD_PRODUCTS = frozenset({"build.log", "firmware.elf", "firmware_serial.elf", "firmware.map",
+                            "firmware_host", "output.bin", "profile.txt", "serial.log", "platformio.log",
+                            ".pio", ".pio-core"})
 OURS = frozenset({MANIFEST, LOCK})
 
 
@@ -50,7 +52,8 @@ def write_file(path: Path, data: bytes | str) -> None:
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            raise TinyCompressError(f"cannot write {path}: {exc.strerror or exc}; choose another path") from None
+            raise TinyCompressError(f"cannot write {path}: {exc.strerror or exc}; choose another "
+                                    "path") from None
         raise
     if holder is not None:
         holder.record(path)
@@ -96,7 +99,8 @@ class Claim:
             self._save()
 
     def _save(self) -> None:
-        text = json.dumps({"tool": f"tinycompress {__version__}", "files": self.files}, indent=1, sort_keys=True)
+        text = json.dumps({"tool": f"tinycompress {__version__}", "files": self.files}, indent=1,
+                          sort_keys=True)
         fd, tmp = tempfile.mkstemp(prefix=f"{MANIFEST}.", dir=self.directory)
         with os.fdopen(fd, "w") as f:
             f.write(text + "\n")
@@ -215,7 +219,8 @@ def claim(directory: Path | None):
         directory.mkdir(parents=True, exist_ok=True)
         lock = open(directory / LOCK, "a")
     except OSError as exc:
-        raise TinyCompressError(f"cannot use {directory} as the output directory: {exc.strerror or exc}") from None
+        raise TinyCompressError(f"cannot use {directory} as the output directory: "
+                                f"{exc.strerror or exc}") from None
     try:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -259,7 +264,8 @@ def _manifest_files(directory: Path, locked: bool) -> dict[str, dict]:
 
 def _relative_inside(rel: str) -> bool:
     path = PurePosixPath(rel)
-    return bool(path.parts) and not path.is_absolute() and ".." not in path.parts and path.parts[0] not in OURS
+    return (bool(path.parts) and not path.is_absolute() and ".." not in path.parts
+            and path.parts[0] not in OURS)
 
 
 def check_paths(output: Path | None, reports: dict[str, Path | None], inputs: dict[str, Path | None]) -> None:

@@ -35,8 +35,8 @@ class NpzData:
             raise TinyCompressError(f"{self.path} is not a readable .npz file ({_reason(exc)}); "
                                     "write it with numpy.savez") from None
         if len(infos) > MAX_NPZ_MEMBERS:
-            raise TinyCompressError(f"{self.path} holds {len(infos):,} arrays, more than the {MAX_NPZ_MEMBERS} "
-                                    "a data file may have")
+            raise TinyCompressError(f"{self.path} holds {len(infos):,} arrays, more than the "
+                                    f"{MAX_NPZ_MEMBERS} a data file may have")
         total = sum(info.file_size for info in infos)
         if total > MAX_NPZ_BYTES:
             raise TinyCompressError(f"{self.path} would decompress to {total:,} bytes, more than the "
@@ -67,7 +67,8 @@ class NpzData:
                 count = int(np.prod(shape, dtype=np.int64))
                 nbytes = count * dtype.itemsize
                 if nbytes > info.file_size:
-                    raise ValueError(f"its header declares {nbytes:,} bytes in a member of {info.file_size:,}")
+                    raise ValueError(f"its header declares {nbytes:,} bytes in a member of "
+                                     f"{info.file_size:,}")
                 raw = f.read(nbytes)
         except TinyCompressError:
             raise
@@ -101,7 +102,8 @@ class ModelIO:
 def graph_io(graph) -> ModelIO:
     from ..pipeline import token_range
     inp = graph.input_tensor()
-    return ModelIO(tuple(inp.shape), inp.dtype == "int32", token_range(graph), tuple(graph.output_tensor().shape))
+    return ModelIO(tuple(inp.shape), inp.dtype == "int32", token_range(graph),
+                   tuple(graph.output_tensor().shape))
 
 
 def _forms(shape: tuple) -> list[tuple]:
@@ -153,7 +155,8 @@ def _is_int(array: np.ndarray) -> bool:
 
 
 def check_samples(x: np.ndarray, io: ModelIO, where: str) -> np.ndarray:
-    """Samples 'x' for the model, (N, *input shape): float features, or integer token ids in the vocabulary."""
+    """Samples 'x' for the model, (N, *input shape): float features, or integer token ids in the
+    vocabulary."""
     x = np.asarray(x)
     n = _check_shape(x, io.input_shape, where, "reads")
     if io.tokens:
@@ -184,7 +187,8 @@ def check_int8_samples(x: np.ndarray, io: ModelIO, where: str) -> np.ndarray:
 
 
 def check_labels(y: np.ndarray, io: ModelIO, count: int, where: str) -> np.ndarray:
-    """Labels 'y', one per input: class ids 0..classes-1 for a classifier, else targets shaped like the output."""
+    """Labels 'y', one per input: class ids 0..classes-1 for a classifier, else targets shaped like the
+    output."""
     y = np.asarray(y)
     found = y.shape[0] if y.ndim else 0
     if found != count:

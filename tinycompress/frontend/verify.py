@@ -26,8 +26,8 @@ MAX_TENSOR_BYTES = 2 ** 31           # no tensor (or shape product) past this: s
 IDENTIFIER = b"TFL3"
 INT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (0, 0), "int32": (0, 0), "int4": (-8, 7)}
 WINDOW_OPTIONS = {"stride_h": "strides", "stride_w": "strides", "dilation_h_factor": "dilations",
-                  "dilation_w_factor": "dilations", "filter_height": "pool sizes", "filter_width": "pool sizes",
-                  "depth_multiplier": "depth multipliers"}
+                  "dilation_w_factor": "dilations", "filter_height": "pool sizes",
+                  "filter_width": "pool sizes", "depth_multiplier": "depth multipliers"}
 
 
 def fail(message: str) -> TinyCompressError:
@@ -70,7 +70,8 @@ def check_file(path: Path) -> None:
 
 def check_identifier(head: bytes, name: str) -> None:
     if len(head) < 8 or head[4:8] != IDENTIFIER:
-        raise fail(f"{name} is not a TFLite flatbuffer (no TFL3 identifier); give a .tflite file or a .keras model")
+        raise fail(f"{name} is not a TFLite flatbuffer (no TFL3 identifier); give a .tflite file or a "
+                   ".keras model")
 
 
 def check_flatbuffer(model, data: bytes, name: str) -> None:
@@ -199,7 +200,8 @@ def _check_order(graph: Graph) -> None:
             if i in ready:
                 what = "a graph input or a constant" if i in graph.inputs or graph.tensors[i].is_constant \
                     else "already computed by an earlier layer"
-                raise fail(f"layer {layer.name} ({layer.op}) writes {_tname(graph.tensors[i])}, which is {what}")
+                raise fail(f"layer {layer.name} ({layer.op}) writes {_tname(graph.tensors[i])}, which is "
+                           f"{what}")
             ready.add(i)
             computed.add(i)
     for i in graph.outputs:

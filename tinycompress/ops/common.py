@@ -36,15 +36,17 @@ class KernelCall:
     layer: Layer
     function: str                    # C kernel, e.g. 'tc_fully_connected_s8'
     params_type: str                 # its parameter struct, e.g. 'tc_fully_connected_params'
-    params: dict                     # field -> C initializer: int, str (verbatim C), tuple (braced), dict (nested)
+    params: dict                     # field -> C initializer: int, str (verbatim C), tuple (braced),
+                                     # dict (nested)
     inputs: list[int]                # activation tensors read, in kernel argument order
     outputs: list[int]
     macs: int = 0
     summary: str = ""                # shown in comments and reports, e.g. '3x3 /1 SAME, RELU'
     arrays: list[ConstArray] = field(default_factory=list)
     in_place: bool = False           # the output may reuse the first input's buffer
-    overwrites: tuple[int, ...] = () # inputs (by position) whose buffer the output may take over at their last
-                                     # use: element-wise kernels read each element before writing it
+    overwrites: tuple[int, ...] = () # inputs (by position) whose buffer the output may take over at
+                                     # their last use: element-wise kernels read each element before
+                                     # writing it
     scratch_bytes: int = 0           # arena bytes the kernel needs while it runs (ops/scratch.py)
     input_list: bool = False         # the inputs go to the kernel as one array of pointers (CONCATENATION)
     output_list: bool = False        # the outputs likewise (SPLIT, UNPACK: layers with several outputs)
@@ -99,7 +101,8 @@ def check_rescaling(layer: Layer, graph: Graph, t: list, where: str, weights: Te
         largest *= float(np.max(weights.scale))
     if largest >= RESCALE_LIMIT:
         raise TinyCompressError(f"{where}: the scales give a rescaling factor of {largest:g} (input scale "
-                                f"{t[0].scale[0]:g}, output scale {out.scale[0]:g}); TFLite needs it below 2^30")
+                                f"{t[0].scale[0]:g}, output scale {out.scale[0]:g}); TFLite needs it below "
+                                "2^30")
 
 
 def check_weighted(layer: Layer, graph: Graph, t: list, where: str, channel_axis: int,
@@ -109,7 +112,8 @@ def check_weighted(layer: Layer, graph: Graph, t: list, where: str, channel_axis
     weights = t[1]
     if weights.quantized and np.any(weights.zero_point != 0):
         raise TinyCompressError(f"{where}: the weights {weights.name or weights.index} have a zero point of "
-                                f"{int(weights.zero_point[weights.zero_point != 0][0])}; int8 weights must have 0")
+                                f"{int(weights.zero_point[weights.zero_point != 0][0])}; int8 weights must "
+                                "have 0")
     channels = weights.shape[channel_axis]
     if weights.scale.size > 1 and weights.quantized_dimension != channel_axis:
         raise TinyCompressError(f"{where}: the weights are quantized along dimension "
@@ -147,7 +151,8 @@ def activation_tensors(graph: Graph, layer: Layer) -> list[Tensor]:
 def scalar_quant(tensor: Tensor) -> tuple[float, int]:
     """(scale, zero point) of a per-tensor quantized int8 tensor."""
     if not tensor.quantized:
-        raise TinyCompressError(f"tensor {tensor.name} has no quantization parameters; give a full-int8 model")
+        raise TinyCompressError(f"tensor {tensor.name} has no quantization parameters; give a full-int8 "
+                                "model")
     return float(tensor.scale[0]), int(tensor.zero_point[0])
 
 
@@ -163,7 +168,8 @@ def fused_activation(layer: Layer, output: Tensor) -> dict:
 def requant_arrays(layer: Layer, multipliers: list[int], shifts: list[int]) -> tuple[dict, list[ConstArray]]:
     """The tc_requant initializer and its two flash arrays."""
     arrays = [
-        ConstArray(f"{layer.name}_multiplier", "int32_t", np.array(multipliers, np.int64), "Q31 significands"),
+        ConstArray(f"{layer.name}_multiplier", "int32_t", np.array(multipliers, np.int64),
+                   "Q31 significands"),
         ConstArray(f"{layer.name}_shift", "int32_t", np.array(shifts, np.int64), "power-of-two exponents"),
     ]
     init = {"multiplier": arrays[0].name, "shift": arrays[1].name, "per_channel": int(len(multipliers) > 1)}
@@ -210,7 +216,8 @@ def window_params(layer: Layer, in_hw: tuple[int, int], out_hw: tuple[int, int],
     o = layer.options
     stride = o.get("stride_h", 1), o.get("stride_w", 1)
     dil = (o.get("dilation_h_factor", 1), o.get("dilation_w_factor", 1)) if dilation else (1, 1)
-    pad = [same_padding(o.get("padding"), in_hw[i], kernel_hw[i], stride[i], dil[i], out_hw[i]) for i in (0, 1)]
+    pad = [same_padding(o.get("padding"), in_hw[i], kernel_hw[i], stride[i], dil[i], out_hw[i])
+           for i in (0, 1)]
     params = {"stride_h": stride[0], "stride_w": stride[1]}
     if dilation:
         params.update(dilation_h=dil[0], dilation_w=dil[1])

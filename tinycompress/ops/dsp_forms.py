@@ -66,11 +66,12 @@ def assign_dsp_forms(calls: list[KernelCall], board: Board) -> None:
         plain = weights.values.reshape(call.params["output_depth"], call.params["input_depth"])
         pairs, pair_sums = pair_weights(plain), pair_bias(plain, bias.values)
         requant = call.params["requant"]
-        if pairs is None or pair_sums is None or not quick_requantization(arrays[requant["multiplier"]].values,
-                                                                           arrays[requant["shift"]].values):
+        multipliers, shifts = arrays[requant["multiplier"]].values, arrays[requant["shift"]].values
+        if pairs is None or pair_sums is None or not quick_requantization(multipliers, shifts):
             continue
         weights.dsp_values = pairs
-        weights.dsp_comment = f"{weights.comment} in the pair form: blocks of four rows, interleaved by groups of four"
+        weights.dsp_comment = (f"{weights.comment} in the pair form: blocks of four rows, interleaved by "
+                               "groups of four")
         bias.dsp_values = pair_sums
         bias.dsp_comment = f"{bias.comment}, + 127 x the row's odd weights (the pair form)"
         call.params["dsp_pairs"] = 1

@@ -54,6 +54,7 @@ def lower(layer: Layer, graph: Graph) -> KernelCall:
                           inputs=[ids_index], outputs=[layer.outputs[0]], arrays=[array],
                           summary=f"{ids.size} of {vocab_size} rows x {width}")
     return KernelCall(layer, compressed.function, compressed.params_type,
-                      {**shared, **compressed.params(layer.name)}, inputs=[ids_index], outputs=[layer.outputs[0]],
+                      {**shared, **compressed.params(layer.name)}, inputs=[ids_index],
+                      outputs=[layer.outputs[0]],
                       arrays=compressed.arrays(layer.name), macs=ids.size * compressed.macs_per_token(),
                       summary=f"{ids.size} of {vocab_size} rows x {width}, {compressed.spec.label}")

@@ -1,4 +1,5 @@
-"""RESHAPE (and SQUEEZE, EXPAND_DIMS, registered in ops/shape.py): the bytes stay, so the planner lets the output share the input's buffer."""
+"""RESHAPE (and SQUEEZE, EXPAND_DIMS, registered in ops/shape.py): the bytes stay, so the planner lets the
+output share the input's buffer."""
 from __future__ import annotations
 
 from ..errors import TinyCompressError

@@ -31,7 +31,8 @@ def _align4(n: int) -> int:
 
 
 def batch_matmul_columns_bytes(p: dict) -> int:
-    """A right-hand side read with strided depth (scores @ v), one batch of it as contiguous columns [N, K]."""
+    """A right-hand side read with strided depth (scores @ v), one batch of it as contiguous columns
+    [N, K]."""
     if p["rhs_depth_stride"] == 1 or p["constant_rhs"] != "NULL":
         return 0
     return _align4(p["cols"] * p["depth"])
@@ -93,7 +94,8 @@ def mve_scratch_bytes(call: KernelCall) -> int:
 
 def assign_scratch(calls: list[KernelCall], board: Board) -> None:
     for call in calls:
-        call.scratch_bytes = mve_scratch_bytes(call) if board.mve else dsp_scratch_bytes(call) if board.dsp else 0
+        call.scratch_bytes = (mve_scratch_bytes(call) if board.mve else dsp_scratch_bytes(call) if board.dsp
+                              else 0)
 
 
 def bind_scratch(calls: list[KernelCall], offsets: dict[int, int]) -> None:
