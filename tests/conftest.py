@@ -41,13 +41,15 @@ def build_stand_in(board_name: str, tmp_path: Path, model_c: str, cflags: tuple 
     runtime = [fw / "runtime" / name for name in HARNESS_SOURCES + TARGET_SOURCES]
     elf = tmp_path / "firmware.elf"
     subprocess.run(["arm-none-eabi-gcc", *board.cflags, "-O2", "-DTC_PROFILE", *cflags, f"-I{tmp_path}",
-                    f"-I{fw / 'include'}", f"-I{fw / 'runtime'}", str(tmp_path / "model.c"), *map(str, runtime),
-                    "-nostartfiles", "-Wl,--gc-sections", f"-T{fw / 'linker' / 'cortex_m.ld'}", f"-L{tmp_path}",
-                    f"-L{fw / 'linker'}", "--specs=nano.specs", "--specs=nosys.specs", "-o", str(elf)], check=True)
+                    f"-I{fw / 'include'}", f"-I{fw / 'runtime'}", str(tmp_path / "model.c"),
+                    *map(str, runtime), "-nostartfiles", "-Wl,--gc-sections",
+                    f"-T{fw / 'linker' / 'cortex_m.ld'}", f"-L{tmp_path}", f"-L{fw / 'linker'}",
+                    "--specs=nano.specs", "--specs=nosys.specs", "-o", str(elf)], check=True)
     return board, elf
 
 
-needs_emulator = pytest.mark.skipif(not HAVE_EMULATOR, reason="arm-none-eabi-gcc, make or qemu-system-arm missing")
+needs_emulator = pytest.mark.skipif(not HAVE_EMULATOR,
+                                    reason="arm-none-eabi-gcc, make or qemu-system-arm missing")
 
 
 @pytest.fixture(scope="session")

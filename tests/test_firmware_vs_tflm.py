@@ -23,13 +23,16 @@ NETWORKS = ["digits_mlp", "digits_cnn", "kws_dscnn", "ad_autoencoder"]
 # Every network on the M4 and on M7/M55; the small ones on M3, M33 and the 16 KiB M0.
 CASES = ([(op, "mps2-an386") for op in OP_CASES]
          + [(net, board) for board in ("mps2-an386", "mps2-an500", "mps3-an547") for net in NETWORKS]
-         + [(net, board) for board in ("mps2-an385", "mps2-an505", "microbit") for net in ("digits_mlp", "digits_cnn")]
+         + [(net, board) for board in ("mps2-an385", "mps2-an505", "microbit")
+            for net in ("digits_mlp", "digits_cnn")]
          # the activation table and PRELU kernels on the M0 and the M55 too
-         + [(op, board) for board in ("microbit", "mps3-an547") for op in ("op_hard_swish", "op_prelu_shared")])
+         + [(op, board) for board in ("microbit", "mps3-an547")
+            for op in ("op_hard_swish", "op_prelu_shared")])
 TOO_BIG_FOR_MICROBIT = ["kws_dscnn", "ad_autoencoder"]
 # Slow: the zoo trains these networks (from a clean clone) for the slow tests only.
 SLOW_NETWORKS = ["kws_dscnn", "ad_autoencoder"]
-PARAMS = [pytest.param(n, b, id=f"{n}-{b}", marks=pytest.mark.slow if n in SLOW_NETWORKS else ()) for n, b in CASES]
+PARAMS = [pytest.param(n, b, id=f"{n}-{b}", marks=pytest.mark.slow if n in SLOW_NETWORKS else ())
+          for n, b in CASES]
 
 
 def build_and_run(model, board_name, data, tmp_path):

@@ -39,7 +39,8 @@ def test_extents_walk_any_adjacent_axes():
 
 
 def test_reduce_max_with_requantization_is_refused(zoo):
-    """TFLite Micro's REDUCE_MAX requires the output's quantization to be the input's: so do we, in one line."""
+    """TFLite Micro's REDUCE_MAX requires the output's quantization to be the input's: so do we, in one
+    line."""
     from tinycompress.frontend.verify import verify_graph
     graph, layer = zoo_graph(zoo, "op_reduce_max_last")
     assert layer.op == "REDUCE_MAX"
