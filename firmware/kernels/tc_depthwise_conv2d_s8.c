@@ -11,6 +11,7 @@
 #include "tc_int4.h"
 #include "tc_kernels.h"
 #include "tc_mve.h"
+#include "tc_palette.h"
 #include "tc_window.h"
 
 static inline int8_t output_value(const tc_depthwise_conv2d_params *p, int32_t acc, int32_t oc)
@@ -526,5 +527,35 @@ tc_status tc_depthwise_conv2d_s4(const tc_depthwise_conv2d_params *p, const int8
     }
 #endif
     each_position(p, input, output, position);
+    return TC_OK;
+}
+
+/* ---- Clustered weights: tc_depthwise_conv2d_p4 ---- */
+
+/* Weight (tap, channel oc): index oc of the tap's row, through the palette. */
+static void position_p4(const tc_depthwise_conv2d_params *p, const window *v, int8_t *out)
+{
+    const int32_t in_w = p->input.w, in_c = p->input.c, out_c = p->output.c, mult = p->depth_multiplier;
+    const int32_t row_bytes = 4 * tc_s4_words(out_c);
+    for (int32_t oc = 0; oc < out_c; oc++) {
+        const int32_t ic = oc / mult; /* input channel ic feeds outputs ic * mult ... + mult - 1 */
+        int32_t acc = 0;
+        for (int32_t ky = v->ky0; ky < v->ky1; ky++) {
+            for (int32_t kx = v->kx0; kx < v->kx1; kx++) {
+                const int32_t y = v->y0 + ky * p->dilation_h, x = v->x0 + kx * p->dilation_w;
+                const int8_t *row = p->weights + (ky * p->filter.w + kx) * row_bytes;
+                acc += tc_p4_value(row, p->palette, oc) * (v->image[(y * in_w + x) * in_c + ic] + p->input_offset);
+            }
+        }
+        out[oc] = output_value(p, acc, oc);
+    }
+}
+
+tc_status tc_depthwise_conv2d_p4(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output)
+{
+    if (p->output.c != p->input.c * p->depth_multiplier) {
+        return TC_ERROR_ARGUMENT;
+    }
+    each_position(p, input, output, position_p4);
     return TC_OK;
 }

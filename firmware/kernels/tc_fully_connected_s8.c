@@ -8,6 +8,7 @@
 #include "tc_int4.h"
 #include "tc_kernels.h"
 #include "tc_mve_gemm.h"
+#include "tc_palette.h"
 
 /* acc + sum a[i] * b[i], unrolled by four. Not inlined: inside the output loop the compiler spills a
  * pointer of this loop under the requantization's register pressure. */
@@ -317,4 +318,57 @@ tc_status tc_fully_connected_s4(const tc_fully_connected_params *p, const int8_t
     }
 #endif
     return fully_connected_s4_portable(p, input, output);
+}
+
+/* ---- Clustered weights: tc_fully_connected_p4 ---- */
+
+static tc_status fully_connected_p4_portable(const tc_fully_connected_params *p, const int8_t *input,
+                                             int8_t *output)
+{
+    const int32_t depth = p->input_depth, row_bytes = 4 * tc_s4_words(depth);
+    for (int32_t b = 0; b < p->batches; b++, input += depth) {
+        for (int32_t o = 0; o < p->output_depth; o++) {
+            const int8_t *row = p->weights + o * row_bytes;
+            int32_t acc = p->bias[o]; /* the input offset is folded into it */
+            for (int32_t k = 0; k < depth; k++) {
+                acc += tc_p4_value(row, p->palette, k) * (int32_t)input[k];
+            }
+            const int32_t q = p->requant.per_channel ? o : 0;
+            acc = tc_requantize(acc, p->requant.multiplier[q], p->requant.shift[q]) + p->output_offset;
+            *output++ = (int8_t)tc_clamp_i32(acc, p->act.min, p->act.max);
+        }
+    }
+    return TC_OK;
+}
+
+#if TC_DSP && !TC_MVE
+/* The int8 DSP path on TC_P4_ROWS rows at a time, decoded into the scratch after the widened input row:
+ * the same matrix kernel on the same int8 values, so the same outputs. */
+static tc_status fully_connected_p4_dsp(const tc_fully_connected_params *p, const int8_t *input,
+                                        int8_t *output)
+{
+    const int32_t depth = p->input_depth, rows = p->output_depth, row_bytes = 4 * tc_s4_words(depth);
+    int8_t *block = (int8_t *)(p->scratch + ((depth + 3) & ~3));
+    for (int32_t b = 0; b < p->batches; b++, input += depth, output += rows) {
+        widen_row(input, depth, p->scratch);
+        for (int32_t row = 0; row < rows; row += TC_P4_ROWS) {
+            const int32_t count = tc_min_i32(TC_P4_ROWS, rows - row), q = p->requant.per_channel ? row : 0;
+            const tc_requant requant = {p->requant.multiplier + q, p->requant.shift + q, p->requant.per_channel};
+            const tc_gemm g = {block, p->bias + row, &requant, count, depth, p->output_offset, p->act};
+            tc_p4_decode(p->weights + row * row_bytes, depth, count, p->palette, block);
+            tc_gemm_1col(&g, 0, p->scratch, output + row);
+        }
+    }
+    return TC_OK;
+}
+#endif
+
+tc_status tc_fully_connected_p4(const tc_fully_connected_params *p, const int8_t *input, int8_t *output)
+{
+#if TC_DSP && !TC_MVE
+    if (p->scratch) {
+        return fully_connected_p4_dsp(p, input, output);
+    }
+#endif
+    return fully_connected_p4_portable(p, input, output);
 }

@@ -179,7 +179,10 @@ def weight_values(tensor: Tensor) -> np.ndarray:
 
 def int4_kernel(layer: Layer, weights: Tensor, function: str, depth: int) -> tuple[str, str]:
     """(the kernel to call, its file) for `function`'s operator: the int4 entry point beside the int8 one
-    for INT4 weights, once the accumulation depth is one the kernels' 16x accumulators hold."""
+    for INT4 weights, once the accumulation depth is one the kernels' 16x accumulators hold; the palette
+    one (`_p4`) for clustered int8 weights (compress/cluster.py)."""
+    if weights.dtype == "int8" and palette_of(layer) is not None:
+        return function.removesuffix("_s8") + "_p4", function
     if weights.dtype == "int8":
         return function, ""
     if weights.dtype != "int4":
@@ -190,9 +193,21 @@ def int4_kernel(layer: Layer, weights: Tensor, function: str, depth: int) -> tup
     return function.removesuffix("_s8") + "_s4", function
 
 
+def palette_of(layer: Layer) -> np.ndarray | None:
+    """The palette of a clustered layer's weights (compress/cluster.py), or None."""
+    return layer.options.get("cluster_palette")
+
+
 def weight_array(layer: Layer, tensor: Tensor, suffix: str = "weights") -> ConstArray:
     if tensor.data is None:
         raise unsupported(layer, "a weight tensor computed at run time")
+    palette = palette_of(layer) if suffix == "weights" else None
+    if palette is not None:
+        from ..compress.cluster import palette_indices
+        rows = nibbles.row_view(layer.op, palette_indices(palette, tensor.data))
+        return ConstArray(f"{layer.name}_{suffix}", "int8_t", nibbles.nibble_rows(rows).astype(np.int64),
+                          f"[{dims(tensor.shape)}] as {rows.shape[0]} rows of {rows.shape[1]} indices into the "
+                          f"{palette.size}-entry palette, in the nibble form (ops/nibbles.py)")
     if tensor.dtype == "int4":
         rows = nibbles.row_view(layer.op, weight_values(tensor))
         return ConstArray(f"{layer.name}_{suffix}", "int8_t", nibbles.nibble_rows(rows).astype(np.int64),
@@ -212,6 +227,11 @@ def weighted_params(layer: Layer, graph: Graph, multipliers: list[int], shifts: 
     bias = graph.tensor(layer.inputs[2]) if len(layer.inputs) > 2 else None
     requant, arrays = requant_arrays(layer, multipliers, shifts)
     arrays.insert(0, weight_array(layer, weights))
+    palette = {}
+    if palette_of(layer) is not None:
+        arrays.append(ConstArray(f"{layer.name}_palette", "int8_t", palette_of(layer).astype(np.int64),
+                                 "the weights' values, by index"))
+        palette = {"palette": arrays[-1].name}
     params = {
         "input_offset": -scalar_quant(inp)[1],
         "output_offset": scalar_quant(out)[1],
@@ -219,6 +239,7 @@ def weighted_params(layer: Layer, graph: Graph, multipliers: list[int], shifts: 
         "bias": "NULL",
         "requant": requant,
         "act": fused_activation(layer, out),
+        **palette,
     }
     if bias is not None:
         arrays.insert(1, weight_array(layer, bias, "bias"))

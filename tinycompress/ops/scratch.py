@@ -11,6 +11,8 @@ the DSP extension), so the generated code and the kernels cannot disagree.
   a 3x3 stride-1 depthwise layer's four padded int16 planes (firmware/kernels/tc_depthwise_conv2d_s8.c).
 - INT4 weights (ops/nibbles.py), DSP cores without Helium: as int8, with the depth in whole words of eight
   nibbles (FULLY_CONNECTED's row, CONV_2D's columns) and no requantization table; depthwise none.
+- Clustered weights (compress/cluster.py), DSP cores without Helium: the int8 path's scratch (FULLY_CONNECTED,
+  CONV_2D), then PALETTE_ROWS rows of weights decoded to int8; depthwise none.
 - BATCH_MATMUL on either: one batch of a right-hand side with strided depth, as contiguous int8 columns.
 - Helium (M55, M85): int8 columns and the bias with the input offset folded in
   (firmware/include/tc_mve_gemm.h, firmware/kernels/tc_conv2d_s8.c).
@@ -26,6 +28,7 @@ INT32 = 4
 DSP_QUANT = 12           # a tc_dsp_quant in firmware/include/tc_dsp.h
 DSP_COLUMNS = 6          # TC_GEMM_COLUMNS in firmware/include/tc_dsp_gemm.h
 DSP_PLANES_MAX = 4096    # bytes of depthwise planes beyond which the per-position path is kept
+PALETTE_ROWS = 4         # TC_P4_ROWS in firmware/include/tc_palette.h
 MVE_NO_MEMORY = 4        # a path that needs no memory still needs a scratch pointer to be taken
 
 
@@ -49,6 +52,31 @@ def dsp_int4_scratch_bytes(p: dict, function: str) -> int:
     return 0
 
 
+def dsp_palette_scratch_bytes(p: dict, function: str) -> int:
+    """The clustered kernels' DSP paths (tc_fully_connected_p4, tc_conv2d_p4): the int8 path's scratch,
+    then PALETTE_ROWS decoded rows."""
+    if function == "tc_fully_connected_p4":
+        return dsp_fully_connected_bytes(p) + _align4(PALETTE_ROWS * p["input_depth"])
+    if function == "tc_conv2d_p4":
+        _, k_h, k_w, in_c = p["filter"]
+        return dsp_conv_bytes(p) + _align4(PALETTE_ROWS * k_h * k_w * in_c)
+    return 0
+
+
+def dsp_conv_bytes(p: dict) -> int:
+    """tc_conv2d_s8's DSP path: six im2col columns of int16, the int8 staging where groups of four straddle
+    pixels (channels no multiple of four), each output channel's fast requantization."""
+    _, k_h, k_w, in_c = p["filter"]
+    columns = DSP_COLUMNS * _align4(k_h * k_w * in_c) * INT16
+    staged = _align4(k_h * k_w * in_c) if in_c % 4 else 0
+    return columns + staged + p["filter"][0] * DSP_QUANT
+
+
+def dsp_fully_connected_bytes(p: dict) -> int:
+    """tc_fully_connected_s8's DSP path: one input row, widened (or the pair form's words)."""
+    return _align4(p["input_depth"]) * INT16
+
+
 def batch_matmul_columns_bytes(p: dict) -> int:
     """A right-hand side read with strided depth (scores @ v), one batch of it as contiguous columns [N, K]."""
     if p["rhs_depth_stride"] == 1 or p["constant_rhs"] != "NULL":
@@ -62,13 +90,12 @@ def dsp_scratch_bytes(call: KernelCall) -> int:
         return batch_matmul_columns_bytes(p)
     if call.function.endswith("_s4"):
         return dsp_int4_scratch_bytes(p, call.function)
+    if call.function.endswith("_p4"):
+        return dsp_palette_scratch_bytes(p, call.function)
     if call.function == "tc_conv2d_s8":
-        _, k_h, k_w, in_c = p["filter"]
-        columns = DSP_COLUMNS * _align4(k_h * k_w * in_c) * INT16    # output positions per pass
-        staged = _align4(k_h * k_w * in_c) if in_c % 4 else 0  # int8 staging where groups straddle pixels
-        return columns + staged + p["filter"][0] * DSP_QUANT    # each output channel's fast requantization
+        return dsp_conv_bytes(p)
     if call.function == "tc_fully_connected_s8":
-        return _align4(p["input_depth"]) * INT16          # one input row, widened (or the pair form's words)
+        return dsp_fully_connected_bytes(p)
     if call.function == "tc_depthwise_conv2d_s8":
         return dsp_depthwise_planes_bytes(p)
     return 0
