@@ -12,7 +12,8 @@ the DSP extension), so the generated code and the kernels cannot disagree.
 - INT4 weights (ops/nibbles.py), DSP cores without Helium: as int8, with the depth in whole words of eight
   nibbles (FULLY_CONNECTED's row, CONV_2D's columns) and no requantization table; depthwise none.
 - Clustered weights (compress/cluster.py), DSP cores without Helium: the int8 path's scratch (FULLY_CONNECTED,
-  CONV_2D), then PALETTE_ROWS rows of weights decoded to int8; depthwise none.
+  CONV_2D), then PALETTE_ROWS rows of weights decoded to int8; depthwise (multiplier 1, channels a multiple
+  of four) four channels' taps, decoded and widened.
 - BATCH_MATMUL on either: one batch of a right-hand side with strided depth, as contiguous int8 columns.
 - Helium (M55, M85): int8 columns and the bias with the input offset folded in
   (firmware/include/tc_mve_gemm.h, firmware/kernels/tc_conv2d_s8.c).
@@ -53,13 +54,15 @@ def dsp_int4_scratch_bytes(p: dict, function: str) -> int:
 
 
 def dsp_palette_scratch_bytes(p: dict, function: str) -> int:
-    """The clustered kernels' DSP paths (tc_fully_connected_p4, tc_conv2d_p4): the int8 path's scratch,
-    then PALETTE_ROWS decoded rows."""
+    """The clustered kernels' DSP paths: FULLY_CONNECTED's and CONV_2D's the int8 path's scratch, then
+    PALETTE_ROWS decoded rows; DEPTHWISE_CONV_2D's four channels' taps (tc_depthwise_conv2d_s8.c)."""
     if function == "tc_fully_connected_p4":
         return dsp_fully_connected_bytes(p) + _align4(PALETTE_ROWS * p["input_depth"])
     if function == "tc_conv2d_p4":
         _, k_h, k_w, in_c = p["filter"]
         return dsp_conv_bytes(p) + _align4(PALETTE_ROWS * k_h * k_w * in_c)
+    if function == "tc_depthwise_conv2d_p4" and p["depth_multiplier"] == 1 and p["output"][3] % 4 == 0:
+        return p["filter"][1] * p["filter"][2] * 2 * INT32     # four channels' taps as two int16 pairs each
     return 0
 
 
