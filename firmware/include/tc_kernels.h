@@ -41,8 +41,8 @@ tc_status tc_fully_connected_s8(const tc_fully_connected_params *p, const int8_t
 tc_status tc_fully_connected_s4(const tc_fully_connected_params *p, const int8_t *input, int8_t *output);
 
 /* The same with clustered weights (tc_palette.h): `weights` holds output_depth rows of 4-bit indices into
- * `palette` in the nibble form; scratch (DSP without Helium): the input row widened as the int8 DSP path's,
- * then TC_P4_ROWS rows decoded to int8; dsp_pairs unused. */
+ * `palette` in the nibble form; scratch (DSP without Helium): the input row in int16 pairs (x[8j + i],
+ * x[8j + 4 + i]) over whole words, then 256 int32: each byte of indices' two weights; dsp_pairs unused. */
 tc_status tc_fully_connected_p4(const tc_fully_connected_params *p, const int8_t *input, int8_t *output);
 
 /* CONV_2D, layout [N, H, W, C] and filter [C_out, KH, KW, C_in]. Padding cells add nothing. */
@@ -104,7 +104,8 @@ tc_status tc_depthwise_conv2d_s8(const tc_depthwise_conv2d_params *p, const int8
 tc_status tc_depthwise_conv2d_s4(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output);
 
 /* The same with clustered weights (tc_palette.h): KH*KW rows (taps) of C_out 4-bit indices into `palette` in
- * the nibble form; portable on every core (no scratch). */
+ * the nibble form; scratch (DSP without Helium, depth multiplier 1, channels a multiple of four): 8 bytes per
+ * tap, four channels' weights at a time. */
 tc_status tc_depthwise_conv2d_p4(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output);
 
 /* MAX_POOL_2D and AVERAGE_POOL_2D: input and output share scale and zero point. */

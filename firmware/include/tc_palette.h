@@ -3,8 +3,10 @@
  * most 16 int8 values, its palette; each weight is stored as its 4-bit index into it, in the nibble form of
  * tc_int4.h (a row in words of TC_S4_WORD values, zero-padded; in word j, index 8j + i (i < 4) is the high
  * nibble of byte i and index 8j + 4 + i its low nibble), read unsigned: 0..15. The `_p4` kernels decode the
- * indices through the palette as they read, or a few rows at a time (TC_P4_ROWS) into an int8 block that
- * the int8 matrix kernels then run on: never the whole layer's int8 weights in RAM.
+ * indices through the palette as they read: one at a time (portable), a byte's two as an int16 pair from a
+ * table (FULLY_CONNECTED), a few rows at a time (TC_P4_ROWS) into an int8 block that the int8 matrix kernel
+ * then runs on (CONV_2D), or four channels' taps once per layer (DEPTHWISE_CONV_2D): never the whole
+ * layer's int8 weights in RAM.
  */
 #ifndef TC_PALETTE_H
 #define TC_PALETTE_H

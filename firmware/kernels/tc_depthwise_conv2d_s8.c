@@ -553,9 +553,12 @@ static void position_p4(const tc_depthwise_conv2d_params *p, const window *v, in
 }
 
 #if TC_DSP && !TC_MVE
-/* Depth multiplier 1, channels a multiple of four: four channels at a time over every position, their taps'
- * weights decoded once per layer into the scratch (ops/scratch.py), each tap's four as the SMLABB/SMLATT
- * pairs (w0, w2) and (w1, w3); then position_dsp's arithmetic, channel by channel alike. */
+/* Depth multiplier 1, channels a multiple of four: blocks of up to TC_P4_CHANNELS channels over every
+ * position, the block's taps decoded once per layer into the scratch (ops/scratch.py), four channels of a
+ * tap as the SMLABB/SMLATT pairs (w0, w2), (w1, w3); then position_dsp's arithmetic, four channels at a
+ * time, each position's window found once per block. */
+#define TC_P4_CHANNELS 16
+
 static void depthwise_p4_dsp(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output)
 {
     const int32_t in_h = p->input.h, in_w = p->input.w, channels = p->input.c, k_w = p->filter.w;
@@ -563,16 +566,22 @@ static void depthwise_p4_dsp(const tc_depthwise_conv2d_params *p, const int8_t *
     const int32_t offset = tc_pack_s16x2(p->input_offset, p->input_offset);
     const outputs4 o = {p->bias, p->requant.multiplier, p->requant.shift, p->requant.per_channel,
                         p->output_offset, p->act.min, p->act.max};
-    tc_alias_i32 *k = (tc_alias_i32 *)p->scratch;
-    for (int32_t c = 0; c < channels; c += 4) {
-        for (int32_t t = 0; t < taps; t++) {
-            const int8_t *row = p->weights + t * row_bytes;
-            k[2 * t] = tc_pack_s16x2(tc_p4_value(row, p->palette, c), tc_p4_value(row, p->palette, c + 2));
-            k[2 * t + 1] = tc_pack_s16x2(tc_p4_value(row, p->palette, c + 1), tc_p4_value(row, p->palette, c + 3));
+    tc_alias_i32 *k = (tc_alias_i32 *)p->scratch; /* [quad][tap][2] */
+    for (int32_t first = 0; first < channels; first += TC_P4_CHANNELS) {
+        const int32_t quads = tc_min_i32(TC_P4_CHANNELS, channels - first) / 4;
+        for (int32_t g = 0; g < quads; g++) {
+            for (int32_t t = 0; t < taps; t++) {
+                const int8_t *row = p->weights + t * row_bytes;
+                const int32_t c = first + 4 * g;
+                k[2 * (g * taps + t)] = tc_pack_s16x2(tc_p4_value(row, p->palette, c),
+                                                      tc_p4_value(row, p->palette, c + 2));
+                k[2 * (g * taps + t) + 1] = tc_pack_s16x2(tc_p4_value(row, p->palette, c + 1),
+                                                          tc_p4_value(row, p->palette, c + 3));
+            }
         }
-        int8_t *out = output + c;
+        int8_t *out = output + first;
         for (int32_t b = 0; b < p->input.n; b++) {
-            const int8_t *image = input + b * in_h * in_w * channels + c;
+            const int8_t *image = input + b * in_h * in_w * channels + first;
             for (int32_t oy = 0; oy < p->output.h; oy++) {
                 const int32_t y0 = oy * p->stride_h - p->pad_top;
                 int32_t ky0, ky1;
@@ -581,26 +590,30 @@ static void depthwise_p4_dsp(const tc_depthwise_conv2d_params *p, const int8_t *
                     const int32_t x0 = ox * p->stride_w - p->pad_left;
                     int32_t kx0, kx1;
                     tc_inside_taps(x0, p->dilation_w, k_w, in_w, &kx0, &kx1);
-                    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-                    if (o.bias) {
-                        a0 = o.bias[c], a1 = o.bias[c + 1], a2 = o.bias[c + 2], a3 = o.bias[c + 3];
-                    }
-                    for (int32_t ky = ky0; ky < ky1; ky++) {
-                        const int8_t *in = image + ((y0 + ky * p->dilation_h) * in_w + x0) * channels;
-                        for (int32_t kx = kx0; kx < kx1; kx++) {
-                            const int32_t x = tc_read_s8x4(in + kx * p->dilation_w * channels);
-                            const int32_t x02 = __sxtab16(offset, x), x13 = tc_sxtab16_ror8(offset, x);
-                            const int32_t k02 = k[2 * (ky * k_w + kx)], k13 = k[2 * (ky * k_w + kx) + 1];
-                            a0 = __smlabb(x02, k02, a0);
-                            a2 = __smlatt(x02, k02, a2);
-                            a1 = __smlabb(x13, k13, a1);
-                            a3 = __smlatt(x13, k13, a3);
+                    for (int32_t g = 0; g < quads; g++) {
+                        const int32_t c = first + 4 * g;
+                        const tc_alias_i32 *kg = k + 2 * g * taps;
+                        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+                        if (o.bias) {
+                            a0 = o.bias[c], a1 = o.bias[c + 1], a2 = o.bias[c + 2], a3 = o.bias[c + 3];
                         }
+                        for (int32_t ky = ky0; ky < ky1; ky++) {
+                            const int8_t *in = image + ((y0 + ky * p->dilation_h) * in_w + x0) * channels + 4 * g;
+                            for (int32_t kx = kx0; kx < kx1; kx++) {
+                                const int32_t x = tc_read_s8x4(in + kx * p->dilation_w * channels);
+                                const int32_t x02 = __sxtab16(offset, x), x13 = tc_sxtab16_ror8(offset, x);
+                                const int32_t k02 = kg[2 * (ky * k_w + kx)], k13 = kg[2 * (ky * k_w + kx) + 1];
+                                a0 = __smlabb(x02, k02, a0);
+                                a2 = __smlatt(x02, k02, a2);
+                                a1 = __smlabb(x13, k13, a1);
+                                a3 = __smlatt(x13, k13, a3);
+                            }
+                        }
+                        out[4 * g] = output4(&o, a0, c);
+                        out[4 * g + 1] = output4(&o, a1, c + 1);
+                        out[4 * g + 2] = output4(&o, a2, c + 2);
+                        out[4 * g + 3] = output4(&o, a3, c + 3);
                     }
-                    out[0] = output4(&o, a0, c);
-                    out[1] = output4(&o, a1, c + 1);
-                    out[2] = output4(&o, a2, c + 2);
-                    out[3] = output4(&o, a3, c + 3);
                 }
             }
         }

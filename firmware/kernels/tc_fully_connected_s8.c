@@ -342,21 +342,49 @@ static tc_status fully_connected_p4_portable(const tc_fully_connected_params *p,
 }
 
 #if TC_DSP && !TC_MVE
-/* The int8 DSP path on TC_P4_ROWS rows at a time, decoded into the scratch after the widened input row:
- * the same matrix kernel on the same int8 values, so the same outputs. */
+/* Each byte of the nibble form holds two indices, of values i and i + 4 of its word (tc_palette.h). A table
+ * of the 256 bytes gives their weights as one int16 pair (palette[high], palette[low]), and the input row is
+ * laid out in the same pairs (x[8j + i], x[8j + 4 + i]), zero past the depth: then one SMLAD makes a byte's
+ * two products, exactly, as |w x| <= 2^14. The scratch (ops/scratch.py): the pairs, then the table. */
+static void pair_input_p4(const int8_t *in, int32_t depth, int32_t words, tc_alias_i32 *col)
+{
+    for (int32_t j = 0; j < words; j++) {
+        for (int32_t i = 0; i < 4; i++) {
+            const int32_t k = 8 * j + i;
+            *col++ = tc_pack_s16x2(k < depth ? in[k] : 0, k + 4 < depth ? in[k + 4] : 0);
+        }
+    }
+}
+
+/* acc + a row of `words` words of indices times the paired input. */
+__attribute__((noinline)) static int32_t dot_p4(const int8_t *w, const tc_alias_i32 *col, const int32_t *table,
+                                                int32_t words, int32_t acc)
+{
+    for (const tc_alias_i32 *end = col + 4 * words; col != end; col += 4, w += 4) {
+        const uint32_t v = (uint32_t)tc_read_s8x4(w);
+        acc = __smlad(table[v & 0xFF], col[0], acc);
+        acc = __smlad(table[(v >> 8) & 0xFF], col[1], acc);
+        acc = __smlad(table[(v >> 16) & 0xFF], col[2], acc);
+        acc = __smlad(table[v >> 24], col[3], acc);
+    }
+    return acc;
+}
+
 static tc_status fully_connected_p4_dsp(const tc_fully_connected_params *p, const int8_t *input,
                                         int8_t *output)
 {
-    const int32_t depth = p->input_depth, rows = p->output_depth, row_bytes = 4 * tc_s4_words(depth);
-    int8_t *block = (int8_t *)(p->scratch + ((depth + 3) & ~3));
+    const int32_t depth = p->input_depth, rows = p->output_depth, words = tc_s4_words(depth);
+    tc_alias_i32 *col = (tc_alias_i32 *)p->scratch;
+    int32_t *table = (int32_t *)(col + 4 * words);
+    for (int32_t b = 0; b < 256; b++) {
+        table[b] = tc_pack_s16x2(p->palette[b >> 4], p->palette[b & 15]);
+    }
     for (int32_t b = 0; b < p->batches; b++, input += depth, output += rows) {
-        widen_row(input, depth, p->scratch);
-        for (int32_t row = 0; row < rows; row += TC_P4_ROWS) {
-            const int32_t count = tc_min_i32(TC_P4_ROWS, rows - row), q = p->requant.per_channel ? row : 0;
-            const tc_requant requant = {p->requant.multiplier + q, p->requant.shift + q, p->requant.per_channel};
-            const tc_gemm g = {block, p->bias + row, &requant, count, depth, p->output_offset, p->act};
-            tc_p4_decode(p->weights + row * row_bytes, depth, count, p->palette, block);
-            tc_gemm_1col(&g, 0, p->scratch, output + row);
+        pair_input_p4(input, depth, words, col);
+        for (int32_t row = 0; row < rows; row++) {
+            const int32_t acc = dot_p4(p->weights + row * 4 * words, col, table, words, p->bias[row]);
+            const tc_channel_quant q = tc_channel_quant_make(&p->requant, row, p->output_offset, p->act);
+            output[row] = tc_channel_output(&q, acc);
         }
     }
     return TC_OK;

@@ -11,8 +11,9 @@ the DSP extension), so the generated code and the kernels cannot disagree.
   a 3x3 stride-1 depthwise layer's four padded int16 planes (firmware/kernels/tc_depthwise_conv2d_s8.c).
 - INT4 weights (ops/nibbles.py), DSP cores without Helium: as int8, with the depth in whole words of eight
   nibbles (FULLY_CONNECTED's row, CONV_2D's columns) and no requantization table; depthwise none.
-- Clustered weights (compress/cluster.py), DSP cores without Helium: the int8 path's scratch (FULLY_CONNECTED,
-  CONV_2D), then PALETTE_ROWS rows of weights decoded to int8; depthwise (multiplier 1, channels a multiple
+- Clustered weights (compress/cluster.py), DSP cores without Helium: FULLY_CONNECTED's input row in int16
+  pairs and a table of 256 weight pairs; CONV_2D the int8 path's scratch, then PALETTE_ROWS rows of weights
+  decoded to int8; depthwise (multiplier 1, channels a multiple
   of four) four channels' taps, decoded and widened.
 - BATCH_MATMUL on either: one batch of a right-hand side with strided depth, as contiguous int8 columns.
 - Helium (M55, M85): int8 columns and the bias with the input offset folded in
@@ -29,6 +30,8 @@ INT32 = 4
 DSP_QUANT = 12           # a tc_dsp_quant in firmware/include/tc_dsp.h
 DSP_COLUMNS = 6          # TC_GEMM_COLUMNS in firmware/include/tc_dsp_gemm.h
 DSP_PLANES_MAX = 4096    # bytes of depthwise planes beyond which the per-position path is kept
+PAIR_TABLE = 256         # tc_fully_connected_p4's int16 weight pair of each byte of indices
+PALETTE_CHANNELS = 16    # TC_P4_CHANNELS in firmware/kernels/tc_depthwise_conv2d_s8.c
 PALETTE_ROWS = 4         # TC_P4_ROWS in firmware/include/tc_palette.h
 MVE_NO_MEMORY = 4        # a path that needs no memory still needs a scratch pointer to be taken
 
@@ -54,15 +57,15 @@ def dsp_int4_scratch_bytes(p: dict, function: str) -> int:
 
 
 def dsp_palette_scratch_bytes(p: dict, function: str) -> int:
-    """The clustered kernels' DSP paths: FULLY_CONNECTED's and CONV_2D's the int8 path's scratch, then
-    PALETTE_ROWS decoded rows; DEPTHWISE_CONV_2D's four channels' taps (tc_depthwise_conv2d_s8.c)."""
+    """The clustered kernels' DSP paths (firmware/kernels/tc_*_s8.c, the `_p4` functions)."""
     if function == "tc_fully_connected_p4":
-        return dsp_fully_connected_bytes(p) + _align4(PALETTE_ROWS * p["input_depth"])
+        return padded(p["input_depth"]) * INT16 + PAIR_TABLE * INT32    # the input in pairs, the byte table
     if function == "tc_conv2d_p4":
         _, k_h, k_w, in_c = p["filter"]
         return dsp_conv_bytes(p) + _align4(PALETTE_ROWS * k_h * k_w * in_c)
     if function == "tc_depthwise_conv2d_p4" and p["depth_multiplier"] == 1 and p["output"][3] % 4 == 0:
-        return p["filter"][1] * p["filter"][2] * 2 * INT32     # four channels' taps as two int16 pairs each
+        quads = min(p["output"][3], PALETTE_CHANNELS) // 4        # a block of channels' taps, by fours,
+        return quads * p["filter"][1] * p["filter"][2] * 2 * INT32   # as two int16 pairs each
     return 0
 
 
