@@ -43,7 +43,7 @@ def test_kmeans_is_deterministic_and_exact(k):
     clustered = palette[nearest(palette, values)]
     assert set(clustered.tolist()) <= set(palette.tolist())
     assert np.array_equal(np.abs(values.astype(int)[:, None] - palette.astype(int)).min(axis=1),
-                          np.abs(clustered.astype(int) - values))          # each weight took its nearest entry
+                          np.abs(clustered.astype(int) - values))     # each weight took its nearest entry
     # Lloyd's fixed point: each entry is the rounded mean of the values it took
     member = nearest(palette, values)
     for i, entry in enumerate(palette):
@@ -94,7 +94,8 @@ def test_per_layer_sizes_cluster_only_those(zoo):
     new, steps = cluster(graph, f"{convs[1]}=2")
     assert [s.layer for s in steps] == [convs[1]]
     assert [PALETTE in layer.options for layer in new.layers if layer.op == "CONV_2D"] == [False, True]
-    assert len(np.unique(new.tensors[new.layers[[l.name for l in new.layers].index(convs[1])].inputs[1]].data)) <= 2
+    layer = next(layer for layer in new.layers if layer.name == convs[1])
+    assert len(np.unique(new.tensors[layer.inputs[1]].data)) <= 2
 
 
 @pytest.mark.parametrize("spec,fragment", [
@@ -142,7 +143,7 @@ def test_clustered_models_match_tflm(zoo, tmp_path, name, board):
     project = firmware_vs_tflm(graph, board, zoo(name)[1], tmp_path, min_inputs=100)
     assert all(c.function.endswith("_p4") for c in project.calls if c.arrays)
     scratch = [c.scratch_bytes > 0 for c in project.calls if c.arrays]
-    assert any(scratch) if board == "mps2-an386" else not any(scratch)    # the DSP paths, or the portable ones
+    assert any(scratch) if board == "mps2-an386" else not any(scratch)   # the DSP paths, or the portable
 
 
 @needs_emulator

@@ -28,8 +28,9 @@ def _fc(L, x):   # depths 13, 21, 10; rows 21, 10, 6
     return L.Dense(6, **_bias())(L.Dense(10, activation="relu", **_bias())(L.Dense(21, **_bias())(x)))
 
 
-def _conv(L, x):  # 3x3 /2 SAME over 3 channels (depth 27, 20 positions), 1x1 to 8, 3x3 VALID over 8 (depth 72,
-    # six positions, five rows), 2x2 VALID to 7 (two positions: one column at a time)
+def _conv(L, x):
+    # 3x3 /2 SAME over 3 channels (depth 27, 20 positions), 1x1 to 8, 3x3 VALID over 8 (depth 72, six
+    # positions, five rows), 2x2 VALID to 7 (two positions: one column at a time)
     x = L.Conv2D(8, 3, strides=2, padding="same", activation="relu", **_bias())(x)
     x = L.Conv2D(8, 1, **_bias())(x)
     x = L.Conv2D(5, 3, activation="relu6", **_bias())(x)

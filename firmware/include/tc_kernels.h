@@ -73,7 +73,8 @@ tc_status tc_conv2d_s8(const tc_conv2d_params *p, const int8_t *input, int8_t *o
 tc_status tc_conv2d_s4(const tc_conv2d_params *p, const int8_t *input, int8_t *output);
 
 /* The same with clustered weights (tc_palette.h): C_out rows of KH*KW*C_in 4-bit indices into `palette` in
- * the nibble form; scratch (DSP without Helium): the int8 DSP path's, then TC_P4_ROWS rows decoded to int8. */
+ * the nibble form; scratch (DSP without Helium): the int8 DSP path's, then TC_P4_ROWS rows decoded to
+ * int8. */
 tc_status tc_conv2d_p4(const tc_conv2d_params *p, const int8_t *input, int8_t *output);
 
 /* DEPTHWISE_CONV_2D, filter [1, KH, KW, C_in * depth_multiplier]. */

@@ -555,14 +555,16 @@ static tc_status conv_p4_dsp(const tc_conv2d_params *p, const int8_t *input, int
                 im2col(p, image, (first + i) / out_w, (first + i) % out_w, p->scratch, i, n, stage);
             }
             for (int32_t row = 0; row < out_c; row += TC_P4_ROWS) {
-                const int32_t count = tc_min_i32(TC_P4_ROWS, out_c - row), q = p->requant.per_channel ? row : 0;
+                const int32_t count = tc_min_i32(TC_P4_ROWS, out_c - row);
+                const int32_t q = p->requant.per_channel ? row : 0;
                 const tc_requant requant = {p->requant.multiplier + q, p->requant.shift + q,
                                             p->requant.per_channel};
                 const tc_gemm rows = {block, p->bias ? p->bias + row : 0, &requant, count, depth,
                                       p->output_offset, p->act};
                 tc_p4_decode(p->weights + row * row_bytes, depth, count, p->palette, block);
                 if (n == columns) {
-                    tc_gemm_cols(&rows, quick ? quick + row : 0, p->scratch, out + first * out_c + row, out_c);
+                    tc_gemm_cols(&rows, quick ? quick + row : 0, p->scratch, out + first * out_c + row,
+                                 out_c);
                 } else {
                     tc_gemm_1col(&rows, quick ? quick + row : 0, p->scratch, out + first * out_c + row);
                 }

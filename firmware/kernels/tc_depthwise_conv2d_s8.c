@@ -530,8 +530,8 @@ tc_status tc_depthwise_conv2d_s4(const tc_depthwise_conv2d_params *p, const int8
     return TC_OK;
 }
 
-/* ---- Clustered weights: tc_depthwise_conv2d_p4 (tc_palette.h), portable, or on DSP cores without Helium four
- * channels per pass over every position (depth multiplier 1, channels a multiple of four) ---- */
+/* ---- Clustered weights: tc_depthwise_conv2d_p4 (tc_palette.h), portable, or on DSP cores without
+ * Helium four channels per pass over every position (depth multiplier 1, channels a multiple of four) ---- */
 
 /* Weight (tap, channel oc): index oc of the tap's row, through the palette. */
 static void position_p4(const tc_depthwise_conv2d_params *p, const window *v, int8_t *out)
@@ -545,7 +545,8 @@ static void position_p4(const tc_depthwise_conv2d_params *p, const window *v, in
             for (int32_t kx = v->kx0; kx < v->kx1; kx++) {
                 const int32_t y = v->y0 + ky * p->dilation_h, x = v->x0 + kx * p->dilation_w;
                 const int8_t *row = p->weights + (ky * p->filter.w + kx) * row_bytes;
-                acc += tc_p4_value(row, p->palette, oc) * (v->image[(y * in_w + x) * in_c + ic] + p->input_offset);
+                const int32_t in = v->image[(y * in_w + x) * in_c + ic];
+                acc += tc_p4_value(row, p->palette, oc) * (in + p->input_offset);
             }
         }
         out[oc] = output_value(p, acc, oc);
@@ -598,11 +599,12 @@ static void depthwise_p4_dsp(const tc_depthwise_conv2d_params *p, const int8_t *
                             a0 = o.bias[c], a1 = o.bias[c + 1], a2 = o.bias[c + 2], a3 = o.bias[c + 3];
                         }
                         for (int32_t ky = ky0; ky < ky1; ky++) {
-                            const int8_t *in = image + ((y0 + ky * p->dilation_h) * in_w + x0) * channels + 4 * g;
+                            const int8_t *in =
+                                image + ((y0 + ky * p->dilation_h) * in_w + x0) * channels + 4 * g;
                             for (int32_t kx = kx0; kx < kx1; kx++) {
                                 const int32_t x = tc_read_s8x4(in + kx * p->dilation_w * channels);
                                 const int32_t x02 = __sxtab16(offset, x), x13 = tc_sxtab16_ror8(offset, x);
-                                const int32_t k02 = kg[2 * (ky * k_w + kx)], k13 = kg[2 * (ky * k_w + kx) + 1];
+                                const int32_t tap = 2 * (ky * k_w + kx), k02 = kg[tap], k13 = kg[tap + 1];
                                 a0 = __smlabb(x02, k02, a0);
                                 a2 = __smlatt(x02, k02, a2);
                                 a1 = __smlabb(x13, k13, a1);

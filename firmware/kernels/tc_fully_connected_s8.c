@@ -357,8 +357,8 @@ static void pair_input_p4(const int8_t *in, int32_t depth, int32_t words, tc_ali
 }
 
 /* acc + a row of `words` words of indices times the paired input. */
-__attribute__((noinline)) static int32_t dot_p4(const int8_t *w, const tc_alias_i32 *col, const int32_t *table,
-                                                int32_t words, int32_t acc)
+__attribute__((noinline)) static int32_t dot_p4(const int8_t *w, const tc_alias_i32 *col,
+                                                const int32_t *table, int32_t words, int32_t acc)
 {
     for (const tc_alias_i32 *end = col + 4 * words; col != end; col += 4, w += 4) {
         const uint32_t v = (uint32_t)tc_read_s8x4(w);

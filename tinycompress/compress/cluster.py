@@ -1,4 +1,5 @@
-"""Weight clustering: `cluster:K` (every FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D) or `cluster:LAYER=K,...`.
+"""Weight clustering: `cluster:K` (every FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D) or
+`cluster:LAYER=K,...`.
 
 A GRAPH step on the full-int8 .tflite. Each chosen weight tensor gets a palette of at most K int8 values
 (2 <= K <= 16), found by a deterministic one-dimensional k-means on its int8 values (`palette_of`), and
@@ -68,7 +69,8 @@ def palette_indices(palette: np.ndarray, values: np.ndarray) -> np.ndarray:
     """The indices of `values` in the palette, which must hold every one of them exactly."""
     indices = nearest(palette, values)
     if not np.array_equal(np.asarray(palette)[indices], values):
-        raise TinyCompressError("a clustered layer's weights are not all palette values; cluster the model again")
+        raise TinyCompressError("a clustered layer's weights are not all palette values; "
+                                "cluster the model again")
     return indices
 
 
@@ -93,7 +95,8 @@ class ClusterMethod(Method):
         every, named = per_layer(self, parse_k)
         for k in [every] if every is not None else named.values():
             if not MIN_K <= k <= MAX_K:
-                raise self.bad(f"a palette of {k} entries; K must lie in {MIN_K}..{MAX_K} (an index is 4 bits)")
+                raise self.bad(f"a palette of {k} entries; K must lie in {MIN_K}..{MAX_K} "
+                               "(an index is 4 bits)")
         if not eligible:
             raise self.bad("the model has no FULLY_CONNECTED, CONV_2D or DEPTHWISE_CONV_2D layer with int8 "
                            "weights to cluster")
@@ -122,7 +125,8 @@ class ClusterMethod(Method):
             palettes[i] = palette
             count = weights.size
             steps.append(LayerStep(layer.name, "cluster", f"{palette.size}-entry palette, 4-bit indices",
-                                   count, count, bytes_before=count, bytes_after=(count + 1) // 2 + palette.size,
+                                   count, count, bytes_before=count,
+                                   bytes_after=(count + 1) // 2 + palette.size,
                                    note="" if palette.size == sizes[layer.name] else
                                    f"{palette.size} distinct values: fewer than K = {sizes[layer.name]}"))
         others = {constant_bytes_location(graph.source, t.index) for t in graph.tensors

@@ -206,8 +206,8 @@ def weight_array(layer: Layer, tensor: Tensor, suffix: str = "weights") -> Const
         from ..compress.cluster import palette_indices
         rows = nibbles.row_view(layer.op, palette_indices(palette, tensor.data))
         return ConstArray(f"{layer.name}_{suffix}", "int8_t", nibbles.nibble_rows(rows).astype(np.int64),
-                          f"[{dims(tensor.shape)}] as {rows.shape[0]} rows of {rows.shape[1]} indices into the "
-                          f"{palette.size}-entry palette, in the nibble form (ops/nibbles.py)")
+                          f"[{dims(tensor.shape)}] as {rows.shape[0]} rows of {rows.shape[1]} indices "
+                          f"into the {palette.size}-entry palette, in the nibble form (ops/nibbles.py)")
     if tensor.dtype == "int4":
         rows = nibbles.row_view(layer.op, weight_values(tensor))
         return ConstArray(f"{layer.name}_{suffix}", "int8_t", nibbles.nibble_rows(rows).astype(np.int64),
