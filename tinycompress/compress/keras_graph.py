@@ -1,12 +1,13 @@
 """What the KERAS-stage methods that reshape layers share (prune, cp): the model's layer graph, a clone with
 some layers' configs and weights replaced, and a layer's int8 weight bytes.
 
-A method decides, per layer, a new config and new weights; `rebuild` makes the model again through
-keras.models.clone_model, so branches, merges and call arguments stay as they were, and the layer names too.
+A method decides, per layer, a new config and new weights, or layers to put in its place; `rebuild` makes the
+model again layer by layer, so branches, merges and call arguments stay as they were, and the layer names too.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -47,23 +48,40 @@ def layer_graph(model) -> LayerGraph:
     return graph
 
 
-def rebuild(model, configs: dict[str, dict], weights: dict[str, list]):
-    """The model again with `configs[name]` (a layer's new get_config()) and `weights[name]` in place of those
-    layers' own; every other layer as it was, with its weights."""
+def rebuild(model, configs: dict[str, dict] | None = None, weights: dict[str, list] | None = None,
+            replace: dict[str, Callable] | None = None):
+    """The model again, layer by layer in call order, with the same inputs (names and batch size included),
+    call arguments and layer names: `configs[name]` (a new get_config()) and `weights[name]` in place of those
+    layers' own, and `replace[name](x)` (it builds and calls layers of its own on the layer's input tensor,
+    and returns their output) in place of those layers altogether."""
     k = keras()
-
-    def clone(layer):
-        return type(layer).from_config(configs.get(layer.name, layer.get_config()))
-
-    # the same inputs, names and batch size included (clone_model would name them anew)
+    configs, weights, replace = configs or {}, weights or {}, replace or {}
     inputs = [k.Input(batch_shape=tuple(t.shape), dtype=t.dtype, name=t._keras_history.operation.name)
               for t in model.inputs]
-    new = k.models.clone_model(model, input_tensors=inputs if len(inputs) > 1 else inputs[0],
-                               clone_function=clone)
-    for layer in model.layers:
-        if not isinstance(layer, k.layers.InputLayer):
-            new.get_layer(layer.name).set_weights(weights.get(layer.name, layer.get_weights()))
-    return new
+    made = {id(old): new for old, new in zip(model.inputs, inputs)}
+
+    def new_of(x):
+        return made[id(x)] if isinstance(x, k.KerasTensor) else x
+
+    built = []
+    for layer in layer_graph(model).layers:
+        node = layer._inbound_nodes[0]
+        args = k.tree.map_structure(new_of, node.arguments.args)
+        kwargs = k.tree.map_structure(new_of, node.arguments.kwargs)
+        if layer.name in replace:
+            out = replace[layer.name](args[0])
+        else:
+            new = type(layer).from_config(configs.get(layer.name, layer.get_config()))
+            out = new(*args, **kwargs)
+            built.append((new, weights.get(layer.name, layer.get_weights())))
+        for old, tensor in zip(node.output_tensors, k.tree.flatten(out)):
+            made[id(old)] = tensor
+    outputs = [new_of(t) for t in model.outputs]
+    rebuilt = k.Model(inputs if len(inputs) > 1 else inputs[0], outputs if len(outputs) > 1 else outputs[0],
+                      name=model.name)
+    for new, values in built:
+        new.set_weights(values)
+    return rebuilt
 
 
 def int8_bytes(kernel_size: int, out_channels: int, bias: bool, per_channel: bool = True) -> int:
