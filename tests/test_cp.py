@@ -97,6 +97,20 @@ def test_decomposed_model_keeps_its_outputs():
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("padding,stride,size", [("same", 1, 9), ("valid", 2, 10), ("same", 3, 10), ("valid", 1, 7)])
+def test_cp_layers_keep_every_padding_and_stride(padding, stride, size):
+    import keras
+    inp = keras.Input((size, size, 4), batch_size=1)
+    model = keras.Model(inp, keras.layers.Conv2D(8, 3, strides=stride, padding=padding, name="conv")(inp))
+    model.get_layer("conv").set_weights([cp_friendly((3, 3, 4, 8), 2, RNG), RNG.normal(size=8)])
+    decomposed, (step,) = _cp(model, "cp:2")
+    assert step.detail.startswith("CP rank 2")
+    x = RNG.normal(size=(3, size, size, 4)).astype(np.float32)
+    want, got = model(x).numpy(), decomposed(x).numpy()
+    assert got.shape == want.shape and np.allclose(got, want, atol=1e-4 * np.abs(want).max())
+
+
+@pytest.mark.slow
 @needs_emulator
 def test_cp_model_with_non_square_depthwise_layers_is_bit_exact(tmp_path):
     """The k x 1 and 1 x k depthwise convolutions (one with stride 2 along its axis, SAME), through our
