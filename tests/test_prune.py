@@ -150,11 +150,23 @@ def weight_params(model) -> int:
 
 
 @pytest.mark.slow
-def test_half_of_the_dscnn_channels_cut_its_weights_by_40_percent(zoo):
+@pytest.mark.parametrize("name", ["kws_dscnn", "ad_autoencoder"])
+def test_half_of_the_channels_cut_the_mlperf_weights_by_40_percent(zoo, name):
     from tinycompress.frontend.quantize import load_keras
-    model = load_keras(zoo("kws_dscnn")[0].with_suffix(".keras"))
+    model = load_keras(zoo(name)[0].with_suffix(".keras"))
     pruned, steps, _ = _prune(model, "prune:0.5")
     before, after = weight_params(model), weight_params(pruned)
     assert after <= 0.6 * before, f"{after} of {before} weight parameters left"
     assert sum(s.params_before - s.params_after for s in steps) == before - after
     assert pruned.outputs[0].shape == model.outputs[0].shape
+
+
+@pytest.mark.slow
+@needs_emulator
+def test_pruned_dscnn_is_bit_exact_with_tflite_micro(zoo, tmp_path):
+    from tinycompress.frontend.quantize import keras_to_int8_tflite, load_keras
+    tflite, data = zoo("kws_dscnn")
+    pruned, _, _ = _prune(load_keras(tflite.with_suffix(".keras")), "prune:0.5")
+    calibration = np.load(tflite.with_name("kws_dscnn_train.npz"))["x"]
+    (tmp_path / "pruned.tflite").write_bytes(keras_to_int8_tflite(pruned, calibration))
+    firmware_vs_tflm(tmp_path / "pruned.tflite", "mps2-an386", data, tmp_path, min_inputs=100)
