@@ -109,8 +109,8 @@ def follow(graph, source, keep: np.ndarray, size: int) -> Reach | str:
     reach, todo = Reach(), [(source, keep, size)]
     while todo:
         layer, keep, size = todo.pop(0)
-        if layer.name in graph.outputs:
-            return "its outputs reach the model's output" + ("" if layer is source else f" through {layer.name}")
+        if layer is source and layer.name in graph.outputs:
+            return "its outputs reach the model's output"
         for consumer in graph.consumers[layer.name]:
             if len(graph.producers[consumer.name]) > 1:
                 return f"its outputs reach the merge {consumer.name} ({type(consumer).__name__})"
@@ -118,6 +118,8 @@ def follow(graph, source, keep: np.ndarray, size: int) -> Reach | str:
             if _mixes(consumer, k):
                 reach.sinks.append(consumer.name)
                 continue
+            if consumer.name in graph.outputs:
+                return f"its outputs reach the model's output through {consumer.name}"
             passed = _through(consumer, keep, size, k)
             if isinstance(passed, str):
                 return passed
