@@ -1,5 +1,6 @@
 """CP decomposition: ALS recovers a sum of rank-1 terms where Tucker-2 at the same parameters cannot, the
-rebuilt convolutions keep the output, and the k x 1 / 1 x k depthwise layers run bit-exact with TFLite Micro."""
+rebuilt convolutions keep the output, and the k x 1 / 1 x k depthwise layers run bit-exact with TFLite
+Micro."""
 from __future__ import annotations
 
 import numpy as np
@@ -29,7 +30,8 @@ def test_cp_beats_tucker2_on_a_sum_of_rank_one_terms():
     kernel = cp_friendly((3, 3, 16, 16), 4, RNG)
     method, factors, error, tucker_error = cp_plan(kernel, 4)
     assert method == "cp" and error < 1e-4 and tucker_error > 0.1
-    assert tucker_rank(kernel.shape, cp_params(kernel.shape, 4)) == 2    # 2 x 32 + 9 x 4 <= 4 x 38 < 3 x 32 + 81
+    # Tucker-2 rank 2 at CP rank 4's parameters: 2 x 32 + 9 x 4 <= 4 x 38 < 3 x 32 + 9 x 9
+    assert tucker_rank(kernel.shape, cp_params(kernel.shape, 4)) == 2
     assert [f.shape for f in factors] == [(3, 4), (3, 4), (16, 4), (16, 4)]
     # the terms' weight spread evenly: each term's four columns have the same norm
     norms = np.array([np.linalg.norm(f, axis=0) for f in factors])
@@ -60,7 +62,8 @@ def cp_model():
     model = keras.Model(inp, L.Dense(3, name="fc")(L.Flatten()(h)), name="cp_model")
     rng = np.random.default_rng(4)
     model.get_layer("conv_a").set_weights([cp_friendly((3, 3, 4, 16), 3, rng), rng.normal(0, 0.1, 16)])
-    model.get_layer("conv_b").set_weights([tucker_friendly((3, 3, 16, 16), 3, rng) / 3, rng.normal(0, 0.1, 16)])
+    model.get_layer("conv_b").set_weights([tucker_friendly((3, 3, 16, 16), 3, rng) / 3,
+                                           rng.normal(0, 0.1, 16)])
     return model
 
 
@@ -82,7 +85,8 @@ def test_decomposed_model_keeps_its_outputs():
     want, got = model(x).numpy(), decomposed(x).numpy()
     assert got.shape == want.shape and np.allclose(got, want, atol=1e-3 * np.abs(want).max())
     a, b = steps
-    assert a.detail.startswith("CP rank 3: error") and b.detail.startswith("Tucker-2 rank 3 at the parameters")
+    assert a.detail.startswith("CP rank 3: error")
+    assert b.detail.startswith("Tucker-2 rank 3 at the parameters")
     assert a.params_after == 3 * (4 + 3 + 3 + 16) + 16 and a.params_before == 9 * 4 * 16 + 16
     assert b.params_after == (16 + 16) * 3 + 9 * 9 + 16
     assert all(s.params_after == sum(w.size for layer in decomposed.layers if layer.name.startswith(s.layer)
@@ -97,7 +101,8 @@ def test_decomposed_model_keeps_its_outputs():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("padding,stride,size", [("same", 1, 9), ("valid", 2, 10), ("same", 3, 10), ("valid", 1, 7)])
+@pytest.mark.parametrize("padding,stride,size",
+                         [("same", 1, 9), ("valid", 2, 10), ("same", 3, 10), ("valid", 1, 7)])
 def test_cp_layers_keep_every_padding_and_stride(padding, stride, size):
     import keras
     inp = keras.Input((size, size, 4), batch_size=1)

@@ -1,5 +1,6 @@
-"""Structured pruning: the pruned network computes what the whole one computes with the removed channels' inputs
-zeroed at the next layers that mix channels, it compiles bit-exact with TFLite Micro, and it is smaller."""
+"""Structured pruning: the pruned network computes what the whole one computes with the removed channels'
+inputs zeroed at the next layers that mix channels, it compiles bit-exact with TFLite Micro, and it is
+smaller."""
 from __future__ import annotations
 
 import numpy as np
@@ -42,7 +43,7 @@ def _prune(model, spec: str, context: Context | None = None):
 
 
 def test_pruned_network_is_the_whole_one_with_the_removed_inputs_zeroed():
-    """Exact up to float rounding, through BN, a depthwise with multiplier 2, pooling, Dropout and Flatten."""
+    """Exact up to float rounding, through BN, a depthwise of multiplier 2, pooling, Dropout and Flatten."""
     model = tiny_cnn()
     pruned, steps, kept = _prune(model, "prune:0.5")
     assert {name: len(k) for name, k in kept.items()} == {"conv1": 4, "conv2": 6, "fc1": 10}
@@ -84,8 +85,8 @@ def test_l1_keeps_the_largest_channels_and_at_least_one():
 
 @pytest.mark.slow
 def test_loss_sensitivity_drops_a_large_channel_nothing_reads():
-    """conv1's largest filter feeds nothing (its rows in conv2 are zero): L1 keeps it, the loss measure (class
-    labels, float targets, or the change of the outputs) removes it."""
+    """conv1's largest filter feeds nothing (its rows in conv2 are zero): L1 keeps it, the loss measure
+    (class labels, float targets, or the change of the outputs) removes it."""
     model = tiny_cnn()
     conv1 = model.get_layer("conv1").get_weights()
     conv1[0][..., 3] *= 50
@@ -113,15 +114,16 @@ def test_merges_and_outputs_are_kept_with_the_reason():
     pruned, steps, kept = _prune(model, "prune:0.5")
     assert kept == {}
     notes = {s.layer: s.note for s in steps}
-    assert notes == {"a": "its outputs reach the merge add (Add)", "b": "its outputs reach the merge add (Add)",
-                     "c": "its outputs reach the model's output"}
+    merge = "its outputs reach the merge add (Add)"
+    assert notes == {"a": merge, "b": merge, "c": "its outputs reach the model's output"}
     assert all(s.params_after == s.params_before for s in steps)
 
 
 REFUSALS = [("prune:0", r"the fraction 0 must lie in \(0, 1\]"), ("prune:1.5", "must lie in"),
-            ("prune:half", "'half' is not a fraction"), ("prune:0.5:fisher", "unknown importance measure 'fisher'"),
-            ("prune:conv9=0.5", "the model has no layer conv9"), ("prune:dw=0.5", "dw: a DepthwiseConv2D keeps"),
-            ("prune", "it needs a value")]
+            ("prune:half", "'half' is not a fraction"),
+            ("prune:0.5:fisher", "unknown importance measure 'fisher'"),
+            ("prune:conv9=0.5", "the model has no layer conv9"),
+            ("prune:dw=0.5", "dw: a DepthwiseConv2D keeps"), ("prune", "it needs a value")]
 
 
 def test_refusals_are_one_line():
@@ -140,7 +142,8 @@ def test_pruned_model_compiles_bit_exact_with_tflite_micro(tmp_path):
     calibration = RNG.normal(size=(100, 12, 12, 3)).astype(np.float32)
     (tmp_path / "pruned.tflite").write_bytes(keras_to_int8_tflite(pruned, calibration))
     np.savez(tmp_path / "data.npz", x=RNG.normal(size=(60, 12, 12, 3)).astype(np.float32))
-    firmware_vs_tflm(tmp_path / "pruned.tflite", "mps2-an386", tmp_path / "data.npz", tmp_path, min_inputs=60)
+    firmware_vs_tflm(tmp_path / "pruned.tflite", "mps2-an386", tmp_path / "data.npz", tmp_path,
+                     min_inputs=60)
 
 
 def weight_params(model) -> int:

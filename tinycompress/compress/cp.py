@@ -3,9 +3,9 @@
     cp:R            every such Conv2D, at CP rank R
     cp:LAYER=R,...  the named ones
 
-The kernel K (kh, kw, Cin, Cout) becomes a sum of R rank-1 terms, K[h,w,i,o] ~ sum_r A[h,r] B[w,r] C[i,r] D[o,r],
-fitted by alternating least squares (numpy, a seeded start and a fixed stopping rule: deterministic), and the
-convolution becomes four layers:
+The kernel K (kh, kw, Cin, Cout) becomes a sum of R rank-1 terms,
+K[h,w,i,o] ~ sum_r A[h,r] B[w,r] C[i,r] D[o,r], fitted by alternating least squares (numpy, a seeded start
+and a fixed stopping rule: deterministic), and the convolution becomes four layers:
 
     1x1 Conv2D Cin -> R (no bias)  ->  1 x kw DepthwiseConv2D (R, no bias, stride 1)
     ->  kh x 1 DepthwiseConv2D (R, no bias, the stride)  ->  1x1 Conv2D R -> Cout (the bias and activation)
@@ -20,7 +20,8 @@ spread evenly over its four factors. Unequal strides or a dilation leave Tucker-
 
 CP is used where it reconstructs the kernel better (relative Frobenius error) than Tucker-2
 (compress/rank.tucker2) at the same parameter count; elsewhere Tucker-2 at that budget: 1x1 reduce to t,
-kh x kw core t -> t, 1x1 expand, with the largest t that fits. The step's detail says which, with both errors.
+kh x kw core t -> t, 1x1 expand, with the largest t that fits. The step's detail says which, with both
+errors.
 A layer whose CP form is not smaller than the kernel stays as it is.
 """
 from __future__ import annotations
@@ -36,11 +37,12 @@ ALS_SEED = 0
 ALS_TOLERANCE = 1e-9     # stop once a sweep lowers the squared error by less than this share of |K|^2
 
 
-def cp_als(kernel: np.ndarray, rank: int, sweeps: int = ALS_SWEEPS, seed: int = ALS_SEED) -> list[np.ndarray]:
+def cp_als(kernel: np.ndarray, rank: int, sweeps: int = ALS_SWEEPS,
+           seed: int = ALS_SEED) -> list[np.ndarray]:
     """Factors [A (kh x R), B (kw x R), C (Cin x R), D (Cout x R)] with K ~ einsum('hr,wr,ir,or->hwio'),
     each term's norm spread evenly over its four columns. Start: the leading singular vectors of each
-    unfolding, seeded random columns past them; then least-squares updates of each factor in turn, for at most
-    `sweeps` sweeps, until a sweep no longer lowers the error."""
+    unfolding, seeded random columns past them; then least-squares updates of each factor in turn, for at
+    most `sweeps` sweeps, until a sweep no longer lowers the error."""
     k = kernel.astype(np.float64)
     rng = np.random.default_rng(seed)
     factors = []
@@ -69,8 +71,8 @@ def cp_als(kernel: np.ndarray, rank: int, sweeps: int = ALS_SWEEPS, seed: int = 
             break
     weight = np.prod([np.linalg.norm(f, axis=0) for f in factors], axis=0)
     root = np.where(weight > 0, weight, 1) ** 0.25
-    return [(f / np.where(np.linalg.norm(f, axis=0) > 0, np.linalg.norm(f, axis=0), 1) * root).astype(np.float32)
-            for f in factors]
+    return [(f / np.where(np.linalg.norm(f, axis=0) > 0, np.linalg.norm(f, axis=0), 1) * root)
+            .astype(np.float32) for f in factors]
 
 
 def cp_kernel(factors: list[np.ndarray]) -> np.ndarray:
@@ -96,8 +98,8 @@ def tucker_rank(shape: tuple[int, ...], budget: int) -> int:
 
 
 def cp_plan(kernel: np.ndarray, rank: int, cp_possible: bool = True):
-    """('cp' or 'tucker2', the factors, the chosen form's relative error, the other's or None (Tucker-2 does not
-    fit the budget of CP rank `rank`, or CP is not possible)); None when neither is possible."""
+    """('cp' or 'tucker2', the factors, the chosen form's relative error, the other's or None (Tucker-2 does
+    not fit the budget of CP rank `rank`, or CP is not possible)); None when neither is possible."""
     t = tucker_rank(kernel.shape, cp_params(kernel.shape, rank))
     tucker = list(tucker2(kernel, t, t)) if t else None
     tucker_error = relative_error(kernel, np.einsum("ir,hwrs,so->hwio", *tucker)) if t else None
@@ -162,12 +164,12 @@ def _decompose(layer, rank: int, k):
     budget = cp_params(kernel.shape, rank)
     if budget >= kernel.size:
         return LayerStep(layer.name, "cp", "kept", before, before, before_bytes, before_bytes,
-                         f"CP rank {rank} ({budget} parameters) is not smaller than the {kh}x{kw}x{cin}x{cout} "
-                         "kernel"), None
+                         f"CP rank {rank} ({budget} parameters) is not smaller than the "
+                         f"{kh}x{kw}x{cin}x{cout} kernel"), None
     config = layer.get_config()
     (sh, sw), dilation, padding = config["strides"], tuple(config["dilation_rate"]), config["padding"]
     cp_possible = sh == sw and dilation == (1, 1)
-    note = "" if cp_possible else "CP needs equal strides and no dilation (TensorFlow's depthwise convolution)"
+    note = "" if cp_possible else "CP needs equal strides, no dilation (TensorFlow's depthwise convolution)"
     plan = cp_plan(kernel, rank, cp_possible)
     if plan is None:
         return LayerStep(layer.name, "cp", "kept", before, before, before_bytes, before_bytes,
@@ -175,9 +177,9 @@ def _decompose(layer, rank: int, k):
     method, factors, error, other = plan
     tail = {"activation": config["activation"], "use_bias": config["use_bias"]}
     if method == "cp":
-        # 1 x kw at stride 1, then kh x 1 at the stride of both axes (TensorFlow's depthwise strides are equal):
-        # its 1-wide window picks the columns the original's windows start at. SAME with a stride pads as the
-        # original would, explicitly, for the VALID windows after it.
+        # 1 x kw at stride 1, then kh x 1 at the stride of both axes (TensorFlow's depthwise strides are
+        # equal): its 1-wide window picks the columns the original's windows start at. SAME with a stride
+        # pads as the original would, explicitly, for the VALID windows after it.
         a, b, c, d = factors
         parts = [(k.layers.Conv2D(rank, 1, use_bias=False, name=f"{layer.name}_cp_in"), [c[None, None]])]
         if padding == "same" and sh > 1:

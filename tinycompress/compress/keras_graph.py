@@ -2,7 +2,8 @@
 some layers' configs and weights replaced, and a layer's int8 weight bytes.
 
 A method decides, per layer, a new config and new weights, or layers to put in its place; `rebuild` makes the
-model again layer by layer, so branches, merges and call arguments stay as they were, and the layer names too.
+model again layer by layer, so branches, merges and call arguments stay as they were, and the layer names
+too.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def keras():
 class LayerGraph:
     """The model's layers in call order (no InputLayer), who feeds each and whom each feeds."""
     layers: list
-    producers: dict[str, list] = field(default_factory=dict)   # name -> the layers it reads (InputLayers too)
+    producers: dict[str, list] = field(default_factory=dict)   # name -> the layers it reads, InputLayers too
     consumers: dict[str, list] = field(default_factory=dict)   # name -> the layers that read it
     outputs: set[str] = field(default_factory=set)              # names of the layers the model returns
 
@@ -39,8 +40,9 @@ def layer_graph(model) -> LayerGraph:
     for layer in layers:
         nodes = layer._inbound_nodes
         if len(nodes) != 1:
-            raise TinyCompressError(f"layer {layer.name} is called {len(nodes)} times (shared, or used in another "
-                                    "model too); save the model and load it, so that each layer is called once")
+            raise TinyCompressError(f"layer {layer.name} is called {len(nodes)} times (shared, or used in "
+                                    "another model too); save the model and load it, so that each layer is "
+                                    "called once")
         graph.producers[layer.name] = [parent.operation for parent in nodes[0].parent_nodes]
         for parent in graph.producers[layer.name]:
             graph.consumers[parent.name].append(layer)
@@ -51,9 +53,9 @@ def layer_graph(model) -> LayerGraph:
 def rebuild(model, configs: dict[str, dict] | None = None, weights: dict[str, list] | None = None,
             replace: dict[str, Callable] | None = None):
     """The model again, layer by layer in call order, with the same inputs (names and batch size included),
-    call arguments and layer names: `configs[name]` (a new get_config()) and `weights[name]` in place of those
-    layers' own, and `replace[name](x)` (it builds and calls layers of its own on the layer's input tensor,
-    and returns their output) in place of those layers altogether."""
+    call arguments and layer names: `configs[name]` (a new get_config()) and `weights[name]` in place of
+    those layers' own, and `replace[name](x)` (it builds and calls layers of its own on the layer's input
+    tensor, and returns their output) in place of those layers altogether."""
     k = keras()
     configs, weights, replace = configs or {}, weights or {}, replace or {}
     inputs = [k.Input(batch_shape=tuple(t.shape), dtype=t.dtype, name=t._keras_history.operation.name)

@@ -1,14 +1,14 @@
 """Stage 2, compress: structured pruning of a Keras model's Dense, Conv2D and DepthwiseConv2D layers.
 
-    prune:F              keep the fraction F (in (0, 1]) of the output channels (units) of every layer that can
-                         be pruned
+    prune:F              keep the fraction F (in (0, 1]) of the output channels (units) of every layer
+                         that can be pruned
     prune:LAYER=F,...    of the named Dense / Conv2D layers only
-    prune:F:loss         rank the channels by loss sensitivity instead of L1 norm (prune:LAYER=F,...:loss too;
-                         prune:F:l1 is the default spelled out)
+    prune:F:loss         rank the channels by loss sensitivity instead of L1 norm (also
+                         prune:LAYER=F,...:loss; prune:F:l1 is the default spelled out)
 
 Importance: a layer keeps its most important channels, in their original order (ties: the first).
-- `l1`: the L1 norm of the channel's kernel weights (a Dense kernel's column, a Conv2D's kh x kw x Cin filter;
-  the bias does not count).
+- `l1`: the L1 norm of the channel's kernel weights (a Dense kernel's column, a Conv2D's kh x kw x Cin
+  filter; the bias does not count).
 - `loss`: how much the loss grows when that one channel is removed, measured by removing it (zeroing its
   consumers' inputs, which is exactly what removing it does) over the first 128 samples: the cross-entropy
   (integer labels) or squared error (float targets) on the training data when labels are given (--train),
@@ -42,9 +42,9 @@ MIXING_ACTIVATIONS = ("softmax", "log_softmax")
 # Layers that act on each channel alone (at inference): the kept channels pass through unchanged.
 PER_CHANNEL = ("ReLU", "LeakyReLU", "ELU", "Activation", "Dropout", "SpatialDropout1D", "SpatialDropout2D",
                "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity",
-               "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D", "GlobalAveragePooling1D",
-               "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "ZeroPadding1D",
-               "ZeroPadding2D", "Cropping1D", "Cropping2D", "UpSampling1D", "UpSampling2D")
+               "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
+               "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D",
+               "GlobalMaxPooling2D", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D", "UpSampling1D", "UpSampling2D")
 
 
 def kept_count(fraction: float, channels: int) -> int:
@@ -63,7 +63,7 @@ class Reach:
 
 
 def _mixes(layer, k) -> bool:
-    """A Dense or plain Conv2D (NHWC): a layer whose output channels can be pruned, and where a pruning stops."""
+    """A Dense or plain Conv2D (NHWC): a layer whose output channels can be pruned, where a pruning stops."""
     kind = type(layer)
     return kind is k.layers.Dense or (kind is k.layers.Conv2D and layer.groups == 1
                                       and layer.data_format == "channels_last")
@@ -88,7 +88,7 @@ def _through(layer, keep: np.ndarray, size: int, k) -> tuple[np.ndarray, int] | 
         rank = len(layer.input.shape)
         axes = config["axis"] if isinstance(config["axis"], (list, tuple)) else [config["axis"]]
         if [a % rank for a in axes] != [rank - 1]:
-            return f"its channels reach {name}, which normalizes over axis {config['axis']}, not the channels"
+            return f"its channels reach {name}, which normalizes over axis {config['axis']}, not channels"
         return keep, size
     if isinstance(layer, k.layers.Flatten):
         shape = layer.input.shape
@@ -140,7 +140,7 @@ class PruneMethod(Method):
         measure = "l1"
         if colon:
             if tail not in MEASURES:
-                raise self.bad(f"unknown importance measure {tail!r} (the measures are {', '.join(MEASURES)})")
+                raise self.bad(f"unknown importance measure {tail!r} (the measures: {', '.join(MEASURES)})")
             text, measure = head, tail
         default, fractions = per_layer(type(self)(self.name, text or None), self._fraction)
         return default, fractions, measure
@@ -162,14 +162,14 @@ class PruneMethod(Method):
 
 def prune_model(model, default: float | None, fractions: dict[str, float], measure: str, context: Context,
                 method: Method):
-    """(the pruned model, a LayerStep per weight layer asked for or changed, {layer: kept channel indices})."""
+    """(the pruned model, a LayerStep per weight layer asked for or changed, {layer: kept channels})."""
     k = keras()
     graph = layer_graph(model)
     sources = {layer.name: layer for layer in graph.layers if _mixes(layer, k)}
     depthwise = [layer.name for layer in graph.layers if isinstance(layer, k.layers.DepthwiseConv2D)]
     named_depthwise = sorted(set(fractions) & set(depthwise))
     if named_depthwise:
-        raise method.bad(f"{', '.join(named_depthwise)}: a DepthwiseConv2D keeps the channels its input has; "
+        raise method.bad(f"{', '.join(named_depthwise)}: a DepthwiseConv2D keeps the channels of its input; "
                          "prune the Dense or Conv2D layer before it")
     unknown_layers(method, fractions, sources)
     asked = {name: f for name in sources if (f := fractions.get(name, default)) is not None}
@@ -256,8 +256,9 @@ def _step(layer, old, new, kept, inputs, origin, asked, why, how, default, k) ->
 
 # ---- importance -----------------------------------------------------------------------------------
 
-def importance(model, graph, names: list[str], sources: dict, measure: str, context: Context, method: Method):
-    """({layer: one score per output channel, higher is more important}, the measure as the report says it)."""
+def importance(model, graph, names: list[str], sources: dict, measure: str, context: Context,
+               method: Method):
+    """({layer: a score per output channel, higher is more important}, the measure as the report says it)."""
     if measure == "l1":
         return {name: _l1(sources[name].get_weights()[0]) for name in names}, MEASURES["l1"]
     x, score, what = _loss_data(model, context, method)
@@ -295,12 +296,15 @@ def _loss_data(model, context: Context, method: Method):
     if context.train_x is not None and context.train_y is not None:
         x, y = np.asarray(context.train_x[:n]), np.asarray(context.train_y[:n])
         if np.issubdtype(y.dtype, np.integer):
-            probabilities = _activation(model.layers[-1]) == "softmax" or type(model.layers[-1]).__name__ == "Softmax"
+            last = model.layers[-1]
+            probabilities = _activation(last) == "softmax" or type(last).__name__ == "Softmax"
 
             def cross_entropy(out):
-                logp = np.log(np.clip(out, 1e-12, 1)) if probabilities else \
-                    out - out.max(axis=1, keepdims=True) - np.log(np.exp(out - out.max(axis=1, keepdims=True))
-                                                                  .sum(axis=1, keepdims=True))
+                if probabilities:
+                    logp = np.log(np.clip(out, 1e-12, 1))
+                else:
+                    shifted = out - out.max(axis=1, keepdims=True)
+                    logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
                 return float(-np.mean(logp[np.arange(len(y)), y.reshape(-1)]))
             return x, cross_entropy, "cross-entropy"
         return x, lambda out: float(np.mean((out - y.reshape(out.shape)) ** 2)), "squared error"
