@@ -44,7 +44,8 @@ PER_CHANNEL = ("ReLU", "LeakyReLU", "ELU", "Activation", "Dropout", "SpatialDrop
                "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity",
                "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
                "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D",
-               "GlobalMaxPooling2D", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D", "UpSampling1D", "UpSampling2D")
+               "GlobalMaxPooling2D", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D",
+               "UpSampling1D", "UpSampling2D")
 
 
 def kept_count(fraction: float, channels: int) -> int:
