@@ -66,20 +66,24 @@ def zoo():
     return get
 
 
-def firmware_vs_tflm(model: Path, board_name: str, data: Path, tmp_path: Path, reference: bytes | None = None,
+def firmware_vs_tflm(model, board_name: str, data: Path, tmp_path: Path, reference: bytes | None = None,
                      min_inputs: int = 1):
-    """Compile `model` for the board, run the inputs of `data` in QEMU and assert the outputs are TFLite
-    Micro's on `reference` (default: the file as compiled) byte for byte; the project."""
+    """Compile `model` (a .tflite path, or a graph as a GRAPH step leaves it) for the board, run the inputs of
+    `data` in QEMU and assert the outputs are TFLite Micro's on `reference` (default: the model's .tflite)
+    byte for byte; the project."""
     import numpy as np
 
     from tinycompress.target.boards import load_board
     from tinycompress.target.build import build
     from tinycompress.target.emulate import run_firmware
-    from tinycompress.pipeline import compile_model, load_inputs
+    from tinycompress.pipeline import compile_graph, compile_model, load_inputs
     from tinycompress.frontend.reference import tflm_outputs
 
     board = load_board(board_name)
-    project = compile_model(model, board, tmp_path / board_name)
+    if isinstance(model, (str, Path)):
+        project = compile_model(model, board, tmp_path / board_name)
+    else:
+        project = compile_graph(model, board, tmp_path / board_name, model.name)
     inputs, _ = load_inputs(data, project.graph, count=0)
     assert len(inputs) >= min_inputs
     result = run_firmware(build(project), board, inputs, project.graph.output_tensor().nbytes)

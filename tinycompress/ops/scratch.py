@@ -9,6 +9,12 @@ the DSP extension), so the generated code and the kernels cannot disagree.
   requantization parameters (12 bytes); FULLY_CONNECTED's input row, widened or as the pair
   form's words (the same bytes, ops/dsp_forms.py);
   a 3x3 stride-1 depthwise layer's four padded int16 planes (firmware/kernels/tc_depthwise_conv2d_s8.c).
+- INT4 weights (ops/nibbles.py), DSP cores without Helium: as int8, with the depth in whole words of eight
+  nibbles (FULLY_CONNECTED's row, CONV_2D's columns) and no requantization table; depthwise none.
+- Clustered weights (compress/cluster.py), DSP cores without Helium: FULLY_CONNECTED's input row in int16
+  pairs and a table of 256 weight pairs; CONV_2D the int8 path's scratch, then PALETTE_ROWS rows of weights
+  decoded to int8; depthwise (multiplier 1, channels a multiple
+  of four) four channels' taps, decoded and widened.
 - BATCH_MATMUL on either: one batch of a right-hand side with strided depth, as contiguous int8 columns.
 - Helium (M55, M85): int8 columns and the bias with the input offset folded in
   (firmware/include/tc_mve_gemm.h, firmware/kernels/tc_conv2d_s8.c).
@@ -17,17 +23,64 @@ from __future__ import annotations
 
 from ..target.boards import Board
 from .common import KernelCall
+from .nibbles import padded
 
 INT16 = 2
 INT32 = 4
 DSP_QUANT = 12           # a tc_dsp_quant in firmware/include/tc_dsp.h
 DSP_COLUMNS = 6          # TC_GEMM_COLUMNS in firmware/include/tc_dsp_gemm.h
 DSP_PLANES_MAX = 4096    # bytes of depthwise planes beyond which the per-position path is kept
+PAIR_TABLE = 256         # tc_fully_connected_p4's int16 weight pair of each byte of indices
+PALETTE_CHANNELS = 16    # TC_P4_CHANNELS in firmware/kernels/tc_depthwise_conv2d_s8.c
+PALETTE_ROWS = 4         # TC_P4_ROWS in firmware/include/tc_palette.h
 MVE_NO_MEMORY = 4        # a path that needs no memory still needs a scratch pointer to be taken
 
 
 def _align4(n: int) -> int:
     return (n + 3) & ~3
+
+
+def dsp_int4_scratch_bytes(p: dict, function: str) -> int:
+    """The int4 kernels' DSP paths (tc_fully_connected_s4, tc_conv2d_s4): int16 columns as long as the
+    weights' rows in the nibble form; conv's int8 staging where channels are no multiple of four and each
+    output channel's fast requantization, as int8's."""
+    if function == "tc_fully_connected_s4":
+        return padded(p["input_depth"]) * INT16
+    if function == "tc_conv2d_s4":
+        _, k_h, k_w, in_c = p["filter"]
+        depth = k_h * k_w * in_c
+        staged = _align4(depth) if in_c % 4 else 0
+        return DSP_COLUMNS * padded(depth) * INT16 + staged + p["filter"][0] * DSP_QUANT
+    if function == "tc_depthwise_conv2d_s4" and p["depth_multiplier"] == 1 and p["output"][3] % 4 == 0:
+        return p["output"][3] * DSP_QUANT      # four channels per pass, each one's fast requantization
+    return 0
+
+
+def dsp_palette_scratch_bytes(p: dict, function: str) -> int:
+    """The clustered kernels' DSP paths (firmware/kernels/tc_*_s8.c, the `_p4` functions)."""
+    if function == "tc_fully_connected_p4":
+        return padded(p["input_depth"]) * INT16 + PAIR_TABLE * INT32    # the input in pairs, the byte table
+    if function == "tc_conv2d_p4":
+        _, k_h, k_w, in_c = p["filter"]
+        return dsp_conv_bytes(p) + _align4(PALETTE_ROWS * k_h * k_w * in_c)
+    if function == "tc_depthwise_conv2d_p4" and p["depth_multiplier"] == 1 and p["output"][3] % 4 == 0:
+        quads = min(p["output"][3], PALETTE_CHANNELS) // 4        # a block of channels' taps, by fours,
+        return quads * p["filter"][1] * p["filter"][2] * 2 * INT32   # as two int16 pairs each
+    return 0
+
+
+def dsp_conv_bytes(p: dict) -> int:
+    """tc_conv2d_s8's DSP path: six im2col columns of int16, the int8 staging where groups of four straddle
+    pixels (channels no multiple of four), each output channel's fast requantization."""
+    _, k_h, k_w, in_c = p["filter"]
+    columns = DSP_COLUMNS * _align4(k_h * k_w * in_c) * INT16
+    staged = _align4(k_h * k_w * in_c) if in_c % 4 else 0
+    return columns + staged + p["filter"][0] * DSP_QUANT
+
+
+def dsp_fully_connected_bytes(p: dict) -> int:
+    """tc_fully_connected_s8's DSP path: one input row, widened (or the pair form's words)."""
+    return _align4(p["input_depth"]) * INT16
 
 
 def batch_matmul_columns_bytes(p: dict) -> int:
@@ -42,13 +95,14 @@ def dsp_scratch_bytes(call: KernelCall) -> int:
     p = call.params
     if call.function == "tc_batch_matmul_s8":
         return batch_matmul_columns_bytes(p)
+    if call.function.endswith("_s4"):
+        return dsp_int4_scratch_bytes(p, call.function)
+    if call.function.endswith("_p4"):
+        return dsp_palette_scratch_bytes(p, call.function)
     if call.function == "tc_conv2d_s8":
-        _, k_h, k_w, in_c = p["filter"]
-        columns = DSP_COLUMNS * _align4(k_h * k_w * in_c) * INT16    # output positions per pass
-        staged = _align4(k_h * k_w * in_c) if in_c % 4 else 0  # int8 staging where groups straddle pixels
-        return columns + staged + p["filter"][0] * DSP_QUANT    # each output channel's fast requantization
+        return dsp_conv_bytes(p)
     if call.function == "tc_fully_connected_s8":
-        return _align4(p["input_depth"]) * INT16          # one input row, widened (or the pair form's words)
+        return dsp_fully_connected_bytes(p)
     if call.function == "tc_depthwise_conv2d_s8":
         return dsp_depthwise_planes_bytes(p)
     return 0
