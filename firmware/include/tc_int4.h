@@ -6,7 +6,8 @@
  *   word j, value 8j + i (i < 4) is the high nibble of byte i, value 8j + 4 + i its low nibble;
  * - rows come in blocks (FULLY_CONNECTED: TC_S4_FC_BLOCK rows, the others one), a block's rows interleaved
  *   word by word: word j of row b + r, in the block of L rows from row b, is word b * words + j * L + r.
- * The kernels unpack as they go: no int8 copy of the weights is ever made.
+ * The kernels unpack as they go: no int8 copy of the weights is ever made. (tc_palette.h keeps palette
+ * indices 0..15 in the same words, blocks of one row, with no offset.)
  *
  * Unsigned lanes (FULLY_CONNECTED's DSP path). Nibble p of a word holds value (4, 0, 5, 1, 6, 2, 7, 3)[p]
  * of its eight, so (word >> 4e) & 0x000F000F, e = 0..3, has int16 lanes (v4, v6), (v0, v2), (v5, v7),

@@ -12,6 +12,9 @@ states the same definition):
   interleaved word by word: word j of row b + r, in the block of L rows from row b, is word
   b x words + j x L + r. The last block has the rows left over.
 
+Palette indices (compress/cluster.py, firmware/include/tc_palette.h) take the same words, blocks of one
+row, with no offset: nibble_rows(indices, offset=0).
+
 Nibble p of a word (bits 4p..4p+3) so holds value 8j + (4, 0, 5, 1, 6, 2, 7, 3)[p], and the word shifted
 right by 0, 4, 8, 12 and masked with 0x000F000F gives int16 lanes (v4, v6), (v0, v2), (v5, v7), (v1, v3)
 plus 8: the DSP kernels' int16 column words (tc_dsp.h's SMLAD order) with one AND each and no sign
@@ -64,25 +67,27 @@ def _blocks(rows: int, block: int):
     return [(b, min(block, rows - b)) for b in range(0, rows, block)]
 
 
-def nibble_rows(values: np.ndarray, block: int = 1) -> np.ndarray:
-    """[rows, depth] int values in [-8, 7] in the nibble form, as int8 bytes (rows x padded(depth) / 2)."""
+def nibble_rows(values: np.ndarray, block: int = 1, offset: int = OFFSET) -> np.ndarray:
+    """[rows, depth] int values in [-8, 7] in the nibble form, as int8 bytes (rows x padded(depth) / 2).
+    offset=0 stores values in [0, 15] as they are: the palette indices of compress/cluster.py."""
     rows, depth = values.shape
     v = np.zeros((rows, padded(depth)), np.int64)
     v[:, :depth] = values
-    v += OFFSET
+    v += offset
     words = v.reshape(rows, -1, 2, 4)                       # [rows, words, half (high, low), byte]
     packed = (words[:, :, 0, :] << 4) | words[:, :, 1, :]   # [rows, words, 4 bytes]
     out = [packed[b:b + n].transpose(1, 0, 2).reshape(-1) for b, n in _blocks(rows, block)]
     return np.concatenate(out).astype(np.uint8).view(np.int8)
 
 
-def from_nibble_rows(packed: np.ndarray, rows: int, depth: int, block: int = 1) -> np.ndarray:
+def from_nibble_rows(packed: np.ndarray, rows: int, depth: int, block: int = 1,
+                     offset: int = OFFSET) -> np.ndarray:
     """The inverse of nibble_rows: [rows, depth] int8 values."""
     b = np.asarray(packed).view(np.uint8).reshape(-1, 4).astype(np.int64)
     words = b.shape[0] // rows
     by_row = np.concatenate([b[s * words:(s + n) * words].reshape(words, n, 4).transpose(1, 0, 2)
                              for s, n in _blocks(rows, block)])
-    values = np.concatenate([by_row >> 4, by_row & 0xF], axis=2) - OFFSET
+    values = np.concatenate([by_row >> 4, by_row & 0xF], axis=2) - offset
     return values.reshape(rows, -1)[:, :depth].astype(np.int8)
 
 
