@@ -27,8 +27,8 @@ def test_dsp_kernels_equal_the_portable_ones(board_name, tmp_path):
     objects = []
     for name in KERNELS:   # each kernel twice: as it builds for this core, and forced portable
         source = fw / "kernels" / f"{name}.c"
-        s4 = name.replace("_s8", "_s4")    # the int4 entry points beside the weighted kernels (tc_int4.h)
-        renames = [f"-D{n}={n}_portable" for n in (name, s4)]
+        # with the int4 and palette entry points the weighted kernels' files also hold (tc_int4.h, tc_palette.h)
+        renames = [f"-D{n}={n}_portable" for n in (name, *(name.replace("_s8", s) for s in ("_s4", "_p4")))]
         for suffix, extra in (("", []), ("_portable", ["-DTC_PORTABLE", *renames])):
             obj = tmp_path / f"{name}{suffix}.o"
             subprocess.run(["arm-none-eabi-gcc", *flags, *extra, "-c", str(source), "-o", str(obj)], check=True)

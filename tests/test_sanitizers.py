@@ -89,7 +89,7 @@ def test_kernel_sweep_under_sanitizers(tmp_path):
     for name in ["tc_conv2d_s8", "tc_fully_connected_s8", "tc_depthwise_conv2d_s8", "tc_max_pool2d_s8",
                  "tc_avg_pool2d_s8"]:
         source = fw / "kernels" / f"{name}.c"
-        renames = [f"-D{n}={n}_portable" for n in (name, name.replace("_s8", "_s4"))]   # the int4 ones too
+        renames = [f"-D{n}={n}_portable" for n in (name, *(name.replace("_s8", s) for s in ("_s4", "_p4")))]
         for suffix, extra in (("", []), ("_portable", ["-DTC_PORTABLE", *renames])):
             obj = tmp_path / f"{name}{suffix}.o"
             subprocess.run([*flags, *extra, "-c", str(source), "-o", str(obj)], check=True)
