@@ -61,6 +61,8 @@ class Method:
     stage: ClassVar[str] = KERAS
     usage: ClassVar[str] = ""        # e.g. 'prune:F or prune:LAYER=F,...', for error messages and --help
 
+    context: Context | None = None   # set by the pipeline before any hook runs (fine_tune_model may need it)
+
     def __init__(self, name: str, arg: str | None):
         self.name, self.arg = name, arg
 

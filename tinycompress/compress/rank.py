@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import TinyCompressError
+from .plan import KERAS, Context, LayerStep, Method
 
 FULL = "full"
 
@@ -76,6 +77,7 @@ class Decision:
     params_after: int
     energy_kept: float        # fraction of the squared singular values kept
     note: str = ""
+    channels: int = 0         # output channels of the layers it becomes (each has requantization values)
 
 
 # ---- the factorizations (pure numpy) --------------------------------------------------------------
@@ -188,6 +190,13 @@ def _choose_rank(spec: RankSpec, name: str, shape: tuple[int, int], singular_val
     return spec.default
 
 
+def _above_width(rank: int | None, shape: tuple[int, int]) -> str:
+    """Why one rank for every layer leaves this one as it is, when it exceeds the layer's width."""
+    if rank is None or rank <= min(shape):
+        return ""
+    return f"rank {rank} is above min(m, n) = {min(shape)} of its {shape[0]}x{shape[1]} matrix"
+
+
 def factorize(model, spec: RankSpec):
     """A new batch-1 Keras model with the layers `spec` names factorized, and what was done to each."""
     keras = _keras()
@@ -199,9 +208,8 @@ def factorize(model, spec: RankSpec):
                                 f"factorizable layers: {', '.join(shapes) or 'none'}")
     if not shapes and (spec.default is not None or spec.energy is not None):
         raise TinyCompressError(f"{model.name} has no Dense or Conv2D layer to factorize")
-    if spec.default is not None and spec.default > max(min(s) for s in shapes.values()):
-        raise TinyCompressError(f"rank {spec.default} is above min(m, n) of every factorizable layer "
-                                f"(the largest is {max(min(s) for s in shapes.values())})")
+    # One rank for every layer skips the layers narrower than it (with a note): a sweep of global ranks
+    # goes on past the small layers; a rank named for a layer must fit it (_choose_rank).
     inp = keras.Input(tuple(model.inputs[0].shape[1:]), batch_size=1, name=model.inputs[0].name.split(":")[0])
     x, decisions = inp, []
     for layer in layers:
@@ -223,7 +231,7 @@ def _factorize_layer(layer, x, shape, spec: RankSpec, keras):
     bias = layer.get_weights()[1:]  # [] or [bias]
     params = m * n + sum(b.size for b in bias)
     if rank is None or rank * (m + n) >= m * n:
-        note = "" if rank is None else f"rank {rank} is not smaller than {m}x{n}"
+        note = "" if rank is None else _above_width(rank, shape) or f"rank {rank} is not smaller than {m}x{n}"
         return _clone(layer, x), Decision(layer.name, kind, shape, None, "kept", params, params, 1.0, note)
 
     energy = float(np.sum(singular_values[:rank] ** 2) / np.sum(singular_values ** 2))
@@ -261,7 +269,52 @@ def _factorize_layer(layer, x, shape, spec: RankSpec, keras):
             e.set_weights([expand.reshape(1, 1, t, cout), *bias])
             after = (cin + cout) * t + kh * kw * t * t
     after += sum(b.size for b in bias)
-    return x, Decision(layer.name, kind, shape, rank, method, params, after, energy)
+    channels = n + (rank if method == "svd" else 2 * core.shape[2])
+    return x, Decision(layer.name, kind, shape, rank, method, params, after, energy, channels=channels)
+
+
+# ---- the plan's step: rank:R, rank:LAYER=R,..., energy:F ---------------------------------------------
+
+class RankMethod(Method):
+    """Low-rank factorization (SVD / Tucker-2) of the Keras model's Dense and Conv2D layers."""
+    names = ("rank", "energy")
+    stage = KERAS
+    usage = "rank:R, rank:LAYER=R,... or energy:F"
+
+    def __init__(self, name: str, arg: str | None):
+        super().__init__(name, arg)
+        self.spec()                 # a malformed value is refused when the plan is read
+
+    def spec(self) -> RankSpec:
+        if self.arg is None:
+            raise self.bad("it needs a value")
+        try:
+            if self.name == "energy":
+                try:
+                    energy = float(self.arg)
+                except ValueError:
+                    raise TinyCompressError(f"{self.arg!r} is not a number") from None
+                return parse_rank(None, energy)
+            return parse_rank(self.arg)
+        except TinyCompressError as exc:
+            raise self.bad(str(exc).removeprefix(f"--rank {self.arg}: ")) from None
+
+    def apply_keras(self, model, context: Context):
+        student, decisions = factorize(model, self.spec())
+        return student, [layer_step(d) for d in decisions]
+
+
+def layer_step(d: Decision) -> LayerStep:
+    """A factorization decision as the plan's record; bytes as int8 weights, int32 biases and two int32
+    requantization values per output channel of each layer it becomes."""
+    m, n = d.shape
+    bias = d.params_before - m * n
+    before = m * n + 4 * bias + 8 * n
+    if d.rank is None:
+        return LayerStep(d.layer, "rank", "kept", d.params_before, d.params_after, before, before, d.note)
+    after = d.params_after - bias + 4 * bias + 8 * d.channels
+    return LayerStep(d.layer, "rank", f"rank {d.rank} ({d.method})", d.params_before, d.params_after,
+                     before, after, d.note)
 
 
 # ---- fine-tuning ----------------------------------------------------------------------------------
