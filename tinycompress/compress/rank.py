@@ -299,6 +299,11 @@ class RankMethod(Method):
         except TinyCompressError as exc:
             raise self.bad(str(exc).removeprefix(f"--rank {self.arg}: ")) from None
 
+    @classmethod
+    def candidates(cls, model) -> dict[str, list[str | None]]:
+        """Per layer, the ranks that save bytes, largest first (halving down to 1), at most four."""
+        return {s.name: [str(r) for r in s.ladder()[:4]] for s in layer_spectra(model)}
+
     def apply_keras(self, model, context: Context):
         student, decisions = factorize(model, self.spec())
         return student, [layer_step(d) for d in decisions]
