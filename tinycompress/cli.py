@@ -73,12 +73,12 @@ def _compression(compress, rank, energy, train, epochs, embedding=None, vocab=No
     shorthands = [(flag, f"{name}:{value}") for flag, value, name in shorthands
                   if value is not None and not (name == "rank" and value == "full")]
     if rank is not None and energy is not None:
-        raise click.UsageError("give --rank or --energy, not both")
+        raise TinyCompressError("give --rank or --energy, not both: both set the rank step")
     known = methods()
     for flag, step in shorthands:
         method = known[step.partition(":")[0]]
         if any(isinstance(s, method) for s in plan.steps):
-            raise click.UsageError(f"give {flag} or a {method.names[0]} step in --compress {compress}, not both")
+            raise TinyCompressError(f"give {flag} or a {method.names[0]} step in --compress {compress}, not both")
         plan.steps += parse_plan(step).steps
     plan = parse_plan(plan.label) if shorthands else plan      # KERAS steps first again
     tokens = _tokens(vocab, data) if any(s.name == "embedding" for s in plan.steps) else None
@@ -302,7 +302,7 @@ def profile(model, board, variants, ranks, embeddings, vocab, data, calibration,
     given = [flag for flag, value in (("--variants", variants), ("--ranks", ranks), ("--embeddings", embeddings))
              if value is not None]
     if len(given) > 1:
-        raise click.UsageError(f"give one of {' and '.join(given)}: a profile builds one list of variants")
+        raise TinyCompressError(f"give one of {' and '.join(given)}: a profile builds one list of variants")
     chosen = plan_variants(variants) if variants is not None else \
         embedding_variants(embeddings) if embeddings is not None else rank_variants(ranks)
     with claim(output):
