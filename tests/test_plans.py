@@ -103,19 +103,27 @@ def test_ranks_shorthand_and_variants_give_the_same_records(zoo, tmp_path):
 
 @needs_emulator
 @pytest.mark.slow
-def test_auto_meets_a_flash_budget_and_an_accuracy_floor_on_the_digits_cnn(tmp_path):
-    data = DIGITS / "digits_test.npz"
-    full = json.loads(tc("profile", DIGITS / "digits_cnn.keras", "--data", data, "--variants", "full",
-                         "--json", "-").stdout)["variants"][0]
-    budget, floor = full["flash"]["total"] - 256, full["firmware"] - 0.05
-    proc = tc("profile", DIGITS / "digits_cnn.keras", "--data", data, "--variants", "full,auto",
-              "--max-flash", str(budget), "--min-accuracy", str(100 * floor), "--json", "-")
+@pytest.mark.parametrize("name,saving,points", [("digits_mlp", 800, 0.05), ("digits_cnn", 256, 0.05)])
+def test_auto_meets_a_flash_budget_and_an_accuracy_floor(zoo, name, saving, points):
+    """A flash budget below the uncompressed model and an accuracy floor below its accuracy: auto's plan,
+    measured on the firmware in QEMU, meets both. (Ranks alone cost the digits CNN's tiny layers 36 points
+    and more; it needs int4 or pruning.)"""
+    from tinycompress.compress.plan import methods
+    if name == "digits_cnn" and not {"int4", "prune"} & set(methods()):
+        pytest.skip("the digits CNN needs int4 or prune among the methods")
+    model, data = (DIGITS / "digits_cnn.keras", DIGITS / "digits_test.npz") if name == "digits_cnn" else \
+        (zoo(name)[0].with_suffix(".keras"), zoo(name)[1])
+    proc = tc("profile", model, "--data", data, "--variants", "full", "--json", "-")
+    full = json.loads(proc.stdout)["variants"][0]
+    budget, floor = full["flash"]["total"] - saving, full["firmware"] - points
+    proc = tc("profile", model, "--data", data, "--variants", "full,auto", "--max-flash", str(budget),
+              "--min-accuracy", str(100 * floor), "--json", "-")
     assert proc.returncode == 0, proc.stderr
     _, auto = json.loads(proc.stdout)["variants"]
     assert auto["bit_exact"] and not auto["budget_failures"] and not auto["note"]
     assert auto["flash"]["total"] <= budget and auto["firmware"] >= floor
     assert auto["steps"] and any(c["pareto"] for c in auto["search"])
     # An unreachable floor: auto says which budget it cannot meet, and the best figure reached.
-    proc = tc("profile", DIGITS / "digits_cnn.keras", "--data", data, "--variants", "auto",
-              "--max-flash", str(budget), "--min-accuracy", "100")
+    proc = tc("profile", model, "--data", data, "--variants", "auto", "--max-flash", str(budget),
+              "--min-accuracy", "100")
     assert_one_line_error(proc, EXIT_BUDGET, "--min-accuracy 100.00 % cannot be met", "best reached")

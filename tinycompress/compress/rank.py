@@ -301,8 +301,8 @@ class RankMethod(Method):
 
     @classmethod
     def candidates(cls, model) -> dict[str, list[str | None]]:
-        """Per layer, the ranks that save bytes, largest first (halving down to 1), at most four."""
-        return {s.name: [str(r) for r in s.ladder()[:4]] for s in layer_spectra(model)}
+        """Per layer of the model, the ranks of its ladder (`rank_ladder`)."""
+        return {name: [str(r) for r in rank_ladder(shape)] for name, shape in factorizable_layers(model).items()}
 
     def apply_keras(self, model, context: Context):
         student, decisions = factorize(model, self.spec())
@@ -342,73 +342,14 @@ def fine_tune(student, teacher, x: np.ndarray, y: np.ndarray | None, epochs: int
     return student
 
 
-# ---- automatic ranks under budgets ----------------------------------------------------------------
+# ---- the ranks auto may try ---------------------------------------------------------------------------
 
-@dataclass
-class LayerSpectrum:
-    name: str
-    shape: tuple[int, int]
-    singular_values: np.ndarray
-    positions: int            # output positions per inference: MACs = params * positions
-
-    def params(self, rank: int | None) -> int:
-        m, n = self.shape
-        return m * n if rank is None else rank * (m + n)
-
-    def flash(self, rank: int | None) -> int:
-        """int8 weights, plus the requantization arrays (two int32 per channel) of the extra layer."""
-        return self.params(rank) + (0 if rank is None else 8 * rank)
-
-    def energy_lost(self, rank: int | None) -> float:
-        if rank is None:
-            return 0.0
-        s2 = self.singular_values ** 2
-        return float(np.sum(s2[rank:]) / np.sum(s2))
-
-    def ladder(self) -> list[int]:
-        """Ranks worth trying, largest first: from the first that saves bytes, halving down to 1."""
-        m, n = self.shape
-        rank = (m * n - 1) // (m + n)
-        ranks = []
-        while rank >= 1:
-            ranks.append(rank)
-            rank //= 2
-        return ranks
-
-
-def layer_spectra(model) -> list[LayerSpectrum]:
-    keras = _keras()
-    spectra = []
-    for layer in _chain(model, keras):
-        shape = _matrix_shape(layer, keras)
-        if shape is None:
-            continue
-        s = np.linalg.svd(layer.get_weights()[0].reshape(shape).astype(np.float64), compute_uv=False)
-        positions = int(np.prod(layer.output.shape[1:-1])) if len(layer.output.shape) > 2 else 1
-        spectra.append(LayerSpectrum(layer.name, shape, s, positions))
-    return spectra
-
-
-def greedy_ranks(spectra: list[LayerSpectrum], fits) -> dict[str, int] | None:
-    """Lower one layer's rank at a time, always the step that loses the least singular-value energy per
-    flash byte saved, until `fits(flash_saved, macs_saved)` holds. None if even the lowest ranks do not fit."""
-    ranks: dict[str, int | None] = {s.name: None for s in spectra}
-    saved_flash = saved_macs = 0
-    while not fits(saved_flash, saved_macs):
-        best = None
-        for s in spectra:
-            lower = [r for r in s.ladder() if ranks[s.name] is None or r < ranks[s.name]]
-            if not lower:
-                continue
-            step = lower[0]
-            flash_gain = s.flash(ranks[s.name]) - s.flash(step)
-            cost = (s.energy_lost(step) - s.energy_lost(ranks[s.name])) / max(flash_gain, 1)
-            if best is None or cost < best[0]:
-                best = (cost, s, step, flash_gain)
-        if best is None:
-            return None
-        _, s, step, flash_gain = best
-        saved_macs += (s.params(ranks[s.name]) - s.params(step)) * s.positions
-        saved_flash += flash_gain
-        ranks[s.name] = step
-    return {name: rank for name, rank in ranks.items() if rank is not None}
+def rank_ladder(shape: tuple[int, int], steps: int = 6) -> list[int]:
+    """Ranks worth trying on an m x n matrix, largest first: from the first that saves parameters, each
+    about 0.7 of the one before, down to 1."""
+    m, n = shape
+    ranks, rank = [], (m * n - 1) // (m + n)
+    while rank >= 1 and len(ranks) < steps:
+        ranks.append(rank)
+        rank = min(rank - 1, int(rank * 0.7))
+    return ranks
