@@ -34,6 +34,11 @@ typedef struct {
 
 tc_status tc_fully_connected_s8(const tc_fully_connected_params *p, const int8_t *input, int8_t *output);
 
+/* The same with INT4 weights (values in [-8, 7]) in the nibble form of tc_int4.h: `weights` holds
+ * output_depth rows of tc_s4_words(input_depth) words; scratch (DSP without Helium): the input row widened,
+ * in whole words of eight values; dsp_pairs unused. */
+tc_status tc_fully_connected_s4(const tc_fully_connected_params *p, const int8_t *input, int8_t *output);
+
 /* CONV_2D, layout [N, H, W, C] and filter [C_out, KH, KW, C_in]. Padding cells add nothing. */
 typedef struct {
     tc_dims input;
@@ -55,6 +60,11 @@ typedef struct {
 
 tc_status tc_conv2d_s8(const tc_conv2d_params *p, const int8_t *input, int8_t *output);
 
+/* The same with INT4 weights in the nibble form of tc_int4.h: C_out rows of tc_s4_words(KH*KW*C_in) words;
+ * scratch (DSP without Helium): six im2col columns of KH*KW*C_in in whole words of eight values, then the
+ * int8 staging where C_in is no multiple of four. */
+tc_status tc_conv2d_s4(const tc_conv2d_params *p, const int8_t *input, int8_t *output);
+
 /* DEPTHWISE_CONV_2D, filter [1, KH, KW, C_in * depth_multiplier]. */
 typedef struct {
     tc_dims input;
@@ -75,6 +85,11 @@ typedef struct {
 } tc_depthwise_conv2d_params;
 
 tc_status tc_depthwise_conv2d_s8(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output);
+
+/* The same with INT4 weights in the nibble form of tc_int4.h: KH*KW rows (taps) of tc_s4_words(C_out) words;
+ * scratch (DSP without Helium, depth multiplier 1, channels a multiple of four): each channel's fast
+ * requantization (12 bytes), for four channels per pass from half a weight word; NULL: portable. */
+tc_status tc_depthwise_conv2d_s4(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output);
 
 /* MAX_POOL_2D and AVERAGE_POOL_2D: input and output share scale and zero point. */
 typedef struct {

@@ -1,11 +1,25 @@
 /* CONV_2D, int8 activations and per-channel int8 weights, int32 bias.
  * Portable C; on cores with Helium int8 im2col plus the matrix kernel of tc_mve_gemm.h; on other cores
- * with the DSP extension im2col into int16 plus the matrix kernel of tc_dsp_gemm.h. */
+ * with the DSP extension im2col into int16 plus the matrix kernel of tc_dsp_gemm.h. tc_conv2d_s4: INT4
+ * weights in the nibble form (tc_int4.h), portable, or on DSP cores without Helium the same im2col and a
+ * row against six columns per pass, each weight word unpacked once for the six. */
 #include "tc_dsp_gemm.h"
 #include "tc_fixedpoint.h"
+#include "tc_int4.h"
 #include "tc_kernels.h"
 #include "tc_mve_gemm.h"
 #include "tc_window.h"
+
+/* Output channel oc from its accumulator: bias, requantization, offset and clamp. */
+static inline int8_t conv_output(const tc_conv2d_params *p, int32_t acc, int32_t oc)
+{
+    if (p->bias) {
+        acc += p->bias[oc];
+    }
+    const int32_t q = p->requant.per_channel ? oc : 0;
+    acc = tc_requantize(acc, p->requant.multiplier[q], p->requant.shift[q]) + p->output_offset;
+    return (int8_t)tc_clamp_i32(acc, p->act.min, p->act.max);
+}
 
 static tc_status conv_portable(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
 {
@@ -39,12 +53,7 @@ static tc_status conv_portable(const tc_conv2d_params *p, const int8_t *input, i
                             }
                         }
                     }
-                    if (p->bias) {
-                        acc += p->bias[oc];
-                    }
-                    const int32_t q = p->requant.per_channel ? oc : 0;
-                    acc = tc_requantize(acc, p->requant.multiplier[q], p->requant.shift[q]) + p->output_offset;
-                    *output++ = (int8_t)tc_clamp_i32(acc, p->act.min, p->act.max);
+                    *output++ = conv_output(p, acc, oc);
                 }
             }
         }
@@ -308,4 +317,175 @@ tc_status tc_conv2d_s8(const tc_conv2d_params *p, const int8_t *input, int8_t *o
     }
 #endif
     return conv_portable(p, input, output);
+}
+
+/* ---- INT4 weights: tc_conv2d_s4 ---- */
+
+static tc_status conv_s4_portable(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
+{
+    const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c, out_c = p->output.c;
+    const int32_t k_h = p->filter.h, k_w = p->filter.w, input_offset = p->input_offset;
+    const int32_t row_bytes = 4 * tc_s4_words(k_h * k_w * in_c);
+    for (int32_t b = 0; b < p->input.n; b++) {
+        const int8_t *image = input + b * in_h * in_w * in_c;
+        for (int32_t oy = 0; oy < p->output.h; oy++) {
+            const int32_t y0 = oy * p->stride_h - p->pad_top;
+            int32_t ky0, ky1;
+            tc_inside_taps(y0, p->dilation_h, k_h, in_h, &ky0, &ky1);
+            for (int32_t ox = 0; ox < p->output.w; ox++) {
+                const int32_t x0 = ox * p->stride_w - p->pad_left;
+                int32_t kx0, kx1;
+                tc_inside_taps(x0, p->dilation_w, k_w, in_w, &kx0, &kx1);
+                for (int32_t oc = 0; oc < out_c; oc++) { /* only the taps inside: padding adds nothing */
+                    const int8_t *row = p->weights + oc * row_bytes;
+                    int32_t acc = 0;
+                    for (int32_t ky = ky0; ky < ky1; ky++) {
+                        for (int32_t kx = kx0; kx < kx1; kx++) {
+                            const int32_t y = y0 + ky * p->dilation_h, x = x0 + kx * p->dilation_w;
+                            const int8_t *in = image + (y * in_w + x) * in_c;
+                            const int32_t k = (ky * k_w + kx) * in_c;
+                            for (int32_t c = 0; c < in_c; c++) {
+                                acc += tc_s4_value(row, k + c) * (in[c] + input_offset);
+                            }
+                        }
+                    }
+                    *output++ = conv_output(p, acc, oc);
+                }
+            }
+        }
+    }
+    return TC_OK;
+}
+
+#if TC_DSP && !TC_MVE
+/* Half a weight word (its high nibbles, or after `load` its low ones moved up) against one group of the
+ * six interleaved columns: widened into (16 w0, 16 w2) and (16 w1, 16 w3) (tc_int4.h), then
+ * tc_dsp_gemm.h's pairs. */
+#define TC_S4_1X6_HALF(load)                                                                                      \
+    load "and %[e], %[e], #0xF0F0F0F0\n\t"                                                                        \
+         "sxtb16 %[x], %[e]\n\t"                                                                                  \
+         "sxtb16 %[e], %[e], ror #8\n\t" TC_DOT_1X6_PAIR("a0", "a1") TC_DOT_1X6_PAIR("a2", "a3")                 \
+             TC_DOT_1X6_PAIR("a4", "a5")
+/* One word, eight values of the row, against two groups: 48 MACs in 39 instructions (int8: 36). The word
+ * is read twice: every register is taken. */
+#define TC_S4_1X6_WORD                                                                                            \
+    TC_S4_1X6_HALF("ldr %[e], [%[w]]\n\t") TC_S4_1X6_HALF("ldr %[e], [%[w]], #4\n\t"                              \
+                                                          "lsl %[e], %[e], #4\n\t")
+
+/* 16 times the row's products with the six columns, over `words` words (two of them per loop). */
+static inline __attribute__((always_inline)) tc_acc6 dot_s4_1x6(const int8_t *w, const int16_t *cols, int32_t words)
+{
+    const int16_t *c = cols;
+    const int16_t *volatile end = cols + 2 * 4 * TC_GEMM_COLUMNS * words;
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, x, e;
+#define TC_S4_1X6_OPERANDS                                                                                        \
+    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), [a5] "+r"(a5), [w] "+r"(w),     \
+      [c] "+r"(c), [x] "=&r"(x), [e] "=&r"(e)                                                                     \
+    : [end] "m"(end)                                                                                              \
+    : "r8", "r9", "r10", "r11", "cc", "memory"
+    if (words & 1) {
+        __asm__ volatile(TC_S4_1X6_WORD TC_S4_1X6_OPERANDS);
+    }
+    if (words > 1) {
+        __asm__ volatile("1:\n\t" TC_S4_1X6_WORD TC_S4_1X6_WORD "ldr r8, %[end]\n\t"
+                         "cmp %[c], r8\n\t"
+                         "bne 1b\n\t" TC_S4_1X6_OPERANDS);
+    }
+#undef TC_S4_1X6_OPERANDS
+    const tc_acc6 acc = {a0, a1, a2, a3, a4, a5};
+    return acc;
+}
+
+/* One row's six outputs at out, out + stride, ...: the sums (16 times, shifted back) plus the bias, then
+ * the fast requantization q (tc_dsp_gemm.h's outputs; `full`: int8's own clamp) or, with q NULL, r's. */
+__attribute__((noinline)) static void row_s4_1x6(const tc_conv2d_params *p, int32_t oc, int32_t words,
+                                                 const tc_dsp_quant *q, int8_t *out)
+{
+    tc_acc6 a = dot_s4_1x6(p->weights + oc * 4 * words, p->scratch, words);
+    const int32_t bias = p->bias ? p->bias[oc] : 0, stride = p->output.c;
+    a.a0 = (a.a0 >> 4) + bias, a.a1 = (a.a1 >> 4) + bias, a.a2 = (a.a2 >> 4) + bias;
+    a.a3 = (a.a3 >> 4) + bias, a.a4 = (a.a4 >> 4) + bias, a.a5 = (a.a5 >> 4) + bias;
+#define TC_S4_OUTPUT_OPERANDS                                                                                     \
+    : [a0] "+r"(a.a0), [a1] "+r"(a.a1), [a2] "+r"(a.a2), [a3] "+r"(a.a3), [a4] "+r"(a.a4), [a5] "+r"(a.a5),       \
+      [out] "+r"(out)                                                                                             \
+    : [q] "r"(q), [stride] "r"(stride), [lo] "r"(p->act.min), [hi] "r"(p->act.max), "m"(*q)                       \
+    : "r8", "r9", "r10", "cc", "memory"
+    if (q && p->act.min == TC_INT8_MIN && p->act.max == TC_INT8_MAX) {
+        __asm__ volatile(TC_QUICK_OUTPUTS(TC_CLAMP_INT8) TC_S4_OUTPUT_OPERANDS);
+    } else if (q) {
+        __asm__ volatile(TC_QUICK_OUTPUTS(TC_CLAMP_ACT) TC_S4_OUTPUT_OPERANDS);
+    } else {
+        const tc_channel_quant r = tc_channel_quant_make(&p->requant, oc, p->output_offset, p->act);
+        const int32_t acc[TC_GEMM_COLUMNS] = {a.a0, a.a1, a.a2, a.a3, a.a4, a.a5};
+        for (int32_t i = 0; i < TC_GEMM_COLUMNS; i++) {
+            out[i * stride] = tc_channel_output(&r, acc[i]);
+        }
+    }
+#undef TC_S4_OUTPUT_OPERANDS
+}
+
+/* 16 times a row's products with one column. */
+static int32_t dot_s4_1x1(const int8_t *w, const tc_alias_i32 *col, int32_t words)
+{
+    int32_t a = 0;
+    for (int32_t j = 0; j < words; j++, col += 4) {
+        const int32_t v = tc_read_s8x4(w + 4 * j), hi = tc_s4_high16(v), lo = tc_s4_low16(v);
+        a = __smlad(__sxtb16(hi), col[0], a);
+        a = __smlad(tc_sxtb16_ror8(hi), col[1], a);
+        a = __smlad(__sxtb16(lo), col[2], a);
+        a = __smlad(tc_sxtb16_ror8(lo), col[3], a);
+    }
+    return a;
+}
+
+static tc_status conv_s4_dsp(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
+{
+    const int32_t out_c = p->output.c, out_w = p->output.w, positions = p->output.h * out_w;
+    const int32_t depth = p->filter.h * p->filter.w * p->input.c, words = tc_s4_words(depth);
+    const int32_t columns = TC_GEMM_COLUMNS, row_bytes = 4 * words;
+    /* Scratch (ops/scratch.py): the columns in whole words, the int8 staging, then the rows' fast
+     * requantization. Column values past the depth meet zero weights: what the scratch holds there adds 0. */
+    int8_t *stage = (int8_t *)(p->scratch + columns * TC_S4_WORD * words);
+    const int32_t staged = (p->input.c & 3) ? (depth + 3) & ~3 : 0;
+    const tc_gemm g = {p->weights, p->bias, &p->requant, out_c, depth, p->output_offset, p->act};
+    const tc_dsp_quant *quick = tc_gemm_quick_table(&g, (tc_dsp_quant *)(stage + staged));
+    for (int32_t b = 0; b < p->input.n; b++) {
+        const int8_t *image = input + b * p->input.h * p->input.w * p->input.c;
+        int8_t *out = output + b * positions * out_c;
+        int32_t pos = 0;
+        /* six positions per pass, a last one overlapping the pass before, as conv_dsp */
+        for (; positions >= columns && pos < positions; pos += columns) {
+            const int32_t first = tc_min_i32(pos, positions - columns);
+            for (int32_t i = 0; i < columns; i++) {
+                im2col(p, image, (first + i) / out_w, (first + i) % out_w, p->scratch, i, columns, stage);
+            }
+            for (int32_t oc = 0; oc < out_c; oc++) {
+                row_s4_1x6(p, oc, words, quick ? quick + oc : 0, out + first * out_c + oc);
+            }
+        }
+        for (; pos < positions; pos++) {
+            im2col(p, image, pos / out_w, pos % out_w, p->scratch, 0, 1, stage);
+            for (int32_t oc = 0; oc < out_c; oc++) {
+                const int32_t acc = dot_s4_1x1(p->weights + oc * row_bytes, (const tc_alias_i32 *)p->scratch,
+                                               words);
+                const tc_channel_quant q = tc_channel_quant_make(&p->requant, oc, p->output_offset, p->act);
+                out[pos * out_c + oc] = tc_channel_output(&q, (acc >> 4) + (p->bias ? p->bias[oc] : 0));
+            }
+        }
+    }
+    return TC_OK;
+}
+#endif
+
+tc_status tc_conv2d_s4(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
+{
+    if (p->filter.c != p->input.c) {
+        return TC_ERROR_ARGUMENT; /* grouped convolution */
+    }
+#if TC_DSP && !TC_MVE
+    if (p->scratch) {
+        return conv_s4_dsp(p, input, output);
+    }
+#endif
+    return conv_s4_portable(p, input, output);
 }

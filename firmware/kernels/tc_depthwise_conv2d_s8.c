@@ -3,9 +3,12 @@
  * channels per pass (depth multiplier 1, channels a multiple of four): one load widens four inputs
  * and four weights, and SMLABB/SMLATT accumulate the four channels; a 3x3 stride-1 layer given
  * scratch instead runs along int16 planes, four outputs of one channel per step with SMLAD pairing
- * neighbouring taps. On Helium eight channels per pass (depth multiplier 1, any channel count). */
+ * neighbouring taps. On Helium eight channels per pass (depth multiplier 1, any channel count).
+ * tc_depthwise_conv2d_s4: INT4 weights in the nibble form (tc_int4.h), portable, or on DSP cores without
+ * Helium four channels per pass, from half a weight word (depth multiplier 1, channels a multiple of four). */
 #include "tc_dsp.h"
 #include "tc_fixedpoint.h"
+#include "tc_int4.h"
 #include "tc_kernels.h"
 #include "tc_mve.h"
 #include "tc_window.h"
@@ -364,21 +367,14 @@ static void position_mve(const tc_depthwise_conv2d_params *p, const window *v, i
 }
 #endif
 
-tc_status tc_depthwise_conv2d_s8(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output)
+/* One output position's out_c outputs. */
+typedef void (*position_fn)(const tc_depthwise_conv2d_params *p, const window *v, int8_t *out);
+
+/* `position` at every output position. */
+static void each_position(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output,
+                          position_fn position)
 {
     const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c, out_c = p->output.c;
-    if (out_c != in_c * p->depth_multiplier) {
-        return TC_ERROR_ARGUMENT;
-    }
-#if TC_DSP
-    const int four_channels = p->depth_multiplier == 1 && (in_c & 3) == 0;
-#endif
-#if TC_DSP && !TC_MVE
-    if (planes_apply(p)) {
-        depthwise_planes(p, input, output);
-        return TC_OK;
-    }
-#endif
     for (int32_t b = 0; b < p->input.n; b++) {
         window v = {.image = input + b * in_h * in_w * in_c};
         for (int32_t oy = 0; oy < p->output.h; oy++) {
@@ -387,21 +383,148 @@ tc_status tc_depthwise_conv2d_s8(const tc_depthwise_conv2d_params *p, const int8
             for (int32_t ox = 0; ox < p->output.w; ox++, output += out_c) {
                 v.x0 = ox * p->stride_w - p->pad_left;
                 tc_inside_taps(v.x0, p->dilation_w, p->filter.w, in_w, &v.kx0, &v.kx1);
-#if TC_MVE
-                if (p->depth_multiplier == 1) {
-                    position_mve(p, &v, output);
-                    continue;
-                }
-#endif
-#if TC_DSP
-                if (four_channels) {
-                    position_dsp(p, &v, output);
-                    continue;
-                }
-#endif
-                position_portable(p, &v, output);
+                position(p, &v, output);
             }
         }
     }
+}
+
+tc_status tc_depthwise_conv2d_s8(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output)
+{
+    if (p->output.c != p->input.c * p->depth_multiplier) {
+        return TC_ERROR_ARGUMENT;
+    }
+    position_fn position = position_portable;
+#if TC_DSP
+    if (p->depth_multiplier == 1 && (p->input.c & 3) == 0) {
+        position = position_dsp;
+    }
+#endif
+#if TC_MVE
+    if (p->depth_multiplier == 1) {
+        position = position_mve;
+    }
+#endif
+#if TC_DSP && !TC_MVE
+    if (planes_apply(p)) {
+        depthwise_planes(p, input, output);
+        return TC_OK;
+    }
+#endif
+    each_position(p, input, output, position);
+    return TC_OK;
+}
+
+/* ---- INT4 weights: tc_depthwise_conv2d_s4 ---- */
+
+/* Weight (tap, channel oc) of the nibble form: a row of channels per tap. */
+static void position_s4_portable(const tc_depthwise_conv2d_params *p, const window *v, int8_t *out)
+{
+    const int32_t in_w = p->input.w, in_c = p->input.c, out_c = p->output.c, mult = p->depth_multiplier;
+    const int32_t row_bytes = 4 * tc_s4_words(out_c);
+    for (int32_t oc = 0; oc < out_c; oc++) {
+        const int32_t ic = oc / mult; /* input channel ic feeds outputs ic * mult ... + mult - 1 */
+        int32_t acc = 0;
+        for (int32_t ky = v->ky0; ky < v->ky1; ky++) {
+            for (int32_t kx = v->kx0; kx < v->kx1; kx++) {
+                const int32_t y = v->y0 + ky * p->dilation_h, x = v->x0 + kx * p->dilation_w;
+                const int8_t *row = p->weights + (ky * p->filter.w + kx) * row_bytes;
+                acc += tc_s4_value(row, oc) * (v->image[(y * in_w + x) * in_c + ic] + p->input_offset);
+            }
+        }
+        out[oc] = output_value(p, acc, oc);
+    }
+}
+
+#if TC_DSP && !TC_MVE
+/* Four channels of one tap from 16 times their weights in bytes (tc_int4.h): input and weights widened in
+ * SMLABB/SMLATT order, as TC_DW_TAP. */
+#define TC_DW_S4_TAP(x, k16, a0, a1, a2, a3)                                                                      \
+    do {                                                                                                          \
+        const int32_t x02 = __sxtab16(offset, (x)), x13 = tc_sxtab16_ror8(offset, (x));                           \
+        const int32_t k02 = __sxtb16(k16), k13 = tc_sxtb16_ror8(k16);                                             \
+        a0 = __smlabb(x02, k02, a0);                                                                              \
+        a2 = __smlatt(x02, k02, a2);                                                                              \
+        a1 = __smlabb(x13, k13, a1);                                                                              \
+        a3 = __smlatt(x13, k13, a3);                                                                              \
+    } while (0)
+
+/* Output channel c from 16 times its sum: with `quick`, the fast requantization the kernel put in the scratch. */
+static inline int8_t output_s4(const tc_depthwise_conv2d_params *p, int32_t acc16, int32_t c, int quick)
+{
+    if (!quick) {
+        return output_value(p, acc16 >> 4, c);
+    }
+    const int32_t v = tc_dsp_requantize_s8((acc16 >> 4) + p->bias[c], (const tc_dsp_quant *)p->scratch + c);
+    return (int8_t)tc_clamp_i32(v, p->act.min, p->act.max);
+}
+
+/* Depth multiplier 1, channels a multiple of four: four channels per pass, as position_dsp, their weights the
+ * high nibbles of a tap's word (channels 8j..8j+3) or its low ones (8j+4..8j+7), at 16 times their value. */
+static inline __attribute__((always_inline)) void position_s4_dsp(const tc_depthwise_conv2d_params *p,
+                                                                  const window *v, int8_t *out, int quick)
+{
+    const int32_t channels = p->input.c, row_bytes = 4 * tc_s4_words(channels), in_w = p->input.w;
+    const int32_t x_step = p->dilation_w * channels, taps = v->kx1 - v->kx0, rows = v->ky1 - v->ky0;
+    const int32_t offset = tc_pack_s16x2(p->input_offset, p->input_offset);
+    const int8_t *in_base = v->image + ((v->y0 + v->ky0 * p->dilation_h) * in_w + v->x0 + v->kx0 * p->dilation_w) *
+                                           channels;
+    const int8_t *w_base = p->weights + (v->ky0 * p->filter.w + v->kx0) * row_bytes;
+    const int32_t in_row_step = p->dilation_h * in_w * channels - taps * x_step;
+    const int32_t w_row_step = (p->filter.w - taps) * row_bytes;
+    for (int32_t c = 0; c < channels; c += 4) {
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        const int8_t *in = in_base + c, *w = w_base + (c >> 3) * 4;
+        const int32_t shift = (c & 4) ? 4 : 0; /* the low nibbles, moved up */
+        for (int32_t r = rows; r > 0; r--, in += in_row_step, w += w_row_step) {
+            for (int32_t n = taps; n > 0; n--, in += x_step, w += row_bytes) {
+                const int32_t k = (int32_t)(((uint32_t)tc_read_s8x4(w) << shift) & TC_S4_HIGH);
+                TC_DW_S4_TAP(tc_read_s8x4(in), k, a0, a1, a2, a3);
+            }
+        }
+        out[c] = output_s4(p, a0, c, quick);
+        out[c + 1] = output_s4(p, a1, c + 1, quick);
+        out[c + 2] = output_s4(p, a2, c + 2, quick);
+        out[c + 3] = output_s4(p, a3, c + 3, quick);
+    }
+}
+
+static void position_s4_quick(const tc_depthwise_conv2d_params *p, const window *v, int8_t *out)
+{
+    position_s4_dsp(p, v, out, 1);
+}
+
+static void position_s4_general(const tc_depthwise_conv2d_params *p, const window *v, int8_t *out)
+{
+    position_s4_dsp(p, v, out, 0);
+}
+
+/* Every channel's fast requantization in the scratch, where all of them have one (1), else 0. */
+static int quick_table_s4(const tc_depthwise_conv2d_params *p)
+{
+    tc_dsp_quant *table = (tc_dsp_quant *)p->scratch;
+    const int32_t step = p->requant.per_channel;
+    for (int32_t c = 0, i = 0; c < p->output.c; c++, i += step) {
+        if (!tc_dsp_quant_fits(p->requant.multiplier[i], p->requant.shift[i])) {
+            return 0;
+        }
+        table[c] = tc_dsp_quant_make(p->requant.multiplier[i], p->requant.shift[i], p->output_offset);
+    }
+    return 1;
+}
+#endif
+
+tc_status tc_depthwise_conv2d_s4(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output)
+{
+    if (p->output.c != p->input.c * p->depth_multiplier) {
+        return TC_ERROR_ARGUMENT;
+    }
+    position_fn position = position_s4_portable;
+#if TC_DSP && !TC_MVE
+    if (p->scratch) { /* the generator gives it for depth multiplier 1 and channels a multiple of four */
+        position = quick_table_s4(p) ? position_s4_quick : position_s4_general;
+    }
+#endif
+    each_position(p, input, output, position);
     return TC_OK;
 }

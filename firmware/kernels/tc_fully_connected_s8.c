@@ -1,9 +1,11 @@
 /* FULLY_CONNECTED, int8 activations and weights, int32 bias (with the input offset folded in).
  * Portable C; on cores with Helium the matrix kernel of tc_mve_gemm.h, each batch one column; on other
  * cores with the DSP extension the matrix kernel of tc_dsp_gemm.h, or where the generator stored the weights
- * in the pair form, its own four-row kernel below. */
+ * in the pair form, its own four-row kernel below. tc_fully_connected_s4: the same with INT4 weights in the
+ * nibble form (tc_int4.h), unpacked as they are read, portable or (DSP without Helium) two rows at a time. */
 #include "tc_dsp_gemm.h"
 #include "tc_fixedpoint.h"
+#include "tc_int4.h"
 #include "tc_kernels.h"
 #include "tc_mve_gemm.h"
 
@@ -221,4 +223,98 @@ tc_status tc_fully_connected_s8(const tc_fully_connected_params *p, const int8_t
     }
 #endif
     return fully_connected_portable(p, input, output);
+}
+
+/* ---- INT4 weights: tc_fully_connected_s4 ---- */
+
+/* acc + a row of `depth` nibble-form weights times the input. */
+static int32_t dot_s4(const int8_t *w, const int8_t *in, int32_t depth, int32_t acc)
+{
+    for (int32_t k = 0; k < depth; k += TC_S4_WORD, w += 4, in += TC_S4_WORD) {
+        const int32_t n = depth - k;
+        for (int32_t i = 0; i < 4 && i < n; i++) {
+            acc += (w[i] >> 4) * (int32_t)in[i];
+        }
+        for (int32_t i = 0; i < 4 && i + 4 < n; i++) {
+            acc += ((int8_t)((uint8_t)w[i] << 4) >> 4) * (int32_t)in[i + 4];
+        }
+    }
+    return acc;
+}
+
+static tc_status fully_connected_s4_portable(const tc_fully_connected_params *p, const int8_t *input,
+                                             int8_t *output)
+{
+    const int32_t depth = p->input_depth, row_bytes = 4 * tc_s4_words(depth);
+    for (int32_t b = 0; b < p->batches; b++, input += depth) {
+        for (int32_t o = 0; o < p->output_depth; o++) {
+            int32_t acc = dot_s4(p->weights + o * row_bytes, input, depth, p->bias[o]);
+            const int32_t q = p->requant.per_channel ? o : 0;
+            acc = tc_requantize(acc, p->requant.multiplier[q], p->requant.shift[q]) + p->output_offset;
+            *output++ = (int8_t)tc_clamp_i32(acc, p->act.min, p->act.max);
+        }
+    }
+    return TC_OK;
+}
+
+#if TC_DSP && !TC_MVE
+/* One word of one row against the column's four words c0..c3 (its values 8j..8j+7 in SMLAD order): 16 times
+ * the eight products (tc_int4.h). */
+#define TC_S4_WORD_DOT(word, a)                                                                                   \
+    do {                                                                                                          \
+        const int32_t hi = tc_s4_high16(word), lo = tc_s4_low16(word);                                          \
+        a = __smlad(__sxtb16(hi), c0, a);                                                                         \
+        a = __smlad(tc_sxtb16_ror8(hi), c1, a);                                                                   \
+        a = __smlad(__sxtb16(lo), c2, a);                                                                         \
+        a = __smlad(tc_sxtb16_ror8(lo), c3, a);                                                                   \
+    } while (0)
+
+/* 16 times rows w and w + row_bytes times the column, over `words` words; each column word serves both. */
+__attribute__((noinline)) static void dot_s4_2x1(const int8_t *w, int32_t row_bytes, const tc_alias_i32 *col,
+                                                 int32_t words, int32_t acc[2])
+{
+    int32_t a0 = 0, a1 = 0;
+    const int8_t *w1 = w + row_bytes;
+    for (const tc_alias_i32 *end = col + 4 * words; col != end; col += 4, w += 4, w1 += 4) {
+        const int32_t c0 = col[0], c1 = col[1], c2 = col[2], c3 = col[3];
+        const int32_t x0 = tc_read_s8x4(w), x1 = tc_read_s8x4(w1);
+        TC_S4_WORD_DOT(x0, a0);
+        TC_S4_WORD_DOT(x1, a1);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+}
+
+static tc_status fully_connected_s4_dsp(const tc_fully_connected_params *p, const int8_t *input,
+                                        int8_t *output)
+{
+    const int32_t depth = p->input_depth, words = tc_s4_words(depth), row_bytes = 4 * words;
+    const int32_t rows = p->output_depth;
+    const tc_alias_i32 *col = (const tc_alias_i32 *)p->scratch;
+    for (int32_t b = 0; b < p->batches; b++, input += depth, output += rows) {
+        /* values past the depth, up to the word, meet zero weights: what the scratch holds there adds 0 */
+        widen_row(input, depth, p->scratch);
+        for (int32_t row = 0; row < rows; row += 2) {
+            const int32_t pair = row + 1 < rows;
+            int32_t acc[2];
+            dot_s4_2x1(p->weights + row * row_bytes, pair ? row_bytes : 0, col, words, acc);
+            for (int32_t r = 0; r <= pair; r++) {
+                const tc_channel_quant q = tc_channel_quant_make(&p->requant, row + r, p->output_offset,
+                                                                 p->act);
+                output[row + r] = tc_channel_output(&q, (acc[r] >> 4) + p->bias[row + r]);
+            }
+        }
+    }
+    return TC_OK;
+}
+#endif
+
+tc_status tc_fully_connected_s4(const tc_fully_connected_params *p, const int8_t *input, int8_t *output)
+{
+#if TC_DSP && !TC_MVE
+    if (p->scratch) {
+        return fully_connected_s4_dsp(p, input, output);
+    }
+#endif
+    return fully_connected_s4_portable(p, input, output);
 }

@@ -62,7 +62,7 @@ def adapt(call: KernelCall) -> KernelCall:
 
 def kernel_source(call: KernelCall) -> str:
     folder = "cmsis_nn" if call.function.startswith("tc_cmsis_") else "kernels"
-    return f"firmware/{folder}/{call.function}.c"
+    return f"firmware/{folder}/{call.source or call.function}.c"
 
 
 def scratch_bytes(calls: list[KernelCall], board: Board) -> int:

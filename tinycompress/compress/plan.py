@@ -1,8 +1,9 @@
 """One compression plan: per-layer steps written `STEP[+STEP...]`, each step one method behind one interface.
 
-    prune:0.5            keep half the output channels of every Dense/Conv2D/DepthwiseConv2D
+    prune:0.5            keep half the output channels of every Dense/Conv2D/DepthwiseConv2D, by L1 norm
+    prune:conv=0.5:loss  ... of the layer conv, ranked by loss sensitivity on the calibration data (prune.py)
     rank:16, energy:0.9  low-rank factorization (SVD / Tucker-2)
-    cp:8                 CP decomposition of k x k convolutions
+    cp:8                 CP decomposition of k x k convolutions, or Tucker-2 where it reconstructs better
     int4, int4:dense_1   4-bit weights, packed two to a byte
     cluster:16           a 16-entry palette of int8 weights per layer
     embedding:pq:8       an embedding method on the int8 table (row-int8, lowrank:R, pq:M, hash:B, kronecker)

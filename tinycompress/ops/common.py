@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import TinyCompressError
+from . import nibbles
 from .fixedpoint import activation_range
 from ..ir import Graph, Layer, Tensor
 
@@ -47,6 +48,8 @@ class KernelCall:
     scratch_bytes: int = 0           # arena bytes the kernel needs while it runs (ops/scratch.py)
     input_list: bool = False         # the inputs go to the kernel as one array of pointers (CONCATENATION)
     output_list: bool = False        # the outputs likewise (SPLIT, UNPACK: layers with several outputs)
+    source: str = ""                 # the kernel file's name where it is not the function's (the int4 entry
+                                     # points live in their operator's file: tc_conv2d_s4 in tc_conv2d_s8.c)
 
     @property
     def weight_bytes(self) -> int:
@@ -169,9 +172,32 @@ def requant_arrays(layer: Layer, multipliers: list[int], shifts: list[int]) -> t
     return init, arrays
 
 
+def weight_values(tensor: Tensor) -> np.ndarray:
+    """A constant's values in its shape; INT4 ones unpacked to int8."""
+    return nibbles.unpack_tflite(tensor.data, tensor.shape) if tensor.dtype == "int4" else tensor.data
+
+
+def int4_kernel(layer: Layer, weights: Tensor, function: str, depth: int) -> tuple[str, str]:
+    """(the kernel to call, its file) for `function`'s operator: the int4 entry point beside the int8 one
+    for INT4 weights, once the accumulation depth is one the kernels' 16x accumulators hold."""
+    if weights.dtype == "int8":
+        return function, ""
+    if weights.dtype != "int4":
+        raise unsupported(layer, f"{weights.dtype} weights")
+    if depth > nibbles.MAX_DEPTH:
+        raise unsupported(layer, f"int4 weights with an accumulation depth of {depth} "
+                                 f"(over {nibbles.MAX_DEPTH})")
+    return function.removesuffix("_s8") + "_s4", function
+
+
 def weight_array(layer: Layer, tensor: Tensor, suffix: str = "weights") -> ConstArray:
     if tensor.data is None:
         raise unsupported(layer, "a weight tensor computed at run time")
+    if tensor.dtype == "int4":
+        rows = nibbles.row_view(layer.op, weight_values(tensor))
+        return ConstArray(f"{layer.name}_{suffix}", "int8_t", nibbles.nibble_rows(rows).astype(np.int64),
+                          f"[{dims(tensor.shape)}] int4 as {rows.shape[0]} rows of {rows.shape[1]} in the "
+                          "nibble form (ops/nibbles.py)")
     ctype = {"int8": "int8_t", "int32": "int32_t"}.get(tensor.dtype)
     if ctype is None:
         raise unsupported(layer, f"{tensor.dtype} {suffix}")

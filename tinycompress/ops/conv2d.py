@@ -5,8 +5,8 @@ from ..errors import TinyCompressError
 from .fixedpoint import conv_multipliers
 from ..ir import Graph, Layer
 from . import lowering
-from .common import (KernelCall, check_weighted, require_rank, scalar_quant, unsupported, weighted_params,
-                     window_params, window_shape, window_summary)
+from .common import (KernelCall, check_weighted, int4_kernel, require_rank, scalar_quant, unsupported,
+                     weighted_params, window_params, window_shape, window_summary)
 
 
 def output_shape(layer: Layer, graph: Graph, t: list, where: str) -> tuple[int, ...]:
@@ -29,10 +29,9 @@ def check(layer: Layer, graph: Graph, t: list, where: str) -> None:
 def lower(layer: Layer, graph: Graph) -> KernelCall:
     inp, weights = graph.tensors[layer.inputs[0]], graph.tensors[layer.inputs[1]]
     out = graph.tensors[layer.outputs[0]]
-    if weights.dtype != "int8":
-        raise unsupported(layer, f"{weights.dtype} weights")
     n, in_h, in_w, in_c = inp.nhwc()
     out_c, k_h, k_w, k_c = weights.shape
+    function, source = int4_kernel(layer, weights, "tc_conv2d_s8", k_h * k_w * k_c)
     if k_c != in_c:
         raise unsupported(layer, "grouped convolution")
     _, out_h, out_w, _ = out.nhwc()
@@ -46,7 +45,7 @@ def lower(layer: Layer, graph: Graph) -> KernelCall:
         **shared,
     }
     params["scratch"] = "NULL"   # DSP path: set by ops/scratch.py once the arena is planned
-    return KernelCall(layer, "tc_conv2d_s8", "tc_conv2d_params", params,
+    return KernelCall(layer, function, "tc_conv2d_params", params, source=source,
                       inputs=[layer.inputs[0]], outputs=[layer.outputs[0]],
                       macs=n * out_h * out_w * out_c * k_h * k_w * in_c,
                       summary=window_summary(k_h, k_w, layer), arrays=arrays)

@@ -5,8 +5,8 @@ from ..errors import TinyCompressError
 from .fixedpoint import conv_multipliers
 from ..ir import Graph, Layer
 from . import lowering
-from .common import (KernelCall, check_weighted, dims, require_rank, scalar_quant, unsupported, weighted_params,
-                     window_params, window_shape, window_summary)
+from .common import (KernelCall, check_weighted, dims, int4_kernel, require_rank, scalar_quant, unsupported,
+                     weighted_params, window_params, window_shape, window_summary)
 
 
 def output_shape(layer: Layer, graph: Graph, t: list, where: str) -> tuple[int, ...]:
@@ -31,10 +31,9 @@ def check(layer: Layer, graph: Graph, t: list, where: str) -> None:
 def lower(layer: Layer, graph: Graph) -> KernelCall:
     inp, weights = graph.tensors[layer.inputs[0]], graph.tensors[layer.inputs[1]]
     out = graph.tensors[layer.outputs[0]]
-    if weights.dtype != "int8":
-        raise unsupported(layer, f"{weights.dtype} weights")
     n, in_h, in_w, in_c = inp.nhwc()
     _, k_h, k_w, out_c = weights.shape
+    function, source = int4_kernel(layer, weights, "tc_depthwise_conv2d_s8", k_h * k_w)
     _, out_h, out_w, _ = out.nhwc()
     if out_c % in_c:
         raise unsupported(layer, f"{out_c} output channels for {in_c} input channels")
@@ -52,7 +51,7 @@ def lower(layer: Layer, graph: Graph) -> KernelCall:
     summary = window_summary(k_h, k_w, layer)
     if out_c != in_c:
         summary += f", multiplier {out_c // in_c}"
-    return KernelCall(layer, "tc_depthwise_conv2d_s8", "tc_depthwise_conv2d_params", params,
+    return KernelCall(layer, function, "tc_depthwise_conv2d_params", params, source=source,
                       inputs=[layer.inputs[0]], outputs=[layer.outputs[0]],
                       macs=n * out_h * out_w * out_c * k_h * k_w,
                       summary=summary, arrays=arrays)

@@ -7,8 +7,8 @@ from ..errors import TinyCompressError
 from .fixedpoint import conv_multipliers, quantize_multiplier
 from ..ir import Graph, Layer
 from . import lowering
-from .common import (ConstArray, KernelCall, check_weighted, dims, require_rank, scalar_quant, unsupported,
-                     weighted_params)
+from .common import (ConstArray, KernelCall, check_weighted, dims, int4_kernel, require_rank, scalar_quant,
+                     weight_values, weighted_params)
 
 
 def output_shape(layer: Layer, graph: Graph, t: list, where: str) -> tuple[int, ...]:
@@ -36,9 +36,8 @@ def check(layer: Layer, graph: Graph, t: list, where: str) -> None:
 def lower(layer: Layer, graph: Graph) -> KernelCall:
     inp, weights = graph.tensors[layer.inputs[0]], graph.tensors[layer.inputs[1]]
     has_bias = len(layer.inputs) > 2 and layer.inputs[2] >= 0
-    if weights.dtype != "int8":
-        raise unsupported(layer, f"{weights.dtype} weights")
     units, depth = weights.shape
+    function, source = int4_kernel(layer, weights, "tc_fully_connected_s8", depth)
     in_scale, _ = scalar_quant(inp)
     out_scale, _ = scalar_quant(graph.tensors[layer.outputs[0]])
 
@@ -59,7 +58,7 @@ def lower(layer: Layer, graph: Graph) -> KernelCall:
               "dsp_pairs": 0}      # set by ops/dsp_forms.py
     activation = layer.options.get("fused_activation_function", "NONE")
     return KernelCall(
-        layer, "tc_fully_connected_s8", "tc_fully_connected_params", params,
+        layer, function, "tc_fully_connected_params", params, source=source,
         inputs=[layer.inputs[0]], outputs=[layer.outputs[0]],
         macs=(inp.size // depth) * depth * units,
         summary=f"{depth} -> {units}" + ("" if activation == "NONE" else f", {activation}"),
@@ -69,7 +68,7 @@ def lower(layer: Layer, graph: Graph) -> KernelCall:
 
 def folded_bias(layer: Layer, graph: Graph, input_offset: int, units: int) -> ConstArray:
     """bias + input_offset * (each row's weight sum), wrapped to int32 as the kernel's sums wrap."""
-    weights = graph.tensors[layer.inputs[1]].data.reshape(units, -1).astype(np.int64)
+    weights = weight_values(graph.tensors[layer.inputs[1]]).reshape(units, -1).astype(np.int64)
     has_bias = len(layer.inputs) > 2 and layer.inputs[2] >= 0
     bias = graph.tensors[layer.inputs[2]].data.astype(np.int64) if has_bias else np.zeros(units, np.int64)
     folded = bias + input_offset * weights.sum(axis=1)

@@ -9,6 +9,8 @@ the DSP extension), so the generated code and the kernels cannot disagree.
   requantization parameters (12 bytes); FULLY_CONNECTED's input row, widened or as the pair
   form's words (the same bytes, ops/dsp_forms.py);
   a 3x3 stride-1 depthwise layer's four padded int16 planes (firmware/kernels/tc_depthwise_conv2d_s8.c).
+- INT4 weights (ops/nibbles.py), DSP cores without Helium: as int8, with the depth in whole words of eight
+  nibbles (FULLY_CONNECTED's row, CONV_2D's columns) and no requantization table; depthwise none.
 - BATCH_MATMUL on either: one batch of a right-hand side with strided depth, as contiguous int8 columns.
 - Helium (M55, M85): int8 columns and the bias with the input offset folded in
   (firmware/include/tc_mve_gemm.h, firmware/kernels/tc_conv2d_s8.c).
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from ..target.boards import Board
 from .common import KernelCall
+from .nibbles import padded
 
 INT16 = 2
 INT32 = 4
@@ -30,6 +33,22 @@ def _align4(n: int) -> int:
     return (n + 3) & ~3
 
 
+def dsp_int4_scratch_bytes(p: dict, function: str) -> int:
+    """The int4 kernels' DSP paths (tc_fully_connected_s4, tc_conv2d_s4): int16 columns as long as the
+    weights' rows in the nibble form; conv's int8 staging where channels are no multiple of four and each
+    output channel's fast requantization, as int8's."""
+    if function == "tc_fully_connected_s4":
+        return padded(p["input_depth"]) * INT16
+    if function == "tc_conv2d_s4":
+        _, k_h, k_w, in_c = p["filter"]
+        depth = k_h * k_w * in_c
+        staged = _align4(depth) if in_c % 4 else 0
+        return DSP_COLUMNS * padded(depth) * INT16 + staged + p["filter"][0] * DSP_QUANT
+    if function == "tc_depthwise_conv2d_s4" and p["depth_multiplier"] == 1 and p["output"][3] % 4 == 0:
+        return p["output"][3] * DSP_QUANT      # four channels per pass, each one's fast requantization
+    return 0
+
+
 def batch_matmul_columns_bytes(p: dict) -> int:
     """A right-hand side read with strided depth (scores @ v), one batch of it as contiguous columns [N, K]."""
     if p["rhs_depth_stride"] == 1 or p["constant_rhs"] != "NULL":
@@ -41,6 +60,8 @@ def dsp_scratch_bytes(call: KernelCall) -> int:
     p = call.params
     if call.function == "tc_batch_matmul_s8":
         return batch_matmul_columns_bytes(p)
+    if call.function.endswith("_s4"):
+        return dsp_int4_scratch_bytes(p, call.function)
     if call.function == "tc_conv2d_s8":
         _, k_h, k_w, in_c = p["filter"]
         columns = DSP_COLUMNS * _align4(k_h * k_w * in_c) * INT16    # output positions per pass
