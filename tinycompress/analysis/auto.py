@@ -16,6 +16,7 @@
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -30,6 +31,7 @@ from .sweep import Budgets, Sweep, Variant, VariantResult, pareto
 SENSITIVITY_SAMPLES = 500     # evaluation inputs the host interpreter scores each candidate on
 MAX_ROUNDS = 7                # plans built and emulated by the bisection, at most
 SIZE_BUDGETS = ("max-flash", "max-sram", "max-instructions")
+EVERY = "*"                   # a candidate over every layer the method applies to (its spec names none)
 
 
 @dataclass
@@ -55,11 +57,16 @@ def search(sweep: Sweep, variant: Variant, reference: VariantResult, budgets: Bu
     path = plan_path(candidates)
     measured: dict[int, VariantResult] = {}
 
-    def measure(i: int) -> VariantResult:
-        if i not in measured:
-            v = Variant(AUTO, path[i], variant.kind, name=f"auto-{i}")
-            measured[i] = sweep.build(v).result()
-        return measured[i]
+    failed: set[int] = set()
+
+    def measure(i: int) -> VariantResult | None:
+        """Plan i built and run, or None when its steps do not combine (then it is dropped)."""
+        if i not in measured and i not in failed:
+            try:
+                measured[i] = sweep.build(Variant(AUTO, path[i], variant.kind, name=f"auto-{i}")).result()
+            except TinyCompressError:
+                failed.add(i)
+        return measured.get(i)
 
     def sizes_ok(r: VariantResult) -> bool:
         return not set(budgets.failures(r)) & set(SIZE_BUDGETS)
@@ -74,11 +81,17 @@ def search(sweep: Sweep, variant: Variant, reference: VariantResult, budgets: Bu
             break
         mid = (lo + hi) // 2
         r = measure(mid)
+        if r is None:         # try the plan before it instead
+            hi = mid - 1 if mid > lo else hi
+            lo = lo + 1 if mid == lo else lo
+            continue
         if size_limited:      # the first plan meeting the size budgets: later plans only lose more
             lo, hi = (lo, mid - 1) if sizes_ok(r) else (mid + 1, hi)
         else:                 # the last plan keeping the floor: later plans are smaller
             lo, hi = (mid + 1, hi) if keeps_floor(r) else (lo, mid - 1)
     results = list(measured.values())
+    if not results:
+        raise TinyCompressError("auto could not build any plan it tried: " + ", ".join(path[i].label for i in failed))
     good = [r for r in results if sizes_ok(r) and keeps_floor(r)]
     if good:
         best = max(good, key=lambda r: (r.firmware if evaluation.metric == "accuracy" else -r.firmware,
@@ -124,9 +137,14 @@ def sensitivities(sweep: Sweep, classes: list[type], reference: VariantResult) -
         model = sweep.graph if cls.stage == GRAPH else sweep.model
         if model is None:
             continue
-        for layer, values in cls.candidates(model).items():
+        offered = cls.candidates(model)
+        if cls.stage == GRAPH and sweep.model is not None and offered:
+            # The converter names graph layers anew at each conversion (dense_1_2, then dense_1_1): after
+            # KERAS steps only the step over every layer, without names, still applies.
+            offered = {EVERY: [None]}
+        for layer, values in offered.items():
             for value in values:
-                plan = parse_plan(cls.spec_for({layer: value}))
+                plan = parse_plan(_spec(cls, {layer: value}))
                 try:
                     if cls.stage == GRAPH:
                         done = apply_plan(read_tflite(sweep.graph.source, name=sweep.graph.name),
@@ -163,16 +181,35 @@ def plan_path(candidates: list[Candidate]) -> list[Plan]:
         held = chosen.get((c.method, c.layer))
         if held is not None and held.saved >= c.saved:
             continue
-        if c.method.stage != GRAPH and any(k[1] == c.layer and k[0] is not c.method and k[0].stage != GRAPH
-                                           for k in chosen):
+        if any(_clash(c.method, c.layer, method, layer) for method, layer in chosen if method is not c.method):
             continue
         chosen[(c.method, c.layer)] = c
         steps = []
         for method in dict.fromkeys(k[0] for k in chosen):
             settings = {k[1]: v.value for k, v in chosen.items() if k[0] is method}
-            steps.append(method.spec_for(settings))
+            steps.append(_spec(method, settings))
         path.append(parse_plan("+".join(steps)))
     return path
+
+
+def _spec(method: type, settings: dict) -> str:
+    return method.names[0] if EVERY in settings else method.spec_for(settings)
+
+
+def _base(layer: str) -> str:
+    """A graph layer's Keras name: the converter adds '_1' and the like."""
+    return re.sub(r"_\d+$", "", layer)
+
+
+def _clash(a: type, layer_a: str, b: type, layer_b: str) -> bool:
+    """Two methods that may not both change one layer: two KERAS methods, or a GRAPH method on a layer a
+    KERAS method replaces by new layers (rank, cp)."""
+    if EVERY in (layer_a, layer_b) or _base(layer_a) != _base(layer_b):
+        return False
+    if a.stage != GRAPH and b.stage != GRAPH:
+        return True
+    keras_method = a if a.stage != GRAPH else b
+    return keras_method.stage != GRAPH and not keras_method.keeps_names
 
 
 def _closest(results, budgets: Budgets, floor, metric: str, sizes_ok) -> tuple[VariantResult, str]:

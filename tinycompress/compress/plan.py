@@ -65,6 +65,8 @@ class Method:
     names: ClassVar[tuple[str, ...]] = ()
     stage: ClassVar[str] = KERAS
     usage: ClassVar[str] = ""        # e.g. 'prune:F or prune:LAYER=F,...', for error messages and --help
+    keeps_names: ClassVar[bool] = False   # a KERAS method keeping its layers' names (so auto may add GRAPH
+                                          # steps on them: prune does, rank and cp make new layers)
 
     context: Context | None = None   # set by the pipeline before any hook runs (fine_tune_model may need it)
 
