@@ -50,7 +50,7 @@ def _compression_options(fn):
     fn = click.option("--epochs", default=5, show_default=True, type=click.IntRange(min=1),
                       help="Fine-tuning epochs with --train.")(fn)
     fn = click.option("--train", type=DATA, metavar="NPZ",
-                      help="Fine-tune after factorization on 'x' with labels 'y', or by distillation "
+                      help="Fine-tune after the plan's structural steps on 'x' with labels 'y', or by distillation "
                            "from the unfactorized model without labels.")(fn)
     fn = click.option("--energy", type=float, metavar="F",
                       help="Per-layer rank keeping this fraction of the squared singular values, e.g. 0.95.")(fn)
