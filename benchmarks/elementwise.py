@@ -190,10 +190,9 @@ def _random(shape, seed):
 
 
 UNARY = "shape0, in0, shape_out, out"
-CASES = [
-    Case("ADD", "ADD", (Spec(SHAPE, 0.05, 4), Spec(SHAPE, 0.03, -7)), Spec(SHAPE, 0.07, -2),
-         "tensorflow/lite/kernels/internal/reference/integer_ops/add.h",
-         """tflite::ArithmeticParams op = {{}};
+# ADD's, SUB's and SQUARED_DIFFERENCE's parameters, as the ArithmeticParams their Prepare fills; ACTIVATION
+# the fused activation's clamp (ADD, SUB, MUL)
+ARITHMETIC = """tflite::ArithmeticParams op = {{}};
     op.left_shift = {left_shift};
     op.input1_offset = {input1_offset};
     op.input1_multiplier = {input1_multiplier}; op.input1_shift = {input1_shift};
@@ -201,8 +200,14 @@ CASES = [
     op.input2_multiplier = {input2_multiplier}; op.input2_shift = {input2_shift};
     op.output_offset = {output_offset};
     op.output_multiplier = {output_multiplier}; op.output_shift = {output_shift};
-    op.quantized_activation_min = {act_min}; op.quantized_activation_max = {act_max};
-    tflite::reference_integer_ops::Add(op, shape0, in0, shape1, in1, shape_out, out);""", _params),
+    """
+ACTIVATION = """op.quantized_activation_min = {act_min}; op.quantized_activation_max = {act_max};
+    """
+CASES = [
+    Case("ADD", "ADD", (Spec(SHAPE, 0.05, 4), Spec(SHAPE, 0.03, -7)), Spec(SHAPE, 0.07, -2),
+         "tensorflow/lite/kernels/internal/reference/integer_ops/add.h",
+         ARITHMETIC + ACTIVATION
+         + "tflite::reference_integer_ops::Add(op, shape0, in0, shape1, in1, shape_out, out);", _params),
     Case("LOGISTIC", "LOGISTIC", (Spec(SHAPE, 0.1, 3),), Spec(SHAPE, 1 / 256, -128),
          "tensorflow/lite/kernels/internal/reference/integer_ops/logistic.h",
          "tflite::reference_integer_ops::Logistic({zp}, {radius}, {multiplier}, {shift}, n, in0, out);",
@@ -255,21 +260,11 @@ CASES = [
 # the binary operators: TFLite Micro's Eval asks ProcessBroadcastShapes, then runs the flat loop or the
 # 4-D broadcast one; CHANNEL is the per-channel broadcast (an 8-vector against 1x8x16x8)
 CHANNEL = (1, 1, 1, SHAPE[3])
-ARITHMETIC = """tflite::ArithmeticParams op = {{}};
-    op.left_shift = {left_shift};
-    op.input1_offset = {input1_offset};
-    op.input1_multiplier = {input1_multiplier}; op.input1_shift = {input1_shift};
-    op.input2_offset = {input2_offset};
-    op.input2_multiplier = {input2_multiplier}; op.input2_shift = {input2_shift};
-    op.output_offset = {output_offset};
-    op.output_multiplier = {output_multiplier}; op.output_shift = {output_shift};
-    """
 MUL_PARAMS = """tflite::ArithmeticParams op = {{}};
     op.input1_offset = {input1_offset}; op.input2_offset = {input2_offset};
     op.output_offset = {output_offset};
     op.output_multiplier = {output_multiplier}; op.output_shift = {output_shift};
-    op.quantized_activation_min = {act_min}; op.quantized_activation_max = {act_max};
-    """
+    """ + ACTIVATION
 BROADCAST = "tflite::reference_ops::ProcessBroadcastShapes(shape0, shape1, &op);\n    "
 MINMAX = "tflite::reference_ops::MaximumMinimumBroadcastSlow(shape0, in0, shape1, in1, shape_out, out, "
 SQUARED_DIFFERENCE = ARITHMETIC + """op.quantized_activation_min = -128; op.quantized_activation_max = 127;
@@ -297,13 +292,11 @@ CASES += [
             MUL_PARAMS + BROADCAST +
             "tflite::reference_integer_ops::Mul(op, shape0, in0, shape1, in1, shape_out, out);"),
     _binary("MUL per-channel", "MUL", CHANNEL, MUL_H, MUL_PARAMS + BROADCAST +
-            "tflite::reference_integer_ops::BroadcastMul4DSlow(op, shape0, in0, shape1, in1, shape_out, out);"),
-    _binary("SUB", "SUB", SHAPE, SUB_H, ARITHMETIC + """op.quantized_activation_min = {act_min};
-    op.quantized_activation_max = {act_max};
-    """ + BROADCAST + "tflite::reference_ops::Sub(op, shape0, in0, shape1, in1, shape_out, out);"),
-    _binary("SUB per-channel", "SUB", CHANNEL, SUB_H, ARITHMETIC + """op.quantized_activation_min = {act_min};
-    op.quantized_activation_max = {act_max};
-    """ + BROADCAST +
+            "tflite::reference_integer_ops::BroadcastMul4DSlow(op, shape0, in0, shape1, in1, shape_out, "
+            "out);"),
+    _binary("SUB", "SUB", SHAPE, SUB_H, ARITHMETIC + ACTIVATION + BROADCAST +
+            "tflite::reference_ops::Sub(op, shape0, in0, shape1, in1, shape_out, out);"),
+    _binary("SUB per-channel", "SUB", CHANNEL, SUB_H, ARITHMETIC + ACTIVATION + BROADCAST +
             "tflite::reference_ops::BroadcastQuantSubSlow(op, shape0, in0, shape1, in1, shape_out, out);"),
     _binary("SQUARED_DIFFERENCE", "SQUARED_DIFFERENCE", SHAPE, SD_SOURCE, SQUARED_DIFFERENCE +
             "tflite::reference_integer_ops::ElementWise(n, op, in0, in1, out, "
@@ -345,7 +338,8 @@ CASES += [
     }}""", _rsqrt_values),
     Case("RESIZE_NEAREST_NEIGHBOR", "RESIZE_NEAREST_NEIGHBOR",
          (Spec((1, 8, 8, 4), 0.05, 3), Spec((2,), dtype="int32", data=(16, 16))),
-         Spec((1, 16, 16, 4), 0.05, 3), "tensorflow/lite/kernels/internal/reference/resize_nearest_neighbor.h",
+         Spec((1, 16, 16, 4), 0.05, 3),
+         "tensorflow/lite/kernels/internal/reference/resize_nearest_neighbor.h",
          """tflite::ResizeNearestNeighborParams op = {{}};
     op.align_corners = {align}; op.half_pixel_centers = {half};
     tflite::reference_ops::ResizeNearestNeighbor(op, shape0, in0, shape1, const1, shape_out, out);""",

@@ -60,7 +60,8 @@ def measure(model: str, core: str, weights: str, cache: Path) -> dict:
 
 
 def table(rows: list[dict], markdown: bool) -> str:
-    head = ["model", "core", "weights", "instructions", "FC", "conv", "depthwise", "weights B", "ratio", "exact"]
+    head = ["model", "core", "weights", "instructions", "FC", "conv", "depthwise", "weights B", "ratio",
+            "exact"]
     by_key = {(r["model"], r["core"], r["weights"]): r for r in rows}
     lines = []
     for r in rows:

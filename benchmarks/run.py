@@ -22,8 +22,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))     # the model zoo builds the models from fixed seeds
 
-import numpy as np  # noqa: E402
-
 import modelzoo  # noqa: E402
 from tinycompress.target.boards import load_board  # noqa: E402
 from tinycompress.target.build import build  # noqa: E402
@@ -87,10 +85,12 @@ def table(rows: list[dict], markdown: bool) -> str:
         if not r["fits"]:
             lines.append([r["model"], r["core"], r["kernels"], "does not fit"] + [""] * (len(head) - 4))
             continue
-        lines.append([r["model"], r["core"], r["kernels"], f"{r['instructions']:,.0f}", f"{r['instructions_per_mac']:.2f}",
+        lines.append([r["model"], r["core"], r["kernels"], f"{r['instructions']:,.0f}",
+                      f"{r['instructions_per_mac']:.2f}",
                       _f(r["conv_fc_instructions_per_mac"]), _f(r["depthwise_instructions_per_mac"]),
                       f"{r['flash'] / 1024:.1f}", f"{r['sram'] / 1024:.1f}", f"{r['arena']:,}",
-                      f"{r['tflm_arena']['total']:,} ({r['tflm_arena']['head']:,})", "yes" if r["bit_exact"] else "NO"])
+                      f"{r['tflm_arena']['total']:,} ({r['tflm_arena']['head']:,})",
+                      "yes" if r["bit_exact"] else "NO"])
     if markdown:
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         out += ["| " + " | ".join(line) + " |" for line in lines]

@@ -41,13 +41,15 @@ def build_stand_in(board_name: str, tmp_path: Path, model_c: str, cflags: tuple 
     runtime = [fw / "runtime" / name for name in HARNESS_SOURCES + TARGET_SOURCES]
     elf = tmp_path / "firmware.elf"
     subprocess.run(["arm-none-eabi-gcc", *board.cflags, "-O2", "-DTC_PROFILE", *cflags, f"-I{tmp_path}",
-                    f"-I{fw / 'include'}", f"-I{fw / 'runtime'}", str(tmp_path / "model.c"), *map(str, runtime),
-                    "-nostartfiles", "-Wl,--gc-sections", f"-T{fw / 'linker' / 'cortex_m.ld'}", f"-L{tmp_path}",
-                    f"-L{fw / 'linker'}", "--specs=nano.specs", "--specs=nosys.specs", "-o", str(elf)], check=True)
+                    f"-I{fw / 'include'}", f"-I{fw / 'runtime'}", str(tmp_path / "model.c"),
+                    *map(str, runtime), "-nostartfiles", "-Wl,--gc-sections",
+                    f"-T{fw / 'linker' / 'cortex_m.ld'}", f"-L{tmp_path}", f"-L{fw / 'linker'}",
+                    "--specs=nano.specs", "--specs=nosys.specs", "-o", str(elf)], check=True)
     return board, elf
 
 
-needs_emulator = pytest.mark.skipif(not HAVE_EMULATOR, reason="arm-none-eabi-gcc, make or qemu-system-arm missing")
+needs_emulator = pytest.mark.skipif(not HAVE_EMULATOR,
+                                    reason="arm-none-eabi-gcc, make or qemu-system-arm missing")
 
 
 @pytest.fixture(scope="session")
@@ -64,20 +66,24 @@ def zoo():
     return get
 
 
-def firmware_vs_tflm(model: Path, board_name: str, data: Path, tmp_path: Path, reference: bytes | None = None,
+def firmware_vs_tflm(model, board_name: str, data: Path, tmp_path: Path, reference: bytes | None = None,
                      min_inputs: int = 1):
-    """Compile `model` for the board, run the inputs of `data` in QEMU and assert the outputs are TFLite
-    Micro's on `reference` (default: the file as compiled) byte for byte; the project."""
+    """Compile `model` (a .tflite path, or a graph as a GRAPH step leaves it) for the board, run the inputs of
+    `data` in QEMU and assert the outputs are TFLite Micro's on `reference` (default: the model's .tflite)
+    byte for byte; the project."""
     import numpy as np
 
     from tinycompress.target.boards import load_board
     from tinycompress.target.build import build
     from tinycompress.target.emulate import run_firmware
-    from tinycompress.pipeline import compile_model, load_inputs
+    from tinycompress.pipeline import compile_graph, compile_model, load_inputs
     from tinycompress.frontend.reference import tflm_outputs
 
     board = load_board(board_name)
-    project = compile_model(model, board, tmp_path / board_name)
+    if isinstance(model, (str, Path)):
+        project = compile_model(model, board, tmp_path / board_name)
+    else:
+        project = compile_graph(model, board, tmp_path / board_name, model.name)
     inputs, _ = load_inputs(data, project.graph, count=0)
     assert len(inputs) >= min_inputs
     result = run_firmware(build(project), board, inputs, project.graph.output_tensor().nbytes)

@@ -118,7 +118,8 @@ def _edit(rng, tree, size: int) -> dict | None:
             tree.buffers)))])))   # uint32
     q = tensors[t].quantization
     if kind == "scale" and q is not None and q.scale is not None and len(q.scale):
-        return _field(base + ["quantization", "scale", int(rng.integers(len(q.scale)))], float(_pick(rng, SCALES)))
+        return _field(base + ["quantization", "scale", int(rng.integers(len(q.scale)))],
+                      float(_pick(rng, SCALES)))
     if kind == "zero_point" and q is not None and q.zeroPoint is not None and len(q.zeroPoint):
         return _field(base + ["quantization", "zeroPoint", int(rng.integers(len(q.zeroPoint)))],
                       int(_pick(rng, ZERO_POINTS)))
@@ -213,6 +214,7 @@ def corpus() -> list[dict]:
 def save_to_corpus(recipe: dict, outcome: Outcome) -> Path:
     CORPUS.mkdir(exist_ok=True)
     path = CORPUS / f"{recipe['model']}-{recipe['seed']}.json"
-    record = copy.deepcopy(recipe) | {"found": f"{outcome.kind}: {outcome.detail.splitlines()[-1][:200] if outcome.detail else ''}"}
+    detail = outcome.detail.splitlines()[-1][:200] if outcome.detail else ""
+    record = copy.deepcopy(recipe) | {"found": f"{outcome.kind}: {detail}"}
     path.write_text(json.dumps(record) + "\n")
     return path

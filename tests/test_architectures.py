@@ -67,9 +67,10 @@ def _param(arch, flavour, board=None):
                         marks=() if fast else pytest.mark.slow)
 
 
-# TFLite Micro itself cannot run these files: a GRU on a None batch starts from FILL(dims computed by SHAPE and
-# PACK, 0), and its FILL needs constant dims ("TFLM failed to allocate tensors"). We fold the dims for batch 1
-# and run them; the test checks them against TFLite Micro on the file with its shape arithmetic folded.
+# TFLite Micro itself cannot run these files: a GRU on a None batch starts from FILL(dims computed by SHAPE
+# and PACK, 0), and its FILL needs constant dims ("TFLM failed to allocate tensors"). We fold the dims for
+# batch 1 and run them; the test checks them against TFLite Micro on the file with its shape arithmetic
+# folded.
 TFLM_REFUSES = {("gru", "int8_dyn"), ("gru", "float_dyn")}
 RUNS = ([_param(a, f, "mps2-an386") for a in ARCHS for f in FLAVOURS if (a, f) not in TFLM_REFUSES]
         + [_param(a, f, b) for b in OTHER_CORES for a in CNNS for f in FLAVOURS

@@ -24,9 +24,11 @@ from tinycompress.ops import unary  # noqa: E402
 def test_benchmark_runs_optimized_and_portable_kernels(zoo, tmp_path):
     zoo("digits_cnn")
     out = tmp_path / "results.json"
-    proc = subprocess.run([sys.executable, str(TESTS.parent / "benchmarks" / "run.py"), "--models", "digits_cnn",
-                           "--cores", "M0", "M4", "--json", str(out)], capture_output=True, text=True,
-                          env={k: v for k, v in os.environ.items() if k != "TINYCOMPRESS_CMSIS_NN"}, timeout=600)
+    proc = subprocess.run([sys.executable, str(TESTS.parent / "benchmarks" / "run.py"),
+                           "--models", "digits_cnn", "--cores", "M0", "M4", "--json", str(out)],
+                          capture_output=True, text=True,
+                          env={k: v for k, v in os.environ.items() if k != "TINYCOMPRESS_CMSIS_NN"},
+                          timeout=600)
     assert proc.returncode == 0, proc.stderr
     rows = {(r["core"], r["kernels"]): r for r in json.loads(out.read_text())["results"]}
     assert set(rows) == {("M0", "optimized"), ("M0", "portable"), ("M4", "optimized"), ("M4", "portable")}

@@ -1,8 +1,8 @@
-"""The binary element-wise operators (ops/elementwise.py, tc_{add,mul,squared_difference,maximum,minimum}_s8.c)
-against the TFLite Micro interpreter, in QEMU on the M4, M0, M55 and M7: the row paths (same shapes:
-DSP words and Helium lanes with tails; one input repeating: a scalar, a per-pixel value, a per-channel
-vector; the general walk of tc_broadcast.h up to 5-D), constants on either side, zero points at -128 and
-127, tiny and large scales. Refusals end in one line."""
+"""The binary element-wise operators (ops/elementwise.py, their kernels
+tc_{add,mul,squared_difference,maximum,minimum}_s8.c) against the TFLite Micro interpreter, in QEMU on the
+M4, M0, M55 and M7: the row paths (same shapes: DSP words and Helium lanes with tails; one input repeating:
+a scalar, a per-pixel value, a per-channel vector; the general walk of tc_broadcast.h up to 5-D), constants
+on either side, zero points at -128 and 127, tiny and large scales. Refusals end in one line."""
 from __future__ import annotations
 
 import itertools

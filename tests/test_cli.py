@@ -79,7 +79,8 @@ def test_unsupported_operator_is_named(zoo, tmp_path):
 
 def test_float_model_without_calibration_is_refused(zoo, tmp_path):
     model, _ = zoo("float_mlp")
-    assert_one_line_error(tc("compile", model, "-o", tmp_path / "out"), EXIT_ERROR, "float model", "--calibration")
+    assert_one_line_error(tc("compile", model, "-o", tmp_path / "out"), EXIT_ERROR, "float model",
+                          "--calibration")
 
 
 def test_missing_compiler_gives_install_command(zoo, tmp_path):

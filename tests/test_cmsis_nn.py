@@ -14,11 +14,12 @@ from test_cli import assert_one_line_error, tc
 from tinycompress.errors import EXIT_TOOL_MISSING
 
 CHECKOUT = os.environ.get("TINYCOMPRESS_CMSIS_NN")
-needs_cmsis_nn = pytest.mark.skipif(not CHECKOUT, reason="set TINYCOMPRESS_CMSIS_NN to a CMSIS-NN v7.0.0 checkout")
+needs_cmsis_nn = pytest.mark.skipif(not CHECKOUT,
+                                    reason="set TINYCOMPRESS_CMSIS_NN to a CMSIS-NN v7.0.0 checkout")
 
 OPS = ["op_fc_relu", "op_fc_none", "op_conv_3x3_same", "op_conv_5x3_valid_s2", "op_conv_dilated",
-       "op_dw_3x3_same", "op_dw_mult2_valid", "op_dw_s2_same", "op_maxpool_3x3_s1_same", "op_avgpool_3x3_s2_same",
-       "op_softmax", "op_add_residual"]
+       "op_dw_3x3_same", "op_dw_mult2_valid", "op_dw_s2_same", "op_maxpool_3x3_s1_same",
+       "op_avgpool_3x3_s2_same", "op_softmax", "op_add_residual"]
 BOARDS = ["mps2-an385", "mps2-an386", "mps3-an547"]   # portable C, DSP extension, Helium
 
 
@@ -51,7 +52,8 @@ def test_layers_cmsis_nn_cannot_run_keep_our_kernels(zoo, tmp_path):
     fake = tmp_path / "cmsis"
     (fake / "Include").mkdir(parents=True)
     (fake / "Include" / "arm_nnfunctions.h").write_text("/* headers only: this test does not build */\n")
-    assert tc("compile", model, "--kernels", "cmsis-nn", "--cmsis-nn", fake, "-o", tmp_path / "p").returncode == 0
+    proc = tc("compile", model, "--kernels", "cmsis-nn", "--cmsis-nn", fake, "-o", tmp_path / "p")
+    assert proc.returncode == 0
     model_c = (tmp_path / "p" / "model.c").read_text()
     assert "tc_reduce_s8(" in model_c and "tc_cmsis_scratch" in model_c
     assert Path(tmp_path / "p" / "firmware" / "kernels" / "tc_reduce_s8.c").is_file()

@@ -40,7 +40,8 @@ def test_conv_plan_prefers_tucker_on_a_tucker_structured_kernel():
     # Rank 6 in both channel modes: an SVD of rank 4 cannot hold it, while Tucker-2 at the same
     # parameter count (1,280) affords rank 8 in each mode and reconstructs it exactly.
     core = RNG.normal(size=(3, 3, 6, 6))
-    k = np.einsum("ir,hwrs,os->hwio", RNG.normal(size=(32, 6)), core, RNG.normal(size=(32, 6))).astype(np.float32)
+    k = np.einsum("ir,hwrs,os->hwio", RNG.normal(size=(32, 6)), core,
+                  RNG.normal(size=(32, 6))).astype(np.float32)
     method, _, error = conv_plan(k, 4)
     assert method == "tucker2" and error < 1e-3
     method, _, _ = conv_plan(RNG.normal(size=(1, 1, 16, 16)).astype(np.float32), 4)
@@ -88,7 +89,8 @@ def test_conv_factorization_is_a_chain_of_convolutions(small_cnn):
 def test_factorization_errors(small_cnn):
     with pytest.raises(TinyCompressError, match="above min\\(m, n\\) = 4 of its 32x4 matrix"):
         factorize(small_cnn, parse_rank("fc2=5"))
-    with pytest.raises(TinyCompressError, match="no Dense or Conv2D layer named fc9; factorizable layers: conv, fc1, fc2"):
+    with pytest.raises(TinyCompressError,
+                       match="no Dense or Conv2D layer named fc9; factorizable layers: conv, fc1, fc2"):
         factorize(small_cnn, parse_rank("fc9=2"))
 
 

@@ -80,7 +80,8 @@ def test_nan_and_inf_are_counted_and_located(mlp, tmp_path):
     _, _, graph = mlp
     x = FEATURES.copy()
     x[3, 5], x[7, 0] = np.nan, -np.inf
-    refused(npz(tmp_path, x=x), graph, "'x' has 2 values that are NaN or infinite (the first at index (3, 5))")
+    refused(npz(tmp_path, x=x), graph,
+            "'x' has 2 values that are NaN or infinite (the first at index (3, 5))")
 
 
 def test_token_ids_outside_the_vocabulary(text, tmp_path):
@@ -169,7 +170,8 @@ def test_calibration_is_checked_against_the_model(zoo, tmp_path):
         load_calibration(npz(tmp_path, x=np.zeros((20, 15), np.float32)), graph_io(graph))
     x = np.zeros((20, 16), np.float32)
     x[4, 2] = np.inf
-    with pytest.raises(TinyCompressError, match=r"1 values that are NaN or infinite \(the first at index \(4, 2\)\)"):
+    with pytest.raises(TinyCompressError,
+                       match=r"1 values that are NaN or infinite \(the first at index \(4, 2\)\)"):
         load_calibration(npz(tmp_path, x=x), graph_io(graph))
 
 

@@ -1,6 +1,6 @@
-"""FULLY_CONNECTED's pair form (ops/dsp_forms.py): what the generator stores, and when it keeps the plain form.
-The kernel that reads it runs against the portable one in test_kernel_sweep.py and against TFLite Micro in
-test_firmware_vs_tflm.py."""
+"""FULLY_CONNECTED's pair form (ops/dsp_forms.py): what the generator stores, and when it keeps the plain
+form. The kernel that reads it runs against the portable one in test_kernel_sweep.py and against TFLite Micro
+in test_firmware_vs_tflm.py."""
 from __future__ import annotations
 
 from types import SimpleNamespace

@@ -106,9 +106,11 @@ def _folded_file(graph) -> bytes:
     sub = model.subgraphs[0]
     for t, ours in zip(sub.tensors, graph.tensors):
         t.shape, t.shapeSignature = list(ours.shape), None
-        if ours.is_constant and not (model.buffers[t.buffer].data is not None and len(model.buffers[t.buffer].data)):
+        stored = model.buffers[t.buffer].data
+        if ours.is_constant and not (stored is not None and len(stored)):
             buffer = schema.BufferT()
-            buffer.data = list(np.ascontiguousarray(ours.data).astype(ours.data.dtype.newbyteorder("<")).tobytes())
+            little = np.ascontiguousarray(ours.data).astype(ours.data.dtype.newbyteorder("<"))
+            buffer.data = list(little.tobytes())
             model.buffers.append(buffer)
             t.buffer = len(model.buffers) - 1
     sub.operators = [sub.operators[layer.operator] for layer in graph.layers]
@@ -155,8 +157,8 @@ def data_shape_model(tmp_path_factory):
 def test_a_shape_that_depends_on_the_data_is_refused(data_shape_model, tmp_path):
     assert "ARG_MAX" in _operators(data_shape_model)
     proc = tc("run", data_shape_model, "--board", "mps2-an386", "-o", tmp_path / "p")
-    assert_one_line_error(proc, EXIT_ERROR, "(ARG_MAX) computes a value that layer ", "(RESHAPE) needs as a shape",
-                          "from data known only at run time")
+    assert_one_line_error(proc, EXIT_ERROR, "(ARG_MAX) computes a value that layer ",
+                          "(RESHAPE) needs as a shape", "from data known only at run time")
     assert "full int8" not in proc.stderr
     proc = tc("inspect", data_shape_model)
     assert proc.returncode == EXIT_ERROR
@@ -164,7 +166,8 @@ def test_a_shape_that_depends_on_the_data_is_refused(data_shape_model, tmp_path)
         assert f"({op}): layer " in proc.stdout
     with verify.collecting_refusals() as refusals:
         read_tflite_file(data_shape_model)
-    assert {layer.op for layer, _ in refusals.values()} >= {"ARG_MAX", "CAST", "MINIMUM", "ADD", "PACK", "RESHAPE"}
+    assert {layer.op for layer, _ in refusals.values()} >= {"ARG_MAX", "CAST", "MINIMUM", "ADD", "PACK",
+                                                            "RESHAPE"}
 
 
 def test_an_open_dimension_besides_the_batch_is_refused(zoo, tmp_path):
@@ -179,7 +182,8 @@ def test_an_open_dimension_besides_the_batch_is_refused(zoo, tmp_path):
     builder.Finish(m.Pack(builder), file_identifier=b"TFL3")
     path = tmp_path / "open.tflite"
     path.write_bytes(bytes(builder.Output()))
-    with pytest.raises(TinyCompressError, match=r"shape signature \[-1, -1, 3\]: a dimension other than the batch"):
+    with pytest.raises(TinyCompressError,
+                       match=r"shape signature \[-1, -1, 3\]: a dimension other than the batch"):
         read_tflite_file(path)
 
 
@@ -230,9 +234,10 @@ def test_a_gru_conversion_failure_is_one_line(tmp_path):
     inp = keras.Input((10, 4), batch_size=1)
     model = keras.Model(inp, keras.layers.Dense(3)(keras.layers.GRU(8)(inp)))
     model.save(tmp_path / "gru.keras")
-    np.savez(tmp_path / "calib.npz", x=np.random.default_rng(0).uniform(-1, 1, (30, 10, 4)).astype(np.float32))
-    proc = tc("compile", tmp_path / "gru.keras", "--calibration", tmp_path / "calib.npz", "-o", tmp_path / "out",
-              env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    np.savez(tmp_path / "calib.npz",
+             x=np.random.default_rng(0).uniform(-1, 1, (30, 10, 4)).astype(np.float32))
+    proc = tc("compile", tmp_path / "gru.keras", "--calibration", tmp_path / "calib.npz",
+              "-o", tmp_path / "out", env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert_one_line_error(proc, EXIT_ERROR)
     assert "converter" in proc.stderr or "TFLiteConverter" in proc.stderr
     assert not (tmp_path / "out").exists()

@@ -46,7 +46,8 @@ def test_methods_that_cannot_apply_to_the_table_are_refused(method, vocab_size, 
 
 def test_a_vocabulary_of_another_size_is_refused():
     table = np.zeros((300, 16), np.int8)
-    with pytest.raises(TinyCompressError, match="the vocabulary has 299 tokens but the embedding table has 300"):
+    with pytest.raises(TinyCompressError,
+                       match="the vocabulary has 299 tokens but the embedding table has 300"):
         compress_table(parse_embedding("kronecker"), table, 0.01, 0, [f"t{i}" for i in range(299)])
 
 
@@ -128,7 +129,8 @@ def test_pooled_text_models_equal_tflite_micro(zoo, name, method):
 @pytest.mark.parametrize("board", ["microbit", "mps3-an547"])
 def test_token_models_on_the_m0_and_the_m55(zoo, board):
     tflite, data = zoo("text_mean")
-    report = run_model(tflite, load_board(board), data=data, verify=True, compression=_compression("lowrank:8", data))
+    report = run_model(tflite, load_board(board), data=data, verify=True,
+                       compression=_compression("lowrank:8", data))
     assert report.verification["matching"] == 120
 
 
@@ -180,7 +182,8 @@ def test_vocab_file_and_profile_of_every_method(zoo, tmp_path):
               "--embeddings", "row-int8,lowrank:4,pq:2,hash:64,kronecker")
     assert proc.returncode == 0, proc.stderr
     variants = json.loads((out / "profile.json").read_text())["variants"]
-    assert [v["variant"] for v in variants] == ["int8", "row-int8", "lowrank:4", "pq:2", "hash:64", "kronecker"]
+    assert [v["variant"] for v in variants] == ["int8", "row-int8", "lowrank:4", "pq:2", "hash:64",
+                                                "kronecker"]
     for v in variants:
         assert v["bit_exact"] and v["kind"] == "embedding" and v["instructions"] > 0
         assert (out / f"embedding-{v['variant'].replace(':', '-')}" / "model.tflite").is_file()

@@ -38,7 +38,8 @@ def serial_outputs(log: str) -> np.ndarray:
 def test_flash_uploads_into_qemu_offline_and_matches_tflite_micro(zoo, tmp_path):
     model, data = zoo("digits_cnn")
     out = tmp_path / "digits-pio"
-    proc = tc("flash", model, "--board", "mps2-an386", "--data", data, "--count", "24", "-o", out, "--json", "-")
+    proc = tc("flash", model, "--board", "mps2-an386", "--data", data, "--count", "24", "-o", out,
+              "--json", "-")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["verification"] == {"inferences": 24, "matching": 24}
@@ -63,7 +64,8 @@ def test_flash_runs_a_token_model_on_its_int32_ids(zoo, tmp_path):
     """Token ids reach the board's test inputs byte for byte, and the outputs match TFLite Micro."""
     model, data = zoo("text_mean")
     out = tmp_path / "text-pio"
-    proc = tc("flash", model, "--board", "mps2-an386", "--data", data, "--count", "12", "-o", out, "--json", "-")
+    proc = tc("flash", model, "--board", "mps2-an386", "--data", data, "--count", "12", "-o", out,
+              "--json", "-")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["verification"] == {"inferences": 12, "matching": 12}
     ids = np.load(data)["x"][:12].astype("<i4").reshape(12, -1)
@@ -83,7 +85,8 @@ def test_the_emulated_upload_fails_on_a_wrong_output(zoo, tmp_path):
     expected.write_text("\n".join(lines) + "\n")
     proc = pio("run", "-e", "mps2-an386", "-t", "upload", cwd=out)
     assert proc.returncode != 0
-    assert "error: 1 of 5 outputs differ from the TFLite Micro interpreter (first: input 3)" in proc.stdout + proc.stderr
+    assert ("error: 1 of 5 outputs differ from the TFLite Micro interpreter (first: input 3)"
+            in proc.stdout + proc.stderr)
 
 
 @pytest.mark.slow   # a PlatformIO build per board
@@ -110,7 +113,8 @@ def test_real_board_project_configures_compiles_and_links(board, zoo, tmp_path):
     assert {"tc_console_write", "tc_test_inputs", "tc_serial_harness"} <= symbols
 
     config = pio("project", "config", "--lint", cwd=out)
-    assert config.returncode == 0 and "free from linting errors" in config.stdout, config.stdout + config.stderr
+    assert config.returncode == 0 and "free from linting errors" in config.stdout, \
+        config.stdout + config.stderr
     ini = (out / "platformio.ini").read_text()
     assert f"[env:{board.name}]" in ini and f"board = {board.platformio['board']}" in ini
     assert f"[env:{board.emulated_by}]" in ini    # the emulated stand-in, runnable offline

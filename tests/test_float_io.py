@@ -1,5 +1,6 @@
-"""Float-I/O models (tinycompress/frontend/floatio.py): compiled as the int8 models they are, their float helpers
-bit-exact with TFLite Micro's QUANTIZE and DEQUANTIZE, and int8 QUANTIZE/DEQUANTIZE inside the graph."""
+"""Float-I/O models (tinycompress/frontend/floatio.py): compiled as the int8 models they are, their float
+helpers bit-exact with TFLite Micro's QUANTIZE and DEQUANTIZE, and int8 QUANTIZE/DEQUANTIZE inside the
+graph."""
 from __future__ import annotations
 
 import subprocess
@@ -107,7 +108,8 @@ def test_host_quantize_is_tflite_micros(zoo):
     ours = dequantize(quantize(x, scale, zp), scale, zp)
     assert np.array_equal(ours.view(np.uint32), expected.view(np.uint32))
     every = np.arange(-128, 128)
-    assert np.array_equal(quantize(dequantize(every, scale, zp), scale, zp), every)   # random inputs round-trip
+    # random inputs round-trip
+    assert np.array_equal(quantize(dequantize(every, scale, zp), scale, zp), every)
 
 
 def build_check(model, board_name: str, tmp_path):

@@ -64,7 +64,8 @@ def check_against_firmware(profile, board, layers: int):
     assert profile.timer_instructions is not None
     assert profile.untimed_instructions % layers == 0 and 0 < profile.untimed_instructions // layers < 40
     assert 0 <= profile.timed_around <= 8
-    assert profile.instructions - profile.untimed_instructions + profile.timed_around == profile.timer_instructions
+    assert (profile.instructions - profile.untimed_instructions + profile.timed_around
+            == profile.timer_instructions)
     assert abs(profile.timer_instructions - profile.firmware_instructions) <= board.instructions(layers + 2)
     assert abs(profile.discrepancy) <= 40 * layers + 8
 
@@ -76,7 +77,8 @@ def test_a_known_loop_is_counted_exactly(board_name, tmp_path):
     counts = {f.name: f.instructions for f in profile.functions}
     assert counts["spin"] == 2 * SPIN + 1
     assert profile.functions[0].name == "spin"
-    assert set(counts) >= {"spin", "tc_model_invoke", "tc_profile_layer", "tc_profile_begin", "tc_timer_ticks"}
+    assert set(counts) >= {"spin", "tc_model_invoke", "tc_profile_layer", "tc_profile_begin",
+                           "tc_timer_ticks"}
     assert "main" not in counts and "Reset_Handler" not in counts      # only the inference
     assert profile.run_instructions > profile.instructions
     check_against_firmware(profile, board, layers=2)
@@ -100,14 +102,15 @@ def test_the_model_kernels_appear_and_add_up_to_the_firmware_count(zoo, tmp_path
     check_against_firmware(profile, board, layers=len(project.calls))
     # Counting is deterministic, like the firmware's count.
     again = profile_functions(elf, board, inputs[0])
-    assert [(f.name, f.instructions) for f in again.functions] == [(f.name, f.instructions) for f in profile.functions]
+    assert [(f.name, f.instructions) for f in again.functions] \
+        == [(f.name, f.instructions) for f in profile.functions]
     table = format_table(profile, "digits_cnn", top=3)
     assert "total" in table and f"{profile.instructions:,}" in table and "more functions" in table
 
 
 def tc(*args):
-    return subprocess.run([sys.executable, "-m", "tinycompress", *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT)
+    return subprocess.run([sys.executable, "-m", "tinycompress", *map(str, args)], capture_output=True,
+                          text=True, cwd=ROOT)
 
 
 def test_cli_prints_the_table_and_json(zoo, tmp_path):
@@ -144,7 +147,8 @@ def test_cli_errors_are_one_line(zoo, args, fragment):
 def test_firmware_without_the_harness_is_refused(tmp_path):
     elf = tmp_path / "bare.elf"
     (tmp_path / "bare.c").write_text("void Reset_Handler(void) { for (;;) {} }\n"
-                                     "__attribute__((section(\".vectors\"))) void *const v[2] = {0, Reset_Handler};\n")
+                                     "__attribute__((section(\".vectors\"))) "
+                                     "void *const v[2] = {0, Reset_Handler};\n")
     subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-nostdlib", "-o", str(elf),
                     str(tmp_path / "bare.c")], check=True, capture_output=True)
     with pytest.raises(TinyCompressError, match="has no function tc_model_invoke"):

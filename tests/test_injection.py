@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # hold a `/`, so names carry `*` alone), #, both quotes, a trigraph, a backslash, a leading -.
 HOSTILE = "\n$(shell touch PWNED)\n`touch PWNED2` */ # \"q' ??= ${HOME} $$HOME; \\"
 HOSTILE_FILE_NAME = "-x" + HOSTILE.replace("/", "") + " end"
-needs_host_gcc = pytest.mark.skipif(not shutil.which("gcc") or not shutil.which("make"), reason="gcc or make missing")
+needs_host_gcc = pytest.mark.skipif(not shutil.which("gcc") or not shutil.which("make"),
+                                    reason="gcc or make missing")
 
 
 def tc(*args, cwd):
@@ -73,8 +74,8 @@ def test_c_string_and_comment_read_back_exactly_in_c(tmp_path):
         source.append(f"    fputs({escape.c_string(value)}, stdout); putchar(0);")
     source.append("    return 0;\n}\n")
     (tmp_path / "t.c").write_text("\n".join(source))
-    subprocess.run(["gcc", "-std=c11", "-trigraphs", "-Wall", "-Werror", "-o", tmp_path / "t", tmp_path / "t.c"],
-                   check=True)
+    subprocess.run(["gcc", "-std=c11", "-trigraphs", "-Wall", "-Werror", "-o", tmp_path / "t",
+                    tmp_path / "t.c"], check=True)
     out = subprocess.run([tmp_path / "t"], capture_output=True, check=True).stdout
     assert out.split(b"\0")[:-1] == [v.encode() for v in VALUES]
 
@@ -104,14 +105,16 @@ def test_toml_json_and_ini_values_read_back_exactly():
     for value in VALUES:
         assert tomllib.loads(f"k = {escape.toml_string(value)}\n")["k"] == value
         assert json.loads(escape.json_string(value)) == value
-    parser = configparser.ConfigParser(inline_comment_prefixes=("#", ";"), interpolation=None)  # as PlatformIO reads
+    # as PlatformIO reads
+    parser = configparser.ConfigParser(inline_comment_prefixes=("#", ";"), interpolation=None)
     parser.read_string(f"[s]\nk = {escape.ini_value('-mcpu=cortex-m4 symlink://platformio/platform')}\n")
     assert parser["s"]["k"] == "-mcpu=cortex-m4 symlink://platformio/platform"
 
 
 def test_safe_text_is_one_inert_line():
     text = escape.safe_text(HOSTILE + "\x1b[31m\udcff")
-    assert "\n" not in text and "*/" not in text and "/*" not in text and "??" not in text and "\\" not in text
+    assert "\n" not in text and "*/" not in text and "/*" not in text and "??" not in text \
+        and "\\" not in text
     assert all(" " <= c <= "~" for c in text) and "$(shell touch PWNED)" in text   # recognizable, inert
 
 
@@ -129,7 +132,8 @@ def test_a_hostile_model_file_name_builds_and_injects_nothing(zoo, tmp_path):
     subprocess.run(["make", "-s", "-C", tmp_path / "proj", "firmware_host", "firmware.elf"], check=True,
                    capture_output=True)
     assert_nothing_injected(tmp_path / "proj")
-    # the PlatformIO project too (linked with the Debian toolchain, not uploaded), its data file hostile as well
+    # the PlatformIO project too (linked with the Debian toolchain, not uploaded), its data file hostile as
+    # well
     proc = tc("flash", "--board", "nucleo-l4r5zi", "--no-upload", "--count", 2, "--data",
               tmp_path / (HOSTILE_FILE_NAME + ".npz"), "-o", tmp_path / "pio", "--", hostile, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr.decode()
@@ -193,7 +197,8 @@ EVIL_TOML = data_dir("boards").joinpath("mps2-an386.toml").read_text().replace(
 
 @pytest.mark.parametrize("form", ["relative", "absolute", "file", "unknown"])
 def test_board_takes_catalog_names_only(form, zoo, tmp_path):
-    """Each form once reached tmp/evil.toml (boards/ + NAME + .toml) and pasted its cflags into the Makefile."""
+    """Each form once reached tmp/evil.toml (boards/ + NAME + .toml) and pasted its cflags into the
+    Makefile."""
     model, _ = zoo("op_fc_relu")
     (tmp_path / "evil.toml").write_text(EVIL_TOML)
     relative = os.path.relpath(tmp_path / "evil", data_dir("boards"))
@@ -277,7 +282,8 @@ def test_a_good_board_file_is_accepted_and_used(zoo, tmp_path):
     model, data = zoo("op_fc_relu")
     path = _board_file(tmp_path, 'name = "mps2-an386"', 'name = "my-board"')
     text = path.read_text().replace(CFLAGS, CFLAGS.replace('["', '["-DMY_BOARD=1", "'))
-    text = text.replace('description = "', 'description = "*/ evil(); /* ; # ${HOME} \\" ?? $(shell touch PWNED) ', 1)
+    text = text.replace('description = "',
+                        'description = "*/ evil(); /* ; # ${HOME} \\" ?? $(shell touch PWNED) ', 1)
     path.write_text(text)
     proc = tc("run", model, "--board-file", path, "--data", data, "--verify", "--json", tmp_path / "r.json",
               "-o", tmp_path / "proj", cwd=tmp_path)
@@ -287,7 +293,8 @@ def test_a_good_board_file_is_accepted_and_used(zoo, tmp_path):
     assert "BOARD_FLAGS = -DMY_BOARD=1 -mcpu=cortex-m4" in makefile
     assert_nothing_injected(tmp_path / "proj")
     # and through PlatformIO: its board manifest, platformio.ini and the emulated upload, offline
-    proc = tc("flash", model, "--board-file", path, "--data", data, "--count", 3, "-o", tmp_path / "pio", cwd=tmp_path)
+    proc = tc("flash", model, "--board-file", path, "--data", data, "--count", 3, "-o", tmp_path / "pio",
+              cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr.decode()
     assert "3 of 3 outputs match" in (tmp_path / "pio" / "platformio.log").read_text()
     assert json.loads((tmp_path / "pio" / "platformio" / "boards" / "my-board.json").read_text())["name"] == \
@@ -319,7 +326,8 @@ def test_one_line_strips_ansi_controls_and_bad_bytes():
 
 
 @pytest.mark.parametrize("content,fragment", [
-    (None, "cannot read board file"), (b"name = \n", "cannot read board file"), (b"\xff\xfe\0\0", "cannot read"),
+    (None, "cannot read board file"), (b"name = \n", "cannot read board file"),
+    (b"\xff\xfe\0\0", "cannot read"),
     (b"# padding\n" * 8000, "larger than"), (b"emulated = true\nflash = 5\n", "must be given"),
     (b"emulated = []\n", "emulated must be true or false"),
 ])
@@ -342,10 +350,12 @@ def test_wrongly_typed_board_values_are_refused_naming_the_key(old, new, key, tm
         load_board_file(path)
 
 
-@pytest.mark.parametrize("directory", ["cmsis $(shell touch PWNED)", "cmsis\n$(shell touch PWNED)", "cmsis#`x`"])
+@pytest.mark.parametrize("directory",
+                         ["cmsis $(shell touch PWNED)", "cmsis\n$(shell touch PWNED)", "cmsis#`x`"])
 def test_a_cmsis_nn_checkout_the_makefile_cannot_carry_is_refused(directory, zoo, tmp_path):
     model, _ = zoo("op_fc_relu")
-    for name in (directory, "CMSIS-NN_v7"):                       # a fake checkout: compile only looks for this
+    # a fake checkout: compile only looks for this
+    for name in (directory, "CMSIS-NN_v7"):
         (tmp_path / name / "Include").mkdir(parents=True)
         (tmp_path / name / "Include" / "arm_nnfunctions.h").write_text("")
     line = one_error_line(tc("compile", model, "--kernels", "cmsis-nn", "--cmsis-nn", tmp_path / directory,

@@ -74,8 +74,8 @@ def test_inspect_lists_what_cannot_run_and_exits_1(zoo, name, ops):
 def test_run_names_the_operator_its_layer_and_the_supported_ones(zoo, tmp_path, name, op):
     model, _ = zoo(name)
     proc = tc("run", model, "--board", "mps2-an386", "-o", tmp_path / "out")
-    assert_one_line_error(proc, EXIT_ERROR, f"operator {op} (layer ", "is not supported; supported operators: ",
-                          ", ".join(supported_operators()))
+    assert_one_line_error(proc, EXIT_ERROR, f"operator {op} (layer ",
+                          "is not supported; supported operators: ", ", ".join(supported_operators()))
     assert not (tmp_path / "out").exists()
 
 

@@ -66,7 +66,8 @@ def test_fully_connected_gets_one_scale_as_tflite_micro_requires(zoo):
     assert new.tensors[layer.inputs[1]].scale.size == 1 and "per tensor" in steps[0].detail
 
 
-@pytest.mark.parametrize("spec,fragment", [("int4:nosuch", "has no layer nosuch"), ("int4:,", "name at least one")])
+@pytest.mark.parametrize("spec,fragment", [("int4:nosuch", "has no layer nosuch"),
+                                           ("int4:,", "name at least one")])
 def test_a_bad_int4_spec_is_refused_in_one_line(zoo, spec, fragment):
     graph, _ = zoo_graph(zoo, "op_fc_relu")
     step = parse_plan(spec).steps[0]
@@ -159,11 +160,13 @@ def test_fine_tuned_kernels_survive_conversion_and_rewrite_exactly():
     training.compile("adam", "mse")
     before = training.get_layer("conv").get_weights()[0].copy()
     training.fit(x_train, y_train, epochs=1, batch_size=16, verbose=0)
-    assert not np.array_equal(before, training.get_layer("conv").get_weights()[0])   # it trained through the STE
+    # it trained through the STE
+    assert not np.array_equal(before, training.get_layer("conv").get_weights()[0])
     plain = step.fine_tuned(training)
     assert type(plain.get_layer("dw")) is L.DepthwiseConv2D
     graph, _ = int4(read_tflite(keras_to_int8_tflite(plain, x_train)))
-    kernels = {"conv": (plain.get_layer("conv").get_weights()[0], (0, 1, 2), lambda k: k.transpose(3, 0, 1, 2)),
+    kernels = {"conv": (plain.get_layer("conv").get_weights()[0], (0, 1, 2),
+                        lambda k: k.transpose(3, 0, 1, 2)),
                "dw": (plain.get_layer("dw").get_weights()[0], (0, 1), lambda k: k.reshape(1, 3, 3, -1)),
                "fc": (plain.get_layer("fc").get_weights()[0], None, lambda k: k.T)}
     for layer in graph.layers:
@@ -185,8 +188,9 @@ def test_int4_benchmark_reports_both_kernels_exact(zoo, tmp_path):
     from conftest import TESTS
     zoo("digits_cnn")
     out = tmp_path / "int4.json"
-    proc = subprocess.run([sys.executable, str(TESTS.parent / "benchmarks" / "int4.py"), "--models", "digits_cnn",
-                           "--json", str(out)], capture_output=True, text=True, timeout=900)
+    proc = subprocess.run([sys.executable, str(TESTS.parent / "benchmarks" / "int4.py"),
+                           "--models", "digits_cnn", "--json", str(out)],
+                          capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr
     rows = {r["weights"]: r for r in json.loads(out.read_text())["results"]}
     assert set(rows) == {"int8", "int4"} and all(r["bit_exact"] for r in rows.values())

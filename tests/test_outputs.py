@@ -36,7 +36,8 @@ def test_a_user_directory_with_an_old_banner_makefile_is_refused_and_untouched(z
     (user / "notes.txt").write_text("precious")
     (user / "Makefile").write_text(OLD_BANNER + "all:\n")
     before = project_files(user)
-    assert_one_line_error(tc("compile", model, "-o", user), EXIT_ERROR, "not a tinycompress project", MANIFEST)
+    assert_one_line_error(tc("compile", model, "-o", user), EXIT_ERROR, "not a tinycompress project",
+                          MANIFEST)
     assert project_files(user) == before
 
 
@@ -136,8 +137,8 @@ def test_json_inside_the_output_directory_and_json_equal_to_junit_are_refused(zo
     assert_one_line_error(tc("run", model, "-o", out, "--json", out / "Makefile"), EXIT_USAGE, "inside -o")
     assert not out.exists()
     report = tmp_path / "report.xml"
-    assert_one_line_error(tc("profile", model, "--data", data, "--json", report, "--junit", report), EXIT_USAGE,
-                          "--json and --junit name the same file")
+    assert_one_line_error(tc("profile", model, "--data", data, "--json", report, "--junit", report),
+                          EXIT_USAGE, "--json and --junit name the same file")
     assert not report.exists()
 
 
@@ -156,8 +157,9 @@ def test_a_second_run_on_a_locked_directory_fails_at_once_and_changes_nothing(zo
     out = tmp_path / "out"
     assert tc("compile", model, "-o", out).returncode == 0
     before = project_files(out)
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
     try:
         assert holder.stdout.readline().strip() == "held"
         cnn, _ = zoo("digits_cnn")
@@ -181,11 +183,13 @@ def test_concurrent_compiles_into_one_directory_leave_one_whole_project(zoo, tmp
                 for m in (mlp, cnn, mlp, cnn)]
         finished = [(r, *r.communicate(timeout=120)) for r in runs]
         for r, _, err in finished:
-            assert r.returncode == 0 or (r.returncode == EXIT_ERROR and "another tinycompress run" in err), err
+            assert r.returncode == 0 or (r.returncode == EXIT_ERROR and "another tinycompress run" in err), \
+                err
             assert "Traceback" not in err and "internal error" not in err
         files = project_files(out)
         # exactly one of the two projects, whole, and nothing else
-        assert any(files == project_files(tmp_path / m.stem) | {MANIFEST: files[MANIFEST]} for m in (mlp, cnn))
+        assert any(files == project_files(tmp_path / m.stem) | {MANIFEST: files[MANIFEST]}
+                   for m in (mlp, cnn))
         assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]    # no staging left behind
 
 
@@ -198,7 +202,8 @@ def test_a_profile_rerun_keeps_the_users_files_and_lists_its_own(zoo, tmp_path):
     (out / "rank-4" / "mine.txt").write_text("mine")
     proc = tc(*args)
     assert proc.returncode == 0, proc.stderr
-    assert (out / "notes.txt").read_text() == "precious" and (out / "rank-4" / "mine.txt").read_text() == "mine"
+    assert (out / "notes.txt").read_text() == "precious"
+    assert (out / "rank-4" / "mine.txt").read_text() == "mine"
     assert [v["variant"] for v in json.loads((out / "profile.json").read_text())["variants"]] == ["4"]
     assert set(json.loads((out / MANIFEST).read_text())["files"]) == {
         "profile.json", "profile.csv", "pareto.png", "rank-4/model.tflite", "rank-full/model.tflite"}
@@ -272,16 +277,19 @@ MISUSES = [
     "compile {k} -o {o}", "compile {k} --calibration {e} -o {o}", "compile {k} --calibration {dir} -o {o}",
     "compile {m} --epochs -1 -o {o}", "compile {m} --epochs 0 -o {o}", "compile {m} --epochs x -o {o}",
     "compile {m} --rank abc -o {o}", "compile {m} --rank 4 -o {o}", "compile {m} --energy 2 -o {o}",
-    "compile {m} --energy nan -o {o}", "compile {m} --embedding nonsense -o {o}", "compile {m} --kernels foo -o {o}",
+    "compile {m} --energy nan -o {o}", "compile {m} --embedding nonsense -o {o}",
+    "compile {m} --kernels foo -o {o}",
     "compile {m} --kernels cmsis-nn --cmsis-nn {t} -o {o}",
     "compile {m} --embedding kronecker --vocab {dir} -o {o}", "compile {m} --board ../nope -o {o}",
     "compile {m} --board -o {o}", "compile {m} -o {o} --bogus", "compile {m} -o {m}",
     "run", "run {m} --count -1", "run {m} --count 0", "run {m} --count 1000000000000", "run {m} --count x",
-    "run {m} --data {e}", "run {m} --data {dir}", "run {m} --data {t}", "run {m} --data {m}", "run {m} --json {dir}",
+    "run {m} --data {e}", "run {m} --data {dir}", "run {m} --data {t}", "run {m} --data {m}",
+    "run {m} --json {dir}",
     "run {m} --json {t}/report.json", "run {m} --json {m}", "run {m} --data {d} --json {d}", "run {m} extra",
     "run {m} --verify=yes", "run {m} --train {dir}", "run {m} --board ''",
     "profile", "profile {k}", "profile {k} --data {d} --jobs -1", "profile {k} --data {d} --jobs 0",
-    "profile {k} --data {d} --jobs 1000", "profile {k} --data {d} --epochs 0", "profile {k} --data {d} --epochs -2",
+    "profile {k} --data {d} --jobs 1000", "profile {k} --data {d} --epochs 0",
+    "profile {k} --data {d} --epochs -2",
     "profile {k} --data {d} --max-flash -5", "profile {k} --data {d} --max-flash abc",
     "profile {k} --data {d} --max-flash inf", "profile {k} --data {d} --max-flash 1e400",
     "profile {k} --data {d} --max-flash 0", "profile {k} --data {d} --max-flash KiB",

@@ -39,7 +39,8 @@ def test_extents_walk_any_adjacent_axes():
 
 
 def test_reduce_max_with_requantization_is_refused(zoo):
-    """TFLite Micro's REDUCE_MAX requires the output's quantization to be the input's: so do we, in one line."""
+    """TFLite Micro's REDUCE_MAX requires the output's quantization to be the input's: so do we, in one
+    line."""
     from tinycompress.frontend.verify import verify_graph
     graph, layer = zoo_graph(zoo, "op_reduce_max_last")
     assert layer.op == "REDUCE_MAX"
@@ -114,7 +115,8 @@ def test_every_path_is_tflite_micro(zoo, tmp_path, name, board_name):
     project = firmware_vs_tflm(model, board_name, data, tmp_path)
     functions = {call.function for call in project.calls}
     assert functions & {"tc_reduce_s8", "tc_lut_s8", "tc_batch_matmul_s8"}
-    if name == "op_attention" and (project.board.dsp or project.board.mve):   # scores @ v: columns via scratch
+    # scores @ v: columns via scratch
+    if name == "op_attention" and (project.board.dsp or project.board.mve):
         assert project.calls[-1].scratch_bytes > 0
 
 

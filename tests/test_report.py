@@ -5,7 +5,6 @@ import json
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
 from conftest import needs_emulator
 from test_cli import tc

@@ -31,12 +31,15 @@ OPT = f"-O1 -g {SANITIZE}"
 # Every kernel the zoo reaches: the operator cases, the networks (DS-CNN's strided 10x4 convolution,
 # the autoencoder's 640-wide FULLY_CONNECTED) and the token models (GATHER, MEAN, SUM as MEAN).
 MODELS = ["op_fc_pairs", "op_conv_3x3_same", "op_conv_5x3_valid_s2", "op_conv_dilated", "op_dw_mult2_valid",
-          "op_dw_s2_same", "op_maxpool_3x3_s1_same", "op_avgpool_3x3_s2_same", "op_softmax", "op_add_residual",
+          "op_dw_s2_same", "op_maxpool_3x3_s1_same", "op_avgpool_3x3_s2_same", "op_softmax",
+          "op_add_residual",
           "digits_cnn", "text_mean", "text_sum",
           # as in test_firmware_vs_tflm.py, slow: the zoo trains them for the slow tests only
-          pytest.param("kws_dscnn", marks=pytest.mark.slow), pytest.param("ad_autoencoder", marks=pytest.mark.slow)]
+          pytest.param("kws_dscnn", marks=pytest.mark.slow),
+          pytest.param("ad_autoencoder", marks=pytest.mark.slow)]
 
-pytestmark = pytest.mark.skipif(not (shutil.which("gcc") and shutil.which("make")), reason="gcc or make missing")
+pytestmark = pytest.mark.skipif(not (shutil.which("gcc") and shutil.which("make")),
+                                reason="gcc or make missing")
 
 
 def sanitizer_options(log_dir) -> dict[str, str]:
@@ -80,7 +83,8 @@ def test_kernel_sweep_under_sanitizers(tmp_path):
     """tests/firmware/kernel_sweep.c on the host: the portable kernels against themselves, built twice as
     in QEMU, over 300 random shapes per kernel (odd channels, padding, strides, dilations, multipliers)."""
     fw = data_dir("firmware")
-    flags = ["gcc", *OPT.split(), "-std=c11", "-Wall", "-Werror", f"-I{fw / 'include'}", f"-I{fw / 'runtime'}"]
+    flags = ["gcc", *OPT.split(), "-std=c11", "-Wall", "-Werror", f"-I{fw / 'include'}",
+             f"-I{fw / 'runtime'}"]
     objects = []
     for name in ["tc_conv2d_s8", "tc_fully_connected_s8", "tc_depthwise_conv2d_s8", "tc_max_pool2d_s8",
                  "tc_avg_pool2d_s8"]:

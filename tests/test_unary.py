@@ -92,8 +92,9 @@ def test_prelu_in_qemu_on_every_input_and_alpha(calibration, tmp_path):
     """PRELU's arithmetic runs in C: a [256, 3] input holding each int8 value in a row meets each of three
     alphas (one per channel, shared over the rows); the M4 firmware's output must be TFLite Micro's."""
     def layer(L):
-        return lambda x: L.PReLU(alpha_initializer=lambda shape, dtype=None: np.array([[0.25, -0.7, 0.03]], "float32"),
-                                 shared_axes=[1])(L.Reshape((256, 3))(x))
+        def alpha(shape, dtype=None):
+            return np.array([[0.25, -0.7, 0.03]], "float32")
+        return lambda x: L.PReLU(alpha_initializer=alpha, shared_axes=[1])(L.Reshape((256, 3))(x))
     tflite = _convert(lambda L: layer(L), *RANGES[calibration], shape=(768,))
     model = tmp_path / "prelu.tflite"
     model.write_bytes(tflite)
@@ -124,7 +125,8 @@ def test_hard_swish_with_an_output_scale_too_small_is_refused(zoo):
 
 
 def test_prelu_alpha_not_on_the_last_axes_is_refused():
-    """PReLU(shared_axes=[2]) gives alpha [H, 1, C]: not a repeating block of the output, named and refused."""
+    """PReLU(shared_axes=[2]) gives alpha [H, 1, C]: not a repeating block of the output, named and
+    refused."""
     tflite = _convert(lambda L: lambda x: L.PReLU(alpha_initializer="random_uniform", shared_axes=[2])(
         L.Reshape((4, 4, 3))(x)), -1.0, 1.0, shape=(48,))
     graph = read_tflite(tflite)

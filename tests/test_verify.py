@@ -1,6 +1,7 @@
-"""The model verifier (tinycompress/frontend/verify.py): each invalid model is refused in one line naming the tensor or
-layer, before anything is lowered; sizes are checked against the board before anything reaches C; a crash
-of the TFLite Micro interpreter is one line. Mutants are zoo models with field edits (tests/fuzzing.py)."""
+"""The model verifier (tinycompress/frontend/verify.py): each invalid model is refused in one line naming the
+tensor or layer, before anything is lowered; sizes are checked against the board before anything reaches C; a
+crash of the TFLite Micro interpreter is one line. Mutants are zoo models with field edits
+(tests/fuzzing.py)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -79,7 +80,8 @@ def test_softmax_input_scale_too_small(zoo, tmp_path):
     """TFLite Micro aborts in QuantizeMultiplierGreaterThanOne; the fixed-point helper asserted."""
     graph = load_model(zoo("op_softmax")[0])
     softmax = next(layer for layer in graph.layers if layer.op == "SOFTMAX")
-    refused(mutant(zoo, tmp_path, "op_softmax", (tensor(softmax.inputs[0], "quantization", "scale", 0), 1e-8)),
+    refused(mutant(zoo, tmp_path, "op_softmax",
+                   (tensor(softmax.inputs[0], "quantization", "scale", 0), 1e-8)),
             "(SOFTMAX): the input scale 1e-08 is too small")
 
 
@@ -139,7 +141,8 @@ def test_cycle(zoo, tmp_path):
     graph = load_model(zoo("op_add_residual")[0])
     last = len(graph.layers) - 1
     # the first layer reads the last one's output: a cycle
-    refused(mutant(zoo, tmp_path, "op_add_residual", (operator(0, "inputs", 0), graph.layers[last].outputs[0])),
+    refused(mutant(zoo, tmp_path, "op_add_residual",
+                   (operator(0, "inputs", 0), graph.layers[last].outputs[0])),
             "before any layer computes it")
 
 
@@ -150,7 +153,8 @@ def test_graph_output_that_is_a_constant(zoo, tmp_path):
 
 
 def test_out_of_order_layers(zoo, tmp_path):
-    refused(mutant(zoo, tmp_path, "digits_mlp", {"kind": "swap", "a": 0, "b": 1}), "before any layer computes it")
+    refused(mutant(zoo, tmp_path, "digits_mlp", {"kind": "swap", "a": 0, "b": 1}),
+            "before any layer computes it")
 
 
 @pytest.mark.parametrize("path, value, what", [
@@ -186,18 +190,21 @@ def test_shape_product_past_the_limit(zoo, tmp_path):
 
 def test_tensors_together_past_the_limit(zoo, tmp_path):
     """Each tensor below 2^31 bytes, together above: an input and an output of 2^30 bytes each."""
-    refused(mutant(zoo, tmp_path, "op_fc_relu", (tensor(0, "shape", 1), 2 ** 30), (tensor(3, "shape", 1), 2 ** 30)),
+    refused(mutant(zoo, tmp_path, "op_fc_relu", (tensor(0, "shape", 1), 2 ** 30),
+                   (tensor(3, "shape", 1), 2 ** 30)),
             "tensors take", "bytes together")
 
 
 def test_input_of_1x1048576(zoo, tmp_path):
     """The issue's HardFault: the kernel wrote 45,590 rows into an output declared for one."""
-    refused(mutant(zoo, tmp_path, FC, (tensor(0, "shape", 1), 1048576)), "1x1048576 does not split into rows of 23")
+    refused(mutant(zoo, tmp_path, FC, (tensor(0, "shape", 1), 1048576)),
+            "1x1048576 does not split into rows of 23")
 
 
 def test_output_of_1x65536(zoo, tmp_path):
     """The issue's uninitialized output: the harness sent 65,536 bytes of which the layer computes 13."""
-    refused(mutant(zoo, tmp_path, FC, (tensor(3, "shape", 1), 65536)), "is declared 1x65536 but the layer computes 1x13")
+    refused(mutant(zoo, tmp_path, FC, (tensor(3, "shape", 1), 65536)),
+            "is declared 1x65536 but the layer computes 1x13")
 
 
 def test_a_large_consistent_input_is_refused_by_the_board_before_c(zoo, tmp_path):
@@ -244,7 +251,8 @@ def test_a_crash_of_the_tflm_interpreter_is_one_line(zoo, tmp_path):
     model = mutant(zoo, tmp_path, FC, (operator(0, "inputs", 1), 99))
     with pytest.raises(TinyCompressError) as info:
         tflm_outputs(model.read_bytes(), np.zeros((1, 23), np.int8))
-    assert str(info.value).startswith("the TFLite Micro interpreter crashed (SIGSEGV, signal 11) on this model")
+    assert str(info.value).startswith("the TFLite Micro interpreter crashed (SIGSEGV, signal 11) on this "
+                                      "model")
 
 
 def test_tflm_arena_in_the_child(zoo):

@@ -39,7 +39,8 @@ def test_the_cache_is_keyed_by_sources_and_versions(zoo, tmp_path, monkeypatch):
     key = modelzoo.cache_key()
     # another version of a package that shapes the bytes: another key, and the cached model is stale
     version = modelzoo._version
-    monkeypatch.setattr(modelzoo, "_version", lambda package: version(package) + ("+1" * (package == "keras")))
+    monkeypatch.setattr(modelzoo, "_version",
+                        lambda package: version(package) + ("+1" * (package == "keras")))
     assert modelzoo.cache_key() != key
     assert modelzoo.cached("op_fc_relu", tmp_path) is None
     monkeypatch.undo()

@@ -36,6 +36,7 @@ def dynamic_batch_tflite(model, calibration: np.ndarray, float_io: bool = False)
     """The same layers and weights on an input of batch None, converted as full int8 (or float I/O)."""
     import keras
     inputs = [keras.Input(tuple(t.shape[1:]), batch_size=None, dtype=t.dtype) for t in model.inputs]
+    # the same layers, weights and all
     dynamic = keras.models.clone_model(model, input_tensors=inputs if len(inputs) > 1 else inputs[0],
-                                       clone_function=lambda layer: layer)   # the same layers, weights and all
+                                       clone_function=lambda layer: layer)
     return _convert(_converter(dynamic, calibration, float_io))

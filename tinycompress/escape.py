@@ -20,7 +20,8 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _decoded(text: str | bytes) -> str:
-    """Text with every byte that is not UTF-8 (bytes, or a str carrying them as surrogate escapes) as U+FFFD."""
+    """Text with every byte that is not UTF-8 (bytes, or a str carrying them as surrogate escapes) as
+    U+FFFD."""
     if isinstance(text, bytes):
         return text.decode("utf-8", errors="replace")
     try:
@@ -92,8 +93,9 @@ def make_path(path, what: str = "the path") -> str:
     checked against a strict pattern rather than quoted, since the two quote differently."""
     text = str(path)
     if not MAKE_PATH.fullmatch(text):
-        raise TinyCompressError(f"{what} {one_line(repr(text))} cannot go into a Makefile: use a path of letters, "
-                                "digits and ._/+,=@%- only, not starting with , = @ or % (a symlink will do)")
+        raise TinyCompressError(f"{what} {one_line(repr(text))} cannot go into a Makefile: use a path of "
+                                "letters, digits and ._/+,=@%- only, not starting with , = @ or % "
+                                "(a symlink will do)")
     return text
 
 

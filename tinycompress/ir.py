@@ -12,7 +12,8 @@ class Tensor:
     name: str
     shape: tuple[int, ...]
     dtype: str                                   # numpy name: 'int8', 'int32', 'float32', ...
-    scale: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))      # float32, per tensor or per channel
+    # float32, per tensor or per channel
+    scale: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     zero_point: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     quantized_dimension: int = 0
     data: np.ndarray | None = None               # constant contents (weights, bias, shapes)

@@ -23,9 +23,11 @@ from .errors import EXIT_USAGE, TinyCompressError
 
 MANIFEST = ".tinycompress-manifest.json"
 LOCK = ".tinycompress-lock"
-# What building a project adds beside its sources (make, the harness, PlatformIO): removed with the project.
-BUILD_PRODUCTS = frozenset({"build.log", "firmware.elf", "firmware_serial.elf", "firmware.map", "firmware_host",
-                            "output.bin", "profile.txt", "serial.log", "platformio.log", ".pio", ".pio-core"})
+# What building a project adds beside its sources (make, the harness, PlatformIO): removed with the
+# project.
+BUILD_PRODUCTS = frozenset({"build.log", "firmware.elf", "firmware_serial.elf", "firmware.map",
+                            "firmware_host", "output.bin", "profile.txt", "serial.log", "platformio.log",
+                            ".pio", ".pio-core"})
 OURS = frozenset({MANIFEST, LOCK})
 
 
@@ -50,7 +52,8 @@ def write_file(path: Path, data: bytes | str) -> None:
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            raise TinyCompressError(f"cannot write {path}: {exc.strerror or exc}; choose another path") from None
+            raise TinyCompressError(f"cannot write {path}: {exc.strerror or exc}; choose another "
+                                    "path") from None
         raise
     if holder is not None:
         holder.record(path)
@@ -96,7 +99,8 @@ class Claim:
             self._save()
 
     def _save(self) -> None:
-        text = json.dumps({"tool": f"tinycompress {__version__}", "files": self.files}, indent=1, sort_keys=True)
+        text = json.dumps({"tool": f"tinycompress {__version__}", "files": self.files}, indent=1,
+                          sort_keys=True)
         fd, tmp = tempfile.mkstemp(prefix=f"{MANIFEST}.", dir=self.directory)
         with os.fdopen(fd, "w") as f:
             f.write(text + "\n")
@@ -158,8 +162,8 @@ class Claim:
             raise TinyCompressError(f"{blocker} is in the way of the project's {rel} (a symlink or a file); "
                                     "move it away or choose another -o")
         if os.path.lexists(target) and not self.owned(rel):
-            raise TinyCompressError(f"{target} is not tinycompress's (not in {self.directory / MANIFEST}) and the "
-                                    "project would overwrite it; move it away or choose another -o")
+            raise TinyCompressError(f"{target} is not tinycompress's (not in {self.directory / MANIFEST}) "
+                                    "and the project would overwrite it; move it away or choose another -o")
 
 
 def _move(src: Path, dst: Path) -> None:
@@ -215,13 +219,14 @@ def claim(directory: Path | None):
         directory.mkdir(parents=True, exist_ok=True)
         lock = open(directory / LOCK, "a")
     except OSError as exc:
-        raise TinyCompressError(f"cannot use {directory} as the output directory: {exc.strerror or exc}") from None
+        raise TinyCompressError(f"cannot use {directory} as the output directory: "
+                                f"{exc.strerror or exc}") from None
     try:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise TinyCompressError(f"another tinycompress run is writing {directory}; wait for it to finish or "
-                                    "choose another -o") from None
+            raise TinyCompressError(f"another tinycompress run is writing {directory}; wait for it to finish "
+                                    "or choose another -o") from None
         c = Claim(directory, _manifest_files(directory, locked=True))
         with _claims_mutex:
             _claims[directory] = [c, 1]
@@ -243,8 +248,8 @@ def _manifest_files(directory: Path, locked: bool) -> dict[str, dict]:
     names = {p.name for p in directory.iterdir()}
     if MANIFEST not in names:
         if names - OURS and (locked or LOCK not in names):    # unlocked, a lock means a run may be writing
-            raise TinyCompressError(f"output directory {directory} is not empty and is not a tinycompress project "
-                                    f"(it has no {MANIFEST}); choose another -o or empty it")
+            raise TinyCompressError(f"output directory {directory} is not empty and is not a tinycompress "
+                                    f"project (it has no {MANIFEST}); choose another -o or empty it")
         return {}
     if not locked:
         return {}
@@ -259,7 +264,8 @@ def _manifest_files(directory: Path, locked: bool) -> dict[str, dict]:
 
 def _relative_inside(rel: str) -> bool:
     path = PurePosixPath(rel)
-    return bool(path.parts) and not path.is_absolute() and ".." not in path.parts and path.parts[0] not in OURS
+    return (bool(path.parts) and not path.is_absolute() and ".." not in path.parts
+            and path.parts[0] not in OURS)
 
 
 def check_paths(output: Path | None, reports: dict[str, Path | None], inputs: dict[str, Path | None]) -> None:
@@ -286,8 +292,8 @@ def check_paths(output: Path | None, reports: dict[str, Path | None], inputs: di
     for flag, path in files.items():
         for other, input_path in given.items():
             if same(path, input_path):
-                raise TinyCompressError(f"{flag} {path} is the input {other}; writing it would destroy the input: "
-                                        "choose another path", EXIT_USAGE)
+                raise TinyCompressError(f"{flag} {path} is the input {other}; writing it would destroy the "
+                                        "input: choose another path", EXIT_USAGE)
     if len(files) == 2 and same(*files.values()):
         raise TinyCompressError(f"{' and '.join(files)} name the same file {next(iter(files.values()))}; "
                                 "give each its own", EXIT_USAGE)

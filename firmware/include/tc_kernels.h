@@ -30,6 +30,7 @@ typedef struct {
     int32_t dsp_pairs;     /* 1: in builds with the DSP path (TC_DSP) the generator stored weights and bias
                             * in the pair form of tc_fully_connected_s8.c (ops/dsp_forms.py); other builds
                             * of the same project get the plain ones and ignore this */
+    const int8_t *palette; /* clustered weights (the `_p4` kernels): the values the indices select */
 } tc_fully_connected_params;
 
 tc_status tc_fully_connected_s8(const tc_fully_connected_params *p, const int8_t *input, int8_t *output);
@@ -38,6 +39,11 @@ tc_status tc_fully_connected_s8(const tc_fully_connected_params *p, const int8_t
  * output_depth rows of tc_s4_words(input_depth) words; scratch (DSP without Helium): the input row widened,
  * in whole words of eight values; dsp_pairs unused. */
 tc_status tc_fully_connected_s4(const tc_fully_connected_params *p, const int8_t *input, int8_t *output);
+
+/* The same with clustered weights (tc_palette.h): `weights` holds output_depth rows of 4-bit indices into
+ * `palette` in the nibble form; scratch (DSP without Helium): the input row in int16 pairs (x[8j + i],
+ * x[8j + 4 + i]) over whole words, then 256 int32: each byte of indices' two weights; dsp_pairs unused. */
+tc_status tc_fully_connected_p4(const tc_fully_connected_params *p, const int8_t *input, int8_t *output);
 
 /* CONV_2D, layout [N, H, W, C] and filter [C_out, KH, KW, C_in]. Padding cells add nothing. */
 typedef struct {
@@ -56,6 +62,7 @@ typedef struct {
     int16_t *scratch; /* optimized path (ops/scratch.py sizes it per core): DSP, six im2col columns of 4-aligned
                        * KH*KW*C_in int16 (int8 staging), 12 bytes per output channel for its
                        * requantization; Helium, the folded bias and int8 columns; NULL: portable */
+    const int8_t *palette; /* clustered weights (the `_p4` kernels): the values the indices select */
 } tc_conv2d_params;
 
 tc_status tc_conv2d_s8(const tc_conv2d_params *p, const int8_t *input, int8_t *output);
@@ -64,6 +71,11 @@ tc_status tc_conv2d_s8(const tc_conv2d_params *p, const int8_t *input, int8_t *o
  * scratch (DSP without Helium): six im2col columns of KH*KW*C_in in whole words of eight values, then the
  * int8 staging where C_in is no multiple of four. */
 tc_status tc_conv2d_s4(const tc_conv2d_params *p, const int8_t *input, int8_t *output);
+
+/* The same with clustered weights (tc_palette.h): C_out rows of KH*KW*C_in 4-bit indices into `palette` in
+ * the nibble form; scratch (DSP without Helium): the int8 DSP path's, then TC_P4_ROWS rows decoded to
+ * int8. */
+tc_status tc_conv2d_p4(const tc_conv2d_params *p, const int8_t *input, int8_t *output);
 
 /* DEPTHWISE_CONV_2D, filter [1, KH, KW, C_in * depth_multiplier]. */
 typedef struct {
@@ -82,6 +94,7 @@ typedef struct {
     tc_activation act;
     int16_t *scratch; /* DSP path for 3x3, stride 1, four channels at a time: their padded int16 planes
                        * (ops/scratch.py sizes them); NULL: the per-position paths */
+    const int8_t *palette; /* clustered weights (the `_p4` kernels): the values the indices select */
 } tc_depthwise_conv2d_params;
 
 tc_status tc_depthwise_conv2d_s8(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output);
@@ -90,6 +103,11 @@ tc_status tc_depthwise_conv2d_s8(const tc_depthwise_conv2d_params *p, const int8
  * scratch (DSP without Helium, depth multiplier 1, channels a multiple of four): each channel's fast
  * requantization (12 bytes), for four channels per pass from half a weight word; NULL: portable. */
 tc_status tc_depthwise_conv2d_s4(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output);
+
+/* The same with clustered weights (tc_palette.h): KH*KW rows (taps) of C_out 4-bit indices into `palette` in
+ * the nibble form; scratch (DSP without Helium, depth multiplier 1, channels a multiple of four): 8 bytes per
+ * tap, four channels' weights at a time. */
+tc_status tc_depthwise_conv2d_p4(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output);
 
 /* MAX_POOL_2D and AVERAGE_POOL_2D: input and output share scale and zero point. */
 typedef struct {

@@ -5,6 +5,7 @@
  * takes each byte from its first operand where the flag is set, else from its second: SEL(x, y) is
  * the maximum, SEL(y, x) the minimum. A repeating input is one byte copied to all four lanes.
  * Helium: sixteen lanes per VMAX/VMIN. The tails go byte by byte.
+ * TC_MINMAX_KERNEL(op, maximum) is each kernel file's whole body: its row and its entry point.
  */
 #ifndef TC_MINMAX_H
 #define TC_MINMAX_H
@@ -33,7 +34,23 @@ static inline int8_t tc_minmax_pick(int32_t a, int32_t b, int maximum)
 /* The M0's loop over two stepping rows (n > 0), 7.5 instructions per element where C makes 11 (GCC loads
  * each byte twice, signed for the compare and unsigned for the store): the index runs from -n up to 0
  * against the rows' ends, so LDRSB's register offset serves all three rows and ADDS's zero flag ends
- * the loop without a CMP. */
+ * the loop without a CMP. `keep` is the branch that keeps a: BGE (a >= b) for the maximum, BLE
+ * (a <= b) for the minimum. */
+#define TC_MINMAX_V6M_LOOP(keep)                                                                         \
+    __asm__ volatile(".syntax unified\n" /* GCC hands Thumb-1 asm over in divided syntax */              \
+                     "1: ldrsb %[a], [%[x], %[i]]\n"                                                     \
+                     "   ldrsb %[b], [%[y], %[i]]\n"                                                     \
+                     "   cmp %[a], %[b]\n"                                                               \
+                     "   " keep " 2f\n"                                                                  \
+                     "   movs %[a], %[b]\n"                                                              \
+                     "2: strb %[a], [%[out], %[i]]\n"                                                    \
+                     "   adds %[i], #1\n"                                                                \
+                     "   bne 1b\n"                                                                       \
+                     ".syntax divided\n"                                                                 \
+                     : [i] "+l"(i), [a] "=&l"(a), [b] "=&l"(b)                                           \
+                     : [x] "l"(x), [y] "l"(y), [out] "l"(out)                                            \
+                     : "cc", "memory")
+
 static inline void tc_minmax_v6m(const int8_t *x, const int8_t *y, int8_t *out, int32_t n, int maximum)
 {
     int32_t i = -n, a, b;
@@ -41,39 +58,16 @@ static inline void tc_minmax_v6m(const int8_t *x, const int8_t *y, int8_t *out, 
     y += n;
     out += n;
     if (maximum) {
-        __asm__ volatile(".syntax unified\n"   /* GCC hands Thumb-1 asm over in divided syntax */
-                         "1: ldrsb %[a], [%[x], %[i]]\n"
-                         "   ldrsb %[b], [%[y], %[i]]\n"
-                         "   cmp %[a], %[b]\n"
-                         "   bge 2f\n"               /* keep a where a >= b */
-                         "   movs %[a], %[b]\n"
-                         "2: strb %[a], [%[out], %[i]]\n"
-                         "   adds %[i], #1\n"
-                         "   bne 1b\n"
-                         ".syntax divided\n"
-                         : [i] "+l"(i), [a] "=&l"(a), [b] "=&l"(b)
-                         : [x] "l"(x), [y] "l"(y), [out] "l"(out)
-                         : "cc", "memory");
+        TC_MINMAX_V6M_LOOP("bge");
     } else {
-        __asm__ volatile(".syntax unified\n"   /* GCC hands Thumb-1 asm over in divided syntax */
-                         "1: ldrsb %[a], [%[x], %[i]]\n"
-                         "   ldrsb %[b], [%[y], %[i]]\n"
-                         "   cmp %[a], %[b]\n"
-                         "   ble 2f\n"               /* keep a where a <= b */
-                         "   movs %[a], %[b]\n"
-                         "2: strb %[a], [%[out], %[i]]\n"
-                         "   adds %[i], #1\n"
-                         "   bne 1b\n"
-                         ".syntax divided\n"
-                         : [i] "+l"(i), [a] "=&l"(a), [b] "=&l"(b)
-                         : [x] "l"(x), [y] "l"(y), [out] "l"(out)
-                         : "cc", "memory");
+        TC_MINMAX_V6M_LOOP("ble");
     }
 }
+#undef TC_MINMAX_V6M_LOOP
 #endif
 
-static inline void tc_minmax_row(const int8_t *x, int32_t x_step, const int8_t *y, int32_t y_step, int8_t *out,
-                                 int32_t n, int maximum)
+static inline void tc_minmax_row(const int8_t *x, int32_t x_step, const int8_t *y, int32_t y_step,
+                                 int8_t *out, int32_t n, int maximum)
 {
     int32_t i = 0;
 #if TC_MVE
@@ -117,5 +111,23 @@ static inline void tc_minmax_row(const int8_t *x, int32_t x_step, const int8_t *
         }
     }
 }
+
+/* A kernel file's body: tc_<op>_s8 walks the broadcast (tc_broadcast.h) with a row of its own, `maximum`
+ * a constant in it so that each kernel keeps only its own comparisons. */
+#define TC_MINMAX_KERNEL(op, maximum)                                                                    \
+    static TC_MINMAX_ROW void row(const void *p, const int8_t *x, int32_t xs, const int8_t *y, int32_t ys, \
+                                 int8_t *out, int32_t n)                                                 \
+    {                                                                                                    \
+        (void)p;                                                                                         \
+        tc_minmax_row(x, xs, y, ys, out, n, maximum);                                                    \
+    }                                                                                                    \
+                                                                                                         \
+    tc_status tc_##op##_s8(const tc_minmax_params *p, const int8_t *input1, const int8_t *input2,        \
+                           int8_t *output)                                                               \
+    {                                                                                                    \
+        tc_broadcast_walk(&p->broadcast, p->constant1 ? p->constant1 : input1,                           \
+                          p->constant2 ? p->constant2 : input2, output, row, NULL);                      \
+        return TC_OK;                                                                                    \
+    }
 
 #endif /* TC_MINMAX_H */

@@ -8,6 +8,7 @@
 #include "tc_int4.h"
 #include "tc_kernels.h"
 #include "tc_mve_gemm.h"
+#include "tc_palette.h"
 #include "tc_window.h"
 
 /* Output channel oc from its accumulator: bias, requantization, offset and clamp. */
@@ -488,4 +489,102 @@ tc_status tc_conv2d_s4(const tc_conv2d_params *p, const int8_t *input, int8_t *o
     }
 #endif
     return conv_s4_portable(p, input, output);
+}
+
+/* ---- Clustered weights: tc_conv2d_p4 ---- */
+
+static tc_status conv_p4_portable(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
+{
+    const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c, out_c = p->output.c;
+    const int32_t k_h = p->filter.h, k_w = p->filter.w, input_offset = p->input_offset;
+    const int32_t row_bytes = 4 * tc_s4_words(k_h * k_w * in_c);
+    for (int32_t b = 0; b < p->input.n; b++) {
+        const int8_t *image = input + b * in_h * in_w * in_c;
+        for (int32_t oy = 0; oy < p->output.h; oy++) {
+            const int32_t y0 = oy * p->stride_h - p->pad_top;
+            int32_t ky0, ky1;
+            tc_inside_taps(y0, p->dilation_h, k_h, in_h, &ky0, &ky1);
+            for (int32_t ox = 0; ox < p->output.w; ox++) {
+                const int32_t x0 = ox * p->stride_w - p->pad_left;
+                int32_t kx0, kx1;
+                tc_inside_taps(x0, p->dilation_w, k_w, in_w, &kx0, &kx1);
+                for (int32_t oc = 0; oc < out_c; oc++) { /* only the taps inside: padding adds nothing */
+                    const int8_t *row = p->weights + oc * row_bytes;
+                    int32_t acc = 0;
+                    for (int32_t ky = ky0; ky < ky1; ky++) {
+                        for (int32_t kx = kx0; kx < kx1; kx++) {
+                            const int32_t y = y0 + ky * p->dilation_h, x = x0 + kx * p->dilation_w;
+                            const int8_t *in = image + (y * in_w + x) * in_c;
+                            const int32_t k = (ky * k_w + kx) * in_c;
+                            for (int32_t c = 0; c < in_c; c++) {
+                                acc += tc_p4_value(row, p->palette, k + c) * (in[c] + input_offset);
+                            }
+                        }
+                    }
+                    *output++ = conv_output(p, acc, oc);
+                }
+            }
+        }
+    }
+    return TC_OK;
+}
+
+#if TC_DSP && !TC_MVE
+/* conv_dsp with the weights decoded TC_P4_ROWS rows at a time, for each pass of six positions, into the
+ * scratch after the int8 path's (ops/scratch.py): the same matrix kernel on the same int8 values, so the
+ * same outputs. Each row is decoded once per pass: its int8 form never lies in RAM whole. */
+static tc_status conv_p4_dsp(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
+{
+    const int32_t out_c = p->output.c, out_w = p->output.w, positions = p->output.h * out_w;
+    const int32_t depth = p->filter.h * p->filter.w * p->input.c, columns = TC_GEMM_COLUMNS;
+    const int32_t row_bytes = 4 * tc_s4_words(depth);
+    const tc_gemm g = {0, p->bias, &p->requant, out_c, depth, p->output_offset, p->act};
+    int8_t *stage = (int8_t *)(p->scratch + columns * ((depth + 3) & ~3));
+    const int32_t staged = (p->input.c & 3) ? (depth + 3) & ~3 : 0;
+    tc_dsp_quant *table = (tc_dsp_quant *)(stage + staged);
+    const tc_dsp_quant *quick = tc_gemm_quick_table(&g, table);
+    int8_t *block = (int8_t *)(table + out_c);
+    for (int32_t b = 0; b < p->input.n; b++) {
+        const int8_t *image = input + b * p->input.h * p->input.w * p->input.c;
+        int8_t *out = output + b * positions * out_c;
+        /* passes of six positions, a last one overlapping the one before, as conv_dsp; then one at a time */
+        for (int32_t pos = 0; pos < positions;) {
+            const int32_t n = positions >= columns ? columns : 1;
+            const int32_t first = n == columns ? tc_min_i32(pos, positions - columns) : pos;
+            for (int32_t i = 0; i < n; i++) {
+                im2col(p, image, (first + i) / out_w, (first + i) % out_w, p->scratch, i, n, stage);
+            }
+            for (int32_t row = 0; row < out_c; row += TC_P4_ROWS) {
+                const int32_t count = tc_min_i32(TC_P4_ROWS, out_c - row);
+                const int32_t q = p->requant.per_channel ? row : 0;
+                const tc_requant requant = {p->requant.multiplier + q, p->requant.shift + q,
+                                            p->requant.per_channel};
+                const tc_gemm rows = {block, p->bias ? p->bias + row : 0, &requant, count, depth,
+                                      p->output_offset, p->act};
+                tc_p4_decode(p->weights + row * row_bytes, depth, count, p->palette, block);
+                if (n == columns) {
+                    tc_gemm_cols(&rows, quick ? quick + row : 0, p->scratch, out + first * out_c + row,
+                                 out_c);
+                } else {
+                    tc_gemm_1col(&rows, quick ? quick + row : 0, p->scratch, out + first * out_c + row);
+                }
+            }
+            pos += n;
+        }
+    }
+    return TC_OK;
+}
+#endif
+
+tc_status tc_conv2d_p4(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
+{
+    if (p->filter.c != p->input.c) {
+        return TC_ERROR_ARGUMENT; /* grouped convolution */
+    }
+#if TC_DSP && !TC_MVE
+    if (p->scratch) {
+        return conv_p4_dsp(p, input, output);
+    }
+#endif
+    return conv_p4_portable(p, input, output);
 }

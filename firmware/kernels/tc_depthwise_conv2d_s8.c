@@ -11,6 +11,7 @@
 #include "tc_int4.h"
 #include "tc_kernels.h"
 #include "tc_mve.h"
+#include "tc_palette.h"
 #include "tc_window.h"
 
 static inline int8_t output_value(const tc_depthwise_conv2d_params *p, int32_t acc, int32_t oc)
@@ -526,5 +527,113 @@ tc_status tc_depthwise_conv2d_s4(const tc_depthwise_conv2d_params *p, const int8
     }
 #endif
     each_position(p, input, output, position);
+    return TC_OK;
+}
+
+/* ---- Clustered weights: tc_depthwise_conv2d_p4 (tc_palette.h), portable, or on DSP cores without
+ * Helium four channels per pass over every position (depth multiplier 1, channels a multiple of four) ---- */
+
+/* Weight (tap, channel oc): index oc of the tap's row, through the palette. */
+static void position_p4(const tc_depthwise_conv2d_params *p, const window *v, int8_t *out)
+{
+    const int32_t in_w = p->input.w, in_c = p->input.c, out_c = p->output.c, mult = p->depth_multiplier;
+    const int32_t row_bytes = 4 * tc_s4_words(out_c);
+    for (int32_t oc = 0; oc < out_c; oc++) {
+        const int32_t ic = oc / mult; /* input channel ic feeds outputs ic * mult ... + mult - 1 */
+        int32_t acc = 0;
+        for (int32_t ky = v->ky0; ky < v->ky1; ky++) {
+            for (int32_t kx = v->kx0; kx < v->kx1; kx++) {
+                const int32_t y = v->y0 + ky * p->dilation_h, x = v->x0 + kx * p->dilation_w;
+                const int8_t *row = p->weights + (ky * p->filter.w + kx) * row_bytes;
+                const int32_t in = v->image[(y * in_w + x) * in_c + ic];
+                acc += tc_p4_value(row, p->palette, oc) * (in + p->input_offset);
+            }
+        }
+        out[oc] = output_value(p, acc, oc);
+    }
+}
+
+#if TC_DSP && !TC_MVE
+/* Depth multiplier 1, channels a multiple of four: blocks of up to TC_P4_CHANNELS channels over every
+ * position, the block's taps decoded once per layer into the scratch (ops/scratch.py), four channels of a
+ * tap as the SMLABB/SMLATT pairs (w0, w2), (w1, w3); then position_dsp's arithmetic, four channels at a
+ * time, each position's window found once per block. */
+#define TC_P4_CHANNELS 16
+
+static void depthwise_p4_dsp(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output)
+{
+    const int32_t in_h = p->input.h, in_w = p->input.w, channels = p->input.c, k_w = p->filter.w;
+    const int32_t taps = p->filter.h * k_w, row_bytes = 4 * tc_s4_words(channels);
+    const int32_t offset = tc_pack_s16x2(p->input_offset, p->input_offset);
+    const outputs4 o = {p->bias, p->requant.multiplier, p->requant.shift, p->requant.per_channel,
+                        p->output_offset, p->act.min, p->act.max};
+    tc_alias_i32 *k = (tc_alias_i32 *)p->scratch; /* [quad][tap][2] */
+    for (int32_t first = 0; first < channels; first += TC_P4_CHANNELS) {
+        const int32_t quads = tc_min_i32(TC_P4_CHANNELS, channels - first) / 4;
+        for (int32_t g = 0; g < quads; g++) {
+            for (int32_t t = 0; t < taps; t++) {
+                const int8_t *row = p->weights + t * row_bytes;
+                const int32_t c = first + 4 * g;
+                k[2 * (g * taps + t)] = tc_pack_s16x2(tc_p4_value(row, p->palette, c),
+                                                      tc_p4_value(row, p->palette, c + 2));
+                k[2 * (g * taps + t) + 1] = tc_pack_s16x2(tc_p4_value(row, p->palette, c + 1),
+                                                          tc_p4_value(row, p->palette, c + 3));
+            }
+        }
+        int8_t *out = output + first;
+        for (int32_t b = 0; b < p->input.n; b++) {
+            const int8_t *image = input + b * in_h * in_w * channels + first;
+            for (int32_t oy = 0; oy < p->output.h; oy++) {
+                const int32_t y0 = oy * p->stride_h - p->pad_top;
+                int32_t ky0, ky1;
+                tc_inside_taps(y0, p->dilation_h, p->filter.h, in_h, &ky0, &ky1);
+                for (int32_t ox = 0; ox < p->output.w; ox++, out += channels) {
+                    const int32_t x0 = ox * p->stride_w - p->pad_left;
+                    int32_t kx0, kx1;
+                    tc_inside_taps(x0, p->dilation_w, k_w, in_w, &kx0, &kx1);
+                    for (int32_t g = 0; g < quads; g++) {
+                        const int32_t c = first + 4 * g;
+                        const tc_alias_i32 *kg = k + 2 * g * taps;
+                        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+                        if (o.bias) {
+                            a0 = o.bias[c], a1 = o.bias[c + 1], a2 = o.bias[c + 2], a3 = o.bias[c + 3];
+                        }
+                        for (int32_t ky = ky0; ky < ky1; ky++) {
+                            const int8_t *in =
+                                image + ((y0 + ky * p->dilation_h) * in_w + x0) * channels + 4 * g;
+                            for (int32_t kx = kx0; kx < kx1; kx++) {
+                                const int32_t x = tc_read_s8x4(in + kx * p->dilation_w * channels);
+                                const int32_t x02 = __sxtab16(offset, x), x13 = tc_sxtab16_ror8(offset, x);
+                                const int32_t tap = 2 * (ky * k_w + kx), k02 = kg[tap], k13 = kg[tap + 1];
+                                a0 = __smlabb(x02, k02, a0);
+                                a2 = __smlatt(x02, k02, a2);
+                                a1 = __smlabb(x13, k13, a1);
+                                a3 = __smlatt(x13, k13, a3);
+                            }
+                        }
+                        out[4 * g] = output4(&o, a0, c);
+                        out[4 * g + 1] = output4(&o, a1, c + 1);
+                        out[4 * g + 2] = output4(&o, a2, c + 2);
+                        out[4 * g + 3] = output4(&o, a3, c + 3);
+                    }
+                }
+            }
+        }
+    }
+}
+#endif
+
+tc_status tc_depthwise_conv2d_p4(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output)
+{
+    if (p->output.c != p->input.c * p->depth_multiplier) {
+        return TC_ERROR_ARGUMENT;
+    }
+#if TC_DSP && !TC_MVE
+    if (p->scratch && p->depth_multiplier == 1 && (p->input.c & 3) == 0) {
+        depthwise_p4_dsp(p, input, output);
+        return TC_OK;
+    }
+#endif
+    each_position(p, input, output, position_p4);
     return TC_OK;
 }

@@ -8,6 +8,7 @@
 #include "tc_int4.h"
 #include "tc_kernels.h"
 #include "tc_mve_gemm.h"
+#include "tc_palette.h"
 
 /* acc + sum a[i] * b[i], unrolled by four. Not inlined: inside the output loop the compiler spills a
  * pointer of this loop under the requantization's register pressure. */
@@ -317,4 +318,85 @@ tc_status tc_fully_connected_s4(const tc_fully_connected_params *p, const int8_t
     }
 #endif
     return fully_connected_s4_portable(p, input, output);
+}
+
+/* ---- Clustered weights: tc_fully_connected_p4 ---- */
+
+static tc_status fully_connected_p4_portable(const tc_fully_connected_params *p, const int8_t *input,
+                                             int8_t *output)
+{
+    const int32_t depth = p->input_depth, row_bytes = 4 * tc_s4_words(depth);
+    for (int32_t b = 0; b < p->batches; b++, input += depth) {
+        for (int32_t o = 0; o < p->output_depth; o++) {
+            const int8_t *row = p->weights + o * row_bytes;
+            int32_t acc = p->bias[o]; /* the input offset is folded into it */
+            for (int32_t k = 0; k < depth; k++) {
+                acc += tc_p4_value(row, p->palette, k) * (int32_t)input[k];
+            }
+            const int32_t q = p->requant.per_channel ? o : 0;
+            acc = tc_requantize(acc, p->requant.multiplier[q], p->requant.shift[q]) + p->output_offset;
+            *output++ = (int8_t)tc_clamp_i32(acc, p->act.min, p->act.max);
+        }
+    }
+    return TC_OK;
+}
+
+#if TC_DSP && !TC_MVE
+/* Each byte of the nibble form holds two indices, of values i and i + 4 of its word (tc_palette.h). A table
+ * of the 256 bytes gives their weights as one int16 pair (palette[high], palette[low]), and the input row is
+ * laid out in the same pairs (x[8j + i], x[8j + 4 + i]), zero past the depth: then one SMLAD makes a byte's
+ * two products, exactly, as |w x| <= 2^14. The scratch (ops/scratch.py): the pairs, then the table. */
+static void pair_input_p4(const int8_t *in, int32_t depth, int32_t words, tc_alias_i32 *col)
+{
+    for (int32_t j = 0; j < words; j++) {
+        for (int32_t i = 0; i < 4; i++) {
+            const int32_t k = 8 * j + i;
+            *col++ = tc_pack_s16x2(k < depth ? in[k] : 0, k + 4 < depth ? in[k + 4] : 0);
+        }
+    }
+}
+
+/* acc + a row of `words` words of indices times the paired input. */
+__attribute__((noinline)) static int32_t dot_p4(const int8_t *w, const tc_alias_i32 *col,
+                                                const int32_t *table, int32_t words, int32_t acc)
+{
+    for (const tc_alias_i32 *end = col + 4 * words; col != end; col += 4, w += 4) {
+        const uint32_t v = (uint32_t)tc_read_s8x4(w);
+        acc = __smlad(table[v & 0xFF], col[0], acc);
+        acc = __smlad(table[(v >> 8) & 0xFF], col[1], acc);
+        acc = __smlad(table[(v >> 16) & 0xFF], col[2], acc);
+        acc = __smlad(table[v >> 24], col[3], acc);
+    }
+    return acc;
+}
+
+static tc_status fully_connected_p4_dsp(const tc_fully_connected_params *p, const int8_t *input,
+                                        int8_t *output)
+{
+    const int32_t depth = p->input_depth, rows = p->output_depth, words = tc_s4_words(depth);
+    tc_alias_i32 *col = (tc_alias_i32 *)p->scratch;
+    int32_t *table = (int32_t *)(col + 4 * words);
+    for (int32_t b = 0; b < 256; b++) {
+        table[b] = tc_pack_s16x2(p->palette[b >> 4], p->palette[b & 15]);
+    }
+    for (int32_t b = 0; b < p->batches; b++, input += depth, output += rows) {
+        pair_input_p4(input, depth, words, col);
+        for (int32_t row = 0; row < rows; row++) {
+            const int32_t acc = dot_p4(p->weights + row * 4 * words, col, table, words, p->bias[row]);
+            const tc_channel_quant q = tc_channel_quant_make(&p->requant, row, p->output_offset, p->act);
+            output[row] = tc_channel_output(&q, acc);
+        }
+    }
+    return TC_OK;
+}
+#endif
+
+tc_status tc_fully_connected_p4(const tc_fully_connected_params *p, const int8_t *input, int8_t *output)
+{
+#if TC_DSP && !TC_MVE
+    if (p->scratch) {
+        return fully_connected_p4_dsp(p, input, output);
+    }
+#endif
+    return fully_connected_p4_portable(p, input, output);
 }

@@ -1,9 +1,11 @@
 /* PAD and PADV2: fill the output with the pad value (PAD: the output zero point; PADV2: its constant, which
  * TFLite Micro requires to share the output's quantization, so its bytes are copied as they are), then copy
  * the input's contiguous runs to their places inside. The generator merged the axes that carry no padding
- * into the runs, so a 2-D zero padding of NHWC copies one W x C row per input row. */
+ * into the runs, so a 2-D zero padding of NHWC copies one W x C row per input row. The runs' places follow
+ * tc_copy.h's odometer. */
 #include <string.h>
 
+#include "tc_copy.h"
 #include "tc_kernels.h"
 
 tc_status tc_pad_s8(const tc_pad_params *p, const int8_t *input, int8_t *output)
@@ -16,20 +18,9 @@ tc_status tc_pad_s8(const tc_pad_params *p, const int8_t *input, int8_t *output)
     const int32_t run = p->count[last];
     int32_t index[TC_COPY_MAX_RANK] = {0};
     int32_t at = p->offset;   /* output element of the current input run's first element */
-    for (;;) {
+    do {
         memcpy(output + at, input, (size_t)run);
         input += run;
-        int32_t axis = last - 1;
-        for (; axis >= 0; axis--) {
-            at += p->step[axis];
-            if (++index[axis] < p->count[axis]) {
-                break;
-            }
-            at -= p->step[axis] * p->count[axis];
-            index[axis] = 0;
-        }
-        if (axis < 0) {
-            return TC_OK;
-        }
-    }
+    } while (tc_copy_next(index, p->count, p->step, last, &at));
+    return TC_OK;
 }

@@ -3,11 +3,13 @@
  * input[offset + i0 * step[0] + .. + ik * step[k]].
  * The generator has dropped axes of extent 1 and merged neighbours that stay contiguous, so a plain slice
  * is a few memcpy runs and a transpose a loop of strided byte loads. No multiplication per element: the
- * odometer adds one step per output element (steps may be negative: STRIDED_SLICE's reversed axes).
+ * odometer (tc_copy.h) adds one step per output element (steps may be negative: STRIDED_SLICE's reversed
+ * axes).
  * On Helium cores, a forward step of at most 17 bytes (a transpose of narrow rows) takes sixteen elements
  * per VLDRB gather: offsets 0, step, .., 15 step all fit its unsigned byte offsets. */
 #include <string.h>
 
+#include "tc_copy.h"
 #include "tc_kernels.h"
 #include "tc_mve.h"
 
@@ -20,7 +22,7 @@ tc_status tc_strided_copy_s8(const tc_strided_copy_params *p, const int8_t *inpu
     const int32_t run = p->count[last], step = p->step[last];
     int32_t index[TC_COPY_MAX_RANK] = {0};
     int32_t at = p->offset;   /* input element of the current run's first output element */
-    for (;;) {
+    do {
         if (step == 1) {
             memcpy(output, input + at, (size_t)run);
         } else {
@@ -48,17 +50,6 @@ tc_status tc_strided_copy_s8(const tc_strided_copy_params *p, const int8_t *inpu
             }
         }
         output += run;
-        int32_t axis = last - 1;
-        for (; axis >= 0; axis--) {   /* the next outer index, odometer style */
-            at += p->step[axis];
-            if (++index[axis] < p->count[axis]) {
-                break;
-            }
-            at -= p->step[axis] * p->count[axis];
-            index[axis] = 0;
-        }
-        if (axis < 0) {
-            return TC_OK;
-        }
-    }
+    } while (tc_copy_next(index, p->count, p->step, last, &at));   /* the next outer index */
+    return TC_OK;
 }

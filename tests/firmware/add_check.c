@@ -69,7 +69,8 @@ int main(void)
         const int whole = k % 3 == 0; /* a third without broadcasting: the flat loop */
         const tc_dims s1 = strides(d, whole ? 15 : draw(0, 15), &size1);
         const tc_dims s2 = strides(d, whole ? 15 : draw(0, 15), &size2);
-        /* the walk uncollapsed: NHWC behind one axis of length 1 (the compiler's collapse is tested in Python) */
+        /* the walk uncollapsed: NHWC behind one axis of length 1 (the compiler's collapse is tested in
+         * Python) */
         p.broadcast = (tc_broadcast){
             {1, d.n, d.h, d.w, d.c}, {0, s1.n, s1.h, s1.w, s1.c}, {0, s2.n, s2.h, s2.w, s2.c}};
         p.size = d.n * d.h * d.w * d.c;

@@ -36,12 +36,12 @@ static int check(int32_t x, int32_t multiplier, int32_t shift)
 {
     if (multiplier >= (1 << 30) && shift <= -1 && shift >= -23) { /* tc_dsp_quant_fits */
         for (int32_t offset = -128; offset <= 127; offset += 85) {
-            const int32_t want = tc_clamp_i32(tc_requantize_reference(x, multiplier, shift) + offset, TC_INT8_MIN,
-                                              TC_INT8_MAX);
+            const int32_t want = tc_clamp_i32(tc_requantize_reference(x, multiplier, shift) + offset,
+                                              TC_INT8_MIN, TC_INT8_MAX);
             if (dsp_form(x, multiplier, shift, offset) != want) {
                 printf("DSP form: x=%ld multiplier=%ld shift=%ld offset=%ld: %ld, want %ld\n", (long)x,
-                       (long)multiplier, (long)shift, (long)offset, (long)dsp_form(x, multiplier, shift, offset),
-                       (long)want);
+                       (long)multiplier, (long)shift, (long)offset,
+                       (long)dsp_form(x, multiplier, shift, offset), (long)want);
                 return 1;
             }
         }

@@ -98,7 +98,8 @@ def _need(call: KernelCall, core: str) -> int:
 
 def _conv_need(p: dict, core: str) -> int:
     out_c, kh, kw, in_c = p["filter"]
-    if (kh, kw) == (1, 1) and (p["pad_top"], p["pad_left"]) == (0, 0) and (p["dilation_h"], p["dilation_w"]) == (1, 1):
+    if (kh, kw) == (1, 1) and (p["pad_top"], p["pad_left"]) == (0, 0) \
+            and (p["dilation_h"], p["dilation_w"]) == (1, 1):
         return 0                                            # the 1x1 kernels need no im2col
     columns = kh * kw * in_c
     if core == "mve":

@@ -171,7 +171,8 @@ def emit_project(graph: Graph, calls: list[KernelCall], plan: ArenaPlan, board: 
     )
     out.mkdir(parents=True, exist_ok=True)
     for template, name in [("model.h.j2", "model.h"), ("model.c.j2", "model.c"),
-                           ("model_weights.h.j2", "model_weights.h"), ("model_weights.c.j2", "model_weights.c"),
+                           ("model_weights.h.j2", "model_weights.h"),
+                           ("model_weights.c.j2", "model_weights.c"),
                            ("Makefile.j2", "Makefile"), ("memory.ld.j2", "memory.ld")]:
         (out / name).write_text(env.get_template(template).render(**values))
     _copy_runtime(out / "firmware", kernel_files, cmsis_nn is not None)

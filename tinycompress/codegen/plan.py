@@ -57,7 +57,8 @@ def linear_plan(buffers: list[Buffer]) -> int:
 class ArenaPlan:
     size: int                     # bytes of the arena
     offsets: dict[int, int]       # tensor index -> byte offset
-    unshared_size: int            # all activation tensors and scratch buffers side by side, aligned (no reuse)
+    unshared_size: int            # all activation tensors and scratch buffers side by side, aligned
+                                  # (no reuse)
     scratch: dict[int, int] = field(default_factory=dict)   # layer index -> offset of its scratch
 
 
@@ -103,10 +104,11 @@ def plan_arena(calls, tensors, graph_inputs: list[int], graph_outputs: list[int]
         use(t, last)
     _overwrite_dead_inputs(calls, owner, buffers)
     live = [buffers[b] for b in sorted(set(owner.values()))]
-    scratch = {step: Buffer(call.scratch_bytes, step, step) for step, call in enumerate(calls) if call.scratch_bytes}
+    scratch = {step: Buffer(call.scratch_bytes, step, step) for step, call in enumerate(calls)
+               if call.scratch_bytes}
 
     unshared = linear_plan([Buffer(tensors[t].nbytes, 0, 0) for t in owner] +
                            [Buffer(buf.size, 0, 0) for buf in scratch.values()])
     size = greedy_plan(live + list(scratch.values()))
-    return ArenaPlan(size=size, offsets={t: buffers[b].offset for t, b in owner.items()}, unshared_size=unshared,
-                     scratch={step: buf.offset for step, buf in scratch.items()})
+    return ArenaPlan(size=size, offsets={t: buffers[b].offset for t, b in owner.items()},
+                     unshared_size=unshared, scratch={step: buf.offset for step, buf in scratch.items()})

@@ -35,8 +35,8 @@ class NpzData:
             raise TinyCompressError(f"{self.path} is not a readable .npz file ({_reason(exc)}); "
                                     "write it with numpy.savez") from None
         if len(infos) > MAX_NPZ_MEMBERS:
-            raise TinyCompressError(f"{self.path} holds {len(infos):,} arrays, more than the {MAX_NPZ_MEMBERS} "
-                                    "a data file may have")
+            raise TinyCompressError(f"{self.path} holds {len(infos):,} arrays, more than the "
+                                    f"{MAX_NPZ_MEMBERS} a data file may have")
         total = sum(info.file_size for info in infos)
         if total > MAX_NPZ_BYTES:
             raise TinyCompressError(f"{self.path} would decompress to {total:,} bytes, more than the "
@@ -62,12 +62,13 @@ class NpzData:
                 read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
                 shape, fortran, dtype = read_header(f)
                 if dtype.hasobject:
-                    raise TinyCompressError(f"{self.path}: '{key}' holds Python objects ({dtype}), which would "
-                                            "need unpickling; store plain numeric or string arrays")
+                    raise TinyCompressError(f"{self.path}: '{key}' holds Python objects ({dtype}), which "
+                                            "would need unpickling; store plain numeric or string arrays")
                 count = int(np.prod(shape, dtype=np.int64))
                 nbytes = count * dtype.itemsize
                 if nbytes > info.file_size:
-                    raise ValueError(f"its header declares {nbytes:,} bytes in a member of {info.file_size:,}")
+                    raise ValueError(f"its header declares {nbytes:,} bytes in a member of "
+                                     f"{info.file_size:,}")
                 raw = f.read(nbytes)
         except TinyCompressError:
             raise
@@ -101,7 +102,8 @@ class ModelIO:
 def graph_io(graph) -> ModelIO:
     from ..pipeline import token_range
     inp = graph.input_tensor()
-    return ModelIO(tuple(inp.shape), inp.dtype == "int32", token_range(graph), tuple(graph.output_tensor().shape))
+    return ModelIO(tuple(inp.shape), inp.dtype == "int32", token_range(graph),
+                   tuple(graph.output_tensor().shape))
 
 
 def _forms(shape: tuple) -> list[tuple]:
@@ -153,15 +155,16 @@ def _is_int(array: np.ndarray) -> bool:
 
 
 def check_samples(x: np.ndarray, io: ModelIO, where: str) -> np.ndarray:
-    """Samples 'x' for the model, (N, *input shape): float features, or integer token ids in the vocabulary."""
+    """Samples 'x' for the model, (N, *input shape): float features, or integer token ids in the
+    vocabulary."""
     x = np.asarray(x)
     n = _check_shape(x, io.input_shape, where, "reads")
     if io.tokens:
         if not _is_int(x):
             raise TinyCompressError(f"{where} is {x.dtype}; the model reads token ids: store integers")
         if io.vocab is not None and (x.min() < 0 or x.max() >= io.vocab):
-            raise TinyCompressError(f"{where}: token ids run from {x.min()} to {x.max()} but the vocabulary has "
-                                    f"{io.vocab} tokens (ids 0 to {io.vocab - 1})")
+            raise TinyCompressError(f"{where}: token ids run from {x.min()} to {x.max()} but the vocabulary "
+                                    f"has {io.vocab} tokens (ids 0 to {io.vocab - 1})")
         return x.astype(np.int32).reshape((n,) + tuple(x.shape[x.ndim - len(_core(io)):]))
     if not np.issubdtype(x.dtype, np.floating):
         raise TinyCompressError(f"{where} is {x.dtype}; the model reads float features: store float32 "
@@ -184,25 +187,26 @@ def check_int8_samples(x: np.ndarray, io: ModelIO, where: str) -> np.ndarray:
 
 
 def check_labels(y: np.ndarray, io: ModelIO, count: int, where: str) -> np.ndarray:
-    """Labels 'y', one per input: class ids 0..classes-1 for a classifier, else targets shaped like the output."""
+    """Labels 'y', one per input: class ids 0..classes-1 for a classifier, else targets shaped like the
+    output."""
     y = np.asarray(y)
     found = y.shape[0] if y.ndim else 0
     if found != count:
         raise TinyCompressError(f"{where} holds {found:,} labels for {count:,} inputs; give one per input")
     if io.classes > 1 and y.size == count:   # one value per input for a model of several outputs: class ids
         if not _is_int(y):
-            raise TinyCompressError(f"{where} is {y.dtype}; a classifier of {io.classes} outputs takes integer "
-                                    f"class ids 0 to {io.classes - 1}")
+            raise TinyCompressError(f"{where} is {y.dtype}; a classifier of {io.classes} outputs takes "
+                                    f"integer class ids 0 to {io.classes - 1}")
         if y.min() < 0 or y.max() >= io.classes:
             first = int(np.argmax((y < 0) | (y >= io.classes)))
-            raise TinyCompressError(f"{where}: class ids run from {y.min()} to {y.max()} (the first out of range "
-                                    f"at index {first}) but the model has {io.classes} outputs: expected 0 to "
-                                    f"{io.classes - 1}")
+            raise TinyCompressError(f"{where}: class ids run from {y.min()} to {y.max()} (the first out of "
+                                    f"range at index {first}) but the model has {io.classes} outputs: "
+                                    f"expected 0 to {io.classes - 1}")
         return y.reshape(-1)
     if y.size != count * io.classes:
-        raise TinyCompressError(f"{where} has shape {_text(y.shape)}; the model writes {_text(io.output_shape)}: "
-                                f"expected one target of {io.classes} values per input, "
-                                f"{' or '.join(_text(f, 'N') for f in _forms(io.output_shape))}")
+        raise TinyCompressError(f"{where} has shape {_text(y.shape)}; the model writes "
+                                f"{_text(io.output_shape)}: expected one target of {io.classes} values per "
+                                f"input, {' or '.join(_text(f, 'N') for f in _forms(io.output_shape))}")
     if not _is_int(y):
         _check_finite(y, where)
     return y

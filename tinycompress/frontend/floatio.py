@@ -108,8 +108,8 @@ def fold_float_io(graph: Graph) -> Graph:
                 t, verb = graph.tensors[i], "writes" if i in layer.outputs else "reads"
                 raise TinyCompressError(
                     f"layer {layer.name} ({layer.op}) {verb} the float32 tensor {t.name or t.index}; float "
-                    "tensors are supported only at the model's input (QUANTIZE) and output (DEQUANTIZE) of an "
-                    "int8 model: convert with full int8 quantization")
+                    "tensors are supported only at the model's input (QUANTIZE) and output (DEQUANTIZE) of "
+                    "an int8 model: convert with full int8 quantization")
     float_in = inputs[0] != graph.inputs[0]
     float_out = outputs[0] != graph.outputs[0]
     # the flatbuffer's own operator indices: layers folded at load (fold.py) are not in graph.layers
@@ -143,7 +143,8 @@ def _int8_source(data: bytes, dropped: set[int], inputs: list[int], outputs: lis
 def quantize(x, scale: float, zero_point: int) -> np.ndarray:
     """AffineQuantize to int8: float32 division, std::round (halves away from zero), saturating cast."""
     with np.errstate(over="ignore", invalid="ignore"):   # a quotient past float32 is infinite, as in C
-        r = (np.asarray(x, np.float32) / np.float32(scale)).astype(np.float64)   # the float32 quotient, exactly
+        # the float32 quotient, exactly
+        r = (np.asarray(x, np.float32) / np.float32(scale)).astype(np.float64)
         rounded = np.sign(r) * np.floor(np.abs(r) + 0.5)   # exact in double for a float32 r below 2^29
         rounded = np.where(np.isnan(r), 0.0, np.clip(rounded, -2.0 ** 31, 2.0 ** 31 - 1))
     return np.clip(rounded + zero_point, -128, 127).astype(np.int8)

@@ -33,8 +33,8 @@ SHAPE_OPERANDS = {
     "RESHAPE": (1,), "EXPAND_DIMS": (1,), "FILL": (0,), "BROADCAST_TO": (1,), "TILE": (1,), "PAD": (1,),
     "PADV2": (1,), "MIRROR_PAD": (1,), "STRIDED_SLICE": (1, 2, 3), "SLICE": (1, 2), "TRANSPOSE": (1,),
     "MEAN": (1,), "SUM": (1,), "REDUCE_MAX": (1,), "REDUCE_MIN": (1,), "REDUCE_PROD": (1,), "ARG_MAX": (1,),
-    "ARG_MIN": (1,), "SPLIT": (0,), "SPLIT_V": (1, 2), "RESIZE_NEAREST_NEIGHBOR": (1,), "RESIZE_BILINEAR": (1,),
-    "TRANSPOSE_CONV": (0,),
+    "ARG_MIN": (1,), "SPLIT": (0,), "SPLIT_V": (1, 2), "RESIZE_NEAREST_NEIGHBOR": (1,),
+    "RESIZE_BILINEAR": (1,), "TRANSPOSE_CONV": (0,),
 }
 SHAPE_ONLY = {"SHAPE"}   # reads its input's shape, not its values
 MAX_FOLDED_ELEMENTS = 1 << 16   # shape vectors are tiny; a folder never builds anything large
@@ -104,7 +104,8 @@ def _strided_slice(layer, x, out, where):
         start = min(max(start, 0), size) if stride > 0 else min(max(start, -1), size - 1)
         if o.get("shrink_axis_mask", 0) & bit:
             if not 0 <= start < size:
-                raise FoldError(f"{where}: index {begin[axis]} is out of range for axis {axis} of size {size}")
+                raise FoldError(f"{where}: index {begin[axis]} is out of range for axis {axis} of size "
+                                f"{size}")
             index.append(start)
             continue
         stop = end[axis]
@@ -128,7 +129,8 @@ def _slice(layer, x, out, where):
     for axis, (b, s) in enumerate(zip(begin, size)):
         s = data.shape[axis] - b if s == -1 else s
         if b < 0 or s < 0 or b + s > data.shape[axis]:
-            raise FoldError(f"{where}: begin {b} and size {s} do not fit axis {axis} of size {data.shape[axis]}")
+            raise FoldError(f"{where}: begin {b} and size {s} do not fit axis {axis} of size "
+                            f"{data.shape[axis]}")
         index.append(slice(b, b + s))
     return [data[tuple(index)]]
 
@@ -280,7 +282,8 @@ def reshape_target(layer: Layer, new_shape: np.ndarray | None, size: int, out: T
     if -1 in shape:
         shape[shape.index(-1)] = size // known
     if math.prod(shape) != size:
-        raise FoldError(f"{where}: the new shape {shape} holds {math.prod(shape)} values but the input holds {size}")
+        raise FoldError(f"{where}: the new shape {shape} holds {math.prod(shape)} values but the input "
+                        f"holds {size}")
     return tuple(shape)
 
 
@@ -353,7 +356,8 @@ def _set_constant(t: Tensor, value: np.ndarray, placeholder: bool, where: str) -
         raise FoldError(f"{where} computes {value.size:,} values; shape arithmetic is never that large")
     if not placeholder and tuple(value.shape) != tuple(t.shape):
         raise FoldError(f"{where}: computed for batch 1 it gives {dims(value.shape)} values, but the model "
-                        f"declares {t.name or t.index} as {dims(t.shape)}; the model is inconsistent: re-export it")
+                        f"declares {t.name or t.index} as {dims(t.shape)}; the model is inconsistent: "
+                        "re-export it")
     t.shape = tuple(int(d) for d in value.shape)
     t.data = value.astype(np.dtype(t.dtype))
 
@@ -367,7 +371,8 @@ def _computed_shape(layer: Layer, graph: Graph, out: Tensor, rule, where: str) -
         new_shape = inputs[1] if len(inputs) > 1 else None
         if new_shape is not None and not new_shape.is_constant:
             return tuple(out.shape)   # refused below, naming the layer that computes it
-        return reshape_target(layer, None if new_shape is None else new_shape.data, inputs[0].size, out, where)
+        return reshape_target(layer, None if new_shape is None else new_shape.data, inputs[0].size, out,
+                              where)
     if rule is not None and len(layer.outputs) == 1 and len(inputs) >= rule.inputs \
             and all(t is not None for t in inputs[:rule.inputs]):
         try:
@@ -383,7 +388,6 @@ def refuse_data_dependent_shapes(graph: Graph) -> None:
     """After folding, every value a layer needs as a shape is a constant, or depends on the data: refuse
     each layer that computes such a value (or reads it from a graph input), the first one in order."""
     from .verify import refuse_layer
-    producer = {o: layer for layer in graph.layers for o in layer.outputs}
     needed: dict[int, Layer] = {}    # tensor -> a layer that needs its value at compile time
     for layer in graph.layers:
         for position in SHAPE_OPERANDS.get(layer.op, ()):
@@ -401,15 +405,15 @@ def refuse_data_dependent_shapes(graph: Graph) -> None:
         if any(o in needed for o in layer.outputs):
             user = next(needed[o] for o in layer.outputs if o in needed)
             refuse_layer(layer, FoldError(
-                f"layer {layer.name} ({layer.op}) computes a value that layer {user.name} ({user.op}) needs as a "
-                "shape, from data known only at run time; shapes must be fixed at compile time (a dynamic "
-                "batch is compiled as 1)"))
+                f"layer {layer.name} ({layer.op}) computes a value that layer {user.name} ({user.op}) needs "
+                "as a shape, from data known only at run time; shapes must be fixed at compile time (a "
+                "dynamic batch is compiled as 1)"))
     for layer in graph.layers:   # and the layers reading those values (recorded by `inspect`)
         for position in SHAPE_OPERANDS.get(layer.op, ()):
             i = layer.inputs[position] if position < len(layer.inputs) else -1
             if i in needed and i not in graph.inputs:
-                refuse_layer(layer, FoldError(f"layer {layer.name} ({layer.op}) takes a shape from values known "
-                                              "only at run time; shapes must be fixed at compile time"))
+                refuse_layer(layer, FoldError(f"layer {layer.name} ({layer.op}) takes a shape from values "
+                                              "known only at run time; shapes must be fixed at compile time"))
     for i in graph.inputs:
         if i in needed:
             refuse_layer(needed[i], FoldError(

@@ -55,7 +55,8 @@ def read_tflite(data: bytes, name: str = "model") -> Graph:
         code = codes[op.opcodeIndex]
         op_name = op_names.get(code, f"OPCODE_{code}")
         if op_name == "CUSTOM":
-            op_name = "CUSTOM:" + (model.operatorCodes[op.opcodeIndex].customCode or b"").decode(errors="replace")
+            custom = model.operatorCodes[op.opcodeIndex].customCode or b""
+            op_name = "CUSTOM:" + custom.decode(errors="replace")
         verify.check_options(op_name, op.builtinOptions, len(layers))
         layers.append(Layer(name="", op=op_name, inputs=[int(i) for i in op.inputs],
                             outputs=[int(i) for i in op.outputs], options=_options(op), operator=len(layers)))
@@ -109,8 +110,9 @@ def _tensor(index: int, t, buffers, data: bytes) -> Tensor:
                 raise TinyCompressError(f"tensor {name or index} has {len(raw)} bytes of data but its shape "
                                         f"{list(shape)} of {dtype} needs {expected}; the model is corrupt: "
                                         "re-export it")
+            # int4 stays packed
             const = np.frombuffer(raw, np.uint8) if dtype == "int4" else \
-                np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)  # int4 stays packed
+                np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)
     return Tensor(index=index, name=name, shape=shape, dtype=dtype, scale=scale, zero_point=zero_point,
                   quantized_dimension=int(q.quantizedDimension) if q is not None else 0, data=const)
 
@@ -160,7 +162,8 @@ def _name_layers(layers: list[Layer], tensors: list[Tensor]) -> None:
 
 
 def constant_bytes_location(data: bytes, tensor_index: int) -> tuple[int, int]:
-    """(offset, length) of a constant tensor's bytes inside the flatbuffer, so they can be patched in place."""
+    """(offset, length) of a constant tensor's bytes inside the flatbuffer, so they can be patched in
+    place."""
     model = schema.Model.GetRootAs(data, 0)
     buffer = model.Buffers(model.Subgraphs(0).Tensors(tensor_index).Buffer())
     if buffer.Offset() > 1:          # stored after the flatbuffer

@@ -1,7 +1,7 @@
 """The golden reference: the TFLite Micro interpreter run on the same .tflite.
 
-The interpreter runs in a child process (`python -m tinycompress.frontend.reference`), one per batch of inputs, so a
-segfault or abort inside it becomes one line naming the stage instead of killing tinycompress.
+The interpreter runs in a child process (`python -m tinycompress.frontend.reference`), one per batch of
+inputs, so a segfault or abort inside it becomes one line naming the stage instead of killing tinycompress.
 """
 from __future__ import annotations
 
@@ -47,14 +47,16 @@ def _run_child(task: str, work: Path, tflite: bytes) -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(Path(__file__).resolve().parent.parent)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
     try:
-        proc = subprocess.run([sys.executable, "-m", "tinycompress.frontend.reference", task, str(work)], env=env,
-                              capture_output=True, text=True, timeout=TIMEOUT_SECONDS)
+        proc = subprocess.run([sys.executable, "-m", "tinycompress.frontend.reference", task, str(work)],
+                              env=env, capture_output=True, text=True, timeout=TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
-        raise TinyCompressError(f"the TFLite Micro interpreter ran past {TIMEOUT_SECONDS} s on this model") from None
+        raise TinyCompressError(f"the TFLite Micro interpreter ran past {TIMEOUT_SECONDS} s on this "
+                                "model") from None
     if proc.returncode == 0:
         return
     if proc.returncode == MISSING:
-        raise TinyCompressError("tflite-micro is not installed; install it with: pip install -e .", EXIT_TOOL_MISSING)
+        raise TinyCompressError("tflite-micro is not installed; install it with: pip install -e .",
+                                EXIT_TOOL_MISSING)
     if proc.returncode < 0:
         try:
             name = f"{signal.Signals(-proc.returncode).name}, "

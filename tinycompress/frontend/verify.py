@@ -26,8 +26,8 @@ MAX_TENSOR_BYTES = 2 ** 31           # no tensor (or shape product) past this: s
 IDENTIFIER = b"TFL3"
 INT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (0, 0), "int32": (0, 0), "int4": (-8, 7)}
 WINDOW_OPTIONS = {"stride_h": "strides", "stride_w": "strides", "dilation_h_factor": "dilations",
-                  "dilation_w_factor": "dilations", "filter_height": "pool sizes", "filter_width": "pool sizes",
-                  "depth_multiplier": "depth multipliers"}
+                  "dilation_w_factor": "dilations", "filter_height": "pool sizes",
+                  "filter_width": "pool sizes", "depth_multiplier": "depth multipliers"}
 
 
 def fail(message: str) -> TinyCompressError:
@@ -61,8 +61,8 @@ def check_file(path: Path) -> None:
     """Size cap and identifier, read from the first 8 bytes before the whole file is read."""
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
-        raise fail(f"{path.name} is {size:,} bytes; model files past {MAX_FILE_BYTES // 2**20} MiB are refused "
-                   "(a microcontroller model is far smaller): check the file")
+        raise fail(f"{path.name} is {size:,} bytes; model files past {MAX_FILE_BYTES // 2**20} MiB are "
+                   "refused (a microcontroller model is far smaller): check the file")
     with open(path, "rb") as f:
         head = f.read(8)
     check_identifier(head, path.stem)
@@ -70,7 +70,8 @@ def check_file(path: Path) -> None:
 
 def check_identifier(head: bytes, name: str) -> None:
     if len(head) < 8 or head[4:8] != IDENTIFIER:
-        raise fail(f"{name} is not a TFLite flatbuffer (no TFL3 identifier); give a .tflite file or a .keras model")
+        raise fail(f"{name} is not a TFLite flatbuffer (no TFL3 identifier); give a .tflite file or a "
+                   ".keras model")
 
 
 def check_flatbuffer(model, data: bytes, name: str) -> None:
@@ -111,8 +112,9 @@ def check_options(op_name: str, options, index: int) -> None:
     expected, required = (rule.options, rule.options_required) if rule is not None else (None, False)
     found = type(options).__name__ if options is not None else None
     if expected is not None and (found != expected if options is not None else required):
-        raise fail(f"operator {index} ({op_name}) carries {found.removesuffix('T') if found else 'no options'} "
-                   f"instead of {expected.removesuffix('T')}; the model is corrupt: re-export it")
+        carried = found.removesuffix('T') if found else 'no options'
+        raise fail(f"operator {index} ({op_name}) carries {carried} instead of {expected.removesuffix('T')}; "
+                   "the model is corrupt: re-export it")
 
 
 def packed_bytes(count: int, dtype: str) -> int:
@@ -128,8 +130,8 @@ def check_shape(tensor_index: int, name: str, shape, dtype: str) -> None:
             raise fail(f"{label} has shape {list(map(int, shape))}; every dimension must be >= 1 "
                        "(dynamic shapes are not supported)")
     if tensor_bytes(shape, dtype) >= MAX_TENSOR_BYTES:
-        raise fail(f"{label} of shape {list(map(int, shape))} would take {math.prod(map(int, shape)):,} elements; "
-                   f"tensors are limited to {MAX_TENSOR_BYTES:,} bytes")
+        raise fail(f"{label} of shape {list(map(int, shape))} would take {math.prod(map(int, shape)):,} "
+                   f"elements; tensors are limited to {MAX_TENSOR_BYTES:,} bytes")
 
 
 def tensor_bytes(shape, dtype: str) -> int:
@@ -192,13 +194,14 @@ def _check_order(graph: Graph) -> None:
     for layer in graph.layers:
         for i in layer.inputs:
             if i >= 0 and i not in ready:
-                raise fail(f"layer {layer.name} ({layer.op}) reads {_tname(graph.tensors[i])} before any layer "
-                           "computes it (a cycle or an out-of-order graph)")
+                raise fail(f"layer {layer.name} ({layer.op}) reads {_tname(graph.tensors[i])} before any "
+                           "layer computes it (a cycle or an out-of-order graph)")
         for i in layer.outputs:
             if i in ready:
                 what = "a graph input or a constant" if i in graph.inputs or graph.tensors[i].is_constant \
                     else "already computed by an earlier layer"
-                raise fail(f"layer {layer.name} ({layer.op}) writes {_tname(graph.tensors[i])}, which is {what}")
+                raise fail(f"layer {layer.name} ({layer.op}) writes {_tname(graph.tensors[i])}, which is "
+                           f"{what}")
             ready.add(i)
             computed.add(i)
     for i in graph.outputs:

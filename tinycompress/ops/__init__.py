@@ -33,7 +33,7 @@ LOWERINGS: dict[str, Callable] = {}
 RULES: dict[str, OpRule] = {}
 
 
-def lowering(*op_names: str, inputs: int, shape: ShapeRule, check: ShapeRule | None = None,
+def lowering(*op_names: str, inputs: int, shape: ShapeRule, check: ShapeRule | None = None,  # noqa: F811
              options: str | dict[str, str] | None = None, options_required: bool = False):
     """Register the decorated lowering for `op_names`, with the verifier's rule for them; `options` names
     the options table, or maps each op name to its own."""

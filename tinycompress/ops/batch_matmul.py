@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import TinyCompressError
 from .fixedpoint import quantize_multiplier
-from ..ir import Graph, Layer, Tensor
+from ..ir import Graph, Layer
 from . import lowering
 from .common import ConstArray, KernelCall, dims, scalar_quant, unsupported
 
@@ -41,8 +41,8 @@ def output_shape(layer: Layer, graph: Graph, t: list, where: str) -> tuple[int, 
     """The batch axes broadcast against each other, then [M, N]."""
     for name, tensor in (("left", t[0]), ("right", t[1])):
         if not 2 <= len(tensor.shape) <= 2 + MAX_BATCH_AXES:
-            raise TinyCompressError(f"{where}: the {name} operand is {dims(tensor.shape)}; TFLite Micro takes "
-                                    f"2 to {2 + MAX_BATCH_AXES} dimensions")
+            raise TinyCompressError(f"{where}: the {name} operand is {dims(tensor.shape)}; TFLite Micro "
+                                    f"takes 2 to {2 + MAX_BATCH_AXES} dimensions")
     lhs_batch, rhs_batch, m, k_lhs, k_rhs, n = _operands(layer, t)
     if k_lhs != k_rhs:
         raise TinyCompressError(f"{where}: the operands {dims(t[0].shape)} and {dims(t[1].shape)} (adj_x "
@@ -52,8 +52,8 @@ def output_shape(layer: Layer, graph: Graph, t: list, where: str) -> tuple[int, 
     try:
         batch = np.broadcast_shapes(lhs_batch, rhs_batch)
     except ValueError:
-        raise TinyCompressError(f"{where}: the batch axes of {dims(t[0].shape)} and {dims(t[1].shape)} do not "
-                                "broadcast") from None
+        raise TinyCompressError(f"{where}: the batch axes of {dims(t[0].shape)} and {dims(t[1].shape)} do "
+                                "not broadcast") from None
     return tuple(batch) + (m, n)
 
 
@@ -66,8 +66,8 @@ def check(layer: Layer, graph: Graph, t: list, where: str) -> None:
     if t[0].quantized and t[1].quantized and out.quantized:
         real = float(t[0].scale[0]) * float(t[1].scale[0]) / float(out.scale[0])
         if real >= 2 ** 30:
-            raise TinyCompressError(f"{where}: the scales give a rescaling factor of {real:g}; TFLite needs it "
-                                    "below 2^30")
+            raise TinyCompressError(f"{where}: the scales give a rescaling factor of {real:g}; TFLite needs "
+                                    "it below 2^30")
 
 
 def _batch_strides(shape: tuple[int, ...], batch: tuple[int, ...], matrix: int) -> list[int]:

@@ -18,7 +18,8 @@ class ConstArray:
     ctype: str           # 'int8_t', 'uint8_t', 'uint16_t' or 'int32_t'
     values: np.ndarray
     comment: str = ""
-    dsp_values: np.ndarray | None = None   # the same constants in the form builds with TC_DSP read (dsp_forms.py)
+    # the same constants in the form builds with TC_DSP read (dsp_forms.py)
+    dsp_values: np.ndarray | None = None
     dsp_comment: str = ""
 
     @property
@@ -36,15 +37,17 @@ class KernelCall:
     layer: Layer
     function: str                    # C kernel, e.g. 'tc_fully_connected_s8'
     params_type: str                 # its parameter struct, e.g. 'tc_fully_connected_params'
-    params: dict                     # field -> C initializer: int, str (verbatim C), tuple (braced), dict (nested)
+    params: dict                     # field -> C initializer: int, str (verbatim C), tuple (braced),
+                                     # dict (nested)
     inputs: list[int]                # activation tensors read, in kernel argument order
     outputs: list[int]
     macs: int = 0
     summary: str = ""                # shown in comments and reports, e.g. '3x3 /1 SAME, RELU'
     arrays: list[ConstArray] = field(default_factory=list)
     in_place: bool = False           # the output may reuse the first input's buffer
-    overwrites: tuple[int, ...] = () # inputs (by position) whose buffer the output may take over at their last
-                                     # use: element-wise kernels read each element before writing it
+    overwrites: tuple[int, ...] = () # inputs (by position) whose buffer the output may take over at
+                                     # their last use: element-wise kernels read each element before
+                                     # writing it
     scratch_bytes: int = 0           # arena bytes the kernel needs while it runs (ops/scratch.py)
     input_list: bool = False         # the inputs go to the kernel as one array of pointers (CONCATENATION)
     output_list: bool = False        # the outputs likewise (SPLIT, UNPACK: layers with several outputs)
@@ -101,7 +104,8 @@ def check_rescaling(layer: Layer, graph: Graph, t: list, where: str, weights: Te
         largest *= float(np.max(weights.scale))
     if largest >= RESCALE_LIMIT:
         raise TinyCompressError(f"{where}: the scales give a rescaling factor of {largest:g} (input scale "
-                                f"{t[0].scale[0]:g}, output scale {out.scale[0]:g}); TFLite needs it below 2^30")
+                                f"{t[0].scale[0]:g}, output scale {out.scale[0]:g}); TFLite needs it below "
+                                "2^30")
 
 
 def check_weighted(layer: Layer, graph: Graph, t: list, where: str, channel_axis: int,
@@ -111,7 +115,8 @@ def check_weighted(layer: Layer, graph: Graph, t: list, where: str, channel_axis
     weights = t[1]
     if weights.quantized and np.any(weights.zero_point != 0):
         raise TinyCompressError(f"{where}: the weights {weights.name or weights.index} have a zero point of "
-                                f"{int(weights.zero_point[weights.zero_point != 0][0])}; int8 weights must have 0")
+                                f"{int(weights.zero_point[weights.zero_point != 0][0])}; int8 weights must "
+                                "have 0")
     channels = weights.shape[channel_axis]
     if weights.scale.size > 1 and weights.quantized_dimension != channel_axis:
         raise TinyCompressError(f"{where}: the weights are quantized along dimension "
@@ -124,8 +129,8 @@ def check_weighted(layer: Layer, graph: Graph, t: list, where: str, channel_axis
                                 "only DEFAULT (0)")
     bias_type = layer.options.get("quantized_bias_type", 0)
     if bias_type not in (0, 2) or (bias_type == 2 and bias is not None and bias.dtype != "int32"):
-        raise TinyCompressError(f"{where}: quantized_bias_type {bias_type} does not match an int32 bias; it must "
-                                "be 0 (unset) or 2 (INT32)")
+        raise TinyCompressError(f"{where}: quantized_bias_type {bias_type} does not match an int32 bias; it "
+                                "must be 0 (unset) or 2 (INT32)")
     if bias is not None and bias.size != channels:
         raise TinyCompressError(f"{where}: the bias {bias.name or bias.index} has {bias.size} values for "
                                 f"{channels} output channels")
@@ -149,7 +154,8 @@ def activation_tensors(graph: Graph, layer: Layer) -> list[Tensor]:
 def scalar_quant(tensor: Tensor) -> tuple[float, int]:
     """(scale, zero point) of a per-tensor quantized int8 tensor."""
     if not tensor.quantized:
-        raise TinyCompressError(f"tensor {tensor.name} has no quantization parameters; give a full-int8 model")
+        raise TinyCompressError(f"tensor {tensor.name} has no quantization parameters; give a full-int8 "
+                                "model")
     return float(tensor.scale[0]), int(tensor.zero_point[0])
 
 
@@ -165,7 +171,8 @@ def fused_activation(layer: Layer, output: Tensor) -> dict:
 def requant_arrays(layer: Layer, multipliers: list[int], shifts: list[int]) -> tuple[dict, list[ConstArray]]:
     """The tc_requant initializer and its two flash arrays."""
     arrays = [
-        ConstArray(f"{layer.name}_multiplier", "int32_t", np.array(multipliers, np.int64), "Q31 significands"),
+        ConstArray(f"{layer.name}_multiplier", "int32_t", np.array(multipliers, np.int64),
+                   "Q31 significands"),
         ConstArray(f"{layer.name}_shift", "int32_t", np.array(shifts, np.int64), "power-of-two exponents"),
     ]
     init = {"multiplier": arrays[0].name, "shift": arrays[1].name, "per_channel": int(len(multipliers) > 1)}
@@ -179,7 +186,10 @@ def weight_values(tensor: Tensor) -> np.ndarray:
 
 def int4_kernel(layer: Layer, weights: Tensor, function: str, depth: int) -> tuple[str, str]:
     """(the kernel to call, its file) for `function`'s operator: the int4 entry point beside the int8 one
-    for INT4 weights, once the accumulation depth is one the kernels' 16x accumulators hold."""
+    for INT4 weights, once the accumulation depth is one the kernels' 16x accumulators hold; the palette
+    one (`_p4`) for clustered int8 weights (compress/cluster.py)."""
+    if weights.dtype == "int8" and palette_of(layer) is not None:
+        return function.removesuffix("_s8") + "_p4", function
     if weights.dtype == "int8":
         return function, ""
     if weights.dtype != "int4":
@@ -190,9 +200,21 @@ def int4_kernel(layer: Layer, weights: Tensor, function: str, depth: int) -> tup
     return function.removesuffix("_s8") + "_s4", function
 
 
+def palette_of(layer: Layer) -> np.ndarray | None:
+    """The palette of a clustered layer's weights (compress/cluster.py), or None."""
+    return layer.options.get("cluster_palette")
+
+
 def weight_array(layer: Layer, tensor: Tensor, suffix: str = "weights") -> ConstArray:
     if tensor.data is None:
         raise unsupported(layer, "a weight tensor computed at run time")
+    palette = palette_of(layer) if suffix == "weights" else None
+    if palette is not None:
+        from ..compress.cluster import palette_indices
+        rows = nibbles.row_view(layer.op, palette_indices(palette, tensor.data))
+        return ConstArray(f"{layer.name}_{suffix}", "int8_t", nibbles.nibble_rows(rows).astype(np.int64),
+                          f"[{dims(tensor.shape)}] as {rows.shape[0]} rows of {rows.shape[1]} indices "
+                          f"into the {palette.size}-entry palette, in the nibble form (ops/nibbles.py)")
     if tensor.dtype == "int4":
         rows = nibbles.row_view(layer.op, weight_values(tensor))
         return ConstArray(f"{layer.name}_{suffix}", "int8_t", nibbles.nibble_rows(rows).astype(np.int64),
@@ -205,13 +227,21 @@ def weight_array(layer: Layer, tensor: Tensor, suffix: str = "weights") -> Const
     return ConstArray(f"{layer.name}_{suffix}", ctype, tensor.data.reshape(-1).astype(np.int64), f"[{shape}]")
 
 
-def weighted_params(layer: Layer, graph: Graph, multipliers: list[int], shifts: list[int]) -> tuple[dict, list[ConstArray]]:
-    """The fields FULLY_CONNECTED and the convolutions share: offsets, weights, bias, requantization, clamp."""
-    inp, weights, out = (graph.tensors[layer.inputs[0]], graph.tensors[layer.inputs[1]],
+def weighted_params(layer: Layer, graph: Graph, multipliers: list[int], shifts: list[int],
+                    positions: tuple[int, int, int] = (0, 1, 2)) -> tuple[dict, list[ConstArray]]:
+    """The fields FULLY_CONNECTED and the convolutions share: offsets, weights, bias, requantization, clamp.
+    `positions`: where the layer's inputs list holds the input, the weights and the optional bias."""
+    at_input, at_weights, at_bias = positions
+    inp, weights, out = (graph.tensors[layer.inputs[at_input]], graph.tensors[layer.inputs[at_weights]],
                          graph.tensors[layer.outputs[0]])
-    bias = graph.tensor(layer.inputs[2]) if len(layer.inputs) > 2 else None
+    bias = graph.tensor(layer.inputs[at_bias]) if len(layer.inputs) > at_bias else None
     requant, arrays = requant_arrays(layer, multipliers, shifts)
     arrays.insert(0, weight_array(layer, weights))
+    palette = {}
+    if palette_of(layer) is not None:
+        arrays.append(ConstArray(f"{layer.name}_palette", "int8_t", palette_of(layer).astype(np.int64),
+                                 "the weights' values, by index"))
+        palette = {"palette": arrays[-1].name}
     params = {
         "input_offset": -scalar_quant(inp)[1],
         "output_offset": scalar_quant(out)[1],
@@ -219,6 +249,7 @@ def weighted_params(layer: Layer, graph: Graph, multipliers: list[int], shifts: 
         "bias": "NULL",
         "requant": requant,
         "act": fused_activation(layer, out),
+        **palette,
     }
     if bias is not None:
         arrays.insert(1, weight_array(layer, bias, "bias"))
@@ -232,7 +263,8 @@ def window_params(layer: Layer, in_hw: tuple[int, int], out_hw: tuple[int, int],
     o = layer.options
     stride = o.get("stride_h", 1), o.get("stride_w", 1)
     dil = (o.get("dilation_h_factor", 1), o.get("dilation_w_factor", 1)) if dilation else (1, 1)
-    pad = [same_padding(o.get("padding"), in_hw[i], kernel_hw[i], stride[i], dil[i], out_hw[i]) for i in (0, 1)]
+    pad = [same_padding(o.get("padding"), in_hw[i], kernel_hw[i], stride[i], dil[i], out_hw[i])
+           for i in (0, 1)]
     params = {"stride_h": stride[0], "stride_w": stride[1]}
     if dilation:
         params.update(dilation_h=dil[0], dilation_w=dil[1])
@@ -247,12 +279,13 @@ def same_padding(padding: str, in_size: int, kernel: int, stride: int, dilation:
     return total // 2 if padding == "SAME" else 0
 
 
-def window_summary(kh: int, kw: int, layer: Layer) -> str:
-    """'3x3 /2 SAME, RELU6': kernel, stride, padding and activation for reports."""
+def window_summary(kh: int, kw: int, layer: Layer, stride_mark: str = "/") -> str:
+    """'3x3 /2 SAME, RELU6': kernel, stride, padding and activation for reports; `stride_mark` 'x' for a
+    layer that multiplies its input's size by the stride (TRANSPOSE_CONV: '3x3 x2 SAME')."""
     o = layer.options
     stride = o.get("stride_h", 1) if o.get("stride_h", 1) == o.get("stride_w", 1) else \
         f"{o.get('stride_h')}x{o.get('stride_w')}"
-    text = f"{kh}x{kw} /{stride} {o.get('padding', 'VALID')}"
+    text = f"{kh}x{kw} {stride_mark}{stride} {o.get('padding', 'VALID')}"
     if o.get("dilation_h_factor", 1) != 1 or o.get("dilation_w_factor", 1) != 1:
         text += f" dilation {o.get('dilation_h_factor')}x{o.get('dilation_w_factor')}"
     activation = o.get("fused_activation_function", "NONE")

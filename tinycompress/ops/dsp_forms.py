@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..target.boards import Board
-from .common import ConstArray, KernelCall
+from .common import KernelCall
 
 ROWS_PER_BLOCK = 4       # rows one LDM fetches: pair_block4() in tc_fully_connected_s8.c
 EXACT_LIMIT = 2 ** 23    # the accumulator holds 256 times the sum, so the sum must lie in [-2^23, 2^23)
@@ -66,11 +66,12 @@ def assign_dsp_forms(calls: list[KernelCall], board: Board) -> None:
         plain = weights.values.reshape(call.params["output_depth"], call.params["input_depth"])
         pairs, pair_sums = pair_weights(plain), pair_bias(plain, bias.values)
         requant = call.params["requant"]
-        if pairs is None or pair_sums is None or not quick_requantization(arrays[requant["multiplier"]].values,
-                                                                           arrays[requant["shift"]].values):
+        multipliers, shifts = arrays[requant["multiplier"]].values, arrays[requant["shift"]].values
+        if pairs is None or pair_sums is None or not quick_requantization(multipliers, shifts):
             continue
         weights.dsp_values = pairs
-        weights.dsp_comment = f"{weights.comment} in the pair form: blocks of four rows, interleaved by groups of four"
+        weights.dsp_comment = (f"{weights.comment} in the pair form: blocks of four rows, interleaved by "
+                               "groups of four")
         bias.dsp_values = pair_sums
         bias.dsp_comment = f"{bias.comment}, + 127 x the row's odd weights (the pair form)"
         call.params["dsp_pairs"] = 1

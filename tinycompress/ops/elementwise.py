@@ -19,7 +19,6 @@ The per-element arithmetic is TFLite Micro's, with the parameters its Prepare co
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -164,7 +163,8 @@ def lower(layer: Layer, graph: Graph) -> KernelCall:
             arrays.append(array)
             params[f"constant{position}"] = array.name
     if layer.op in ("ADD", "SUB"):
-        (m1, sh1), (m2, sh2), (mo, sho) = (add_multipliers if layer.op == "ADD" else sub_multipliers)(s1, s2, so)
+        multipliers = add_multipliers if layer.op == "ADD" else sub_multipliers
+        (m1, sh1), (m2, sh2), (mo, sho) = multipliers(s1, s2, so)
         params.update({"left_shift": ADD_LEFT_SHIFT,
                        "input1_offset": -z1, "input1_multiplier": m1, "input1_shift": sh1,
                        "input2_offset": -z2, "input2_multiplier": m2, "input2_shift": sh2,
@@ -183,5 +183,6 @@ def lower(layer: Layer, graph: Graph) -> KernelCall:
     # MAXIMUM and MINIMUM need nothing more: they compare raw values
     # Element-wise: an input shaped like the output is read at the output's index before it is written.
     overwrites = tuple(i for i, t in enumerate((a, b)) if not t.is_constant and t.size == out.size)
-    return KernelCall(layer, function, PARAMS[function], params, inputs=activations, outputs=[layer.outputs[0]],
-                      arrays=arrays, overwrites=overwrites, summary=_summary(layer, a, b, out))
+    return KernelCall(layer, function, PARAMS[function], params, inputs=activations,
+                      outputs=[layer.outputs[0]], arrays=arrays, overwrites=overwrites,
+                      summary=_summary(layer, a, b, out))

@@ -1,8 +1,8 @@
 """GATHER and EMBEDDING_LOOKUP of rows of a constant int8 table: an embedding lookup.
 
 The indices are int32 token ids. With `--embedding` the pipeline has put a compressed form of the table
-(tinycompress/compress/embeddings.py) in the layer's options: the call then goes to that method's kernel, which
-decodes each row on the fly, and the table itself never reaches flash.
+(tinycompress/compress/embeddings.py) in the layer's options: the call then goes to that method's kernel,
+which decodes each row on the fly, and the table itself never reaches flash.
 """
 from __future__ import annotations
 
@@ -54,6 +54,7 @@ def lower(layer: Layer, graph: Graph) -> KernelCall:
                           inputs=[ids_index], outputs=[layer.outputs[0]], arrays=[array],
                           summary=f"{ids.size} of {vocab_size} rows x {width}")
     return KernelCall(layer, compressed.function, compressed.params_type,
-                      {**shared, **compressed.params(layer.name)}, inputs=[ids_index], outputs=[layer.outputs[0]],
+                      {**shared, **compressed.params(layer.name)}, inputs=[ids_index],
+                      outputs=[layer.outputs[0]],
                       arrays=compressed.arrays(layer.name), macs=ids.size * compressed.macs_per_token(),
                       summary=f"{ids.size} of {vocab_size} rows x {width}, {compressed.spec.label}")

@@ -13,8 +13,8 @@ def output_shape(layer: Layer, graph: Graph, t: list, where: str) -> tuple[int, 
     """A filter_height x filter_width window per channel: (n, out_h, out_w, channels)."""
     require_rank(t[0], 4, where, "input")
     o = layer.options
-    return window_shape(layer, t[0], (o.get("filter_height", 1), o.get("filter_width", 1)), t[0].shape[3], where,
-                        dilation=False)
+    return window_shape(layer, t[0], (o.get("filter_height", 1), o.get("filter_width", 1)), t[0].shape[3],
+                        where, dilation=False)
 
 
 @lowering(*KERNELS, inputs=1, shape=output_shape, options="Pool2DOptionsT", options_required=True)

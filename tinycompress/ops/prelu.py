@@ -33,10 +33,12 @@ def lower(layer: Layer, graph: Graph) -> KernelCall:
         raise unsupported(layer, "an alpha computed at run time")
     # alpha repeats every alpha.size elements when its shape, leading ones dropped, ends the output's
     alpha_dims = _trailing_shape(alpha.shape)
-    if alpha.size != 1 and (len(alpha_dims) > len(out.shape) or tuple(out.shape[-len(alpha_dims):]) != alpha_dims
+    if alpha.size != 1 and (len(alpha_dims) > len(out.shape)
+                            or tuple(out.shape[-len(alpha_dims):]) != alpha_dims
                             or tuple(inp.shape) != tuple(out.shape)):
-        raise unsupported(layer, f"alpha of shape {list(alpha.shape)} for an input of shape {list(inp.shape)} "
-                                 "(alpha must cover the last axes, e.g. PReLU(shared_axes=[1, 2]))")
+        raise unsupported(layer, f"alpha of shape {list(alpha.shape)} for an input of shape "
+                                 f"{list(inp.shape)} (alpha must cover the last axes, e.g. "
+                                 "PReLU(shared_axes=[1, 2]))")
     (in_scale, in_zp), (out_scale, out_zp) = scalar_quant(inp), scalar_quant(out)
     alpha_scale, alpha_zp = float(alpha.scale[0]), int(alpha.zero_point[0])  # TFLite Micro reads the first
     identity = quantize_multiplier(float(f32(in_scale)) / float(f32(out_scale)))

@@ -24,7 +24,8 @@ INPUTS = np.arange(INT8_MIN, INT8_MAX + 1)
 
 
 def requantize_table(in_q: tuple[float, int], out_q: tuple[float, int]) -> list[int]:
-    """Requantize's result for every int8 input: the multiplier from the double ratio of the float32 scales."""
+    """Requantize's result for every int8 input: the multiplier from the double ratio of the float32
+    scales."""
     (in_scale, in_zp), (out_scale, out_zp) = in_q, out_q
     multiplier, shift = quantize_multiplier(float(np.float32(in_scale)) / float(np.float32(out_scale)))
     return [min(max(g.multiply_by_quantized_multiplier(int(q) - in_zp, multiplier, shift) + out_zp, INT8_MIN),
@@ -55,7 +56,7 @@ def lower(layer: Layer, graph: Graph) -> KernelCall:
     if layer.op == "QUANTIZE":
         values, summary = requantize_table(in_q, out_q), "requantized"
     else:
-        values, summary = float_roundtrip_table(in_q, out_q), f"with the QUANTIZE after it, in float32"
+        values, summary = float_roundtrip_table(in_q, out_q), "with the QUANTIZE after it, in float32"
     lut = ConstArray(f"{layer.name}_table", "int8_t", np.array(values, np.int64),
                      "results for inputs -128..127")
     return KernelCall(layer, "tc_lut_s8", "tc_lut_params", {"size": out.size, "table": lut.name},

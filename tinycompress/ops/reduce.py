@@ -63,8 +63,8 @@ def check(layer: Layer, graph: Graph, t: list, where: str) -> None:
         return
     if layer.op == "REDUCE_MAX" and t[0].quantized and out.quantized and (
             float(t[0].scale[0]) != float(out.scale[0]) or int(t[0].zero_point[0]) != int(out.zero_point[0])):
-        raise TinyCompressError(f"{where}: input and output quantization differ (scale {t[0].scale[0]:g}, zero "
-                                f"point {int(t[0].zero_point[0])} against {out.scale[0]:g}, "
+        raise TinyCompressError(f"{where}: input and output quantization differ (scale {t[0].scale[0]:g}, "
+                                f"zero point {int(t[0].zero_point[0])} against {out.scale[0]:g}, "
                                 f"{int(out.zero_point[0])}); TFLite Micro's REDUCE_MAX requires them equal")
     check_rescaling(layer, graph, t, where)
 

@@ -1,4 +1,5 @@
-"""RESHAPE (and SQUEEZE, EXPAND_DIMS, registered in ops/shape.py): the bytes stay, so the planner lets the output share the input's buffer."""
+"""RESHAPE (and SQUEEZE, EXPAND_DIMS, registered in ops/shape.py): the bytes stay, so the planner lets the
+output share the input's buffer."""
 from __future__ import annotations
 
 from ..errors import TinyCompressError
@@ -11,8 +12,8 @@ def output_shape(layer: Layer, graph: Graph, t: list, where: str) -> None:
     """Any shape of as many values: the declared one stands."""
     out = graph.tensors[layer.outputs[0]]
     if out.size != t[0].size:
-        raise TinyCompressError(f"{where}: the output {dims(out.shape)} holds {out.size} values but the input "
-                                f"{dims(t[0].shape)} holds {t[0].size}")
+        raise TinyCompressError(f"{where}: the output {dims(out.shape)} holds {out.size} values but the "
+                                f"input {dims(t[0].shape)} holds {t[0].size}")
     return None
 
 

@@ -11,6 +11,10 @@ the DSP extension), so the generated code and the kernels cannot disagree.
   a 3x3 stride-1 depthwise layer's four padded int16 planes (firmware/kernels/tc_depthwise_conv2d_s8.c).
 - INT4 weights (ops/nibbles.py), DSP cores without Helium: as int8, with the depth in whole words of eight
   nibbles (FULLY_CONNECTED's row, CONV_2D's columns) and no requantization table; depthwise none.
+- Clustered weights (compress/cluster.py), DSP cores without Helium: FULLY_CONNECTED's input row in int16
+  pairs and a table of 256 weight pairs; CONV_2D the int8 path's scratch, then PALETTE_ROWS rows of weights
+  decoded to int8; depthwise (multiplier 1, channels a multiple
+  of four) four channels' taps, decoded and widened.
 - BATCH_MATMUL on either: one batch of a right-hand side with strided depth, as contiguous int8 columns.
 - Helium (M55, M85): int8 columns and the bias with the input offset folded in
   (firmware/include/tc_mve_gemm.h, firmware/kernels/tc_conv2d_s8.c).
@@ -26,6 +30,9 @@ INT32 = 4
 DSP_QUANT = 12           # a tc_dsp_quant in firmware/include/tc_dsp.h
 DSP_COLUMNS = 6          # TC_GEMM_COLUMNS in firmware/include/tc_dsp_gemm.h
 DSP_PLANES_MAX = 4096    # bytes of depthwise planes beyond which the per-position path is kept
+PAIR_TABLE = 256         # tc_fully_connected_p4's int16 weight pair of each byte of indices
+PALETTE_CHANNELS = 16    # TC_P4_CHANNELS in firmware/kernels/tc_depthwise_conv2d_s8.c
+PALETTE_ROWS = 4         # TC_P4_ROWS in firmware/include/tc_palette.h
 MVE_NO_MEMORY = 4        # a path that needs no memory still needs a scratch pointer to be taken
 
 
@@ -49,8 +56,36 @@ def dsp_int4_scratch_bytes(p: dict, function: str) -> int:
     return 0
 
 
+def dsp_palette_scratch_bytes(p: dict, function: str) -> int:
+    """The clustered kernels' DSP paths (firmware/kernels/tc_*_s8.c, the `_p4` functions)."""
+    if function == "tc_fully_connected_p4":
+        return padded(p["input_depth"]) * INT16 + PAIR_TABLE * INT32    # the input in pairs, the byte table
+    if function == "tc_conv2d_p4":
+        _, k_h, k_w, in_c = p["filter"]
+        return dsp_conv_bytes(p) + _align4(PALETTE_ROWS * k_h * k_w * in_c)
+    if function == "tc_depthwise_conv2d_p4" and p["depth_multiplier"] == 1 and p["output"][3] % 4 == 0:
+        quads = min(p["output"][3], PALETTE_CHANNELS) // 4        # a block of channels' taps, by fours,
+        return quads * p["filter"][1] * p["filter"][2] * 2 * INT32   # as two int16 pairs each
+    return 0
+
+
+def dsp_conv_bytes(p: dict) -> int:
+    """tc_conv2d_s8's DSP path: six im2col columns of int16, the int8 staging where groups of four straddle
+    pixels (channels no multiple of four), each output channel's fast requantization."""
+    _, k_h, k_w, in_c = p["filter"]
+    columns = DSP_COLUMNS * _align4(k_h * k_w * in_c) * INT16
+    staged = _align4(k_h * k_w * in_c) if in_c % 4 else 0
+    return columns + staged + p["filter"][0] * DSP_QUANT
+
+
+def dsp_fully_connected_bytes(p: dict) -> int:
+    """tc_fully_connected_s8's DSP path: one input row, widened (or the pair form's words)."""
+    return _align4(p["input_depth"]) * INT16
+
+
 def batch_matmul_columns_bytes(p: dict) -> int:
-    """A right-hand side read with strided depth (scores @ v), one batch of it as contiguous columns [N, K]."""
+    """A right-hand side read with strided depth (scores @ v), one batch of it as contiguous columns
+    [N, K]."""
     if p["rhs_depth_stride"] == 1 or p["constant_rhs"] != "NULL":
         return 0
     return _align4(p["cols"] * p["depth"])
@@ -62,13 +97,12 @@ def dsp_scratch_bytes(call: KernelCall) -> int:
         return batch_matmul_columns_bytes(p)
     if call.function.endswith("_s4"):
         return dsp_int4_scratch_bytes(p, call.function)
+    if call.function.endswith("_p4"):
+        return dsp_palette_scratch_bytes(p, call.function)
     if call.function == "tc_conv2d_s8":
-        _, k_h, k_w, in_c = p["filter"]
-        columns = DSP_COLUMNS * _align4(k_h * k_w * in_c) * INT16    # output positions per pass
-        staged = _align4(k_h * k_w * in_c) if in_c % 4 else 0  # int8 staging where groups straddle pixels
-        return columns + staged + p["filter"][0] * DSP_QUANT    # each output channel's fast requantization
+        return dsp_conv_bytes(p)
     if call.function == "tc_fully_connected_s8":
-        return _align4(p["input_depth"]) * INT16          # one input row, widened (or the pair form's words)
+        return dsp_fully_connected_bytes(p)
     if call.function == "tc_depthwise_conv2d_s8":
         return dsp_depthwise_planes_bytes(p)
     return 0
@@ -100,7 +134,8 @@ def mve_scratch_bytes(call: KernelCall) -> int:
         return batch_matmul_columns_bytes(p)
     if call.function == "tc_conv2d_s8":
         out_c, k_h, k_w, in_c = p["filter"]
-        pointwise = k_h == k_w == 1 and p["pad_top"] == p["pad_left"] == 0   # the input pixels are the columns
+        # the input pixels are the columns
+        pointwise = k_h == k_w == 1 and p["pad_top"] == p["pad_left"] == 0
         if pointwise and p["stride_h"] == p["stride_w"] == 1 and p["output"][2] == p["input"][2]:
             return MVE_NO_MEMORY                   # one matrix call: the kernel folds the input offset itself
         folded_bias = out_c * INT32                # bias + input offset x weight sums, for many matrix calls
@@ -113,7 +148,8 @@ def mve_scratch_bytes(call: KernelCall) -> int:
 
 def assign_scratch(calls: list[KernelCall], board: Board) -> None:
     for call in calls:
-        call.scratch_bytes = mve_scratch_bytes(call) if board.mve else dsp_scratch_bytes(call) if board.dsp else 0
+        call.scratch_bytes = (mve_scratch_bytes(call) if board.mve else dsp_scratch_bytes(call) if board.dsp
+                              else 0)
 
 
 def bind_scratch(calls: list[KernelCall], offsets: dict[int, int]) -> None:

@@ -27,8 +27,8 @@ def check(layer: Layer, graph: Graph, t: list, where: str) -> None:
     if t[0].quantized:
         real = float(np.float32(layer.options.get("beta", 1.0))) * float(t[0].scale[0]) * 2 ** (31 - 5)
         if not real > 1:
-            raise TinyCompressError(f"{where}: the input scale {t[0].scale[0]:g} is too small: beta x scale x "
-                                    f"2^26 is {real:g}, and TFLite requires more than 1")
+            raise TinyCompressError(f"{where}: the input scale {t[0].scale[0]:g} is too small: beta x scale "
+                                    f"x 2^26 is {real:g}, and TFLite requires more than 1")
 
 
 @lowering("SOFTMAX", inputs=1, shape=output_shape, check=check, options="SoftmaxOptionsT",

@@ -16,8 +16,8 @@ from ..errors import TinyCompressError
 from .fixedpoint import conv_multipliers
 from ..ir import Graph, Layer
 from . import lowering
-from .common import (ConstArray, KernelCall, check_weighted, dims, fused_activation, require_rank,
-                     requant_arrays, scalar_quant, unsupported, weight_array)
+from .common import (ConstArray, KernelCall, check_weighted, dims, require_rank, scalar_quant, unsupported,
+                     weighted_params, window_summary)
 
 OUTPUT_SHAPE, WEIGHTS, INPUT, BIAS = range(4)   # TFLite's input order
 
@@ -81,7 +81,6 @@ def _taps(out_size: int, in_size: int, kernel: int, stride: int, pad: int) -> np
 def lower(layer: Layer, graph: Graph) -> KernelCall:
     inp, weights = graph.tensors[layer.inputs[INPUT]], graph.tensors[layer.inputs[WEIGHTS]]
     out = graph.tensors[layer.outputs[0]]
-    bias = graph.tensors[layer.inputs[BIAS]] if len(layer.inputs) > BIAS and layer.inputs[BIAS] >= 0 else None
     if inp.dtype != "int8":
         raise unsupported(layer, f"a {inp.dtype} input")
     if weights.dtype != "int8" or weights.data is None:
@@ -94,14 +93,12 @@ def lower(layer: Layer, graph: Graph) -> KernelCall:
     stride_h, stride_w = o.get("stride_h", 1), o.get("stride_w", 1)
     pad_top = padding(o.get("padding"), out_h, k_h, stride_h)
     pad_left = padding(o.get("padding"), out_w, k_w, stride_w)
-    (in_scale, in_zp), (out_scale, out_zp) = scalar_quant(inp), scalar_quant(out)
-    requant, arrays = requant_arrays(layer, *conv_multipliers(in_scale, weights.scale, out_scale))
-    w = weights.data.astype(np.int64)
+    multipliers = conv_multipliers(scalar_quant(inp)[0], weights.scale, scalar_quant(out)[0])
+    shared, arrays = weighted_params(layer, graph, *multipliers, positions=(INPUT, WEIGHTS, BIAS))
     # (input + offset) . w = input . w + offset x sum(w): the second term per (channel, tap), wrapped to int32
-    # as TFLite Micro's int32 accumulator wraps.
-    tap_sums = (-in_zp) * w.sum(axis=3).reshape(-1)
+    # as TFLite Micro's int32 accumulator wraps. The kernel takes it in place of the input offset.
+    tap_sums = shared.pop("input_offset") * weights.data.astype(np.int64).sum(axis=3).reshape(-1)
     tap_sums = ((tap_sums + 2 ** 31) % 2 ** 32) - 2 ** 31
-    arrays.insert(0, weight_array(layer, weights))
     arrays.insert(1, ConstArray(f"{layer.name}_tap_offsets", "int32_t", tap_sums,
                                 f"[{out_c}x{k_h}x{k_w}] input offset x the weights of each tap"))
     params = {
@@ -110,22 +107,11 @@ def lower(layer: Layer, graph: Graph) -> KernelCall:
         "output": (n, out_h, out_w, out_c),
         "stride_h": stride_h, "stride_w": stride_w,
         "pad_top": pad_top, "pad_left": pad_left,
-        "output_offset": out_zp,
-        "weights": arrays[0].name,
+        **shared,
         "tap_offsets": arrays[1].name,
-        "bias": "NULL",
-        "requant": requant,
-        "act": fused_activation(layer, out),
     }
-    if bias is not None:
-        arrays.insert(2, weight_array(layer, bias, "bias"))
-        params["bias"] = arrays[2].name
     taps = int(_taps(out_h, in_h, k_h, stride_h, pad_top).sum()
                * _taps(out_w, in_w, k_w, stride_w, pad_left).sum())
-    activation = o.get("fused_activation_function", "NONE")
-    stride = stride_h if stride_h == stride_w else f"{stride_h}x{stride_w}"
     return KernelCall(layer, "tc_transpose_conv_s8", "tc_transpose_conv_params", params,
                       inputs=[layer.inputs[INPUT]], outputs=[layer.outputs[0]], arrays=arrays,
-                      macs=n * taps * out_c * in_c,
-                      summary=f"{k_h}x{k_w} x{stride} {o.get('padding', 'VALID')}"
-                              + ("" if activation == "NONE" else f", {activation}"))
+                      macs=n * taps * out_c * in_c, summary=window_summary(k_h, k_w, layer, stride_mark="x"))

@@ -1,4 +1,4 @@
-"""The element-wise int8 operators LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, RELU, RELU6, RELU_N1_TO_1 and RSQRT.
+"""The element-wise int8 operators: LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, RELU, RELU6, RELU_N1_TO_1, RSQRT.
 
 An int8 unary operator has only 256 possible inputs, so its whole result fits in a 256-byte table in
 flash. Each table here is computed by running TFLite Micro's reference arithmetic (the int8 kernels
@@ -128,16 +128,17 @@ def _relu6(layer, in_q, out_q):
 
 
 def _rsqrt(layer, in_q, out_q):
-    """RSQRT as TFLite Micro's elementwise.cc: 1/sqrt of the input's integer value as a Q0 multiplier and shift
-    (gemmlowp.inv_sqrt_multiplier_exp), applied to 1 at 2^20, then requantized by 1 / (sqrt(input scale) x
-    output scale) (float32 sqrt and product, double quotient) back from 2^20. An input at the zero point gives
-    127. TFLite Micro stops with an error on an input below its zero point (a negative number); the table
-    gives 127 there too."""
+    """RSQRT as TFLite Micro's elementwise.cc: 1/sqrt of the input's integer value as a Q0 multiplier and
+    shift (gemmlowp.inv_sqrt_multiplier_exp), applied to 1 at 2^20, then requantized by 1 / (sqrt(input scale)
+    x output scale) (float32 sqrt and product, double quotient) back from 2^20. An input at the zero point
+    gives 127. TFLite Micro stops with an error on an input below its zero point (a negative number); the
+    table gives 127 there too."""
     (in_scale, in_zp), (out_scale, out_zp) = in_q, out_q
     multiplier, shift = quantize_multiplier(1.0 / float(np.sqrt(f32(in_scale)) * f32(out_scale)))
     kshift = 20                                          # keeps 1/sqrt(value) an integer
 
-    def requantize(x: int, m: int, s: int) -> int:       # MultiplyByQuantizedMultiplier, x << s wrapping as C's
+    # MultiplyByQuantizedMultiplier, x << s wrapping as C's
+    def requantize(x: int, m: int, s: int) -> int:
         left, right = max(s, 0), max(-s, 0)
         return g.rounding_divide_by_pot(g.srdhm(g._wrap32(x << left), m), right)
 

@@ -12,7 +12,7 @@ from ..escape import one_line
 from ..resources import data_dir
 
 DEFAULT_BOARD = "mps2-an386"
-DSP_CORES = {"cortex-m4", "cortex-m7", "cortex-m33", "cortex-m35p", "cortex-m55", "cortex-m85"}  # SMLAD and friends
+DSP_CORES = {"cortex-m4", "cortex-m7", "cortex-m33", "cortex-m35p", "cortex-m55", "cortex-m85"}  # SMLAD...
 MVE_CORES = {"cortex-m55", "cortex-m85"}                                                         # Helium
 MAX_BOARD_FILE = 64 * 1024  # bytes
 NS_PER_INSTRUCTION = 64  # QEMU -icount shift=6: every instruction is 2^6 ns of virtual time
@@ -72,15 +72,16 @@ QEMU_MACHINES = {"mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505", "mps2-a
                  "mps3-an524", "mps3-an547", "microbit", "lm3s6965evb", "lm3s811evb", "netduino2",
                  "netduinoplus2", "olimex-stm32-h405", "stm32vldiscovery"}
 CFLAG_PATTERNS = [  # every compiler flag a board may give, whole; nothing else reaches the compiler
-    re.compile(r"-mcpu=(?P<cpu>[a-z0-9-]+)"), re.compile(r"-mthumb"), re.compile(r"-mfloat-abi=(soft|softfp|hard)"),
-    re.compile(r"-mfpu=(?P<fpu>[a-z0-9-]+)"), re.compile(r"-D[A-Za-z_][A-Za-z0-9_]{0,62}(=[A-Za-z0-9_.+-]{0,63})?")]
+    re.compile(r"-mcpu=(?P<cpu>[a-z0-9-]+)"), re.compile(r"-mthumb"),
+    re.compile(r"-mfloat-abi=(soft|softfp|hard)"), re.compile(r"-mfpu=(?P<fpu>[a-z0-9-]+)"),
+    re.compile(r"-D[A-Za-z_][A-Za-z0-9_]{0,62}(=[A-Za-z0-9_.+-]{0,63})?")]
 CFLAGS_ALLOWED = ("-mcpu=<the board's core>, -mthumb, -mfloat-abi=soft|softfp|hard, -mfpu=<a known FPU>, "
                   "-DNAME or -DNAME=VALUE (letters, digits, _ . + -)")
 U32 = (0, 0xFFFFFFFF)
 PIO_FIELD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 DESCRIPTION = re.compile(r"[ -~]{1,160}")      # printable ASCII, one line
-TOP_KEYS = {"name", "description", "core", "fpu", "emulated", "clock_hz", "stack_size", "cflags", "flash", "ram",
-            "qemu_machine", "emulated_by", "platformio", "console"}
+TOP_KEYS = {"name", "description", "core", "fpu", "emulated", "clock_hz", "stack_size", "cflags", "flash",
+            "ram", "qemu_machine", "emulated_by", "platformio", "console"}
 # The serial console drivers (emit.CONSOLE_SOURCES has their sources) and each one's registers.
 CONSOLE_KEYS = {"uart-stm32": {"uart", "registers", "baud_divisor", "tx_port", "tx_pin", "tx_af", "enable"},
                 "uart-nrf52": {"uart", "gpio", "tx_pin"}, "semihosting": set(), "arduino": set()}
@@ -133,11 +134,12 @@ def validate_board(data: dict, source: str) -> Board:
     emulated = data.get("emulated")
     if not isinstance(emulated, bool):
         c.fail("emulated", "true or false", emulated)
-    required = {"name", "description", "core", "fpu", "emulated", "clock_hz", "stack_size", "cflags", "flash", "ram"}
+    required = {"name", "description", "core", "fpu", "emulated", "clock_hz", "stack_size", "cflags", "flash",
+                "ram"}
     c.keys(data, "", required | ({"qemu_machine"} if emulated else {"platformio", "console"}),
            TOP_KEYS - ({"emulated_by", "platformio"} if emulated else {"qemu_machine"}))
-    c.text(data, "name", "", NAME, "a name of lowercase letters, digits and ._- (up to 40, starting with a letter "
-                                   "or digit)")
+    c.text(data, "name", "", NAME, "a name of lowercase letters, digits and ._- (up to 40, starting with a "
+                                   "letter or digit)")
     c.text(data, "description", "", DESCRIPTION, "one line of printable ASCII, up to 160 characters")
     core = c.choice(data, "core", "", CORES)
     c.choice(data, "fpu", "", FPUS)
@@ -208,7 +210,8 @@ def _catalog() -> dict[str, Path]:
 def _read_board(path: Path, source: str) -> Board:
     try:
         if path.stat().st_size > MAX_BOARD_FILE:
-            raise TinyCompressError(f"board file {source} is larger than {MAX_BOARD_FILE} bytes; is it a board file?")
+            raise TinyCompressError(f"board file {source} is larger than {MAX_BOARD_FILE} bytes; is it a "
+                                    "board file?")
         data = tomllib.loads(path.read_bytes().decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise TinyCompressError(f"cannot read board file {source}: {one_line(str(exc))}") from None
@@ -224,12 +227,14 @@ def load_board(name: str) -> Board:
     """A board of the catalog (boards/*.toml), by name only: never a path."""
     catalog = _catalog()
     if name not in catalog:
-        hint = (" (--board takes a name from the catalog; give a board file of your own with --board-file FILE.toml)"
+        hint = (" (--board takes a name from the catalog; give a board file of your own with --board-file "
+                "FILE.toml)"
                 if re.search(r"[/\\]|\.\.|\.toml$", name) else "")
         raise TinyCompressError(f"unknown board {one_line(name)}{hint}; known boards: {', '.join(catalog)}")
     board = _read_board(catalog[name], catalog[name].name)
     if board.name != name:
-        raise TinyCompressError(f"board file {catalog[name].name} names its board {board.name}; rename one of them")
+        raise TinyCompressError(f"board file {catalog[name].name} names its board {board.name}; rename one "
+                                "of them")
     return board
 
 
@@ -240,7 +245,7 @@ def load_board_file(path: Path) -> Board:
 
 def require_emulated(board: Board, command: str) -> Board:
     if not board.emulated:
-        raise TinyCompressError(f"{board.name} is a real board and `tinycompress {command}` runs in the emulator: "
-                                f"use --board {board.emulated_by} (the same core), or `tinycompress flash` "
-                                f"to build and upload for {board.name}")
+        raise TinyCompressError(f"{board.name} is a real board and `tinycompress {command}` runs in the "
+                                f"emulator: use --board {board.emulated_by} (the same core), or "
+                                f"`tinycompress flash` to build and upload for {board.name}")
     return board

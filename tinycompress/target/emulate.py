@@ -57,9 +57,9 @@ def run_firmware(executable: Path, board: Board, inputs: np.ndarray, output_byte
         try:
             proc = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise TinyCompressError(f"the firmware ran past its {timeout:g} s timeout {where}; it hangs or the "
-                                    "model is too slow for this many inputs: raise the limit with --timeout SECONDS"
-                                    ) from None
+            raise TinyCompressError(f"the firmware ran past its {timeout:g} s timeout {where}; it hangs or "
+                                    "the model is too slow for this many inputs: raise the limit with "
+                                    "--timeout SECONDS") from None
         check_exit(proc.returncode, (proc.stdout + proc.stderr).strip(), where)
         outputs = np.frombuffer((work / "output.bin").read_bytes(), np.int8)
         if outputs.size != len(inputs) * output_bytes:

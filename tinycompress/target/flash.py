@@ -30,7 +30,8 @@ from ..codegen import cmsis_nn
 from .boards import Board, load_board
 from .build import build
 from .elfsize import ElfSizes, elf_sizes
-from ..codegen.emit import CONSOLE_SOURCES, SERIAL_SOURCES, Project, _environment, banner_text, c_rows, runtime_paths
+from ..codegen.emit import (CONSOLE_SOURCES, SERIAL_SOURCES, Project, _environment, banner_text, c_rows,
+                            runtime_paths)
 from .emulate import RunResult, parse_profile
 from ..errors import EXIT_MISMATCH, EXIT_TOOL_MISSING, TinyCompressError
 from ..ops.common import ConstArray
@@ -101,8 +102,8 @@ class FlashResult:
     def fit_line(self) -> str:
         b = self.project.board
         return (f"{b.name}: flash {self.link.flash:,} of {b.flash_size:,} bytes "
-                f"({100 * self.link.flash / b.flash_size:.1f} %), SRAM {self.link.ram:,} of {b.ram_size:,} bytes "
-                f"({100 * self.link.ram / b.ram_size:.1f} %), test inputs included")
+                f"({100 * self.link.flash / b.flash_size:.1f} %), SRAM {self.link.ram:,} of {b.ram_size:,} "
+                f"bytes ({100 * self.link.ram / b.ram_size:.1f} %), test inputs included")
 
 
 def environments(board: Board) -> list[Environment]:
@@ -138,12 +139,14 @@ def write_platformio_project(project: Project, inputs: np.ndarray, expected: np.
                                                       dict(version=cmsis_nn.VERSION.lstrip("v")))
     render["platformio/tinycompress_flags.py"] = (pio + "tinycompress_flags.py.j2", {})
     render["platformio/check_output.py"] = (pio + "check_output.py.j2", dict(timeout=timeout or QEMU_TIMEOUT))
-    render["platformio/platform/platform.json"] = (pio + "platform.json.j2", dict(version=_semver(__version__)))
+    render["platformio/platform/platform.json"] = (pio + "platform.json.j2",
+                                                   dict(version=_semver(__version__)))
     render["platformio/platform/platform.py"] = (pio + "platform.py.j2", {})
     render["platformio/platform/builder/main.py"] = (pio + "builder_main.py.j2", {})
     render[f"{CORE_DIR}/packages/tool-scons/scons.py"] = (pio + "scons.py.j2", {})
     for e in envs:
-        render[f"platformio/ld/{e.name}.ld"] = ("memory.ld.j2", dict(board=e.board, stack_size=e.board.stack_size,
+        render[f"platformio/ld/{e.name}.ld"] = ("memory.ld.j2", dict(board=e.board,
+                                                                    stack_size=e.board.stack_size,
                                                                     sections=True))
         if e.emulated:
             render[f"platformio/boards/{e.name}.json"] = (pio + "board.json.j2", dict(board=e.board))
@@ -177,7 +180,8 @@ def _tool_scons(package: Path) -> None:
         {"name": "tool-scons", "version": version, "description": "SCons from PyPI, for PlatformIO offline"}))
     (package / ".piopm").write_text(json.dumps(
         {"type": "tool", "name": "tool-scons", "version": version,
-         "spec": {"owner": "platformio", "id": None, "name": "tool-scons", "requirements": None, "uri": None}}))
+         "spec": {"owner": "platformio", "id": None, "name": "tool-scons", "requirements": None,
+                  "uri": None}}))
 
 
 def link_serial(project: Project) -> ElfSizes:
@@ -213,8 +217,10 @@ def run_platformio(directory: Path, env: Environment, upload: bool, upload_port:
         if ours:
             code = EXIT_MISMATCH if "differ from the TFLite Micro" in ours[0] else 1
             raise TinyCompressError(f"{env.name}: {ours[0]}", code)
-        first = next((line.strip() for line in log.splitlines() if "error" in line.lower()), log.strip()[-200:])
-        raise TinyCompressError(f"pio run -e {env.name} failed: {first} (full log: {directory / 'platformio.log'})")
+        first = next((line.strip() for line in log.splitlines() if "error" in line.lower()),
+                     log.strip()[-200:])
+        raise TinyCompressError(f"pio run -e {env.name} failed: {first} (full log: "
+                                f"{directory / 'platformio.log'})")
     return log
 
 
@@ -230,8 +236,8 @@ def _require_registry(directory: Path, env: Environment) -> None:
         raise TinyCompressError(
             f"building for {env.name} needs PlatformIO's registry ({REGISTRY[0]}) to install the {platform} "
             f"platform and its toolchain, and it is unreachable: connect to the network, or use --no-upload "
-            f"(the project is written and linked with the Debian toolchain) or --board {env.board.emulated_by} "
-            f"(the emulated stand-in, offline)", EXIT_TOOL_MISSING) from None
+            f"(the project is written and linked with the Debian toolchain) or --board "
+            f"{env.board.emulated_by} (the emulated stand-in, offline)", EXIT_TOOL_MISSING) from None
 
 
 def serial_run(project: Project, log_path: Path, count: int) -> RunResult:

@@ -18,5 +18,6 @@ INSTALL = {
 def require(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
-        raise TinyCompressError(f"{tool} is not installed; install it with: {INSTALL[tool]}", EXIT_TOOL_MISSING)
+        raise TinyCompressError(f"{tool} is not installed; install it with: {INSTALL[tool]}",
+                                EXIT_TOOL_MISSING)
     return path
