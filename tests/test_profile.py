@@ -53,8 +53,8 @@ def test_autoencoder_sweep(network, tmp_path):
     assert suite.get("tests") == "5" and suite.get("failures") == "0"
     # The 128x8 and 8x128 bottleneck layers do not shrink at rank 8 and above, and the table says so.
     assert re.search(r"rank 8: rank on 8 layers \(rank 8 \(svd\)\); kept as they are: "
-                     r"dense\w* \(rank 8 is not smaller than 128x8\), dense\w* \(rank 8 is not smaller than 8x128\)",
-                     proc.stdout)
+                     r"dense\w* \(rank 8 is not smaller than 128x8\), "
+                     r"dense\w* \(rank 8 is not smaller than 8x128\)", proc.stdout)
     steps = {s["layer"]: s for s in variants[1]["steps"]}
     assert len(steps) == 10 and all(s["method"] == "rank" for s in steps.values())
     assert all(s["bytes_after"] < s["bytes_before"] for s in steps.values() if s["detail"] != "kept")

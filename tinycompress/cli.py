@@ -50,16 +50,16 @@ def _compression_options(fn):
     fn = click.option("--epochs", default=5, show_default=True, type=click.IntRange(min=1),
                       help="Fine-tuning epochs with --train.")(fn)
     fn = click.option("--train", type=DATA, metavar="NPZ",
-                      help="Fine-tune after the plan's structural steps on 'x' with labels 'y', or by distillation "
-                           "from the unfactorized model without labels.")(fn)
+                      help="Fine-tune after the plan's structural steps on 'x' with labels 'y', or by "
+                           "distillation from the uncompressed model without labels.")(fn)
     fn = click.option("--energy", type=float, metavar="F",
                       help="Per-layer rank keeping this fraction of the squared singular values, e.g. 0.95.")(fn)
     fn = click.option("--rank", metavar="R",
                       help="Factorize Dense/Conv2D layers of a Keras model: one rank (16), 'full', "
                            "or per layer (dense_1=16,conv_2=8). Short for --compress rank:R.")(fn)
     fn = click.option("--compress", metavar="SPEC",
-                      help="A compression plan, steps joined by '+': e.g. rank:16, energy:0.9, prune:0.5+int4, "
-                           "embedding:pq:8 (see README.md).")(fn)
+                      help="A compression plan, steps joined by '+': e.g. rank:16, energy:0.9, "
+                           "prune:0.5+int4, embedding:pq:8 (see README.md).")(fn)
     return fn
 
 
@@ -69,7 +69,8 @@ def _compression(compress, rank, energy, train, epochs, embedding=None, vocab=No
     from .compress.plan import methods, parse_plan
     from .pipeline import Compression
     plan = parse_plan(compress or "")
-    shorthands = [("--rank", rank, "rank"), ("--energy", energy, "energy"), ("--embedding", embedding, "embedding")]
+    shorthands = [("--rank", rank, "rank"), ("--energy", energy, "energy"),
+                  ("--embedding", embedding, "embedding")]
     shorthands = [(flag, f"{name}:{value}") for flag, value, name in shorthands
                   if value is not None and not (name == "rank" and value == "full")]
     if rank is not None and energy is not None:
@@ -78,7 +79,8 @@ def _compression(compress, rank, energy, train, epochs, embedding=None, vocab=No
     for flag, step in shorthands:
         method = known[step.partition(":")[0]]
         if any(isinstance(s, method) for s in plan.steps):
-            raise TinyCompressError(f"give {flag} or a {method.names[0]} step in --compress {compress}, not both")
+            raise TinyCompressError(f"give {flag} or a {method.names[0]} step in --compress {compress}, "
+                                    "not both")
         plan.steps += parse_plan(step).steps
     plan = parse_plan(plan.label) if shorthands else plan      # KERAS steps first again
     tokens = _tokens(vocab, data) if any(s.name == "embedding" for s in plan.steps) else None
@@ -175,8 +177,8 @@ def compile(model: Path, board: Board, output: Path, calibration: Path | None, c
 @_timeout_option
 @click.option("--host", is_flag=True, hidden=True, help="Run the harness natively instead of in QEMU (tests).")
 def run(model: Path, board: Board, data: Path | None, count: int, verify: bool, json_path: Path | None,
-        output: Path | None, calibration: Path | None, compress, rank, energy, train, epochs, embedding, vocab,
-        kernels, cmsis_nn_dir, timeout: float | None, host: bool):
+        output: Path | None, calibration: Path | None, compress, rank, energy, train, epochs, embedding,
+        vocab, kernels, cmsis_nn_dir, timeout: float | None, host: bool):
     """Build MODEL for a board, run it in QEMU and print flash, SRAM and instruction counts.
 
     \b
@@ -192,7 +194,8 @@ def run(model: Path, board: Board, data: Path | None, count: int, verify: bool, 
     try:
         report = run_model(model, require_emulated(board, "run"), data=data, verify=verify, out=output,
                            calibration=calibration, count=count, host=host,
-                           compression=_compression(compress, rank, energy, train, epochs, embedding, vocab, data),
+                           compression=_compression(compress, rank, energy, train, epochs, embedding,
+                                                    vocab, data),
                            cmsis_nn=_cmsis_nn(kernels, cmsis_nn_dir), timeout=timeout)
     except VerificationError as exc:
         report = exc.report
@@ -242,10 +245,12 @@ def _size(text: str | None) -> int | None:
 @click.argument("model", type=MODEL)
 @_board_option
 @click.option("--variants", metavar="LIST",
-              help="Compression plans to build, comma-separated: 'full' (the uncompressed model), plans as for "
-                   "--compress, and 'auto' (searched under the budgets), e.g. full,int4,prune:0.5+int4,auto.")
-@click.option("--ranks", metavar="LIST", help="Short for --variants of rank:R steps: global ranks, 'auto' and "
-                                              "'full'  [default: 4,8,16,32,full]")
+              help="Compression plans to build, comma-separated: 'full' (the uncompressed model), plans as "
+                   "for --compress, and 'auto' (searched under the budgets), e.g. "
+                   "full,int4,prune:0.5+int4,auto.")
+@click.option("--ranks", metavar="LIST",
+              help="Short for --variants of rank:R steps: global ranks, 'auto' and 'full'  "
+                   "[default: 4,8,16,32,full]")
 @click.option("--embeddings", metavar="LIST",
               help="Short for --variants of embedding steps beside the int8 table, e.g. "
                    "row-int8,lowrank:16,pq:8,hash:512,kronecker (MODEL may then be a .tflite).")
@@ -275,8 +280,8 @@ def _size(text: str | None) -> int | None:
 @click.option("--jobs", "-j", default=2, show_default=True, type=click.IntRange(1, 64),
               help="Variants built and emulated at once.")
 @_timeout_option
-def profile(model, board, variants, ranks, embeddings, vocab, data, calibration, train, epochs, output, json_path,
-            max_flash, max_sram, max_instructions, min_accuracy, max_error, junit, jobs, timeout):
+def profile(model, board, variants, ranks, embeddings, vocab, data, calibration, train, epochs, output,
+            json_path, max_flash, max_sram, max_instructions, min_accuracy, max_error, junit, jobs, timeout):
     """Build every variant of MODEL, run each in QEMU, and tabulate what each costs and buys.
 
     Exits 3 when budgets are given and no variant meets all of them (or auto cannot), 4 when a
@@ -293,14 +298,15 @@ def profile(model, board, variants, ranks, embeddings, vocab, data, calibration,
     """
     from .errors import EXIT_BUDGET, EXIT_MISMATCH
     from .analysis.sweep import Budgets, embedding_variants, plan_variants, rank_variants, run_sweep
-    from .analysis.sweep_report import format_table, to_json, variant_name, write_csv, write_junit, write_pareto
+    from .analysis.sweep_report import (format_table, to_json, variant_name, write_csv, write_junit,
+                                        write_pareto)
 
     budgets = Budgets(_size(max_flash), _size(max_sram), max_instructions,
                       None if min_accuracy is None else min_accuracy / 100, max_error)
     target = require_emulated(board, "profile")
     _check_paths(output, {"--json": json_path, "--junit": junit}, model, data, calibration, train, vocab)
-    given = [flag for flag, value in (("--variants", variants), ("--ranks", ranks), ("--embeddings", embeddings))
-             if value is not None]
+    options = (("--variants", variants), ("--ranks", ranks), ("--embeddings", embeddings))
+    given = [flag for flag, value in options if value is not None]
     if len(given) > 1:
         raise TinyCompressError(f"give one of {' and '.join(given)}: a profile builds one list of variants")
     chosen = plan_variants(variants) if variants is not None else \
@@ -322,8 +328,8 @@ def profile(model, board, variants, ranks, embeddings, vocab, data, calibration,
         click.echo(format_table(results, name, target.name))
     inexact = [variant_name(v) for v in results if not v.bit_exact]
     if inexact:
-        raise TinyCompressError(f"the firmware of {', '.join(inexact)} differs from the TFLite Micro interpreter",
-                                EXIT_MISMATCH)
+        raise TinyCompressError(f"the firmware of {', '.join(inexact)} differs from the TFLite Micro "
+                                "interpreter", EXIT_MISMATCH)
     auto = next((v for v in results if v.note), None)
     if auto is not None:
         raise TinyCompressError(f"auto: {auto.note}", EXIT_BUDGET)
@@ -381,7 +387,8 @@ def profile_functions_command(model: Path, board: Board, data: Path | None, inde
     from .pipeline import compile_graph, load_inputs, load_model, project_directory
     target = require_emulated(board, "profile-functions")
     _check_paths(output, {"--json": json_path}, model, data, calibration, train, vocab)
-    graph = load_model(model, calibration, _compression(compress, rank, energy, train, epochs, embedding, vocab, data))
+    compression = _compression(compress, rank, energy, train, epochs, embedding, vocab, data)
+    graph = load_model(model, calibration, compression)
     inputs, _ = load_inputs(data, graph, min(index + 1, MAX_COUNT))   # bad data: refused before any build
     if index >= len(inputs):
         raise TinyCompressError(f"--index {index} is past the {len(inputs)} inputs in "
@@ -416,8 +423,8 @@ def profile_functions_command(model: Path, board: Board, data: Path | None, inde
 @_kernel_options
 @_timeout_option
 def flash(model: Path, board: Board, output: Path | None, data: Path | None, count: int, upload_port: str | None,
-          no_upload: bool, json_path: Path | None, calibration: Path | None, compress, rank, energy, train, epochs,
-          embedding, vocab, kernels, cmsis_nn_dir, timeout: float | None):
+          no_upload: bool, json_path: Path | None, calibration: Path | None, compress, rank, energy, train,
+          epochs, embedding, vocab, kernels, cmsis_nn_dir, timeout: float | None):
     """Write a PlatformIO project for MODEL and run `pio run -t upload`.
 
     For an emulated board the upload runs the firmware in QEMU, offline, and fails unless every
@@ -439,7 +446,8 @@ def flash(model: Path, board: Board, output: Path | None, data: Path | None, cou
     _check_paths(output, {"--json": json_path}, model, data, calibration, train, vocab)
     with claim(output):
         result = flash_model(model, target, output, data=data, count=count, calibration=calibration,
-                             compression=_compression(compress, rank, energy, train, epochs, embedding, vocab, data),
+                             compression=_compression(compress, rank, energy, train, epochs, embedding,
+                                                      vocab, data),
                              upload=not no_upload,
                              upload_port=upload_port, cmsis_nn=_cmsis_nn(kernels, cmsis_nn_dir), timeout=timeout)
     quiet = json_path is not None and str(json_path) == "-"

@@ -126,8 +126,8 @@ def _graph_steps(compressed: Compressed, plan: Plan, context: Context) -> Compre
 def _refuse_keras_steps(name: str, compression: Compression) -> None:
     keras_steps = [s.label for s in compression.plan.keras_steps]
     if keras_steps or compression.train is not None:
-        what = f"{', '.join(keras_steps)} change{'s' * (len(keras_steps) == 1)} the float model" if keras_steps \
-            else "fine-tuning with --train trains the float model"
+        what = "fine-tuning with --train trains the float model" if not keras_steps else \
+            f"{', '.join(keras_steps)} change{'s' * (len(keras_steps) == 1)} the float model"
         raise TinyCompressError(f"{name} is a .tflite: {what}; give the Keras model (.keras)")
 
 

@@ -91,7 +91,8 @@ def search(sweep: Sweep, variant: Variant, reference: VariantResult, budgets: Bu
             lo, hi = (mid + 1, hi) if keeps_floor(r) else (lo, mid - 1)
     results = list(measured.values())
     if not results:
-        raise TinyCompressError("auto could not build any plan it tried: " + ", ".join(path[i].label for i in failed))
+        raise TinyCompressError("auto could not build any plan it tried: "
+                                + ", ".join(path[i].label for i in sorted(failed)))
     good = [r for r in results if sizes_ok(r) and keeps_floor(r)]
     if good:
         best = max(good, key=lambda r: (r.firmware if evaluation.metric == "accuracy" else -r.firmware,
@@ -101,10 +102,10 @@ def search(sweep: Sweep, variant: Variant, reference: VariantResult, budgets: Bu
     else:
         best, note = _closest(results, budgets, floor, evaluation.metric, sizes_ok)
     front = pareto(results)
-    chosen = replace(best, variant=AUTO, note=note, search=[
-        {"plan": r.plan, "flash": r.flash["total"], "sram": r.sram["total"], "instructions": r.instructions,
-         "firmware": r.firmware, "pareto": any(r is f for f in front)} for r in sorted(results, key=lambda r: r.flash["total"])])
-    return chosen
+    search = [{"plan": r.plan, "flash": r.flash["total"], "sram": r.sram["total"],
+               "instructions": r.instructions, "firmware": r.firmware, "pareto": any(r is f for f in front)}
+              for r in sorted(results, key=lambda r: r.flash["total"])]
+    return replace(best, variant=AUTO, note=note, search=search)
 
 
 def _floor(budgets: Budgets, reference: VariantResult, metric: str) -> float | None:
@@ -150,8 +151,8 @@ def sensitivities(sweep: Sweep, classes: list[type], reference: VariantResult) -
                         done = apply_plan(read_tflite(sweep.graph.source, name=sweep.graph.name),
                                           Compression(plan, vocab=sweep.vocab))
                     else:
-                        done = apply_plan(sweep.model, Compression(plan, vocab=sweep.vocab), sweep.calibration,
-                                          sweep.name)
+                        done = apply_plan(sweep.model, Compression(plan, vocab=sweep.vocab),
+                                          sweep.calibration, sweep.name)
                 except TinyCompressError:
                     continue
                 saved = sum((s.bytes_before or 0) - (s.bytes_after or 0) for s in done.steps)
@@ -181,7 +182,8 @@ def plan_path(candidates: list[Candidate]) -> list[Plan]:
         held = chosen.get((c.method, c.layer))
         if held is not None and held.saved >= c.saved:
             continue
-        if any(_clash(c.method, c.layer, method, layer) for method, layer in chosen if method is not c.method):
+        if any(_clash(c.method, c.layer, method, layer)
+               for method, layer in chosen if method is not c.method):
             continue
         chosen[(c.method, c.layer)] = c
         steps = []

@@ -42,8 +42,8 @@ class Budgets:
     max_error: float | None = None        # mean squared error, regression and autoencoders
 
     CHECKS = (("max-flash", lambda v: v.flash["total"], min), ("max-sram", lambda v: v.sram["total"], min),
-              ("max-instructions", lambda v: v.instructions, min), ("min-accuracy", lambda v: v.firmware, max),
-              ("max-error", lambda v: v.firmware, min))
+              ("max-instructions", lambda v: v.instructions, min),
+              ("min-accuracy", lambda v: v.firmware, max), ("max-error", lambda v: v.firmware, min))
 
     def limits(self) -> list[tuple[str, object, object, object]]:
         """(name, limit, the variant's figure, min or max: which way is better) of each budget set."""
@@ -109,7 +109,8 @@ def rank_variants(text: str | None) -> list[Variant]:
     for v in labels:
         if v != AUTO:
             parse_rank(v)   # a clear error for anything that is not a rank, 'full' or 'auto'
-    return [Variant(v, None if v == AUTO else parse_plan("" if v == FULL else f"rank:{v}"), "rank") for v in labels]
+    return [Variant(v, None if v == AUTO else parse_plan("" if v == FULL else f"rank:{v}"), "rank")
+            for v in labels]
 
 
 def embedding_variants(text: str) -> list[Variant]:
@@ -204,8 +205,8 @@ class Sweep:
         compressed.graph.name = f"{self.name}-{variant.directory}"
         params = (_params(float_model) if float_model is not None else _constants(self.graph)) - sum(
             s.params_before - s.params_after for s in compressed.steps if _graph_step(s.method))
-        return self.pool.submit(_measure, variant, compressed, self.board, directory, self.evaluation, host_float,
-                                params)
+        return self.pool.submit(_measure, variant, compressed, self.board, directory, self.evaluation,
+                                host_float, params)
 
 
 def _graph_step(method: str) -> bool:
@@ -237,8 +238,9 @@ def run_sweep(model_path: Path, board: Board, variants: list[Variant], data: Pat
     order = [reference] + [v for v in variants if v.plan is not None and not v.plan.empty]
     with tempfile.TemporaryDirectory(prefix="tinycompress-profile-") as tmp, \
             ThreadPoolExecutor(max_workers=jobs) as pool:
-        sweep = Sweep(model_path.stem, model, graph, calib, evaluation, board, Path(out) if out else Path(tmp),
-                      pool, train, epochs, vocab)
+        root = Path(out) if out else Path(tmp)
+        sweep = Sweep(model_path.stem, model, graph, calib, evaluation, board, root, pool, train, epochs,
+                      vocab)
         with _progress([v.label for v in order]) as bar:
             pending = [sweep.build(v) for v, _ in zip(order, bar)]
         results = [f.result() for f in pending]
@@ -323,7 +325,8 @@ def _measure(variant: Variant, compressed: Compressed, board: Board, directory: 
     return VariantResult(
         variant=variant.label, params=params, macs=report.macs,
         flash={"total": report.flash["total"], "weights": report.flash["weights"]},
-        sram={"total": report.sram["total"], "arena": report.arena["planned"], "stack_peak": result.stack_peak},
+        sram={"total": report.sram["total"], "arena": report.arena["planned"],
+              "stack_peak": result.stack_peak},
         instructions=report.instructions,
         layers=[{"name": l.name, "op": l.op, "macs": l.macs, "instructions": l.instructions,
                  "flash_bytes": l.params_bytes} for l in report.layers],

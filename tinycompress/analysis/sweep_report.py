@@ -103,7 +103,8 @@ def write_csv(results: list[VariantResult], path: Path) -> None:
     write_file(path, text.getvalue())
 
 
-def write_pareto(results: list[VariantResult], path: Path, title: str, budgets: Budgets | None = None) -> None:
+def write_pareto(results: list[VariantResult], path: Path, title: str,
+                 budgets: Budgets | None = None) -> None:
     """Flash against the metric and instructions against the metric: one point per variant, the Pareto front
     as a step line through them, the budgets as dashed lines, and labels moved apart so none overlap."""
     import matplotlib
@@ -115,13 +116,14 @@ def write_pareto(results: list[VariantResult], path: Path, title: str, budgets: 
     metric = results[0].metric
     value = (lambda v: 100 * v.firmware) if metric == "accuracy" else (lambda v: v.firmware)
     floor = budgets.min_accuracy if metric == "accuracy" else budgets.max_error
+    flash_limit = None if budgets.max_flash is None else budgets.max_flash / 1024
     for ax, (cost, label, limit) in zip(axes, [
-            (lambda v: v.flash["total"] / 1024, "flash (KiB)", budgets.max_flash and budgets.max_flash / 1024),
+            (lambda v: v.flash["total"] / 1024, "flash (KiB)", flash_limit),
             (lambda v: v.instructions, "instructions per inference", budgets.max_instructions)]):
         ax.plot([cost(v) for v in results], [value(v) for v in results], "o", color="tab:blue")
         front = pareto(results, cost)
-        ax.step([cost(v) for v in front], [value(v) for v in front], where="post", color="tab:blue", alpha=0.7,
-                label="Pareto front")
+        ax.step([cost(v) for v in front], [value(v) for v in front], where="post", color="tab:blue",
+                alpha=0.7, label="Pareto front")
         if limit is not None:
             ax.axvline(limit, color="tab:red", linestyle="--", label="budget")
         if floor is not None:
@@ -161,7 +163,8 @@ def write_junit(results: list[VariantResult], path: Path, board: str) -> None:
         if not v.bit_exact:
             problems.append("firmware output differs from the TFLite Micro interpreter")
         body = "".join(f"<failure message={quoteattr(p)}/>" for p in problems)
-        cases.append(f'  <testcase classname="tinycompress.analysis.sweep.{board}" name={quoteattr(variant_name(v))}>'
+        name = quoteattr(variant_name(v))
+        cases.append(f'  <testcase classname="tinycompress.analysis.sweep.{board}" name={name}>'
                      f"{body}</testcase>")
     failures = sum(bool(v.budget_failures) or not v.bit_exact for v in results)
     write_file(path, f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="tinycompress profile" '

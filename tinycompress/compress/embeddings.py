@@ -542,7 +542,8 @@ class EmbeddingMethod(Method):
 
     def fine_tune_model(self, model):
         from .embedding_tune import lookup_student
-        student, self._finish = lookup_student(model, self.spec(), self.context.vocab if self.context else None)
+        vocab = self.context.vocab if self.context else None
+        student, self._finish = lookup_student(model, self.spec(), vocab)
         return student
 
     def fine_tuned(self, model):
@@ -557,9 +558,9 @@ class EmbeddingMethod(Method):
             form = layer.options.get(EMBEDDING)
             if form is not None:
                 table = form.vocab_size * form.width
-                steps.append(LayerStep(layer.name, self.name, form.spec.label + " (fine-tuned)" * bool(self.parts),
-                                       table, sum(int(a.values.size) for a in form.arrays("x")), table,
-                                       form.nbytes))
+                detail = form.spec.label + " (fine-tuned)" * bool(self.parts)
+                values = sum(int(a.values.size) for a in form.arrays("x"))
+                steps.append(LayerStep(layer.name, self.name, detail, table, values, table, form.nbytes))
         return compressed, steps
 
 

@@ -160,7 +160,8 @@ class PruneMethod(Method):
     def candidates(cls, model) -> dict[str, list[str | None]]:
         """For auto: three quarters, half and a quarter of the channels of each Dense and Conv2D layer."""
         k = keras()
-        return {layer.name: ["0.75", "0.5", "0.25"] for layer in layer_graph(model).layers if _mixes(layer, k)}
+        return {layer.name: ["0.75", "0.5", "0.25"] for layer in layer_graph(model).layers
+                if _mixes(layer, k)}
 
     def apply_keras(self, model, context: Context):
         default, fractions, measure = self.options()

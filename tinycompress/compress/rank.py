@@ -302,7 +302,8 @@ class RankMethod(Method):
     @classmethod
     def candidates(cls, model) -> dict[str, list[str | None]]:
         """Per layer of the model, the ranks of its ladder (`rank_ladder`)."""
-        return {name: [str(r) for r in rank_ladder(shape)] for name, shape in factorizable_layers(model).items()}
+        return {name: [str(r) for r in rank_ladder(shape)]
+                for name, shape in factorizable_layers(model).items()}
 
     def apply_keras(self, model, context: Context):
         student, decisions = factorize(model, self.spec())
