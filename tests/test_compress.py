@@ -92,9 +92,18 @@ def test_factorization_errors(small_cnn):
     with pytest.raises(TinyCompressError,
                        match="no Dense or Conv2D layer named fc9; factorizable layers: conv, fc1, fc2"):
         factorize(small_cnn, parse_rank("fc9=2"))
-    with pytest.raises(TinyCompressError,
-                       match="rank 999 is above min\\(m, n\\) of every factorizable layer"):
-        factorize(small_cnn, parse_rank("999"))
+
+
+def test_a_global_rank_above_a_layers_width_skips_that_layer(small_cnn):
+    """The default --ranks reach 32, above the width of small layers: those are kept, with a note, and the
+    others factorized (the sweep used to abort on the first such rank)."""
+    _, decisions = factorize(small_cnn, parse_rank("8"))
+    by_layer = {d.layer: d for d in decisions}
+    assert by_layer["fc1"].method == "svd" and by_layer["fc1"].rank == 8
+    assert by_layer["fc2"].method == "kept" and by_layer["fc2"].note == \
+        "rank 8 is above min(m, n) = 4 of its 32x4 matrix"
+    _, decisions = factorize(small_cnn, parse_rank("999"))
+    assert all(d.method == "kept" and "is above min(m, n)" in d.note for d in decisions)
 
 
 def test_branched_models_are_refused():

@@ -11,7 +11,7 @@ from test_cli import ROOT, assert_one_line_error, tc
 
 from tinycompress.target.boards import load_board
 from tinycompress.target.build import build
-from tinycompress.compress.rank import RankSpec
+from tinycompress.compress.plan import parse_plan
 from tinycompress.compress.embeddings import compress_table, parse_embedding, parse_embeddings
 from tinycompress.target.emulate import run_firmware
 from tinycompress.errors import EXIT_ERROR, TinyCompressError
@@ -92,8 +92,7 @@ def test_profile_methods_parse_in_order():
 # ---- the firmware in QEMU ---------------------------------------------------------------------------------
 
 def _compression(method, data):
-    return Compression(RankSpec(), embedding=parse_embedding(method),
-                       vocab=[str(t) for t in np.load(data)["vocab"]])
+    return Compression(parse_plan(f"embedding:{method}"), vocab=[str(t) for t in np.load(data)["vocab"]])
 
 
 @needs_emulator
@@ -233,12 +232,12 @@ def test_embedding_lookup_operator(zoo, tmp_path, method):
 @pytest.mark.slow
 def test_text_example_keeps_its_accuracy_with_a_tenth_of_the_flash():
     """The issue's bar, measured on the emulated firmware: an embedding 10x smaller for at most 2 points."""
-    from tinycompress.analysis.sweep import run_embedding_profile
+    from tinycompress.analysis.sweep import embedding_variants, run_sweep
     example = ROOT / "examples" / "text"
     train = example / "text_train.npz"
-    results = run_embedding_profile(example / "text_classifier.keras", load_board("mps2-an386"),
-                                    parse_embeddings("pq:1,lowrank:4"), example / "text_test.npz",
-                                    calibration=train, train=train, epochs=3)
+    results = run_sweep(example / "text_classifier.keras", load_board("mps2-an386"),
+                        embedding_variants("pq:1,lowrank:4"), example / "text_test.npz",
+                        calibration=train, train=train, epochs=3)
     int8, *methods = results
     assert int8.embeddings[0]["bytes"] == 4096 * 64 and all(r.bit_exact for r in results)
     winners = [r.variant for r in methods

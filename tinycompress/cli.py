@@ -50,23 +50,41 @@ def _compression_options(fn):
     fn = click.option("--epochs", default=5, show_default=True, type=click.IntRange(min=1),
                       help="Fine-tuning epochs with --train.")(fn)
     fn = click.option("--train", type=DATA, metavar="NPZ",
-                      help="Fine-tune after factorization on 'x' with labels 'y', or by distillation "
-                           "from the unfactorized model without labels.")(fn)
+                      help="Fine-tune after the plan's structural steps on 'x' with labels 'y', or by "
+                           "distillation from the uncompressed model without labels.")(fn)
     fn = click.option("--energy", type=float, metavar="F",
                       help="Per-layer rank keeping this fraction of the squared singular values, e.g. 0.95.")(fn)
     fn = click.option("--rank", metavar="R",
                       help="Factorize Dense/Conv2D layers of a Keras model: one rank (16), 'full', "
-                           "or per layer (dense_1=16,conv_2=8).")(fn)
+                           "or per layer (dense_1=16,conv_2=8). Short for --compress rank:R.")(fn)
+    fn = click.option("--compress", metavar="SPEC",
+                      help="A compression plan, steps joined by '+': e.g. rank:16, energy:0.9, "
+                           "prune:0.5+int4, embedding:pq:8 (see README.md).")(fn)
     return fn
 
 
-def _compression(rank, energy, train, epochs, embedding=None, vocab=None, data=None):
-    """The compress stage's settings; kronecker's token strings come from --vocab or the 'vocab' of --data."""
-    from .compress.rank import parse_rank
-    from .compress.embeddings import parse_embedding
+def _compression(compress, rank, energy, train, epochs, embedding=None, vocab=None, data=None):
+    """The compress stage's settings: --compress with the shorthands --rank, --energy and --embedding as
+    steps of it; kronecker's token strings come from --vocab or the 'vocab' of --data."""
+    from .compress.plan import methods, parse_plan
     from .pipeline import Compression
-    spec = parse_embedding(embedding) if embedding else None
-    return Compression(parse_rank(rank, energy), train, epochs, spec, _tokens(vocab, data) if spec else None)
+    plan = parse_plan(compress or "")
+    shorthands = [("--rank", rank, "rank"), ("--energy", energy, "energy"),
+                  ("--embedding", embedding, "embedding")]
+    shorthands = [(flag, f"{name}:{value}") for flag, value, name in shorthands
+                  if value is not None and not (name == "rank" and value == "full")]
+    if rank is not None and energy is not None:
+        raise TinyCompressError("give --rank or --energy, not both: both set the rank step")
+    known = methods()
+    for flag, step in shorthands:
+        method = known[step.partition(":")[0]]
+        if any(isinstance(s, method) for s in plan.steps):
+            raise TinyCompressError(f"give {flag} or a {method.names[0]} step in --compress {compress}, "
+                                    "not both")
+        plan.steps += parse_plan(step).steps
+    plan = parse_plan(plan.label) if shorthands else plan      # KERAS steps first again
+    tokens = _tokens(vocab, data) if any(s.name == "embedding" for s in plan.steps) else None
+    return Compression(plan, train, epochs, tokens)
 
 
 def _tokens(vocab: Path | None, data: Path | None) -> list[str] | None:
@@ -126,8 +144,8 @@ def cli():
 @_calibration_option
 @_compression_options
 @_kernel_options
-def compile(model: Path, board: Board, output: Path, calibration: Path | None, rank, energy, train, epochs,
-            embedding, vocab, kernels, cmsis_nn_dir):
+def compile(model: Path, board: Board, output: Path, calibration: Path | None, compress, rank, energy, train,
+            epochs, embedding, vocab, kernels, cmsis_nn_dir):
     """Write a self-contained C project for MODEL (.tflite or .keras) with a Makefile.
 
     \b
@@ -138,7 +156,7 @@ def compile(model: Path, board: Board, output: Path, calibration: Path | None, r
     from .pipeline import compile_model
     _check_paths(output, {}, model, calibration=calibration, train=train, vocab=vocab)
     project = compile_model(model, board, output, calibration,
-                            _compression(rank, energy, train, epochs, embedding, vocab),
+                            _compression(compress, rank, energy, train, epochs, embedding, vocab),
                             _cmsis_nn(kernels, cmsis_nn_dir))
     click.echo(f"wrote {project.directory} ({len(project.calls)} layers, arena {project.plan.size:,} bytes); "
                f"build it with: make -C {project.directory}", err=True)
@@ -159,8 +177,8 @@ def compile(model: Path, board: Board, output: Path, calibration: Path | None, r
 @_timeout_option
 @click.option("--host", is_flag=True, hidden=True, help="Run the harness natively instead of in QEMU (tests).")
 def run(model: Path, board: Board, data: Path | None, count: int, verify: bool, json_path: Path | None,
-        output: Path | None, calibration: Path | None, rank, energy, train, epochs, embedding, vocab, kernels,
-        cmsis_nn_dir, timeout: float | None, host: bool):
+        output: Path | None, calibration: Path | None, compress, rank, energy, train, epochs, embedding,
+        vocab, kernels, cmsis_nn_dir, timeout: float | None, host: bool):
     """Build MODEL for a board, run it in QEMU and print flash, SRAM and instruction counts.
 
     \b
@@ -176,7 +194,8 @@ def run(model: Path, board: Board, data: Path | None, count: int, verify: bool, 
     try:
         report = run_model(model, require_emulated(board, "run"), data=data, verify=verify, out=output,
                            calibration=calibration, count=count, host=host,
-                           compression=_compression(rank, energy, train, epochs, embedding, vocab, data),
+                           compression=_compression(compress, rank, energy, train, epochs, embedding,
+                                                    vocab, data),
                            cmsis_nn=_cmsis_nn(kernels, cmsis_nn_dir), timeout=timeout)
     except VerificationError as exc:
         report = exc.report
@@ -225,10 +244,15 @@ def _size(text: str | None) -> int | None:
 @cli.command()
 @click.argument("model", type=MODEL)
 @_board_option
-@click.option("--ranks", metavar="LIST", help="Variants to build: global ranks, 'auto' and 'full' (the "
-                                              "unfactorized model)  [default: 4,8,16,32,full]")
+@click.option("--variants", metavar="LIST",
+              help="Compression plans to build, comma-separated: 'full' (the uncompressed model), plans as "
+                   "for --compress, and 'auto' (searched under the budgets), e.g. "
+                   "full,int4,prune:0.5+int4,auto.")
+@click.option("--ranks", metavar="LIST",
+              help="Short for --variants of rank:R steps: global ranks, 'auto' and 'full'  "
+                   "[default: 4,8,16,32,full]")
 @click.option("--embeddings", metavar="LIST",
-              help="Sweep embedding compression instead: methods beside the int8 table, e.g. "
+              help="Short for --variants of embedding steps beside the int8 table, e.g. "
                    "row-int8,lowrank:16,pq:8,hash:512,kronecker (MODEL may then be a .tflite).")
 @click.option("--vocab", type=DATA, metavar="FILE",
               help="Token strings for kronecker, one per line (or under 'vocab' in --data).")
@@ -237,7 +261,7 @@ def _size(text: str | None) -> int | None:
                    "(without 'y', an autoencoder is scored against its input).")
 @_calibration_option
 @click.option("--train", type=DATA, metavar="NPZ",
-              help="Fine-tune each factorized variant (or embedding method) on this data.")
+              help="Fine-tune each compressed variant on this data (labels 'y', or distillation without).")
 @click.option("--epochs", default=5, show_default=True, type=click.IntRange(min=1), help="Fine-tuning epochs.")
 @click.option("--output", "-o", type=click.Path(path_type=Path, file_okay=False),
               help="Write profile.json, profile.csv, pareto.png and every variant's .tflite and C project here.")
@@ -248,83 +272,85 @@ def _size(text: str | None) -> int | None:
 @click.option("--max-instructions", type=click.IntRange(min=1), metavar="N",
               help="Budget: instructions per inference.")
 @click.option("--min-accuracy", type=click.FloatRange(0, 100), metavar="PCT",
-              help="Budget: firmware accuracy in percent.")
+              help="Budget: firmware accuracy in percent (classifiers).")
+@click.option("--max-error", type=click.FloatRange(min=0), metavar="MSE",
+              help="Budget: the firmware's mean squared error (regression and autoencoders).")
 @click.option("--junit", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
               help="Write JUnit XML: one test case per variant.")
 @click.option("--jobs", "-j", default=2, show_default=True, type=click.IntRange(1, 64),
               help="Variants built and emulated at once.")
 @_timeout_option
-def profile(model, board, ranks, embeddings, vocab, data, calibration, train, epochs, output, json_path, max_flash,
-            max_sram,
-            max_instructions, min_accuracy, junit, jobs, timeout):
-    """Build every rank (or embedding) variant of MODEL, run each in QEMU, and tabulate what each costs and buys.
+def profile(model, board, variants, ranks, embeddings, vocab, data, calibration, train, epochs, output,
+            json_path, max_flash, max_sram, max_instructions, min_accuracy, max_error, junit, jobs, timeout):
+    """Build every variant of MODEL, run each in QEMU, and tabulate what each costs and buys.
 
-    Exits 3 when budgets are given and no variant meets all of them, 4 when a
+    Exits 3 when budgets are given and no variant meets all of them (or auto cannot), 4 when a
     variant's firmware differs from the TFLite Micro interpreter.
 
     \b
     Example:
       tinycompress profile ad.keras --board mps2-an386 --ranks 4,8,16,32,full \\
           --data eval.npz -o build/profile --max-flash 200KiB --junit profile.xml
+      tinycompress profile examples/digits/digits_cnn.keras --data examples/digits/digits_test.npz \\
+          --variants full,rank:4,auto --max-flash 40KiB --min-accuracy 90
       tinycompress profile examples/text/text_classifier.keras --data examples/text/text_test.npz \\
           --embeddings row-int8,lowrank:16,pq:8,hash:512,kronecker
     """
     from .errors import EXIT_BUDGET, EXIT_MISMATCH
-    from .analysis.sweep import Budgets, parse_variants, run_profile
-    from .analysis.sweep_report import format_table, to_json, write_csv, write_junit, write_pareto
+    from .analysis.sweep import Budgets, embedding_variants, plan_variants, rank_variants, run_sweep
+    from .analysis.sweep_report import (format_table, to_json, variant_name, write_csv, write_junit,
+                                        write_pareto)
 
     budgets = Budgets(_size(max_flash), _size(max_sram), max_instructions,
-                      None if min_accuracy is None else min_accuracy / 100)
+                      None if min_accuracy is None else min_accuracy / 100, max_error)
     target = require_emulated(board, "profile")
     _check_paths(output, {"--json": json_path, "--junit": junit}, model, data, calibration, train, vocab)
+    options = (("--variants", variants), ("--ranks", ranks), ("--embeddings", embeddings))
+    given = [flag for flag, value in options if value is not None]
+    if len(given) > 1:
+        raise TinyCompressError(f"give one of {' and '.join(given)}: a profile builds one list of variants")
+    chosen = plan_variants(variants) if variants is not None else \
+        embedding_variants(embeddings) if embeddings is not None else rank_variants(ranks)
     with claim(output):
-        if embeddings is not None:
-            if ranks is not None:
-                raise click.UsageError("give --ranks or --embeddings, not both: a profile sweeps one of them")
-            from .compress.embeddings import parse_embeddings
-            from .analysis.sweep import run_embedding_profile
-            results = run_embedding_profile(model, target, parse_embeddings(embeddings), data, output, calibration,
-                                            _tokens(vocab, data), train, epochs, budgets, jobs, timeout)
-        else:
-            variants = parse_variants("4,8,16,32,full" if ranks is None else ranks)
-            results = run_profile(model, target, variants, data, output, calibration, train, epochs, budgets, jobs,
-                                  timeout)
+        results = run_sweep(model, target, chosen, data, output, calibration, train, epochs, budgets, jobs,
+                            timeout, _tokens(vocab, data))
         name = Path(model).stem
         document = to_json(results, name, target.name)
         if output is not None:
             write_file(output / "profile.json", document + "\n")
             write_csv(results, output / "profile.csv")
-            write_pareto(results, output / "pareto.png", f"{name} on {target.name}")
+            write_pareto(results, output / "pareto.png", f"{name} on {target.name}", budgets)
     if junit is not None:
         write_junit(results, junit, target.name)
     if json_path is not None:
         _write_text(json_path, document)
     if json_path is None or str(json_path) != "-":
         click.echo(format_table(results, name, target.name))
-    inexact = [v.variant for v in results if not v.bit_exact]
+    inexact = [variant_name(v) for v in results if not v.bit_exact]
     if inexact:
-        raise TinyCompressError(f"the firmware of {results[0].kind} {', '.join(inexact)} differs from the TFLite "
-                                "Micro interpreter", EXIT_MISMATCH)
+        raise TinyCompressError(f"the firmware of {', '.join(inexact)} differs from the TFLite Micro "
+                                "interpreter", EXIT_MISMATCH)
+    auto = next((v for v in results if v.note), None)
+    if auto is not None:
+        raise TinyCompressError(f"auto: {auto.note}", EXIT_BUDGET)
     if budgets.any and all(v.budget_failures for v in results):
         raise TinyCompressError("no variant meets the budgets: " + _closest(results, budgets), EXIT_BUDGET)
 
 
 def _closest(results, budgets) -> str:
     """Each failed budget with the best figure any variant reached."""
+    from .analysis.sweep_report import variant_name
     parts = []
-    for flag, limit, get, best, unit in [
-            ("--max-flash", budgets.max_flash, lambda v: v.flash["total"], min, " bytes"),
-            ("--max-sram", budgets.max_sram, lambda v: v.sram["total"], min, " bytes"),
-            ("--max-instructions", budgets.max_instructions, lambda v: v.instructions, min, ""),
-            ("--min-accuracy", budgets.min_accuracy, lambda v: v.firmware, max, "")]:
-        name = flag[2:]
-        if limit is None or not any(name in v.budget_failures for v in results):
+    for name, limit, get, best in budgets.limits():
+        if not any(name in v.budget_failures for v in results):
             continue
         winner = best(results, key=get)
-        value = get(winner)
-        shown = f"{100 * value:.2f} %" if name == "min-accuracy" else f"{value:,.0f}{unit}"
-        limit_shown = f"{100 * limit:.2f} %" if name == "min-accuracy" else f"{limit:,}{unit}"
-        parts.append(f"{flag} {limit_shown} (best reachable: {shown}, {winner.kind} {winner.variant})")
+        value, unit = get(winner), " bytes" if name in ("max-flash", "max-sram") else ""
+        shown = f"{100 * value:.2f} %" if name == "min-accuracy" else \
+            f"{value:.4g}" if name == "max-error" else f"{value:,.0f}{unit}"
+        limit_shown = f"{100 * limit:.2f} %" if name == "min-accuracy" else \
+            f"{limit:.4g}" if name == "max-error" else f"{limit:,}{unit}"
+        parts.append(f"--{name} {limit_shown} (best reachable: {shown}, {variant_name(winner)})")
     return "; ".join(parts)
 
 
@@ -342,8 +368,9 @@ def _closest(results, budgets) -> str:
 @_build_options
 @_timeout_option
 def profile_functions_command(model: Path, board: Board, data: Path | None, index: int, top: int,
-                              json_path: Path | None, output: Path | None, calibration: Path | None, rank, energy,
-                              train, epochs, embedding, vocab, kernels, cmsis_nn_dir, timeout: float | None):
+                              json_path: Path | None, output: Path | None, calibration: Path | None, compress,
+                              rank, energy, train, epochs, embedding, vocab, kernels, cmsis_nn_dir,
+                              timeout: float | None):
     """Run one inference of MODEL in QEMU, logging every instruction, and list the hottest functions.
 
     Counts the instructions of every function in the call of tc_model_invoke() (one inference,
@@ -360,7 +387,8 @@ def profile_functions_command(model: Path, board: Board, data: Path | None, inde
     from .pipeline import compile_graph, load_inputs, load_model, project_directory
     target = require_emulated(board, "profile-functions")
     _check_paths(output, {"--json": json_path}, model, data, calibration, train, vocab)
-    graph = load_model(model, calibration, _compression(rank, energy, train, epochs, embedding, vocab, data))
+    compression = _compression(compress, rank, energy, train, epochs, embedding, vocab, data)
+    graph = load_model(model, calibration, compression)
     inputs, _ = load_inputs(data, graph, min(index + 1, MAX_COUNT))   # bad data: refused before any build
     if index >= len(inputs):
         raise TinyCompressError(f"--index {index} is past the {len(inputs)} inputs in "
@@ -395,8 +423,8 @@ def profile_functions_command(model: Path, board: Board, data: Path | None, inde
 @_kernel_options
 @_timeout_option
 def flash(model: Path, board: Board, output: Path | None, data: Path | None, count: int, upload_port: str | None,
-          no_upload: bool, json_path: Path | None, calibration: Path | None, rank, energy, train, epochs,
-          embedding, vocab, kernels, cmsis_nn_dir, timeout: float | None):
+          no_upload: bool, json_path: Path | None, calibration: Path | None, compress, rank, energy, train,
+          epochs, embedding, vocab, kernels, cmsis_nn_dir, timeout: float | None):
     """Write a PlatformIO project for MODEL and run `pio run -t upload`.
 
     For an emulated board the upload runs the firmware in QEMU, offline, and fails unless every
@@ -418,7 +446,8 @@ def flash(model: Path, board: Board, output: Path | None, data: Path | None, cou
     _check_paths(output, {"--json": json_path}, model, data, calibration, train, vocab)
     with claim(output):
         result = flash_model(model, target, output, data=data, count=count, calibration=calibration,
-                             compression=_compression(rank, energy, train, epochs, embedding, vocab, data),
+                             compression=_compression(compress, rank, energy, train, epochs, embedding,
+                                                      vocab, data),
                              upload=not no_upload,
                              upload_port=upload_port, cmsis_nn=_cmsis_nn(kernels, cmsis_nn_dir), timeout=timeout)
     quiet = json_path is not None and str(json_path) == "-"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -13,10 +13,9 @@ import numpy as np
 from .frontend import verify
 from .target.boards import Board
 from .target.build import build
-from .compress.rank import RankSpec
+from .compress.plan import Context, LayerStep, Plan
 from .target.elfsize import elf_sizes
 from .codegen.emit import Project, emit_project
-from .compress.embeddings import EmbeddingSpec, compress_embeddings
 from .frontend.data import check_int8_samples, check_labels, check_samples, graph_io
 from .target.emulate import run_firmware
 from .errors import EXIT_BUDGET, EXIT_MISMATCH, TinyCompressError
@@ -34,30 +33,32 @@ KERAS_SUFFIXES = (".keras", ".h5")
 
 @dataclass
 class Compression:
-    """What the compress stage does: factorize a Keras model before quantization, compress embedding tables."""
-    rank: RankSpec
-    train: Path | None = None     # .npz with 'x' (and 'y') for fine-tuning after factorization
+    """What the compress stage does: a plan of per-layer steps (compress/plan.py), and the data to
+    fine-tune with after the plan's structural steps."""
+    plan: Plan = field(default_factory=lambda: Plan([]))
+    train: Path | None = None     # .npz with 'x' (and 'y') for fine-tuning after the KERAS steps
     epochs: int = 5
-    embedding: EmbeddingSpec | None = None   # --embedding: applied to the int8 graph's embedding tables
-    vocab: list[str] | None = None           # token strings (line i is id i), for kronecker
+    vocab: list[str] | None = None           # token strings (line i is id i), for embedding:kronecker
 
-    @property
-    def active(self) -> bool:
-        """Factorization asked for (it needs the Keras model)."""
-        return self.rank.default is not None or bool(self.rank.per_layer) or self.rank.energy is not None
+
+@dataclass
+class Compressed:
+    """A plan applied: the int8 graph, what each step did to each layer, and the float Keras model the graph
+    was converted from (after the KERAS steps and fine-tuning; None when the plan started from a graph)."""
+    graph: Graph
+    steps: list[LayerStep]
+    model: object | None = None
 
 
 def load_model(path: Path, calibration: Path | None = None, compression: Compression | None = None) -> Graph:
-    """A full-int8 graph from a .tflite, or from a .keras model (factorized first) plus calibration data,
-    with its embedding tables compressed when asked."""
-    graph, tuned = _load_int8(Path(path), calibration, compression)
-    if compression is not None and compression.embedding is not None:
-        graph = compress_embeddings(graph, compression.embedding, compression.vocab, tuned)
-    return graph
+    """A full-int8 graph from a .tflite, or from a .keras model plus calibration data, with the
+    compression plan applied."""
+    return load_compressed(path, calibration, compression).graph
 
 
-def _load_int8(path: Path, calibration: Path | None, compression: Compression | None):
-    """(int8 graph, the fine-tuned float parts of the embedding method, or None)."""
+def load_compressed(path: Path, calibration: Path | None = None,
+                    compression: Compression | None = None) -> Compressed:
+    path, compression = Path(path), compression or Compression()
     if not path.exists():
         raise TinyCompressError(f"model file {path} does not exist")
     if path.suffix in KERAS_SUFFIXES:
@@ -67,18 +68,8 @@ def _load_int8(path: Path, calibration: Path | None, compression: Compression | 
                                     "--calibration data.npz (samples under 'x': float32 features or token ids)")
         model = quantize.load_keras(path)
         calibration_x = quantize.load_calibration(calibration, quantize.keras_io(model))
-        if compression is not None and compression.active:
-            model = compress_keras(model, compression)[0]
-        tuned = None
-        if compression is not None and compression.embedding is not None and compression.train is not None:
-            from .compress.embedding_tune import tune_embedding
-            model, tuned = tune_embedding(model, compression.embedding, compression.vocab,
-                                          *training_data(compression.train, model), compression.epochs)
-        tflite = quantize.keras_to_int8_tflite(model, calibration_x)
-        return read_tflite(tflite, name=path.stem), tuned
-    if compression is not None and (compression.active or compression.train is not None):
-        raise TinyCompressError(f"{path.name} is a .tflite: factorization and fine-tuning need the Keras model "
-                                "(.keras)")
+        return apply_plan(model, compression, calibration_x, path.stem)
+    _refuse_keras_steps(path.name, compression)
     from .frontend.floatio import fold_float_io, is_float_model
     graph = read_tflite_file(path)
     if is_float_model(graph):
@@ -91,16 +82,53 @@ def _load_int8(path: Path, calibration: Path | None, compression: Compression | 
         graph = read_tflite(tflite, name=path.stem)
     graph = fold_float_io(graph)     # QUANTIZE at the input, DEQUANTIZE at the output: an int8 model
     _check_int8(graph)
-    return graph, None
+    return apply_plan(graph, compression)
 
 
-def compress_keras(model, compression: Compression):
-    """Factorize, then fine-tune when training data is given; returns the model and the decisions."""
-    from .compress.rank import factorize, fine_tune
-    student, decisions = factorize(model, compression.rank)
-    if compression.train is not None:
-        student = fine_tune(student, model, *training_data(compression.train, model), compression.epochs)
-    return student, decisions
+def apply_plan(model, compression: Compression, calibration_x: np.ndarray | None = None,
+               name: str = "model") -> Compressed:
+    """The plan on a Keras model: its KERAS steps in order, then fine-tuning when training data is given
+    (labels, or distillation from `model`) on the model each GRAPH step's fine_tune_model hook makes
+    (undone with fine_tuned), then int8 conversion with `calibration_x`, then its GRAPH steps in order.
+    On an int8 Graph (from a .tflite): its GRAPH steps only."""
+    plan = compression.plan
+    context = Context(calibration=calibration_x, vocab=compression.vocab)
+    for step in plan.steps:
+        step.context = context
+    if isinstance(model, Graph):
+        _refuse_keras_steps(f"{model.name}.tflite", compression)
+        return _graph_steps(Compressed(model, []), plan, context)
+    from .frontend.quantize import keras_to_int8_tflite
+    if compression.train is not None and not plan.empty:
+        context.train_x, context.train_y = training_data(compression.train, model)
+    student, steps = model, []
+    for step in plan.keras_steps:
+        student, done = step.apply_keras(student, context)
+        steps += done
+    if context.train_x is not None:
+        from .compress.rank import fine_tune
+        for step in plan.graph_steps:
+            student = step.fine_tune_model(student)
+        fine_tune(student, model, context.train_x, context.train_y, compression.epochs)
+        for step in reversed(plan.graph_steps):
+            student = step.fine_tuned(student)
+    graph = read_tflite(keras_to_int8_tflite(student, calibration_x), name=name)
+    return _graph_steps(Compressed(graph, steps, student), plan, context)
+
+
+def _graph_steps(compressed: Compressed, plan: Plan, context: Context) -> Compressed:
+    for step in plan.graph_steps:
+        compressed.graph, done = step.apply_graph(compressed.graph, context)
+        compressed.steps += done
+    return compressed
+
+
+def _refuse_keras_steps(name: str, compression: Compression) -> None:
+    keras_steps = [s.label for s in compression.plan.keras_steps]
+    if keras_steps or compression.train is not None:
+        what = "fine-tuning with --train trains the float model" if not keras_steps else \
+            f"{', '.join(keras_steps)} change{'s' * (len(keras_steps) == 1)} the float model"
+        raise TinyCompressError(f"{name} is a .tflite: {what}; give the Keras model (.keras)")
 
 
 def training_data(path: Path, model) -> tuple[np.ndarray, np.ndarray | None]:

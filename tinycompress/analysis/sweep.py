@@ -1,9 +1,11 @@
-"""The per-rank profile: every factorization variant built, run on the emulated board and measured.
+"""The profile: every variant of a model, each a compression plan, built, run on the emulated board and
+measured.
 
-For each variant: factorize the Keras model (and fine-tune when asked),
-quantize to int8, compile, build, run the whole evaluation set in QEMU, and
-compare with the TFLite Micro interpreter. Builds and emulator runs overlap
-with the next variant's TensorFlow work on a thread pool.
+One driver for every method. For each variant: apply its plan (pipeline.apply_plan: the Keras steps,
+fine-tuning when asked, int8 conversion, the graph steps), compile, build, run the whole evaluation set in
+QEMU, and compare with the TFLite Micro interpreter on the variant's own .tflite. The uncompressed model
+comes first: it is the reference every variant is compared with. Builds and emulator runs overlap with
+the next variant's TensorFlow work on a thread pool. `auto` (analysis/auto.py) searches plans under budgets.
 """
 from __future__ import annotations
 
@@ -16,17 +18,19 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ..target.boards import Board
-from ..target.build import build
-from ..compress.rank import FULL, parse_rank
-from ..target.elfsize import elf_sizes
-from ..compress.embeddings import EmbeddingSpec, compress_embeddings, embedding_summary
-from ..target.emulate import run_firmware
-from ..errors import EXIT_BUDGET, TinyCompressError
+from ..compress.plan import AUTO, FULL, Plan, methods, parse_plan
+from ..errors import TinyCompressError
 from ..frontend.load import open_npz, read_tflite
 from ..outputs import claim, write_file
-from ..pipeline import Compression, compile_graph, compress_keras, model_inputs
+from ..pipeline import Compressed, Compression, apply_plan, compile_graph, load_compressed, model_inputs
+from ..target.boards import Board
+from ..target.build import build
+from ..target.elfsize import elf_sizes
+from ..target.emulate import run_firmware
 from ..frontend.reference import tflm_outputs
+
+INT8 = "int8"   # the embedding shorthand's name for the uncompressed model
+DEFAULT_RANKS = "4,8,16,32,full"
 
 
 @dataclass
@@ -35,13 +39,21 @@ class Budgets:
     max_sram: int | None = None
     max_instructions: int | None = None
     min_accuracy: float | None = None     # fraction, classifiers only
+    max_error: float | None = None        # mean squared error, regression and autoencoders
+
+    CHECKS = (("max-flash", lambda v: v.flash["total"], min), ("max-sram", lambda v: v.sram["total"], min),
+              ("max-instructions", lambda v: v.instructions, min),
+              ("min-accuracy", lambda v: v.firmware, max), ("max-error", lambda v: v.firmware, min))
+
+    def limits(self) -> list[tuple[str, object, object, object]]:
+        """(name, limit, the variant's figure, min or max: which way is better) of each budget set."""
+        values = (self.max_flash, self.max_sram, self.max_instructions, self.min_accuracy, self.max_error)
+        return [(name, limit, get, best) for (name, get, best), limit in zip(self.CHECKS, values)
+                if limit is not None]
 
     def failures(self, v: "VariantResult") -> list[str]:
-        checks = [("max-flash", self.max_flash, v.flash["total"], lambda a, b: a <= b),
-                  ("max-sram", self.max_sram, v.sram["total"], lambda a, b: a <= b),
-                  ("max-instructions", self.max_instructions, v.instructions, lambda a, b: a <= b),
-                  ("min-accuracy", self.min_accuracy, v.firmware, lambda a, b: a >= b)]
-        return [name for name, limit, value, ok in checks if limit is not None and not ok(value, limit)]
+        return [name for name, limit, get, best in self.limits()
+                if (get(v) > limit if best is min else get(v) < limit)]
 
     @property
     def any(self) -> bool:
@@ -51,24 +63,79 @@ class Budgets:
 @dataclass
 class VariantResult:
     variant: str
-    params: int                  # weights and biases of the float model
+    params: int                  # weights and biases of the float model (with the steps' stored values)
     macs: int
     flash: dict                  # total, weights (bytes, from the ELF)
     sram: dict                   # total, arena, stack_peak
     instructions: float          # mean per inference, from the emulator
-    layers: list[dict]           # name, op, macs, instructions
+    layers: list[dict]           # name, op, macs, instructions, flash_bytes
     metric: str                  # 'accuracy' (higher is better) or 'mse' (lower is better)
     firmware: float              # the metric from the firmware's own outputs in QEMU
-    host_float: float
+    host_float: float | None
     host_int8: float             # TFLite Micro interpreter on the host
     bit_exact: bool
-    compression: float = 1.0     # unfactorized int8 weights / these weights
-    factorization: list[dict] = field(default_factory=list)
+    compression: float = 1.0     # the uncompressed model's int8 weights / these weights
+    steps: list[dict] = field(default_factory=list)    # per layer and step: compress.plan.LayerStep
+    plan: str = FULL             # the plan as a --compress spec
+    larger_than_uncompressed: int = 0   # flash bytes above the uncompressed model's (0: not larger)
     tflite: str = ""
     project: str = ""
     budget_failures: list[str] = field(default_factory=list)
-    kind: str = "rank"           # what the sweep varies: 'rank' or 'embedding'
+    kind: str = "plan"           # the option the variant came from: 'rank', 'embedding' or 'plan'
     embeddings: list[dict] = field(default_factory=list)   # per lookup: method, bytes, int8 table bytes
+    note: str = ""               # auto: the budget that cannot be met, with the best figure reached
+    search: list[dict] = field(default_factory=list)       # auto: every plan it measured, its Pareto front
+
+
+@dataclass
+class Variant:
+    """One variant to build: its label in the table, its plan (None: auto), the option it came from."""
+    label: str
+    plan: Plan | None
+    kind: str = "plan"
+    name: str | None = None     # its directory's name when not the label's (auto's candidates)
+
+    @property
+    def directory(self) -> str:
+        return f"{self.kind}-{(self.name or self.label).replace(':', '-')}"
+
+
+def rank_variants(text: str | None) -> list[Variant]:
+    """--ranks: global ranks, 'full' and 'auto' (over ranks only)."""
+    from ..compress.rank import parse_rank
+    labels = [v.strip() for v in (DEFAULT_RANKS if text is None else text).split(",") if v.strip()]
+    if not labels:
+        raise TinyCompressError("--ranks needs at least one rank, e.g. 4,8,16,32,full")
+    for v in labels:
+        if v != AUTO:
+            parse_rank(v)   # a clear error for anything that is not a rank, 'full' or 'auto'
+    return [Variant(v, None if v == AUTO else parse_plan("" if v == FULL else f"rank:{v}"), "rank")
+            for v in labels]
+
+
+def embedding_variants(text: str) -> list[Variant]:
+    """--embeddings: the uncompressed int8 table, then one variant per method."""
+    from ..compress.embeddings import parse_embeddings
+    return [Variant(INT8, Plan([]), "embedding")] + [
+        Variant(s.label, parse_plan(f"embedding:{s.label}"), "embedding") for s in parse_embeddings(text)]
+
+
+def plan_variants(text: str) -> list[Variant]:
+    """--variants: plans separated by commas, `full` and `auto`. A comma inside a step's per-layer list
+    (rank:a=8,b=4 or int4:a,b) continues the plan: a new one starts with 'full', 'auto' or a method name."""
+    known = set(methods())
+    plans: list[str] = []
+    for piece in (p.strip() for p in text.split(",")):
+        if not piece:
+            continue
+        word = piece.split("+")[0].partition(":")[0].strip()
+        if plans and word not in known and piece not in (FULL, AUTO):
+            plans[-1] += "," + piece
+        else:
+            plans.append(piece)
+    if not plans:
+        raise TinyCompressError("--variants needs at least one plan, e.g. full,int4,prune:0.5+int4,auto")
+    return [Variant(p, None if p == AUTO else parse_plan(p)) for p in dict.fromkeys(plans)]
 
 
 @dataclass
@@ -90,6 +157,9 @@ class Evaluation:
         target = (self.x if self.y is None else self.y).reshape(len(self.x), -1)
         return float(np.mean((outputs - target) ** 2))
 
+    def better(self, a: float, b: float) -> bool:
+        return a > b if self.metric == "accuracy" else a < b
+
 
 def load_evaluation(path: Path) -> Evaluation:
     data = open_npz(path, "evaluation data")
@@ -101,216 +171,168 @@ def load_evaluation(path: Path) -> Evaluation:
                       np.asarray(data["y"]) if "y" in data else None)
 
 
-AUTO = "auto"
-AUTO_ROUNDS = 6  # build-and-measure rounds before auto gives up tightening
+@dataclass
+class Sweep:
+    """What every variant of one profile shares: the model (Keras, or the int8 graph of a .tflite), its
+    calibration and evaluation data, and where and how variants are built."""
+    name: str
+    model: object | None          # the Keras model, None for a .tflite
+    graph: object                 # the uncompressed int8 graph
+    calibration: np.ndarray | None
+    evaluation: Evaluation
+    board: Board
+    root: Path
+    pool: ThreadPoolExecutor
+    train: Path | None = None
+    epochs: int = 5
+    vocab: list[str] | None = None
+
+    def build(self, variant: Variant):
+        """Apply the plan here (TensorFlow), then build and emulate on the pool: a Future of the result."""
+        plan = variant.plan
+        compression = Compression(plan, self.train if not plan.empty else None, self.epochs, self.vocab)
+        if self.model is None or (not plan.keras_steps and compression.train is None):
+            # the graph steps alone: on a fresh copy of the uncompressed graph, no conversion again
+            compressed = apply_plan(read_tflite(self.graph.source, name=self.graph.name), compression)
+            float_model = self.model
+        else:
+            compressed = apply_plan(self.model, compression, self.calibration, self.name)
+            float_model = compressed.model
+        host_float = None if float_model is None else \
+            self.evaluation.score(float_model.predict(self.evaluation.x, batch_size=64, verbose=0))
+        directory = self.root / variant.directory
+        write_file(directory / "model.tflite", compressed.graph.source)
+        compressed.graph.name = f"{self.name}-{variant.directory}"
+        params = (_params(float_model) if float_model is not None else _constants(self.graph)) - sum(
+            s.params_before - s.params_after for s in compressed.steps if _graph_step(s.method))
+        return self.pool.submit(_measure, variant, compressed, self.board, directory, self.evaluation,
+                                host_float, params)
 
 
-def parse_variants(text: str) -> list[str]:
-    variants = [v.strip() for v in text.split(",") if v.strip()]
-    for v in variants:
-        if v != AUTO:
-            parse_rank(v)  # a clear error for anything that is not a rank, 'full' or 'auto'
-    if not variants:
-        raise TinyCompressError("--ranks needs at least one rank, e.g. 4,8,16,full")
-    return variants
+def _graph_step(method: str) -> bool:
+    from ..compress.plan import GRAPH
+    known = methods()
+    return method in known and known[method].stage == GRAPH
 
 
-def run_profile(model_path: Path, board: Board, variants: list[str], data: Path, out: Path | None = None,
-                calibration: Path | None = None, train: Path | None = None, epochs: int = 5,
-                budgets: Budgets = Budgets(), jobs: int = 2, timeout: float | None = None) -> list[VariantResult]:
-    from ..frontend.data import check_labels, check_samples
-    from ..frontend.quantize import keras_io, load_calibration, load_keras
-
-    model = load_keras(model_path)
+def run_sweep(model_path: Path, board: Board, variants: list[Variant], data: Path, out: Path | None = None,
+              calibration: Path | None = None, train: Path | None = None, epochs: int = 5,
+              budgets: Budgets = Budgets(), jobs: int = 2, timeout: float | None = None,
+              vocab: list[str] | None = None) -> list[VariantResult]:
+    """Every variant built, run on the whole evaluation set in QEMU and checked against TFLite Micro; the
+    results in the order asked, each with its budget failures and its compression against the uncompressed
+    model (built first whether asked or not)."""
     evaluation = load_evaluation(data)
     evaluation.timeout = timeout
-    evaluation.x = check_samples(evaluation.x, keras_io(model), f"{data}: 'x'")
-    if evaluation.y is not None:
-        evaluation.y = check_labels(evaluation.y, keras_io(model), len(evaluation.x), f"{data}: 'y'")
-    calib = load_calibration(calibration, keras_io(model)) if calibration else evaluation.x
-    if budgets.min_accuracy is not None and evaluation.metric != "accuracy":
-        raise TinyCompressError("--min-accuracy needs class labels under 'y' in the evaluation data")
-    if AUTO in variants and budgets.max_flash is None and budgets.max_instructions is None:
-        raise TinyCompressError("--ranks auto needs a budget to aim for: --max-flash or --max-instructions")
-    # The unfactorized model comes first: it is the reference, and auto starts from its measurements.
-    order = [FULL] + [v for v in variants if v not in (FULL, AUTO)]
-    with tempfile.TemporaryDirectory(prefix="tinycompress-profile-") as tmp:
-        root = Path(out) if out is not None else Path(tmp)
-        with ThreadPoolExecutor(max_workers=jobs) as pool, _progress(order) as bar:
-            pending = []
-            for label in bar:
-                pending.append(_variant(label, parse_rank(label), model, train, epochs, evaluation, calib, root,
-                                        board, pool, model_path))
-            results = [f.result() for f in pending]
-            if AUTO in variants:
-                measure = lambda label, spec: _variant(  # noqa: E731
-                    label, spec, model, train, epochs, evaluation, calib, root, board, pool, model_path).result()
-                results.append(_auto(model, results[0], budgets, measure))
-    reference = results[0].flash["weights"]
-    for r in results:
-        r.compression = round(reference / r.flash["weights"], 3) if r.flash["weights"] else 0.0
-        r.budget_failures = budgets.failures(r)
-    by_label = {r.variant: r for r in results}
-    return [by_label[v] for v in dict.fromkeys(variants)]
-
-
-INT8 = "int8"   # the embedding sweep's reference: the uncompressed int8 table
-
-
-def run_embedding_profile(model_path: Path, board: Board, specs: list[EmbeddingSpec], data: Path,
-                          out: Path | None = None, calibration: Path | None = None, vocab: list[str] | None = None,
-                          train: Path | None = None, epochs: int = 5, budgets: Budgets = Budgets(),
-                          jobs: int = 2, timeout: float | None = None) -> list[VariantResult]:
-    """The uncompressed int8 model and one variant per embedding method, each built, run on the whole
-    evaluation set in QEMU and checked against the TFLite Micro interpreter on its decoded table. With
-    `train` (a Keras model), each method's float parts are fine-tuned with the network first."""
-    from ..frontend.load import read_tflite_file
-    evaluation = load_evaluation(data)
-    evaluation.timeout = timeout
-    if budgets.min_accuracy is not None and evaluation.metric != "accuracy":
-        raise TinyCompressError("--min-accuracy needs class labels under 'y' in the evaluation data")
+    for name, *_ in budgets.limits():
+        if (name, evaluation.metric) in (("min-accuracy", "mse"), ("max-error", "accuracy")):
+            raise TinyCompressError(f"--{name} needs " + ("class labels under 'y' in the evaluation data"
+                                    if name == "min-accuracy" else "targets that are not class ids (use "
+                                    "--min-accuracy for a classifier)"))
     model_path = Path(model_path)
-    host_float, params = None, None
+    model, graph, calib = _load(model_path, calibration, evaluation)
+    if model is None and any(v.plan is not None and v.plan.keras_steps for v in variants):
+        raise TinyCompressError(f"{model_path.name} is a .tflite: variants that change the float model "
+                                "(rank, energy, prune, cp) need the Keras model (.keras)")
+    reference = next((v for v in variants if v.plan is not None and v.plan.empty), Variant(FULL, Plan([])))
+    order = [reference] + [v for v in variants if v.plan is not None and not v.plan.empty]
+    with tempfile.TemporaryDirectory(prefix="tinycompress-profile-") as tmp, \
+            ThreadPoolExecutor(max_workers=jobs) as pool:
+        root = Path(out) if out else Path(tmp)
+        sweep = Sweep(model_path.stem, model, graph, calib, evaluation, board, root, pool, train, epochs,
+                      vocab)
+        with _progress([v.label for v in order]) as bar:
+            pending = [sweep.build(v) for v, _ in zip(order, bar)]
+        results = [f.result() for f in pending]
+        for auto in (v for v in variants if v.plan is None):
+            from .auto import search
+            results.append(search(sweep, auto, results[0], budgets))
+    finish(results, budgets)
+    by_label = {r.variant: r for r in results}
+    return [by_label[v.label] for v in variants]
+
+
+def finish(results: list[VariantResult], budgets: Budgets) -> None:
+    """Compare each variant with the uncompressed model (the first result) and with the budgets."""
+    reference = results[0]
+    for r in results:
+        weights = reference.flash["weights"]
+        r.compression = round(weights / r.flash["weights"], 3) if r.flash["weights"] else 0.0
+        r.larger_than_uncompressed = max(0, r.flash["total"] - reference.flash["total"])
+        r.budget_failures = budgets.failures(r)
+
+
+def pareto(results: list[VariantResult], cost=lambda r: r.flash["total"]) -> list[VariantResult]:
+    """The results no other beats on the cost and the metric at once, cheapest first (a tie kept once)."""
+    sign = -1 if results and results[0].metric == "accuracy" else 1
+    front, best = [], None
+    for r in sorted(results, key=lambda r: (cost(r), sign * r.firmware)):
+        if best is None or sign * r.firmware < best:
+            front.append(r)
+            best = sign * r.firmware
+    return front
+
+
+def _load(model_path: Path, calibration: Path | None, evaluation: Evaluation):
+    """(Keras model or None, uncompressed int8 graph, calibration samples or None), the evaluation set
+    checked against the model."""
     if model_path.suffix in (".keras", ".h5"):
+        from ..frontend.data import check_labels, check_samples
         from ..frontend.quantize import keras_io, keras_to_int8_tflite, load_calibration, load_keras
         model = load_keras(model_path)
-        host_float = evaluation.score(model.predict(evaluation.x, batch_size=64, verbose=0))
-        params = _params(model)
-        calib = load_calibration(calibration, keras_io(model)) if calibration else evaluation.x
-        graph = read_tflite(keras_to_int8_tflite(model, calib), name=model_path.stem)
-    elif train is not None:
-        raise TinyCompressError(f"{model_path.name} is a .tflite: fine-tuning with --train needs the Keras model")
-    else:
-        from ..frontend.floatio import fold_float_io
-        graph = fold_float_io(read_tflite_file(model_path))   # float ends off: the int8 model inside
-        params = sum(t.size for t in graph.tensors if t.is_constant)
-
-    def variant(spec: EmbeddingSpec):
-        """(graph, float score) of one method: fitted to the int8 table, or fine-tuned and converted anew."""
-        if train is None:
-            return compress_embeddings(graph, spec, vocab), host_float
-        from ..compress.embedding_tune import tune_embedding
-        from ..pipeline import training_data
-        tuned, parts = tune_embedding(model, spec, vocab, *training_data(train, model), epochs)
-        tuned_graph = read_tflite(keras_to_int8_tflite(tuned, calib), name=model_path.stem)
-        score = evaluation.score(tuned.predict(evaluation.x, batch_size=64, verbose=0))
-        return compress_embeddings(tuned_graph, spec, vocab, parts), score
-
-    with tempfile.TemporaryDirectory(prefix="tinycompress-profile-") as tmp:
-        root = Path(out) if out is not None else Path(tmp)
-        by_label = {s.label: s for s in specs}
-        with ThreadPoolExecutor(max_workers=jobs) as pool, _progress([INT8, *by_label], "embedding") as bar:
-            pending = []
-            for label in bar:   # TensorFlow here, builds and QEMU on the pool
-                g, score = (graph, host_float) if label == INT8 else variant(by_label[label])
-                directory = root / f"embedding-{label.replace(':', '-')}"
-                write_file(directory / "model.tflite", g.source)
-                pending.append(pool.submit(_measure, label, g, board, directory, evaluation, score, [],
-                                           params, "embedding"))
-            results = [f.result() for f in pending]
-    reference = results[0].flash["weights"]
-    for r in results:
-        r.compression = round(reference / r.flash["weights"], 3) if r.flash["weights"] else 0.0
-        r.budget_failures = budgets.failures(r)
-        # the model's parameters, with the table's replaced by the values the method stores
-        r.params = params - sum(e["vocab_size"] * e["width"] - e["values"] for e in r.embeddings)
-    return results
+        io = keras_io(model)
+        evaluation.x = check_samples(evaluation.x, io, "the evaluation data: 'x'")
+        if evaluation.y is not None:
+            evaluation.y = check_labels(evaluation.y, io, len(evaluation.x), "the evaluation data: 'y'")
+        calib = load_calibration(calibration, io) if calibration else evaluation.x
+        return model, read_tflite(keras_to_int8_tflite(model, calib), name=model_path.stem), calib
+    return None, load_compressed(model_path, calibration).graph, None
 
 
-def _variant(label: str, spec, model, train, epochs, evaluation: Evaluation, calib, root: Path, board: Board,
-             pool, model_path: Path):
-    """Compress, fine-tune and quantize here (TensorFlow), then build and emulate on the pool."""
-    from ..frontend.quantize import keras_to_int8_tflite
-
-    student, decisions = compress_keras(model, Compression(spec, train if label != FULL else None, epochs))
-    host_float = evaluation.score(student.predict(evaluation.x, batch_size=64, verbose=0))
-    tflite = keras_to_int8_tflite(student, calib)
-    directory = root / f"rank-{label}"
-    write_file(directory / "model.tflite", tflite)
-    graph = read_tflite(tflite, name=f"{Path(model_path).stem}-rank-{label}")
-    return pool.submit(_measure, label, graph, board, directory, evaluation, host_float,
-                       [asdict(d) for d in decisions], _params(student))
-
-
-def _auto(model, full: "VariantResult", budgets: Budgets, measure) -> "VariantResult":
-    """Per-layer ranks chosen greedily on estimates, then built and measured; tightened while over budget."""
-    from ..compress.rank import RankSpec, greedy_ranks, layer_spectra
-
-    spectra = layer_spectra(model)
-    instructions_per_mac = full.instructions / max(full.macs, 1)
-    margin = {"flash": 0, "instructions": 0.0}   # what the estimates missed, learnt from each measurement
-    best = None
-    for _ in range(AUTO_ROUNDS):
-        def fits(saved_flash, saved_macs):
-            flash_ok = budgets.max_flash is None or \
-                full.flash["total"] - saved_flash + margin["flash"] <= budgets.max_flash
-            instr_ok = budgets.max_instructions is None or \
-                full.instructions - instructions_per_mac * saved_macs + margin["instructions"] <= budgets.max_instructions
-            return flash_ok and instr_ok
-        ranks = greedy_ranks(spectra, fits)
-        if ranks is None:
-            break
-        result = measure(AUTO, RankSpec(per_layer=ranks))
-        best = result
-        over = budgets.failures(result)
-        if not {"max-flash", "max-instructions"} & set(over):
-            return result
-        if budgets.max_flash is not None:
-            margin["flash"] += max(0, result.flash["total"] - budgets.max_flash) + 64
-        if budgets.max_instructions is not None:
-            margin["instructions"] += max(0.0, result.instructions - budgets.max_instructions) * 1.05 + 1
-    if best is None:
-        raise TinyCompressError("no per-layer ranks reach the budgets: " + _lowest_estimate(spectra, full),
-                                EXIT_BUDGET)
-    return best
-
-
-def _lowest_estimate(spectra, full: "VariantResult") -> str:
-    saved = sum(s.flash(None) - s.flash(1) for s in spectra)
-    return (f"even rank 1 everywhere leaves about {full.flash['total'] - saved:,} bytes of flash "
-            f"(the unfactorized model has {full.flash['total']:,})")
-
-
-def _progress(items: list[str], kind: str = "rank"):
+def _progress(items: list[str]):
     """A progress bar on stderr when a person is watching; nothing in logs and pipes."""
     stderr = click.get_text_stream("stderr")
     if not stderr.isatty():
         return contextlib.nullcontext(items)
-    return click.progressbar(items, label="profiling variants", file=stderr,
-                             item_show_func=lambda v: v and f"{kind} {v}")
+    return click.progressbar(items, label="profiling variants", file=stderr, item_show_func=lambda v: v)
 
 
 def _params(model) -> int:
     return int(sum(np.prod(w.shape) for w in model.weights if "moving" not in w.path))
 
 
-def _measure(label: str, graph, board: Board, directory: Path, evaluation: Evaluation, host_float: float | None,
-             decisions: list[dict], params: int, kind: str = "rank") -> VariantResult:
+def _constants(graph) -> int:
+    return sum(t.size for t in graph.tensors if t.is_constant)
+
+
+def _measure(variant: Variant, compressed: Compressed, board: Board, directory: Path, evaluation: Evaluation,
+             host_float: float | None, params: int) -> VariantResult:
+    from .report import make_report
+    graph = compressed.graph
     with claim(directory / "project"):      # held while make writes there too
         project = compile_graph(graph, board, directory / "project", f"{graph.name}.tflite")
         elf = build(project)
-    sizes = elf_sizes(elf)
-    out = graph.output_tensor()
     x = model_inputs(graph, evaluation.x, "the evaluation data")
+    out = graph.output_tensor()
     result = run_firmware(elf, board, x, out.nbytes, timeout=evaluation.timeout)
+    report = make_report(project, elf_sizes(elf), result)
     reference = tflm_outputs(graph.source, x)
     if out.quantized:
         out_scale, out_zp = float(out.scale[0]), int(out.zero_point[0])
         dequantize = lambda q: out_scale * (q.astype(np.float32) - out_zp)  # noqa: E731
     else:   # ARG_MAX's int32 indices, as the bytes the firmware writes: the values themselves
         dequantize = lambda q: q.view("<i4").astype(np.float32)  # noqa: E731
-    instructions = board.instructions(result.ticks.astype(np.float64))
-    per_layer = instructions[:, 1:].mean(axis=0)
-    weights = sum(sizes.symbols.get(name, 0) for name in project.weight_symbols)
     return VariantResult(
-        variant=label, params=params, macs=sum(c.macs for c in project.calls),
-        flash={"total": sizes.flash, "weights": weights},
-        sram={"total": sizes.ram, "arena": project.plan.size, "stack_peak": result.stack_peak},
-        instructions=round(float(instructions[:, 0].mean()), 1),
-        layers=[{"name": c.layer.name, "op": c.layer.op, "macs": c.macs, "instructions": round(float(n), 1)}
-                for c, n in zip(project.calls, per_layer)],
+        variant=variant.label, params=params, macs=report.macs,
+        flash={"total": report.flash["total"], "weights": report.flash["weights"]},
+        sram={"total": report.sram["total"], "arena": report.arena["planned"],
+              "stack_peak": result.stack_peak},
+        instructions=report.instructions,
+        layers=[{"name": l.name, "op": l.op, "macs": l.macs, "instructions": l.instructions,
+                 "flash_bytes": l.params_bytes} for l in report.layers],
         metric=evaluation.metric, firmware=evaluation.score(dequantize(result.outputs)),
         host_float=host_float, host_int8=evaluation.score(dequantize(reference)),
-        bit_exact=bool(np.array_equal(reference, result.outputs)), factorization=decisions,
-        tflite=str(directory / "model.tflite"), project=str(project.directory), kind=kind,
-        embeddings=embedding_summary(project.calls))
+        bit_exact=bool(np.array_equal(reference, result.outputs)),
+        steps=[asdict(s) for s in compressed.steps], plan=variant.plan.label if variant.plan else AUTO,
+        tflite=str(directory / "model.tflite"), project=str(project.directory), kind=variant.kind,
+        embeddings=report.embeddings)

@@ -10,7 +10,7 @@ from xml.sax.saxutils import quoteattr
 
 from .. import __version__
 from ..outputs import write_file
-from .sweep import VariantResult
+from .sweep import Budgets, VariantResult, pareto
 
 PROFILE_VERSION = 1
 
@@ -27,8 +27,26 @@ def _embedding(v: VariantResult) -> str:
     return f"{stored / 1024:.1f} KiB ({table / max(stored, 1):.1f}x)"
 
 
-def _label(v: VariantResult) -> str:
-    return f"rank {v.variant}" if v.kind == "rank" else f"embedding {v.variant}"
+def variant_name(v: VariantResult) -> str:
+    return {"rank": f"rank {v.variant}", "embedding": f"embedding {v.variant}"}.get(v.kind, v.variant)
+
+
+def _steps(steps: list[dict]) -> str:
+    """What a plan did, per method: the layers it changed (with the settings), and those it kept."""
+    parts, kept = [], []
+    for method in dict.fromkeys(s["method"] for s in steps):
+        mine = [s for s in steps if s["method"] == method]
+        changed = [s for s in mine if s["detail"] != "kept" and
+                   (s["params_after"], s["bytes_after"]) != (s["params_before"], s["bytes_before"])]
+        kept += [s for s in mine if s not in changed]
+        if changed:
+            details = list(dict.fromkeys(s["detail"] for s in changed))
+            shown = ", ".join(details[:3]) + (", ..." if len(details) > 3 else "")
+            parts.append(f"{method} on {len(changed)} layer{'s' * (len(changed) != 1)} ({shown})")
+    if kept:
+        parts.append("kept as they are: " + ", ".join(s["layer"] + (f" ({s['note']})" if s["note"] else "")
+                                                      for s in kept))
+    return "; ".join(parts) or "nothing changed"
 
 
 def format_table(results: list[VariantResult], model: str, board: str) -> str:
@@ -51,20 +69,15 @@ def format_table(results: list[VariantResult], model: str, board: str) -> str:
             lines.append("  " + "  ".join("-" * w for w in widths))
     lines.append("")
     for v in results:
-        if v.variant == "full" or v.kind != "rank":
-            if v.budget_failures:
-                lines.append(f"  {_label(v)} over budget: {', '.join(v.budget_failures)}")
-            continue
-        factorized = [d for d in v.factorization if d["method"] != "kept"]
-        kept = [d for d in v.factorization if d["method"] == "kept"]
-        methods = sorted({d["method"] for d in factorized})
-        text = f"  rank {v.variant}: {len(factorized)} layers factorized ({', '.join(methods) or '-'})"
-        if kept:
-            text += "; kept as they are: " + ", ".join(
-                d["layer"] + (" (not smaller)" if d["note"] else "") for d in kept)
-        lines.append(text)
+        if v.steps:
+            lines.append(f"  {variant_name(v)}: {_steps(v.steps)}")
+        if v.larger_than_uncompressed:
+            lines.append(f"    {variant_name(v)} is larger than the uncompressed model: "
+                         f"{v.larger_than_uncompressed:,} B more flash")
+        if v.note:
+            lines.append(f"    {v.note}")
         if v.budget_failures:
-            lines.append(f"    over budget: {', '.join(v.budget_failures)}")
+            lines.append(f"    {variant_name(v)} over budget: {', '.join(v.budget_failures)}")
     return "\n".join(lines)
 
 
@@ -90,29 +103,57 @@ def write_csv(results: list[VariantResult], path: Path) -> None:
     write_file(path, text.getvalue())
 
 
-def write_pareto(results: list[VariantResult], path: Path, title: str) -> None:
-    """Flash against the metric and instructions against the metric, one point per variant."""
+def write_pareto(results: list[VariantResult], path: Path, title: str,
+                 budgets: Budgets | None = None) -> None:
+    """Flash against the metric and instructions against the metric: one point per variant, the Pareto front
+    as a step line through them, the budgets as dashed lines, and labels moved apart so none overlap."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    budgets = budgets or Budgets()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     metric = results[0].metric
-    for ax, (key, label) in zip(axes, [("flash", "flash (KiB)"), ("instructions", "instructions per inference")]):
-        points = sorted((v.flash["total"] / 1024 if key == "flash" else v.instructions,
-                         100 * v.firmware if metric == "accuracy" else v.firmware, v) for v in results)
-        ax.plot([p[0] for p in points], [p[1] for p in points], "o-", color="tab:blue")
-        for x, y, v in points:
-            ax.annotate(v.variant, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=9)
+    value = (lambda v: 100 * v.firmware) if metric == "accuracy" else (lambda v: v.firmware)
+    floor = budgets.min_accuracy if metric == "accuracy" else budgets.max_error
+    flash_limit = None if budgets.max_flash is None else budgets.max_flash / 1024
+    for ax, (cost, label, limit) in zip(axes, [
+            (lambda v: v.flash["total"] / 1024, "flash (KiB)", flash_limit),
+            (lambda v: v.instructions, "instructions per inference", budgets.max_instructions)]):
+        ax.plot([cost(v) for v in results], [value(v) for v in results], "o", color="tab:blue")
+        front = pareto(results, cost)
+        ax.step([cost(v) for v in front], [value(v) for v in front], where="post", color="tab:blue",
+                alpha=0.7, label="Pareto front")
+        if limit is not None:
+            ax.axvline(limit, color="tab:red", linestyle="--", label="budget")
+        if floor is not None:
+            ax.axhline(100 * floor if metric == "accuracy" else floor, color="tab:red", linestyle="--")
         ax.set_xlabel(label)
         ax.set_ylabel("accuracy on the firmware (%)" if metric == "accuracy" else "MSE on the firmware")
         ax.grid(True, alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
+        _annotate(ax, fig, [(cost(v), value(v), v.variant) for v in results])
     fig.suptitle(title)
     fig.tight_layout()
     image = io.BytesIO()
     fig.savefig(image, format="png", dpi=110)
     plt.close(fig)
     write_file(path, image.getvalue())
+
+
+def _annotate(ax, fig, points: list[tuple[float, float, str]], size: int = 9) -> None:
+    """Labels beside their points, each moved up (greedily, lowest point first) until its box overlaps
+    no label placed before it."""
+    fig.canvas.draw()          # the axes' final limits, for data -> display coordinates
+    to_points = 72 / fig.dpi
+    placed = []                # (x, y, width) of each label's box, in points
+    for x, y, text in sorted(points, key=lambda p: (p[1], p[0])):
+        px, py = (c * to_points for c in ax.transData.transform((x, y)))
+        width, lift = 0.6 * size * len(text), 4.0
+        while any(abs(px - ox) < max(width, w) and abs(py + lift - oy) < size + 2 for ox, oy, w in placed):
+            lift += size + 2
+        placed.append((px, py + lift, width))
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, lift), fontsize=size)
 
 
 def write_junit(results: list[VariantResult], path: Path, board: str) -> None:
@@ -122,7 +163,8 @@ def write_junit(results: list[VariantResult], path: Path, board: str) -> None:
         if not v.bit_exact:
             problems.append("firmware output differs from the TFLite Micro interpreter")
         body = "".join(f"<failure message={quoteattr(p)}/>" for p in problems)
-        cases.append(f'  <testcase classname="tinycompress.analysis.sweep.{board}" name={quoteattr(_label(v))}>'
+        name = quoteattr(variant_name(v))
+        cases.append(f'  <testcase classname="tinycompress.analysis.sweep.{board}" name={name}>'
                      f"{body}</testcase>")
     failures = sum(bool(v.budget_failures) or not v.bit_exact for v in results)
     write_file(path, f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="tinycompress profile" '

@@ -18,6 +18,14 @@ def tune_embedding(model, spec: EmbeddingSpec, vocab: list[str] | None, x: np.nd
                    epochs: int):
     """(float model with the rebuilt table, trained FloatParts)."""
     from .rank import fine_tune
+    student, finish = lookup_student(model, spec, vocab)
+    fine_tune(student, model, x, y, epochs)
+    return finish(student)
+
+
+def lookup_student(model, spec: EmbeddingSpec, vocab: list[str] | None):
+    """(the model with its Embedding rebuilt from the method's float parts, for training;
+    finish(trained student) -> (float model with the rebuilt table, trained FloatParts))."""
     from ..frontend.quantize import _tensorflow
     _tensorflow()
     import keras
@@ -51,15 +59,16 @@ def tune_embedding(model, spec: EmbeddingSpec, vocab: list[str] | None, x: np.nd
 
     student = keras.models.clone_model(model, clone_function=clone)
     _copy_weights(model, student, skip=original.name)
-    fine_tune(student, model, x, y, epochs)
-    lookup = student.get_layer(original.name)
-    parts = FloatParts({k: np.asarray(v, np.float64) for k, v in lookup.parts.items()}, start.fixed)
 
-    tuned = keras.models.clone_model(model)
-    _copy_weights(student, tuned, skip=original.name)
-    tuned.get_layer(original.name).embeddings.assign(
-        np.asarray(form.float_table(np, parts.trainable, parts.fixed), np.float32))
-    return tuned, parts
+    def finish(trained):
+        lookup = trained.get_layer(original.name)
+        parts = FloatParts({k: np.asarray(v, np.float64) for k, v in lookup.parts.items()}, start.fixed)
+        tuned = keras.models.clone_model(model)
+        _copy_weights(trained, tuned, skip=original.name)
+        tuned.get_layer(original.name).embeddings.assign(
+            np.asarray(form.float_table(np, parts.trainable, parts.fixed), np.float32))
+        return tuned, parts
+    return student, finish
 
 
 def _copy_weights(source, target, skip: str) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import TinyCompressError
+from .plan import GRAPH, Context, LayerStep, Method
 from ..ops.fixedpoint import quantize_multiplier, requantize
 from ..ops.common import ConstArray
 
@@ -518,6 +519,49 @@ def compress_embeddings(graph, spec: EmbeddingSpec, vocab: list[str] | None = No
     for i, form in forms.items():
         compressed.layers[i].options[EMBEDDING] = form
     return compressed
+
+
+class EmbeddingMethod(Method):
+    """`embedding:METHOD`: every embedding table of the int8 graph in a compressed form. With training
+    data, the method's float parts are fine-tuned with the network first (embedding_tune.py), through
+    the fine_tune_model / fine_tuned hooks; `context` gives the token strings kronecker needs."""
+    names = ("embedding",)
+    stage = GRAPH
+    usage = f"embedding:METHOD with METHOD {EXAMPLE}"
+
+    def __init__(self, name: str, arg: str | None):
+        super().__init__(name, arg)
+        self.parts: FloatParts | None = None       # the fine-tuned float form, once trained
+        self._finish = None
+        self.spec()                 # a malformed method is refused when the plan is read
+
+    def spec(self) -> EmbeddingSpec:
+        if self.arg is None:
+            raise self.bad("it needs a method")
+        return parse_embedding(self.arg)
+
+    def fine_tune_model(self, model):
+        from .embedding_tune import lookup_student
+        vocab = self.context.vocab if self.context else None
+        student, self._finish = lookup_student(model, self.spec(), vocab)
+        return student
+
+    def fine_tuned(self, model):
+        tuned, self.parts = self._finish(model)
+        return tuned
+
+    def apply_graph(self, graph, context: Context):
+        from ..ops.gather import EMBEDDING
+        compressed = compress_embeddings(graph, self.spec(), context.vocab, self.parts)
+        steps = []
+        for layer in compressed.layers:
+            form = layer.options.get(EMBEDDING)
+            if form is not None:
+                table = form.vocab_size * form.width
+                detail = form.spec.label + " (fine-tuned)" * bool(self.parts)
+                values = sum(int(a.values.size) for a in form.arrays("x"))
+                steps.append(LayerStep(layer.name, self.name, detail, table, values, table, form.nbytes))
+        return compressed, steps
 
 
 def embedding_summary(calls) -> list[dict]:

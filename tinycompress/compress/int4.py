@@ -70,6 +70,11 @@ class Int4Method(Method):
         unknown_layers(self, asked, [layer.name for layer in eligible])
         return [layer for layer in eligible if layer.name in asked]
 
+    @classmethod
+    def candidates(cls, graph) -> dict[str, list[str | None]]:
+        """For auto: every layer with int8 weights, on its own (`int4:LAYER`)."""
+        return {layer.name: [None] for layer in cls(cls.names[0], None).chosen(graph)}
+
     def apply_graph(self, graph, context: Context) -> tuple[object, list[LayerStep]]:
         from ..frontend.load import read_tflite
         layers = self.chosen(graph)

@@ -15,6 +15,10 @@ new method touches its own module, its kernel and its test. Methods run in two s
 - GRAPH methods change the full-int8 graph after conversion (int4, cluster, embeddings). Each returns a graph
   whose `source` is the .tflite TFLite Micro verifies the firmware against.
 Within a plan the KERAS steps run before the GRAPH steps; within a stage, in the order written.
+
+`auto` (analysis/auto.py) searches per-layer steps of every method whose `candidates` hook offers some:
+it measures each candidate's sensitivity (the metric on the evaluation set with that one layer changed)
+and builds plans from the cheapest bytes first, written back as specs with `spec_for`.
 """
 from __future__ import annotations
 
@@ -61,6 +65,10 @@ class Method:
     names: ClassVar[tuple[str, ...]] = ()
     stage: ClassVar[str] = KERAS
     usage: ClassVar[str] = ""        # e.g. 'prune:F or prune:LAYER=F,...', for error messages and --help
+    keeps_names: ClassVar[bool] = False   # a KERAS method keeping its layers' names (so auto may add GRAPH
+                                          # steps on them: prune does, rank and cp make new layers)
+
+    context: Context | None = None   # set by the pipeline before any hook runs (fine_tune_model may need it)
 
     def __init__(self, name: str, arg: str | None):
         self.name, self.arg = name, arg
@@ -84,6 +92,20 @@ class Method:
         """The plain model back from the one `fine_tune_model` gave, once trained (int4: the kernels on the
         4-bit grid, the fake-quant taken off); by default the model itself."""
         return model
+
+    @classmethod
+    def candidates(cls, model) -> dict[str, list[str | None]]:
+        """What `auto` may try, per layer: {layer: [value, ...]}, the mildest first, each value as written
+        after `LAYER=` in the step's spec (`rank:dense_1=16`), or None for a method whose spec lists
+        layers only (`int4:dense_1`). `model` is the Keras model for a KERAS method, the int8 Graph for a
+        GRAPH method. By default nothing: the method takes no part in the search."""
+        return {}
+
+    @classmethod
+    def spec_for(cls, settings: dict[str, str | None]) -> str:
+        """The step's spec for per-layer settings chosen among `candidates`: `rank:a=8,b=4`, `int4:a,b`."""
+        items = [layer if value is None else f"{layer}={value}" for layer, value in settings.items()]
+        return f"{cls.names[0]}:{','.join(items)}"
 
     def bad(self, why: str) -> TinyCompressError:
         return TinyCompressError(f"--compress {self.label}: {why}" + (f"; write {self.usage}" if self.usage else ""))
@@ -142,10 +164,12 @@ def parse_plan(text: str) -> Plan:
         if colon and not arg:
             raise TinyCompressError(f"--compress {text}: {name}: needs a value after ':'")
         steps.append(known[name](name, arg if colon else None))
-    seen = [s.name for s in steps]
-    for name in set(seen):
-        if seen.count(name) > 1:
-            raise TinyCompressError(f"--compress {text}: {name} appears twice; give each step once "
+    for i, step in enumerate(steps):      # one step per method (rank and energy are one method)
+        twin = next((s for s in steps[:i] if type(s) is type(step)), None)
+        if twin is not None:
+            what = f"{step.name} appears twice" if twin.name == step.name else \
+                f"{twin.name} and {step.name} are the same method"
+            raise TinyCompressError(f"--compress {text}: {what}; give each step once "
                                     "(per-layer values go in one step: rank:dense=8,conv=4)")
     return Plan(sorted(steps, key=lambda s: s.stage != KERAS))   # stable: written order within a stage
 

@@ -132,6 +132,7 @@ def follow(graph, source, keep: np.ndarray, size: int) -> Reach | str:
 class PruneMethod(Method):
     names = ("prune",)
     stage = KERAS
+    keeps_names = True
     usage = "prune:F or prune:LAYER=F,... with F in (0, 1], and :loss after it to rank by loss sensitivity"
 
     def options(self) -> tuple[float | None, dict[str, float], str]:
@@ -154,6 +155,13 @@ class PruneMethod(Method):
         if not 0 < value <= 1:
             raise self.bad(f"the fraction {text} must lie in (0, 1] (the share of the channels kept)")
         return value
+
+    @classmethod
+    def candidates(cls, model) -> dict[str, list[str | None]]:
+        """For auto: three quarters, half and a quarter of the channels of each Dense and Conv2D layer."""
+        k = keras()
+        return {layer.name: ["0.75", "0.5", "0.25"] for layer in layer_graph(model).layers
+                if _mixes(layer, k)}
 
     def apply_keras(self, model, context: Context):
         default, fractions, measure = self.options()

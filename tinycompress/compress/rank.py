@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import TinyCompressError
+from .plan import KERAS, Context, LayerStep, Method
 
 FULL = "full"
 
@@ -76,6 +77,7 @@ class Decision:
     params_after: int
     energy_kept: float        # fraction of the squared singular values kept
     note: str = ""
+    channels: int = 0         # output channels of the layers it becomes (each has requantization values)
 
 
 # ---- the factorizations (pure numpy) --------------------------------------------------------------
@@ -188,6 +190,13 @@ def _choose_rank(spec: RankSpec, name: str, shape: tuple[int, int], singular_val
     return spec.default
 
 
+def _above_width(rank: int | None, shape: tuple[int, int]) -> str:
+    """Why one rank for every layer leaves this one as it is, when it exceeds the layer's width."""
+    if rank is None or rank <= min(shape):
+        return ""
+    return f"rank {rank} is above min(m, n) = {min(shape)} of its {shape[0]}x{shape[1]} matrix"
+
+
 def factorize(model, spec: RankSpec):
     """A new batch-1 Keras model with the layers `spec` names factorized, and what was done to each."""
     keras = _keras()
@@ -199,9 +208,8 @@ def factorize(model, spec: RankSpec):
                                 f"factorizable layers: {', '.join(shapes) or 'none'}")
     if not shapes and (spec.default is not None or spec.energy is not None):
         raise TinyCompressError(f"{model.name} has no Dense or Conv2D layer to factorize")
-    if spec.default is not None and spec.default > max(min(s) for s in shapes.values()):
-        raise TinyCompressError(f"rank {spec.default} is above min(m, n) of every factorizable layer "
-                                f"(the largest is {max(min(s) for s in shapes.values())})")
+    # One rank for every layer skips the layers narrower than it (with a note): a sweep of global ranks
+    # goes on past the small layers; a rank named for a layer must fit it (_choose_rank).
     inp = keras.Input(tuple(model.inputs[0].shape[1:]), batch_size=1, name=model.inputs[0].name.split(":")[0])
     x, decisions = inp, []
     for layer in layers:
@@ -223,7 +231,7 @@ def _factorize_layer(layer, x, shape, spec: RankSpec, keras):
     bias = layer.get_weights()[1:]  # [] or [bias]
     params = m * n + sum(b.size for b in bias)
     if rank is None or rank * (m + n) >= m * n:
-        note = "" if rank is None else f"rank {rank} is not smaller than {m}x{n}"
+        note = "" if rank is None else _above_width(rank, shape) or f"rank {rank} is not smaller than {m}x{n}"
         return _clone(layer, x), Decision(layer.name, kind, shape, None, "kept", params, params, 1.0, note)
 
     energy = float(np.sum(singular_values[:rank] ** 2) / np.sum(singular_values ** 2))
@@ -261,7 +269,58 @@ def _factorize_layer(layer, x, shape, spec: RankSpec, keras):
             e.set_weights([expand.reshape(1, 1, t, cout), *bias])
             after = (cin + cout) * t + kh * kw * t * t
     after += sum(b.size for b in bias)
-    return x, Decision(layer.name, kind, shape, rank, method, params, after, energy)
+    channels = n + (rank if method == "svd" else 2 * core.shape[2])
+    return x, Decision(layer.name, kind, shape, rank, method, params, after, energy, channels=channels)
+
+
+# ---- the plan's step: rank:R, rank:LAYER=R,..., energy:F ---------------------------------------------
+
+class RankMethod(Method):
+    """Low-rank factorization (SVD / Tucker-2) of the Keras model's Dense and Conv2D layers."""
+    names = ("rank", "energy")
+    stage = KERAS
+    usage = "rank:R, rank:LAYER=R,... or energy:F"
+
+    def __init__(self, name: str, arg: str | None):
+        super().__init__(name, arg)
+        self.spec()                 # a malformed value is refused when the plan is read
+
+    def spec(self) -> RankSpec:
+        if self.arg is None:
+            raise self.bad("it needs a value")
+        try:
+            if self.name == "energy":
+                try:
+                    energy = float(self.arg)
+                except ValueError:
+                    raise TinyCompressError(f"{self.arg!r} is not a number") from None
+                return parse_rank(None, energy)
+            return parse_rank(self.arg)
+        except TinyCompressError as exc:
+            raise self.bad(str(exc).removeprefix(f"--rank {self.arg}: ")) from None
+
+    @classmethod
+    def candidates(cls, model) -> dict[str, list[str | None]]:
+        """Per layer of the model, the ranks of its ladder (`rank_ladder`)."""
+        return {name: [str(r) for r in rank_ladder(shape)]
+                for name, shape in factorizable_layers(model).items()}
+
+    def apply_keras(self, model, context: Context):
+        student, decisions = factorize(model, self.spec())
+        return student, [layer_step(d) for d in decisions]
+
+
+def layer_step(d: Decision) -> LayerStep:
+    """A factorization decision as the plan's record; bytes as int8 weights, int32 biases and two int32
+    requantization values per output channel of each layer it becomes."""
+    m, n = d.shape
+    bias = d.params_before - m * n
+    before = m * n + 4 * bias + 8 * n
+    if d.rank is None:
+        return LayerStep(d.layer, "rank", "kept", d.params_before, d.params_after, before, before, d.note)
+    after = d.params_after - bias + 4 * bias + 8 * d.channels
+    return LayerStep(d.layer, "rank", f"rank {d.rank} ({d.method})", d.params_before, d.params_after,
+                     before, after, d.note)
 
 
 # ---- fine-tuning ----------------------------------------------------------------------------------
@@ -284,73 +343,14 @@ def fine_tune(student, teacher, x: np.ndarray, y: np.ndarray | None, epochs: int
     return student
 
 
-# ---- automatic ranks under budgets ----------------------------------------------------------------
+# ---- the ranks auto may try ---------------------------------------------------------------------------
 
-@dataclass
-class LayerSpectrum:
-    name: str
-    shape: tuple[int, int]
-    singular_values: np.ndarray
-    positions: int            # output positions per inference: MACs = params * positions
-
-    def params(self, rank: int | None) -> int:
-        m, n = self.shape
-        return m * n if rank is None else rank * (m + n)
-
-    def flash(self, rank: int | None) -> int:
-        """int8 weights, plus the requantization arrays (two int32 per channel) of the extra layer."""
-        return self.params(rank) + (0 if rank is None else 8 * rank)
-
-    def energy_lost(self, rank: int | None) -> float:
-        if rank is None:
-            return 0.0
-        s2 = self.singular_values ** 2
-        return float(np.sum(s2[rank:]) / np.sum(s2))
-
-    def ladder(self) -> list[int]:
-        """Ranks worth trying, largest first: from the first that saves bytes, halving down to 1."""
-        m, n = self.shape
-        rank = (m * n - 1) // (m + n)
-        ranks = []
-        while rank >= 1:
-            ranks.append(rank)
-            rank //= 2
-        return ranks
-
-
-def layer_spectra(model) -> list[LayerSpectrum]:
-    keras = _keras()
-    spectra = []
-    for layer in _chain(model, keras):
-        shape = _matrix_shape(layer, keras)
-        if shape is None:
-            continue
-        s = np.linalg.svd(layer.get_weights()[0].reshape(shape).astype(np.float64), compute_uv=False)
-        positions = int(np.prod(layer.output.shape[1:-1])) if len(layer.output.shape) > 2 else 1
-        spectra.append(LayerSpectrum(layer.name, shape, s, positions))
-    return spectra
-
-
-def greedy_ranks(spectra: list[LayerSpectrum], fits) -> dict[str, int] | None:
-    """Lower one layer's rank at a time, always the step that loses the least singular-value energy per
-    flash byte saved, until `fits(flash_saved, macs_saved)` holds. None if even the lowest ranks do not fit."""
-    ranks: dict[str, int | None] = {s.name: None for s in spectra}
-    saved_flash = saved_macs = 0
-    while not fits(saved_flash, saved_macs):
-        best = None
-        for s in spectra:
-            lower = [r for r in s.ladder() if ranks[s.name] is None or r < ranks[s.name]]
-            if not lower:
-                continue
-            step = lower[0]
-            flash_gain = s.flash(ranks[s.name]) - s.flash(step)
-            cost = (s.energy_lost(step) - s.energy_lost(ranks[s.name])) / max(flash_gain, 1)
-            if best is None or cost < best[0]:
-                best = (cost, s, step, flash_gain)
-        if best is None:
-            return None
-        _, s, step, flash_gain = best
-        saved_macs += (s.params(ranks[s.name]) - s.params(step)) * s.positions
-        saved_flash += flash_gain
-        ranks[s.name] = step
-    return {name: rank for name, rank in ranks.items() if rank is not None}
+def rank_ladder(shape: tuple[int, int], steps: int = 6) -> list[int]:
+    """Ranks worth trying on an m x n matrix, largest first: from the first that saves parameters, each
+    about 0.7 of the one before, down to 1."""
+    m, n = shape
+    ranks, rank = [], (m * n - 1) // (m + n)
+    while rank >= 1 and len(ranks) < steps:
+        ranks.append(rank)
+        rank = min(rank - 1, int(rank * 0.7))
+    return ranks
