@@ -56,8 +56,9 @@ def test_int4_scratch_on_dsp_cores():
 
     def depthwise(output, stride=1):
         return SimpleNamespace(function="tc_depthwise_conv2d_s4", scratch_bytes=0,
-                               params={"filter": (1, 3, 3, output[3]), "output": output, "depth_multiplier": 1,
-                                       "stride_h": stride, "stride_w": stride, "dilation_h": 1, "dilation_w": 1})
+                               params={"filter": (1, 3, 3, output[3]), "output": output,
+                                       "depth_multiplier": 1, "stride_h": stride, "stride_w": stride,
+                                       "dilation_h": 1, "dilation_w": 1})
 
     calls = [SimpleNamespace(function="tc_fully_connected_s4", scratch_bytes=0,
                              params={"input_depth": 13, "output_depth": 5}),
