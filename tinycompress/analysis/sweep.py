@@ -234,7 +234,9 @@ def run_sweep(model_path: Path, board: Board, variants: list[Variant], data: Pat
     if model is None and any(v.plan is not None and v.plan.keras_steps for v in variants):
         raise TinyCompressError(f"{model_path.name} is a .tflite: variants that change the float model "
                                 "(rank, energy, prune, cp) need the Keras model (.keras)")
-    reference = next((v for v in variants if v.plan is not None and v.plan.empty), Variant(FULL, Plan([])))
+    # the uncompressed reference, in the directory of the option the sweep came from (rank-full)
+    implicit = Variant(FULL, Plan([]), variants[0].kind if variants else "plan")
+    reference = next((v for v in variants if v.plan is not None and v.plan.empty), implicit)
     order = [reference] + [v for v in variants if v.plan is not None and not v.plan.empty]
     with tempfile.TemporaryDirectory(prefix="tinycompress-profile-") as tmp, \
             ThreadPoolExecutor(max_workers=jobs) as pool:
