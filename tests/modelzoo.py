@@ -56,10 +56,10 @@ def _version(package: str) -> str:
 
 
 def cache_key(name: str | None = None) -> str:
-    """The cache key of `name`: SOURCES and PACKAGES, and the zoo_*.py module that defines it, if one does
-    (an edit there rebuilds that module's models, not the whole zoo)."""
+    """The cache key of `name`: SOURCES and PACKAGES, and the zoo_*.py module that defines it, if one does,
+    with its KEY_SOURCES (an edit there rebuilds that module's models, not the whole zoo)."""
     digest = hashlib.sha256()
-    for path in SOURCES + ([MODULE_OF[name]] if name in MODULE_OF else []):
+    for path in SOURCES + MODULE_OF.get(name, []):
         digest.update(path.read_bytes())
     for package in PACKAGES:
         digest.update(f"{package}=={_version(package)}\n".encode())
@@ -342,10 +342,10 @@ TASKS.update({name: "classification" if trained else "op" for name, (_, trained)
 # ---- zoo modules: tests/zoo_*.py, each a group of models with a cache key of its own ---------------
 # A module defines CASES (name -> builder returning (model, calibration, train_y, test_x, test_y), as
 # _op_model makes), and may define EXPORTS (name -> function(model, calibration) -> .tflite bytes; the
-# default converts to full int8), TASK (default "op") and FAMILIES (lists of names built together; default:
-# the whole module). It imports what it needs from this module, which imports it last.
+# default converts to full int8), TASK (default "op"), FAMILIES (lists of names built together; default:
+# the whole module) and KEY_SOURCES (more files its models' bytes depend on, relative to the repository). It imports what it needs from this module, which imports it last.
 
-MODULE_OF: dict[str, Path] = {}
+MODULE_OF: dict[str, list[Path]] = {}
 EXPORTS: dict = {}
 FAMILIES: list[list[str]] = []
 
@@ -358,7 +358,8 @@ def _load_zoo_modules() -> None:
         TASKS.update({name: getattr(module, "TASK", "op") for name in module.CASES})
         EXPORTS.update(getattr(module, "EXPORTS", {}))
         FAMILIES.extend(getattr(module, "FAMILIES", [list(module.CASES)]))
-        MODULE_OF.update({name: path for name in module.CASES})
+        sources = [path] + [ROOT / extra for extra in getattr(module, "KEY_SOURCES", [])]
+        MODULE_OF.update({name: sources for name in module.CASES})
     NAMES[:] = list(BUILDERS)
 
 

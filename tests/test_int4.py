@@ -14,6 +14,8 @@ from tinycompress.frontend.load import read_tflite
 from tinycompress.frontend.reference import tflm_outputs
 from tinycompress.ops import nibbles
 from tinycompress.ops.common import weight_values
+from tinycompress.ops.fixedpoint import (PACKED_FRACTION_BITS, PACKED_SHIFT_BITS, conv_multipliers,
+                                         pack_channels, packable, packable_scale, unpack_channels)
 
 
 def int4(graph, arg=None):
@@ -77,15 +79,69 @@ def test_rewrite_puts_the_weights_on_the_4bit_grid_and_tflm_runs_it(zoo):
     w4, b4 = new.tensors[layer.inputs[1]], new.tensors[layer.inputs[2]]
     assert w4.dtype == "int4" and w4.data.size == (w8.size + 1) // 2
     real = w8.data * w8.scale.reshape(-1, 1, 1, 1).astype(np.float64)
-    expected_scale = np.abs(real).reshape(len(real), -1).max(axis=1) / 7
-    assert np.allclose(w4.scale, expected_scale, rtol=1e-6)
+    grid = np.abs(real).reshape(len(real), -1).max(axis=1) / 7
+    # max|w| / 7, moved to a scale whose multiplier has the packed form (within 2^20 float32 steps)
+    assert np.allclose(w4.scale, grid, rtol=2 ** -3) and not np.allclose(w4.scale, grid, rtol=1e-7)
+    multipliers, shifts = conv_multipliers(graph.tensors[layer.inputs[0]].scale[0], w4.scale,
+                                           graph.tensors[layer.outputs[0]].scale[0])
+    assert all(packable(m) for m in multipliers)
     values = weight_values(w4)
     assert np.abs(values).max() <= 7
-    assert (values == round_away(real / w4.scale.reshape(-1, 1, 1, 1).astype(np.float64))).all()
+    on_scale = round_away(real / w4.scale.reshape(-1, 1, 1, 1).astype(np.float64))
+    assert (values == np.clip(on_scale, -7, 7)).all()
     assert (b4.data == round_away(b8.data * w8.scale.astype(np.float64) / w4.scale.astype(np.float64))).all()
     assert steps[0].bytes_before == w8.size and steps[0].bytes_after == (w8.size + 1) // 2
     x = np.random.default_rng(0).integers(-128, 128, (8,) + graph.input_tensor().shape[1:]).astype(np.int8)
     assert tflm_outputs(new.source, x).shape == tflm_outputs(graph.source, x).shape
+
+
+def test_packable_scale_finds_a_packed_multiplier_near_the_wanted_scale():
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        s_in, s_out, wanted = (np.float32(10.0 ** rng.uniform(-4, 0)) for _ in range(3))
+        scale = packable_scale(s_in, s_out, wanted)
+        (m,), _ = conv_multipliers(s_in, [scale], s_out)
+        assert packable(m) and abs(scale / wanted - 1) < 2 ** -3
+
+
+def test_packed_channels_round_trip_and_refuse_what_does_not_fit():
+    rng = np.random.default_rng(4)
+    multipliers = (1 << 30) | (rng.integers(0, 1 << 17, 9) << 13)
+    shifts, bias = rng.integers(-7, -3, 9), rng.integers(-4096, 4096, 9)
+    words, base = pack_channels(multipliers, shifts, bias)
+    assert words.min() >= -2 ** 31 and words.max() < 2 ** 31 and base == shifts.min()
+    for got, want in zip(unpack_channels(words, base), (multipliers, shifts, bias)):
+        assert (got == want).all()
+    assert pack_channels(multipliers + 1, shifts, bias) is None                  # low bits not clear
+    assert pack_channels(multipliers, shifts * 2, bias) is None                  # shifts span over four
+    assert pack_channels(multipliers, shifts, bias * 2) is None                  # bias past 13 bits
+
+
+def test_packed_form_constants_match_the_firmware():
+    import re
+    from pathlib import Path
+    header = (Path(__file__).resolve().parent.parent / "firmware" / "include" / "tc_types.h").read_text()
+    defined = dict(re.findall(r"#define (TC_PACKED_\w+) (\d+)", header))
+    assert defined == {"TC_PACKED_FRACTION_BITS": str(PACKED_FRACTION_BITS),
+                       "TC_PACKED_SHIFT_BITS": str(PACKED_SHIFT_BITS)}
+
+
+def test_an_int4_convolution_stores_bias_and_requantization_in_one_word_a_channel(zoo):
+    from tinycompress.ops import lower_layer
+    graph, layer = zoo_graph(zoo, "op_conv_3x3_same")
+    new, _ = int4(graph)
+    call = lower_layer(new.layers[0], new)
+    channels = new.tensors[layer.inputs[1]].shape[0]
+    names = {a.name.removeprefix(layer.name + "_"): a.nbytes for a in call.arrays}
+    assert names == {"weights": names["weights"], "channels": 4 * channels}
+    assert call.params["bias"] == "NULL" and call.params["requant"]["packed"].endswith("_channels")
+    # the words give back what TFLite Micro derives from the rewritten scales, and the bias
+    b4 = new.tensors[layer.inputs[2]]
+    want = conv_multipliers(new.tensors[layer.inputs[0]].scale[0], new.tensors[layer.inputs[1]].scale,
+                            new.tensors[layer.outputs[0]].scale[0])
+    words = next(a for a in call.arrays if a.name.endswith("_channels")).values
+    got = unpack_channels(words, call.params["requant"]["packed_shift"])
+    assert (got[0] == want[0]).all() and (got[1] == want[1]).all() and (got[2] == b4.data).all()
 
 
 def test_fully_connected_gets_one_scale_as_tflite_micro_requires(zoo):
@@ -142,6 +198,9 @@ def test_int4_models_match_tflm(zoo, tmp_path, name, board):
     tflite, data = zoo(name)
     project = firmware_vs_tflm(tflite, board, data, tmp_path, min_inputs=100)
     assert all(c.function.endswith("_s4") for c in project.calls if c.arrays)
+    # the convolutions' bias and requantization in the packed form (the rewrite chose their scales for it)
+    assert all(c.params["requant"].get("packed") for c in project.calls
+               if c.function in ("tc_conv2d_s4", "tc_depthwise_conv2d_s4"))
     if (name, board) == ("int4_dw12", "mps2-an386"):    # the first layer on int8's planes (ops/scratch.py)
         from tinycompress.ops.scratch import dsp_depthwise_planes_bytes
         dw = [c for c in project.calls if c.function == "tc_depthwise_conv2d_s4"]

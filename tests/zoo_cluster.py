@@ -11,6 +11,8 @@ from __future__ import annotations
 from modelzoo import _bias, _op_model
 
 K = {"cluster_fc": 16, "cluster_conv": 5, "cluster_dw": 3}
+# the clustering shapes these models' bytes
+KEY_SOURCES = ["tinycompress/compress/cluster.py"]
 
 
 def _export(name):

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from modelzoo import _bias, _op_model
 
+# the rewrite's scales (packable_scale) and packing shape these models' bytes
+KEY_SOURCES = ["tinycompress/compress/int4.py", "tinycompress/ops/fixedpoint.py", "tinycompress/ops/nibbles.py"]
+
 
 def _int4_export(model, calibration) -> bytes:
     from tinycompress.compress.int4 import Int4Method

@@ -125,8 +125,9 @@ static inline tc_channel_quant tc_channel_quant_make(const tc_requant *r, int32_
                                                      tc_activation act)
 {
     const int32_t i = r->per_channel ? channel : 0;
-    tc_channel_quant q = {{0, 0, 0}, tc_dsp_quant_fits(r->multiplier[i], r->shift[i]),
-                          act.min == TC_INT8_MIN && act.max == TC_INT8_MAX, r->multiplier[i], r->shift[i], offset,
+    const int32_t multiplier = tc_requant_multiplier(r, i), shift = tc_requant_shift(r, i);
+    tc_channel_quant q = {{0, 0, 0}, tc_dsp_quant_fits(multiplier, shift),
+                          act.min == TC_INT8_MIN && act.max == TC_INT8_MAX, multiplier, shift, offset,
                           act.min, act.max};
     if (q.quick_applies) {
         q.quick = tc_dsp_quant_make(q.multiplier, q.shift, offset);

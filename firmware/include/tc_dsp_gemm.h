@@ -186,12 +186,13 @@ __attribute__((noinline)) static void tc_gemm_row(const tc_gemm_pass *pass, int3
  * NULL, and each row takes its own. */
 static inline const tc_dsp_quant *tc_gemm_quick_table(const tc_gemm *g, tc_dsp_quant *table)
 {
-    const int32_t *multiplier = g->requant->multiplier, *shift = g->requant->shift, step = g->requant->per_channel;
+    const int32_t step = g->requant->per_channel;
     for (int32_t row = 0, i = 0; row < g->rows; row++, i += step) {
-        if (!tc_dsp_quant_fits(multiplier[i], shift[i])) {
+        const int32_t multiplier = tc_requant_multiplier(g->requant, i), shift = tc_requant_shift(g->requant, i);
+        if (!tc_dsp_quant_fits(multiplier, shift)) {
             return 0;
         }
-        table[row] = tc_dsp_quant_make(multiplier[i], shift[i], g->output_offset);
+        table[row] = tc_dsp_quant_make(multiplier, shift, g->output_offset);
     }
     return table;
 }

@@ -76,7 +76,8 @@ static inline int8_t tc_requantize_s8(int32_t acc, const tc_requant *q, int32_t 
                                       int32_t lo, int32_t hi)
 {
     const int32_t c = q->per_channel ? channel : 0;
-    return (int8_t)tc_clamp_i32(tc_requantize(acc, q->multiplier[c], q->shift[c]) + offset, lo, hi);
+    return (int8_t)tc_clamp_i32(tc_requantize(acc, tc_requant_multiplier(q, c), tc_requant_shift(q, c)) + offset,
+                                lo, hi);
 }
 
 /* TFLite's rescaling of an int8 input of ADD or SUB to the operation's common scale,

@@ -14,11 +14,10 @@
 /* Output channel oc from its accumulator: bias, requantization, offset and clamp. */
 static inline int8_t conv_output(const tc_conv2d_params *p, int32_t acc, int32_t oc)
 {
-    if (p->bias) {
-        acc += p->bias[oc];
-    }
+    acc += tc_channel_bias(p->bias, &p->requant, oc);
     const int32_t q = p->requant.per_channel ? oc : 0;
-    acc = tc_requantize(acc, p->requant.multiplier[q], p->requant.shift[q]) + p->output_offset;
+    acc = tc_requantize(acc, tc_requant_multiplier(&p->requant, q), tc_requant_shift(&p->requant, q)) +
+          p->output_offset;
     return (int8_t)tc_clamp_i32(acc, p->act.min, p->act.max);
 }
 
@@ -404,7 +403,7 @@ __attribute__((noinline)) static void row_s4_1x6(const tc_conv2d_params *p, int3
                                                  const tc_dsp_quant *q, int8_t *out)
 {
     tc_acc6 a = dot_s4_1x6(p->weights + oc * 4 * words, p->scratch, words);
-    const int32_t bias = p->bias ? p->bias[oc] : 0, stride = p->output.c;
+    const int32_t bias = tc_channel_bias(p->bias, &p->requant, oc), stride = p->output.c;
     a.a0 = (a.a0 >> 4) + bias, a.a1 = (a.a1 >> 4) + bias, a.a2 = (a.a2 >> 4) + bias;
     a.a3 = (a.a3 >> 4) + bias, a.a4 = (a.a4 >> 4) + bias, a.a5 = (a.a5 >> 4) + bias;
 #define TC_S4_OUTPUT_OPERANDS                                                                                     \
@@ -471,7 +470,8 @@ static tc_status conv_s4_dsp(const tc_conv2d_params *p, const int8_t *input, int
                 const int32_t acc = dot_s4_1x1(p->weights + oc * row_bytes, (const tc_alias_i32 *)p->scratch,
                                                words);
                 const tc_channel_quant q = tc_channel_quant_make(&p->requant, oc, p->output_offset, p->act);
-                out[pos * out_c + oc] = tc_channel_output(&q, (acc >> 4) + (p->bias ? p->bias[oc] : 0));
+                const int32_t bias = tc_channel_bias(p->bias, &p->requant, oc);
+                out[pos * out_c + oc] = tc_channel_output(&q, (acc >> 4) + bias);
             }
         }
     }

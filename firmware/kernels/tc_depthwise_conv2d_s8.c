@@ -17,11 +17,10 @@
 
 static inline int8_t output_value(const tc_depthwise_conv2d_params *p, int32_t acc, int32_t oc)
 {
-    if (p->bias) {
-        acc += p->bias[oc];
-    }
+    acc += tc_channel_bias(p->bias, &p->requant, oc);
     const int32_t q = p->requant.per_channel ? oc : 0;
-    acc = tc_requantize(acc, p->requant.multiplier[q], p->requant.shift[q]) + p->output_offset;
+    acc = tc_requantize(acc, tc_requant_multiplier(&p->requant, q), tc_requant_shift(&p->requant, q)) +
+          p->output_offset;
     return (int8_t)tc_clamp_i32(acc, p->act.min, p->act.max);
 }
 
@@ -301,8 +300,8 @@ static inline __attribute__((always_inline)) void depthwise_planes(const tc_dept
                     w[2 * r + 1] = tc_pack_s16x2(k1, k2);
                 }
                 const tc_channel_quant q = tc_channel_quant_make(&p->requant, ch, p->output_offset, p->act);
-                plane_outputs(&g, p->scratch + i * plane_size, w, p->bias ? p->bias[ch] : 0, &q, out + ch, stride,
-                              line_stride);
+                const int32_t bias = tc_channel_bias(p->bias, &p->requant, ch);
+                plane_outputs(&g, p->scratch + i * plane_size, w, bias, &q, out + ch, stride, line_stride);
             }
         }
     }
@@ -472,7 +471,7 @@ static inline int8_t output_s4(const tc_depthwise_conv2d_params *p, int32_t acc1
     if (!quick) {
         return output_value(p, acc16 >> 4, c);
     }
-    const int32_t bias = p->bias ? p->bias[c] : 0;
+    const int32_t bias = tc_channel_bias(p->bias, &p->requant, c);
     const int32_t v = tc_dsp_requantize_s8((acc16 >> 4) + bias, (const tc_dsp_quant *)p->scratch + c);
     return (int8_t)tc_clamp_i32(v, p->act.min, p->act.max);
 }
@@ -523,10 +522,11 @@ static int quick_table_s4(const tc_depthwise_conv2d_params *p)
     tc_dsp_quant *table = (tc_dsp_quant *)p->scratch;
     const int32_t step = p->requant.per_channel;
     for (int32_t c = 0, i = 0; c < p->output.c; c++, i += step) {
-        if (!tc_dsp_quant_fits(p->requant.multiplier[i], p->requant.shift[i])) {
+        const int32_t multiplier = tc_requant_multiplier(&p->requant, i), shift = tc_requant_shift(&p->requant, i);
+        if (!tc_dsp_quant_fits(multiplier, shift)) {
             return 0;
         }
-        table[c] = tc_dsp_quant_make(p->requant.multiplier[i], p->requant.shift[i], p->output_offset);
+        table[c] = tc_dsp_quant_make(multiplier, shift, p->output_offset);
     }
     return 1;
 }

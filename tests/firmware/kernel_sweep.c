@@ -67,6 +67,25 @@ static tc_requant requant(int32_t channels)
     return r;
 }
 
+/* Half the time, the packed form of INT4 convolutions (tc_types.h): each channel's bias, shift and
+ * multiplier drawn into one word of `packed`, which then stands for the bias array too (1), else 0. */
+static int32_t packed[256];
+static int pack_channels(tc_requant *r, int32_t channels)
+{
+    if (next() & 1) {
+        return 0;
+    }
+    const int32_t bias_shift = TC_PACKED_FRACTION_BITS + TC_PACKED_SHIFT_BITS;
+    for (int32_t i = 0; i < channels; i++) {
+        const uint32_t b = (uint32_t)draw(-(1 << (31 - bias_shift)), (1 << (31 - bias_shift)) - 1);
+        const uint32_t s = (uint32_t)draw(0, (1 << TC_PACKED_SHIFT_BITS) - 1);
+        packed[i] = (int32_t)((b << bias_shift) | (s << TC_PACKED_FRACTION_BITS) |
+                              (next() & ((1u << TC_PACKED_FRACTION_BITS) - 1)));
+    }
+    r->packed = packed, r->packed_shift = draw(-12, -2), r->per_channel = 1;
+    return 1;
+}
+
 static tc_activation activation(void)
 {
     if (next() & 1) { /* int8's own clamp: the fast requantization's whole clamp on DSP cores */
@@ -469,6 +488,9 @@ static int conv_s4_case(void)
         p.filter = filter;
     } while (!fits(&g, g.output.c * 4 * tc_s4_words(depth)) || !scratch_fits(conv_s4_scratch_bytes(&p)));
     DRAW_QUANTIZATION(p, 0);
+    if (pack_channels(&p.requant, g.output.c)) {
+        p.bias = 0;
+    }
     fill_s4(g.output.c, depth, 1);
     if (tc_conv2d_s4_portable(&p, input, out_portable) != TC_OK) {
         return 1;
@@ -510,6 +532,9 @@ static int depthwise_s4_case(void)
     p.filter = filter;
     p.depth_multiplier = mult;
     DRAW_QUANTIZATION(p, 0);
+    if (pack_channels(&p.requant, g.output.c)) {
+        p.bias = 0;
+    }
     fill_s4(g.k_h * g.k_w, g.output.c, 1);
     if (tc_depthwise_conv2d_s4_portable(&p, input, out_portable) != TC_OK) {
         return 1;

@@ -6,6 +6,11 @@ symmetric, values in [-7, 7], scale = max|w| / 7, packed two to a byte with elem
 channel; FULLY_CONNECTED's is one per tensor, because TFLite Micro refuses per-channel INT4 weights there
 (CalculateOpDataFullyConnected) and runs them with the per-tensor reference kernel. The bias (int32, scale
 input_scale x weight_scale) is requantized to the new weight scale, rounded half away from zero and clamped.
+A convolution's channel scale is max|w| / 7 moved to the nearest float32 (half the time within 0.02 %)
+whose requantization multiplier has the firmware's packed form (ops/fixedpoint.py packable_scale), and its
+values are rounded to that scale (clamped to [-7, 7]): the layer's bias and requantization then take 4 bytes
+a channel instead of 12. Values already on the grid (fine-tuned ones) stay where they are unless the scale
+moved by over 7 %.
 The rewritten .tflite is the verification model: TFLite Micro unpacks the weights to int8 and runs the int8
 kernel, and the firmware's int4 kernels (firmware/kernels/tc_*_s8.c, the `_s4` entry points) match it.
 
@@ -19,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import TinyCompressError
+from ..ops.fixedpoint import packable_scale
 from ..ops.nibbles import pack_tflite
 from .plan import GRAPH, Context, LayerStep, Method, layer_names, unknown_layers
 
@@ -143,8 +149,12 @@ def rewrite_int4(graph, layers) -> tuple[bytes, list[LayerStep]]:
         axis = CHANNEL_AXIS[layer.op]
         inp = graph.tensors[layer.inputs[0]]
         real = _real(weights)
-        values, scales = int4_grid(real, channel_reduce(real.ndim, axis))
-        scales = scales.reshape(-1).astype(np.float32)
+        values, grid = int4_grid(real, channel_reduce(real.ndim, axis))
+        scales = grid.reshape(-1).astype(np.float32)
+        out = graph.tensors[layer.outputs[0]]
+        if axis is not None and inp.quantized and out.quantized:
+            scales = np.array([packable_scale(inp.scale[0], out.scale[0], s) for s in scales], np.float32)
+            values = np.clip(round_away(real / scales.astype(np.float64).reshape(grid.shape)), -LEVELS, LEVELS)
         t = tensors[w_index]
         t.type = INT4
         store(t, pack_tflite(values))

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..errors import TinyCompressError
 from . import nibbles
-from .fixedpoint import activation_range
+from .fixedpoint import activation_range, pack_channels
 from ..ir import Graph, Layer, Tensor
 
 
@@ -231,15 +231,31 @@ def weight_array(layer: Layer, tensor: Tensor, suffix: str = "weights") -> Const
     return ConstArray(f"{layer.name}_{suffix}", ctype, tensor.data.reshape(-1).astype(np.int64), f"[{shape}]")
 
 
+# The kernels whose INT4 entry points read the packed per-channel form (tc_requant in tc_types.h)
+PACKED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
+
+
 def weighted_params(layer: Layer, graph: Graph, multipliers: list[int], shifts: list[int],
                     positions: tuple[int, int, int] = (0, 1, 2)) -> tuple[dict, list[ConstArray]]:
     """The fields FULLY_CONNECTED and the convolutions share: offsets, weights, bias, requantization, clamp.
+    An INT4 convolution whose channels fit it takes the packed form (bias and requantization in one word).
     `positions`: where the layer's inputs list holds the input, the weights and the optional bias."""
     at_input, at_weights, at_bias = positions
     inp, weights, out = (graph.tensors[layer.inputs[at_input]], graph.tensors[layer.inputs[at_weights]],
                          graph.tensors[layer.outputs[0]])
     bias = graph.tensor(layer.inputs[at_bias]) if len(layer.inputs) > at_bias else None
-    requant, arrays = requant_arrays(layer, multipliers, shifts)
+    packed = None
+    if weights.dtype == "int4" and layer.op in PACKED_OPS and (bias is None or bias.data is not None):
+        packed = pack_channels(multipliers, shifts, None if bias is None else bias.data)
+    if packed is not None:
+        words, base = packed
+        arrays = [ConstArray(f"{layer.name}_channels", "int32_t", words,
+                             "bias << 19 | (shift - packed_shift) << 17 | the multiplier's bits 13..29")]
+        requant = {"multiplier": "NULL", "shift": "NULL", "per_channel": 1, "packed": arrays[0].name,
+                   "packed_shift": base}
+        bias = None
+    else:
+        requant, arrays = requant_arrays(layer, multipliers, shifts)
     arrays.insert(0, weight_array(layer, weights))
     palette = {}
     if palette_of(layer) is not None:
