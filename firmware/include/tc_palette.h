@@ -30,6 +30,18 @@ static inline int32_t tc_p4_value(const int8_t *row, const int8_t *palette, int3
     return palette[tc_p4_index(row, k)];
 }
 
+/* Weight k of a row, of either form: the kernels' portable paths keep one body for the INT4 and clustered
+ * weights, taking the decoder as an argument (tc_s4_weight or tc_p4_value). Given as a constant to an
+ * always_inline body, the call folds away: the same code as the decoder written out. */
+typedef int32_t (*tc_w4_decoder)(const int8_t *row, const int8_t *palette, int32_t k);
+
+/* tc_s4_value as a tc_w4_decoder: INT4 weights have no palette. */
+static inline int32_t tc_s4_weight(const int8_t *row, const int8_t *palette, int32_t k)
+{
+    (void)palette;
+    return tc_s4_value(row, k);
+}
+
 /* `count` rows of `depth` weights, from the nibble form at `rows` (a row every 4 tc_s4_words(depth)
  * bytes), as int8 at dst, a row every `depth` bytes: the int8 kernels' weight layout. */
 static inline void tc_p4_decode(const int8_t *rows, int32_t depth, int32_t count, const int8_t *palette,

@@ -321,7 +321,11 @@ tc_status tc_conv2d_s8(const tc_conv2d_params *p, const int8_t *input, int8_t *o
 
 /* ---- INT4 weights: tc_conv2d_s4 ---- */
 
-static tc_status conv_s4_portable(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
+/* The portable path of tc_conv2d_s4 and tc_conv2d_p4, which differ only in how a weight is read: `weight`
+ * (tc_palette.h), a constant in each caller. */
+static inline __attribute__((always_inline)) tc_status conv_w4_portable(const tc_conv2d_params *p,
+                                                                        const int8_t *input, int8_t *output,
+                                                                        tc_w4_decoder weight)
 {
     const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c, out_c = p->output.c;
     const int32_t k_h = p->filter.h, k_w = p->filter.w, input_offset = p->input_offset;
@@ -345,7 +349,7 @@ static tc_status conv_s4_portable(const tc_conv2d_params *p, const int8_t *input
                             const int8_t *in = image + (y * in_w + x) * in_c;
                             const int32_t k = (ky * k_w + kx) * in_c;
                             for (int32_t c = 0; c < in_c; c++) {
-                                acc += tc_s4_value(row, k + c) * (in[c] + input_offset);
+                                acc += weight(row, p->palette, k + c) * (in[c] + input_offset);
                             }
                         }
                     }
@@ -355,6 +359,11 @@ static tc_status conv_s4_portable(const tc_conv2d_params *p, const int8_t *input
         }
     }
     return TC_OK;
+}
+
+static tc_status conv_s4_portable(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
+{
+    return conv_w4_portable(p, input, output, tc_s4_weight);
 }
 
 #if TC_DSP && !TC_MVE
@@ -496,38 +505,7 @@ tc_status tc_conv2d_s4(const tc_conv2d_params *p, const int8_t *input, int8_t *o
 
 static tc_status conv_p4_portable(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
 {
-    const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c, out_c = p->output.c;
-    const int32_t k_h = p->filter.h, k_w = p->filter.w, input_offset = p->input_offset;
-    const int32_t row_bytes = 4 * tc_s4_words(k_h * k_w * in_c);
-    for (int32_t b = 0; b < p->input.n; b++) {
-        const int8_t *image = input + b * in_h * in_w * in_c;
-        for (int32_t oy = 0; oy < p->output.h; oy++) {
-            const int32_t y0 = oy * p->stride_h - p->pad_top;
-            int32_t ky0, ky1;
-            tc_inside_taps(y0, p->dilation_h, k_h, in_h, &ky0, &ky1);
-            for (int32_t ox = 0; ox < p->output.w; ox++) {
-                const int32_t x0 = ox * p->stride_w - p->pad_left;
-                int32_t kx0, kx1;
-                tc_inside_taps(x0, p->dilation_w, k_w, in_w, &kx0, &kx1);
-                for (int32_t oc = 0; oc < out_c; oc++) { /* only the taps inside: padding adds nothing */
-                    const int8_t *row = p->weights + oc * row_bytes;
-                    int32_t acc = 0;
-                    for (int32_t ky = ky0; ky < ky1; ky++) {
-                        for (int32_t kx = kx0; kx < kx1; kx++) {
-                            const int32_t y = y0 + ky * p->dilation_h, x = x0 + kx * p->dilation_w;
-                            const int8_t *in = image + (y * in_w + x) * in_c;
-                            const int32_t k = (ky * k_w + kx) * in_c;
-                            for (int32_t c = 0; c < in_c; c++) {
-                                acc += tc_p4_value(row, p->palette, k + c) * (in[c] + input_offset);
-                            }
-                        }
-                    }
-                    *output++ = conv_output(p, acc, oc);
-                }
-            }
-        }
-    }
-    return TC_OK;
+    return conv_w4_portable(p, input, output, tc_p4_value);
 }
 
 #if TC_DSP && !TC_MVE

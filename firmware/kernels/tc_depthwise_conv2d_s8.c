@@ -433,8 +433,12 @@ tc_status tc_depthwise_conv2d_s8(const tc_depthwise_conv2d_params *p, const int8
 
 /* ---- INT4 weights: tc_depthwise_conv2d_s4 ---- */
 
-/* Weight (tap, channel oc) of the nibble form: a row of channels per tap. */
-static void position_s4_portable(const tc_depthwise_conv2d_params *p, const window *v, int8_t *out)
+/* One position of the portable paths of tc_depthwise_conv2d_s4 and tc_depthwise_conv2d_p4, which differ only
+ * in how a weight is read: weight (tap, channel oc) is `weight` (tc_palette.h) of the tap's row of channels,
+ * a constant in each caller. */
+static inline __attribute__((always_inline)) void position_w4(const tc_depthwise_conv2d_params *p,
+                                                              const window *v, int8_t *out,
+                                                              tc_w4_decoder weight)
 {
     const int32_t in_w = p->input.w, in_c = p->input.c, out_c = p->output.c, mult = p->depth_multiplier;
     const int32_t row_bytes = 4 * tc_s4_words(out_c);
@@ -445,11 +449,17 @@ static void position_s4_portable(const tc_depthwise_conv2d_params *p, const wind
             for (int32_t kx = v->kx0; kx < v->kx1; kx++) {
                 const int32_t y = v->y0 + ky * p->dilation_h, x = v->x0 + kx * p->dilation_w;
                 const int8_t *row = p->weights + (ky * p->filter.w + kx) * row_bytes;
-                acc += tc_s4_value(row, oc) * (v->image[(y * in_w + x) * in_c + ic] + p->input_offset);
+                acc += weight(row, p->palette, oc) *
+                       (v->image[(y * in_w + x) * in_c + ic] + p->input_offset);
             }
         }
         out[oc] = output_value(p, acc, oc);
     }
+}
+
+static void position_s4_portable(const tc_depthwise_conv2d_params *p, const window *v, int8_t *out)
+{
+    position_w4(p, v, out, tc_s4_weight);
 }
 
 #if TC_DSP && !TC_MVE
@@ -556,24 +566,9 @@ tc_status tc_depthwise_conv2d_s4(const tc_depthwise_conv2d_params *p, const int8
 /* ---- Clustered weights: tc_depthwise_conv2d_p4 (tc_palette.h), portable, or on DSP cores without
  * Helium four channels per pass over every position (depth multiplier 1, channels a multiple of four) ---- */
 
-/* Weight (tap, channel oc): index oc of the tap's row, through the palette. */
 static void position_p4(const tc_depthwise_conv2d_params *p, const window *v, int8_t *out)
 {
-    const int32_t in_w = p->input.w, in_c = p->input.c, out_c = p->output.c, mult = p->depth_multiplier;
-    const int32_t row_bytes = 4 * tc_s4_words(out_c);
-    for (int32_t oc = 0; oc < out_c; oc++) {
-        const int32_t ic = oc / mult; /* input channel ic feeds outputs ic * mult ... + mult - 1 */
-        int32_t acc = 0;
-        for (int32_t ky = v->ky0; ky < v->ky1; ky++) {
-            for (int32_t kx = v->kx0; kx < v->kx1; kx++) {
-                const int32_t y = v->y0 + ky * p->dilation_h, x = v->x0 + kx * p->dilation_w;
-                const int8_t *row = p->weights + (ky * p->filter.w + kx) * row_bytes;
-                const int32_t in = v->image[(y * in_w + x) * in_c + ic];
-                acc += tc_p4_value(row, p->palette, oc) * (in + p->input_offset);
-            }
-        }
-        out[oc] = output_value(p, acc, oc);
-    }
+    position_w4(p, v, out, tc_p4_value);
 }
 
 #if TC_DSP && !TC_MVE

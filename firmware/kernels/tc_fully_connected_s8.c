@@ -241,21 +241,43 @@ static int32_t dot_s4(const int8_t *w, int32_t stride, const int8_t *in, int32_t
     return acc;
 }
 
-static tc_status fully_connected_s4_portable(const tc_fully_connected_params *p, const int8_t *input,
-                                             int8_t *output)
+/* acc + row o's weights times the input: the INT4 rows in blocks of TC_S4_FC_BLOCK, or below the palette
+ * indices' rows (blocks of one) through the palette. */
+typedef int32_t (*row_dot_fn)(const tc_fully_connected_params *p, int32_t o, int32_t rows, const int8_t *in,
+                              int32_t depth, int32_t acc);
+
+static inline int32_t row_dot_s4(const tc_fully_connected_params *p, int32_t o, int32_t rows,
+                                 const int8_t *in, int32_t depth, int32_t acc)
 {
-    const int32_t depth = p->input_depth, words = tc_s4_words(depth), rows = p->output_depth;
+    int32_t stride;
+    const int8_t *w = tc_s4_row(p->weights, rows, tc_s4_words(depth), TC_S4_FC_BLOCK, o, &stride);
+    return dot_s4(w, stride, in, depth, acc);
+}
+
+/* The portable path of tc_fully_connected_s4 and tc_fully_connected_p4, which differ only in how a row's
+ * weights are read: `dot`, a constant in each caller. Their inner loops stay apart: the INT4 rows' word
+ * by word, the palette's weight by weight, each the faster for its form (one loop for both costs either
+ * form instructions per MAC). */
+static inline __attribute__((always_inline)) tc_status fully_connected_w4_portable(
+    const tc_fully_connected_params *p, const int8_t *input, int8_t *output, row_dot_fn dot)
+{
+    const int32_t depth = p->input_depth, rows = p->output_depth;
     for (int32_t b = 0; b < p->batches; b++, input += depth) {
         for (int32_t o = 0; o < rows; o++) {
-            int32_t stride;
-            const int8_t *w = tc_s4_row(p->weights, rows, words, TC_S4_FC_BLOCK, o, &stride);
-            int32_t acc = dot_s4(w, stride, input, depth, p->bias[o]);
+            /* the palette form's input offset is folded into its bias */
+            int32_t acc = dot(p, o, rows, input, depth, p->bias[o]);
             const int32_t q = p->requant.per_channel ? o : 0;
             acc = tc_requantize(acc, p->requant.multiplier[q], p->requant.shift[q]) + p->output_offset;
             *output++ = (int8_t)tc_clamp_i32(acc, p->act.min, p->act.max);
         }
     }
     return TC_OK;
+}
+
+static tc_status fully_connected_s4_portable(const tc_fully_connected_params *p, const int8_t *input,
+                                             int8_t *output)
+{
+    return fully_connected_w4_portable(p, input, output, row_dot_s4);
 }
 
 #if TC_DSP && !TC_MVE
@@ -400,23 +422,21 @@ tc_status tc_fully_connected_s4(const tc_fully_connected_params *p, const int8_t
 
 /* ---- Clustered weights: tc_fully_connected_p4 ---- */
 
+static inline int32_t row_dot_p4(const tc_fully_connected_params *p, int32_t o, int32_t rows,
+                                 const int8_t *in, int32_t depth, int32_t acc)
+{
+    (void)rows;
+    const int8_t *row = p->weights + o * 4 * tc_s4_words(depth);
+    for (int32_t k = 0; k < depth; k++) {
+        acc += tc_p4_value(row, p->palette, k) * (int32_t)in[k];
+    }
+    return acc;
+}
+
 static tc_status fully_connected_p4_portable(const tc_fully_connected_params *p, const int8_t *input,
                                              int8_t *output)
 {
-    const int32_t depth = p->input_depth, row_bytes = 4 * tc_s4_words(depth);
-    for (int32_t b = 0; b < p->batches; b++, input += depth) {
-        for (int32_t o = 0; o < p->output_depth; o++) {
-            const int8_t *row = p->weights + o * row_bytes;
-            int32_t acc = p->bias[o]; /* the input offset is folded into it */
-            for (int32_t k = 0; k < depth; k++) {
-                acc += tc_p4_value(row, p->palette, k) * (int32_t)input[k];
-            }
-            const int32_t q = p->requant.per_channel ? o : 0;
-            acc = tc_requantize(acc, p->requant.multiplier[q], p->requant.shift[q]) + p->output_offset;
-            *output++ = (int8_t)tc_clamp_i32(acc, p->act.min, p->act.max);
-        }
-    }
-    return TC_OK;
+    return fully_connected_w4_portable(p, input, output, row_dot_p4);
 }
 
 #if TC_DSP && !TC_MVE
