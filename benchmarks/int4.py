@@ -22,17 +22,13 @@ sys.path.insert(0, str(ROOT / "tests"))     # the model zoo builds the models fr
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import modelzoo  # noqa: E402
-from run import CORES, INPUTS, per_mac  # noqa: E402
-from tinycompress.analysis.report import make_report  # noqa: E402
+from run import CORES, INPUTS, per_mac, run_measured  # noqa: E402
 from tinycompress.compress.int4 import Int4Method  # noqa: E402
 from tinycompress.compress.plan import Context  # noqa: E402
 from tinycompress.frontend.load import read_tflite  # noqa: E402
-from tinycompress.frontend.reference import tflm_outputs  # noqa: E402
-from tinycompress.pipeline import compile_graph, load_inputs  # noqa: E402
+from tinycompress.pipeline import compile_graph  # noqa: E402
 from tinycompress.target.boards import load_board  # noqa: E402
 from tinycompress.target.build import build  # noqa: E402
-from tinycompress.target.elfsize import elf_sizes  # noqa: E402
-from tinycompress.target.emulate import run_firmware  # noqa: E402
 
 MODELS = ["ad_autoencoder", "kws_dscnn"]     # FULLY_CONNECTED; CONV_2D and DEPTHWISE_CONV_2D
 OPS = {"fc": ("FULLY_CONNECTED",), "conv": ("CONV_2D",), "depthwise": ("DEPTHWISE_CONV_2D",)}
@@ -46,14 +42,9 @@ def measure(model: str, core: str, weights: str, cache: Path) -> dict:
     board = load_board(CORES[core])
     with tempfile.TemporaryDirectory(prefix="tinycompress-int4-") as tmp:
         project = compile_graph(graph, board, Path(tmp) / "project", tflite.name)
-        elf = build(project)
-        inputs, _ = load_inputs(tflite.with_suffix(".npz"), project.graph, INPUTS)
-        inputs = inputs[:INPUTS]
-        run = run_firmware(elf, board, inputs, project.graph.output_tensor().nbytes, timeout=600)
-        sizes = elf_sizes(elf)
-        report = make_report(project, sizes, run)
-    return {"model": model, "core": core, "weights": weights,
-            "bit_exact": bool((tflm_outputs(graph.source, inputs) == run.outputs).all()),
+        report, sizes, exact = run_measured(project, build(project), board, tflite.with_suffix(".npz"),
+                                            graph.source)
+    return {"model": model, "core": core, "weights": weights, "bit_exact": exact,
             "instructions": report.instructions, "macs": report.macs,
             "weight_bytes": sum(size for name, size in sizes.symbols.items() if name.endswith("_weights")),
             **{f"{op}_instructions_per_mac": per_mac(report.layers, ops) for op, ops in OPS.items()}}

@@ -54,6 +54,17 @@ def per_mac(layers, ops) -> float | None:
     return round(sum(layer.instructions for layer in chosen) / macs, 3) if macs else None
 
 
+def run_measured(project, elf: Path, board, data: Path, reference: bytes):
+    """Run a built project's firmware in QEMU on the first INPUTS inputs of `data`: its report, the ELF's
+    sizes, and whether its outputs equal TFLite Micro's on the `reference` .tflite (bit for bit)."""
+    inputs, _ = load_inputs(data, project.graph, INPUTS)
+    inputs = inputs[:INPUTS]
+    run = run_firmware(elf, board, inputs, project.graph.output_tensor().nbytes, timeout=600)
+    sizes = elf_sizes(elf)
+    report = make_report(project, sizes, run)
+    return report, sizes, bool((tflm_outputs(reference, inputs) == run.outputs).all())
+
+
 def measure(model: str, core: str, variant: str, options: dict, cache: Path) -> dict:
     tflite = modelzoo.build(model, cache)
     board = load_board(CORES[core])
@@ -64,11 +75,7 @@ def measure(model: str, core: str, variant: str, options: dict, cache: Path) -> 
             elf = build(project, defines=options.get("defines", ""))
         except TinyCompressError as exc:
             return {**row, "fits": False, "note": str(exc)}
-        inputs, _ = load_inputs(tflite.with_suffix(".npz"), project.graph, INPUTS)
-        inputs = inputs[:INPUTS]
-        run = run_firmware(elf, board, inputs, project.graph.output_tensor().nbytes, timeout=600)
-        report = make_report(project, elf_sizes(elf), run)
-        exact = bool((tflm_outputs(tflite.read_bytes(), inputs) == run.outputs).all())
+        report, _, exact = run_measured(project, elf, board, tflite.with_suffix(".npz"), tflite.read_bytes())
     return {**row, "fits": True, "bit_exact": exact, "macs": report.macs, "instructions": report.instructions,
             "instructions_per_mac": report.instructions_per_mac,
             "conv_fc_instructions_per_mac": per_mac(report.layers, MATRIX_OPS),
