@@ -107,6 +107,48 @@ static int32_t axis(int32_t in, int32_t k, int32_t stride, int32_t dilation, int
     return out;
 }
 
+/* The weights of a case: int8, or INT4 in the nibble form (tc_int4.h). */
+typedef enum { INT8, INT4 } weight_form;
+
+/* The bytes of `rows` rows of `depth` weights in a form. */
+static int32_t weight_bytes(weight_form form, int32_t rows, int32_t depth)
+{
+    return form == INT8 ? rows * depth : rows * 4 * tc_s4_words(depth);
+}
+
+/* Nibble i of the word at w to value v. */
+static void set_nibble(int8_t *w, int32_t i, int32_t v)
+{
+    uint8_t *b = (uint8_t *)w + (i & 3);
+    const uint8_t n = (uint8_t)(v + TC_S4_OFFSET);
+    *b = (i & 4) ? (uint8_t)((*b & 0xF0) | n) : (uint8_t)((*b & 0x0F) | (n << 4));
+}
+
+/* Random weights in the nibble form, `rows` rows of `depth` in blocks of `block`, the padding values 0 as
+ * ops/nibbles.py writes them (the conv's DSP columns hold anything past the depth). */
+static void fill_s4(int32_t rows, int32_t depth, int32_t block)
+{
+    const int32_t words = tc_s4_words(depth);
+    fill(weights, rows * words * 4);
+    for (int32_t r = 0; r < rows; r++) {
+        int32_t stride;
+        int8_t *w = (int8_t *)tc_s4_row(weights, rows, words, block, r, &stride);
+        for (int32_t k = depth; k < words * TC_S4_WORD; k++) {
+            set_nibble(w + (k >> 3) * stride, k & 7, 0);
+        }
+    }
+}
+
+/* `rows` rows of `depth` random weights in a form, INT4 ones in blocks of `block`. */
+static void fill_weights(weight_form form, int32_t rows, int32_t depth, int32_t block)
+{
+    if (form == INT8) {
+        fill(weights, rows * depth);
+    } else {
+        fill_s4(rows, depth, block);
+    }
+}
+
 /* A random sliding window: input and output sizes, kernel, strides, dilations, TFLite padding. */
 typedef struct {
     tc_dims input, output;
@@ -125,6 +167,15 @@ static window draw_window(int32_t in_c, int32_t out_c)
                             axis(input.w, g.k_w, g.stride_w, g.dilation_w, same, &g.pad_left), out_c};
     g.output = output;
     return g;
+}
+
+/* g made the DSP depthwise planes' shape (3x3, stride 1, no dilation), its output that of TFLite padding. */
+static void planes_shape(window *g)
+{
+    g->k_h = g->k_w = 3, g->stride_h = g->stride_w = g->dilation_h = g->dilation_w = 1;
+    const int same = (int)(next() & 1);
+    g->output.h = axis(g->input.h, 3, 1, 1, same, &g->pad_top);
+    g->output.w = axis(g->input.w, 3, 1, 1, same, &g->pad_left);
 }
 
 static int fits(const window *g, int32_t filter_bytes)
@@ -180,6 +231,19 @@ static int32_t conv_scratch_bytes(const tc_conv2d_params *p)
 #endif
 }
 
+static int32_t conv_s4_scratch_bytes(const tc_conv2d_params *p)
+{
+    const int32_t depth = p->filter.h * p->filter.w * p->input.c;
+    const int32_t staged = p->input.c % 4 ? (depth + 3) & ~3 : 0;
+    return 6 * TC_S4_WORD * tc_s4_words(depth) * 2 + staged + 12 * p->output.c;
+}
+
+/* The scratch a convolution of a form gets. */
+static int32_t conv_form_scratch_bytes(const tc_conv2d_params *p, weight_form form)
+{
+    return form == INT8 ? conv_scratch_bytes(p) : conv_s4_scratch_bytes(p);
+}
+
 static int32_t fully_connected_scratch_bytes(const tc_fully_connected_params *p)
 {
 #if TC_MVE
@@ -205,20 +269,34 @@ static int conv_compare(tc_conv2d_params *p)
     return memcmp(out_fast, out_portable, (size_t)n) != 0 || !guard_intact();
 }
 
-static int conv_case(void)
+/* A convolution of a weight form: window and filter (INT4 ones half the time over whole groups of four
+ * channels) redrawn until the buffers and the scratch fit; then offsets, data, requantization (INT4's half
+ * the time in the packed form, which stands for the bias too), bias, clamp and weights. */
+static void draw_conv(tc_conv2d_params *p, weight_form form)
 {
-    tc_conv2d_params p;
-    memset(&p, 0, sizeof p);
+    memset(p, 0, sizeof *p);
     window g;
     int32_t depth;
     do {
-        g = draw_window(draw(1, 12), draw(1, 9));
+        const int32_t in_c = form != INT8 && (next() & 1) ? 4 * draw(1, 4) : draw(1, 12);
+        g = draw_window(in_c, draw(1, 9));
         depth = g.k_h * g.k_w * g.input.c;
-        SET_WINDOW(p, g);
+        SET_WINDOW(*p, g);
         const tc_dims filter = {g.output.c, g.k_h, g.k_w, g.input.c};
-        p.filter = filter;
-    } while (!fits(&g, g.output.c * depth) || !scratch_fits(conv_scratch_bytes(&p)));
-    DRAW_QUANTIZATION(p, g.output.c * depth);
+        p->filter = filter;
+    } while (!fits(&g, weight_bytes(form, g.output.c, depth)) ||
+             !scratch_fits(conv_form_scratch_bytes(p, form)));
+    DRAW_QUANTIZATION(*p, 0);
+    if (form == INT4 && pack_channels(&p->requant, g.output.c)) {
+        p->bias = 0;
+    }
+    fill_weights(form, g.output.c, depth, 1);
+}
+
+static int conv_case(void)
+{
+    tc_conv2d_params p;
+    draw_conv(&p, INT8);
     return conv_compare(&p);
 }
 
@@ -264,23 +342,27 @@ static int fully_connected_compare(tc_fully_connected_params *p, const int8_t *f
     return memcmp(out_fast, out_portable, (size_t)(p->batches * p->output_depth)) != 0 || !guard_intact();
 }
 
+/* FULLY_CONNECTED of a weight form: shape (INT4 depths half the time whole words), input, weights,
+ * requantization, bias and clamp. */
+static void draw_fully_connected(tc_fully_connected_params *p, weight_form form, int32_t block)
+{
+    memset(p, 0, sizeof *p);
+    do {
+        p->batches = draw(1, 3);
+        p->input_depth = form != INT8 && (next() & 1) ? 8 * draw(1, 40) : draw(1, 300);
+        p->output_depth = draw(1, 40);
+    } while (p->batches * p->input_depth > MAX_BYTES ||
+             weight_bytes(form, p->output_depth, p->input_depth) > MAX_BYTES || p->output_depth > 256);
+    p->output_offset = draw(-128, 127);
+    fill(input, p->batches * p->input_depth);
+    fill_weights(form, p->output_depth, p->input_depth, block);
+    p->weights = weights, p->requant = requant(p->output_depth), p->bias = bias, p->act = activation();
+}
+
 static int fully_connected_case(void)
 {
     tc_fully_connected_params p;
-    memset(&p, 0, sizeof p);
-    do {
-        p.batches = draw(1, 3);
-        p.input_depth = draw(1, 300);
-        p.output_depth = draw(1, 40);
-    } while (p.batches * p.input_depth > MAX_BYTES || p.output_depth * p.input_depth > MAX_BYTES ||
-             p.output_depth > 256);
-    p.output_offset = draw(-128, 127);
-    fill(input, p.batches * p.input_depth);
-    fill(weights, p.output_depth * p.input_depth);
-    p.weights = weights;
-    p.requant = requant(p.output_depth);
-    p.bias = bias;
-    p.act = activation();
+    draw_fully_connected(&p, INT8, 1);
     return fully_connected_compare(&p, weights, bias, 0);
 }
 
@@ -376,22 +458,52 @@ static int depthwise_compare(tc_depthwise_conv2d_params *p)
     return memcmp(out_fast, out_portable, (size_t)n) != 0 || !guard_intact();
 }
 
+/* The scratch an INT4 depthwise case gets: the planes for their shape, but at times none (a layer whose
+ * planes are too large); otherwise each channel's requantization where the multiplier is 1 and the channels
+ * a multiple of four (ops/scratch.py). */
+static int32_t depthwise_s4_scratch_bytes(const window *g, int planes, int32_t mult)
+{
+    if (planes) {
+        return (next() & 3) ? depthwise_scratch_bytes(g->output.h, g->output.w) : 0;
+    }
+    return mult == 1 && g->input.c % 4 == 0 ? 12 * g->output.c : 0;
+}
+
+/* A depthwise convolution of a weight form: multiplier 1 three times in four, else 2, channels half the
+ * time a multiple of four (the DSP paths need them); with `planes` the planes' shape, multiplier 1 and
+ * channels by fours. Redrawn until the buffers and the scratch fit; returns the scratch bytes of INT4
+ * (int8's depthwise_compare sizes its own). */
+static int32_t draw_depthwise(tc_depthwise_conv2d_params *p, weight_form form, int planes)
+{
+    memset(p, 0, sizeof *p);
+    window g;
+    int32_t mult, bytes;
+    do {
+        mult = (!planes && !(next() & 3)) ? 2 : 1;
+        const int32_t in_c = (planes || (next() & 1)) ? 4 * draw(1, 6) : draw(1, 13);
+        g = draw_window(in_c, in_c * mult);
+        if (planes) {
+            planes_shape(&g);
+        }
+        bytes = form == INT8 ? 0 : depthwise_s4_scratch_bytes(&g, planes, mult);
+    } while (!fits(&g, weight_bytes(form, g.k_h * g.k_w, g.output.c)) || g.output.c > 256 ||
+             !scratch_fits(bytes));
+    SET_WINDOW(*p, g);
+    const tc_dims filter = {1, g.k_h, g.k_w, g.output.c};
+    p->filter = filter;
+    p->depth_multiplier = mult;
+    DRAW_QUANTIZATION(*p, 0);
+    if (form == INT4 && pack_channels(&p->requant, g.output.c)) {
+        p->bias = 0;
+    }
+    fill_weights(form, g.k_h * g.k_w, g.output.c, 1);
+    return bytes;
+}
+
 static int depthwise_case(void)
 {
     tc_depthwise_conv2d_params p;
-    memset(&p, 0, sizeof p);
-    window g;
-    int32_t mult;
-    do {
-        mult = (next() & 3) ? 1 : 2;
-        const int32_t in_c = (next() & 1) ? 4 * draw(1, 6) : draw(1, 13); /* the DSP path needs 4k channels */
-        g = draw_window(in_c, in_c * mult);
-    } while (!fits(&g, g.k_h * g.k_w * g.output.c) || g.output.c > 256);
-    SET_WINDOW(p, g);
-    const tc_dims filter = {1, g.k_h, g.k_w, g.output.c};
-    p.filter = filter;
-    p.depth_multiplier = mult;
-    DRAW_QUANTIZATION(p, g.k_h * g.k_w * g.output.c);
+    draw_depthwise(&p, INT8, 0);
     return depthwise_compare(&p);
 }
 
@@ -403,11 +515,8 @@ static int depthwise_planes_case(void)
     window g;
     do {
         g = draw_window(4 * draw(1, 8), 0);
-        g.k_h = g.k_w = 3, g.stride_h = g.stride_w = g.dilation_h = g.dilation_w = 1;
-        const int same = (int)(next() & 1);
         g.input.h = draw(1, 14), g.input.w = draw(1, 14);
-        g.output.h = axis(g.input.h, 3, 1, 1, same, &g.pad_top);
-        g.output.w = axis(g.input.w, 3, 1, 1, same, &g.pad_left);
+        planes_shape(&g);
         g.output.c = g.input.c;
     } while (!fits(&g, 9 * g.output.c) || !scratch_fits(depthwise_scratch_bytes(g.output.h, g.output.w)));
     SET_WINDOW(p, g);
@@ -420,43 +529,10 @@ static int depthwise_planes_case(void)
 
 /* ---- INT4 weights (tc_int4.h): the int4 kernels' DSP paths against their portable ones ---- */
 
-/* Nibble i of the word at w to value v. */
-static void set_nibble(int8_t *w, int32_t i, int32_t v)
-{
-    uint8_t *b = (uint8_t *)w + (i & 3);
-    const uint8_t n = (uint8_t)(v + TC_S4_OFFSET);
-    *b = (i & 4) ? (uint8_t)((*b & 0xF0) | n) : (uint8_t)((*b & 0x0F) | (n << 4));
-}
-
-/* Random weights in the nibble form, `rows` rows of `depth` in blocks of `block`, the padding values 0 as
- * ops/nibbles.py writes them (the conv's DSP columns hold anything past the depth). */
-static void fill_s4(int32_t rows, int32_t depth, int32_t block)
-{
-    const int32_t words = tc_s4_words(depth);
-    fill(weights, rows * words * 4);
-    for (int32_t r = 0; r < rows; r++) {
-        int32_t stride;
-        int8_t *w = (int8_t *)tc_s4_row(weights, rows, words, block, r, &stride);
-        for (int32_t k = depth; k < words * TC_S4_WORD; k++) {
-            set_nibble(w + (k >> 3) * stride, k & 7, 0);
-        }
-    }
-}
-
 static int fully_connected_s4_case(void)
 {
     tc_fully_connected_params p;
-    memset(&p, 0, sizeof p);
-    do {
-        p.batches = draw(1, 3);
-        p.input_depth = (next() & 1) ? 8 * draw(1, 40) : draw(1, 300);
-        p.output_depth = draw(1, 40);
-    } while (p.batches * p.input_depth > MAX_BYTES ||
-             p.output_depth * 4 * tc_s4_words(p.input_depth) > MAX_BYTES);
-    p.output_offset = draw(-128, 127);
-    fill(input, p.batches * p.input_depth);
-    fill_s4(p.output_depth, p.input_depth, TC_S4_FC_BLOCK);
-    p.weights = weights, p.requant = requant(p.output_depth), p.bias = bias, p.act = activation();
+    draw_fully_connected(&p, INT4, TC_S4_FC_BLOCK);
     if (tc_fully_connected_s4_portable(&p, input, out_portable) != TC_OK) {
         return 1;
     }
@@ -467,31 +543,10 @@ static int fully_connected_s4_case(void)
     return memcmp(out_fast, out_portable, (size_t)(p.batches * p.output_depth)) != 0 || !guard_intact();
 }
 
-static int32_t conv_s4_scratch_bytes(const tc_conv2d_params *p)
-{
-    const int32_t depth = p->filter.h * p->filter.w * p->input.c;
-    const int32_t staged = p->input.c % 4 ? (depth + 3) & ~3 : 0;
-    return 6 * TC_S4_WORD * tc_s4_words(depth) * 2 + staged + 12 * p->output.c;
-}
-
 static int conv_s4_case(void)
 {
     tc_conv2d_params p;
-    memset(&p, 0, sizeof p);
-    window g;
-    int32_t depth;
-    do {
-        g = draw_window((next() & 1) ? 4 * draw(1, 4) : draw(1, 12), draw(1, 9));
-        depth = g.k_h * g.k_w * g.input.c;
-        SET_WINDOW(p, g);
-        const tc_dims filter = {g.output.c, g.k_h, g.k_w, g.input.c};
-        p.filter = filter;
-    } while (!fits(&g, g.output.c * 4 * tc_s4_words(depth)) || !scratch_fits(conv_s4_scratch_bytes(&p)));
-    DRAW_QUANTIZATION(p, 0);
-    if (pack_channels(&p.requant, g.output.c)) {
-        p.bias = 0;
-    }
-    fill_s4(g.output.c, depth, 1);
+    draw_conv(&p, INT4);
     if (tc_conv2d_s4_portable(&p, input, out_portable) != TC_OK) {
         return 1;
     }
@@ -503,39 +558,11 @@ static int conv_s4_case(void)
     return memcmp(out_fast, out_portable, n) != 0 || !guard_intact();
 }
 
-/* Depthwise with INT4 taps: half the time the planes' shape (3x3, stride 1), which takes the planes, or at
- * times no scratch (a layer whose planes are too large); otherwise each channel's requantization where
- * the multiplier is 1 and the channels a multiple of four (ops/scratch.py). */
+/* Depthwise with INT4 taps: half the time the planes' shape (3x3, stride 1). */
 static int depthwise_s4_case(void)
 {
     tc_depthwise_conv2d_params p;
-    memset(&p, 0, sizeof p);
-    window g;
-    int32_t mult, bytes;
-    const int planes = (int)(next() & 1);
-    do {
-        mult = (!planes && !(next() & 3)) ? 2 : 1;
-        const int32_t in_c = (planes || (next() & 1)) ? 4 * draw(1, 6) : draw(1, 13);
-        g = draw_window(in_c, in_c * mult);
-        if (planes) {
-            g.k_h = g.k_w = 3, g.stride_h = g.stride_w = g.dilation_h = g.dilation_w = 1;
-            const int same = (int)(next() & 1);
-            g.output.h = axis(g.input.h, 3, 1, 1, same, &g.pad_top);
-            g.output.w = axis(g.input.w, 3, 1, 1, same, &g.pad_left);
-        }
-        bytes = planes ? ((next() & 3) ? depthwise_scratch_bytes(g.output.h, g.output.w) : 0)
-                : mult == 1 && in_c % 4 == 0 ? 12 * g.output.c : 0;
-    } while (!fits(&g, g.k_h * g.k_w * 4 * tc_s4_words(g.output.c)) || g.output.c > 256 ||
-             !scratch_fits(bytes));
-    SET_WINDOW(p, g);
-    const tc_dims filter = {1, g.k_h, g.k_w, g.output.c};
-    p.filter = filter;
-    p.depth_multiplier = mult;
-    DRAW_QUANTIZATION(p, 0);
-    if (pack_channels(&p.requant, g.output.c)) {
-        p.bias = 0;
-    }
-    fill_s4(g.k_h * g.k_w, g.output.c, 1);
+    const int32_t bytes = draw_depthwise(&p, INT4, (int)(next() & 1));
     if (tc_depthwise_conv2d_s4_portable(&p, input, out_portable) != TC_OK) {
         return 1;
     }
