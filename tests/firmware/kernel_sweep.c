@@ -2,7 +2,8 @@
  * Randomized shape sweep: the optimized kernels (DSP extension or Helium) against
  * the portable ones on the same random shapes, parameters and data (odd channel
  * counts, padding, strides, dilations, zero points, per-tensor and per-channel
- * requantization), INT4 weights in the nibble form included. The portable objects
+ * requantization), INT4 weights in the nibble form and clustered ones (4-bit indices
+ * into a 16-entry palette) included. The portable objects
  * are the same sources built with -DTC_PORTABLE and their entry points renamed
  * *_portable. Each optimized call
  * gets exactly the scratch tinycompress/ops/scratch.py gives it, followed by
@@ -16,6 +17,7 @@
 #include "tc_int4.h"
 #include "tc_kernels.h"
 #include "tc_mve.h"
+#include "tc_palette.h"
 #include "tc_platform.h"
 
 tc_status tc_conv2d_s8_portable(const tc_conv2d_params *p, const int8_t *input, int8_t *output);
@@ -28,11 +30,17 @@ tc_status tc_fully_connected_s4_portable(const tc_fully_connected_params *p, con
                                          int8_t *output);
 tc_status tc_depthwise_conv2d_s4_portable(const tc_depthwise_conv2d_params *p, const int8_t *input,
                                           int8_t *output);
+tc_status tc_conv2d_p4_portable(const tc_conv2d_params *p, const int8_t *input, int8_t *output);
+tc_status tc_fully_connected_p4_portable(const tc_fully_connected_params *p, const int8_t *input,
+                                         int8_t *output);
+tc_status tc_depthwise_conv2d_p4_portable(const tc_depthwise_conv2d_params *p, const int8_t *input,
+                                          int8_t *output);
 
 #define CASES 300
 #define MAX_BYTES 4096 /* every buffer: larger shapes are drawn again */
 
 static int8_t input[MAX_BYTES], weights[MAX_BYTES], out_fast[MAX_BYTES], out_portable[MAX_BYTES];
+static int8_t palette[16]; /* the clustered weights' values */
 static int32_t bias[256], multiplier[256], shift[256];
 static int16_t scratch[4 * MAX_BYTES] __attribute__((aligned(16))); /* as the arena */
 #define GUARD 64 /* bytes after the scratch a kernel may not touch */
@@ -107,8 +115,9 @@ static int32_t axis(int32_t in, int32_t k, int32_t stride, int32_t dilation, int
     return out;
 }
 
-/* The weights of a case: int8, or INT4 in the nibble form (tc_int4.h). */
-typedef enum { INT8, INT4 } weight_form;
+/* The weights of a case: int8, INT4 in the nibble form (tc_int4.h), or clustered: palette indices in the
+ * same words (tc_palette.h). */
+typedef enum { INT8, INT4, PALETTE } weight_form;
 
 /* The bytes of `rows` rows of `depth` weights in a form. */
 static int32_t weight_bytes(weight_form form, int32_t rows, int32_t depth)
@@ -116,17 +125,16 @@ static int32_t weight_bytes(weight_form form, int32_t rows, int32_t depth)
     return form == INT8 ? rows * depth : rows * 4 * tc_s4_words(depth);
 }
 
-/* Nibble i of the word at w to value v. */
-static void set_nibble(int8_t *w, int32_t i, int32_t v)
+/* Nibble i of the word at w to n. */
+static void set_nibble(int8_t *w, int32_t i, uint8_t n)
 {
     uint8_t *b = (uint8_t *)w + (i & 3);
-    const uint8_t n = (uint8_t)(v + TC_S4_OFFSET);
     *b = (i & 4) ? (uint8_t)((*b & 0xF0) | n) : (uint8_t)((*b & 0x0F) | (n << 4));
 }
 
-/* Random weights in the nibble form, `rows` rows of `depth` in blocks of `block`, the padding values 0 as
- * ops/nibbles.py writes them (the conv's DSP columns hold anything past the depth). */
-static void fill_s4(int32_t rows, int32_t depth, int32_t block)
+/* Random nibbles, `rows` rows of `depth` in blocks of `block`, the padding `pad` as ops/nibbles.py writes
+ * it: INT4's value 0 (the conv's DSP columns hold anything past the depth), a palette's index 0. */
+static void fill_nibbles(int32_t rows, int32_t depth, int32_t block, uint8_t pad)
 {
     const int32_t words = tc_s4_words(depth);
     fill(weights, rows * words * 4);
@@ -134,18 +142,22 @@ static void fill_s4(int32_t rows, int32_t depth, int32_t block)
         int32_t stride;
         int8_t *w = (int8_t *)tc_s4_row(weights, rows, words, block, r, &stride);
         for (int32_t k = depth; k < words * TC_S4_WORD; k++) {
-            set_nibble(w + (k >> 3) * stride, k & 7, 0);
+            set_nibble(w + (k >> 3) * stride, k & 7, pad);
         }
     }
 }
 
-/* `rows` rows of `depth` random weights in a form, INT4 ones in blocks of `block`. */
+/* `rows` rows of `depth` random weights in a form, INT4 ones in blocks of `block`; clustered ones with a
+ * random palette. */
 static void fill_weights(weight_form form, int32_t rows, int32_t depth, int32_t block)
 {
     if (form == INT8) {
         fill(weights, rows * depth);
+    } else if (form == INT4) {
+        fill_nibbles(rows, depth, block, TC_S4_OFFSET);
     } else {
-        fill_s4(rows, depth, block);
+        fill_nibbles(rows, depth, 1, 0);
+        fill(palette, sizeof palette);
     }
 }
 
@@ -238,10 +250,23 @@ static int32_t conv_s4_scratch_bytes(const tc_conv2d_params *p)
     return 6 * TC_S4_WORD * tc_s4_words(depth) * 2 + staged + 12 * p->output.c;
 }
 
+/* tc_conv2d_p4's: the int8 DSP path's, then TC_P4_ROWS rows decoded to int8; none on Helium. */
+static int32_t conv_p4_scratch_bytes(const tc_conv2d_params *p)
+{
+#if TC_MVE
+    (void)p;
+    return 0;
+#else
+    return conv_scratch_bytes(p) + ((TC_P4_ROWS * p->filter.h * p->filter.w * p->input.c + 3) & ~3);
+#endif
+}
+
 /* The scratch a convolution of a form gets. */
 static int32_t conv_form_scratch_bytes(const tc_conv2d_params *p, weight_form form)
 {
-    return form == INT8 ? conv_scratch_bytes(p) : conv_s4_scratch_bytes(p);
+    return form == INT8   ? conv_scratch_bytes(p)
+           : form == INT4 ? conv_s4_scratch_bytes(p)
+                          : conv_p4_scratch_bytes(p);
 }
 
 static int32_t fully_connected_scratch_bytes(const tc_fully_connected_params *p)
@@ -291,6 +316,7 @@ static void draw_conv(tc_conv2d_params *p, weight_form form)
         p->bias = 0;
     }
     fill_weights(form, g.output.c, depth, 1);
+    p->palette = palette;
 }
 
 static int conv_case(void)
@@ -357,6 +383,7 @@ static void draw_fully_connected(tc_fully_connected_params *p, weight_form form,
     fill(input, p->batches * p->input_depth);
     fill_weights(form, p->output_depth, p->input_depth, block);
     p->weights = weights, p->requant = requant(p->output_depth), p->bias = bias, p->act = activation();
+    p->palette = palette;
 }
 
 static int fully_connected_case(void)
@@ -469,10 +496,18 @@ static int32_t depthwise_s4_scratch_bytes(const window *g, int planes, int32_t m
     return mult == 1 && g->input.c % 4 == 0 ? 12 * g->output.c : 0;
 }
 
+/* tc_depthwise_conv2d_p4's, where the multiplier is 1 and the channels a multiple of four: a block of up to
+ * 16 channels' taps, four channels' as two int16 pairs; none on Helium. */
+static int32_t depthwise_p4_scratch_bytes(const window *g, int32_t mult)
+{
+    const int32_t quads = (g->output.c < 16 ? g->output.c : 16) / 4;
+    return !TC_MVE && mult == 1 && g->output.c % 4 == 0 ? quads * g->k_h * g->k_w * 2 * 4 : 0;
+}
+
 /* A depthwise convolution of a weight form: multiplier 1 three times in four, else 2, channels half the
  * time a multiple of four (the DSP paths need them); with `planes` the planes' shape, multiplier 1 and
- * channels by fours. Redrawn until the buffers and the scratch fit; returns the scratch bytes of INT4
- * (int8's depthwise_compare sizes its own). */
+ * channels by fours. Redrawn until the buffers and the scratch fit; returns the scratch bytes of INT4 and
+ * clustered weights (int8's depthwise_compare sizes its own). */
 static int32_t draw_depthwise(tc_depthwise_conv2d_params *p, weight_form form, int planes)
 {
     memset(p, 0, sizeof *p);
@@ -485,7 +520,9 @@ static int32_t draw_depthwise(tc_depthwise_conv2d_params *p, weight_form form, i
         if (planes) {
             planes_shape(&g);
         }
-        bytes = form == INT8 ? 0 : depthwise_s4_scratch_bytes(&g, planes, mult);
+        bytes = form == INT8   ? 0
+                : form == INT4 ? depthwise_s4_scratch_bytes(&g, planes, mult)
+                               : depthwise_p4_scratch_bytes(&g, mult);
     } while (!fits(&g, weight_bytes(form, g.k_h * g.k_w, g.output.c)) || g.output.c > 256 ||
              !scratch_fits(bytes));
     SET_WINDOW(*p, g);
@@ -497,6 +534,7 @@ static int32_t draw_depthwise(tc_depthwise_conv2d_params *p, weight_form form, i
         p->bias = 0;
     }
     fill_weights(form, g.k_h * g.k_w, g.output.c, 1);
+    p->palette = palette;
     return bytes;
 }
 
@@ -527,51 +565,44 @@ static int depthwise_planes_case(void)
     return depthwise_compare(&p);
 }
 
-/* ---- INT4 weights (tc_int4.h): the int4 kernels' DSP paths against their portable ones ---- */
+/* ---- INT4 and clustered weights: their kernels' DSP paths against their portable ones ---- */
 
-static int fully_connected_s4_case(void)
+/* 1 where `kernel` on p (drawn without scratch), given `bytes` of guarded scratch (none: NULL), and its
+ * portable build do not write the same n outputs, either fails, or the kernel touches the guard. */
+#define PATHS_DIFFER(kernel, p, bytes, n)                                                                 \
+    (kernel##_portable(&(p), input, out_portable) != TC_OK ||                                               \
+     ((p).scratch = (bytes) ? guarded_scratch(bytes) : 0, kernel(&(p), input, out_fast)) != TC_OK ||       \
+     memcmp(out_fast, out_portable, (size_t)(n)) != 0 || ((bytes) && !guard_intact()))
+
+/* FULLY_CONNECTED with INT4 weights (the input row in whole words) or clustered ones (the input in int16
+ * pairs and a table of 256 weight pairs; none on Helium). */
+static int fully_connected_w4_case(weight_form form)
 {
     tc_fully_connected_params p;
-    draw_fully_connected(&p, INT4, TC_S4_FC_BLOCK);
-    if (tc_fully_connected_s4_portable(&p, input, out_portable) != TC_OK) {
-        return 1;
+    draw_fully_connected(&p, form, form == INT4 ? TC_S4_FC_BLOCK : 1);
+    const int32_t row = TC_S4_WORD * tc_s4_words(p.input_depth) * 2, n = p.batches * p.output_depth;
+    if (form == INT4) {
+        return PATHS_DIFFER(tc_fully_connected_s4, p, row, n);
     }
-    p.scratch = guarded_scratch(TC_S4_WORD * tc_s4_words(p.input_depth) * 2); /* the row, whole words */
-    if (tc_fully_connected_s4(&p, input, out_fast) != TC_OK) {
-        return 1;
-    }
-    return memcmp(out_fast, out_portable, (size_t)(p.batches * p.output_depth)) != 0 || !guard_intact();
+    return PATHS_DIFFER(tc_fully_connected_p4, p, TC_MVE ? 0 : row + 256 * 4, n);
 }
 
-static int conv_s4_case(void)
+static int conv_w4_case(weight_form form)
 {
     tc_conv2d_params p;
-    draw_conv(&p, INT4);
-    if (tc_conv2d_s4_portable(&p, input, out_portable) != TC_OK) {
-        return 1;
-    }
-    p.scratch = guarded_scratch(conv_s4_scratch_bytes(&p));
-    if (tc_conv2d_s4(&p, input, out_fast) != TC_OK) {
-        return 1;
-    }
-    const size_t n = (size_t)(p.output.h * p.output.w * p.output.c);
-    return memcmp(out_fast, out_portable, n) != 0 || !guard_intact();
+    draw_conv(&p, form);
+    const int32_t bytes = conv_form_scratch_bytes(&p, form), n = p.output.h * p.output.w * p.output.c;
+    return form == INT4 ? PATHS_DIFFER(tc_conv2d_s4, p, bytes, n) : PATHS_DIFFER(tc_conv2d_p4, p, bytes, n);
 }
 
-/* Depthwise with INT4 taps: half the time the planes' shape (3x3, stride 1). */
-static int depthwise_s4_case(void)
+/* Depthwise: half the time the planes' shape (3x3, stride 1, multiplier 1, channels by fours). */
+static int depthwise_w4_case(weight_form form)
 {
     tc_depthwise_conv2d_params p;
-    const int32_t bytes = draw_depthwise(&p, INT4, (int)(next() & 1));
-    if (tc_depthwise_conv2d_s4_portable(&p, input, out_portable) != TC_OK) {
-        return 1;
-    }
-    p.scratch = bytes ? guarded_scratch(bytes) : 0;
-    if (tc_depthwise_conv2d_s4(&p, input, out_fast) != TC_OK) {
-        return 1;
-    }
-    return memcmp(out_fast, out_portable, (size_t)(p.output.h * p.output.w * p.output.c)) != 0 ||
-           (bytes && !guard_intact());
+    const int32_t bytes = draw_depthwise(&p, form, (int)(next() & 1));
+    const int32_t n = p.output.h * p.output.w * p.output.c;
+    return form == INT4 ? PATHS_DIFFER(tc_depthwise_conv2d_s4, p, bytes, n)
+                        : PATHS_DIFFER(tc_depthwise_conv2d_p4, p, bytes, n);
 }
 
 #if TC_MVE
@@ -638,9 +669,11 @@ int main(void)
         differ += depthwise_case();
         differ += depthwise_planes_case();
         differ += pool_case();
-        differ += fully_connected_s4_case();
-        differ += conv_s4_case();
-        differ += depthwise_s4_case();
+        for (weight_form form = INT4; form <= PALETTE; form++) {
+            differ += fully_connected_w4_case(form);
+            differ += conv_w4_case(form);
+            differ += depthwise_w4_case(form);
+        }
 #if TC_MVE
         for (int32_t k = 0; k < 20; k++) {
             differ += requantize_case();
