@@ -35,9 +35,11 @@ def test_the_script_keeps_the_issue_shape():
     t = _script()
     assert 32 <= t.CONTEXT <= 64 and t.WIDTH == 64 and t.LAYERS == 2 and 2 <= t.HEADS <= 4
     assert t.VOCAB <= 512 and t.WIDTH % t.HEADS == 0
-    mask = t.causal_mask()   # a position sees itself and the past, never the future
-    assert mask.shape == (t.CONTEXT, t.CONTEXT) and (np.tril(mask) == 0).all()
-    assert (mask[np.triu_indices(t.CONTEXT, 1)] == t.MASK).all()
+    keep, masked = t.causal_mask()   # a position sees itself and the past, never the future
+    scores = np.random.default_rng(0).normal(0, 8, (t.CONTEXT, t.CONTEXT)).astype(np.float32)
+    future = np.triu_indices(t.CONTEXT, 1)
+    assert ((scores * keep + masked)[future] == t.MASKED).all()
+    assert np.array_equal(np.tril(scores * keep + masked), np.tril(scores))
 
 
 def test_the_committed_model_is_the_script_model():
@@ -76,3 +78,14 @@ def test_tinylm_firmware_equals_tflite_micro_on_the_heldout_windows(board, tmp_p
     ops = {layer.op for layer in graph.layers}
     assert {"BATCH_MATMUL", "SOFTMAX", "TRANSPOSE", "MEAN", "RSQRT", "SQUARED_DIFFERENCE"} <= ops
     firmware_vs_tflm(graph, board, HELDOUT, tmp_path, min_inputs=_script().HELDOUT_WINDOWS)
+
+
+@pytest.mark.slow
+def test_the_int8_model_is_exactly_causal():
+    """Masked scores sit where int8 SOFTMAX gives them no weight at all: no logit sees a later byte."""
+    from tinycompress.pipeline import load_model
+    t = _script()
+    with np.load(HELDOUT) as heldout:
+        x = heldout["x"][:50].astype(np.int32)
+    tflite = load_model(MODEL, CALIBRATION).source
+    assert [t.future_leaks(tflite, x, position) for position in (0, 20, 47)] == [0, 0, 0]
