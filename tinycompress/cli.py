@@ -206,6 +206,63 @@ def run(model: Path, board: Board, data: Path | None, count: int, verify: bool, 
         click.echo(format_table(report))
 
 
+@cli.command()
+@click.argument("model", type=MODEL)
+@_board_option
+@click.option("--prompt", required=True, metavar="TEXT", help="The text to continue.")
+@click.option("--tokens", "steps", required=True, type=int, metavar="N", help="How many tokens to generate.")
+@click.option("--verify", is_flag=True, help="Compare every step's logits with the TFLite Micro "
+                                             "interpreter's on the same window; exit 4 on any difference.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+              metavar="FILE", help="Write the report and the tokens as JSON ('-' for stdout).")
+@_build_options
+@_timeout_option
+@click.option("--host", is_flag=True, hidden=True, help="Run the harness natively, not in QEMU (tests).")
+def generate(model: Path, board: Board, prompt: str, steps: int, verify: bool, json_path: Path | None,
+             output: Path | None, calibration: Path | None, compress, rank, energy, train, epochs, embedding,
+             vocab, kernels, cmsis_nn_dir, timeout: float | None, host: bool):
+    """Generate N tokens after a prompt, greedily, in the firmware: it keeps the token window, feeds back
+    each argmax, and reports the instructions per token, flash and SRAM.
+
+    MODEL takes int32 token ids [1, T] and gives int8 logits [1, T, V] (a causal model; the window
+    starts at position 0) or [1, V]. Tokens are the prompt's UTF-8 bytes, or with --vocab the longest
+    matching tokens of a JSON list of token strings (id i is the i-th); the window slides once the
+    prompt and the generated tokens exceed T.
+
+    \b
+    Example:
+      tinycompress generate examples/tinylm/tinylm.keras --board mps2-an386 \\
+          --calibration examples/tinylm/tinylm_calibration.npz --prompt "def " --tokens 16 --verify
+    """
+    from .generate import GenerationMismatch, Vocabulary, format_generation, generate as run_generate
+    from .generate import check_request, read_vocabulary
+    check_request(prompt, steps)
+    _check_paths(output, {"--json": json_path}, model, None, calibration, train, vocab)
+    tokens = read_vocabulary(vocab) if vocab is not None else None
+    compression = _compression(compress, rank, energy, train, epochs, embedding)
+    if tokens is not None and compression.vocab is None:
+        compression.vocab = tokens           # kronecker's token strings
+    try:
+        result = run_generate(model, require_emulated(board, "generate"), prompt, steps,
+                              Vocabulary(tokens, str(vocab)), verify=verify, out=output,
+                              calibration=calibration, compression=compression,
+                              cmsis_nn=_cmsis_nn(kernels, cmsis_nn_dir), timeout=timeout, host=host)
+    except GenerationMismatch as exc:
+        if json_path is not None:
+            _write_text(json_path, exc.generation.to_json())
+        raise
+    if json_path is not None:
+        _write_text(json_path, result.to_json())
+    if json_path is None or str(json_path) != "-":
+        click.echo(format_generation(result))
+
+
+for _param in generate.params:    # generate's --vocab is its tokenizer's (and kronecker's) JSON list
+    if _param.name == "vocab":
+        _param.help = ("A JSON list of token strings (id i is the i-th) to cut the prompt into, longest "
+                       "match first, and to decode with (and kronecker's token strings) [default: bytes].")
+
+
 def _emit(report, json_path: Path | None) -> None:
     if json_path is not None:
         _write_text(json_path, report.to_json())

@@ -185,10 +185,12 @@ def compile_model(model: Path, board: Board, out: Path, calibration: Path | None
 
 
 def compile_graph(graph: Graph, board: Board, out: Path, source_name: str, serial: bool = False,
-                  finish: Callable[[Project], None] | None = None, cmsis_nn: Path | None = None) -> Project:
+                  finish: Callable[[Project], None] | None = None, cmsis_nn: Path | None = None,
+                  generation: dict | None = None) -> Project:
     """Lower, plan and emit an int8 graph into `out`, atomically; `finish` adds to the project before
     it appears (the PlatformIO files), and a failure there leaves nothing behind either. With
-    `cmsis_nn` (a checked CMSIS-NN checkout) the layers it supports call CMSIS-NN."""
+    `cmsis_nn` (a checked CMSIS-NN checkout) the layers it supports call CMSIS-NN; with `generation`, the
+    project also has the generation harness (emit_project)."""
     calls = [lower_layer(layer, graph) for layer in graph.layers]
     if cmsis_nn is not None:
         from .codegen.cmsis_nn import adapt
@@ -203,7 +205,7 @@ def compile_graph(graph: Graph, board: Board, out: Path, source_name: str, seria
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-new-", dir=out.absolute().parent))
         try:
             project = emit_project(graph, calls, plan, board, staging, source_name=source_name, serial=serial,
-                                   cmsis_nn=cmsis_nn)
+                                   cmsis_nn=cmsis_nn, generation=generation)
             if finish is not None:
                 finish(project)
         except BaseException:

@@ -26,6 +26,8 @@ VALUES_PER_ROW = {1: 16, 2: 12, 4: 8}  # int8 rows of 16, int16 of 12, int32 of 
 HARNESS_SOURCES = ["harness.c", "tc_report.c"]
 TARGET_SOURCES = ["startup.c", "timer_systick.c", "semihosting.c"]
 HOST_SOURCES = ["platform_host.c"]
+# ... the generation harness of `tinycompress generate` (templates/generate.c.j2 beside it) ...
+GENERATE_SOURCES = ["tc_report.c"]
 # ... and the serial harness of the PlatformIO project, whose console depends on the board.
 SERIAL_SOURCES = ["harness_serial.c", "tc_report.c"]
 CONSOLE_SOURCES = {
@@ -132,10 +134,13 @@ def serial_link_sources(board: Board) -> list[str]:
 
 
 def emit_project(graph: Graph, calls: list[KernelCall], plan: ArenaPlan, board: Board, out: Path,
-                 source_name: str, serial: bool = False, cmsis_nn: Path | None = None) -> Project:
+                 source_name: str, serial: bool = False, cmsis_nn: Path | None = None,
+                 generation: dict | None = None) -> Project:
     """Write the C project into `out`, which must not exist or be empty. With `serial`, the Makefile
     also links the serial harness (the PlatformIO project adds its test inputs); with `cmsis_nn` (a
-    CMSIS-NN checkout), the Makefile builds it for the calls adapted to it (firmware/cmsis_nn/)."""
+    CMSIS-NN checkout), the Makefile builds it for the calls adapted to it (firmware/cmsis_nn/); with
+    `generation` (integers only: context, vocab, last_only, pad, max_steps, max_prompt, checked by
+    generate.check_signature), it writes generate.c and `make firmware_generate.elf` links it."""
     from . import cmsis_nn as cmsis
     inp, outp = graph.input_tensor(), graph.output_tensor()
     env = _environment()
@@ -165,6 +170,7 @@ def emit_project(graph: Graph, calls: list[KernelCall], plan: ArenaPlan, board: 
         target_sources=runtime_paths(TARGET_SOURCES),
         host_sources=runtime_paths(HOST_SOURCES),
         serial_sources=serial_link_sources(board) if serial else [],
+        generate_sources=runtime_paths(GENERATE_SOURCES) if generation is not None else [],
         stack_size=board.stack_size,
         cmsis_nn=str(cmsis_nn) if cmsis_nn is not None else None, cmsis_version=cmsis.VERSION,
         cmsis_scratch=cmsis.scratch_bytes(calls, board) if cmsis_nn is not None else None,
@@ -175,6 +181,10 @@ def emit_project(graph: Graph, calls: list[KernelCall], plan: ArenaPlan, board: 
                            ("model_weights.c.j2", "model_weights.c"),
                            ("Makefile.j2", "Makefile"), ("memory.ld.j2", "memory.ld")]:
         (out / name).write_text(env.get_template(template).render(**values))
+    if generation is not None:
+        fields = {k: int(generation[k]) for k in ("context", "vocab", "pad", "max_steps", "max_prompt")}
+        (out / "generate.c").write_text(env.get_template("generate.c.j2").render(
+            banner=values["banner"], last_only=bool(generation["last_only"]), **fields))
     _copy_runtime(out / "firmware", kernel_files, cmsis_nn is not None)
     return Project(out, graph, calls, plan, board, cmsis_nn)
 

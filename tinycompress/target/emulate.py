@@ -52,15 +52,7 @@ def run_firmware(executable: Path, board: Board, inputs: np.ndarray, output_byte
     with tempfile.TemporaryDirectory(prefix="tinycompress-run-") as tmp:
         work = Path(tmp)
         (work / "input.bin").write_bytes(inputs.tobytes())
-        command = [str(executable.resolve())] if host else qemu_command(board, executable.resolve())
-        where = "natively" if host else f"in QEMU ({board.qemu_machine})"
-        try:
-            proc = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise TinyCompressError(f"the firmware ran past its {timeout:g} s timeout {where}; it hangs or "
-                                    "the model is too slow for this many inputs: raise the limit with "
-                                    "--timeout SECONDS") from None
-        check_exit(proc.returncode, (proc.stdout + proc.stderr).strip(), where)
+        execute(executable, board, work, host, timeout, "inputs")
         outputs = np.frombuffer((work / "output.bin").read_bytes(), np.int8)
         if outputs.size != len(inputs) * output_bytes:
             raise TinyCompressError(f"the firmware wrote {outputs.size} output bytes, expected "
@@ -74,6 +66,20 @@ def run_firmware(executable: Path, board: Board, inputs: np.ndarray, output_byte
                                         f"{outputs.size}")
             floats = floats.reshape(len(inputs), output_bytes)
     return RunResult(outputs=outputs.reshape(len(inputs), output_bytes), float_outputs=floats, **profile)
+
+
+def execute(executable: Path, board: Board, work: Path, host: bool, timeout: float, what: str) -> None:
+    """Run the firmware in QEMU (or natively) in the working directory `work`; one clear error when it
+    times out (too slow for this many `what`), faults or fails."""
+    command = [str(executable.resolve())] if host else qemu_command(board, executable.resolve())
+    where = "natively" if host else f"in QEMU ({board.qemu_machine})"
+    try:
+        proc = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise TinyCompressError(f"the firmware ran past its {timeout:g} s timeout {where}; it hangs or "
+                                f"the model is too slow for this many {what}: raise the limit with "
+                                "--timeout SECONDS") from None
+    check_exit(proc.returncode, (proc.stdout + proc.stderr).strip(), where)
 
 
 def check_exit(returncode: int, console: str, where: str) -> None:
@@ -100,3 +106,26 @@ def parse_profile(text: str) -> dict:
             fields[parts[0]] = int(parts[1])
     return dict(ticks=np.array(runs, np.int64), overhead=fields.get("overhead", 0),
                 stack_peak=fields.get("stack_peak", 0), stack_size=fields.get("stack_size", 0))
+
+
+def run_generation(executable: Path, board: Board, prompt: np.ndarray, steps: int, vocab: int,
+                   host: bool = False, timeout: float | None = None) -> tuple[RunResult, np.ndarray]:
+    """Run the generation harness (templates/generate.c.j2) on the prompt's token ids for `steps` steps:
+    each step's logits (steps, vocab) int8 as RunResult.outputs with the per-step ticks, and the tokens
+    it chose (steps,) int32. Without a timeout, default_timeout(steps)."""
+    prompt = np.asarray(prompt, np.int64)
+    header = np.array([steps, len(prompt)], "<i4")
+    timeout = default_timeout(steps) if timeout is None else timeout
+    with tempfile.TemporaryDirectory(prefix="tinycompress-generate-") as tmp:
+        work = Path(tmp)
+        (work / "prompt.bin").write_bytes(header.tobytes() + prompt.astype("<i4").tobytes())
+        execute(executable, board, work, host, timeout, "tokens")
+        logits = np.frombuffer((work / "output.bin").read_bytes(), np.int8)
+        text = (work / "profile.txt").read_text()
+    tokens = np.array([int(line.split()[1]) for line in text.splitlines()
+                       if line.startswith("token ") and len(line.split()) == 2], np.int32)
+    profile = parse_profile(text)
+    if logits.size != steps * vocab or len(tokens) != steps or len(profile["ticks"]) != steps:
+        raise TinyCompressError(f"the firmware reported {len(tokens)} tokens and {logits.size} logit bytes, "
+                                f"expected {steps} and {steps * vocab}")
+    return RunResult(outputs=logits.reshape(steps, vocab), **profile), tokens
