@@ -192,3 +192,8 @@ def test_tinylm_generates_bit_exact(tmp_path, compress):
     expected, _ = host_greedy(graph.source, list(b"def "), 16, 64, 256)
     assert g["tokens"] == expected
     assert g["continuation"] == bytes(expected).decode("utf-8", errors="surrogateescape")
+
+
+def test_generate_has_help_with_an_example():
+    proc = generate("--help")
+    assert proc.returncode == 0 and "Example" in proc.stdout and "JSON list of token strings" in proc.stdout
