@@ -197,3 +197,31 @@ def test_tinylm_generates_bit_exact(tmp_path, compress):
 def test_generate_has_help_with_an_example():
     proc = generate("--help")
     assert proc.returncode == 0 and "Example" in proc.stdout and "JSON list of token strings" in proc.stdout
+
+
+@needs_emulator
+def test_a_differing_step_is_named_with_exit_4(zoo, tmp_path):
+    """The firmware's real logits pass; one changed logit at step 3, or a token that is not its step's
+    argmax, fails verification naming that step (the CLI prints it as its one line, exit 4)."""
+    from tinycompress.errors import EXIT_MISMATCH
+    from tinycompress.generate import GenerationMismatch, check_signature, generate as run_generate
+    from tinycompress.generate import verify_steps
+    from tinycompress.pipeline import load_model
+    from tinycompress.target.boards import load_board
+    from tinycompress.target.emulate import run_generation
+    tflite = zoo("gen_causal")[0]
+    graph = load_model(tflite)
+    signature = check_signature(graph)
+    result = run_generate(tflite, load_board("mps2-an386"), "ab", 6, Vocabulary(VOCAB16), out=tmp_path / "p")
+    run, tokens = run_generation(tmp_path / "p" / "firmware_generate.elf", load_board("mps2-an386"),
+                                 np.array(result.prompt_tokens), 6, 16)
+    assert tokens.tolist() == result.tokens
+    assert verify_steps(result, graph.source, run.outputs, signature)["matching"] == 6
+    logits = run.outputs.copy()
+    logits[2, 5] ^= 1
+    with pytest.raises(GenerationMismatch, match=r"^step 3 of 6: the firmware's logits differ") as caught:
+        verify_steps(result, graph.source, logits, signature)
+    assert caught.value.exit_code == EXIT_MISMATCH and result.verification["matching"] == 5
+    result.tokens[5] = (result.tokens[5] + 1) % 16      # the last: no later window holds it
+    with pytest.raises(GenerationMismatch, match=r"^step 6 of 6: the firmware chose token"):
+        verify_steps(result, graph.source, run.outputs, signature)
