@@ -106,10 +106,22 @@ def test_a_global_rank_above_a_layers_width_skips_that_layer(small_cnn):
     assert all(d.method == "kept" and "is above min(m, n)" in d.note for d in decisions)
 
 
-def test_branched_models_are_refused():
+def test_branched_models_are_factorized_in_place():
+    """A residual model is no chain: it is cloned with each Dense called factorized on the same input, the
+    other layers copied with their weights (tests/test_lm.py does a transformer)."""
     import keras
+    keras.utils.set_random_seed(0)
     inp = keras.Input((8,), batch_size=1)
     a = keras.layers.Dense(8, name="a")(inp)
-    out = keras.layers.Add(name="sum")([a, keras.layers.Dense(8, name="b")(inp)])
-    with pytest.raises(TinyCompressError, match="chain models"):
-        factorize(keras.Model(inp, out), parse_rank("2"))
+    model = keras.Model(inp, keras.layers.Add(name="sum")([a, keras.layers.Dense(8, name="b")(inp)]))
+    factorized, decisions = factorize(model, parse_rank("2,b=3"))
+    assert [(d.layer, d.rank, d.method) for d in decisions] == [("a", 2, "svd"), ("b", 3, "svd")]
+    x = RNG.normal(size=(3, 8)).astype(np.float32)
+    weights = {l.name: l.get_weights() for l in model.layers}
+    expected = sum(x @ _truncated(weights[n][0], r) + weights[n][1] for n, r in (("a", 2), ("b", 3)))
+    assert np.allclose(factorized.predict(x, verbose=0), expected, atol=1e-4)
+
+
+def _truncated(w: np.ndarray, rank: int) -> np.ndarray:
+    u, s, vt = np.linalg.svd(w.astype(np.float64))
+    return (u[:, :rank] * s[:rank]) @ vt[:rank]

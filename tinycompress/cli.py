@@ -332,13 +332,16 @@ def _size(text: str | None) -> int | None:
               help="Budget: firmware accuracy in percent (classifiers).")
 @click.option("--max-error", type=click.FloatRange(min=0), metavar="MSE",
               help="Budget: the firmware's mean squared error (regression and autoencoders).")
+@click.option("--max-perplexity", type=click.FloatRange(min=1), metavar="PPL",
+              help="Budget: the firmware's perplexity per token on the held-out text (language models).")
 @click.option("--junit", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
               help="Write JUnit XML: one test case per variant.")
 @click.option("--jobs", "-j", default=2, show_default=True, type=click.IntRange(1, 64),
               help="Variants built and emulated at once.")
 @_timeout_option
 def profile(model, board, variants, ranks, embeddings, vocab, data, calibration, train, epochs, output,
-            json_path, max_flash, max_sram, max_instructions, min_accuracy, max_error, junit, jobs, timeout):
+            json_path, max_flash, max_sram, max_instructions, min_accuracy, max_error, max_perplexity, junit, jobs,
+            timeout):
     """Build every variant of MODEL, run each in QEMU, and tabulate what each costs and buys.
 
     Exits 3 when budgets are given and no variant meets all of them (or auto cannot), 4 when a
@@ -359,7 +362,7 @@ def profile(model, board, variants, ranks, embeddings, vocab, data, calibration,
                                         write_pareto)
 
     budgets = Budgets(_size(max_flash), _size(max_sram), max_instructions,
-                      None if min_accuracy is None else min_accuracy / 100, max_error)
+                      None if min_accuracy is None else min_accuracy / 100, max_error, max_perplexity)
     target = require_emulated(board, "profile")
     _check_paths(output, {"--json": json_path, "--junit": junit}, model, data, calibration, train, vocab)
     options = (("--variants", variants), ("--ranks", ranks), ("--embeddings", embeddings))
@@ -404,9 +407,9 @@ def _closest(results, budgets) -> str:
         winner = best(results, key=get)
         value, unit = get(winner), " bytes" if name in ("max-flash", "max-sram") else ""
         shown = f"{100 * value:.2f} %" if name == "min-accuracy" else \
-            f"{value:.4g}" if name == "max-error" else f"{value:,.0f}{unit}"
+            f"{value:.4g}" if name in ("max-error", "max-perplexity") else f"{value:,.0f}{unit}"
         limit_shown = f"{100 * limit:.2f} %" if name == "min-accuracy" else \
-            f"{limit:.4g}" if name == "max-error" else f"{limit:,}{unit}"
+            f"{limit:.4g}" if name in ("max-error", "max-perplexity") else f"{limit:,}{unit}"
         parts.append(f"--{name} {limit_shown} (best reachable: {shown}, {variant_name(winner)})")
     return "; ".join(parts)
 

@@ -133,8 +133,8 @@ def _refuse_keras_steps(name: str, compression: Compression) -> None:
 
 def training_data(path: Path, model) -> tuple[np.ndarray, np.ndarray | None]:
     """Samples 'x' (float32 features or integer token ids) and optional targets 'y' for fine-tuning the
-    Keras `model`, checked against it."""
-    from .frontend.data import check_labels, check_samples
+    Keras `model`, checked against it (a language model's: the next token at every position)."""
+    from .frontend.data import check_labels, check_next_tokens, check_samples, is_language_model
     from .frontend.quantize import keras_io
     data = open_npz(path, "training data")
     if "x" not in data:
@@ -142,7 +142,11 @@ def training_data(path: Path, model) -> tuple[np.ndarray, np.ndarray | None]:
                                 f"(it has {', '.join(data.files) or 'nothing'})")
     io = keras_io(model)
     x = check_samples(data["x"], io, f"{path}: 'x'")
-    return x, (check_labels(data["y"], io, len(x), f"{path}: 'y'") if "y" in data else None)
+    if "y" not in data:
+        return x, None
+    if is_language_model(io, data["y"]):     # the next token at every position
+        return x, check_next_tokens(data["y"], io, len(x), f"{path}: 'y'")
+    return x, check_labels(data["y"], io, len(x), f"{path}: 'y'")
 
 
 def _check_int8(graph: Graph) -> None:

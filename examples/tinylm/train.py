@@ -65,6 +65,13 @@ def windows(text: np.ndarray, count: int) -> np.ndarray:
     return np.stack([text[s:s + CONTEXT + 1] for s in starts]).astype(np.int32)
 
 
+def byte_vocab() -> np.ndarray:
+    """The token strings `--embedding kronecker` encodes: byte b as the character chr(b) (two UTF-8 bytes
+    from 128 on). NumPy strings drop a trailing NUL, so byte 0 reads back as '' (no features: its row is
+    the projection's bias); Python source has no NUL bytes."""
+    return np.array([chr(b) for b in range(VOCAB)])
+
+
 def causal_mask() -> tuple[np.ndarray, np.ndarray]:
     """(keep, masked): scores * keep + masked is the score itself where a position may look (itself and
     before) and MASKED where it may not (the future)."""
@@ -173,7 +180,7 @@ def main() -> None:
     (args.out / "tinylm.keras").write_bytes(_keras_bytes(export, args.out / ".tinylm.tmp.keras"))
     (args.out / "tinylm_calibration.npz").write_bytes(_npz_bytes({"x": calibration.astype(np.uint8)}))
     (args.out / "tinylm_heldout.npz").write_bytes(
-        _npz_bytes({"x": x.astype(np.uint8), "next": targets.astype(np.uint8)}))
+        _npz_bytes({"x": x.astype(np.uint8), "next": targets.astype(np.uint8), "vocab": byte_vocab()}))
 
     tflite = keras_to_int8_tflite(export, calibration)
     int8_nll = cross_entropy(int8_logits(tflite, x), targets)

@@ -109,12 +109,14 @@ def search(sweep: Sweep, variant: Variant, reference: VariantResult, budgets: Bu
 
 
 def _floor(budgets: Budgets, reference: VariantResult, metric: str) -> float | None:
-    """The metric every plan must keep: --min-accuracy or --max-error, else, with no budget at all, 1 point
-    (1 % for mse) from the uncompressed model, else none."""
+    """The metric every plan must keep: --min-accuracy, --max-error or --max-perplexity, else, with no budget
+    at all, 1 point (1 % for mse and perplexity) from the uncompressed model, else none."""
     if metric == "accuracy" and budgets.min_accuracy is not None:
         return budgets.min_accuracy
     if metric == "mse" and budgets.max_error is not None:
         return budgets.max_error
+    if metric == "perplexity" and budgets.max_perplexity is not None:
+        return budgets.max_perplexity
     if budgets.any:
         return None
     return reference.firmware - 0.01 if metric == "accuracy" else reference.firmware * 1.01
@@ -131,7 +133,7 @@ def sensitivities(sweep: Sweep, classes: list[type], reference: VariantResult) -
     evaluation = sweep.evaluation
     n = min(len(evaluation.x), SENSITIVITY_SAMPLES)
     x = model_inputs(sweep.graph, evaluation.x[:n], "the evaluation data")
-    sub = type(evaluation)(evaluation.x[:n], None if evaluation.y is None else evaluation.y[:n])
+    sub = replace(evaluation, x=evaluation.x[:n], y=None if evaluation.y is None else evaluation.y[:n])
     base = _host_score(sweep.graph, x, sub)
     found = []
     for cls in classes:
@@ -221,7 +223,8 @@ def _closest(results, budgets: Budgets, floor, metric: str, sizes_ok) -> tuple[V
         best = max(fitting, key=lambda r: r.firmware if metric == "accuracy" else -r.firmware)
         shown = f"{100 * best.firmware:.2f} %" if metric == "accuracy" else f"{best.firmware:.4g}"
         limit = f"{100 * floor:.2f} %" if metric == "accuracy" else f"{floor:.4g}"
-        flag = ("--min-accuracy" if metric == "accuracy" else "--max-error") if budgets.any else \
+        flag = {"accuracy": "--min-accuracy", "mse": "--max-error",
+                "perplexity": "--max-perplexity"}[metric] if budgets.any else \
             "the uncompressed model's figure within 1 point,"
         return best, f"{flag} {limit} cannot be met within the other budgets (best reached: {shown})"
     best = min(results, key=lambda r: r.flash["total"])

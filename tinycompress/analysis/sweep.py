@@ -30,6 +30,9 @@ from ..target.emulate import run_firmware
 from ..frontend.reference import tflm_outputs
 
 INT8 = "int8"   # the embedding shorthand's name for the uncompressed model
+BUDGET_METRICS = (("min-accuracy", "accuracy"), ("max-error", "mse"), ("max-perplexity", "perplexity"))
+BUDGET_HINT = {"accuracy": "use --min-accuracy (percent)", "mse": "use --max-error (mean squared error)",
+               "perplexity": "use --max-perplexity (a language model's perplexity per token)"}
 DEFAULT_RANKS = "4,8,16,32,full"
 
 
@@ -40,14 +43,17 @@ class Budgets:
     max_instructions: int | None = None
     min_accuracy: float | None = None     # fraction, classifiers only
     max_error: float | None = None        # mean squared error, regression and autoencoders
+    max_perplexity: float | None = None   # perplexity per token, language models
 
     CHECKS = (("max-flash", lambda v: v.flash["total"], min), ("max-sram", lambda v: v.sram["total"], min),
               ("max-instructions", lambda v: v.instructions, min),
-              ("min-accuracy", lambda v: v.firmware, max), ("max-error", lambda v: v.firmware, min))
+              ("min-accuracy", lambda v: v.firmware, max), ("max-error", lambda v: v.firmware, min),
+              ("max-perplexity", lambda v: v.firmware, min))
 
     def limits(self) -> list[tuple[str, object, object, object]]:
         """(name, limit, the variant's figure, min or max: which way is better) of each budget set."""
-        values = (self.max_flash, self.max_sram, self.max_instructions, self.min_accuracy, self.max_error)
+        values = (self.max_flash, self.max_sram, self.max_instructions, self.min_accuracy, self.max_error,
+                  self.max_perplexity)
         return [(name, limit, get, best) for (name, get, best), limit in zip(self.CHECKS, values)
                 if limit is not None]
 
@@ -69,7 +75,7 @@ class VariantResult:
     sram: dict                   # total, arena, stack_peak
     instructions: float          # mean per inference, from the emulator
     layers: list[dict]           # name, op, macs, instructions, flash_bytes
-    metric: str                  # 'accuracy' (higher is better) or 'mse' (lower is better)
+    metric: str                  # 'accuracy' (higher is better), 'mse' or 'perplexity' (lower is better)
     firmware: float              # the metric from the firmware's own outputs in QEMU
     host_float: float | None
     host_int8: float             # TFLite Micro interpreter on the host
@@ -138,18 +144,36 @@ def plan_variants(text: str) -> list[Variant]:
     return [Variant(p, None if p == AUTO else parse_plan(p)) for p in dict.fromkeys(plans)]
 
 
+def perplexity(logits: np.ndarray, targets: np.ndarray) -> float:
+    """exp of the mean cross-entropy, in nats, of the next tokens `targets` (N, T) under the logits (N, T, V)
+    (any shape holding N * T rows of V): every position of every window counts once, the first included
+    (it predicts from one token). The softmax and its log are taken in float64 on the logits as given:
+    the float model's, or an int8 model's dequantized, scale * (q - zero_point)."""
+    targets = np.asarray(targets).reshape(-1).astype(np.int64)
+    logits = np.asarray(logits, np.float64).reshape(len(targets), -1)
+    top = logits.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(logits - top).sum(axis=1)) + top[:, 0]
+    return float(np.exp(np.mean(log_norm - logits[np.arange(len(targets)), targets])))
+
+
 @dataclass
 class Evaluation:
-    """The evaluation set and how outputs are scored."""
+    """The evaluation set and how outputs are scored: accuracy for class ids, perplexity for a language
+    model's next tokens (its logits at every position, `language_model`), else mean squared error."""
     x: np.ndarray
     y: np.ndarray | None
     timeout: float | None = None   # seconds the emulator may take over the set (--timeout), else the default
+    language_model: bool = False   # y: the next token at every position (N, T); outputs (1, T, V) logits
 
     @property
     def metric(self) -> str:
+        if self.language_model:
+            return "perplexity"
         return "accuracy" if self.y is not None and np.issubdtype(self.y.dtype, np.integer) else "mse"
 
     def score(self, outputs: np.ndarray) -> float:
+        if self.metric == "perplexity":
+            return perplexity(outputs, self.y)
         outputs = outputs.reshape(len(self.x), -1)
         if self.metric == "accuracy":   # scores per class, or one class index per inference (ARG_MAX)
             predicted = outputs.argmax(axis=1) if outputs.shape[1] > 1 else outputs[:, 0]
@@ -162,13 +186,15 @@ class Evaluation:
 
 
 def load_evaluation(path: Path) -> Evaluation:
+    """'x' and the labels: 'y', or a language model's next tokens under 'next' (or 'y')."""
     data = open_npz(path, "evaluation data")
     if "x" not in data:
         raise TinyCompressError(f"{path} needs float32 inputs under 'x' to profile variants "
                                 f"(it has {', '.join(data.files) or 'nothing'})")
     x = np.asarray(data["x"])   # float32 features, or integer token ids
+    label = "y" if "y" in data else "next" if "next" in data else None
     return Evaluation(x if np.issubdtype(x.dtype, np.integer) else x.astype(np.float32),
-                      np.asarray(data["y"]) if "y" in data else None)
+                      np.asarray(data[label]) if label else None)
 
 
 @dataclass
@@ -224,13 +250,13 @@ def run_sweep(model_path: Path, board: Board, variants: list[Variant], data: Pat
     model (built first whether asked or not)."""
     evaluation = load_evaluation(data)
     evaluation.timeout = timeout
-    for name, *_ in budgets.limits():
-        if (name, evaluation.metric) in (("min-accuracy", "mse"), ("max-error", "accuracy")):
-            raise TinyCompressError(f"--{name} needs " + ("class labels under 'y' in the evaluation data"
-                                    if name == "min-accuracy" else "targets that are not class ids (use "
-                                    "--min-accuracy for a classifier)"))
     model_path = Path(model_path)
     model, graph, calib = _load(model_path, calibration, evaluation)
+    for name, *_ in budgets.limits():
+        metric = dict(BUDGET_METRICS).get(name)
+        if metric is not None and metric != evaluation.metric:
+            raise TinyCompressError(f"--{name} is a budget on {metric}, but the profile measures "
+                                    f"{evaluation.metric}: " + BUDGET_HINT[evaluation.metric])
     if model is None and any(v.plan is not None and v.plan.keras_steps for v in variants):
         raise TinyCompressError(f"{model_path.name} is a .tflite: variants that change the float model "
                                 "(rank, energy, prune, cp) need the Keras model (.keras)")
@@ -277,18 +303,28 @@ def pareto(results: list[VariantResult], cost=lambda r: r.flash["total"]) -> lis
 
 def _load(model_path: Path, calibration: Path | None, evaluation: Evaluation):
     """(Keras model or None, uncompressed int8 graph, calibration samples or None), the evaluation set
-    checked against the model."""
+    checked against the model; a language model (token windows in, logits at every position out, with
+    next tokens to score) marked so."""
+    from ..frontend.data import check_labels, check_next_tokens, check_samples, graph_io, is_language_model
     if model_path.suffix in (".keras", ".h5"):
-        from ..frontend.data import check_labels, check_samples
         from ..frontend.quantize import keras_io, keras_to_int8_tflite, load_calibration, load_keras
         model = load_keras(model_path)
         io = keras_io(model)
         evaluation.x = check_samples(evaluation.x, io, "the evaluation data: 'x'")
-        if evaluation.y is not None:
-            evaluation.y = check_labels(evaluation.y, io, len(evaluation.x), "the evaluation data: 'y'")
         calib = load_calibration(calibration, io) if calibration else evaluation.x
-        return model, read_tflite(keras_to_int8_tflite(model, calib), name=model_path.stem), calib
-    return None, load_compressed(model_path, calibration).graph, None
+        graph = read_tflite(keras_to_int8_tflite(model, calib), name=model_path.stem)
+    else:
+        model, calib = None, None
+        graph = load_compressed(model_path, calibration).graph
+        io = graph_io(graph)
+    if evaluation.y is not None:
+        evaluation.language_model = is_language_model(io, evaluation.y)
+        if evaluation.language_model:
+            evaluation.y = check_next_tokens(evaluation.y, io, len(evaluation.x),
+                                             "the evaluation data: the next tokens")
+        elif model is not None:
+            evaluation.y = check_labels(evaluation.y, io, len(evaluation.x), "the evaluation data: 'y'")
+    return model, graph, calib
 
 
 def _progress(items: list[str]):

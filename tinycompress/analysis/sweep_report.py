@@ -115,7 +115,8 @@ def write_pareto(results: list[VariantResult], path: Path, title: str,
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     metric = results[0].metric
     value = (lambda v: 100 * v.firmware) if metric == "accuracy" else (lambda v: v.firmware)
-    floor = budgets.min_accuracy if metric == "accuracy" else budgets.max_error
+    floor = {"accuracy": budgets.min_accuracy, "mse": budgets.max_error,
+             "perplexity": budgets.max_perplexity}[metric]
     flash_limit = None if budgets.max_flash is None else budgets.max_flash / 1024
     for ax, (cost, label, limit) in zip(axes, [
             (lambda v: v.flash["total"] / 1024, "flash (KiB)", flash_limit),
@@ -129,7 +130,8 @@ def write_pareto(results: list[VariantResult], path: Path, title: str,
         if floor is not None:
             ax.axhline(100 * floor if metric == "accuracy" else floor, color="tab:red", linestyle="--")
         ax.set_xlabel(label)
-        ax.set_ylabel("accuracy on the firmware (%)" if metric == "accuracy" else "MSE on the firmware")
+        ax.set_ylabel({"accuracy": "accuracy on the firmware (%)", "mse": "MSE on the firmware",
+                       "perplexity": "perplexity on the firmware"}[metric])
         ax.grid(True, alpha=0.3)
         ax.legend(loc="best", fontsize=8)
         _annotate(ax, fig, [(cost(v), value(v), v.variant) for v in results])

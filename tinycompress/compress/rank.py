@@ -1,5 +1,10 @@
 """Stage 2, compress: low-rank factorization of a Keras model's Dense and Conv2D layers.
 
+Any functional model: a chain (Sequential-like) is rebuilt layer by layer on a batch-1 input; a model with
+branches, residual additions or keras.ops calls (a transformer) is cloned with the factorized layers called
+in place of the originals. A Dense layer acts on the last axis, so one on a sequence [1, T, C] (attention
+projections, feed-forward layers) is factorized like any other.
+
 Dense (m x n) becomes Dense(r, no bias) then Dense(n), from a truncated SVD
 whose singular values are split evenly (sqrt(S) into each factor) so both
 factors have similar ranges and quantize equally well. Conv2D k x k becomes
@@ -11,6 +16,7 @@ parameters. A layer whose factorized form is not smaller stays as it is.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 
 import numpy as np
 
@@ -24,7 +30,7 @@ FULL = "full"
 class RankSpec:
     """What the user asked for: one rank for every layer, ranks by layer, or an energy fraction."""
     default: int | None = None                  # None: leave layers not in per_layer alone
-    per_layer: dict[str, int] = field(default_factory=dict)
+    per_layer: dict[str, int] = field(default_factory=dict)   # layer name or fnmatch pattern (q*) -> rank
     energy: float | None = None                 # keep this fraction of the squared singular values
 
     @property
@@ -32,12 +38,26 @@ class RankSpec:
         if self.energy is not None:
             return f"energy {self.energy:g}"
         if self.per_layer:
-            return ",".join(f"{k}={v}" for k, v in self.per_layer.items())
+            pairs = ",".join(f"{k}={v}" for k, v in self.per_layer.items())
+            return pairs if self.default is None else f"rank {self.default},{pairs}"
         return FULL if self.default is None else f"rank {self.default}"
+
+    def rank_of(self, name: str) -> tuple[int | None, bool]:
+        """(the rank asked for layer `name`, whether it was asked by name or pattern): its own name first,
+        then the first pattern matching it, then the default."""
+        if name in self.per_layer:
+            return self.per_layer[name], True
+        found = next((r for p, r in self.per_layer.items() if _pattern(p) and fnmatchcase(name, p)), None)
+        return (found, True) if found is not None else (self.default, False)
+
+
+def _pattern(text: str) -> bool:
+    return any(c in text for c in "*?[")
 
 
 def parse_rank(text: str | None, energy: float | None = None) -> RankSpec:
-    """`16`, `full`, or `dense_1=16,conv_2=8`."""
+    """`16`, `full`, `dense_1=16,conv_2=8`, or a rank for every layer with some layers' own:
+    `16,q*=8,k*=8` (a LAYER may be an fnmatch pattern: `*`, `?`, `[qkv]`)."""
     if energy is not None:
         if not 0 < energy <= 1:
             raise TinyCompressError(f"--energy {energy} must lie in (0, 1], e.g. 0.95")
@@ -46,13 +66,17 @@ def parse_rank(text: str | None, energy: float | None = None) -> RankSpec:
         return RankSpec()
     if "=" not in text:
         return RankSpec(default=_positive_rank(text))
-    per_layer = {}
+    per_layer, default = {}, None
     for item in text.split(","):
-        name, _, value = item.partition("=")
+        name, equals, value = item.partition("=")
+        if not equals and default is None and name.strip():
+            default = _positive_rank(name.strip())
+            continue
         if not name.strip() or not value:
-            raise TinyCompressError(f"--rank {text}: write a rank, 'full', or layer=rank pairs like dense_1=16,conv_2=8")
+            raise TinyCompressError(f"--rank {text}: write a rank, 'full', or layer=rank pairs like "
+                                    "dense_1=16,conv_2=8 (after at most one rank for the other layers)")
         per_layer[name.strip()] = _positive_rank(value)
-    return RankSpec(per_layer=per_layer)
+    return RankSpec(default=default, per_layer=per_layer)
 
 
 def _positive_rank(text: str) -> int:
@@ -166,9 +190,21 @@ def _matrix_shape(layer, keras) -> tuple[int, int] | None:
     return None
 
 
+def _weight_layers(model, keras) -> tuple[list, bool]:
+    """The model's layers in call order (no InputLayer), and whether they form a chain."""
+    layers = [l for l in model.layers if not isinstance(l, keras.layers.InputLayer)]
+    try:
+        _chain(model, keras)
+        return layers, True
+    except TinyCompressError:
+        if not isinstance(model, keras.Model) or isinstance(model, keras.Sequential):
+            raise
+        return layers, False
+
+
 def factorizable_layers(model) -> dict[str, tuple[int, int]]:
     keras = _keras()
-    return {l.name: s for l in _chain(model, keras) if (s := _matrix_shape(l, keras)) is not None}
+    return {l.name: s for l in _weight_layers(model, keras)[0] if (s := _matrix_shape(l, keras)) is not None}
 
 
 def _clone(layer, x):
@@ -181,13 +217,11 @@ def _clone(layer, x):
 def _choose_rank(spec: RankSpec, name: str, shape: tuple[int, int], singular_values: np.ndarray) -> int | None:
     if spec.energy is not None:
         return energy_rank(singular_values, spec.energy)
-    if name in spec.per_layer:
-        rank = spec.per_layer[name]
-        if rank > min(shape):
-            raise TinyCompressError(f"rank {rank} for layer {name} is above min(m, n) = {min(shape)} "
-                                    f"of its {shape[0]}x{shape[1]} matrix")
-        return rank
-    return spec.default
+    rank, named = spec.rank_of(name)
+    if named and rank > min(shape):
+        raise TinyCompressError(f"rank {rank} for layer {name} is above min(m, n) = {min(shape)} "
+                                f"of its {shape[0]}x{shape[1]} matrix")
+    return rank
 
 
 def _above_width(rank: int | None, shape: tuple[int, int]) -> str:
@@ -200,9 +234,10 @@ def _above_width(rank: int | None, shape: tuple[int, int]) -> str:
 def factorize(model, spec: RankSpec):
     """A new batch-1 Keras model with the layers `spec` names factorized, and what was done to each."""
     keras = _keras()
-    layers = _chain(model, keras)
+    layers, chain = _weight_layers(model, keras)
     shapes = {l.name: s for l in layers if (s := _matrix_shape(l, keras)) is not None}
-    unknown = [name for name in spec.per_layer if name not in shapes]
+    unknown = [name for name in spec.per_layer if name not in shapes and
+               not (_pattern(name) and any(fnmatchcase(s, name) for s in shapes))]
     if unknown:
         raise TinyCompressError(f"no Dense or Conv2D layer named {', '.join(unknown)}; "
                                 f"factorizable layers: {', '.join(shapes) or 'none'}")
@@ -210,6 +245,8 @@ def factorize(model, spec: RankSpec):
         raise TinyCompressError(f"{model.name} has no Dense or Conv2D layer to factorize")
     # One rank for every layer skips the layers narrower than it (with a note): a sweep of global ranks
     # goes on past the small layers; a rank named for a layer must fit it (_choose_rank).
+    if not chain:
+        return _factorize_graph(model, layers, shapes, spec, keras)
     inp = keras.Input(tuple(model.inputs[0].shape[1:]), batch_size=1, name=model.inputs[0].name.split(":")[0])
     x, decisions = inp, []
     for layer in layers:
@@ -219,6 +256,30 @@ def factorize(model, spec: RankSpec):
         x, decision = _factorize_layer(layer, x, shapes[layer.name], spec, keras)
         decisions.append(decision)
     return keras.Model(inp, x, name=model.name), decisions
+
+
+def _factorize_graph(model, layers, shapes, spec: RankSpec, keras):
+    """A model with branches (residuals, attention): cloned, each factorizable layer's call replaced by its
+    factorized layers on the same input, every other layer a copy with the same weights."""
+    originals, decisions = {l.name: l for l in layers}, []
+
+    def call(layer, *args, **kwargs):
+        if layer.name not in shapes:
+            return layer(*args, **kwargs)
+        if kwargs or len(args) != 1:
+            raise TinyCompressError(f"layer {layer.name} is called with more than its input; factorization "
+                                    "needs Dense and Conv2D layers called on one tensor")
+        y, decision = _factorize_layer(originals[layer.name], args[0], shapes[layer.name], spec, keras)
+        decisions.append(decision)
+        return y
+
+    clone = keras.models.clone_model(model, clone_function=lambda l: type(l).from_config(l.get_config()),
+                                     call_function=call)
+    factorized = {d.layer for d in decisions}
+    for layer in clone.layers:
+        if layer.name in originals and layer.name not in factorized and originals[layer.name].weights:
+            layer.set_weights(originals[layer.name].get_weights())
+    return clone, decisions
 
 
 def _factorize_layer(layer, x, shape, spec: RankSpec, keras):

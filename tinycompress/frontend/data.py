@@ -210,3 +210,26 @@ def check_labels(y: np.ndarray, io: ModelIO, count: int, where: str) -> np.ndarr
     if not _is_int(y):
         _check_finite(y, where)
     return y
+
+
+def is_language_model(io: ModelIO, y: np.ndarray) -> bool:
+    """A language model scored on next tokens: token ids in (1, T), logits at every position out (1, T, V),
+    and integer labels (the next token at each position)."""
+    out = io.output_shape
+    return (io.tokens and len(out) == 3 and len(io.input_shape) == 2 and out[1] == io.input_shape[1]
+            and _is_int(np.asarray(y)))
+
+
+def check_next_tokens(y: np.ndarray, io: ModelIO, count: int, where: str) -> np.ndarray:
+    """A language model's targets: the next token at every position of every window, (N, T), ids within
+    the model's V outputs."""
+    y = np.asarray(y)
+    positions, vocab = io.output_shape[1], io.output_shape[2]
+    if y.shape != (count, positions):
+        raise TinyCompressError(f"{where} has shape {_text(y.shape)}; a language model of {positions} "
+                                f"positions scored on {count:,} windows needs the next token at each: "
+                                f"({count}, {positions})")
+    if y.min() < 0 or y.max() >= vocab:
+        raise TinyCompressError(f"{where}: token ids run from {y.min()} to {y.max()} but the model has "
+                                f"{vocab} outputs per position (ids 0 to {vocab - 1})")
+    return y.astype(np.int64)
