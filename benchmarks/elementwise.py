@@ -535,7 +535,9 @@ def build_firmware(built: list[Built], board: Board, work: Path, tflm: tuple[Pat
             _run([*cxx, level, "-c", str(source), "-o", str(obj)], f"TFLite Micro's {source.name}")
             objects.append(str(obj))
     elf = work / "elementwise.elf"
-    _run(["arm-none-eabi-g++", *board.cflags, *objects, "-nostartfiles", "-Wl,--gc-sections",
+    # C++ objects (TFLite Micro's side) link with g++ and libstdc++; ours alone are C
+    linker = "arm-none-eabi-g++" if tflm is not None else "arm-none-eabi-gcc"
+    _run([linker, *board.cflags, *objects, "-nostartfiles", "-Wl,--gc-sections",
           f"-T{fw / 'linker' / 'cortex_m.ld'}", f"-L{work}", f"-L{fw / 'linker'}", "--specs=nano.specs",
           "--specs=nosys.specs", "-o", str(elf)], "the benchmark firmware")
     return elf

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v arm-none-eabi-gcc >/dev/null || missing+=(gcc-arm-none-eabi)
 [ -f /usr/lib/arm-none-eabi/include/stdio.h ] || missing+=(libnewlib-arm-none-eabi)
+# libstdc++ for the Arm newlib: benchmarks/elementwise.py links TFLite Micro's C++ kernels with it
+[ -f /usr/lib/arm-none-eabi/lib/libstdc++_nano.a ] || missing+=(libstdc++-arm-none-eabi-newlib)
 command -v qemu-system-arm >/dev/null || missing+=(qemu-system-arm)
 command -v make >/dev/null || missing+=(make)
 command -v gcc >/dev/null || missing+=(gcc libc6-dev)
