@@ -59,7 +59,7 @@ def table(rows: list[dict], markdown: bool) -> str:
         base = by_key.get((r["model"], r["core"], "int8"))
         ratios = [r[f"{op}_instructions_per_mac"] / base[f"{op}_instructions_per_mac"] for op in OPS
                   if base and r[f"{op}_instructions_per_mac"] and base[f"{op}_instructions_per_mac"]]
-        lines.append([r["model"], r["core"], r["weights"], f"{r['instructions']:,}",
+        lines.append([r["model"], r["core"], r["weights"], f"{r['instructions']:,.0f}",
                       *(_f(r[f"{op}_instructions_per_mac"]) for op in OPS), f"{r['weight_bytes']:,}",
                       "-" if r["weights"] == "int8" else " / ".join(f"{x:.2f}" for x in ratios),
                       "yes" if r["bit_exact"] else "NO"])
