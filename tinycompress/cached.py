@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import TinyCompressError
+from .errors import EXIT_USAGE, TinyCompressError
 from .ir import Graph, Tensor
 
 
@@ -150,7 +150,7 @@ def check_length(prompt_tokens: int, steps: int, signature: CacheSignature) -> N
     if used > signature.context:
         raise TinyCompressError(f"--cache: {prompt_tokens} prompt tokens and {steps} generated need "
                                 f"{used} positions, more than the step model's {signature.context} (the "
-                                "cache does not slide): generate fewer tokens")
+                                "cache does not slide): generate fewer tokens", EXIT_USAGE)
 
 
 def reference_logits(tflite: bytes, fed: list[int], signature: CacheSignature) -> np.ndarray:

@@ -121,7 +121,7 @@ def step_inputs(x: np.ndarray, kv: list[np.ndarray], window: int, position: int)
 def convert_int8(keras, full, calibration: np.ndarray, samples: int = 300, seed: int = 7) -> bytes:
     """Full int8 (int32 token, int8 everything else), calibrated on `samples` (window, position) pairs of the
     calibration windows, caches from the float full model's keys and values."""
-    import tensorflow as tf
+    from tinycompress.frontend.quantize import keras_to_int8_tflite_from
     model = build_step(keras, full, lookup=True)
     model.get_layer("embedding").table.assign(full.get_layer("embedding").get_weights()[0])
     kv = full_keys_values(keras, full, calibration)
@@ -133,13 +133,7 @@ def convert_int8(keras, full, calibration: np.ndarray, samples: int = 300, seed:
         names = [t.name.split(":")[0] for t in model.inputs]
         for w, p in pairs:   # by name: the converter's signature orders the inputs its own way
             yield dict(zip(names, step_inputs(calibration, kv, w, p)))
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    return converter.convert()
+    return keras_to_int8_tflite_from(model, representative)
 
 
 class Int8Step:
