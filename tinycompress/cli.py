@@ -231,12 +231,15 @@ def generate(model: Path, board: Board, prompt: str, steps: int, verify: bool, c
     MODEL takes int32 token ids [1, T] and gives int8 logits [1, T, V] (a causal model; the window
     starts at position 0) or [1, V]. Tokens are the prompt's UTF-8 bytes, or with --vocab the longest
     matching tokens of a JSON list of token strings (id i is the i-th); the window slides once the
-    prompt and the generated tokens exceed T.
+    prompt and the generated tokens exceed T. With --cache, MODEL is a key/value-cached step model
+    (examples/tinylm/step.py makes one): the firmware keeps the caches and feeds one position per step.
 
     \b
     Example:
       tinycompress generate examples/tinylm/tinylm.keras --board mps2-an386 \\
           --calibration examples/tinylm/tinylm_calibration.npz --prompt "def " --tokens 16 --verify
+      tinycompress generate examples/tinylm/tinylm_step.tflite --cache --board mps2-an386 \\
+          --prompt "def " --tokens 16 --verify
     """
     from .generate import GenerationMismatch, Vocabulary, format_generation, generate as run_generate
     from .generate import check_request, read_vocabulary

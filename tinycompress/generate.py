@@ -12,6 +12,8 @@ Tokens are the prompt's UTF-8 bytes (a model of at most 256 tokens), or, with a 
 list of token strings, id i is the i-th), the prompt cut greedily into the longest tokens that match.
 With verification, TFLite Micro runs on the host on every step's window, and every step's logits must
 equal the firmware's byte for byte.
+
+With --cache, the model is a key/value-cached step model instead, one position per step (cached.py).
 """
 from __future__ import annotations
 
