@@ -1,5 +1,5 @@
-"""`tinycompress generate --cache` (tinycompress/cached.py, templates/generate_cache.c.j2): key/value-cached
-step models, the firmware against TFLite Micro and against a greedy loop on the host."""
+"""`tinycompress generate --cache` (tinycompress/analysis/cached.py, templates/generate_cache.c.j2):
+key/value-cached step models, the firmware against TFLite Micro and against a greedy loop on the host."""
 from __future__ import annotations
 
 import importlib.util
@@ -71,7 +71,7 @@ def generate(*args):
 
 
 def test_the_step_signature_is_found_by_shapes_and_names(kv_step):
-    from tinycompress.cached import check_cache_signature
+    from tinycompress.analysis.cached import check_cache_signature
     from tinycompress.pipeline import load_model
     graph = load_model(kv_step)
     s = check_cache_signature(graph)
@@ -98,9 +98,9 @@ def test_cached_generation_equals_tflite_micro_and_a_host_loop(kv_step, tmp_path
 
 @needs_emulator
 def test_a_differing_cached_step_exits_4(kv_step, tmp_path):
-    from tinycompress.cached import check_cache_signature, reference_logits
+    from tinycompress.analysis.cached import check_cache_signature, reference_logits
     from tinycompress.errors import EXIT_MISMATCH
-    from tinycompress.generate import GenerationMismatch, Vocabulary, compare_logits, generate as run
+    from tinycompress.analysis.generate import GenerationMismatch, Vocabulary, compare_logits, generate as run
     from tinycompress.pipeline import load_model
     from tinycompress.target.boards import load_board
     result = run(kv_step, load_board("mps2-an386"), "\x02", 5, Vocabulary(), cache=True)

@@ -241,8 +241,8 @@ def generate(model: Path, board: Board, prompt: str, steps: int, verify: bool, c
       tinycompress generate examples/tinylm/tinylm_step.tflite --cache --board mps2-an386 \\
           --prompt "def " --tokens 16 --verify
     """
-    from .generate import GenerationMismatch, Vocabulary, format_generation, generate as run_generate
-    from .generate import check_request, read_vocabulary
+    from .analysis.generate import GenerationMismatch, Vocabulary, format_generation, generate as run_generate
+    from .analysis.generate import check_request, read_vocabulary
     check_request(prompt, steps)
     _check_paths(output, {"--json": json_path}, model, None, calibration, train, vocab)
     tokens = read_vocabulary(vocab) if vocab is not None else None

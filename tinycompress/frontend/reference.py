@@ -45,7 +45,7 @@ def tflm_cached(tflite: bytes, spec: dict, tables: np.ndarray) -> np.ndarray:
     """A key/value-cached step model's logits (steps, V) int8, step k feeding spec['tokens'][k] at
     position k: the token and the one-hot (spec 'hot' at the position, 'cold' elsewhere) into their
     inputs, the caches (starting at each 'cache_zero') into theirs; after each step, cache i takes row i
-    of the outputs at the position, through tables[i][q + 128] (tinycompress/cached.py)."""
+    of the outputs at the position, through tables[i][q + 128] (tinycompress/analysis/cached.py)."""
     with tempfile.TemporaryDirectory(prefix="tinycompress-tflm-") as tmp:
         (Path(tmp) / "spec.json").write_text(json.dumps(spec))
         np.save(Path(tmp) / "tables.npy", np.ascontiguousarray(tables, np.int8))

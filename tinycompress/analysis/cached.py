@@ -33,8 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import EXIT_USAGE, TinyCompressError
-from .ir import Graph, Tensor
+from ..errors import EXIT_USAGE, TinyCompressError
+from ..ir import Graph, Tensor
 
 
 @dataclass
@@ -83,7 +83,7 @@ def one_hot_values(position: Tensor) -> tuple[int, int]:
 
 def check_cache_signature(graph: Graph) -> CacheSignature:
     """Refuse, in one line, a model that is not a step model of the signature above."""
-    from .pipeline import token_range
+    from ..pipeline import token_range
     name = graph.name
     ins = [graph.tensors[t] for t in graph.inputs]
     outs = [graph.tensors[t] for t in graph.outputs]
@@ -156,7 +156,7 @@ def check_length(prompt_tokens: int, steps: int, signature: CacheSignature) -> N
 def reference_logits(tflite: bytes, fed: list[int], signature: CacheSignature) -> np.ndarray:
     """TFLite Micro's logits (steps, V) int8 for the tokens fed at positions 0, 1, ..., its caches replayed
     from its own new rows through the signature's tables."""
-    from .frontend.reference import tflm_cached
+    from ..frontend.reference import tflm_cached
     spec = dict(token=signature.token, position=signature.position, caches=signature.caches,
                 logits=signature.logits, rows=signature.rows, hot=signature.hot, cold=signature.cold,
                 cache_zero=signature.cache_zero, context=signature.context, tokens=[int(t) for t in fed])

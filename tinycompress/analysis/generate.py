@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis.report import Report, _kib, make_report
-from .errors import EXIT_MISMATCH, EXIT_USAGE, TinyCompressError
-from .escape import one_line
-from .ir import Graph
+from .report import Report, _kib, make_report
+from ..errors import EXIT_MISMATCH, EXIT_USAGE, TinyCompressError
+from ..escape import one_line
+from ..ir import Graph
 
 MAX_TOKENS = 10_000        # generated tokens of one run: at most
 MAX_PROMPT = 10_000        # prompt tokens: at most (the firmware keeps the last T)
@@ -50,7 +50,7 @@ class Signature:
 def check_signature(graph: Graph) -> Signature:
     """Refuse, in one line, a model generation cannot drive: anything but one int32 (1, T) window of token
     ids into an embedding table, and one int8 output of (1, T, V) or (1, V) logits."""
-    from .pipeline import token_range
+    from ..pipeline import token_range
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise TinyCompressError(f"generate needs a model with one input and one output; {graph.name} has "
                                 f"{len(graph.inputs)} and {len(graph.outputs)}")
@@ -203,7 +203,7 @@ def step_windows(prompt: list[int], tokens, signature: Signature) -> tuple[np.nd
 def reference_logits(tflite: bytes, windows: np.ndarray, positions: np.ndarray,
                      signature: Signature) -> np.ndarray:
     """TFLite Micro's logits (steps, V) int8 at each window's position."""
-    from .frontend.reference import tflm_outputs
+    from ..frontend.reference import tflm_outputs
     feed = np.ascontiguousarray(windows, "<i4").view(np.int8).reshape(len(windows), -1)
     outputs = tflm_outputs(tflite, feed).reshape(len(windows), -1, signature.vocab)
     return outputs[np.arange(len(windows)), positions]
@@ -258,10 +258,10 @@ def generate(model: Path, board, prompt: str, steps: int, vocabulary: Vocabulary
     if cache:
         return generate_cached(model, board, prompt, steps, vocabulary, verify, out, calibration,
                                compression, cmsis_nn, timeout, host)
-    from .pipeline import compile_graph, load_model, project_directory
-    from .target.build import build
-    from .target.elfsize import elf_sizes
-    from .target.emulate import run_generation
+    from ..pipeline import compile_graph, load_model, project_directory
+    from ..target.build import build
+    from ..target.elfsize import elf_sizes
+    from ..target.emulate import run_generation
     check_request(prompt, steps)
     ids = vocabulary.encode(prompt)          # an unknown character: refused before anything is built
     if len(ids) > MAX_PROMPT:
@@ -292,10 +292,10 @@ def generate_cached(model: Path, board, prompt: str, steps: int, vocabulary: Voc
                     timeout: float | None, host: bool) -> Generation:
     """generate --cache: the step model fed the prompt one position at a time, then its own argmax."""
     from .cached import check_cache_signature, check_length
-    from .pipeline import compile_graph, load_model, project_directory
-    from .target.build import build
-    from .target.elfsize import elf_sizes
-    from .target.emulate import run_generation
+    from ..pipeline import compile_graph, load_model, project_directory
+    from ..target.build import build
+    from ..target.elfsize import elf_sizes
+    from ..target.emulate import run_generation
     check_request(prompt, steps)
     ids = vocabulary.encode(prompt)
     if Path(model).suffix != ".tflite":
