@@ -137,5 +137,6 @@ def test_a_fine_tuned_form_past_int32_is_refused_in_one_line():
     projection = np.random.default_rng(0).normal(0, 0.1, (4, 128))
     projection[2] = 1e-12
     parts = FloatParts({"projection": projection, "bias": np.full(4, 0.05)}, {})
-    with pytest.raises(TinyCompressError, match=r"^--embedding kronecker: .*column 2's bias .* past 2\^30[^\n]*$"):
+    one_line = r"^--embedding kronecker: .*column 2's bias .* past 2\^30[^\n]*$"
+    with pytest.raises(TinyCompressError, match=one_line):
         compress_table(EmbeddingSpec("kronecker"), table_q, 0.01, 0, vocab, parts)
