@@ -10,7 +10,7 @@ from conftest import needs_emulator
 from test_cli import ROOT, assert_one_line_error, tc
 
 from tinycompress.errors import EXIT_ERROR, EXIT_USAGE, TinyCompressError
-from tinycompress.generate import Signature, Vocabulary, quoted, step_windows
+from tinycompress.analysis.generate import Signature, Vocabulary, quoted, step_windows
 
 VOCAB16 = list("abcdefghijklmno") + [" "]      # tests/zoo_generate.py's 16 tokens
 TINYLM = ROOT / "examples" / "tinylm"
@@ -109,7 +109,7 @@ def test_generation_equals_a_greedy_loop_over_tflite_micro(zoo, tmp_path, vocab1
 @needs_emulator
 def test_the_firmware_refuses_a_token_outside_the_vocabulary(zoo, tmp_path):
     """The harness checks prompt.bin itself: a token id past the logits never reaches the model."""
-    from tinycompress.generate import check_signature
+    from tinycompress.analysis.generate import check_signature
     from tinycompress.pipeline import compile_graph, load_model
     from tinycompress.target.boards import load_board
     from tinycompress.target.build import build
@@ -201,8 +201,8 @@ def test_a_differing_step_is_named_with_exit_4(zoo, tmp_path):
     """The firmware's real logits pass; one changed logit at step 3, or a token that is not its step's
     argmax, fails verification naming that step (the CLI prints it as its one line, exit 4)."""
     from tinycompress.errors import EXIT_MISMATCH
-    from tinycompress.generate import GenerationMismatch, check_signature, generate as run_generate
-    from tinycompress.generate import verify_steps
+    from tinycompress.analysis.generate import GenerationMismatch, check_signature, generate as run_generate
+    from tinycompress.analysis.generate import verify_steps
     from tinycompress.pipeline import load_model
     from tinycompress.target.boards import load_board
     from tinycompress.target.emulate import run_generation

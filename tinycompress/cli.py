@@ -213,12 +213,16 @@ def run(model: Path, board: Board, data: Path | None, count: int, verify: bool, 
 @click.option("--tokens", "steps", required=True, type=int, metavar="N", help="How many tokens to generate.")
 @click.option("--verify", is_flag=True, help="Compare every step's logits with the TFLite Micro "
                                              "interpreter's on the same window; exit 4 on any difference.")
+@click.option("--cache", is_flag=True, help="MODEL is a key/value-cached step model (.tflite): token [1, 1], "
+              "position one-hot [1, T] and caches [1, H, T, D] in; logits [1, V] and each cache's new row "
+              "[1, H, 1, D] out. One position's work per token; the positions must fit in T.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
               metavar="FILE", help="Write the report and the tokens as JSON ('-' for stdout).")
 @_build_options
 @_timeout_option
 @click.option("--host", is_flag=True, hidden=True, help="Run the harness natively, not in QEMU (tests).")
-def generate(model: Path, board: Board, prompt: str, steps: int, verify: bool, json_path: Path | None,
+def generate(model: Path, board: Board, prompt: str, steps: int, verify: bool, cache: bool,
+             json_path: Path | None,
              output: Path | None, calibration: Path | None, compress, rank, energy, train, epochs, embedding,
              vocab, kernels, cmsis_nn_dir, timeout: float | None, host: bool):
     """Generate N tokens after a prompt, greedily, in the firmware: it keeps the token window, feeds back
@@ -227,15 +231,18 @@ def generate(model: Path, board: Board, prompt: str, steps: int, verify: bool, j
     MODEL takes int32 token ids [1, T] and gives int8 logits [1, T, V] (a causal model; the window
     starts at position 0) or [1, V]. Tokens are the prompt's UTF-8 bytes, or with --vocab the longest
     matching tokens of a JSON list of token strings (id i is the i-th); the window slides once the
-    prompt and the generated tokens exceed T.
+    prompt and the generated tokens exceed T. With --cache, MODEL is a key/value-cached step model
+    (examples/tinylm/step.py makes one): the firmware keeps the caches and feeds one position per step.
 
     \b
     Example:
       tinycompress generate examples/tinylm/tinylm.keras --board mps2-an386 \\
           --calibration examples/tinylm/tinylm_calibration.npz --prompt "def " --tokens 16 --verify
+      tinycompress generate examples/tinylm/tinylm_step.tflite --cache --board mps2-an386 \\
+          --prompt "def " --tokens 16 --verify
     """
-    from .generate import GenerationMismatch, Vocabulary, format_generation, generate as run_generate
-    from .generate import check_request, read_vocabulary
+    from .analysis.generate import GenerationMismatch, Vocabulary, format_generation, generate as run_generate
+    from .analysis.generate import check_request, read_vocabulary
     check_request(prompt, steps)
     _check_paths(output, {"--json": json_path}, model, None, calibration, train, vocab)
     tokens = read_vocabulary(vocab) if vocab is not None else None
@@ -246,7 +253,8 @@ def generate(model: Path, board: Board, prompt: str, steps: int, verify: bool, j
         result = run_generate(model, require_emulated(board, "generate"), prompt, steps,
                               Vocabulary(tokens, str(vocab)), verify=verify, out=output,
                               calibration=calibration, compression=compression,
-                              cmsis_nn=_cmsis_nn(kernels, cmsis_nn_dir), timeout=timeout, host=host)
+                              cmsis_nn=_cmsis_nn(kernels, cmsis_nn_dir), timeout=timeout, host=host,
+                              cache=cache)
     except GenerationMismatch as exc:
         if json_path is not None:
             _write_text(json_path, exc.generation.to_json())

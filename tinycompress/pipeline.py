@@ -231,13 +231,14 @@ def project_directory(out: Path | None):
         yield Path(tmp) / "project"
 
 
-def token_range(graph: Graph) -> int | None:
-    """The vocabulary size when the model's input is token ids (int32), else None."""
+def token_range(graph: Graph, tensor: int | None = None) -> int | None:
+    """The vocabulary size when the model's input (or the input `tensor`) is token ids (int32), else
+    None."""
     from .ops.gather import is_embedding_lookup, table_and_ids
     for layer in graph.layers:
         if is_embedding_lookup(layer, graph):
             table, ids = table_and_ids(layer, graph)
-            if ids == graph.inputs[0]:
+            if ids == (graph.inputs[0] if tensor is None else tensor):
                 return graph.tensors[table].shape[0]
     return None
 

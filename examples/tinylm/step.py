@@ -9,8 +9,9 @@ that the caller stores into its caches for the next step. So a generated token c
 Inputs (in this order):
     token       (1, 1) int32, the token at the position
     position    (1, CONTEXT) float, the position's one-hot
-    k0, v0, k1, v1 (1, HEADS, CONTEXT, HEAD) float, each layer's cached keys and values: rows 0 .. position-1
-                filled, the others zero
+    cache_0_k0, cache_1_v0, cache_2_k1, cache_3_v1 (1, HEADS, CONTEXT, HEAD) float, each layer's cached
+                keys and values: rows 0 .. position-1 filled, the others zero (named so that they sort in
+                the outputs' order: `tinycompress generate --cache` pairs caches and rows so)
 Outputs: logits (1, VOCAB), then each layer's new key and value rows (1, HEADS, 1, HEAD) (k0, v0, k1, v1).
 
 No dynamic indexing: the one-hot selects the position bias (a projection of the one-hot), places the new
@@ -32,6 +33,8 @@ from train import CONTEXT, FEED_FORWARD, HEADS, LAYERS, MASKED, VOCAB, WIDTH, no
 
 HEAD = WIDTH // HEADS
 CACHE_NAMES = [f"{kind}{i}" for i in range(LAYERS) for kind in "kv"]   # k0, v0, k1, v1
+# the cache inputs' names sort as the outputs' order (`tinycompress generate --cache` pairs them so)
+CACHE_INPUTS = [f"cache_{i}_{name}" for i, name in enumerate(CACHE_NAMES)]
 
 
 def build_step(keras, full, lookup: bool = False):
@@ -41,8 +44,7 @@ def build_step(keras, full, lookup: bool = False):
     weights = {layer.name: layer.get_weights() for layer in full.layers if layer.get_weights()}
     token = keras.Input((1,), batch_size=1, dtype="int32", name="token")
     position = keras.Input((CONTEXT,), batch_size=1, name="position")
-    caches = [keras.Input((HEADS, CONTEXT, HEAD), batch_size=1, name=f"cache_{name}")
-              for name in CACHE_NAMES]
+    caches = [keras.Input((HEADS, CONTEXT, HEAD), batch_size=1, name=name) for name in CACHE_INPUTS]
     table = weights["embedding"][0]
     if lookup:
         import tensorflow as tf
@@ -119,7 +121,7 @@ def step_inputs(x: np.ndarray, kv: list[np.ndarray], window: int, position: int)
 def convert_int8(keras, full, calibration: np.ndarray, samples: int = 300, seed: int = 7) -> bytes:
     """Full int8 (int32 token, int8 everything else), calibrated on `samples` (window, position) pairs of the
     calibration windows, caches from the float full model's keys and values."""
-    import tensorflow as tf
+    from tinycompress.frontend.quantize import keras_to_int8_tflite_from
     model = build_step(keras, full, lookup=True)
     model.get_layer("embedding").table.assign(full.get_layer("embedding").get_weights()[0])
     kv = full_keys_values(keras, full, calibration)
@@ -131,13 +133,7 @@ def convert_int8(keras, full, calibration: np.ndarray, samples: int = 300, seed:
         names = [t.name.split(":")[0] for t in model.inputs]
         for w, p in pairs:   # by name: the converter's signature orders the inputs its own way
             yield dict(zip(names, step_inputs(calibration, kv, w, p)))
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    return converter.convert()
+    return keras_to_int8_tflite_from(model, representative)
 
 
 class Int8Step:
@@ -179,7 +175,7 @@ def quant(details) -> tuple[float, int]:
     return float(q["scales"][0]), int(q["zero_points"][0])
 
 
-INPUT_NAMES = ["token", "position"] + [f"cache_{n}" for n in CACHE_NAMES]
+INPUT_NAMES = ["token", "position"] + CACHE_INPUTS
 
 
 def io_order(tflite: bytes) -> tuple[list[int], list[int]]:

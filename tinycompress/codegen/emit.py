@@ -154,6 +154,7 @@ def emit_project(graph: Graph, calls: list[KernelCall], plan: ArenaPlan, board: 
     values = dict(
         banner=f"/* {banner} */", banner_make=f"# {banner}",
         model_name=graph.name, calls=calls, plan=plan, board=board, input=inp, output=outp,
+        inputs=[graph.tensors[t] for t in graph.inputs], outputs=[graph.tensors[t] for t in graph.outputs],
         input_scale=float(inp.scale[0]) if inp.quantized else None,
         input_zero_point=int(inp.zero_point[0]) if inp.quantized else None,
         output_scale=float(outp.scale[0]) if outp.quantized else None,   # ARG_MAX's int32 indices: none
@@ -181,12 +182,34 @@ def emit_project(graph: Graph, calls: list[KernelCall], plan: ArenaPlan, board: 
                            ("model_weights.c.j2", "model_weights.c"),
                            ("Makefile.j2", "Makefile"), ("memory.ld.j2", "memory.ld")]:
         (out / name).write_text(env.get_template(template).render(**values))
-    if generation is not None:
+    if generation is not None and generation.get("cache"):
+        (out / "generate.c").write_text(env.get_template("generate_cache.c.j2").render(
+            banner=values["banner"], **cache_fields(generation, graph)))
+    elif generation is not None:
         fields = {k: int(generation[k]) for k in ("context", "vocab", "pad", "max_steps", "max_prompt")}
         (out / "generate.c").write_text(env.get_template("generate.c.j2").render(
             banner=values["banner"], last_only=bool(generation["last_only"]), **fields))
     _copy_runtime(out / "firmware", kernel_files, cmsis_nn is not None)
     return Project(out, graph, calls, plan, board, cmsis_nn)
+
+
+def cache_fields(generation: dict, graph: Graph) -> dict:
+    """The cached harness's values (cached.CacheSignature.fields), checked again here: integers in range,
+    indices of the model's inputs and outputs, 256 int8 values per table."""
+    ints = {k: int(generation[k]) for k in ("context", "vocab", "token", "position", "logits", "heads",
+                                            "width", "hot", "cold", "max_steps")}
+    caches, rows = [int(i) for i in generation["caches"]], [int(i) for i in generation["rows"]]
+    zeros = [int(z) for z in generation["cache_zero"]]
+    tables = [[int(v) for v in table] for table in generation["tables"]]
+    n_in, n_out = len(graph.inputs), len(graph.outputs)
+    if not (all(0 <= i < n_in for i in caches + [ints["token"], ints["position"]])
+            and all(0 <= i < n_out for i in rows + [ints["logits"]])
+            and len(caches) == len(rows) == len(zeros) == len(tables) >= 1
+            and all(len(t) == 256 and all(-128 <= v <= 127 for v in t) for t in tables)
+            and all(-128 <= v <= 127 for v in zeros + [ints["hot"], ints["cold"]])
+            and all(ints[k] >= 1 for k in ("context", "vocab", "heads", "width", "max_steps"))):
+        raise ValueError("the cached generation harness's values are out of range")
+    return dict(ints, caches=caches, rows=rows, cache_zero=zeros, tables=tables)
 
 
 def _copy_runtime(dest: Path, kernel_files: list[str], cmsis_nn: bool = False) -> None:

@@ -38,6 +38,11 @@ KRONECKER_BYTE_BITS = 16          # a byte's code: 16 signs from (byte + 1) * 40
 KRONECKER_POSITION_BITS = 8       # a position's code: 8 signs from (position + 1) * 157 mod 2^8
 KRONECKER_FEATURES = KRONECKER_BYTE_BITS * KRONECKER_POSITION_BITS
 ROW_SCALE_BITS = 15               # row-int8: row scale / table scale as a Q15 uint16
+# The kernels accumulate and requantize in int32. An accumulator (after a left shift) below 2^30 leaves
+# room for the rest: the Q31 significand is < 2^31, so the product's high half is < 2^30 too, and adding
+# the zero point (|zp| <= 128) stays inside int32; a kronecker bias below 2^30 plus any partial sum of the
+# 128 products (|f| <= 16 features, |w| <= 128: 2^18 at most) never leaves int32 in whatever order.
+ACC_LIMIT = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,10 @@ class CompressedEmbedding:
     def decode_table(self) -> np.ndarray:
         return self.decode(np.arange(self.vocab_size))
 
+    def check_exact(self) -> None:
+        """Refuse, in one line, a form whose firmware decode would leave int32 on some row: there the C
+        wraps and `decode` (int64) does not, so the verification model would not be the firmware's."""
+
     def arrays(self, prefix: str) -> list[ConstArray]:
         raise NotImplementedError
 
@@ -178,6 +187,30 @@ class CompressedEmbedding:
 
     def _clamp(self, values: np.ndarray) -> np.ndarray:
         return np.clip(values + self.zero_point, -128, 127).astype(np.int8)
+
+    def _refuse(self, why: str):
+        raise _inexact(self.spec.label, why)
+
+
+def _inexact(label: str, why: str) -> TinyCompressError:
+    return TinyCompressError(f"--embedding {label}: the compressed table cannot be decoded exactly in the "
+                             f"firmware's 32-bit arithmetic ({why}); fine-tune fewer epochs or choose "
+                             "another method")
+
+
+def _check_requantize(form: CompressedEmbedding, acc: np.ndarray, shift: np.ndarray) -> None:
+    """The firmware's requantization of int32 accumulators `acc` (rows x columns) by column shifts, as
+    tc_requantize_s8 (and TFLite Micro) compute it: with a shift s > 0 the accumulator is shifted left by
+    s in 32 bits first ((uint32_t)x << s), then multiplied by the Q31 significand in 64 bits. So each
+    column needs |acc| 2^max(s, 0) < 2^31 on every row (`requantize` shifts in int64 and would not wrap);
+    we ask for ACC_LIMIT = 2^30, i.e. |acc| < 2^(30 - s), which leaves a shift above 29 no room at all
+    (and shifting by 32 or more is undefined in C)."""
+    left = np.maximum(np.asarray(shift, np.int64), 0)
+    peak = np.abs(acc).max(axis=0) if acc.size else np.zeros(len(left), np.int64)
+    over = np.flatnonzero((left > 29) | (peak >= ACC_LIMIT >> np.minimum(left, 30)))
+    if over.size:
+        j = int(over[0])
+        form._refuse(f"column {j}'s accumulator reaches {int(peak[j]):,} x 2^{int(left[j])}, past 2^30")
 
 
 def _symmetric(values: np.ndarray, axis=None) -> tuple[np.ndarray, np.ndarray]:
@@ -267,9 +300,15 @@ class LowRank(CompressedEmbedding):
         multiplier, shift = _multipliers(float(a_scale) * b_scale[:, 0] / scale)
         return cls(spec, a.shape[0], b_t.shape[0], zero_point, factors, projection, multiplier, shift)
 
+    def accumulators(self, ids):
+        """tc_embedding_lowrank_s8's int32 sums: |acc| <= rank x 127 x 127, under 2^31 up to rank 133,000."""
+        return self.factors[ids] @ self.projection.T
+
     def decode(self, ids):
-        acc = self.factors[ids] @ self.projection.T
-        return self._clamp(requantize(acc, self.multiplier, self.shift))
+        return self._clamp(requantize(self.accumulators(ids), self.multiplier, self.shift))
+
+    def check_exact(self):
+        _check_requantize(self, self.accumulators(np.arange(self.vocab_size)), self.shift)
 
     def arrays(self, prefix):
         rank = self.factors.shape[1]
@@ -441,13 +480,29 @@ class Kronecker(CompressedEmbedding):
         """From the float projection (D x 128) and bias (D,)."""
         weights, bias = (np.asarray(parts.trainable[k], np.float64) for k in ("projection", "bias"))
         projection, w_scale = _symmetric(weights, axis=1)
-        bias_q = np.round(bias / w_scale[:, 0]).astype(np.int64)     # the features are integers: scale 1
+        bias_q = np.round(bias / w_scale[:, 0])     # the features are integers: scale 1
+        if not np.all(np.abs(bias_q) < ACC_LIMIT):   # a near-zero projection row with a bias beside it
+            j = int(np.argmax(np.abs(bias_q)))
+            raise _inexact(spec.label, f"column {j}'s bias is {bias_q[j]:.3g} steps of its projection, "
+                                       "past 2^30")
+        bias_q = bias_q.astype(np.int64)
         multiplier, shift = _multipliers(w_scale[:, 0] / scale)
         return cls(spec, len(vocab), weights.shape[0], zero_point, list(vocab), projection, bias_q, multiplier, shift)
 
+    def accumulators(self, ids):
+        """tc_embedding_kronecker_s8's int32 sums: bias + 128 features (|f| <= 16) x int8 weights."""
+        return kronecker_features([self.vocab[i] for i in ids]) @ self.projection.T + self.bias
+
     def decode(self, ids):
-        acc = kronecker_features([self.vocab[i] for i in ids]) @ self.projection.T + self.bias
-        return self._clamp(requantize(acc, self.multiplier, self.shift))
+        return self._clamp(requantize(self.accumulators(ids), self.multiplier, self.shift))
+
+    def check_exact(self):
+        """The bias is an int32_t array, and the kernel adds the 128 products to it one by one: with
+        |bias| < 2^30 no partial sum leaves int32 (ACC_LIMIT)."""
+        big = np.flatnonzero(np.abs(self.bias) >= ACC_LIMIT)
+        if big.size:
+            self._refuse(f"column {int(big[0])}'s bias {int(self.bias[big[0]]):,} is past 2^30")
+        _check_requantize(self, self.accumulators(np.arange(self.vocab_size)), self.shift)
 
     def _strings(self) -> tuple[np.ndarray, np.ndarray]:
         raw = token_bytes(self.vocab)
@@ -486,9 +541,12 @@ def compress_table(spec: EmbeddingSpec, table_q: np.ndarray, scale: float, zero_
     parts fine-tuning gave (at that table's scale)."""
     check(spec, *table_q.shape, vocab)
     if parts is not None:
-        return FORMS[spec.method].from_float(spec, parts, table_q.shape, scale, zero_point, vocab)
-    table = scale * (table_q.astype(np.float64) - zero_point)
-    return FORMS[spec.method].fit(spec, table, scale, zero_point, vocab)
+        form = FORMS[spec.method].from_float(spec, parts, table_q.shape, scale, zero_point, vocab)
+    else:
+        table = scale * (table_q.astype(np.float64) - zero_point)
+        form = FORMS[spec.method].fit(spec, table, scale, zero_point, vocab)
+    form.check_exact()      # the decoded table patched into the .tflite must be the firmware's
+    return form
 
 
 # ---- the graph: every embedding table replaced by its compressed form ---------------------------------

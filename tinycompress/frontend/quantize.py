@@ -160,6 +160,20 @@ def float_tflite_to_int8(tflite: bytes, calibration: np.ndarray) -> bytes:
         return _in_child(Path(tmp), "float", calibration, "the float .tflite model")
 
 
+def keras_to_int8_tflite_from(model, representative) -> bytes:
+    """Full int8 (int8 inputs and outputs but int32 token ids) calibrated on `representative`, a
+    function giving dicts of input name -> sample: for models of several inputs, such as the key/value-
+    cached step models of `generate --cache` (examples/tinylm/step.py)."""
+    tf = _tensorflow()
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
 def _convert_keras(model, calibration: np.ndarray) -> bytes:
     tf = _tensorflow()
     model = _for_conversion(model)

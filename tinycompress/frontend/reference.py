@@ -41,6 +41,18 @@ def tflm_outputs(tflite: bytes, inputs: np.ndarray) -> np.ndarray:
         return np.load(Path(tmp) / "outputs.npy", allow_pickle=False)
 
 
+def tflm_cached(tflite: bytes, spec: dict, tables: np.ndarray) -> np.ndarray:
+    """A key/value-cached step model's logits (steps, V) int8, step k feeding spec['tokens'][k] at
+    position k: the token and the one-hot (spec 'hot' at the position, 'cold' elsewhere) into their
+    inputs, the caches (starting at each 'cache_zero') into theirs; after each step, cache i takes row i
+    of the outputs at the position, through tables[i][q + 128] (tinycompress/analysis/cached.py)."""
+    with tempfile.TemporaryDirectory(prefix="tinycompress-tflm-") as tmp:
+        (Path(tmp) / "spec.json").write_text(json.dumps(spec))
+        np.save(Path(tmp) / "tables.npy", np.ascontiguousarray(tables, np.int8))
+        _run_child("cached", Path(tmp), tflite)
+        return np.load(Path(tmp) / "outputs.npy", allow_pickle=False)
+
+
 def _run_child(task: str, work: Path, tflite: bytes) -> None:
     """Run `task` on work/model.tflite in a child interpreter; a crash or failure there is one line."""
     (work / "model.tflite").write_bytes(tflite)
@@ -91,6 +103,29 @@ def _outputs(work: Path) -> None:
     np.save(work / "outputs.npy", np.stack(outputs))
 
 
+def _cached(work: Path) -> None:
+    interpreter = _interpreter(work)
+    spec = json.loads((work / "spec.json").read_text())
+    tables = np.load(work / "tables.npy", allow_pickle=False).astype(np.int64)
+    shapes = [interpreter.get_input_details(c)["shape"] for c in spec["caches"]]
+    caches = [np.full(shape, zero, np.int8) for shape, zero in zip(shapes, spec["cache_zero"])]
+    onehot_shape = interpreter.get_input_details(spec["position"])["shape"]
+    logits = []
+    for position, token in enumerate(spec["tokens"]):
+        onehot = np.full(onehot_shape, spec["cold"], np.int8)
+        onehot[0, position] = spec["hot"]
+        interpreter.set_input(np.array([[token]], np.int32), spec["token"])
+        interpreter.set_input(onehot, spec["position"])
+        for index, cache in zip(spec["caches"], caches):
+            interpreter.set_input(cache, index)
+        interpreter.invoke()
+        logits.append(np.asarray(interpreter.get_output(spec["logits"])).reshape(-1).astype(np.int8))
+        for i, (row_index, cache) in enumerate(zip(spec["rows"], caches)):
+            row = np.asarray(interpreter.get_output(row_index)).astype(np.int64)   # [1, H, 1, D]
+            cache[0, :, position, :] = tables[i][row[0, :, 0, :] + 128]
+    np.save(work / "outputs.npy", np.stack(logits))
+
+
 def _arena(work: Path) -> None:
     import ctypes
     interpreter = _interpreter(work)
@@ -116,7 +151,7 @@ def main(task: str, work: str) -> int:
     except ImportError:
         return MISSING
     try:
-        {"outputs": _outputs, "arena": _arena}[task](Path(work))
+        {"outputs": _outputs, "arena": _arena, "cached": _cached}[task](Path(work))
     except Exception as exc:   # the interpreter's own refusals: reported by the parent in one line
         print(f"{type(exc).__name__}: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1

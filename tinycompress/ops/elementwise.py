@@ -10,7 +10,7 @@ a per-channel vector is rows of C, a scalar is one row with a step of 0.
 The per-element arithmetic is TFLite Micro's, with the parameters its Prepare computes:
   ADD, SUB  each input (q - zp) << 20 times a multiplier <= 1/2 (its scale over twice the larger input
             scale), summed or subtracted, then times twice that scale / (2^20 x output scale); ADD's
-            multipliers from doubles, SUB's from float32 quotients (sub_common.cc divides in float).
+            multipliers from doubles, SUB's too (sub_common.cc widens the float32 scales first).
   SQUARED_DIFFERENCE  the same rescaling with << 7, the difference squared (< 2^30), times
             (twice the larger scale)^2 / (2^14 x output scale); no activation.
   MUL       (q1 - zp1) (q2 - zp2) times input1 x input2 / output scale (doubles).
@@ -45,11 +45,18 @@ PARAMS = {"tc_add_s8": "tc_add_params", "tc_mul_s8": "tc_mul_params",
 # ---- TFLite Micro's Prepare ------------------------------------------------------------------------
 
 def sub_multipliers(scale1: float, scale2: float, out_scale: float) -> list[tuple[int, int]]:
-    """SUB's three (multiplier, shift) pairs: sub_common.cc divides float32 by float32, then widens."""
-    twice_max = f32(2) * max(f32(scale1), f32(scale2))
-    reals = [f32(scale1) / twice_max, f32(scale2) / twice_max,
-             twice_max / (f32(1 << ADD_LEFT_SHIFT) * f32(out_scale))]
-    return [quantize_multiplier(float(r)) for r in reals]
+    """SUB's three (multiplier, shift) pairs, from doubles as ADD's (add_multipliers): the TFLite Micro we
+    verify against widens the float32 scales before dividing (sub_common.cc, "avoid precision loss").
+
+    Float32 quotients, as older releases took, carry 24 significant bits: the Q31 multiplier's low 7 bits
+    come out 0 and it moves by up to 2^7 from the double one, so the output's x m / 2^(31 + n) moves by
+    up to |x| 2^-(24 + n) of a step. With |x| < 2^28 (each rescaled input is at most 255 x 2^19) and the
+    usual n = 18 that is up to 2^-14 of a step: enough to cross a rounding tie, where the output moves by
+    one (4 of the 65,536 pairs at the scales of sub_2 in examples/tinylm fine-tuned with kronecker)."""
+    twice_max = 2 * float(max(f32(scale1), f32(scale2)))       # x 2 is exact: still a float32 value
+    reals = [float(f32(scale1)) / twice_max, float(f32(scale2)) / twice_max,
+             twice_max / ((1 << ADD_LEFT_SHIFT) * float(f32(out_scale)))]
+    return [quantize_multiplier(r) for r in reals]
 
 
 def squared_difference_multipliers(scale1: float, scale2: float, out_scale: float) -> list[tuple[int, int]]:

@@ -30,6 +30,7 @@ class RunResult:
     stack_size: int
     float_outputs: np.ndarray | None = None   # (N, output elements) float32: a float-output model's
                                               # tc_model_output_float, from output_float.bin
+    copy_ticks: np.ndarray | None = None      # (N,): the cached generation harness's copies per step
 
 
 def qemu_command(board: Board, elf: Path) -> list[str]:
@@ -109,13 +110,16 @@ def parse_profile(text: str) -> dict:
 
 
 def run_generation(executable: Path, board: Board, prompt: np.ndarray, steps: int, vocab: int,
-                   host: bool = False, timeout: float | None = None) -> tuple[RunResult, np.ndarray]:
+                   host: bool = False, timeout: float | None = None,
+                   runs: int | None = None) -> tuple[RunResult, np.ndarray]:
     """Run the generation harness (templates/generate.c.j2) on the prompt's token ids for `steps` steps:
     each step's logits (steps, vocab) int8 as RunResult.outputs with the per-step ticks, and the tokens
-    it chose (steps,) int32. Without a timeout, default_timeout(steps)."""
+    it chose (steps,) int32. Without a timeout, default_timeout(steps). The cached harness
+    (generate_cache.c.j2) runs `runs` inferences (one per position fed) for its `steps` tokens."""
+    runs = steps if runs is None else runs
     prompt = np.asarray(prompt, np.int64)
     header = np.array([steps, len(prompt)], "<i4")
-    timeout = default_timeout(steps) if timeout is None else timeout
+    timeout = default_timeout(runs) if timeout is None else timeout
     with tempfile.TemporaryDirectory(prefix="tinycompress-generate-") as tmp:
         work = Path(tmp)
         (work / "prompt.bin").write_bytes(header.tobytes() + prompt.astype("<i4").tobytes())
@@ -125,7 +129,10 @@ def run_generation(executable: Path, board: Board, prompt: np.ndarray, steps: in
     tokens = np.array([int(line.split()[1]) for line in text.splitlines()
                        if line.startswith("token ") and len(line.split()) == 2], np.int32)
     profile = parse_profile(text)
-    if logits.size != steps * vocab or len(tokens) != steps or len(profile["ticks"]) != steps:
+    if logits.size != runs * vocab or len(tokens) != steps or len(profile["ticks"]) != runs:
         raise TinyCompressError(f"the firmware reported {len(tokens)} tokens and {logits.size} logit bytes, "
-                                f"expected {steps} and {steps * vocab}")
-    return RunResult(outputs=logits.reshape(steps, vocab), **profile), tokens
+                                f"expected {steps} and {runs * vocab}")
+    copies = np.array([int(line.split()[1]) for line in text.splitlines()
+                       if line.startswith("copy ") and len(line.split()) == 2], np.int64)
+    return RunResult(outputs=logits.reshape(runs, vocab), copy_ticks=copies if copies.size else None,
+                     **profile), tokens

@@ -12,6 +12,8 @@ Tokens are the prompt's UTF-8 bytes (a model of at most 256 tokens), or, with a 
 list of token strings, id i is the i-th), the prompt cut greedily into the longest tokens that match.
 With verification, TFLite Micro runs on the host on every step's window, and every step's logits must
 equal the firmware's byte for byte.
+
+With --cache, the model is a key/value-cached step model instead, one position per step (cached.py).
 """
 from __future__ import annotations
 
@@ -21,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis.report import Report, _kib, make_report
-from .errors import EXIT_MISMATCH, EXIT_USAGE, TinyCompressError
-from .escape import one_line
-from .ir import Graph
+from .report import Report, _kib, make_report
+from ..errors import EXIT_MISMATCH, EXIT_USAGE, TinyCompressError
+from ..escape import one_line
+from ..ir import Graph
 
 MAX_TOKENS = 10_000        # generated tokens of one run: at most
 MAX_PROMPT = 10_000        # prompt tokens: at most (the firmware keeps the last T)
@@ -48,7 +50,7 @@ class Signature:
 def check_signature(graph: Graph) -> Signature:
     """Refuse, in one line, a model generation cannot drive: anything but one int32 (1, T) window of token
     ids into an embedding table, and one int8 output of (1, T, V) or (1, V) logits."""
-    from .pipeline import token_range
+    from ..pipeline import token_range
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise TinyCompressError(f"generate needs a model with one input and one output; {graph.name} has "
                                 f"{len(graph.inputs)} and {len(graph.outputs)}")
@@ -201,7 +203,7 @@ def step_windows(prompt: list[int], tokens, signature: Signature) -> tuple[np.nd
 def reference_logits(tflite: bytes, windows: np.ndarray, positions: np.ndarray,
                      signature: Signature) -> np.ndarray:
     """TFLite Micro's logits (steps, V) int8 at each window's position."""
-    from .frontend.reference import tflm_outputs
+    from ..frontend.reference import tflm_outputs
     feed = np.ascontiguousarray(windows, "<i4").view(np.int8).reshape(len(windows), -1)
     outputs = tflm_outputs(tflite, feed).reshape(len(windows), -1, signature.vocab)
     return outputs[np.arange(len(windows)), positions]
@@ -220,6 +222,7 @@ class Generation:
     context: int
     instructions: list[float] = field(default_factory=list)    # per step
     verification: dict | None = None
+    cache: dict | None = None      # --cache: positions, prefill, copy instructions per step
 
     def to_json(self) -> str:
         document = asdict(self.report)
@@ -227,7 +230,7 @@ class Generation:
             "prompt": self.prompt, "prompt_tokens": self.prompt_tokens, "tokens": self.tokens,
             "text": self.text, "continuation": self.continuation, "context": self.context,
             "decoding": "greedy", "instructions_per_token": self.report.instructions,
-            "instructions": self.instructions, "verification": self.verification}
+            "instructions": self.instructions, "verification": self.verification, "cache": self.cache}
         return json.dumps(document, indent=2)
 
 
@@ -247,13 +250,18 @@ def check_request(prompt: str, tokens: int) -> None:
 
 def generate(model: Path, board, prompt: str, steps: int, vocabulary: Vocabulary, verify: bool = False,
              out: Path | None = None, calibration: Path | None = None, compression=None,
-             cmsis_nn: Path | None = None, timeout: float | None = None, host: bool = False) -> Generation:
+             cmsis_nn: Path | None = None, timeout: float | None = None, host: bool = False,
+             cache: bool = False) -> Generation:
     """Build MODEL with the generation harness, generate `steps` tokens after `prompt` in the emulator and
-    report; with verify, compare every step's logits with TFLite Micro's on the same window."""
-    from .pipeline import compile_graph, load_model, project_directory
-    from .target.build import build
-    from .target.elfsize import elf_sizes
-    from .target.emulate import run_generation
+    report; with verify, compare every step's logits with TFLite Micro's on the same window. With
+    `cache`, MODEL is a key/value-cached step model (cached.py)."""
+    if cache:
+        return generate_cached(model, board, prompt, steps, vocabulary, verify, out, calibration,
+                               compression, cmsis_nn, timeout, host)
+    from ..pipeline import compile_graph, load_model, project_directory
+    from ..target.build import build
+    from ..target.elfsize import elf_sizes
+    from ..target.emulate import run_generation
     check_request(prompt, steps)
     ids = vocabulary.encode(prompt)          # an unknown character: refused before anything is built
     if len(ids) > MAX_PROMPT:
@@ -279,29 +287,83 @@ def generate(model: Path, board, prompt: str, steps: int, vocabulary: Vocabulary
     return result
 
 
-def verify_steps(result: Generation, tflite: bytes, logits: np.ndarray, signature: Signature) -> dict:
-    """Every step's logits against TFLite Micro's on the window the firmware had, and every token against
-    the argmax of its logits; a GenerationMismatch naming the first step that differs."""
-    windows, positions = step_windows(result.prompt_tokens, result.tokens, signature)
-    expected = reference_logits(tflite, windows, positions, signature)
+def generate_cached(model: Path, board, prompt: str, steps: int, vocabulary: Vocabulary, verify: bool,
+                    out: Path | None, calibration: Path | None, compression, cmsis_nn: Path | None,
+                    timeout: float | None, host: bool) -> Generation:
+    """generate --cache: the step model fed the prompt one position at a time, then its own argmax."""
+    from .cached import check_cache_signature, check_length
+    from ..pipeline import compile_graph, load_model, project_directory
+    from ..target.build import build
+    from ..target.elfsize import elf_sizes
+    from ..target.emulate import run_generation
+    check_request(prompt, steps)
+    ids = vocabulary.encode(prompt)
+    if Path(model).suffix != ".tflite":
+        raise TinyCompressError(f"--cache needs the step model as an int8 .tflite (its caches need their "
+                                f"own calibration); {Path(model).name} is not one", EXIT_USAGE)
+    graph = load_model(model, calibration, compression)
+    cached = check_cache_signature(graph)
+    signature = Signature(cached.context, cached.vocab, True)
+    vocabulary.check(signature)
+    vocabulary.check_prompt(ids, signature)
+    check_length(len(ids), steps, cached)
+    runs = len(ids) + steps - 1
+    with project_directory(out) as directory:
+        project = compile_graph(graph, board, directory, Path(model).name, cmsis_nn=cmsis_nn,
+                                generation=cached.fields(MAX_TOKENS))
+        elf = build(project, target="firmware_generate.elf")
+        executable = build(project, host=True, target="generate_host") if host else elf
+        run, chosen = run_generation(executable, board, np.array(ids), steps, cached.vocab, host=host,
+                                     timeout=timeout, runs=runs)
+        report = make_report(project, elf_sizes(elf), None if host else run)
+    text, continuation = vocabulary.decode(ids + chosen.tolist()), vocabulary.decode(chosen)
+    instructions, copies = [], []
+    if not host:
+        instructions = board.instructions(run.ticks[:, 0].astype(np.float64)).tolist()
+        copies = board.instructions(run.copy_ticks.astype(np.float64)).tolist()
+    result = Generation(report, prompt, ids, chosen.tolist(), text, continuation, cached.context,
+                        [round(float(i), 1) for i in instructions])
+    result.cache = {"positions": runs, "prefill": len(ids) - 1, "caches": len(cached.caches),
+                    "cache_bytes": len(cached.caches) * cached.heads * cached.context * cached.width,
+                    "copy_instructions": [round(float(c), 1) for c in copies]}
+    if verify:
+        from .cached import reference_logits as cached_logits
+        fed = ids + chosen.tolist()[:-1]
+        expected = cached_logits(graph.source, fed, cached)
+        result.verification = compare_logits(result, expected, run.outputs, len(ids) - 1,
+                                             "the same token, position and caches")
+    return result
+
+
+def compare_logits(result: Generation, expected: np.ndarray, logits: np.ndarray, first: int,
+                   inputs: str) -> dict:
+    """Every step's logits against the reference's, and every token (from step `first` on) against the
+    argmax of its logits; a GenerationMismatch naming the first step that differs."""
     same = (expected == logits).all(axis=1)
-    argmax = logits.argmax(axis=1)         # numpy's argmax: the first of equal maxima, as the firmware's
-    steps = len(result.tokens)
+    argmax = logits[first:].argmax(axis=1)
+    steps = len(logits)
     result.verification = {"steps": steps, "matching": int(same.sum()),
                            "tokens_matching": int((argmax == np.array(result.tokens)).sum())}
     if not same.all():
         k = int(np.argmax(~same))
         diff = int(np.abs(expected[k].astype(np.int64) - logits[k]).max())
-        differ = steps - int(same.sum())
         raise GenerationMismatch(result, f"step {k + 1} of {steps}: the firmware's logits differ from the "
-                                         f"TFLite Micro interpreter's on the same window ({differ} steps "
-                                         f"differ; largest difference {diff})")
+                                         f"TFLite Micro interpreter's on {inputs} ({steps - int(same.sum())} "
+                                         f"steps differ; largest difference {diff})")
     wrong = np.flatnonzero(argmax != np.array(result.tokens))
     if wrong.size:
         k = int(wrong[0])
-        raise GenerationMismatch(result, f"step {k + 1} of {steps}: the firmware chose token "
+        raise GenerationMismatch(result, f"step {first + k + 1} of {steps}: the firmware chose token "
                                          f"{result.tokens[k]} but its logits' argmax is {int(argmax[k])}")
     return result.verification
+
+
+def verify_steps(result: Generation, tflite: bytes, logits: np.ndarray, signature: Signature) -> dict:
+    """Every step's logits against TFLite Micro's on the window the firmware had, and every token against
+    the argmax of its logits; a GenerationMismatch naming the first step that differs."""
+    windows, positions = step_windows(result.prompt_tokens, result.tokens, signature)
+    expected = reference_logits(tflite, windows, positions, signature)
+    return compare_logits(result, expected, logits, 0, "the same window")
 
 
 def format_generation(g: Generation) -> str:
@@ -326,8 +388,18 @@ def format_generation(g: Generation) -> str:
     for e in (e for e in r.embeddings if e["method"] != "int8"):
         lines.append(f"  embedding            {e['layer']}: {e['method']}, {e['bytes']:,} B "
                      f"({e['compression']:g}x smaller than int8)")
+    if g.cache is not None:
+        c = g.cache
+        copies = c["copy_instructions"]
+        lines.insert(4, f"  cache                {c['caches']} caches, {c['cache_bytes']:,} B outside the "
+                        f"arena; {c['positions']} positions fed ({c['prefill']} prompt tokens before "
+                        "the last)")
+        if copies:
+            lines.insert(6, f"  copies               {np.mean(copies):,.0f} per token more (caches in, rows "
+                            "out; not in the line above)")
     if g.verification is not None:
         v = g.verification
+        same = "same token, position and caches" if g.cache is not None else "same window"
         lines.append(f"  verification         {v['matching']}/{v['steps']} steps' logits identical to the "
-                     "TFLite Micro interpreter's on the same window")
+                     f"TFLite Micro interpreter's on the {same}")
     return "\n".join(lines)
