@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -15,11 +18,19 @@ from tinycompress.errors import EXIT_ERROR, EXIT_USAGE
 TINYLM = ROOT / "examples" / "tinylm"
 
 
+def in_fresh_python(code: str, *args) -> None:
+    """Python `code` (sys.argv[1:] = args) in a process of its own: TensorFlow's threads can be set only
+    before it starts, and another test in this worker may have started it (tests/modelzoo.py builds so)."""
+    proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT / "tests", env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
 @pytest.fixture(scope="module")
 def kv_step(tmp_path_factory):
-    import zoo_kvcache
     path = tmp_path_factory.mktemp("kvcache") / "kv_step.tflite"
-    zoo_kvcache.convert(path)
+    in_fresh_python("import sys\nfrom pathlib import Path\nimport zoo_kvcache\n"
+                    "zoo_kvcache.convert(Path(sys.argv[1]))", path)
     return path
 
 
@@ -138,6 +149,24 @@ def test_a_keras_step_model_is_refused(tmp_path):
 
 # ---- examples/tinylm ---------------------------------------------------------------------------------------
 
+# step.py's int8 step model from tinylm.keras, written to argv[2] (argv[1]: examples/tinylm)
+STEP_CONVERSION = """
+import importlib.util, sys
+from pathlib import Path
+import numpy as np
+from modelzoo import _deterministic_tensorflow
+_deterministic_tensorflow()
+import keras
+tinylm, out = Path(sys.argv[1]), Path(sys.argv[2])
+spec = importlib.util.spec_from_file_location("tinylm_step", tinylm / "step.py")
+step = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(step)
+full = keras.saving.load_model(tinylm / "tinylm.keras", compile=False)
+calibration = np.load(tinylm / "tinylm_calibration.npz")["x"].astype(np.int32)
+out.write_bytes(step.convert_int8(keras, full, calibration))
+"""
+
+
 def _step_module():
     spec = importlib.util.spec_from_file_location("tinylm_step", TINYLM / "step.py")
     module = importlib.util.module_from_spec(spec)
@@ -150,15 +179,9 @@ def _step_module():
 def test_tinylm_cached_generation_is_bit_exact(tmp_path):
     """tinylm's step model (step.py) in the firmware: every step's logits TFLite Micro's, and the tokens
     step.Int8Step's greedy loop's (the example's own replay of the caches)."""
-    import keras
-    from modelzoo import _deterministic_tensorflow
-    _deterministic_tensorflow()
-    s = _step_module()
-    full = keras.saving.load_model(TINYLM / "tinylm.keras", compile=False)
-    calibration = np.load(TINYLM / "tinylm_calibration.npz")["x"].astype(np.int32)
-    tflite = s.convert_int8(keras, full, calibration)
     path = tmp_path / "tinylm_step.tflite"
-    path.write_bytes(tflite)
+    in_fresh_python(STEP_CONVERSION, TINYLM, path)
+    s, tflite = _step_module(), path.read_bytes()
     report = tmp_path / "g.json"
     proc = generate(path, "--cache", "--board", "mps2-an386", "--prompt", "def ", "--tokens", 16,
                     "--verify", "--json", report)
