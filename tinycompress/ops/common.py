@@ -7,7 +7,8 @@ import numpy as np
 
 from ..errors import TinyCompressError
 from . import nibbles
-from .fixedpoint import activation_range, pack_channels
+from .fixedpoint import (PACKED_BIAS_SHIFT, PACKED_FRACTION_BITS, PACKED_LOW_BITS, activation_range,
+                         pack_channels)
 from ..ir import Graph, Layer, Tensor
 
 
@@ -250,7 +251,8 @@ def weighted_params(layer: Layer, graph: Graph, multipliers: list[int], shifts: 
     if packed is not None:
         words, base = packed
         arrays = [ConstArray(f"{layer.name}_channels", "int32_t", words,
-                             "bias << 19 | (shift - packed_shift) << 17 | the multiplier's bits 13..29")]
+                             f"bias << {PACKED_BIAS_SHIFT} | (shift - packed_shift) << {PACKED_FRACTION_BITS}"
+                             f" | the multiplier's bits {PACKED_LOW_BITS}..29")]
         requant = {"multiplier": "NULL", "shift": "NULL", "per_channel": 1, "packed": arrays[0].name,
                    "packed_shift": base}
         bias = None
