@@ -194,3 +194,27 @@ def test_profile_of_tinylm_ranks_and_pq(tmp_path):
     full, rank16, rank8, pq = results
     assert rank8.flash["weights"] < rank16.flash["weights"] < full.flash["weights"]
     assert [e["method"] for e in pq.embeddings] == ["pq:2"]
+
+
+def test_a_constant_two_layers_share_is_in_flash_once(tiny_lm, tmp_path):
+    """The causal mask's two constants are read by a MUL and an ADD in every block: the weights file
+    defines each once, the header aliases the later layers' names, and the weight bytes count them once."""
+    from tinycompress.ops.common import flash_weight_bytes, shared_arrays
+    from tinycompress.pipeline import compile_model
+    from tinycompress.target.boards import load_board
+    tflite = tiny_lm[0]
+    project = compile_model(tflite, load_board("mps2-an386"), tmp_path / "c")
+    shared = shared_arrays(project.calls)
+    arrays = {a.name: (c.layer.op, a) for c in project.calls for a in c.arrays}
+    assert {"MUL", "ADD"} <= {arrays[n][0] for n in shared}       # the mask, and the norms' epsilons
+    for name, first in shared.items():
+        assert np.array_equal(arrays[name][1].values, arrays[first][1].values)
+    source = (tmp_path / "c" / "model_weights.c").read_text()
+    header = (tmp_path / "c" / "model_weights.h").read_text()
+    for name, first in shared.items():
+        assert f" {name}[" not in source and f" {first}[" in source
+        assert f"#define {name} {first} " in header
+    arrays = [a for c in project.calls for a in c.arrays]
+    assert flash_weight_bytes(project.calls) == \
+        sum(a.nbytes for a in arrays) - sum(a.nbytes for a in arrays if a.name in shared)
+    assert f"Constants in flash: {flash_weight_bytes(project.calls)} bytes" in source

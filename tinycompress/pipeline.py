@@ -16,6 +16,7 @@ from .target.build import build
 from .compress.plan import Context, LayerStep, Plan
 from .target.elfsize import elf_sizes
 from .codegen.emit import Project, emit_project
+from .ops.common import flash_weight_bytes
 from .frontend.data import check_int8_samples, check_labels, check_samples, graph_io
 from .target.emulate import run_firmware
 from .errors import EXIT_BUDGET, EXIT_MISMATCH, TinyCompressError
@@ -169,7 +170,7 @@ def _check_int8(graph: Graph) -> None:
 def check_fit(graph: Graph, calls: list, plan, board: Board) -> None:
     """Refuse before anything reaches C when the input, the output, the constants or the arena alone
     exceed the board."""
-    weights = sum(c.weight_bytes for c in calls)
+    weights = flash_weight_bytes(calls)
     ram = plan.size + board.stack_size
     for what, need, have, memory in (
             ("input", graph.input_tensor().nbytes, board.ram_size, "SRAM"),

@@ -16,7 +16,7 @@ from .. import __version__
 from ..target.boards import Board
 from ..escape import FILTERS, c_identifier, safe_text
 from ..ir import Graph
-from ..ops.common import ConstArray, KernelCall
+from ..ops.common import ConstArray, KernelCall, flash_weight_bytes, shared_arrays
 from .plan import ArenaPlan
 from ..resources import data_dir
 
@@ -160,7 +160,7 @@ def emit_project(graph: Graph, calls: list[KernelCall], plan: ArenaPlan, board: 
         output_scale=float(outp.scale[0]) if outp.quantized else None,   # ARG_MAX's int32 indices: none
         output_zero_point=int(outp.zero_point[0]) if outp.quantized else None,
         float_input=float_input, float_output=float_output,
-        weight_bytes=sum(c.weight_bytes for c in calls),
+        weight_bytes=flash_weight_bytes(calls), shared=shared_arrays(calls),
         dsp_forms=any(a.dsp_values is not None for c in calls for a in c.arrays),
         kernel_args=lambda call: kernel_args(call, graph, plan),
         tensor_shapes=lambda call: " -> ".join(

@@ -60,6 +60,26 @@ class KernelCall:
         return sum(a.nbytes for a in self.arrays)
 
 
+def shared_arrays(calls: list[KernelCall]) -> dict[str, str]:
+    """The constant arrays equal to an earlier one (same C type, values and DSP form), by name: the name of
+    that earlier array, which the generated files define once and the later name aliases (a converter
+    may give two layers one constant: tinylm's causal mask is read by a MUL and an ADD in every block)."""
+    first: dict[tuple, str] = {}
+    shared = {}
+    for a in (a for c in calls for a in c.arrays):
+        key = (a.ctype, a.values.shape, a.values.tobytes(),
+               None if a.dsp_values is None else a.dsp_values.tobytes())
+        if first.setdefault(key, a.name) != a.name:
+            shared[a.name] = first[key]
+    return shared
+
+
+def flash_weight_bytes(calls: list[KernelCall]) -> int:
+    """The bytes of constants the generated weights file holds: each shared array once."""
+    shared = shared_arrays(calls)
+    return sum(a.nbytes for c in calls for a in c.arrays if a.name not in shared)
+
+
 def dims(shape) -> str:
     return "x".join(map(str, shape)) or "a scalar"
 
