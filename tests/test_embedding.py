@@ -19,14 +19,15 @@ from tinycompress.ops.fixedpoint import requantize
 from tinycompress.pipeline import Compression, compile_model, load_inputs, run_model
 from tinycompress.frontend.reference import tflm_outputs
 
-METHODS = ["row-int8", "lowrank:8", "pq:4", "hash:128", "kronecker"]
+METHODS = ["row-int8", "lowrank:8", "pq:4", "pq:8x16", "hash:128", "kronecker"]
 
 
 # ---- the methods on the host ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text,fragment", [
     ("zip:4", "unknown method 'zip'"), ("lowrank", "needs a rank"), ("pq:x", "needs a sub-vector count"),
-    ("hash:0", "must be at least 1"), ("kronecker:3", "takes no parameter")])
+    ("hash:0", "must be at least 1"), ("kronecker:3", "takes no parameter"), ("pq:4x", "needs K"),
+    ("pq:4x1", "2 to 256 entries"), ("pq:4x257", "2 to 256 entries")])
 def test_malformed_methods_are_refused(text, fragment):
     with pytest.raises(TinyCompressError, match=fragment):
         parse_embedding(text)
@@ -35,6 +36,7 @@ def test_malformed_methods_are_refused(text, fragment):
 @pytest.mark.parametrize("method,vocab_size,fragment", [
     ("pq:7", 300, "7 sub-vectors do not divide the embedding width 64"),
     ("pq:8", 200, "a 256-entry codebook is larger than the vocabulary of 200 tokens"),
+    ("pq:8x16", 12, "a 16-entry codebook is larger than the vocabulary of 12 tokens; give fewer entries"),
     ("lowrank:65", 300, "the rank 65 is above the embedding width 64"),
     ("hash:300", 300, "300 buckets are not fewer than the 300 tokens"),
     ("kronecker", 300, "--vocab FILE")])
@@ -79,14 +81,14 @@ def test_generous_settings_reproduce_the_table(method, steps):
 
 def test_hashing_and_low_rank_shrink_the_flash():
     table = np.random.default_rng(3).integers(-127, 128, (1000, 64)).astype(np.int8)
-    for method, at_least in [("hash:64", 15), ("lowrank:4", 12), ("pq:2", 3)]:
+    for method, at_least in [("hash:64", 15), ("lowrank:4", 12), ("pq:2", 3), ("pq:8x16", 7)]:
         form = compress_table(parse_embedding(method), table, 0.01, 0)
         assert table.nbytes / form.nbytes >= at_least, method
 
 
 def test_profile_methods_parse_in_order():
-    assert [s.label for s in parse_embeddings("row-int8, lowrank:16,pq:8,hash:512,kronecker")] == \
-        ["row-int8", "lowrank:16", "pq:8", "hash:512", "kronecker"]
+    assert [s.label for s in parse_embeddings("row-int8, lowrank:16,pq:8,pq:4x16,hash:512,kronecker")] == \
+        ["row-int8", "lowrank:16", "pq:8", "pq:4x16", "hash:512", "kronecker"]
 
 
 # ---- the firmware in QEMU ---------------------------------------------------------------------------------

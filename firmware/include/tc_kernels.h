@@ -397,13 +397,13 @@ typedef struct {
 
 tc_status tc_embedding_lowrank_s8(const tc_embedding_lowrank_params *p, const int32_t *ids, int8_t *output);
 
-/* pq:M: the row is M sub-vectors, sub-vector i copied from entry codes[t][i] of codebook i. */
-#define TC_PQ_CODEBOOK_ENTRIES 256   /* a code is one uint8 */
+/* pq:MxK: the row is M sub-vectors, sub-vector i copied from entry codes[t][i] of codebook i. */
 typedef struct {
     int32_t count, vocab_size, width;
     int32_t subvectors;        /* M; width / M values each */
+    int32_t entries;           /* K, entries per codebook (2..256: a code is one uint8); every code < K */
     const uint8_t *codes;      /* [vocab_size, subvectors] */
-    const int8_t *codebooks;   /* [subvectors, 256, width / subvectors], at the table's scale */
+    const int8_t *codebooks;   /* [subvectors, entries, width / subvectors], at the table's scale */
 } tc_embedding_pq_params;
 
 tc_status tc_embedding_pq_s8(const tc_embedding_pq_params *p, const int32_t *ids, int8_t *output);

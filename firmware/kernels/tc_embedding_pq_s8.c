@@ -1,4 +1,5 @@
-/* Embedding pq:M: each row is M sub-vectors copied from M codebooks, one uint8 code each. */
+/* Embedding pq:MxK: each row is M sub-vectors copied from M codebooks of K entries, one uint8 code each
+ * (every code below K: checked when the codes are made, tinycompress/compress/embeddings.py). */
 #include <string.h>
 
 #include "tc_kernels.h"
@@ -13,7 +14,7 @@ tc_status tc_embedding_pq_s8(const tc_embedding_pq_params *p, const int32_t *ids
         }
         const uint8_t *codes = p->codes + id * m;
         const int8_t *codebook = p->codebooks;
-        for (int32_t i = 0; i < m; i++, codebook += TC_PQ_CODEBOOK_ENTRIES * sub, output += sub) {
+        for (int32_t i = 0; i < m; i++, codebook += p->entries * sub, output += sub) {
             memcpy(output, codebook + codes[i] * sub, (size_t)sub);
         }
     }

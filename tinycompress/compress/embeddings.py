@@ -6,7 +6,8 @@ into int8 at the table's own scale, so no expanded table ever sits in RAM:
 
     row-int8     int8 codes with one scale per row (a Q15 multiplier to the table's scale)
     lowrank:R    a V x R int8 table and an R x D int8 projection, requantized per column
-    pq:M         product quantization: M sub-vectors, a 256-entry int8 codebook each, uint8 codes
+    pq:M[xK]     product quantization: M sub-vectors, a K-entry int8 codebook each (K from 2 to 256,
+                 256 by default), uint8 codes
     hash:B       token ids hashed into B buckets of one shared int8 table
     kronecker    no per-token table: a fixed encoder of the token's bytes and their positions (the
                  Kronecker product of a code per byte and a code per position, summed over the bytes),
@@ -18,6 +19,7 @@ pipeline patches that table into the .tflite, and the TFLite Micro interpreter c
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +31,8 @@ from ..ops.fixedpoint import quantize_multiplier, requantize
 from ..ops.common import ConstArray
 
 METHODS = ("row-int8", "lowrank", "pq", "hash", "kronecker")
-EXAMPLE = "row-int8, lowrank:16, pq:8, hash:512 or kronecker"
-PQ_CODEBOOK = 256                 # entries per sub-vector codebook: a code is one uint8
+EXAMPLE = "row-int8, lowrank:16, pq:8 (or pq:8x16), hash:512 or kronecker"
+PQ_CODEBOOK = 256                 # entries per sub-vector codebook by default, and at most: a code is one uint8
 HASH_MULTIPLIER = 2654435761      # Knuth's multiplicative hash, 2^32 / golden ratio
 HASH_SHIFT = 16                   # keep the well-mixed high half of the product
 KRONECKER_MAX_BYTES = 16          # longer tokens are encoded by their first 16 bytes
@@ -47,17 +49,25 @@ ACC_LIMIT = 1 << 30
 
 @dataclass(frozen=True)
 class EmbeddingSpec:
-    """What the user asked for: a method and its one parameter (rank, sub-vectors or buckets)."""
+    """What the user asked for: a method and its parameter (rank, sub-vectors or buckets), and pq's codebook
+    entries when not the default."""
     method: str
     value: int | None = None
+    entries: int | None = None
 
     @property
     def label(self) -> str:
-        return self.method if self.value is None else f"{self.method}:{self.value}"
+        label = self.method if self.value is None else f"{self.method}:{self.value}"
+        return label if self.entries is None else f"{label}x{self.entries}"
+
+    @property
+    def codebook(self) -> int:
+        """pq's entries per codebook."""
+        return self.entries or PQ_CODEBOOK
 
 
 def parse_embedding(text: str) -> EmbeddingSpec:
-    """`row-int8`, `lowrank:R`, `pq:M`, `hash:B` or `kronecker`."""
+    """`row-int8`, `lowrank:R`, `pq:M`, `pq:MxK`, `hash:B` or `kronecker`."""
     method, _, value = text.strip().partition(":")
     if method not in METHODS:
         raise TinyCompressError(f"--embedding {text}: unknown method {method!r}; use {EXAMPLE}")
@@ -66,6 +76,17 @@ def parse_embedding(text: str) -> EmbeddingSpec:
             raise TinyCompressError(f"--embedding {text}: {method} takes no parameter")
         return EmbeddingSpec(method)
     what = {"lowrank": "a rank", "pq": "a sub-vector count", "hash": "a bucket count"}[method]
+    entries = None
+    if method == "pq" and re.fullmatch(r"\d+x.*", value):
+        value, _, count = value.partition("x")
+        try:
+            entries = int(count)
+        except ValueError:
+            raise TinyCompressError(f"--embedding {text}: pq:MxK needs K, the entries per codebook, "
+                                    "e.g. pq:8x16") from None
+        if not 2 <= entries <= PQ_CODEBOOK:
+            raise TinyCompressError(f"--embedding {text}: a codebook has 2 to {PQ_CODEBOOK} entries (a code is "
+                                    f"one byte); choose K in that range")
     try:
         number = int(value)
     except ValueError:
@@ -73,7 +94,7 @@ def parse_embedding(text: str) -> EmbeddingSpec:
                                 f"{ {'lowrank': 16, 'pq': 8, 'hash': 512}[method]}") from None
     if number < 1:
         raise TinyCompressError(f"--embedding {text}: {what} must be at least 1")
-    return EmbeddingSpec(method, number)
+    return EmbeddingSpec(method, number, entries)
 
 
 def parse_embeddings(text: str) -> list[EmbeddingSpec]:
@@ -106,9 +127,10 @@ def check(spec: EmbeddingSpec, vocab_size: int, width: int, vocab: list[str] | N
         if width % v:
             raise TinyCompressError(f"--embedding {spec.label}: {v} sub-vectors do not divide the embedding "
                                     f"width {width}; choose a divisor of {width}")
-        if vocab_size < PQ_CODEBOOK:
-            raise TinyCompressError(f"--embedding {spec.label}: a {PQ_CODEBOOK}-entry codebook is larger than the "
-                                    f"vocabulary of {vocab_size} tokens; use lowrank or hash instead")
+        if vocab_size < spec.codebook:
+            raise TinyCompressError(f"--embedding {spec.label}: a {spec.codebook}-entry codebook is larger than the "
+                                    f"vocabulary of {vocab_size} tokens; give fewer entries (pq:{v}xK) or use "
+                                    "lowrank or hash")
     if spec.method == "hash" and v >= vocab_size:
         raise TinyCompressError(f"--embedding {spec.label}: {v} buckets are not fewer than the {vocab_size} tokens "
                                 "of the vocabulary; choose fewer buckets")
@@ -355,7 +377,7 @@ def kmeans(points: np.ndarray, k: int, iterations: int = 25, seed: int = 0) -> t
 @dataclass
 class ProductQuantized(CompressedEmbedding):
     codes: np.ndarray = None      # (V, M) uint8
-    codebooks: np.ndarray = None  # (M, 256, D / M) int8 at the table's scale
+    codebooks: np.ndarray = None  # (M, K, D / M) int8 at the table's scale
 
     function, params_type = "tc_embedding_pq_s8", "tc_embedding_pq_params"
 
@@ -366,7 +388,7 @@ class ProductQuantized(CompressedEmbedding):
         step = np.abs(table).max() / 127 or 1.0   # k-means in int8 steps, where the rounding happens
         codes, books = [], []
         for i in range(m):
-            centroids, assignment = kmeans(table[:, i * sub:(i + 1) * sub] / step, PQ_CODEBOOK, seed=i)
+            centroids, assignment = kmeans(table[:, i * sub:(i + 1) * sub] / step, spec.codebook, seed=i)
             books.append(centroids * step)
             codes.append(assignment)
         return FloatParts({"codebooks": np.stack(books)}, {"codes": np.stack(codes, 1).astype(np.int32)})
@@ -393,7 +415,10 @@ class ProductQuantized(CompressedEmbedding):
                            f"[{m}x{entries}x{sub}] at the table's scale")]
 
     def params(self, prefix):
-        return {"subvectors": self.codes.shape[1], "codes": f"{prefix}_codes", "codebooks": f"{prefix}_codebooks"}
+        if not 0 <= int(self.codes.min()) <= int(self.codes.max()) < self.codebooks.shape[1] <= PQ_CODEBOOK:
+            self._refuse("a code outside its codebook")      # the kernel indexes codebooks with them
+        return {"subvectors": self.codes.shape[1], "entries": self.codebooks.shape[1], "codes": f"{prefix}_codes",
+                "codebooks": f"{prefix}_codebooks"}
 
 
 def hash_buckets(ids: np.ndarray, buckets: int) -> np.ndarray:
