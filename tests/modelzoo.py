@@ -370,26 +370,28 @@ def _float_tflite(model) -> bytes:
         return tf.lite.TFLiteConverter.from_keras_model(model).convert()
 
 
-def _zip_bytes(members: dict[str, bytes]) -> bytes:
-    """A zip of `members` with fixed dates and order: the same bytes for the same contents."""
+def _zip_bytes(members: dict[str, bytes], deflate: bool = False) -> bytes:
+    """A zip of `members` with fixed dates and order: the same bytes for the same contents (deflated too:
+    zlib gives the same stream for the same input and level)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for name, data in members.items():
             info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
-            info.compress_type = zipfile.ZIP_STORED
+            info.compress_type = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
             info.external_attr = 0o644 << 16
             archive.writestr(info, data)
     return buffer.getvalue()
 
 
-def _npz_bytes(arrays: dict) -> bytes:
-    """np.savez's layout (one .npy per array), without the time of day it stamps on every member."""
+def _npz_bytes(arrays: dict, deflate: bool = False) -> bytes:
+    """np.savez's layout (one .npy per array), without the time of day it stamps on every member;
+    np.savez_compressed's with `deflate`."""
     members = {}
     for key, value in arrays.items():
         npy = io.BytesIO()
         np.lib.format.write_array(npy, np.asanyarray(value), allow_pickle=False)
         members[f"{key}.npy"] = npy.getvalue()
-    return _zip_bytes(members)
+    return _zip_bytes(members, deflate)
 
 
 def _renumber_shared_objects(config, numbers: dict) -> None:

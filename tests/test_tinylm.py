@@ -15,6 +15,7 @@ EXAMPLE = ROOT / "examples" / "tinylm"
 MODEL = EXAMPLE / "tinylm.keras"
 CALIBRATION = EXAMPLE / "tinylm_calibration.npz"
 HELDOUT = EXAMPLE / "tinylm_heldout.npz"
+TRAIN = EXAMPLE / "tinylm_train.npz"
 
 
 def _script():
@@ -57,7 +58,7 @@ def test_the_committed_model_is_the_script_model():
     assert f"q{t.LAYERS}" not in layers
     activations = {layer["config"].get("activation") for layer in layers.values()} - {None}
     assert activations <= {"linear", "relu"}   # TFLite Micro has no GELU
-    assert sum(path.stat().st_size for path in EXAMPLE.iterdir() if path.is_file()) < 1 << 20
+    assert sum(path.stat().st_size for path in EXAMPLE.iterdir() if path.is_file()) < 3 << 19
 
 
 def test_the_data_files_are_windows_of_bytes():
@@ -67,6 +68,21 @@ def test_the_data_files_are_windows_of_bytes():
         assert calibration["x"].shape == (t.CALIBRATION_WINDOWS, t.CONTEXT)
         assert x.shape == following.shape == (t.HELDOUT_WINDOWS, t.CONTEXT) and x.dtype == np.uint8
         assert (x[:, 1:] == following[:, :-1]).all()   # the target at each position is the next byte
+    with np.load(TRAIN) as train:
+        x, y = train["x"], train["y"]
+        assert x.shape == y.shape == (t.FINE_TUNE_WINDOWS, t.CONTEXT) and x.dtype == y.dtype == np.uint8
+        assert (x[:, 1:] == y[:, :-1]).all()
+    text = bytes(t.corpus()[0])     # fine-tuning windows are training text, the held-out ones are not
+    assert all(bytes(w) + bytes(n[-1:]) in text for w, n in zip(x[:50], y[:50]))
+
+
+def test_the_data_files_are_the_scripts_byte_for_byte(tmp_path):
+    import subprocess
+    import sys
+    subprocess.run([sys.executable, str(EXAMPLE / "train.py"), "--data-only", "--out", str(tmp_path)],
+                   check=True, capture_output=True, timeout=120)
+    for path in (CALIBRATION, HELDOUT, TRAIN):
+        assert (tmp_path / path.name).read_bytes() == path.read_bytes(), path.name
 
 
 @needs_emulator

@@ -1,6 +1,11 @@
 """Train tinylm: a byte-level decoder-only transformer on the running interpreter's standard library.
 
-    python examples/tinylm/train.py   # writes tinylm.keras, tinylm_calibration.npz, tinylm_heldout.npz
+    python examples/tinylm/train.py   # writes tinylm.keras and the data files below
+    python examples/tinylm/train.py --data-only   # the data files alone (seconds, no training)
+
+Data files: tinylm_calibration.npz (windows of training text, for int8 calibration), tinylm_heldout.npz
+(held-out windows and their next bytes, for perplexity) and tinylm_train.npz (windows of training text
+and their next bytes, for fine-tuning compressed variants with `--train`).
 
 Offline text, chosen without randomness: the standard library's top-level `*.py` files in sorted
 order, train from the first ones up to TRAIN_BYTES, held-out windows from the files after them. Tokens
@@ -37,6 +42,7 @@ EPSILON = 1e-3
 TRAIN_BYTES = 600_000
 CALIBRATION_WINDOWS = 300
 HELDOUT_WINDOWS = 200
+FINE_TUNE_WINDOWS = 8192     # tinylm_train.npz: windows at seeded random offsets of the training bytes
 STEPS = 3000
 BATCH = 32
 WARMUP = 100
@@ -62,6 +68,12 @@ def corpus() -> tuple[np.ndarray, np.ndarray]:
 def windows(text: np.ndarray, count: int) -> np.ndarray:
     """`count` windows of CONTEXT + 1 bytes, evenly spaced through `text` (the last byte is the target)."""
     starts = np.linspace(0, len(text) - CONTEXT - 1, count).astype(np.int64)
+    return np.stack([text[s:s + CONTEXT + 1] for s in starts]).astype(np.int32)
+
+
+def random_windows(text: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """`count` windows of CONTEXT + 1 bytes starting at seeded random offsets in `text`."""
+    starts = np.random.default_rng(seed).integers(0, len(text) - CONTEXT - 1, count)
     return np.stack([text[s:s + CONTEXT + 1] for s in starts]).astype(np.int32)
 
 
@@ -142,9 +154,7 @@ def future_leaks(tflite: bytes, x: np.ndarray, position: int) -> int:
 
 def train(keras, text: np.ndarray):
     """STEPS batches of windows starting at seeded random offsets, Adam with a cosine decay."""
-    rng = np.random.default_rng(SEED)
-    starts = rng.integers(0, len(text) - CONTEXT - 1, STEPS * BATCH)
-    data = np.stack([text[s:s + CONTEXT + 1] for s in starts]).astype(np.int32)
+    data = random_windows(text, STEPS * BATCH, SEED)
     model = build_model(keras)
     schedule = keras.optimizers.schedules.CosineDecay(0.0, STEPS - WARMUP, alpha=0.05,
                                                       warmup_target=LEARNING_RATE, warmup_steps=WARMUP)
@@ -158,29 +168,36 @@ def main() -> None:
     import argparse
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=HERE, help="where to write (default: this directory)")
+    parser.add_argument("--data-only", action="store_true", help="write the data files only, no training")
     args = parser.parse_args()
     from modelzoo import _deterministic_tensorflow, _keras_bytes, _npz_bytes
+    text, held = corpus()
+    calibration = windows(text, CALIBRATION_WINDOWS)[:, :-1]
+    heldout = windows(held, HELDOUT_WINDOWS)
+    x, targets = heldout[:, :-1], heldout[:, 1:]
+    fine_tune = random_windows(text, FINE_TUNE_WINDOWS, SEED + 1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "tinylm_calibration.npz").write_bytes(_npz_bytes({"x": calibration.astype(np.uint8)}))
+    (args.out / "tinylm_heldout.npz").write_bytes(
+        _npz_bytes({"x": x.astype(np.uint8), "next": targets.astype(np.uint8), "vocab": byte_vocab()}))
+    (args.out / "tinylm_train.npz").write_bytes(_npz_bytes(
+        {"x": fine_tune[:, :-1].astype(np.uint8), "y": fine_tune[:, 1:].astype(np.uint8)}, deflate=True))
+    if args.data_only:
+        return
+
     _deterministic_tensorflow()
     import keras
     from tinycompress.frontend.quantize import keras_to_int8_tflite
     keras.utils.set_random_seed(SEED)
-    text, held = corpus()
     start = time.perf_counter()
     model = train(keras, text)
     seconds = time.perf_counter() - start
 
-    calibration = windows(text, CALIBRATION_WINDOWS)[:, :-1]
-    heldout = windows(held, HELDOUT_WINDOWS)
-    x, targets = heldout[:, :-1], heldout[:, 1:]
     float_nll = cross_entropy(np.asarray(model.predict(x, batch_size=50, verbose=0)), targets)
 
     export = build_model(keras)   # uncompiled: no optimizer state in the file
     export.set_weights(model.get_weights())
-    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "tinylm.keras").write_bytes(_keras_bytes(export, args.out / ".tinylm.tmp.keras"))
-    (args.out / "tinylm_calibration.npz").write_bytes(_npz_bytes({"x": calibration.astype(np.uint8)}))
-    (args.out / "tinylm_heldout.npz").write_bytes(
-        _npz_bytes({"x": x.astype(np.uint8), "next": targets.astype(np.uint8), "vocab": byte_vocab()}))
 
     tflite = keras_to_int8_tflite(export, calibration)
     int8_nll = cross_entropy(int8_logits(tflite, x), targets)
