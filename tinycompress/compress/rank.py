@@ -386,8 +386,13 @@ def layer_step(d: Decision) -> LayerStep:
 
 # ---- fine-tuning ----------------------------------------------------------------------------------
 
+FINE_TUNE_RATE, FINE_TUNE_BATCH = 1e-3, 32
+
+
 def fine_tune(student, teacher, x: np.ndarray, y: np.ndarray | None, epochs: int, seed: int = 0):
-    """Recover accuracy: labels when given (class ids or targets), else distill from the teacher."""
+    """Recover accuracy: labels when given (class ids or targets), else distill from the teacher. Adam at
+    1e-3 decaying to 0 along a cosine over the run: the last steps settle instead of jittering at full rate
+    (tinylm, int4, 5 epochs on its next bytes: held-out int8 perplexity 6.45, 6.68 at a constant 1e-3)."""
     keras = _keras()
     keras.utils.set_random_seed(seed)
     if y is None:
@@ -399,8 +404,10 @@ def fine_tune(student, teacher, x: np.ndarray, y: np.ndarray | None, epochs: int
         target = y
     else:
         loss, target = "mse", y
-    student.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
-    student.fit(x, target, epochs=epochs, batch_size=32, verbose=0)
+    steps = epochs * -(-len(x) // FINE_TUNE_BATCH)
+    schedule = keras.optimizers.schedules.CosineDecay(FINE_TUNE_RATE, steps, alpha=0.0)
+    student.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss)
+    student.fit(x, target, epochs=epochs, batch_size=FINE_TUNE_BATCH, verbose=0)
     return student
 
 
