@@ -4,7 +4,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -190,11 +190,12 @@ def compile_model(model: Path, board: Board, out: Path, calibration: Path | None
 
 def compile_graph(graph: Graph, board: Board, out: Path, source_name: str, serial: bool = False,
                   finish: Callable[[Project], None] | None = None, cmsis_nn: Path | None = None,
-                  generation: dict | None = None) -> Project:
+                  generation: dict | None = None, adapters=None) -> Project:
     """Lower, plan and emit an int8 graph into `out`, atomically; `finish` adds to the project before
     it appears (the PlatformIO files), and a failure there leaves nothing behind either. With
     `cmsis_nn` (a checked CMSIS-NN checkout) the layers it supports call CMSIS-NN; with `generation`, the
-    project also has the generation harness (emit_project)."""
+    project also has the generation harness (emit_project); with `adapters` (codegen/adapters.AdapterCode),
+    the adapted path and the adapter slots, in an arena large enough for either path."""
     calls = [lower_layer(layer, graph) for layer in graph.layers]
     if cmsis_nn is not None:
         from .codegen.cmsis_nn import adapt
@@ -203,13 +204,15 @@ def compile_graph(graph: Graph, board: Board, out: Path, source_name: str, seria
     assign_dsp_forms(calls, board)
     plan = plan_arena(calls, graph.tensors, graph.inputs, graph.outputs)
     bind_scratch(calls, plan.scratch)
+    if adapters is not None:
+        plan = replace(plan, size=max(plan.size, adapters.lowered.plan.size))
     check_fit(graph, calls, plan, board)
     out = Path(out)
     with claim(out) as target:
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-new-", dir=out.absolute().parent))
         try:
             project = emit_project(graph, calls, plan, board, staging, source_name=source_name, serial=serial,
-                                   cmsis_nn=cmsis_nn, generation=generation)
+                                   cmsis_nn=cmsis_nn, generation=generation, adapters=adapters)
             if finish is not None:
                 finish(project)
         except BaseException:
