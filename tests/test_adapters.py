@@ -1,0 +1,175 @@
+"""tinycompress adapt: one frozen base, switchable low-rank adapters, adapter-only updates in QEMU.
+
+The base is the zoo's digits MLP; the two tasks are its training set's labels and the labels shifted by 3
+mod 10, each trained on the first half of that set and measured on the second half.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import needs_emulator
+
+from tinycompress.errors import EXIT_ERROR
+
+ROOT = Path(__file__).resolve().parent.parent
+TASKS = {"digits": 0, "shifted": 3}
+
+
+def tc(*args):
+    return subprocess.run([sys.executable, "-m", "tinycompress", *map(str, args)], capture_output=True,
+                          text=True, cwd=ROOT)
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == EXIT_ERROR, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr, proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def task_data(zoo, tmp_path_factory):
+    """The tasks' training and held-out halves, and the calibration set, as .npz files."""
+    model, _ = zoo("digits_mlp")
+    train = np.load(Path(model).with_name("digits_mlp_train.npz"))
+    x, y = train["x"], train["y"]
+    half = len(x) // 2
+    directory = tmp_path_factory.mktemp("adapter-data")
+    files = {"keras": Path(model).with_suffix(".keras"), "calibration": directory / "calibration.npz"}
+    np.savez(files["calibration"], x=x)
+    for name, shift in TASKS.items():
+        labels = (y + shift) % 10
+        files[name] = directory / f"{name}.npz"
+        files[f"{name}_eval"] = directory / f"{name}_eval.npz"
+        np.savez(files[name], x=x[:half], y=labels[:half])
+        np.savez(files[f"{name}_eval"], x=x[half:], y=labels[half:])
+    return files
+
+
+@pytest.fixture(scope="module")
+def adapted(task_data, tmp_path_factory):
+    """`tinycompress adapt` on the digits MLP, rank 4 on its last Dense layer: (directory, report)."""
+    out = tmp_path_factory.mktemp("adapt") / "project"
+    args = ["adapt", task_data["keras"], "--rank", 4, "--layers", "dense_2", "--calibration",
+            task_data["calibration"], "--board", "mps2-an386", "--epochs", 30, "-o", out]
+    for name in TASKS:
+        args += ["--task", f"{name}={task_data[name]}", "--eval", f"{name}={task_data[name + '_eval']}"]
+    proc = tc(*args)
+    assert proc.returncode == 0, proc.stderr
+    assert "shifted" in proc.stdout and "bit-exact" in proc.stdout
+    return out, json.loads((out / "adapters.json").read_text())
+
+
+def _eval_inputs(task_data, name, graph):
+    from tinycompress.pipeline import load_inputs
+    return load_inputs(task_data[f"{name}_eval"], graph, 0)
+
+
+@pytest.mark.slow
+@needs_emulator
+def test_each_adapter_learns_its_task_bit_exact_and_small(adapted):
+    out, report = adapted
+    base_weights = report["base"]["flash"]["weights"]
+    assert report["base"]["bit_exact"] is True
+    assert [a["name"] for a in report["adapters"]] == list(TASKS)
+    for adapter in report["adapters"]:
+        assert adapter["bit_exact"] is True
+        assert adapter["firmware"] >= 0.80, adapter
+        assert adapter["host_float"] >= 0.80, adapter
+        assert adapter["rank"] == 4 and adapter["instructions"] > 0
+        assert 4 * adapter["flash"]["weights"] <= base_weights, (adapter, base_weights)
+        assert adapter["flash"]["weights"] == len((out / adapter["image"]).read_bytes())
+    # the base alone knows only the digits: the shifted labels are what the second adapter adds
+    assert report["base"]["firmware"]["digits"] >= 0.80 and report["base"]["firmware"]["shifted"] < 0.5
+    header = (out / "model.h").read_text()
+    assert "tc_model_select_adapter(int index)" in header and "TC_MODEL_ADAPTER_COUNT     2" in header
+
+
+def _slot_table(out: Path, report: dict, slots: list[bytes]) -> bytes:
+    size = report["slots"]["slot_bytes"]
+    return b"".join(image.ljust(size, b"\0") for image in slots)
+
+
+@pytest.mark.slow
+@needs_emulator
+def test_slot_update_and_corrupted_slot_in_qemu(adapted, task_data, tmp_path):
+    """Task B's image written over slot A with QEMU's loader device makes slot A give B's outputs; a corrupted
+    image is refused with the CRC status and the base runs alone."""
+    from tinycompress.adapt import run_adapter, without_slots
+    from tinycompress.codegen.adapters import read_header
+    from tinycompress.frontend.load import read_tflite_file
+    from tinycompress.frontend.reference import tflm_outputs
+    from tinycompress.target.boards import load_board
+
+    out, report = adapted
+    board = load_board("mps2-an386")
+    image_path = tmp_path / "shifted.bin"
+    proc = tc("adapter-image", out, "shifted", "-o", image_path)
+    assert proc.returncode == 0, proc.stderr
+    shifted_image = image_path.read_bytes()
+    assert shifted_image == (out / "shifted.bin").read_bytes()
+    assert read_header(shifted_image)["name"] == "shifted" and read_header(shifted_image)["magic"] == b"TCAD"
+
+    graph = read_tflite_file(out / "base.tflite")
+    x, _ = _eval_inputs(task_data, "shifted", graph)
+    x = x[:60]
+    nbytes = graph.output_tensor().nbytes
+    address, images = report["slots"]["address"], [(out / f"{n}.bin").read_bytes() for n in TASKS]
+    table_bytes = report["slots"]["slot_bytes"] * len(TASKS)
+    bare = without_slots(out / "firmware.elf", tmp_path / "bare.elf", address, table_bytes)
+
+    def run_with(table: bytes, index: int, expect_refusal: bool = False):
+        (tmp_path / "table.bin").write_bytes(table)
+        loader = ("-device", f"loader,file={tmp_path / 'table.bin'},addr={address:#x}")
+        return run_adapter(bare, board, x, nbytes, index, qemu_args=loader, expect_refusal=expect_refusal)
+
+    expected = {name: tflm_outputs((out / f"{name}.tflite").read_bytes(), x) for name in TASKS}
+    base_expected = tflm_outputs(graph.source, x)
+    assert not np.array_equal(expected["digits"], expected["shifted"])
+    # the table as built: each slot gives its own task
+    original = run_with(_slot_table(out, report, images), 0)
+    assert original.adapter == 0 and np.array_equal(original.outputs, expected["digits"])
+    # shifted's image written into the digits slot: slot 0 now gives shifted's outputs, bit for bit
+    updated = run_with(_slot_table(out, report, [shifted_image, images[1]]), 0)
+    assert updated.adapter == 0 and updated.adapter_refused == 0
+    assert np.array_equal(updated.outputs, expected["shifted"])
+    # one payload byte flipped: refused by its CRC-32 (TC_ERROR_ADAPTER_CRC), the base runs alone
+    corrupted = bytearray(shifted_image)
+    corrupted[len(corrupted) - 5] ^= 0x40
+    refused = run_with(_slot_table(out, report, [bytes(corrupted), images[1]]), 0, expect_refusal=True)
+    assert refused.adapter == -1 and refused.adapter_refused == 4
+    assert np.array_equal(refused.outputs, base_expected)
+    # a header of another format version: refused before the CRC (TC_ERROR_ADAPTER_HEADER)
+    other = bytearray(shifted_image)
+    other[4] += 1
+    refused = run_with(_slot_table(out, report, [images[0], bytes(other)]), 1, expect_refusal=True)
+    assert refused.adapter == -1 and refused.adapter_refused == 3
+    assert np.array_equal(refused.outputs, base_expected)
+
+
+@pytest.mark.slow
+def test_adapter_image_refuses_unknown_names(adapted, tmp_path):
+    out, _ = adapted
+    assert_one_line_error(tc("adapter-image", out, "nope", "-o", tmp_path / "x.bin"), "no adapter 'nope'")
+    assert_one_line_error(tc("adapter-image", tmp_path, "digits", "-o", tmp_path / "x.bin"), "adapters.json")
+
+
+def test_adapt_refuses_bad_requests(task_data, tmp_path):
+    keras, cal = task_data["keras"], task_data["calibration"]
+    common = ["--calibration", cal, "--board", "mps2-an386", "-o", tmp_path / "out"]
+    assert_one_line_error(tc("adapt", keras, "--task", f"bad name!={task_data['digits']}", "--rank", 4,
+                             *common), "task name")
+    assert_one_line_error(tc("adapt", keras, "--task", f"a={task_data['digits']}", "--rank", 4,
+                             "--layers", "nope", *common), "no Dense layer nope")
+    assert_one_line_error(tc("adapt", keras, "--task", f"a={task_data['digits']}", "--rank", 10,
+                             "--layers", "dense_2", *common), "--rank 10")
+    assert_one_line_error(tc("adapt", keras, "--task", f"a={task_data['digits']}", "--eval",
+                             f"b={task_data['digits']}", "--rank", 2, *common), "--eval b")
+    assert not (tmp_path / "out").exists()
