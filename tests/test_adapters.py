@@ -100,8 +100,8 @@ def _slot_table(out: Path, report: dict, slots: list[bytes]) -> bytes:
 @pytest.mark.slow
 @needs_emulator
 def test_slot_update_and_corrupted_slot_in_qemu(adapted, task_data, tmp_path):
-    """Task B's image written over slot A with QEMU's loader device makes slot A give B's outputs; a corrupted
-    image is refused with the CRC status and the base runs alone."""
+    """Task B's image written over slot A with QEMU's loader device makes slot A give B's outputs; a
+    corrupted image is refused with the CRC status and the base runs alone."""
     from tinycompress.adapt import run_adapter, without_slots
     from tinycompress.codegen.adapters import read_header
     from tinycompress.frontend.load import read_tflite_file
@@ -173,3 +173,28 @@ def test_adapt_refuses_bad_requests(task_data, tmp_path):
     assert_one_line_error(tc("adapt", keras, "--task", f"a={task_data['digits']}", "--eval",
                              f"b={task_data['digits']}", "--rank", 2, *common), "--eval b")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+@needs_emulator
+def test_flash_puts_the_base_and_its_adapters_on_a_board(adapted, zoo, tmp_path):
+    from tinycompress.adapt import symbol_address
+    out, report = adapted
+    pio = tmp_path / "pio"
+    proc = tc("flash", out / "base.tflite", "--adapters", out, "--board", "mps2-an386", "--count", 8,
+              "-o", pio, "--json", "-")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["verification"] == {"inferences": 8, "matching": 8}
+    assert "TC_MODEL_ADAPTER_COUNT     2" in (pio / "model.h").read_text()
+    # the same slots as adapt's firmware, byte for byte, in the PlatformIO build
+    elf = pio / ".pio" / "build" / "mps2-an386" / "firmware.elf"
+    from elftools.elf.elffile import ELFFile
+    with open(elf, "rb") as f:
+        section = ELFFile(f).get_section_by_name(".tc_adapters")
+        data = section.data()
+    assert symbol_address(elf, "tc_adapter_slots") == section["sh_addr"]
+    assert data == _slot_table(out, report, [(out / f"{n}.bin").read_bytes() for n in TASKS])
+    # another model is not the adapters' base
+    other, _ = zoo("digits_cnn")
+    assert_one_line_error(tc("flash", other, "--adapters", out, "--board", "mps2-an386", "--no-upload",
+                             "-o", tmp_path / "other"), "base.tflite")

@@ -275,9 +275,8 @@ def format_table(result: AdaptResult) -> str:
     return "\n".join(lines)
 
 
-def adapter_image(directory: Path, name: str) -> bytes:
-    """One adapter's slot image, made again from DIR/NAME.tflite with the layout of DIR/adapters.json (the
-    firmware's): refused when the .tflite does not fit that layout."""
+def _read_report(directory: Path) -> tuple[list[str], slots.Layout, str]:
+    """The adapters' names, the slot layout and the board of an `adapt` directory's adapters.json."""
     directory = Path(directory)
     report_path = directory / "adapters.json"
     if not report_path.is_file():
@@ -285,25 +284,52 @@ def adapter_image(directory: Path, name: str) -> bytes:
                                 "tinycompress adapt")
     try:
         report = json.loads(report_path.read_text())
-        names = [a["name"] for a in report["adapters"]]
+        names = [str(a["name"]) for a in report["adapters"]]
         description = report["slots"]["layout"]
-        board_name = report["board"]
+        board_name = str(report["board"])
     except (ValueError, KeyError, TypeError):
         raise TinyCompressError(f"{report_path} is not an adapters report of tinycompress adapt") from None
-    if name not in names:
-        raise TinyCompressError(f"{directory} has no adapter {name!r}; it has {', '.join(map(str, names))}")
-    slots.check_name(name)
-    from .frontend.load import read_tflite_file
-    from .target.boards import load_board
-    layout = slots.Layout.from_description(description)
-    lowered = slots.lower_graph(read_tflite_file(directory / f"{name}.tflite"), load_board(board_name),
-                                adapted=True)
-    if lowered.slots != layout.slot_calls:
-        raise TinyCompressError(f"{name}.tflite does not match the firmware's adapter layout")
-    if slots.make_layout(lowered).description() != layout.description():
-        raise TinyCompressError(f"{name}.tflite does not match the firmware's adapter layout")
-    return slots.image(lowered, layout, name)
+    for name in names:
+        slots.check_name(name)
+    return names, slots.Layout.from_description(description), board_name
 
+
+def _lower_task(directory: Path, name: str, board: Board, layout: slots.Layout):
+    """DIR/NAME.tflite lowered as an adapted graph, refused unless it has the firmware's slot layout."""
+    from .frontend.load import read_tflite_file
+    lowered = slots.lower_graph(read_tflite_file(Path(directory) / f"{name}.tflite"), board, adapted=True)
+    same = lowered.slots == layout.slot_calls and \
+        slots.make_layout(lowered).description() == layout.description()
+    if not same:
+        raise TinyCompressError(f"{name}.tflite does not match the firmware's adapter layout")
+    return lowered
+
+
+def adapter_image(directory: Path, name: str) -> bytes:
+    """One adapter's slot image, made again from DIR/NAME.tflite with the layout of DIR/adapters.json (the
+    firmware's): refused when the .tflite does not fit that layout."""
+    from .target.boards import load_board
+    names, layout, board_name = _read_report(directory)
+    if name not in names:
+        raise TinyCompressError(f"{directory} has no adapter {name!r}; it has {', '.join(names)}")
+    return slots.image(_lower_task(directory, name, load_board(board_name), layout), layout, name)
+
+
+def load_adapters(directory: Path, base_graph, board: Board) -> slots.AdapterCode:
+    """The adapted path and slots of an `adapt` directory, made again for `board` around `base_graph`, which
+    must be the directory's base.tflite (`flash --adapters DIR`)."""
+    names, layout, _ = _read_report(directory)
+    base_file = Path(directory) / "base.tflite"
+    if not base_file.is_file() or base_file.read_bytes() != base_graph.source:
+        raise TinyCompressError(f"with --adapters {directory}, the model must be {base_file} (the base the "
+                                "adapters were trained on, as adapt quantized it)")
+    base = slots.lower_graph(base_graph, board, adapted=False)
+    tasks = [_lower_task(directory, name, board, layout) for name in names]
+    for name, task in zip(names[1:], tasks[1:]):
+        slots.check_same_structure(tasks[0], task, name)
+    code = slots.adapter_code(base, tasks, names, layout)
+    code.base_arena = base.plan.size
+    return code
 
 
 def without_slots(elf: Path, dest: Path, address: int, length: int) -> Path:

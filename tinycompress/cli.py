@@ -487,13 +487,16 @@ def profile_functions_command(model: Path, board: Board, data: Path | None, inde
                                                 "(a real board then needs no network).")
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
               metavar="FILE", help="Write the emulated run's report as JSON ('-' for stdout).")
+@click.option("--adapters", "adapters_dir", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
+              help="Also hold the adapters of `tinycompress adapt -o DIR` (MODEL is then DIR/base.tflite).")
 @_calibration_option
 @_compression_options
 @_kernel_options
 @_timeout_option
 def flash(model: Path, board: Board, output: Path | None, data: Path | None, count: int, upload_port: str | None,
-          no_upload: bool, json_path: Path | None, calibration: Path | None, compress, rank, energy, train,
-          epochs, embedding, vocab, kernels, cmsis_nn_dir, timeout: float | None):
+          no_upload: bool, json_path: Path | None, adapters_dir: Path | None, calibration: Path | None,
+          compress, rank, energy, train, epochs, embedding, vocab, kernels, cmsis_nn_dir,
+          timeout: float | None):
     """Write a PlatformIO project for MODEL and run `pio run -t upload`.
 
     For an emulated board the upload runs the firmware in QEMU, offline, and fails unless every
@@ -507,18 +510,25 @@ def flash(model: Path, board: Board, output: Path | None, data: Path | None, cou
           --data examples/digits/digits_test.npz
       tinycompress flash examples/digits/digits_cnn.tflite --board nucleo-l4r5zi --upload-port /dev/ttyACM0
       pio device monitor -d build/digits_cnn-nucleo-l4r5zi -b 115200
+      tinycompress flash build/adapters/base.tflite --adapters build/adapters --board mps2-an386
     """
     from .pipeline import flash_model
     from .analysis.report import format_table
     target = board
     output = output or Path("build") / f"{Path(model).stem}-{target.name}"
-    _check_paths(output, {"--json": json_path}, model, data, calibration, train, vocab)
+    _check_paths(output, {"--json": json_path}, model, data, calibration, train, vocab,
+                 extra={"--adapters": adapters_dir})
+    changes = compress or rank or energy or embedding or train or kernels != "tinycompress"
+    if adapters_dir is not None and changes:
+        raise TinyCompressError("--adapters takes the base as adapt quantized it: give no compression, "
+                                "training or --kernels option with it")
     with claim(output):
         result = flash_model(model, target, output, data=data, count=count, calibration=calibration,
                              compression=_compression(compress, rank, energy, train, epochs, embedding,
                                                       vocab, data),
                              upload=not no_upload,
-                             upload_port=upload_port, cmsis_nn=_cmsis_nn(kernels, cmsis_nn_dir), timeout=timeout)
+                             upload_port=upload_port, cmsis_nn=_cmsis_nn(kernels, cmsis_nn_dir),
+                             timeout=timeout, adapters=adapters_dir)
     quiet = json_path is not None and str(json_path) == "-"
     if result.report is not None:
         _emit(result.report, json_path)

@@ -375,13 +375,19 @@ class VerificationError(TinyCompressError):
 def flash_model(model: Path, board: Board, out: Path, data: Path | None = None, count: int = 10,
                 calibration: Path | None = None, compression: Compression | None = None,
                 upload: bool = True, upload_port: str | None = None, cmsis_nn: Path | None = None,
-                timeout: float | None = None):
+                timeout: float | None = None, adapters: Path | None = None):
     """Write the PlatformIO project into `out`, link it with the Debian toolchain, then build and upload it
-    with PlatformIO: into QEMU for an emulated board (checked against TFLite Micro), or to the real board."""
+    with PlatformIO: into QEMU for an emulated board (checked against TFLite Micro), or to the real board.
+    With `adapters` (the directory of `tinycompress adapt`), the firmware also holds its adapters; the
+    test inputs run on the base alone."""
     from .target.flash import FlashResult, environments, flash_report, link_serial, run_platformio, write_platformio_project
     from .frontend.reference import tflm_outputs
 
     graph = load_model(model, calibration, compression)
+    code = None
+    if adapters is not None:
+        from .adapt import load_adapters
+        code = load_adapters(adapters, graph, board)
     inputs, _ = load_inputs(data, graph, count)
     inputs = inputs[:count]
     expected = tflm_outputs(graph.source, inputs)
@@ -392,7 +398,8 @@ def flash_model(model: Path, board: Board, out: Path, data: Path | None = None, 
         write_platformio_project(project, inputs, expected, source, timeout)
         sizes["link"] = link_serial(project)     # refuses, with both numbers, a model that does not fit
 
-    project = compile_graph(graph, board, out, Path(model).name, serial=True, finish=finish, cmsis_nn=cmsis_nn)
+    project = compile_graph(graph, board, out, Path(model).name, serial=True, finish=finish,
+                            cmsis_nn=cmsis_nn, adapters=code)
     env = environments(board)[0]
     result = FlashResult(project, env.name, sizes["link"])
     if env.emulated:

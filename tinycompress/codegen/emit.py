@@ -6,7 +6,7 @@ C initializers for the parameter structs and rows of constants for the arrays.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
@@ -48,6 +48,7 @@ class Project:
     plan: ArenaPlan
     board: Board
     cmsis_nn: Path | None = None     # the CMSIS-NN checkout the layers it supports call
+    adapted_calls: list[KernelCall] = field(default_factory=list)   # the adapted path's (adapters.py)
 
     @property
     def weight_symbols(self) -> list[str]:
@@ -210,7 +211,7 @@ def emit_project(graph: Graph, calls: list[KernelCall], plan: ArenaPlan, board: 
         (out / "generate.c").write_text(env.get_template("generate.c.j2").render(
             banner=values["banner"], last_only=bool(generation["last_only"]), **fields))
     _copy_runtime(out / "firmware", kernel_files, cmsis_nn is not None)
-    return Project(out, graph, calls, plan, board, cmsis_nn)
+    return Project(out, graph, calls, plan, board, cmsis_nn, every_call[len(calls):])
 
 
 def cache_fields(generation: dict, graph: Graph) -> dict:

@@ -85,7 +85,8 @@ def train_adapter(model, x: np.ndarray, y: np.ndarray, epochs: int, seed: int = 
     k = keras()
     k.utils.set_random_seed(seed)
     last = model.layers[-1]
-    softmax = isinstance(last, k.layers.Softmax) or getattr(last, "activation", None) is k.activations.softmax
+    activation = getattr(last, "activation", None)
+    softmax = isinstance(last, k.layers.Softmax) or activation is k.activations.softmax
     model.compile(optimizer=k.optimizers.Adam(learning_rate),
                   loss=k.losses.SparseCategoricalCrossentropy(from_logits=not softmax))
     model.fit(x, y, epochs=epochs, batch_size=32, verbose=0, shuffle=True)

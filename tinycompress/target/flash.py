@@ -131,8 +131,9 @@ def write_platformio_project(project: Project, inputs: np.ndarray, expected: np.
         render["tc_console_config.h"] = ("tc_console_config.h.j2", dict(console=board.console))
     envs = environments(board)
     pio = "platformio/"
+    kernels = sorted({cmsis_nn.kernel_source(c) for c in project.calls + project.adapted_calls})
     render["platformio.ini"] = (pio + "platformio.ini.j2", dict(
-        envs=envs, kernel_sources=sorted({cmsis_nn.kernel_source(c) for c in project.calls}),
+        envs=envs, kernel_sources=kernels,
         serial_sources=runtime_paths(SERIAL_SOURCES), cmsis_nn=project.cmsis_nn is not None))
     if project.cmsis_nn is not None:
         render["platformio/cmsis-nn/library.json"] = (pio + "cmsis-nn-library.json.j2",
