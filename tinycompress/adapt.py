@@ -130,7 +130,7 @@ def adapt(base_path: Path, tasks: list[tuple[str, Path]], rank: int, layer_names
     for name, _ in tasks:
         x, y = data[name]
         student = lora.train_adapter(lora.adapted_model(model, layers, rank), x, y, epochs)
-        host = lora.float_accuracy(student, *eval_data[name]) if name in eval_data else None
+        host = round(lora.float_accuracy(student, *eval_data[name]), 4) if name in eval_data else None
         tflite = quantize.keras_to_int8_tflite(student, calibration_x)
         graph = read_tflite(tflite, name=f"{base_path.stem}_{name}")
         results.append(TaskResult(name, tflite, slots.lower_graph(graph, board, adapted=True), host))
