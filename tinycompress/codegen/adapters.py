@@ -18,8 +18,10 @@ A slot is a header then the payload, little-endian:
            f32 and zero point i32 (its quantization)
     36 + 16L  4  CRC-32 (IEEE) of the header before it and of the payload
 
-The payload holds the slot calls' items at 4-byte aligned offsets: each scalar parameter as an int32 word,
-each array in its C type.
+The payload holds the slot calls' items at 4-byte aligned offsets: each scalar parameter that quantization
+decides as an int32 word, each array in its C type. The parameters that shapes decide (STRUCTURAL: sizes,
+depths, broadcast strides, flags) are compiled in; the layout, and so its CRC, records their values, so an
+image of a graph that differs in them is refused.
 """
 from __future__ import annotations
 
@@ -70,6 +72,15 @@ class Item:
         return self.count * _itemsize(self.ctype)
 
 
+# Parameters that the shapes decide, not the quantization: compiled into the adapted path, not in a slot.
+STRUCTURAL = frozenset({"batches", "input_depth", "output_depth", "per_channel", "dsp_pairs", "size", "rows",
+                        "depth", "subtract", "left_shift"})
+
+
+def _structural(path: str) -> bool:
+    return path.startswith("broadcast") or path.rsplit(".", 1)[-1] in STRUCTURAL
+
+
 @dataclass
 class Layout:
     """Where each slot call's values lie in the payload, and the adapters' shapes."""
@@ -79,6 +90,7 @@ class Layout:
     layers: list[tuple[int, int, int, int]]   # per adapter: (A's call, B's call, ADD's call, 0)
     shapes: list[tuple[int, int, int]]        # per adapter: input width, rank, output width
     payload_bytes: int
+    constants: list[tuple[int, str, int]] = field(default_factory=list)   # (call, path, value): STRUCTURAL
 
     @property
     def header_bytes(self) -> int:
@@ -100,7 +112,7 @@ class Layout:
         return {"items": [[i.call, i.path, i.kind, i.ctype, i.count, i.offset] for i in self.items],
                 "slot_calls": self.slot_calls, "shared": self.shared,
                 "layers": [list(x) for x in self.layers], "shapes": [list(s) for s in self.shapes],
-                "payload_bytes": self.payload_bytes}
+                "payload_bytes": self.payload_bytes, "constants": [list(c) for c in self.constants]}
 
     @property
     def crc(self) -> int:
@@ -113,7 +125,8 @@ class Layout:
             shared = {str(k): str(v) for k, v in d["shared"].items()}
             return cls(items, [int(i) for i in d["slot_calls"]], shared,
                        [tuple(int(v) for v in x) for x in d["layers"]],
-                       [tuple(int(v) for v in s) for s in d["shapes"]], int(d["payload_bytes"]))
+                       [tuple(int(v) for v in s) for s in d["shapes"]], int(d["payload_bytes"]),
+                       [(int(c), str(p), int(v)) for c, p, v in d["constants"]])
         except (KeyError, TypeError, ValueError):
             raise TinyCompressError("the adapters' slot layout in adapters.json is malformed") from None
 
@@ -192,11 +205,14 @@ def _shared_role(call: KernelCall, path: str, value) -> str | None:
 
 def make_layout(task: Lowered) -> Layout:
     """The payload's layout from one task's lowered graph (every task has the same)."""
-    items, shared, offset = [], {}, 0
+    items, shared, constants, offset = [], {}, [], 0
     for i in task.slots:
         call = task.calls[i]
         arrays = {a.name: a for a in call.arrays}
         for path, value in leaves(call.params):
+            if _is_int(value) and _structural(path):
+                constants.append((i, path, int(value)))
+                continue
             if _is_int(value):
                 items.append(Item(i, path, "word", "int32_t", 1, offset))
             elif isinstance(value, str) and value in arrays:
@@ -225,7 +241,7 @@ def make_layout(task: Lowered) -> Layout:
         raise TinyCompressError("an adapter's width does not fit the slot header (1 to 65535)")
     if len({s[1] for s in shapes}) != 1:
         raise TinyCompressError("the adapters' layers have different ranks")
-    return Layout(items, list(task.slots), shared, layers, shapes, offset)
+    return Layout(items, list(task.slots), shared, layers, shapes, offset, constants)
 
 
 def _consumer(task: Lowered, index: int, wanted, through_reshape: bool = False) -> int:
@@ -295,6 +311,10 @@ def _same_array(a: ConstArray, b: ConstArray) -> bool:
 def payload(task: Lowered, layout: Layout) -> bytes:
     """The payload of one task's slot: its slot calls' values at the layout's offsets."""
     out = bytearray(layout.payload_bytes)
+    for index, path, value in layout.constants:
+        if int(_get(task.calls[index].params, path)) != value:
+            raise TinyCompressError(f"layer {task.calls[index].layer.name}: {path} differs from the "
+                                    "firmware's; the adapter does not fit it")
     for item in layout.items:
         call = task.calls[item.call]
         value = _get(call.params, item.path)
@@ -359,6 +379,7 @@ def render_params(call: KernelCall, index: int, layout: Layout, symbols: dict[st
     """A slot call's parameter struct as a C compound-literal body reading the payload `p`: words with
     tc_adapter_word(p, OFFSET), slot arrays as p + OFFSET, the base's arrays by their symbols."""
     at = {item.path: item for item in layout.items if item.call == index}
+    compiled = {path for call_index, path, _ in layout.constants if call_index == index}
 
     def render(value, path: str, depth: int) -> str:
         pad = "    " * (depth + 1)
@@ -369,6 +390,8 @@ def render_params(call: KernelCall, index: int, layout: Layout, symbols: dict[st
         if isinstance(value, (list, tuple)):
             return "{" + ", ".join(render(v, f"{path}[{i}]", depth) for i, v in enumerate(value)) + "}"
         item = at.get(path)
+        if path in compiled:
+            return _c_value(value)
         if item is not None and item.kind == "word":
             return f"tc_adapter_word(p, {item.offset})"
         if item is not None:
