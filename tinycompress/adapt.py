@@ -66,7 +66,7 @@ class AdaptResult:
             "adapters": [{"name": t.name, "rank": self.rank, "flash": {"weights": len(t.image)},
                           "firmware": t.firmware, "host_float": t.host_float, "bit_exact": t.bit_exact,
                           "instructions": t.instructions, "inferences": t.inferences,
-                          "stack_peak": t.stack_peak,
+                          "stack_peak": t.stack_peak, "output": _quantization(t.lowered.graph),
                           "image": f"{t.name}.bin", "tflite": f"{t.name}.tflite"} for t in self.tasks],
             "adapted_path_constants": self.adapted_constants,
             "arena": self.arena,
@@ -76,6 +76,11 @@ class AdaptResult:
                       "layout": layout.description()},
         }
         return json.dumps(document, indent=2)
+
+
+def _quantization(graph) -> dict | None:
+    out = graph.output_tensor()
+    return {"scale": float(out.scale[0]), "zero_point": int(out.zero_point[0])} if out.quantized else None
 
 
 def parse_pairs(values: tuple[str, ...], flag: str) -> list[tuple[str, Path]]:

@@ -426,6 +426,7 @@ class AdapterCode:
     input_offset: int                          # the adapted plan's input and output, against the base's
     output_offset: int
     base_arena: int = 0                        # the base alone's arena, for the comment
+    outputs: list[tuple[float, int]] = field(default_factory=list)   # each adapter's output quantization
 
 
 def adapter_code(base: Lowered, tasks: list[Lowered], names: list[str], layout: Layout) -> AdapterCode:
@@ -463,5 +464,7 @@ def adapter_code(base: Lowered, tasks: list[Lowered], names: list[str], layout: 
                         "init": init})
     images = [image(task, layout, name) for task, name in zip(tasks, names)]
     g = first.graph
+    outputs = [(float(t.graph.output_tensor().scale[0]), int(t.graph.output_tensor().zero_point[0]))
+               if t.graph.output_tensor().quantized else (0.0, 0) for t in tasks]
     return AdapterCode(names, images, layout, first, arrays, structs, layout.slot_bytes,
-                       first.plan.offsets[g.inputs[0]], first.plan.offsets[g.outputs[0]])
+                       first.plan.offsets[g.inputs[0]], first.plan.offsets[g.outputs[0]], outputs=outputs)
