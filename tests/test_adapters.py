@@ -167,7 +167,7 @@ def test_adapt_refuses_bad_requests(task_data, tmp_path):
     assert_one_line_error(tc("adapt", keras, "--task", f"bad name!={task_data['digits']}", "--rank", 4,
                              *common), "task name")
     assert_one_line_error(tc("adapt", keras, "--task", f"a={task_data['digits']}", "--rank", 4,
-                             "--layers", "nope", *common), "no Dense layer nope")
+                             "--layers", "nope", *common), "no Dense or Conv2D layer nope")
     assert_one_line_error(tc("adapt", keras, "--task", f"a={task_data['digits']}", "--rank", 10,
                              "--layers", "dense_2", *common), "--rank 10")
     assert_one_line_error(tc("adapt", keras, "--task", f"a={task_data['digits']}", "--eval",
@@ -198,3 +198,29 @@ def test_flash_puts_the_base_and_its_adapters_on_a_board(adapted, zoo, tmp_path)
     other, _ = zoo("digits_cnn")
     assert_one_line_error(tc("flash", other, "--adapters", out, "--board", "mps2-an386", "--no-upload",
                              "-o", tmp_path / "other"), "base.tflite")
+
+
+@pytest.mark.slow
+@needs_emulator
+def test_conv2d_adapters_are_bit_exact(zoo, tmp_path):
+    """Adapters on a 3x3 and a 1x1 Conv2D of the digits CNN (a k x k convolution to r channels, then a 1x1
+    one): every layer after them, depthwise convolution and poolings included, takes its parameters from the
+    slot, and the firmware still equals TFLite Micro on each task's .tflite."""
+    model, _ = zoo("digits_cnn")
+    train = np.load(Path(model).with_name("digits_cnn_train.npz"))
+    x, y = train["x"][:400], train["y"][:400]
+    files = []
+    for name, shift in TASKS.items():
+        files.append(tmp_path / f"{name}.npz")
+        np.savez(files[-1], x=x, y=(y + shift) % 10)
+    np.savez(tmp_path / "calibration.npz", x=x)
+    out = tmp_path / "project"
+    proc = tc("adapt", Path(model).with_suffix(".keras"), "--task", f"digits={files[0]}", "--task",
+              f"shifted={files[1]}", "--rank", 2, "--layers", "conv1,pointwise", "--epochs", 2,
+              "--calibration", tmp_path / "calibration.npz", "--board", "mps2-an386", "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "adapters.json").read_text())
+    assert report["layers"] == ["conv1", "pointwise"] and report["base"]["bit_exact"] is True
+    assert [a["bit_exact"] for a in report["adapters"]] == [True, True]
+    assert [a["inferences"] for a in report["adapters"]] == [100, 100]
+    assert [s[1] for s in report["slots"]["layout"]["shapes"]] == [2, 2]

@@ -550,7 +550,8 @@ def flash(model: Path, board: Board, output: Path | None, data: Path | None, cou
               help="A task: its name (letters, digits, '_', '-'; at most 15) and its training data, "
                    "samples 'x' and class labels 'y'. Repeat for each task.")
 @click.option("--rank", required=True, type=click.IntRange(min=1), metavar="R", help="The adapters' rank.")
-@click.option("--layers", metavar="L1,L2", help="The Dense layers to adapt [default: every Dense layer].")
+@click.option("--layers", metavar="L1,L2",
+              help="The Dense or Conv2D layers to adapt [default: every Dense layer].")
 @click.option("--epochs", default=30, show_default=True, type=click.IntRange(min=1),
               help="Training epochs of each adapter.")
 @click.option("--eval", "evals", multiple=True, metavar="NAME=EVAL.npz",

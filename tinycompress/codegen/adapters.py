@@ -72,13 +72,18 @@ class Item:
         return self.count * _itemsize(self.ctype)
 
 
+WEIGHTED = ("FULLY_CONNECTED", "CONV_2D")
+KERNELS = ("tc_fully_connected_s8", "tc_conv2d_s8")
+
 # Parameters that the shapes decide, not the quantization: compiled into the adapted path, not in a slot.
 STRUCTURAL = frozenset({"batches", "input_depth", "output_depth", "per_channel", "dsp_pairs", "size", "rows",
-                        "depth", "subtract", "left_shift"})
+                        "depth", "subtract", "left_shift", "stride_h", "stride_w", "dilation_h",
+                        "dilation_w", "pad_top", "pad_left"})
 
 
 def _structural(path: str) -> bool:
-    return path.startswith("broadcast") or path.rsplit(".", 1)[-1] in STRUCTURAL
+    return path.startswith(("broadcast", "input[", "filter[", "output[")) or \
+        path.rsplit(".", 1)[-1] in STRUCTURAL
 
 
 @dataclass
@@ -153,7 +158,7 @@ def slot_calls(graph: Graph) -> list[int]:
             continue
         for t in graph.layers[i].inputs:
             p = producer.get(t)
-            if p is not None and p not in slots and graph.layers[p].op == "FULLY_CONNECTED":
+            if p is not None and p not in slots and graph.layers[p].op in WEIGHTED:
                 slots.append(p)
     return sorted(slots)
 
@@ -229,19 +234,25 @@ def make_layout(task: Lowered) -> Layout:
         call = task.calls[i]
         if not A_LAYER.search(call.layer.name):
             continue
-        if call.function != "tc_fully_connected_s8":
+        if call.function not in KERNELS:
             raise TinyCompressError(f"adapter layer {call.layer.name} is {call.layer.op}, not a plain int8 "
-                                    "FULLY_CONNECTED")
-        b = _consumer(task, i, lambda c: c.function == "tc_fully_connected_s8")
+                                    "FULLY_CONNECTED or CONV_2D")
+        b = _consumer(task, i, lambda c: c.function == call.function)
         add = _consumer(task, b, lambda c: c.function == "tc_add_s8", through_reshape=True)
         layers.append((i, b, add, 0))
-        shapes.append((int(call.params["input_depth"]), int(call.params["output_depth"]),
-                       int(task.calls[b].params["output_depth"])))
+        shapes.append((_depth(call, "input"), _depth(call, "output"), _depth(task.calls[b], "output")))
     if any(not 0 < v < 2 ** 16 for s in shapes for v in s):
         raise TinyCompressError("an adapter's width does not fit the slot header (1 to 65535)")
     if len({s[1] for s in shapes}) != 1:
         raise TinyCompressError("the adapters' layers have different ranks")
     return Layout(items, list(task.slots), shared, layers, shapes, offset, constants)
+
+
+def _depth(call: KernelCall, side: str) -> int:
+    """A FULLY_CONNECTED's or CONV_2D's input or output channels."""
+    if call.function == "tc_fully_connected_s8":
+        return int(call.params[f"{side}_depth"])
+    return int(call.params[side][-1])
 
 
 def _consumer(task: Lowered, index: int, wanted, through_reshape: bool = False) -> int:

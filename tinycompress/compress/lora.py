@@ -1,8 +1,10 @@
-"""Low-rank adapters (LoRA) on a frozen Keras base: h = W0 x + B (A x) on chosen Dense layers.
+"""Low-rank adapters (LoRA) on a frozen Keras base: h = W0 x + B (A x) on chosen Dense and Conv2D layers.
 
 Each adapted Dense layer `L` (kernel W0, m x n) becomes, under the same name, Dense(n) with W0 and the bias
 but no activation, beside the branch `L_lora_a` (Dense(r), no bias: A) -> `L_lora_b` (Dense(n), no bias: B),
-the two summed by `L_lora_add` (an Add, which TFLiteConverter fuses with the layer's activation). The base's
+the two summed by `L_lora_add` (an Add, which TFLiteConverter fuses with the layer's activation). A Conv2D
+k x k to n channels likewise: A is a k x k convolution to r channels (the layer's strides, padding and
+dilation), B a 1x1 convolution to n. The base's
 weights stay frozen; only A and B train. B starts at zero, so an untrained adapter is the base itself.
 Every task's adapted model has the same layers and names, so their int8 graphs have the same structure
 (codegen/adapters.py relies on it to share the base and swap the adapters' parameters).
@@ -15,22 +17,31 @@ from ..errors import TinyCompressError
 from .keras_graph import keras, layer_graph, rebuild
 
 def dense_layers(model) -> list[str]:
-    """The names of the model's Dense layers, in call order: what `--layers` may name."""
+    """The names of the model's Dense layers, in call order."""
     k = keras()
     return [layer.name for layer in layer_graph(model).layers if isinstance(layer, k.layers.Dense)]
 
 
+def adaptable_layers(model) -> list[str]:
+    """What `--layers` may name: the Dense layers and the plain Conv2D layers (one group), in call order."""
+    k = keras()
+    return [layer.name for layer in layer_graph(model).layers if isinstance(layer, k.layers.Dense) or
+            (type(layer) is k.layers.Conv2D and layer.groups == 1)]
+
+
 def choose_layers(model, names: list[str] | None) -> list[str]:
-    """The Dense layers to adapt: `names` (checked), or every Dense layer."""
-    present = dense_layers(model)
-    if not present:
-        raise TinyCompressError(f"{model.name} has no Dense layer to adapt")
+    """The layers to adapt: `names` (checked: Dense or Conv2D), or every Dense layer."""
     if names is None:
+        present = dense_layers(model)
+        if not present:
+            raise TinyCompressError(f"{model.name} has no Dense layer to adapt; name Conv2D layers with "
+                                    "--layers")
         return present
+    present = adaptable_layers(model)
     unknown = [n for n in names if n not in present]
     if unknown:
-        raise TinyCompressError(f"--layers: the model has no Dense layer {', '.join(unknown)} (its Dense "
-                                f"layers: {', '.join(present)})")
+        raise TinyCompressError(f"--layers: the model has no Dense or Conv2D layer {', '.join(unknown)} (it "
+                                f"has {', '.join(present) or 'none'})")
     if len(set(names)) != len(names):
         raise TinyCompressError("--layers: a layer is named twice")
     return [n for n in present if n in names]
@@ -40,7 +51,7 @@ def check_rank(model, layers: list[str], rank: int) -> None:
     """A rank below each adapted layer's width (else the adapter is no smaller than a new layer)."""
     shapes = {layer.name: tuple(layer.kernel.shape) for layer in model.layers if layer.name in layers}
     for name in layers:
-        m, n = shapes[name]
+        m, n = int(np.prod(shapes[name][:-1])), shapes[name][-1]
         if not 1 <= rank < min(m, n):
             raise TinyCompressError(f"--rank {rank}: layer {name} is {m}x{n}; the rank must be at least 1 "
                                     f"and below {min(m, n)}")
@@ -60,14 +71,22 @@ def adapted_model(base, layers: list[str], rank: int, seed: int = 0):
 
         def build(x):
             kernel, *bias = layer.get_weights()
-            m, n = kernel.shape
-            core = k.layers.Dense(n, use_bias=bool(bias), name=name, trainable=False)
-            a = k.layers.Dense(rank, use_bias=False, name=f"{name}_lora_a")
-            b = k.layers.Dense(n, use_bias=False, name=f"{name}_lora_b")
+            m, n = int(np.prod(kernel.shape[:-1])), kernel.shape[-1]
+            if isinstance(layer, k.layers.Dense):
+                core = k.layers.Dense(n, use_bias=bool(bias), name=name, trainable=False)
+                a = k.layers.Dense(rank, use_bias=False, name=f"{name}_lora_a")
+                b = k.layers.Dense(n, use_bias=False, name=f"{name}_lora_b")
+            else:
+                window = {key: config[key] for key in ("strides", "padding", "dilation_rate")}
+                core = k.layers.Conv2D(n, kernel.shape[:2], use_bias=bool(bias), name=name, trainable=False,
+                                       **window)
+                a = k.layers.Conv2D(rank, kernel.shape[:2], use_bias=False, name=f"{name}_lora_a", **window)
+                b = k.layers.Conv2D(n, 1, use_bias=False, name=f"{name}_lora_b")
             h = k.layers.Add(name=f"{name}_lora_add")([core(x), b(a(x))])
             core.set_weights([kernel, *bias])
-            a.set_weights([(rng.standard_normal((m, rank)) * np.sqrt(2.0 / m)).astype(np.float32)])
-            b.set_weights([np.zeros((rank, n), np.float32)])
+            a_shape = kernel.shape[:-1] + (rank,)
+            a.set_weights([(rng.standard_normal(a_shape) * np.sqrt(2.0 / m)).astype(np.float32)])
+            b.set_weights([np.zeros(b.kernel.shape, np.float32)])
             if activation != "linear":
                 h = k.layers.Activation(activation, name=f"{name}_lora_act")(h)
             return h
