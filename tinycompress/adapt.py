@@ -111,7 +111,7 @@ def adapt(base_path: Path, tasks: list[tuple[str, Path]], rank: int, layer_names
     from .compress import lora
     from .frontend import quantize
     from .frontend.load import read_tflite
-    from .pipeline import KERAS_SUFFIXES, Compression, apply_plan, compile_graph, load_inputs
+    from .pipeline import KERAS_SUFFIXES, Compression, apply_plan, compile_graph
     if not tasks:
         raise TinyCompressError("give at least one --task NAME=TRAIN.npz")
     if len(tasks) > slots.MAX_ADAPTERS:
@@ -146,8 +146,8 @@ def adapt(base_path: Path, tasks: list[tuple[str, Path]], rank: int, layer_names
     layout = slots.make_layout(first)
     code = slots.adapter_code(base, [t.lowered for t in results], [t.name for t in results], layout)
     code.base_arena = base.plan.size
-    for task, data_ in zip(results, code.images):
-        task.image = data_
+    for task, image in zip(results, code.images):
+        task.image = image
 
     def finish(project) -> None:
         d = project.directory
@@ -161,7 +161,7 @@ def adapt(base_path: Path, tasks: list[tuple[str, Path]], rank: int, layer_names
                          tasks=results, layout=layout,
                          adapted_constants=sum(a.nbytes for _, a in code.arrays),
                          arena={"base": base.plan.size, "adapted": first.plan.size})
-    _measure(project, base, result, evals, tasks, timeout, load_inputs)
+    _measure(project, base, result, evals, tasks, timeout)
     return result
 
 
@@ -175,13 +175,13 @@ def _check_io(base, task) -> None:
         raise TinyCompressError("the adapted model's output differs in size from the base's")
 
 
-def _measure(project, base, result: AdaptResult, evals, tasks, timeout, load_inputs) -> None:
+def _measure(project, base, result: AdaptResult, evals, tasks, timeout) -> None:
     """Build once; run the base and every adapter in QEMU on their evaluation data, each checked against
-    TFLite Micro on its own .tflite."""
+    TFLite Micro on its own .tflite. The base runs on every task's data (its instructions: their mean)."""
     from .frontend.reference import tflm_outputs
     from .target.build import build
     from .target.elfsize import elf_sizes
-    from .pipeline import predicted_classes
+    from .pipeline import load_inputs, predicted_classes
     elf = build(project)
     sizes = elf_sizes(elf)
     result.flash_total = sizes.flash
@@ -194,21 +194,22 @@ def _measure(project, base, result: AdaptResult, evals, tasks, timeout, load_inp
         if name not in eval_paths:
             x, y = x[:VERIFY_SAMPLES], None
         inputs[name] = (x, y)
-    base_exact = True
+    base_exact, ticks, stack = True, [], 0
     for name, (x, y) in inputs.items():
         run = run_adapter(elf, result.board, x, base.graph.output_tensor().nbytes, -1, timeout)
         base_exact &= bool((tflm_outputs(base.graph.source, x) == run.outputs).all())
         if y is not None:
             result.base_firmware[name] = _accuracy(predicted_classes(base.graph, run.outputs), y)
-        result.base_instructions = _instructions(result.board, run)
-        result.base_stack_peak = run.stack_peak
-    result.base_bit_exact = base_exact
+        ticks.append(run.ticks)
+        stack = max(stack, run.stack_peak)
+    result.base_bit_exact, result.base_stack_peak = base_exact, stack
+    result.base_instructions = _instructions(result.board, np.concatenate(ticks))
     for index, task in enumerate(result.tasks):
         x, y = inputs[task.name]
         run = run_adapter(elf, result.board, x, base.graph.output_tensor().nbytes, index, timeout)
         task.bit_exact = bool((tflm_outputs(task.tflite, x) == run.outputs).all())
         task.inferences = len(x)
-        task.instructions = _instructions(result.board, run)
+        task.instructions = _instructions(result.board, run.ticks)
         task.stack_peak = run.stack_peak
         if y is not None:
             task.firmware = _accuracy(predicted_classes(task.lowered.graph, run.outputs), y)
@@ -218,10 +219,11 @@ def _accuracy(predicted, labels) -> float | None:
     return None if predicted is None else round(float((predicted == labels).mean()), 4)
 
 
-def _instructions(board: Board, run) -> float | None:
-    if not len(run.ticks):
+def _instructions(board: Board, ticks: np.ndarray) -> float | None:
+    """The mean instructions per inference of the harness's ticks (total first, per layer after)."""
+    if not len(ticks):
         return None
-    return round(float(board.instructions(run.ticks.astype(np.float64))[:, 0].mean()), 1)
+    return round(float(board.instructions(ticks.astype(np.float64))[:, 0].mean()), 1)
 
 
 def run_adapter(elf: Path, board: Board, inputs: np.ndarray, output_bytes: int, index: int,
