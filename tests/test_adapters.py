@@ -194,6 +194,13 @@ def test_flash_puts_the_base_and_its_adapters_on_a_board(adapted, zoo, tmp_path)
         data = section.data()
     assert symbol_address(elf, "tc_adapter_slots") == section["sh_addr"]
     assert data == _slot_table(out, report, [(out / f"{n}.bin").read_bytes() for n in TASKS])
+    # the same firmware with the test inputs run on the `shifted` adapter, checked against shifted.tflite
+    proc = tc("flash", out / "base.tflite", "--adapters", out, "--adapter", "shifted", "--board",
+              "mps2-an386", "--count", 8, "-o", tmp_path / "pio-shifted", "--json", "-")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["verification"] == {"inferences": 8, "matching": 8}
+    log = (tmp_path / "pio-shifted" / "serial.log").read_text().splitlines()
+    assert "adapter 2" in log and "adapter_refused 0" in log
     # another model is not the adapters' base
     other, _ = zoo("digits_cnn")
     assert_one_line_error(tc("flash", other, "--adapters", out, "--board", "mps2-an386", "--no-upload",

@@ -489,12 +489,16 @@ def profile_functions_command(model: Path, board: Board, data: Path | None, inde
               metavar="FILE", help="Write the emulated run's report as JSON ('-' for stdout).")
 @click.option("--adapters", "adapters_dir", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
               help="Also hold the adapters of `tinycompress adapt -o DIR` (MODEL is then DIR/base.tflite).")
+@click.option("--adapter", metavar="NAME",
+              help="With --adapters: run the test inputs with this adapter selected (checked against "
+                   "DIR/NAME.tflite).")
 @_calibration_option
 @_compression_options
 @_kernel_options
 @_timeout_option
 def flash(model: Path, board: Board, output: Path | None, data: Path | None, count: int, upload_port: str | None,
-          no_upload: bool, json_path: Path | None, adapters_dir: Path | None, calibration: Path | None,
+          no_upload: bool, json_path: Path | None, adapters_dir: Path | None, adapter: str | None,
+          calibration: Path | None,
           compress, rank, energy, train, epochs, embedding, vocab, kernels, cmsis_nn_dir,
           timeout: float | None):
     """Write a PlatformIO project for MODEL and run `pio run -t upload`.
@@ -510,7 +514,8 @@ def flash(model: Path, board: Board, output: Path | None, data: Path | None, cou
           --data examples/digits/digits_test.npz
       tinycompress flash examples/digits/digits_cnn.tflite --board nucleo-l4r5zi --upload-port /dev/ttyACM0
       pio device monitor -d build/digits_cnn-nucleo-l4r5zi -b 115200
-      tinycompress flash build/adapters/base.tflite --adapters build/adapters --board mps2-an386
+      tinycompress flash build/adapters/base.tflite --adapters build/adapters --adapter shifted \\
+          --board mps2-an386
     """
     from .pipeline import flash_model
     from .analysis.report import format_table
@@ -528,7 +533,7 @@ def flash(model: Path, board: Board, output: Path | None, data: Path | None, cou
                                                       vocab, data),
                              upload=not no_upload,
                              upload_port=upload_port, cmsis_nn=_cmsis_nn(kernels, cmsis_nn_dir),
-                             timeout=timeout, adapters=adapters_dir)
+                             timeout=timeout, adapters=adapters_dir, adapter=adapter)
     quiet = json_path is not None and str(json_path) == "-"
     if result.report is not None:
         _emit(result.report, json_path)

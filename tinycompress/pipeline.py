@@ -375,27 +375,34 @@ class VerificationError(TinyCompressError):
 def flash_model(model: Path, board: Board, out: Path, data: Path | None = None, count: int = 10,
                 calibration: Path | None = None, compression: Compression | None = None,
                 upload: bool = True, upload_port: str | None = None, cmsis_nn: Path | None = None,
-                timeout: float | None = None, adapters: Path | None = None):
+                timeout: float | None = None, adapters: Path | None = None, adapter: str | None = None):
     """Write the PlatformIO project into `out`, link it with the Debian toolchain, then build and upload it
     with PlatformIO: into QEMU for an emulated board (checked against TFLite Micro), or to the real board.
     With `adapters` (the directory of `tinycompress adapt`), the firmware also holds its adapters; the
-    test inputs run on the base alone."""
+    test inputs run on the base alone, or with `adapter` (a name) selected, checked against its .tflite."""
     from .target.flash import FlashResult, environments, flash_report, link_serial, run_platformio, write_platformio_project
     from .frontend.reference import tflm_outputs
 
     graph = load_model(model, calibration, compression)
-    code = None
+    code, index, reference = None, None, graph.source
     if adapters is not None:
         from .adapt import load_adapters
         code = load_adapters(adapters, graph, board)
+    if adapter is not None:
+        if code is None or adapter not in code.names:
+            known = f" (it has {', '.join(code.names)})" if code is not None else ""
+            raise TinyCompressError(f"--adapter {adapter}: give --adapters DIR of an adapt run with that "
+                                    f"task{known}")
+        index = code.names.index(adapter)
+        reference = (Path(adapters) / f"{adapter}.tflite").read_bytes()
     inputs, _ = load_inputs(data, graph, count)
     inputs = inputs[:count]
-    expected = tflm_outputs(graph.source, inputs)
+    expected = tflm_outputs(reference, inputs)
     source = f"{len(inputs)} inputs from {Path(data).name}" if data else f"{len(inputs)} random inputs (seed 0)"
     sizes = {}
 
     def finish(project: Project) -> None:
-        write_platformio_project(project, inputs, expected, source, timeout)
+        write_platformio_project(project, inputs, expected, source, timeout, index)
         sizes["link"] = link_serial(project)     # refuses, with both numbers, a model that does not fit
 
     project = compile_graph(graph, board, out, Path(model).name, serial=True, finish=finish,

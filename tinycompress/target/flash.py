@@ -115,15 +115,17 @@ def environments(board: Board) -> list[Environment]:
 
 
 def write_platformio_project(project: Project, inputs: np.ndarray, expected: np.ndarray, source: str,
-                             timeout: float | None = None) -> None:
-    """Add the test inputs, the expected outputs and the PlatformIO files to an emitted C project."""
+                             timeout: float | None = None, adapter: int | None = None) -> None:
+    """Add the test inputs, the expected outputs and the PlatformIO files to an emitted C project; with
+    `adapter`, the harness selects that adapter slot first."""
     directory, board = project.directory, project.board
     env = _environment()
     banner = banner_text(board)
     common = dict(banner=f"/* {banner} */", banner_text=banner, baud=SERIAL_BAUD, board=board)
     rows = [c_rows(ConstArray("input", "int8_t", x, "")) for x in inputs]
     render = {
-        "test_inputs.h": ("test_inputs.h.j2", dict(count=len(inputs), input_bytes=inputs.shape[1])),
+        "test_inputs.h": ("test_inputs.h.j2", dict(count=len(inputs), input_bytes=inputs.shape[1],
+                                                    adapter=None if adapter is None else int(adapter))),
         "test_inputs.c": ("test_inputs.c.j2", dict(inputs=[_indent(r) for r in rows], source=source,
                                                     form=INPUT_FORMS[project.graph.input_tensor().dtype])),
     }
