@@ -155,10 +155,41 @@ def test_slot_update_and_corrupted_slot_in_qemu(adapted, task_data, tmp_path):
 
 
 @pytest.mark.slow
-def test_adapter_image_refuses_unknown_names(adapted, tmp_path):
+def test_slot_images_carry_their_header_and_crc(adapted):
+    import zlib
+
+    from tinycompress.codegen.adapters import read_header
+    out, report = adapted
+    for adapter in report["adapters"]:
+        image = (out / adapter["image"]).read_bytes()
+        header = read_header(image)
+        size = header["header_bytes"]
+        assert header["magic"] == b"TCAD" and header["version"] == report["slots"]["format_version"] == 1
+        assert header["layout"] == report["slots"]["layout_crc"] and header["name"] == adapter["name"]
+        assert (header["rank"], header["layers"]) == (4, 1) and size == report["slots"]["header_bytes"]
+        assert header["payload_bytes"] == report["slots"]["payload_bytes"] == len(image) - size
+        assert int.from_bytes(image[size - 4:size], "little") == zlib.crc32(image[:size - 4] + image[size:])
+
+
+@pytest.mark.slow
+def test_adapter_image_refuses_unknown_names_and_foreign_graphs(adapted, tmp_path):
+    import shutil
     out, _ = adapted
     assert_one_line_error(tc("adapter-image", out, "nope", "-o", tmp_path / "x.bin"), "no adapter 'nope'")
     assert_one_line_error(tc("adapter-image", tmp_path, "digits", "-o", tmp_path / "x.bin"), "adapters.json")
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in ("adapters.json", "base.tflite"):
+        shutil.copy(out / name, copy / name)
+    shutil.copy(out / "base.tflite", copy / "digits.tflite")     # a graph without the adapter
+    assert_one_line_error(tc("adapter-image", copy, "digits", "-o", tmp_path / "x.bin"), "no adapter layer")
+    assert not (tmp_path / "x.bin").exists()
+
+
+@pytest.mark.parametrize("command", ["adapt", "adapter-image"])
+def test_adapter_commands_have_help_with_an_example(command):
+    proc = tc(command, "--help")
+    assert proc.returncode == 0 and "Example" in proc.stdout
 
 
 def test_adapt_refuses_bad_requests(task_data, tmp_path):
