@@ -11,7 +11,8 @@ Every task's int8 graph has the same layers. Its calls split in two:
 A slot is a header then the payload, little-endian:
 
     0   4  magic "TCAD"           4   2  format version        6   2  header bytes (40 + 16 x layers)
-    8   4  layout: CRC-32 of the layout (the payload's items, offsets and the adapters' shapes)
+    8   4  layout: CRC-32 of the layout (the payload's items, offsets, the adapters' shapes, and a digest of
+           the base's part every adapter shares: an image made against another base is refused)
     12  4  payload bytes          16  2  rank                  18  2  adapted layers L
     20  16 the adapter's name (NUL-padded ASCII)
     36  16 per adapted layer: input width u16, rank u16, output width u16, 0 u16, the ADD's output scale
@@ -25,6 +26,7 @@ image of a graph that differs in them is refused.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import struct
@@ -96,6 +98,7 @@ class Layout:
     shapes: list[tuple[int, int, int]]        # per adapter: input width, rank, output width
     payload_bytes: int
     constants: list[tuple[int, str, int]] = field(default_factory=list)   # (call, path, value): STRUCTURAL
+    shared_digest: str = ""     # SHA-256 of what the slots rely on outside them (shared_digest())
 
     @property
     def header_bytes(self) -> int:
@@ -117,7 +120,8 @@ class Layout:
         return {"items": [[i.call, i.path, i.kind, i.ctype, i.count, i.offset] for i in self.items],
                 "slot_calls": self.slot_calls, "shared": self.shared,
                 "layers": [list(x) for x in self.layers], "shapes": [list(s) for s in self.shapes],
-                "payload_bytes": self.payload_bytes, "constants": [list(c) for c in self.constants]}
+                "payload_bytes": self.payload_bytes, "constants": [list(c) for c in self.constants],
+                "shared_digest": self.shared_digest}
 
     @property
     def crc(self) -> int:
@@ -131,7 +135,7 @@ class Layout:
             return cls(items, [int(i) for i in d["slot_calls"]], shared,
                        [tuple(int(v) for v in x) for x in d["layers"]],
                        [tuple(int(v) for v in s) for s in d["shapes"]], int(d["payload_bytes"]),
-                       [(int(c), str(p), int(v)) for c, p, v in d["constants"]])
+                       [(int(c), str(p), int(v)) for c, p, v in d["constants"]], str(d["shared_digest"]))
         except (KeyError, TypeError, ValueError):
             raise TinyCompressError("the adapters' slot layout in adapters.json is malformed") from None
 
@@ -245,7 +249,23 @@ def make_layout(task: Lowered) -> Layout:
         raise TinyCompressError("an adapter's width does not fit the slot header (1 to 65535)")
     if len({s[1] for s in shapes}) != 1:
         raise TinyCompressError("the adapters' layers have different ranks")
-    return Layout(items, list(task.slots), shared, layers, shapes, offset, constants)
+    return Layout(items, list(task.slots), shared, layers, shapes, offset, constants,
+                  shared_digest(task, shared))
+
+
+def shared_digest(task: Lowered, shared: dict[str, str]) -> str:
+    """SHA-256 of the adapted path's part outside the slots, in a form no board changes: each fixed call's
+    kernel, integer parameters and plain arrays, and the slot calls' shared arrays (W0)."""
+    digest = hashlib.sha256()
+    slots = set(task.slots)
+    for i, call in enumerate(task.calls):
+        arrays = [a for a in call.arrays if a.name in shared] if i in slots else call.arrays
+        if i not in slots:
+            ints = [(path, int(v)) for path, v in leaves(call.params) if _is_int(v) and path != "dsp_pairs"]
+            digest.update(repr((call.function, ints)).encode())
+        for array in arrays:
+            digest.update(array.ctype.encode() + np.ascontiguousarray(array.values, np.int64).tobytes())
+    return digest.hexdigest()
 
 
 def _depth(call: KernelCall, side: str) -> int:
