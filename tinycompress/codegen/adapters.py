@@ -4,9 +4,11 @@ adapter slots and their images.
 Every task's int8 graph has the same layers. Its calls split in two:
 - fixed calls: every call before the adapters' influence (it reads no tensor an adapter wrote and is no
   adapter's A): the same in every task, compiled as constants (and sharing the base's arrays);
-- slot calls: each adapter's A, B and ADD, and every call after them. Their scalar parameters and arrays
-  (but the base's own int8 weights W0, the same in every task) live in an adapter slot; selecting an adapter
-  checks its slot and fills the slot calls' parameter structs from it.
+- slot calls: each adapter's A, B and ADD, the FC(x; W0) or CONV_2D beside them (the converter gives it the
+  ADD's quantization), and every call after them. Their quantization parameters and arrays (but the base's
+  own int8 weights W0, the same in every task) live in an adapter slot; selecting an adapter checks its
+  slot (header and CRC-32), and each inference with it reads the slot calls' parameter structs from it onto
+  the stack (templates/model_adapters.c.j2).
 
 A slot is a header then the payload, little-endian:
 
