@@ -138,7 +138,8 @@ def test_slot_update_and_corrupted_slot_in_qemu(adapted, task_data, tmp_path):
     assert original.adapter == 0 and np.array_equal(original.outputs, expected["digits"])
     # shifted's image written into the digits slot: slot 0 now gives shifted's outputs, bit for bit
     updated = run_with(_slot_table(out, report, [shifted_image, images[1]]), 0)
-    assert updated.adapter == 0 and updated.adapter_refused == 0
+    assert updated.adapter == 0 and updated.adapter_refused == 0 and updated.adapter_name == "shifted"
+    assert original.adapter_name == "digits"
     assert np.array_equal(updated.outputs, expected["shifted"])
     # one payload byte flipped: refused by its CRC-32 (TC_ERROR_ADAPTER_CRC), the base runs alone
     corrupted = bytearray(shifted_image)

@@ -5,8 +5,9 @@
  * output to output.bin and writes profile.txt in the format of tc_report.h. A model whose file gave
  * float32 outputs also writes them, from its own tc_model_output_float, to output_float.bin.
  * A model with adapters (tinycompress adapt) first selects the adapter whose index (int32, -1 for the base)
- * adapter.bin holds, when there is one, and writes "adapter INDEX" and "adapter_refused CODE" (the negated
- * status of a refused slot, after which the base runs alone) to profile.txt.
+ * adapter.bin holds, when there is one, and writes "adapter INDEX + 1", "adapter_refused CODE" (the negated
+ * status of a refused slot, after which the base runs alone) and "adapter_name NAME" (the slot's own) to
+ * profile.txt.
  * Exit status 0 on success, 1 on an I/O or kernel error.
  */
 #include "model.h"
@@ -63,6 +64,11 @@ int main(void)
         const tc_status status = tc_model_select_adapter((int)adapter);
         tc_text_field(&profile, "adapter", (uint64_t)(tc_model_adapter() + 1));
         tc_text_field(&profile, "adapter_refused", (uint64_t)(-(int32_t)status));
+        if (status == TC_OK && adapter >= 0) {
+            tc_text_put(&profile, "adapter_name ");
+            tc_text_put(&profile, tc_model_adapter_slot_name((int)adapter));
+            tc_text_put(&profile, "\n");
+        }
     }
 #endif
 

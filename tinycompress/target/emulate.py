@@ -33,6 +33,7 @@ class RunResult:
     copy_ticks: np.ndarray | None = None      # (N,): the cached generation harness's copies per step
     adapter: int | None = None                # the adapter the harness selected (-1: the base alone)
     adapter_refused: int = 0                  # the negated status of a refused adapter slot (harness.c)
+    adapter_name: str | None = None           # the name in the selected slot's header
 
 
 def qemu_command(board: Board, elf: Path, extra: tuple[str, ...] = ()) -> list[str]:
@@ -106,17 +107,19 @@ PROFILE_FIELDS = ("inferences", "layers", "overhead", "stack_peak", "stack_size"
 
 def parse_profile(text: str) -> dict:
     """The harness's lines (firmware/runtime/tc_report.h); other lines, such as outputs, are skipped."""
-    fields, runs = {}, []
+    fields, runs, name = {}, [], None
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) > 2 and parts[0] == "run":
+        if len(parts) == 2 and parts[0] == "adapter_name":
+            name = parts[1]
+        elif len(parts) > 2 and parts[0] == "run":
             runs.append([int(v) for v in parts[2:]])
         elif len(parts) == 2 and parts[0] in PROFILE_FIELDS:
             fields[parts[0]] = int(parts[1])
     return dict(ticks=np.array(runs, np.int64), overhead=fields.get("overhead", 0),
                 stack_peak=fields.get("stack_peak", 0), stack_size=fields.get("stack_size", 0),
                 adapter=fields["adapter"] - 1 if "adapter" in fields else None,
-                adapter_refused=fields.get("adapter_refused", 0))
+                adapter_refused=fields.get("adapter_refused", 0), adapter_name=name)
 
 
 def run_generation(executable: Path, board: Board, prompt: np.ndarray, steps: int, vocab: int,
