@@ -193,17 +193,24 @@ def test_adapter_commands_have_help_with_an_example(command):
     assert proc.returncode == 0 and "Example" in proc.stdout
 
 
-def test_adapt_refuses_bad_requests(task_data, tmp_path):
+def test_adapt_refuses_bad_names_before_loading_the_model(task_data, tmp_path):
     keras, cal = task_data["keras"], task_data["calibration"]
     common = ["--calibration", cal, "--board", "mps2-an386", "-o", tmp_path / "out"]
     assert_one_line_error(tc("adapt", keras, "--task", f"bad name!={task_data['digits']}", "--rank", 4,
                              *common), "task name")
+    assert_one_line_error(tc("adapt", keras, "--task", f"a={task_data['digits']}", "--eval",
+                             f"b={task_data['digits']}", "--rank", 2, *common), "--eval b")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_adapt_refuses_unknown_layers_and_ranks_too_high(task_data, tmp_path):
+    keras, cal = task_data["keras"], task_data["calibration"]
+    common = ["--calibration", cal, "--board", "mps2-an386", "-o", tmp_path / "out"]
     assert_one_line_error(tc("adapt", keras, "--task", f"a={task_data['digits']}", "--rank", 4,
                              "--layers", "nope", *common), "no Dense or Conv2D layer nope")
     assert_one_line_error(tc("adapt", keras, "--task", f"a={task_data['digits']}", "--rank", 10,
                              "--layers", "dense_2", *common), "--rank 10")
-    assert_one_line_error(tc("adapt", keras, "--task", f"a={task_data['digits']}", "--eval",
-                             f"b={task_data['digits']}", "--rank", 2, *common), "--eval b")
     assert not (tmp_path / "out").exists()
 
 
