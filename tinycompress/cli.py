@@ -284,10 +284,11 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def _check_paths(output: Path | None, reports: dict, model: Path, data: Path | None = None,
-                 calibration: Path | None = None, train: Path | None = None, vocab: Path | None = None) -> None:
+                 calibration: Path | None = None, train: Path | None = None, vocab: Path | None = None,
+                 extra: dict[str, Path] | None = None) -> None:
     """Refuse outputs that would overwrite an input or each other (see outputs.check_paths)."""
     check_paths(output, reports, {"MODEL": model, "--data": data, "--calibration": calibration, "--train": train,
-                                  "--vocab": vocab})
+                                  "--vocab": vocab, **(extra or {})})
 
 
 def _size(text: str | None) -> int | None:
@@ -486,13 +487,20 @@ def profile_functions_command(model: Path, board: Board, data: Path | None, inde
                                                 "(a real board then needs no network).")
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
               metavar="FILE", help="Write the emulated run's report as JSON ('-' for stdout).")
+@click.option("--adapters", "adapters_dir", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
+              help="Also hold the adapters of `tinycompress adapt -o DIR` (MODEL is then DIR/base.tflite).")
+@click.option("--adapter", metavar="NAME",
+              help="With --adapters: run the test inputs with this adapter selected (checked against "
+                   "DIR/NAME.tflite).")
 @_calibration_option
 @_compression_options
 @_kernel_options
 @_timeout_option
 def flash(model: Path, board: Board, output: Path | None, data: Path | None, count: int, upload_port: str | None,
-          no_upload: bool, json_path: Path | None, calibration: Path | None, compress, rank, energy, train,
-          epochs, embedding, vocab, kernels, cmsis_nn_dir, timeout: float | None):
+          no_upload: bool, json_path: Path | None, adapters_dir: Path | None, adapter: str | None,
+          calibration: Path | None,
+          compress, rank, energy, train, epochs, embedding, vocab, kernels, cmsis_nn_dir,
+          timeout: float | None):
     """Write a PlatformIO project for MODEL and run `pio run -t upload`.
 
     For an emulated board the upload runs the firmware in QEMU, offline, and fails unless every
@@ -506,18 +514,26 @@ def flash(model: Path, board: Board, output: Path | None, data: Path | None, cou
           --data examples/digits/digits_test.npz
       tinycompress flash examples/digits/digits_cnn.tflite --board nucleo-l4r5zi --upload-port /dev/ttyACM0
       pio device monitor -d build/digits_cnn-nucleo-l4r5zi -b 115200
+      tinycompress flash build/adapters/base.tflite --adapters build/adapters --adapter shifted \\
+          --board mps2-an386
     """
     from .pipeline import flash_model
     from .analysis.report import format_table
     target = board
     output = output or Path("build") / f"{Path(model).stem}-{target.name}"
-    _check_paths(output, {"--json": json_path}, model, data, calibration, train, vocab)
+    _check_paths(output, {"--json": json_path}, model, data, calibration, train, vocab,
+                 extra={"--adapters": adapters_dir})
+    changes = compress or rank or energy or embedding or train or kernels != "tinycompress"
+    if adapters_dir is not None and changes:
+        raise TinyCompressError("--adapters takes the base as adapt quantized it: give no compression, "
+                                "training or --kernels option with it")
     with claim(output):
         result = flash_model(model, target, output, data=data, count=count, calibration=calibration,
                              compression=_compression(compress, rank, energy, train, epochs, embedding,
                                                       vocab, data),
                              upload=not no_upload,
-                             upload_port=upload_port, cmsis_nn=_cmsis_nn(kernels, cmsis_nn_dir), timeout=timeout)
+                             upload_port=upload_port, cmsis_nn=_cmsis_nn(kernels, cmsis_nn_dir),
+                             timeout=timeout, adapters=adapters_dir, adapter=adapter)
     quiet = json_path is not None and str(json_path) == "-"
     if result.report is not None:
         _emit(result.report, json_path)
@@ -531,6 +547,82 @@ def flash(model: Path, board: Board, output: Path | None, data: Path | None, cou
     elif not result.uploaded:
         click.echo(f"wrote {directory}; upload with: pio run -d {directory} -e {result.environment} -t upload",
                    err=True)
+
+
+@cli.command()
+@click.argument("model", type=MODEL)
+@click.option("--task", "tasks", multiple=True, required=True, metavar="NAME=TRAIN.npz",
+              help="A task: its name (letters, digits, '_', '-'; at most 15) and its training data, "
+                   "samples 'x' and class labels 'y'. Repeat for each task.")
+@click.option("--rank", required=True, type=click.IntRange(min=1), metavar="R", help="The adapters' rank.")
+@click.option("--layers", metavar="L1,L2",
+              help="The Dense or Conv2D layers to adapt [default: every Dense layer].")
+@click.option("--epochs", default=30, show_default=True, type=click.IntRange(min=1),
+              help="Training epochs of each adapter.")
+@click.option("--eval", "evals", multiple=True, metavar="NAME=EVAL.npz",
+              help="Held-out data of a task ('x', 'y'): the firmware's and the float model's accuracy.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+              metavar="FILE", help="Also write the report here ('-' for stdout); DIR/adapters.json always.")
+@click.option("--output", "-o", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Directory for the C project, adapters.json, each task's .tflite and slot image.")
+@_board_option
+@_calibration_option
+@_timeout_option
+def adapt(model: Path, tasks: tuple[str, ...], rank: int, layers: str | None, epochs: int,
+          evals: tuple[str, ...], json_path: Path | None, output: Path, board: Board,
+          calibration: Path | None, timeout: float | None):
+    """Train one low-rank adapter per task on a frozen Keras base and build one firmware with all of them.
+
+    Each adapted Dense layer runs as FC(x; W0) + FC(FC(x; A); B) with one int8 ADD; the base is quantized
+    once, each adapter's values go to a slot of the firmware's .tc_adapters section, and
+    tc_model_select_adapter(i) picks one (-1: the base alone). Every adapter runs in QEMU and is compared
+    with TFLite Micro on its task's .tflite; exits 4 on any difference.
+
+    \b
+    Example:
+      tinycompress adapt digits_mlp.keras --task digits=digits.npz --task shifted=shifted.npz \\
+          --rank 4 --layers dense_2 --calibration calib.npz --board mps2-an386 \\
+          --eval digits=digits_eval.npz --eval shifted=shifted_eval.npz -o build/adapters
+    """
+    from .adapt import adapt as run_adapt, check_results, format_table, parse_pairs
+    task_pairs, eval_pairs = parse_pairs(tasks, "--task"), parse_pairs(evals, "--eval")
+    if calibration is None:
+        raise TinyCompressError("give --calibration data.npz: the base and every adapter are quantized "
+                                "with it")
+    _check_paths(output, {"--json": json_path}, model, None, calibration, None, None,
+                 extra={f"--task {n}": p for n, p in task_pairs} | {f"--eval {n}": p for n, p in eval_pairs})
+    names = [n.strip() for n in layers.split(",")] if layers is not None else None
+    with claim(output):
+        result = run_adapt(model, task_pairs, rank, names, epochs, calibration,
+                           require_emulated(board, "adapt"), eval_pairs, output, timeout)
+        document = result.to_json()
+        write_file(output / "adapters.json", document + "\n")
+    if json_path is not None:
+        _write_text(json_path, document)
+    if json_path is None or str(json_path) != "-":
+        click.echo(format_table(result))
+    check_results(result)
+
+
+@cli.command("adapter-image")
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("name")
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              metavar="FILE.bin", help="Where to write the slot image.")
+def adapter_image_command(directory: Path, name: str, output: Path):
+    """Write adapter NAME of an `adapt` directory as one slot image (header, payload, CRC-32).
+
+    The image is made again from DIR/NAME.tflite with the firmware's slot layout (DIR/adapters.json); write
+    it over any slot of the firmware's .tc_adapters section (each slot is TC_ADAPTER_SLOT_BYTES).
+
+    \b
+    Example:
+      tinycompress adapter-image build/adapters shifted -o shifted.bin
+    """
+    from .adapt import adapter_image
+    data = adapter_image(directory, name)
+    write_file(output, data)
+    click.echo(f"wrote {output} ({len(data):,} bytes: adapter {name})", err=True)
 
 
 @cli.command()

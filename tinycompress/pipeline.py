@@ -4,7 +4,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -191,11 +191,12 @@ def compile_model(model: Path, board: Board, out: Path, calibration: Path | None
 
 def compile_graph(graph: Graph, board: Board, out: Path, source_name: str, serial: bool = False,
                   finish: Callable[[Project], None] | None = None, cmsis_nn: Path | None = None,
-                  generation: dict | None = None) -> Project:
+                  generation: dict | None = None, adapters=None) -> Project:
     """Lower, plan and emit an int8 graph into `out`, atomically; `finish` adds to the project before
     it appears (the PlatformIO files), and a failure there leaves nothing behind either. With
     `cmsis_nn` (a checked CMSIS-NN checkout) the layers it supports call CMSIS-NN; with `generation`, the
-    project also has the generation harness (emit_project)."""
+    project also has the generation harness (emit_project); with `adapters` (codegen/adapters.AdapterCode),
+    the adapted path and the adapter slots, in an arena large enough for either path."""
     calls = [lower_layer(layer, graph) for layer in graph.layers]
     if cmsis_nn is not None:
         from .codegen.cmsis_nn import adapt
@@ -204,13 +205,15 @@ def compile_graph(graph: Graph, board: Board, out: Path, source_name: str, seria
     assign_dsp_forms(calls, board)
     plan = plan_arena(calls, graph.tensors, graph.inputs, graph.outputs)
     bind_scratch(calls, plan.scratch)
+    if adapters is not None:
+        plan = replace(plan, size=max(plan.size, adapters.lowered.plan.size))
     check_fit(graph, calls, plan, board)
     out = Path(out)
     with claim(out) as target:
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-new-", dir=out.absolute().parent))
         try:
             project = emit_project(graph, calls, plan, board, staging, source_name=source_name, serial=serial,
-                                   cmsis_nn=cmsis_nn, generation=generation)
+                                   cmsis_nn=cmsis_nn, generation=generation, adapters=adapters)
             if finish is not None:
                 finish(project)
         except BaseException:
@@ -373,24 +376,38 @@ class VerificationError(TinyCompressError):
 def flash_model(model: Path, board: Board, out: Path, data: Path | None = None, count: int = 10,
                 calibration: Path | None = None, compression: Compression | None = None,
                 upload: bool = True, upload_port: str | None = None, cmsis_nn: Path | None = None,
-                timeout: float | None = None):
+                timeout: float | None = None, adapters: Path | None = None, adapter: str | None = None):
     """Write the PlatformIO project into `out`, link it with the Debian toolchain, then build and upload it
-    with PlatformIO: into QEMU for an emulated board (checked against TFLite Micro), or to the real board."""
+    with PlatformIO: into QEMU for an emulated board (checked against TFLite Micro), or to the real board.
+    With `adapters` (the directory of `tinycompress adapt`), the firmware also holds its adapters; the
+    test inputs run on the base alone, or with `adapter` (a name) selected, checked against its .tflite."""
     from .target.flash import FlashResult, environments, flash_report, link_serial, run_platformio, write_platformio_project
     from .frontend.reference import tflm_outputs
 
     graph = load_model(model, calibration, compression)
+    code, index, reference = None, None, graph.source
+    if adapters is not None:
+        from .adapt import load_adapters
+        code = load_adapters(adapters, graph, board)
+    if adapter is not None:
+        if code is None or adapter not in code.names:
+            known = f" (it has {', '.join(code.names)})" if code is not None else ""
+            raise TinyCompressError(f"--adapter {adapter}: give --adapters DIR of an adapt run with that "
+                                    f"task{known}")
+        index = code.names.index(adapter)
+        reference = (Path(adapters) / f"{adapter}.tflite").read_bytes()
     inputs, _ = load_inputs(data, graph, count)
     inputs = inputs[:count]
-    expected = tflm_outputs(graph.source, inputs)
+    expected = tflm_outputs(reference, inputs)
     source = f"{len(inputs)} inputs from {Path(data).name}" if data else f"{len(inputs)} random inputs (seed 0)"
     sizes = {}
 
     def finish(project: Project) -> None:
-        write_platformio_project(project, inputs, expected, source, timeout)
+        write_platformio_project(project, inputs, expected, source, timeout, index)
         sizes["link"] = link_serial(project)     # refuses, with both numbers, a model that does not fit
 
-    project = compile_graph(graph, board, out, Path(model).name, serial=True, finish=finish, cmsis_nn=cmsis_nn)
+    project = compile_graph(graph, board, out, Path(model).name, serial=True, finish=finish,
+                            cmsis_nn=cmsis_nn, adapters=code)
     env = environments(board)[0]
     result = FlashResult(project, env.name, sizes["link"])
     if env.emulated:

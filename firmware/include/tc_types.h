@@ -14,6 +14,9 @@
 typedef enum {
     TC_OK = 0,
     TC_ERROR_ARGUMENT = -1, /* a parameter the kernel cannot handle */
+    TC_ERROR_ADAPTER_INDEX = -2,  /* no adapter slot of that index */
+    TC_ERROR_ADAPTER_HEADER = -3, /* an adapter slot's header: magic, version, layout, shapes or length */
+    TC_ERROR_ADAPTER_CRC = -4,    /* an adapter slot's CRC-32 does not match its bytes */
 } tc_status;
 
 /* The arena is int8_t, and the optimized kernels keep int16 and int32 words in its scratch, written at

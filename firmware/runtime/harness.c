@@ -4,6 +4,10 @@
  * Reads N inputs from input.bin, runs one inference on each, appends each
  * output to output.bin and writes profile.txt in the format of tc_report.h. A model whose file gave
  * float32 outputs also writes them, from its own tc_model_output_float, to output_float.bin.
+ * A model with adapters (tinycompress adapt) first selects the adapter whose index (int32, -1 for the base)
+ * adapter.bin holds, when there is one, and writes "adapter INDEX + 1", "adapter_refused CODE" (the negated
+ * status of a refused slot, after which the base runs alone) and "adapter_name NAME" (the slot's own) to
+ * profile.txt.
  * Exit status 0 on success, 1 on an I/O or kernel error.
  */
 #include "model.h"
@@ -49,6 +53,24 @@ int main(void)
 #endif
     tc_text profile = {.length = 0, .sink = write_to_file, .context = &profile_file};
     tc_report_header(&profile, (uint32_t)count);
+#ifdef TC_MODEL_ADAPTERS
+    const int32_t adapter_file = tc_platform_open("adapter.bin", "rb");
+    if (adapter_file >= 0) {
+        int32_t adapter = -1;
+        if (tc_platform_read(adapter_file, &adapter, sizeof adapter) != (int32_t)sizeof adapter) {
+            fail("tinycompress: short read from adapter.bin");
+        }
+        tc_platform_close(adapter_file);
+        const tc_status status = tc_model_select_adapter((int)adapter);
+        tc_text_field(&profile, "adapter", (uint64_t)(tc_model_adapter() + 1));
+        tc_text_field(&profile, "adapter_refused", (uint64_t)(-(int32_t)status));
+        if (status == TC_OK && adapter >= 0) {
+            tc_text_put(&profile, "adapter_name ");
+            tc_text_put(&profile, tc_model_adapter_slot_name((int)adapter));
+            tc_text_put(&profile, "\n");
+        }
+    }
+#endif
 
     for (int32_t i = 0; i < count; i++) {
         if (tc_platform_read(input, tc_model_input, TC_MODEL_INPUT_BYTES) != TC_MODEL_INPUT_BYTES) {

@@ -5,7 +5,8 @@
  * Runs the test inputs built into flash (test_inputs.c) and prints, between a
  * "tinycompress begin" and a "tinycompress end" line, the lines of tc_report.h
  * with each inference's output bytes in hex, so a host can check them against
- * the reference interpreter.
+ * the reference interpreter. With TC_TEST_ADAPTER (test_inputs.h), it first selects that adapter slot and
+ * prints "adapter INDEX + 1" and "adapter_refused -STATUS", as harness.c does.
  */
 #include <string.h>
 
@@ -26,6 +27,11 @@ int tc_serial_harness(void)
     tc_text out = {.length = 0, .sink = write_to_console, .context = 0};
     tc_text_put(&out, "tinycompress begin\n");
     tc_report_header(&out, TC_TEST_INPUT_COUNT);
+#if defined(TC_MODEL_ADAPTERS) && defined(TC_TEST_ADAPTER)
+    const tc_status selected = tc_model_select_adapter(TC_TEST_ADAPTER);
+    tc_text_field(&out, "adapter", (uint64_t)(tc_model_adapter() + 1));
+    tc_text_field(&out, "adapter_refused", (uint64_t)(-(int32_t)selected));
+#endif
     for (uint32_t i = 0; i < TC_TEST_INPUT_COUNT; i++) {
         memcpy(tc_model_input, tc_test_inputs[i], TC_MODEL_INPUT_BYTES);
         uint64_t ticks;

@@ -6,7 +6,7 @@ C initializers for the parameter structs and rows of constants for the arrays.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
@@ -18,6 +18,7 @@ from ..escape import FILTERS, c_identifier, safe_text
 from ..ir import Graph
 from ..ops.common import ConstArray, KernelCall, flash_weight_bytes, shared_arrays
 from .plan import ArenaPlan
+from .adapters import VERSION as ADAPTER_VERSION
 from ..resources import data_dir
 
 VALUES_PER_ROW = {1: 16, 2: 12, 4: 8}  # int8 rows of 16, int16 of 12, int32 of 8: about 100 columns
@@ -47,6 +48,7 @@ class Project:
     plan: ArenaPlan
     board: Board
     cmsis_nn: Path | None = None     # the CMSIS-NN checkout the layers it supports call
+    adapted_calls: list[KernelCall] = field(default_factory=list)   # the adapted path's (adapters.py)
 
     @property
     def weight_symbols(self) -> list[str]:
@@ -78,6 +80,12 @@ def c_rows(array: ConstArray, dsp: bool = False) -> str:
     return ",\n".join("    " + r for r in rows)
 
 
+def slot_rows(data: bytes, per_row: int = 16) -> str:
+    """Bytes as rows of hexadecimal initializers (an adapter slot's image)."""
+    rows = (", ".join(f"0x{b:02x}" for b in data[i:i + per_row]) for i in range(0, len(data), per_row))
+    return ",\n".join("        " + r for r in rows)
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(data_dir("templates"))),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
@@ -85,6 +93,7 @@ def _environment() -> jinja2.Environment:
     env.filters["c_init"] = c_init
     env.filters["c_rows"] = c_rows
     env.filters["c_float"] = lambda x: float(np.float32(x)).hex() + "f"   # exact: a hexadecimal float literal
+    env.filters["slot_rows"] = slot_rows
     env.filters.update(FILTERS)
     return env
 
@@ -135,12 +144,13 @@ def serial_link_sources(board: Board) -> list[str]:
 
 def emit_project(graph: Graph, calls: list[KernelCall], plan: ArenaPlan, board: Board, out: Path,
                  source_name: str, serial: bool = False, cmsis_nn: Path | None = None,
-                 generation: dict | None = None) -> Project:
+                 generation: dict | None = None, adapters=None) -> Project:
     """Write the C project into `out`, which must not exist or be empty. With `serial`, the Makefile
     also links the serial harness (the PlatformIO project adds its test inputs); with `cmsis_nn` (a
     CMSIS-NN checkout), the Makefile builds it for the calls adapted to it (firmware/cmsis_nn/); with
     `generation` (integers only: context, vocab, last_only, pad, max_steps, max_prompt, checked by
-    generate.check_signature), it writes generate.c and `make firmware_generate.elf` links it."""
+    generate.check_signature), it writes generate.c and `make firmware_generate.elf` links it. With
+    `adapters` (codegen/adapters.AdapterCode), model.c also holds the adapted path and the adapter slots."""
     from . import cmsis_nn as cmsis
     inp, outp = graph.input_tensor(), graph.output_tensor()
     env = _environment()
@@ -148,7 +158,10 @@ def emit_project(graph: Graph, calls: list[KernelCall], plan: ArenaPlan, board: 
     banner = banner_text(board, source_name)
     float_io = graph.float_io
     float_input, float_output = bool(float_io and float_io.input), bool(float_io and float_io.output)
-    kernel_files = sorted({cmsis.kernel_source(c) for c in calls}
+    every_call = calls + (adapters.lowered.calls if adapters is not None else [])
+    if adapters is not None:
+        check_identifiers(adapters.lowered.calls)
+    kernel_files = sorted({cmsis.kernel_source(c) for c in every_call}
                           | ({"firmware/kernels/tc_quantize_f32_s8.c"} if float_input else set())
                           | ({"firmware/kernels/tc_dequantize_s8_f32.c"} if float_output else set()))
     values = dict(
@@ -175,7 +188,15 @@ def emit_project(graph: Graph, calls: list[KernelCall], plan: ArenaPlan, board: 
         stack_size=board.stack_size,
         cmsis_nn=str(cmsis_nn) if cmsis_nn is not None else None, cmsis_version=cmsis.VERSION,
         cmsis_scratch=cmsis.scratch_bytes(calls, board) if cmsis_nn is not None else None,
+        adapters=adapters, adapter_version=ADAPTER_VERSION,
     )
+    if adapters is not None:
+        adapted = adapters.lowered
+        values.update(
+            adapter_args=lambda call: kernel_args(call, adapted.graph, adapted.plan),
+            adapter_shapes=lambda call: " -> ".join(
+                ", ".join("x".join(map(str, adapted.graph.tensors[t].shape)) for t in group)
+                for group in (call.inputs, call.outputs)))
     out.mkdir(parents=True, exist_ok=True)
     for template, name in [("model.h.j2", "model.h"), ("model.c.j2", "model.c"),
                            ("model_weights.h.j2", "model_weights.h"),
@@ -190,7 +211,7 @@ def emit_project(graph: Graph, calls: list[KernelCall], plan: ArenaPlan, board: 
         (out / "generate.c").write_text(env.get_template("generate.c.j2").render(
             banner=values["banner"], last_only=bool(generation["last_only"]), **fields))
     _copy_runtime(out / "firmware", kernel_files, cmsis_nn is not None)
-    return Project(out, graph, calls, plan, board, cmsis_nn)
+    return Project(out, graph, calls, plan, board, cmsis_nn, every_call[len(calls):])
 
 
 def cache_fields(generation: dict, graph: Graph) -> dict:

@@ -31,12 +31,15 @@ class RunResult:
     float_outputs: np.ndarray | None = None   # (N, output elements) float32: a float-output model's
                                               # tc_model_output_float, from output_float.bin
     copy_ticks: np.ndarray | None = None      # (N,): the cached generation harness's copies per step
+    adapter: int | None = None                # the adapter the harness selected (-1: the base alone)
+    adapter_refused: int = 0                  # the negated status of a refused adapter slot (harness.c)
+    adapter_name: str | None = None           # the name in the selected slot's header
 
 
-def qemu_command(board: Board, elf: Path) -> list[str]:
+def qemu_command(board: Board, elf: Path, extra: tuple[str, ...] = ()) -> list[str]:
     return [require("qemu-system-arm"), "-M", board.qemu_machine, "-nographic", "-monitor", "none",
             "-serial", "none", "-semihosting-config", "enable=on,target=native",
-            "-icount", "shift=6,align=off,sleep=off", "-kernel", str(elf)]
+            "-icount", "shift=6,align=off,sleep=off", "-kernel", str(elf), *extra]
 
 
 def default_timeout(inputs: int) -> float:
@@ -45,15 +48,19 @@ def default_timeout(inputs: int) -> float:
 
 
 def run_firmware(executable: Path, board: Board, inputs: np.ndarray, output_bytes: int,
-                 host: bool = False, timeout: float | None = None) -> RunResult:
+                 host: bool = False, timeout: float | None = None, files: dict[str, bytes] | None = None,
+                 qemu_args: tuple[str, ...] = ()) -> RunResult:
     """Run `inputs` (N, input bytes) through the firmware; return outputs and the profile. Without a
-    timeout, default_timeout()."""
+    timeout, default_timeout(). `files` are written beside input.bin (adapter.bin: the adapter to select);
+    `qemu_args` go to QEMU after the firmware (a -device loader writing flash)."""
     inputs = np.ascontiguousarray(inputs, dtype=np.int8).reshape(len(inputs), -1)
     timeout = default_timeout(len(inputs)) if timeout is None else timeout
     with tempfile.TemporaryDirectory(prefix="tinycompress-run-") as tmp:
         work = Path(tmp)
         (work / "input.bin").write_bytes(inputs.tobytes())
-        execute(executable, board, work, host, timeout, "inputs")
+        for name, data in (files or {}).items():
+            (work / name).write_bytes(data)
+        execute(executable, board, work, host, timeout, "inputs", qemu_args)
         outputs = np.frombuffer((work / "output.bin").read_bytes(), np.int8)
         if outputs.size != len(inputs) * output_bytes:
             raise TinyCompressError(f"the firmware wrote {outputs.size} output bytes, expected "
@@ -69,10 +76,11 @@ def run_firmware(executable: Path, board: Board, inputs: np.ndarray, output_byte
     return RunResult(outputs=outputs.reshape(len(inputs), output_bytes), float_outputs=floats, **profile)
 
 
-def execute(executable: Path, board: Board, work: Path, host: bool, timeout: float, what: str) -> None:
+def execute(executable: Path, board: Board, work: Path, host: bool, timeout: float, what: str,
+            qemu_args: tuple[str, ...] = ()) -> None:
     """Run the firmware in QEMU (or natively) in the working directory `work`; one clear error when it
     times out (too slow for this many `what`), faults or fails."""
-    command = [str(executable.resolve())] if host else qemu_command(board, executable.resolve())
+    command = [str(executable.resolve())] if host else qemu_command(board, executable.resolve(), qemu_args)
     where = "natively" if host else f"in QEMU ({board.qemu_machine})"
     try:
         proc = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=timeout)
@@ -93,20 +101,25 @@ def check_exit(returncode: int, console: str, where: str) -> None:
                                 f"{console.splitlines()[-1] if console else 'no output'}")
 
 
-PROFILE_FIELDS = ("inferences", "layers", "overhead", "stack_peak", "stack_size")
+PROFILE_FIELDS = ("inferences", "layers", "overhead", "stack_peak", "stack_size", "adapter",
+                  "adapter_refused")
 
 
 def parse_profile(text: str) -> dict:
     """The harness's lines (firmware/runtime/tc_report.h); other lines, such as outputs, are skipped."""
-    fields, runs = {}, []
+    fields, runs, name = {}, [], None
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) > 2 and parts[0] == "run":
+        if len(parts) == 2 and parts[0] == "adapter_name":
+            name = parts[1]
+        elif len(parts) > 2 and parts[0] == "run":
             runs.append([int(v) for v in parts[2:]])
         elif len(parts) == 2 and parts[0] in PROFILE_FIELDS:
             fields[parts[0]] = int(parts[1])
     return dict(ticks=np.array(runs, np.int64), overhead=fields.get("overhead", 0),
-                stack_peak=fields.get("stack_peak", 0), stack_size=fields.get("stack_size", 0))
+                stack_peak=fields.get("stack_peak", 0), stack_size=fields.get("stack_size", 0),
+                adapter=fields["adapter"] - 1 if "adapter" in fields else None,
+                adapter_refused=fields.get("adapter_refused", 0), adapter_name=name)
 
 
 def run_generation(executable: Path, board: Board, prompt: np.ndarray, steps: int, vocab: int,

@@ -115,15 +115,17 @@ def environments(board: Board) -> list[Environment]:
 
 
 def write_platformio_project(project: Project, inputs: np.ndarray, expected: np.ndarray, source: str,
-                             timeout: float | None = None) -> None:
-    """Add the test inputs, the expected outputs and the PlatformIO files to an emitted C project."""
+                             timeout: float | None = None, adapter: int | None = None) -> None:
+    """Add the test inputs, the expected outputs and the PlatformIO files to an emitted C project; with
+    `adapter`, the harness selects that adapter slot first."""
     directory, board = project.directory, project.board
     env = _environment()
     banner = banner_text(board)
     common = dict(banner=f"/* {banner} */", banner_text=banner, baud=SERIAL_BAUD, board=board)
     rows = [c_rows(ConstArray("input", "int8_t", x, "")) for x in inputs]
     render = {
-        "test_inputs.h": ("test_inputs.h.j2", dict(count=len(inputs), input_bytes=inputs.shape[1])),
+        "test_inputs.h": ("test_inputs.h.j2", dict(count=len(inputs), input_bytes=inputs.shape[1],
+                                                    adapter=None if adapter is None else int(adapter))),
         "test_inputs.c": ("test_inputs.c.j2", dict(inputs=[_indent(r) for r in rows], source=source,
                                                     form=INPUT_FORMS[project.graph.input_tensor().dtype])),
     }
@@ -131,8 +133,9 @@ def write_platformio_project(project: Project, inputs: np.ndarray, expected: np.
         render["tc_console_config.h"] = ("tc_console_config.h.j2", dict(console=board.console))
     envs = environments(board)
     pio = "platformio/"
+    kernels = sorted({cmsis_nn.kernel_source(c) for c in project.calls + project.adapted_calls})
     render["platformio.ini"] = (pio + "platformio.ini.j2", dict(
-        envs=envs, kernel_sources=sorted({cmsis_nn.kernel_source(c) for c in project.calls}),
+        envs=envs, kernel_sources=kernels,
         serial_sources=runtime_paths(SERIAL_SOURCES), cmsis_nn=project.cmsis_nn is not None))
     if project.cmsis_nn is not None:
         render["platformio/cmsis-nn/library.json"] = (pio + "cmsis-nn-library.json.j2",
