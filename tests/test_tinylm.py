@@ -105,3 +105,24 @@ def test_the_int8_model_is_exactly_causal():
         x = heldout["x"][:50].astype(np.int32)
     tflite = load_model(MODEL, CALIBRATION).source
     assert [t.future_leaks(tflite, x, position) for position in (0, 20, 47)] == [0, 0, 0]
+
+
+def test_the_readme_tables_are_the_benchmarks_measurements():
+    """The README's profile and per-token tables are benchmarks/tinylm.py's, printed from tinylm.json: every
+    variant and every generation step bit-exact, the firmware's perplexity the interpreter's, and the cache
+    at least 5x fewer instructions per token at context 64 on both cores."""
+    spec = importlib.util.spec_from_file_location("bench_tinylm", ROOT / "benchmarks" / "tinylm.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    results = json.loads(bench.RESULTS.read_text())
+    readme = (EXAMPLE / "README.md").read_text()
+    assert bench.profile_table(results["profile"]) in readme
+    assert bench.generation_table(results["generate"]) in readme
+    assert all(r["bit_exact"] and r["firmware"] == r["host_int8"] for r in results["profile"])
+    assert [r["variant"] for r in results["profile"]] == results["variants"].split(",")
+    rows = {(r["core"], r["form"]): r for r in results["generate"]}
+    assert all(r["bit_exact"] for r in rows.values()) and {c for c, _ in rows} == {"M4", "M55"}
+    for core in ("M4", "M55"):
+        cached = rows[core, "cached"]
+        cost = cached["instructions_per_token"] + cached["copy_instructions_per_token"]
+        assert rows[core, "full window"]["instructions_per_token"] >= 5 * cost
