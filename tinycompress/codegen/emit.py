@@ -129,6 +129,12 @@ def kernel_args(call: KernelCall, graph: Graph, plan: ArenaPlan) -> str:
     return ", ".join(ins + outs)
 
 
+def call_shapes(call: KernelCall, graph: Graph) -> str:
+    """A call's input and output shapes, for its comment: `1x64x64, 1x64x1 -> 1x64x64`."""
+    return " -> ".join(", ".join("x".join(map(str, graph.tensors[t].shape)) for t in group)
+                       for group in (call.inputs, call.outputs))
+
+
 def runtime_paths(names: list[str]) -> list[str]:
     return [f"firmware/runtime/{n}" for n in names]
 
@@ -158,10 +164,10 @@ def emit_project(graph: Graph, calls: list[KernelCall], plan: ArenaPlan, board: 
     banner = banner_text(board, source_name)
     float_io = graph.float_io
     float_input, float_output = bool(float_io and float_io.input), bool(float_io and float_io.output)
-    every_call = calls + (adapters.lowered.calls if adapters is not None else [])
-    if adapters is not None:
-        check_identifiers(adapters.lowered.calls)
-    kernel_files = sorted({cmsis.kernel_source(c) for c in every_call}
+    adapted_calls = adapters.lowered.calls if adapters is not None else []
+    check_identifiers(adapted_calls)
+    shared = shared_arrays(calls)
+    kernel_files = sorted({cmsis.kernel_source(c) for c in calls + adapted_calls}
                           | ({"firmware/kernels/tc_quantize_f32_s8.c"} if float_input else set())
                           | ({"firmware/kernels/tc_dequantize_s8_f32.c"} if float_output else set()))
     values = dict(
@@ -173,12 +179,10 @@ def emit_project(graph: Graph, calls: list[KernelCall], plan: ArenaPlan, board: 
         output_scale=float(outp.scale[0]) if outp.quantized else None,   # ARG_MAX's int32 indices: none
         output_zero_point=int(outp.zero_point[0]) if outp.quantized else None,
         float_input=float_input, float_output=float_output,
-        weight_bytes=flash_weight_bytes(calls), shared=shared_arrays(calls),
+        weight_bytes=flash_weight_bytes(calls, shared), shared=shared,
         dsp_forms=any(a.dsp_values is not None for c in calls for a in c.arrays),
         kernel_args=lambda call: kernel_args(call, graph, plan),
-        tensor_shapes=lambda call: " -> ".join(
-            ", ".join("x".join(map(str, graph.tensors[t].shape)) for t in group)
-            for group in (call.inputs, call.outputs)),
+        tensor_shapes=lambda call: call_shapes(call, graph),
         kernel_sources=kernel_files,
         harness_sources=runtime_paths(HARNESS_SOURCES),
         target_sources=runtime_paths(TARGET_SOURCES),
@@ -194,9 +198,7 @@ def emit_project(graph: Graph, calls: list[KernelCall], plan: ArenaPlan, board: 
         adapted = adapters.lowered
         values.update(
             adapter_args=lambda call: kernel_args(call, adapted.graph, adapted.plan),
-            adapter_shapes=lambda call: " -> ".join(
-                ", ".join("x".join(map(str, adapted.graph.tensors[t].shape)) for t in group)
-                for group in (call.inputs, call.outputs)))
+            adapter_shapes=lambda call: call_shapes(call, adapted.graph))
     out.mkdir(parents=True, exist_ok=True)
     for template, name in [("model.h.j2", "model.h"), ("model.c.j2", "model.c"),
                            ("model_weights.h.j2", "model_weights.h"),
@@ -211,7 +213,7 @@ def emit_project(graph: Graph, calls: list[KernelCall], plan: ArenaPlan, board: 
         (out / "generate.c").write_text(env.get_template("generate.c.j2").render(
             banner=values["banner"], last_only=bool(generation["last_only"]), **fields))
     _copy_runtime(out / "firmware", kernel_files, cmsis_nn is not None)
-    return Project(out, graph, calls, plan, board, cmsis_nn, every_call[len(calls):])
+    return Project(out, graph, calls, plan, board, cmsis_nn, adapted_calls)
 
 
 def cache_fields(generation: dict, graph: Graph) -> dict:

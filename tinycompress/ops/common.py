@@ -31,6 +31,14 @@ class ConstArray:
     def nbytes(self) -> int:
         return int(self.values.size) * self.itemsize
 
+    @property
+    def contents(self) -> tuple:
+        """What the array holds in C: its type, its bytes and those of its DSP form. Two arrays with equal
+        contents are interchangeable in flash (shared_arrays; the adapters' twins of the base's arrays)."""
+        dtype = np.dtype(self.ctype.removesuffix("_t"))
+        return (self.ctype,) + tuple(None if v is None else np.asarray(v).astype(dtype).tobytes()
+                                     for v in (self.values, self.dsp_values))
+
 
 @dataclass
 class KernelCall:
@@ -61,22 +69,21 @@ class KernelCall:
 
 
 def shared_arrays(calls: list[KernelCall]) -> dict[str, str]:
-    """The constant arrays equal to an earlier one (same C type, values and DSP form), by name: the name of
-    that earlier array, which the generated files define once and the later name aliases (a converter
-    may give two layers one constant: tinylm's causal mask is read by a MUL and an ADD in every block)."""
+    """The constant arrays whose contents equal an earlier one's, by name: the name of that earlier array,
+    which the generated files define once and the later name aliases (a converter may give two layers one
+    constant: tinylm's causal mask is read by a MUL and an ADD in every block)."""
     first: dict[tuple, str] = {}
     shared = {}
     for a in (a for c in calls for a in c.arrays):
-        key = (a.ctype, a.values.shape, a.values.tobytes(),
-               None if a.dsp_values is None else a.dsp_values.tobytes())
-        if first.setdefault(key, a.name) != a.name:
-            shared[a.name] = first[key]
+        if first.setdefault(a.contents, a.name) != a.name:
+            shared[a.name] = first[a.contents]
     return shared
 
 
-def flash_weight_bytes(calls: list[KernelCall]) -> int:
-    """The bytes of constants the generated weights file holds: each shared array once."""
-    shared = shared_arrays(calls)
+def flash_weight_bytes(calls: list[KernelCall], shared: dict[str, str] | None = None) -> int:
+    """The bytes of constants the generated weights file holds: each shared array once (`shared`:
+    shared_arrays(calls), when the caller has it)."""
+    shared = shared_arrays(calls) if shared is None else shared
     return sum(a.nbytes for c in calls for a in c.arrays if a.name not in shared)
 
 
