@@ -26,7 +26,7 @@ from .frontend.load import open_npz, read_tflite, read_tflite_file
 from .ops import lower_layer
 from .ops.dsp_forms import assign_dsp_forms
 from .ops.scratch import assign_scratch, bind_scratch, kernel_scratch, writes_over_input
-from .codegen.plan import choose_in_place, plan_arena
+from .codegen.plan import ArenaPlan, choose_in_place, plan_arena
 from .analysis.report import Report, make_report
 
 KERAS_SUFFIXES = (".keras", ".h5")
@@ -182,6 +182,17 @@ def check_fit(graph: Graph, calls: list, plan, board: Board) -> None:
                                     f"{need:,} bytes of {memory} but the board has {have:,}", EXIT_BUDGET)
 
 
+def plan_layers(calls: list, graph: Graph, board: Board, over_inputs: bool = True) -> ArenaPlan:
+    """Give each call its kernel's scratch for `board` and plan the arena: with `over_inputs`, layers over
+    their own inputs where that lowers it (codegen/rows.py; off for CMSIS-NN's firmware, the comparison,
+    planned as TFLite Micro plans)."""
+    assign_scratch(calls, board)
+    if not over_inputs:
+        return plan_arena(calls, graph.tensors, graph.inputs, graph.outputs)
+    return choose_in_place(calls, graph.tensors, graph.inputs, graph.outputs,
+                           lambda call: kernel_scratch(call, board), lambda call: writes_over_input(call, board))
+
+
 def compile_model(model: Path, board: Board, out: Path, calibration: Path | None = None,
                   compression: Compression | None = None, cmsis_nn: Path | None = None) -> Project:
     """Write the C project for `model` into `out`, atomically: all of it or nothing."""
@@ -201,13 +212,8 @@ def compile_graph(graph: Graph, board: Board, out: Path, source_name: str, seria
     if cmsis_nn is not None:
         from .codegen.cmsis_nn import adapt
         calls = [adapt(c) for c in calls]
-    assign_scratch(calls, board)
     assign_dsp_forms(calls, board)
-    if cmsis_nn is None:   # CMSIS-NN's firmware is the comparison: planned as TFLite Micro plans
-        plan = choose_in_place(calls, graph.tensors, graph.inputs, graph.outputs,
-                               lambda call: kernel_scratch(call, board), lambda call: writes_over_input(call, board))
-    else:
-        plan = plan_arena(calls, graph.tensors, graph.inputs, graph.outputs)
+    plan = plan_layers(calls, graph, board, over_inputs=cmsis_nn is None)
     bind_scratch(calls, plan.scratch)
     if adapters is not None:
         plan = replace(plan, size=max(plan.size, adapters.lowered.plan.size))

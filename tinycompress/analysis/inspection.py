@@ -98,9 +98,7 @@ def tensor_info(t: Tensor) -> dict:
 
 def inspect_model(path: Path, board: Board | None = None, calibration: Path | None = None) -> Inspection:
     """Load MODEL as `run` does and describe every layer; `board` adds the fit check."""
-    from ..ops.scratch import assign_scratch
-    from ..pipeline import load_model
-    from ..codegen.plan import plan_arena
+    from ..pipeline import load_model, plan_layers
     with verify.collecting_refusals() as refusals:
         graph = load_model(Path(path), calibration)
     layers, calls = [], []
@@ -124,8 +122,7 @@ def inspect_model(path: Path, board: Board | None = None, calibration: Path | No
                                        if i >= 0 and graph.tensors[i].is_constant)
         layers.append(info)
     target = board if board is not None else load_board(DEFAULT_BOARD)
-    assign_scratch(calls, target)
-    plan = plan_arena(calls, graph.tensors, graph.inputs, graph.outputs)
+    plan = plan_layers(calls, graph, target)
     float_io = getattr(graph, "float_io", None)
     result = Inspection(Path(path).name, graph, layers, plan.size, target.name, list(graph.folded),
                         float_io={"input": bool(float_io.input), "output": bool(float_io.output)}
