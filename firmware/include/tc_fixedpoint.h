@@ -60,7 +60,7 @@ static inline int32_t tc_requantize_reference(int32_t x, int32_t multiplier, int
  * where x < 0 but the product rounds to 0, both choices give 0. The multiplier is never
  * INT32_MIN (it lies in [2^30, 2^31) or is 0), so nothing saturates. About 10 instructions
  * instead of 25. */
-static inline int32_t tc_requantize(int32_t x, int32_t multiplier, int32_t shift)
+static inline int32_t tc_requantize_wide(int32_t x, int32_t multiplier, int32_t shift)
 {
     if (shift >= 0) {
         return tc_requantize_reference(x, multiplier, shift);
@@ -69,6 +69,64 @@ static inline int32_t tc_requantize(int32_t x, int32_t multiplier, int32_t shift
     const int64_t rounding = (1LL << 30) + ((int64_t)(((uint32_t)1 << (n - 1)) - (uint32_t)(x < 0)) << 31);
     const int32_t high = (int32_t)(((int64_t)x * multiplier + rounding) >> 32);
     return high >> (n - 1);
+}
+
+/* floor((x m + a_hi 2^32 + a_mid 2^16) / 2^32) for any int32 x, m in [0, 2^32) and a_mid in [0, 2^16),
+ * where the result fits an int32, in 32-bit arithmetic: four 16x16 products instead of the 32x32->64
+ * multiply that ARMv6-M lacks (__aeabi_lmul, about 50 instructions with its call). Proof: with
+ * x = xh 2^16 + xl (xh = x >> 16 in [-2^15, 2^15), xl in [0, 2^16)) and m = mh 2^16 + ml (both in [0, 2^16)),
+ *   x m = xh mh 2^32 + (xh ml + xl mh) 2^16 + xl ml.
+ * - p0 = xl ml <= (2^16 - 1)^2 < 2^32 (unsigned), and p0 = (p0 >> 16) 2^16 + (p0 & 0xFFFF).
+ * - t = xh ml + (p0 >> 16) lies in [-2^31 + 2^15, 2^31 - 2^15): an int32; t = (t >> 16) 2^16 + (t & 0xFFFF)
+ *   with the arithmetic (flooring) shift.
+ * - u = xl mh + (t & 0xFFFF) + a_mid <= (2^16 - 1)^2 + 2 (2^16 - 1) < 2^32 (unsigned), u = (u >> 16) 2^16 +
+ *   (u & 0xFFFF).
+ * So x m + a_hi 2^32 + a_mid 2^16 = (xh mh + (t >> 16) + (u >> 16) + a_hi) 2^32 + (u & 0xFFFF) 2^16 + (p0 & 0xFFFF),
+ * and the last two terms lie in [0, 2^32): the floor is the first factor. Its sum is taken modulo 2^32
+ * (unsigned, no overflow in C); the true value fits an int32, so the cast gives it. */
+static inline int32_t tc_mul_high_narrow(int32_t x, uint32_t m, int32_t a_hi, uint32_t a_mid)
+{
+    const uint32_t xl = (uint32_t)x & 0xFFFFu, ml = m & 0xFFFFu, mh = m >> 16;
+    const int32_t xh = x >> 16;
+    const uint32_t p0 = xl * ml;
+    const int32_t t = xh * (int32_t)ml + (int32_t)(p0 >> 16);
+    const uint32_t u = xl * mh + ((uint32_t)t & 0xFFFFu) + a_mid;
+    return (int32_t)((uint32_t)(xh * (int32_t)mh) + (uint32_t)(t >> 16) + (u >> 16) + (uint32_t)a_hi);
+}
+
+/* tc_requantize_wide's value through tc_mul_high_narrow, for cores without a long multiply.
+ * - shift < 0 (n = -shift in [1, 31]): its 64-bit rounding 2^30 + c 2^31, c = 2^(n-1) - s in [0, 2^30],
+ *   is a_hi 2^32 + a_mid 2^16 with a_hi = c >> 1 and a_mid = 2^14 + (c & 1) 2^15 < 2^16; the high word
+ *   floor((x M + rounding) / 2^32) lies in [-2^30 - 1, 2^30 + 2^29] (|x M| <= 2^62), an int32.
+ * - shift >= 0 (left shift l): the reference's floor((x' M + 2^30) / 2^31) with x' = x << l (wrapping as
+ *   the reference does) is floor((x' 2M + 2^31) / 2^32): m = 2M < 2^32, a_hi = 0, a_mid = 2^15; the value
+ *   is the doubling high multiply's, an int32 (|x' M| / 2^31 < 2^31; M < 2^31 never saturates), and the
+ *   rounding divide by 2^0 keeps it. */
+static inline int32_t tc_requantize_narrow(int32_t x, int32_t multiplier, int32_t shift)
+{
+    if (shift >= 0) {
+        return tc_mul_high_narrow((int32_t)((uint32_t)x << shift), (uint32_t)multiplier << 1, 0, 1u << 15);
+    }
+    const int32_t n = -shift;
+    const uint32_t c = ((uint32_t)1 << (n - 1)) - (uint32_t)(x < 0);
+    return tc_mul_high_narrow(x, (uint32_t)multiplier, (int32_t)(c >> 1), (1u << 14) | ((c & 1u) << 15)) >>
+           (n - 1);
+}
+
+/* ARMv6-M (Cortex-M0, M0+, M1) has MULS (32x32->32) only; elsewhere SMULL does the 64-bit form. */
+#if defined(__ARM_ARCH_6M__) || defined(TC_NO_LONG_MULTIPLY)
+#define TC_LONG_MULTIPLY 0
+#else
+#define TC_LONG_MULTIPLY 1
+#endif
+
+static inline int32_t tc_requantize(int32_t x, int32_t multiplier, int32_t shift)
+{
+#if TC_LONG_MULTIPLY
+    return tc_requantize_wide(x, multiplier, shift);
+#else
+    return tc_requantize_narrow(x, multiplier, shift);
+#endif
 }
 
 /* One output channel's accumulator requantized (per channel or per tensor), offset and clamped. */
