@@ -3,6 +3,8 @@
  * with the DSP extension im2col into int16 plus the matrix kernel of tc_dsp_gemm.h. tc_conv2d_s4: INT4
  * weights in the nibble form (tc_int4.h), portable, or on DSP cores without Helium the same im2col and a
  * row against six columns per pass, each weight word unpacked once for the six. */
+#include <string.h>
+
 #include "tc_dsp_gemm.h"
 #include "tc_fixedpoint.h"
 #include "tc_int4.h"
@@ -21,7 +23,12 @@ static inline int8_t conv_output(const tc_conv2d_params *p, int32_t acc, int32_t
     return (int8_t)tc_clamp_i32(acc, p->act.min, p->act.max);
 }
 
-static tc_status conv_portable(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
+/* The portable path's window on the stack, and the output channels it serves per gathering. */
+#define CONV_COL_BYTES 256
+#define CONV_OC_BLOCK 16
+
+/* Over windows of more than CONV_COL_BYTES: only the taps inside the image, each input plus the offset. */
+static tc_status conv_portable_taps(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
 {
     const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c, out_c = p->output.c;
     const int32_t k_h = p->filter.h, k_w = p->filter.w, input_offset = p->input_offset;
@@ -54,6 +61,65 @@ static tc_status conv_portable(const tc_conv2d_params *p, const int8_t *input, i
                         }
                     }
                     *output++ = conv_output(p, acc, oc);
+                }
+            }
+        }
+    }
+    return TC_OK;
+}
+
+/* Output position (y0, x0)'s window into col in the weights' order, k_h k_w in_c bytes, a tap outside the
+ * image as the input's zero point (-input_offset, in [-128, 127]), so that it adds nothing once the input
+ * offset is folded into the accumulator's start. */
+static void gather_window(const tc_conv2d_params *p, const int8_t *image, int32_t y0, int32_t x0, int8_t *col)
+{
+    const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c, zero = -p->input_offset;
+    for (int32_t ky = 0; ky < p->filter.h; ky++) {
+        const int32_t y = y0 + ky * p->dilation_h;
+        for (int32_t kx = 0; kx < p->filter.w; kx++, col += in_c) {
+            const int32_t x = x0 + kx * p->dilation_w;
+            if (y < 0 || y >= in_h || x < 0 || x >= in_w) {
+                memset(col, zero, (size_t)in_c);
+            } else {
+                memcpy(col, image + (y * in_w + x) * in_c, (size_t)in_c);
+            }
+        }
+    }
+}
+
+/* Each output position's window gathered once (gather_window), then against CONV_OC_BLOCK channels at a time:
+ * sum w (in + offset) = offset sum w + sum w in, the first term in each channel's accumulator start,
+ * computed once per call, the second one flat dot product. */
+static tc_status conv_portable(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
+{
+    const int32_t depth = p->filter.h * p->filter.w * p->input.c, out_c = p->output.c;
+    if (depth > CONV_COL_BYTES) {
+        return conv_portable_taps(p, input, output);
+    }
+    int8_t col[CONV_COL_BYTES];
+    int32_t start[CONV_OC_BLOCK];
+    tc_channel_requant requant[CONV_OC_BLOCK];
+    for (int32_t oc0 = 0; oc0 < out_c; oc0 += CONV_OC_BLOCK) {
+        const int32_t block = out_c - oc0 < CONV_OC_BLOCK ? out_c - oc0 : CONV_OC_BLOCK;
+        for (int32_t j = 0; j < block; j++) {
+            const int8_t *w = p->weights + (oc0 + j) * depth;
+            int32_t sum = 0;
+            for (int32_t i = 0; i < depth; i++) {
+                sum += w[i];
+            }
+            start[j] = tc_channel_bias(p->bias, &p->requant, oc0 + j) + p->input_offset * sum;
+            requant[j] = tc_channel_requant_of(&p->requant, oc0 + j, p->output_offset, p->act.min, p->act.max);
+        }
+        int8_t *out = output + oc0;
+        for (int32_t b = 0; b < p->input.n; b++) {
+            const int8_t *image = input + b * p->input.h * p->input.w * p->input.c;
+            for (int32_t oy = 0; oy < p->output.h; oy++) {
+                for (int32_t ox = 0; ox < p->output.w; ox++, out += out_c) {
+                    gather_window(p, image, oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left, col);
+                    const int8_t *w = p->weights + oc0 * depth;
+                    for (int32_t j = 0; j < block; j++, w += depth) {
+                        out[j] = tc_channel_requant_apply(&requant[j], tc_dot_s8(w, col, depth, start[j]));
+                    }
                 }
             }
         }

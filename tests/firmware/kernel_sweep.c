@@ -326,8 +326,8 @@ static int conv_case(void)
     return conv_compare(&p);
 }
 
-/* 1x1 convolutions, the ones whose columns are the input pixels on Helium: wider channels, strides,
- * batches. */
+/* 1x1 convolutions, the ones whose columns are the input pixels on Helium: wider channels (some past
+ * the 256 bytes of the portable path's gathered window, CONV_COL_BYTES), strides, batches. */
 static int pointwise_case(void)
 {
     tc_conv2d_params p;
@@ -336,7 +336,7 @@ static int pointwise_case(void)
     tc_dims in;
     do {
         stride = (next() & 3) ? 1 : draw(2, 3);
-        in_c = (next() & 1) ? 16 * draw(1, 4) : draw(1, 70);
+        in_c = (next() & 1) ? 16 * draw(1, 4) : (next() & 3) ? draw(1, 70) : draw(200, 320);
         out_c = draw(1, 40);
         const tc_dims d = {draw(1, 2), draw(1, 7), draw(1, 7), in_c};
         in = d;
