@@ -219,6 +219,16 @@ static inline tc_channel_requant tc_channel_requant_of(const tc_requant *q, int3
     return r;
 }
 
+/* Output channel c of a convolution whose input offset is folded into its accumulator's start: that start
+ * (bias + input_offset x the channel's weight sum, exact in int32) and its requantization. */
+static inline int32_t tc_channel_prepare(const int32_t *bias, const tc_requant *q, int32_t c, int32_t weight_sum,
+                                         int32_t input_offset, int32_t output_offset, tc_activation act,
+                                         tc_channel_requant *r)
+{
+    *r = tc_channel_requant_of(q, c, output_offset, act.min, act.max);
+    return tc_channel_bias(bias, q, c) + input_offset * weight_sum;
+}
+
 static inline int8_t tc_channel_requant_apply(const tc_channel_requant *r, int32_t acc)
 {
 #if TC_LONG_MULTIPLY

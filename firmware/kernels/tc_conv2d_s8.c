@@ -3,8 +3,7 @@
  * with the DSP extension im2col into int16 plus the matrix kernel of tc_dsp_gemm.h. tc_conv2d_s4: INT4
  * weights in the nibble form (tc_int4.h), portable, or on DSP cores without Helium the same im2col and a
  * row against six columns per pass, each weight word unpacked once for the six. */
-#include <string.h>
-
+#include "tc_copy.h"
 #include "tc_dsp_gemm.h"
 #include "tc_fixedpoint.h"
 #include "tc_int4.h"
@@ -70,18 +69,29 @@ static tc_status conv_portable_taps(const tc_conv2d_params *p, const int8_t *inp
 
 /* Output position (y0, x0)'s window into col in the weights' order, k_h k_w in_c bytes, a tap outside the
  * image as the input's zero point (-input_offset, in [-128, 127]), so that it adds nothing once the input
- * offset is folded into the accumulator's start. */
+ * offset is folded into the accumulator's start. A kernel row inside the image without dilation along x is
+ * one run of k_w in_c bytes. */
 static void gather_window(const tc_conv2d_params *p, const int8_t *image, int32_t y0, int32_t x0, int8_t *col)
 {
-    const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c, zero = -p->input_offset;
+    const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c, k_w = p->filter.w;
+    const int8_t zero = (int8_t)-p->input_offset;
+    const int whole_rows = p->dilation_w == 1 && x0 >= 0 && x0 + k_w <= in_w;
     for (int32_t ky = 0; ky < p->filter.h; ky++) {
         const int32_t y = y0 + ky * p->dilation_h;
-        for (int32_t kx = 0; kx < p->filter.w; kx++, col += in_c) {
-            const int32_t x = x0 + kx * p->dilation_w;
-            if (y < 0 || y >= in_h || x < 0 || x >= in_w) {
-                memset(col, zero, (size_t)in_c);
-            } else {
-                memcpy(col, image + (y * in_w + x) * in_c, (size_t)in_c);
+        if (y < 0 || y >= in_h) {
+            tc_fill_run(col, zero, k_w * in_c);
+            col += k_w * in_c;
+        } else if (whole_rows) {
+            tc_copy_run(col, image + (y * in_w + x0) * in_c, k_w * in_c);
+            col += k_w * in_c;
+        } else {
+            for (int32_t kx = 0; kx < k_w; kx++, col += in_c) {
+                const int32_t x = x0 + kx * p->dilation_w;
+                if (x < 0 || x >= in_w) {
+                    tc_fill_run(col, zero, in_c);
+                } else {
+                    tc_copy_run(col, image + (y * in_w + x) * in_c, in_c);
+                }
             }
         }
     }
@@ -96,7 +106,7 @@ static tc_status conv_portable(const tc_conv2d_params *p, const int8_t *input, i
     if (depth > CONV_COL_BYTES) {
         return conv_portable_taps(p, input, output);
     }
-    int8_t col[CONV_COL_BYTES];
+    int8_t col[CONV_COL_BYTES] __attribute__((aligned(4)));
     int32_t start[CONV_OC_BLOCK];
     tc_channel_requant requant[CONV_OC_BLOCK];
     for (int32_t oc0 = 0; oc0 < out_c; oc0 += CONV_OC_BLOCK) {
@@ -107,8 +117,8 @@ static tc_status conv_portable(const tc_conv2d_params *p, const int8_t *input, i
             for (int32_t i = 0; i < depth; i++) {
                 sum += w[i];
             }
-            start[j] = tc_channel_bias(p->bias, &p->requant, oc0 + j) + p->input_offset * sum;
-            requant[j] = tc_channel_requant_of(&p->requant, oc0 + j, p->output_offset, p->act.min, p->act.max);
+            start[j] = tc_channel_prepare(p->bias, &p->requant, oc0 + j, sum, p->input_offset, p->output_offset,
+                                          p->act, &requant[j]);
         }
         int8_t *out = output + oc0;
         for (int32_t b = 0; b < p->input.n; b++) {
