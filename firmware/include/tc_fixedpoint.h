@@ -229,7 +229,8 @@ static inline int32_t tc_channel_prepare(const int32_t *bias, const tc_requant *
     return tc_channel_bias(bias, q, c) + input_offset * weight_sum;
 }
 
-static inline int8_t tc_channel_requant_apply(const tc_channel_requant *r, int32_t acc)
+/* Not inlined: in the kernels' output loops the M0's eight low registers would not hold it. */
+static __attribute__((noinline, unused)) int8_t tc_channel_requant_apply(const tc_channel_requant *r, int32_t acc)
 {
 #if TC_LONG_MULTIPLY
     const int32_t y = tc_requantize_wide(acc, r->multiplier, r->shift);
