@@ -15,11 +15,8 @@
 /* Output channel oc from its accumulator: bias, requantization, offset and clamp. */
 static inline int8_t conv_output(const tc_conv2d_params *p, int32_t acc, int32_t oc)
 {
-    acc += tc_channel_bias(p->bias, &p->requant, oc);
-    const int32_t q = p->requant.per_channel ? oc : 0;
-    acc = tc_requantize(acc, tc_requant_multiplier(&p->requant, q), tc_requant_shift(&p->requant, q)) +
-          p->output_offset;
-    return (int8_t)tc_clamp_i32(acc, p->act.min, p->act.max);
+    const tc_channel_requant r = tc_channel_requant_of(&p->requant, oc, p->output_offset, p->act.min, p->act.max);
+    return tc_channel_requant_apply(&r, acc + tc_channel_bias(p->bias, &p->requant, oc));
 }
 
 /* The portable path's window on the stack, and the output channels it serves per gathering. */

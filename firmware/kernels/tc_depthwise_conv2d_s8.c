@@ -18,11 +18,8 @@
 
 static inline int8_t output_value(const tc_depthwise_conv2d_params *p, int32_t acc, int32_t oc)
 {
-    acc += tc_channel_bias(p->bias, &p->requant, oc);
-    const int32_t q = p->requant.per_channel ? oc : 0;
-    acc = tc_requantize(acc, tc_requant_multiplier(&p->requant, q), tc_requant_shift(&p->requant, q)) +
-          p->output_offset;
-    return (int8_t)tc_clamp_i32(acc, p->act.min, p->act.max);
+    const tc_channel_requant r = tc_channel_requant_of(&p->requant, oc, p->output_offset, p->act.min, p->act.max);
+    return tc_channel_requant_apply(&r, acc + tc_channel_bias(p->bias, &p->requant, oc));
 }
 
 /* One output position: the taps [ky0, ky1) x [kx0, kx1) around input (y0, x0). */
