@@ -20,8 +20,8 @@ static inline int8_t conv_output(const tc_conv2d_params *p, int32_t acc, int32_t
 }
 
 /* The portable path's window on the stack, and the output channels it serves per gathering. */
-#define CONV_COL_BYTES 256
-#define CONV_OC_BLOCK 16
+#define CONV_COL_BYTES 128
+#define CONV_OC_BLOCK 8
 
 /* Over windows of more than CONV_COL_BYTES: only the taps inside the image, each input plus the offset. */
 static tc_status conv_portable_taps(const tc_conv2d_params *p, const int8_t *input, int8_t *output)

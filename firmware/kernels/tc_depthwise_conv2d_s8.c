@@ -404,8 +404,8 @@ static void each_position(const tc_depthwise_conv2d_params *p, const int8_t *inp
 }
 
 /* The portable path's window on the stack (taps x channels of a block) and its largest block. */
-#define DW_COL_BYTES 256
-#define DW_BLOCK 16
+#define DW_COL_BYTES 128
+#define DW_BLOCK 8
 
 /* acc + sum a[t s] b[t s] over t < n: one index for both arrays, stepping s, unrolled by two. */
 __attribute__((noinline)) static int32_t dot_strided(const int8_t *a, const int8_t *b, int32_t n, int32_t s,

@@ -327,7 +327,7 @@ static int conv_case(void)
 }
 
 /* 1x1 convolutions, the ones whose columns are the input pixels on Helium: wider channels (some past
- * the 256 bytes of the portable path's gathered window, CONV_COL_BYTES), strides, batches. */
+ * the 128 bytes of the portable path's gathered window, CONV_COL_BYTES), strides, batches. */
 static int pointwise_case(void)
 {
     tc_conv2d_params p;
