@@ -40,7 +40,7 @@ def _qemu_elf(board, tmp_path, sources, defines=()):
 
 @needs_emulator
 def test_32_bit_requantization_on_the_m0_in_qemu(tmp_path):
-    """The same check built for the micro:bit, where tc_requantize is the 32-bit form: fewer random values."""
+    """The same check built for the micro:bit (tc_requantize's 32-bit form), with fewer random values."""
     board = load_board("microbit")
     elf = _qemu_elf(board, tmp_path, [TESTS / "firmware" / "requantize_check.c"],
                     ["-DRANDOM_TRIPLES=200000", "-DRANDOM_RESCALES=2", "-DRESCALE_OFFSET_STEP=64"])

@@ -77,14 +77,15 @@ static inline int32_t tc_requantize_wide(int32_t x, int32_t multiplier, int32_t 
  * x = xh 2^16 + xl (xh = x >> 16 in [-2^15, 2^15), xl in [0, 2^16)) and m_lo, m_hi in [0, 2^16),
  *   x m = xh m_hi 2^32 + (xh m_lo + xl m_hi) 2^16 + xl m_lo.
  * - p0 = xl m_lo <= (2^16 - 1)^2 < 2^32 (unsigned), and p0 = (p0 >> 16) 2^16 + (p0 & 0xFFFF).
- * - t = xh m_lo + (p0 >> 16) lies in [-2^31 + 2^15, 2^31 - 2^15): an int32; t = (t >> 16) 2^16 + (t & 0xFFFF)
- *   with the arithmetic (flooring) shift.
- * - u = xl m_hi + (t & 0xFFFF) + a_mid <= (2^16 - 1)^2 + 2 (2^16 - 1) = 2^32 - 1 (unsigned), u = (u >> 16) 2^16
- *   + (u & 0xFFFF).
+ * - t = xh m_lo + (p0 >> 16) lies in [-2^31 + 2^15, 2^31 - 2^15): an int32;
+ *   t = (t >> 16) 2^16 + (t & 0xFFFF) with the arithmetic (flooring) shift.
+ * - u = xl m_hi + (t & 0xFFFF) + a_mid <= (2^16 - 1)^2 + 2 (2^16 - 1) = 2^32 - 1 (unsigned),
+ *   u = (u >> 16) 2^16 + (u & 0xFFFF).
  * So x m + a_hi 2^32 + a_mid 2^16 = (xh m_hi + (t >> 16) + (u >> 16) + a_hi) 2^32 + (u & 0xFFFF) 2^16 +
  * (p0 & 0xFFFF), and the last two terms lie in [0, 2^32): the floor is the first factor. Its sum is taken
  * modulo 2^32 (unsigned, no overflow in C); the true value fits an int32, so the cast gives it. */
-static inline int32_t tc_mul_high_narrow(int32_t x, uint32_t m_lo, uint32_t m_hi, int32_t a_hi, uint32_t a_mid)
+static inline int32_t tc_mul_high_narrow(int32_t x, uint32_t m_lo, uint32_t m_hi, int32_t a_hi,
+                                         uint32_t a_mid)
 {
     const uint32_t xl = (uint32_t)x & 0xFFFFu;
     const int32_t xh = x >> 16;
@@ -94,9 +95,9 @@ static inline int32_t tc_mul_high_narrow(int32_t x, uint32_t m_lo, uint32_t m_hi
     return (int32_t)((uint32_t)(xh * (int32_t)m_hi) + (uint32_t)(t >> 16) + (u >> 16) + (uint32_t)a_hi);
 }
 
-/* A right-shifting multiplier (shift = -n, n in [1, 31], M in [0, 2^31)) prepared for tc_requantize_prepared:
- * tc_requantize_wide's 64-bit rounding 2^30 + (2^(n-1) - s) 2^31 (s = 1 for x < 0) as a_hi 2^32 + a_mid 2^16
- * with a_mid in [0, 2^16):
+/* A right-shifting multiplier (shift = -n, n in [1, 31], M in [0, 2^31)) prepared for
+ * tc_requantize_prepared: tc_requantize_wide's 64-bit rounding 2^30 + (2^(n-1) - s) 2^31 (s = 1 for
+ * x < 0) as a_hi 2^32 + a_mid 2^16 with a_mid in [0, 2^16):
  * - n >= 2 (2^(n-1) even): (2^(n-2) - s) 2^32 + (2^14 + s 2^15) 2^16;
  * - n = 1: 0 2^32 + (3 2^14 - s 2^15) 2^16.
  * Stored as the values for s = 0 and what s = 1 adds: d_hi = -1 or 0, d_mid = 2^15 or -2^15 (mod 2^32). */
@@ -125,8 +126,9 @@ static inline tc_narrow_multiplier tc_narrow_multiplier_of(int32_t multiplier, i
 static inline int32_t tc_requantize_prepared(const tc_narrow_multiplier *q, int32_t x)
 {
     const int32_t s = x >> 31; /* 0 or -1: the masks pick d_hi and d_mid for x < 0 */
-    return tc_mul_high_narrow(x, q->m_lo, q->m_hi, q->a_hi + (s & q->d_hi), q->a_mid + ((uint32_t)s & q->d_mid)) >>
-           q->n1;
+    const int32_t a_hi = q->a_hi + (s & q->d_hi);
+    const uint32_t a_mid = q->a_mid + ((uint32_t)s & q->d_mid);
+    return tc_mul_high_narrow(x, q->m_lo, q->m_hi, a_hi, a_mid) >> q->n1;
 }
 
 /* tc_requantize_wide's value in 32-bit arithmetic, for cores without a long multiply. A left shift l >= 0:
@@ -175,14 +177,15 @@ static inline int8_t tc_requantize_s8(int32_t acc, const tc_requant *q, int32_t 
 
 /* acc + sum a[i] b[i] over i < n, unrolled by four. Not inlined: in the callers' loops the M0's eight low
  * registers would not hold it. */
-static __attribute__((noinline, unused)) int32_t tc_dot_s8(const int8_t *a, const int8_t *b, int32_t n, int32_t acc)
+static __attribute__((noinline, unused)) int32_t tc_dot_s8(const int8_t *a, const int8_t *b, int32_t n,
+                                                           int32_t acc)
 {
     int32_t i = 0;
-#define TC_DOT_STEP()                                                                                           \
-    do {                                                                                                        \
-        acc += a[i] * b[i];                                                                                     \
-        i++;                                                                                                    \
-        TC_OPAQUE(i);                                                                                           \
+#define TC_DOT_STEP()                                                                                     \
+    do {                                                                                                  \
+        acc += a[i] * b[i];                                                                               \
+        i++;                                                                                              \
+        TC_OPAQUE(i);                                                                                     \
     } while (0)
     while (i <= n - 4) {
         TC_DOT_STEP();
@@ -221,22 +224,23 @@ static inline tc_channel_requant tc_channel_requant_of(const tc_requant *q, int3
 
 /* Output channel c of a convolution whose input offset is folded into its accumulator's start: that start
  * (bias + input_offset x the channel's weight sum, exact in int32) and its requantization. */
-static inline int32_t tc_channel_prepare(const int32_t *bias, const tc_requant *q, int32_t c, int32_t weight_sum,
-                                         int32_t input_offset, int32_t output_offset, tc_activation act,
-                                         tc_channel_requant *r)
+static inline int32_t tc_channel_prepare(const int32_t *bias, const tc_requant *q, int32_t c,
+                                         int32_t weight_sum, int32_t input_offset, int32_t output_offset,
+                                         tc_activation act, tc_channel_requant *r)
 {
     *r = tc_channel_requant_of(q, c, output_offset, act.min, act.max);
     return tc_channel_bias(bias, q, c) + input_offset * weight_sum;
 }
 
 /* Not inlined: in the kernels' output loops the M0's eight low registers would not hold it. */
-static __attribute__((noinline, unused)) int8_t tc_channel_requant_apply(const tc_channel_requant *r, int32_t acc)
+static __attribute__((noinline, unused)) int8_t tc_channel_requant_apply(const tc_channel_requant *r,
+                                                                         int32_t acc)
 {
 #if TC_LONG_MULTIPLY
     const int32_t y = tc_requantize_wide(acc, r->multiplier, r->shift);
 #else
-    const int32_t y =
-        r->shift < 0 ? tc_requantize_prepared(&r->narrow, acc) : tc_requantize_narrow(acc, r->multiplier, r->shift);
+    const int32_t y = r->shift < 0 ? tc_requantize_prepared(&r->narrow, acc)
+                                   : tc_requantize_narrow(acc, r->multiplier, r->shift);
 #endif
     return (int8_t)tc_clamp_i32(y + r->offset, r->min, r->max);
 }

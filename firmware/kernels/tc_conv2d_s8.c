@@ -1,8 +1,10 @@
 /* CONV_2D, int8 activations and per-channel int8 weights, int32 bias.
- * Portable C; on cores with Helium int8 im2col plus the matrix kernel of tc_mve_gemm.h; on other cores
- * with the DSP extension im2col into int16 plus the matrix kernel of tc_dsp_gemm.h. tc_conv2d_s4: INT4
- * weights in the nibble form (tc_int4.h), portable, or on DSP cores without Helium the same im2col and a
- * row against six columns per pass, each weight word unpacked once for the six. */
+ * Portable C (each output position's window gathered once onto the stack, then flat dot products against
+ * two channels' rows at a time, the input offset folded into each channel's start); on cores with Helium
+ * int8 im2col plus the matrix kernel of tc_mve_gemm.h; on other cores with the DSP extension im2col into
+ * int16 plus the matrix kernel of tc_dsp_gemm.h. tc_conv2d_s4: INT4 weights in the nibble form
+ * (tc_int4.h), portable, or on DSP cores without Helium the same im2col and a row against six columns per
+ * pass, each weight word unpacked once for the six. */
 #include "tc_copy.h"
 #include "tc_dsp_gemm.h"
 #include "tc_fixedpoint.h"
@@ -15,7 +17,8 @@
 /* Output channel oc from its accumulator: bias, requantization, offset and clamp. */
 static inline int8_t conv_output(const tc_conv2d_params *p, int32_t acc, int32_t oc)
 {
-    const tc_channel_requant r = tc_channel_requant_of(&p->requant, oc, p->output_offset, p->act.min, p->act.max);
+    const tc_channel_requant r =
+        tc_channel_requant_of(&p->requant, oc, p->output_offset, p->act.min, p->act.max);
     return tc_channel_requant_apply(&r, acc + tc_channel_bias(p->bias, &p->requant, oc));
 }
 
@@ -66,7 +69,8 @@ static tc_status conv_portable_taps(const tc_conv2d_params *p, const int8_t *inp
 
 /* acc[k] + sum w[k depth + i] col[i] over i < depth for k = 0, 1: two output channels' rows against one
  * window, each window byte loaded once (5 instructions a MAC on the M0, the index counting up to 0). */
-__attribute__((noinline)) static void dot2_s8(const int8_t *w, const int8_t *col, int32_t depth, int32_t *acc)
+__attribute__((noinline)) static void dot2_s8(const int8_t *w, const int8_t *col, int32_t depth,
+                                              int32_t *acc)
 {
     const int8_t *w0 = w + depth, *w1 = w + 2 * depth, *c = col + depth;
     int32_t a0 = acc[0], a1 = acc[1];
@@ -83,7 +87,8 @@ __attribute__((noinline)) static void dot2_s8(const int8_t *w, const int8_t *col
  * image as the input's zero point (-input_offset, in [-128, 127]), so that it adds nothing once the input
  * offset is folded into the accumulator's start. A kernel row inside the image without dilation along x is
  * one run of k_w in_c bytes. */
-static void gather_window(const tc_conv2d_params *p, const int8_t *image, int32_t y0, int32_t x0, int8_t *col)
+static void gather_window(const tc_conv2d_params *p, const int8_t *image, int32_t y0, int32_t x0,
+                          int8_t *col)
 {
     const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c, k_w = p->filter.w;
     const int8_t zero = (int8_t)-p->input_offset;
@@ -109,8 +114,8 @@ static void gather_window(const tc_conv2d_params *p, const int8_t *image, int32_
     }
 }
 
-/* Each output position's window gathered once (gather_window), then against CONV_OC_BLOCK channels at a time:
- * sum w (in + offset) = offset sum w + sum w in, the first term in each channel's accumulator start,
+/* Each output position's window gathered once (gather_window), then against CONV_OC_BLOCK channels at a
+ * time: sum w (in + offset) = offset sum w + sum w in, the first term in each channel's accumulator start,
  * computed once per call, the second a flat dot product, two channels at a time (dot2_s8). */
 static tc_status conv_portable(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
 {
@@ -129,15 +134,16 @@ static tc_status conv_portable(const tc_conv2d_params *p, const int8_t *input, i
             for (int32_t i = 0; i < depth; i++) {
                 sum += w[i];
             }
-            start[j] = tc_channel_prepare(p->bias, &p->requant, oc0 + j, sum, p->input_offset, p->output_offset,
-                                          p->act, &requant[j]);
+            start[j] = tc_channel_prepare(p->bias, &p->requant, oc0 + j, sum, p->input_offset,
+                                          p->output_offset, p->act, &requant[j]);
         }
         int8_t *out = output + oc0;
         for (int32_t b = 0; b < p->input.n; b++) {
             const int8_t *image = input + b * p->input.h * p->input.w * p->input.c;
             for (int32_t oy = 0; oy < p->output.h; oy++) {
                 for (int32_t ox = 0; ox < p->output.w; ox++, out += out_c) {
-                    gather_window(p, image, oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left, col);
+                    const int32_t y0 = oy * p->stride_h - p->pad_top, x0 = ox * p->stride_w - p->pad_left;
+                    gather_window(p, image, y0, x0, col);
                     const int8_t *w = p->weights + oc0 * depth;
                     int32_t j = 0;
                     for (; j + 2 <= block; j += 2, w += 2 * depth) {

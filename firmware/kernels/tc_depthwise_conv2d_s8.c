@@ -1,7 +1,8 @@
 /* DEPTHWISE_CONV_2D, int8, any depth multiplier, per-channel weights.
- * Portable C that visits only the taps inside the image, and on cores with the DSP extension four
- * channels per pass (depth multiplier 1, channels a multiple of four): one load widens four inputs
- * and four weights, and SMLABB/SMLATT accumulate the four channels; a 3x3 stride-1 layer given
+ * Portable C that gathers each output position's window of a block of channels onto the stack (padding
+ * as the input's zero point, the input offset folded into each channel's start), and on cores with the DSP
+ * extension four channels per pass (depth multiplier 1, channels a multiple of four): one load widens four
+ * inputs and four weights, and SMLABB/SMLATT accumulate the four channels; a 3x3 stride-1 layer given
  * scratch instead runs along int16 planes, four outputs of one channel per step with SMLAD pairing
  * neighbouring taps. On Helium eight channels per pass (depth multiplier 1, any channel count).
  * tc_depthwise_conv2d_s4: INT4 weights in the nibble form (tc_int4.h), portable, or on DSP cores without
@@ -18,7 +19,8 @@
 
 static inline int8_t output_value(const tc_depthwise_conv2d_params *p, int32_t acc, int32_t oc)
 {
-    const tc_channel_requant r = tc_channel_requant_of(&p->requant, oc, p->output_offset, p->act.min, p->act.max);
+    const tc_channel_requant r =
+        tc_channel_requant_of(&p->requant, oc, p->output_offset, p->act.min, p->act.max);
     return tc_channel_requant_apply(&r, acc + tc_channel_bias(p->bias, &p->requant, oc));
 }
 
@@ -430,7 +432,8 @@ __attribute__((noinline)) static int32_t dot_strided(const int8_t *a, const int8
 /* Output channels [oc0, oc0 + nb) of the window at (y0, x0) into col, tap after tap, nb bytes a tap: output
  * channel oc reads input channel oc / mult; a tap outside the image is the input's zero point
  * (-input_offset, in [-128, 127]), so that it adds nothing once the offset is folded in. With all the
- * channels (depth multiplier 1) a kernel row inside the image without dilation is one run of k_w in_c bytes. */
+ * channels (depth multiplier 1) a kernel row inside the image without dilation is one run of k_w in_c
+ * bytes. */
 static void gather_channels(const tc_depthwise_conv2d_params *p, const int8_t *image, int32_t y0, int32_t x0,
                             int32_t oc0, int32_t nb, int8_t *col)
 {
@@ -490,19 +493,19 @@ static tc_status depthwise_portable(const tc_depthwise_conv2d_params *p, const i
                 weights[t * nb + j] = p->weights[t * out_c + oc0 + j];
                 sum += weights[t * nb + j];
             }
-            start[j] = tc_channel_prepare(p->bias, &p->requant, oc0 + j, sum, p->input_offset, p->output_offset,
-                                          p->act, &requant[j]);
+            start[j] = tc_channel_prepare(p->bias, &p->requant, oc0 + j, sum, p->input_offset,
+                                          p->output_offset, p->act, &requant[j]);
         }
         int8_t *out = output + oc0;
         for (int32_t b = 0; b < p->input.n; b++) {
             const int8_t *image = input + b * p->input.h * p->input.w * p->input.c;
             for (int32_t oy = 0; oy < p->output.h; oy++) {
                 for (int32_t ox = 0; ox < p->output.w; ox++, out += out_c) {
-                    gather_channels(p, image, oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left, oc0,
-                                    nb, col);
+                    const int32_t y0 = oy * p->stride_h - p->pad_top, x0 = ox * p->stride_w - p->pad_left;
+                    gather_channels(p, image, y0, x0, oc0, nb, col);
                     for (int32_t j = 0; j < nb; j++) {
-                        out[j] = tc_channel_requant_apply(&requant[j],
-                                                          dot_strided(weights + j, col + j, taps, nb, start[j]));
+                        const int32_t acc = dot_strided(weights + j, col + j, taps, nb, start[j]);
+                        out[j] = tc_channel_requant_apply(&requant[j], acc);
                     }
                 }
             }

@@ -20,7 +20,8 @@ static tc_status fully_connected_portable(const tc_fully_connected_params *p, co
         for (int32_t o = 0; o < p->output_depth; o++) {
             const tc_channel_requant r = tc_channel_requant_of(&p->requant, o, p->output_offset, p->act.min,
                                                                p->act.max);
-            *output++ = tc_channel_requant_apply(&r, tc_dot_s8(p->weights + o * depth, in, depth, p->bias[o]));
+            const int32_t acc = tc_dot_s8(p->weights + o * depth, in, depth, p->bias[o]);
+            *output++ = tc_channel_requant_apply(&r, acc);
         }
     }
     return TC_OK;

@@ -169,7 +169,7 @@ int main(void)
             return 1;
         }
     }
-    for (int32_t shift = -31; shift <= 7; shift++) { /* a left shift: the reference path, or the 32-bit form */
+    for (int32_t shift = -31; shift <= 7; shift++) { /* a left shift: the reference, or the 32-bit form */
         for (int i = 0; i < n_edges; i++) {
             for (int j = 0; j < n_mult; j++) {
                 for (int32_t d = -2; d <= 2; d++) { /* around each edge (wrapping is fine: still an int32) */
