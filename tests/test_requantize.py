@@ -23,6 +23,31 @@ def test_folded_requantization_equals_the_two_roundings(tmp_path):
     assert proc.returncode == 0 and proc.stdout.strip() == "agree", proc.stdout
 
 
+def _qemu_elf(board, tmp_path, sources, defines=()):
+    """sources built for board with the runtime, as the tests below run them."""
+    fw = data_dir("firmware")
+    memory = _environment().get_template("memory.ld.j2")
+    (tmp_path / "memory.ld").write_text(memory.render(board=board, stack_size=board.stack_size, banner=""))
+    elf = tmp_path / "check.elf"
+    runtime = [str(fw / "runtime" / n) for n in TARGET_SOURCES]
+    subprocess.run(["arm-none-eabi-gcc", *board.cflags, "-O2", "-std=c11", "-Wall", "-Werror", *defines,
+                    f"-I{fw / 'include'}", f"-I{fw / 'runtime'}", *map(str, sources), *runtime,
+                    "-nostartfiles", "-Wl,--gc-sections", f"-T{fw / 'linker' / 'cortex_m.ld'}",
+                    f"-L{tmp_path}", f"-L{fw / 'linker'}", "--specs=nano.specs", "--specs=nosys.specs",
+                    "-o", str(elf)], check=True)
+    return elf
+
+
+@needs_emulator
+def test_32_bit_requantization_on_the_m0_in_qemu(tmp_path):
+    """The same check built for the micro:bit (tc_requantize's 32-bit form), with fewer random values."""
+    board = load_board("microbit")
+    elf = _qemu_elf(board, tmp_path, [TESTS / "firmware" / "requantize_check.c"],
+                    ["-DRANDOM_TRIPLES=200000", "-DRANDOM_RESCALES=2", "-DRESCALE_OFFSET_STEP=64"])
+    proc = subprocess.run(qemu_command(board, elf), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "agree" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
 ADD_SOURCES = [TESTS / "firmware" / "add_check.c", data_dir("firmware") / "kernels" / "tc_add_s8.c"]
 
 
@@ -40,15 +65,6 @@ def test_add_kernel_equals_the_reference_arithmetic_on_the_host(tmp_path):
 @pytest.mark.parametrize("board_name", ["microbit", "mps2-an386", "mps3-an547"])   # portable, DSP, Helium
 def test_add_kernel_equals_the_reference_arithmetic_in_qemu(board_name, tmp_path):
     board = load_board(board_name)
-    fw = data_dir("firmware")
-    memory = _environment().get_template("memory.ld.j2")
-    (tmp_path / "memory.ld").write_text(memory.render(board=board, stack_size=board.stack_size, banner=""))
-    elf = tmp_path / "add_check.elf"
-    runtime = [str(fw / "runtime" / n) for n in TARGET_SOURCES]
-    subprocess.run(["arm-none-eabi-gcc", *board.cflags, "-O2", "-std=c11", "-Wall", "-Werror",
-                    f"-I{fw / 'include'}", f"-I{fw / 'runtime'}", *map(str, ADD_SOURCES), *runtime,
-                    "-nostartfiles", "-Wl,--gc-sections", f"-T{fw / 'linker' / 'cortex_m.ld'}",
-                    f"-L{tmp_path}", f"-L{fw / 'linker'}", "--specs=nano.specs", "--specs=nosys.specs",
-                    "-o", str(elf)], check=True)
+    elf = _qemu_elf(board, tmp_path, ADD_SOURCES)
     proc = subprocess.run(qemu_command(board, elf), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "agree" in proc.stdout + proc.stderr, proc.stdout + proc.stderr

@@ -60,7 +60,7 @@ static inline int32_t tc_requantize_reference(int32_t x, int32_t multiplier, int
  * where x < 0 but the product rounds to 0, both choices give 0. The multiplier is never
  * INT32_MIN (it lies in [2^30, 2^31) or is 0), so nothing saturates. About 10 instructions
  * instead of 25. */
-static inline int32_t tc_requantize(int32_t x, int32_t multiplier, int32_t shift)
+static inline int32_t tc_requantize_wide(int32_t x, int32_t multiplier, int32_t shift)
 {
     if (shift >= 0) {
         return tc_requantize_reference(x, multiplier, shift);
@@ -71,6 +71,96 @@ static inline int32_t tc_requantize(int32_t x, int32_t multiplier, int32_t shift
     return high >> (n - 1);
 }
 
+/* floor((x m + a_hi 2^32 + a_mid 2^16) / 2^32) for any int32 x, m = m_hi 2^16 + m_lo in [0, 2^32) and a_mid
+ * in [0, 2^16), where the result fits an int32, in 32-bit arithmetic: four 16x16 products instead of the
+ * 32x32->64 multiply that ARMv6-M lacks (__aeabi_lmul, about 50 instructions with its call). Proof: with
+ * x = xh 2^16 + xl (xh = x >> 16 in [-2^15, 2^15), xl in [0, 2^16)) and m_lo, m_hi in [0, 2^16),
+ *   x m = xh m_hi 2^32 + (xh m_lo + xl m_hi) 2^16 + xl m_lo.
+ * - p0 = xl m_lo <= (2^16 - 1)^2 < 2^32 (unsigned), and p0 = (p0 >> 16) 2^16 + (p0 & 0xFFFF).
+ * - t = xh m_lo + (p0 >> 16) lies in [-2^31 + 2^15, 2^31 - 2^15): an int32;
+ *   t = (t >> 16) 2^16 + (t & 0xFFFF) with the arithmetic (flooring) shift.
+ * - u = xl m_hi + (t & 0xFFFF) + a_mid <= (2^16 - 1)^2 + 2 (2^16 - 1) = 2^32 - 1 (unsigned),
+ *   u = (u >> 16) 2^16 + (u & 0xFFFF).
+ * So x m + a_hi 2^32 + a_mid 2^16 = (xh m_hi + (t >> 16) + (u >> 16) + a_hi) 2^32 + (u & 0xFFFF) 2^16 +
+ * (p0 & 0xFFFF), and the last two terms lie in [0, 2^32): the floor is the first factor. Its sum is taken
+ * modulo 2^32 (unsigned, no overflow in C); the true value fits an int32, so the cast gives it. */
+static inline int32_t tc_mul_high_narrow(int32_t x, uint32_t m_lo, uint32_t m_hi, int32_t a_hi,
+                                         uint32_t a_mid)
+{
+    const uint32_t xl = (uint32_t)x & 0xFFFFu;
+    const int32_t xh = x >> 16;
+    const uint32_t p0 = xl * m_lo;
+    const int32_t t = xh * (int32_t)m_lo + (int32_t)(p0 >> 16);
+    const uint32_t u = xl * m_hi + ((uint32_t)t & 0xFFFFu) + a_mid;
+    return (int32_t)((uint32_t)(xh * (int32_t)m_hi) + (uint32_t)(t >> 16) + (u >> 16) + (uint32_t)a_hi);
+}
+
+/* A right-shifting multiplier (shift = -n, n in [1, 31], M in [0, 2^31)) prepared for
+ * tc_requantize_prepared: tc_requantize_wide's 64-bit rounding 2^30 + (2^(n-1) - s) 2^31 (s = 1 for
+ * x < 0) as a_hi 2^32 + a_mid 2^16 with a_mid in [0, 2^16):
+ * - n >= 2 (2^(n-1) even): (2^(n-2) - s) 2^32 + (2^14 + s 2^15) 2^16;
+ * - n = 1: 0 2^32 + (3 2^14 - s 2^15) 2^16.
+ * Stored as the values for s = 0 and what s = 1 adds: d_hi = -1 or 0, d_mid = 2^15 or -2^15 (mod 2^32). */
+typedef struct {
+    uint32_t m_lo, m_hi;
+    int32_t a_hi, d_hi;
+    uint32_t a_mid, d_mid;
+    int32_t n1;
+} tc_narrow_multiplier;
+
+static inline tc_narrow_multiplier tc_narrow_multiplier_of(int32_t multiplier, int32_t shift)
+{
+    const int32_t n = -shift;
+    const tc_narrow_multiplier q = {(uint32_t)multiplier & 0xFFFFu,
+                                    (uint32_t)multiplier >> 16,
+                                    (int32_t)(((uint32_t)1 << (n - 1)) >> 1),
+                                    n == 1 ? 0 : -1,
+                                    n == 1 ? 3u << 14 : 1u << 14,
+                                    n == 1 ? 0u - (1u << 15) : 1u << 15,
+                                    n - 1};
+    return q;
+}
+
+/* tc_requantize_wide's value (shift < 0): its high word floor((x M + rounding) / 2^32), in
+ * [-2^30, 2^30 + 2^29] as |x M| <= 2^62, shifted right by n - 1. */
+static inline int32_t tc_requantize_prepared(const tc_narrow_multiplier *q, int32_t x)
+{
+    const int32_t s = x >> 31; /* 0 or -1: the masks pick d_hi and d_mid for x < 0 */
+    const int32_t a_hi = q->a_hi + (s & q->d_hi);
+    const uint32_t a_mid = q->a_mid + ((uint32_t)s & q->d_mid);
+    return tc_mul_high_narrow(x, q->m_lo, q->m_hi, a_hi, a_mid) >> q->n1;
+}
+
+/* tc_requantize_wide's value in 32-bit arithmetic, for cores without a long multiply. A left shift l >= 0:
+ * the reference's floor((x' M + 2^30) / 2^31) with x' = x << l (wrapping as the reference does) is
+ * floor((x' 2M + 2^31) / 2^32), with 2M < 2^32: the doubling high multiply's value, an int32 (M < 2^31
+ * never saturates), which the rounding divide by 2^0 keeps. */
+static inline int32_t tc_requantize_narrow(int32_t x, int32_t multiplier, int32_t shift)
+{
+    if (shift >= 0) {
+        const uint32_t m2 = (uint32_t)multiplier << 1;
+        return tc_mul_high_narrow((int32_t)((uint32_t)x << shift), m2 & 0xFFFFu, m2 >> 16, 0, 1u << 15);
+    }
+    const tc_narrow_multiplier q = tc_narrow_multiplier_of(multiplier, shift);
+    return tc_requantize_prepared(&q, x);
+}
+
+/* ARMv6-M (Cortex-M0, M0+, M1) has MULS (32x32->32) only; elsewhere SMULL does the 64-bit form. */
+#if defined(__ARM_ARCH_6M__) || defined(TC_NO_LONG_MULTIPLY)
+#define TC_LONG_MULTIPLY 0
+#else
+#define TC_LONG_MULTIPLY 1
+#endif
+
+static inline int32_t tc_requantize(int32_t x, int32_t multiplier, int32_t shift)
+{
+#if TC_LONG_MULTIPLY
+    return tc_requantize_wide(x, multiplier, shift);
+#else
+    return tc_requantize_narrow(x, multiplier, shift);
+#endif
+}
+
 /* One output channel's accumulator requantized (per channel or per tensor), offset and clamped. */
 static inline int8_t tc_requantize_s8(int32_t acc, const tc_requant *q, int32_t channel, int32_t offset,
                                       int32_t lo, int32_t hi)
@@ -78,6 +168,81 @@ static inline int8_t tc_requantize_s8(int32_t acc, const tc_requant *q, int32_t 
     const int32_t c = q->per_channel ? channel : 0;
     return (int8_t)tc_clamp_i32(tc_requantize(acc, tc_requant_multiplier(q, c), tc_requant_shift(q, c)) + offset,
                                 lo, hi);
+}
+
+/* Keeps the compiler from folding x into the addresses that use it: on ARMv6-M, where LDRSB takes only a
+ * register offset, one index register stepped by ADDS then serves both arrays of a dot product (5
+ * instructions a product, against 7 with constant offsets, each its own MOVS). Emits nothing. */
+#define TC_OPAQUE(x) __asm__("" : "+r"(x))
+
+/* acc + sum a[i] b[i] over i < n, unrolled by four. Not inlined: in the callers' loops the M0's eight low
+ * registers would not hold it. */
+static __attribute__((noinline, unused)) int32_t tc_dot_s8(const int8_t *a, const int8_t *b, int32_t n,
+                                                           int32_t acc)
+{
+    int32_t i = 0;
+#define TC_DOT_STEP()                                                                                     \
+    do {                                                                                                  \
+        acc += a[i] * b[i];                                                                               \
+        i++;                                                                                              \
+        TC_OPAQUE(i);                                                                                     \
+    } while (0)
+    while (i <= n - 4) {
+        TC_DOT_STEP();
+        TC_DOT_STEP();
+        TC_DOT_STEP();
+        TC_DOT_STEP();
+    }
+#undef TC_DOT_STEP
+    for (; i < n; i++) {
+        acc += a[i] * b[i];
+    }
+    return acc;
+}
+
+/* One channel's requantization, output offset and clamp, its parameters read once for its outputs (on
+ * cores without a long multiply a right shift's multiplier also prepared once). */
+typedef struct {
+    int32_t multiplier, shift, offset, min, max;
+#if !TC_LONG_MULTIPLY
+    tc_narrow_multiplier narrow;
+#endif
+} tc_channel_requant;
+
+static inline tc_channel_requant tc_channel_requant_of(const tc_requant *q, int32_t channel, int32_t offset,
+                                                       int32_t lo, int32_t hi)
+{
+    const int32_t c = q->per_channel ? channel : 0;
+    tc_channel_requant r = {tc_requant_multiplier(q, c), tc_requant_shift(q, c), offset, lo, hi};
+#if !TC_LONG_MULTIPLY
+    if (r.shift < 0) {
+        r.narrow = tc_narrow_multiplier_of(r.multiplier, r.shift);
+    }
+#endif
+    return r;
+}
+
+/* Output channel c of a convolution whose input offset is folded into its accumulator's start: that start
+ * (bias + input_offset x the channel's weight sum, exact in int32) and its requantization. */
+static inline int32_t tc_channel_prepare(const int32_t *bias, const tc_requant *q, int32_t c,
+                                         int32_t weight_sum, int32_t input_offset, int32_t output_offset,
+                                         tc_activation act, tc_channel_requant *r)
+{
+    *r = tc_channel_requant_of(q, c, output_offset, act.min, act.max);
+    return tc_channel_bias(bias, q, c) + input_offset * weight_sum;
+}
+
+/* Not inlined: in the kernels' output loops the M0's eight low registers would not hold it. */
+static __attribute__((noinline, unused)) int8_t tc_channel_requant_apply(const tc_channel_requant *r,
+                                                                         int32_t acc)
+{
+#if TC_LONG_MULTIPLY
+    const int32_t y = tc_requantize_wide(acc, r->multiplier, r->shift);
+#else
+    const int32_t y = r->shift < 0 ? tc_requantize_prepared(&r->narrow, acc)
+                                   : tc_requantize_narrow(acc, r->multiplier, r->shift);
+#endif
+    return (int8_t)tc_clamp_i32(y + r->offset, r->min, r->max);
 }
 
 /* TFLite's rescaling of an int8 input of ADD or SUB to the operation's common scale,

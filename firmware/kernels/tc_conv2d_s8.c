@@ -1,8 +1,11 @@
 /* CONV_2D, int8 activations and per-channel int8 weights, int32 bias.
- * Portable C; on cores with Helium int8 im2col plus the matrix kernel of tc_mve_gemm.h; on other cores
- * with the DSP extension im2col into int16 plus the matrix kernel of tc_dsp_gemm.h. tc_conv2d_s4: INT4
- * weights in the nibble form (tc_int4.h), portable, or on DSP cores without Helium the same im2col and a
- * row against six columns per pass, each weight word unpacked once for the six. */
+ * Portable C (each output position's window gathered once onto the stack, then flat dot products against
+ * two channels' rows at a time, the input offset folded into each channel's start); on cores with Helium
+ * int8 im2col plus the matrix kernel of tc_mve_gemm.h; on other cores with the DSP extension im2col into
+ * int16 plus the matrix kernel of tc_dsp_gemm.h. tc_conv2d_s4: INT4 weights in the nibble form
+ * (tc_int4.h), portable, or on DSP cores without Helium the same im2col and a row against six columns per
+ * pass, each weight word unpacked once for the six. */
+#include "tc_copy.h"
 #include "tc_dsp_gemm.h"
 #include "tc_fixedpoint.h"
 #include "tc_int4.h"
@@ -14,14 +17,17 @@
 /* Output channel oc from its accumulator: bias, requantization, offset and clamp. */
 static inline int8_t conv_output(const tc_conv2d_params *p, int32_t acc, int32_t oc)
 {
-    acc += tc_channel_bias(p->bias, &p->requant, oc);
-    const int32_t q = p->requant.per_channel ? oc : 0;
-    acc = tc_requantize(acc, tc_requant_multiplier(&p->requant, q), tc_requant_shift(&p->requant, q)) +
-          p->output_offset;
-    return (int8_t)tc_clamp_i32(acc, p->act.min, p->act.max);
+    const tc_channel_requant r =
+        tc_channel_requant_of(&p->requant, oc, p->output_offset, p->act.min, p->act.max);
+    return tc_channel_requant_apply(&r, acc + tc_channel_bias(p->bias, &p->requant, oc));
 }
 
-static tc_status conv_portable(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
+/* The portable path's window on the stack, and the output channels it serves per gathering. */
+#define CONV_COL_BYTES 128
+#define CONV_OC_BLOCK 8
+
+/* Over windows of more than CONV_COL_BYTES: only the taps inside the image, each input plus the offset. */
+static tc_status conv_portable_taps(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
 {
     const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c, out_c = p->output.c;
     const int32_t k_h = p->filter.h, k_w = p->filter.w, input_offset = p->input_offset;
@@ -54,6 +60,101 @@ static tc_status conv_portable(const tc_conv2d_params *p, const int8_t *input, i
                         }
                     }
                     *output++ = conv_output(p, acc, oc);
+                }
+            }
+        }
+    }
+    return TC_OK;
+}
+
+/* acc[k] + sum w[k depth + i] col[i] over i < depth for k = 0, 1: two output channels' rows against one
+ * window, each window byte loaded once (5 instructions a MAC on the M0, the index counting up to 0). */
+__attribute__((noinline)) static void dot2_s8(const int8_t *w, const int8_t *col, int32_t depth,
+                                              int32_t *acc)
+{
+    const int8_t *w0 = w + depth, *w1 = w + 2 * depth, *c = col + depth;
+    int32_t a0 = acc[0], a1 = acc[1];
+    for (int32_t i = -depth; i < 0; i++) {
+        const int32_t x = c[i];
+        a0 += w0[i] * x;
+        a1 += w1[i] * x;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+}
+
+/* Output position (y0, x0)'s window into col in the weights' order, k_h k_w in_c bytes, a tap outside the
+ * image as the input's zero point (-input_offset, in [-128, 127]), so that it adds nothing once the input
+ * offset is folded into the accumulator's start. A kernel row inside the image without dilation along x is
+ * one run of k_w in_c bytes. */
+static void gather_window(const tc_conv2d_params *p, const int8_t *image, int32_t y0, int32_t x0,
+                          int8_t *col)
+{
+    const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c, k_w = p->filter.w;
+    const int8_t zero = (int8_t)-p->input_offset;
+    const int whole_rows = p->dilation_w == 1 && x0 >= 0 && x0 + k_w <= in_w;
+    for (int32_t ky = 0; ky < p->filter.h; ky++) {
+        const int32_t y = y0 + ky * p->dilation_h;
+        if (y < 0 || y >= in_h) {
+            tc_fill_run(col, zero, k_w * in_c);
+            col += k_w * in_c;
+        } else if (whole_rows) {
+            tc_copy_run(col, image + (y * in_w + x0) * in_c, k_w * in_c);
+            col += k_w * in_c;
+        } else {
+            for (int32_t kx = 0; kx < k_w; kx++, col += in_c) {
+                const int32_t x = x0 + kx * p->dilation_w;
+                if (x < 0 || x >= in_w) {
+                    tc_fill_run(col, zero, in_c);
+                } else {
+                    tc_copy_run(col, image + (y * in_w + x) * in_c, in_c);
+                }
+            }
+        }
+    }
+}
+
+/* Each output position's window gathered once (gather_window), then against CONV_OC_BLOCK channels at a
+ * time: sum w (in + offset) = offset sum w + sum w in, the first term in each channel's accumulator start,
+ * computed once per call, the second a flat dot product, two channels at a time (dot2_s8). */
+static tc_status conv_portable(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
+{
+    const int32_t depth = p->filter.h * p->filter.w * p->input.c, out_c = p->output.c;
+    if (depth > CONV_COL_BYTES) {
+        return conv_portable_taps(p, input, output);
+    }
+    int8_t col[CONV_COL_BYTES] __attribute__((aligned(4)));
+    int32_t start[CONV_OC_BLOCK];
+    tc_channel_requant requant[CONV_OC_BLOCK];
+    for (int32_t oc0 = 0; oc0 < out_c; oc0 += CONV_OC_BLOCK) {
+        const int32_t block = out_c - oc0 < CONV_OC_BLOCK ? out_c - oc0 : CONV_OC_BLOCK;
+        for (int32_t j = 0; j < block; j++) {
+            const int8_t *w = p->weights + (oc0 + j) * depth;
+            int32_t sum = 0;
+            for (int32_t i = 0; i < depth; i++) {
+                sum += w[i];
+            }
+            start[j] = tc_channel_prepare(p->bias, &p->requant, oc0 + j, sum, p->input_offset,
+                                          p->output_offset, p->act, &requant[j]);
+        }
+        int8_t *out = output + oc0;
+        for (int32_t b = 0; b < p->input.n; b++) {
+            const int8_t *image = input + b * p->input.h * p->input.w * p->input.c;
+            for (int32_t oy = 0; oy < p->output.h; oy++) {
+                for (int32_t ox = 0; ox < p->output.w; ox++, out += out_c) {
+                    const int32_t y0 = oy * p->stride_h - p->pad_top, x0 = ox * p->stride_w - p->pad_left;
+                    gather_window(p, image, y0, x0, col);
+                    const int8_t *w = p->weights + oc0 * depth;
+                    int32_t j = 0;
+                    for (; j + 2 <= block; j += 2, w += 2 * depth) {
+                        int32_t acc[2] = {start[j], start[j + 1]};
+                        dot2_s8(w, col, depth, acc);
+                        out[j] = tc_channel_requant_apply(&requant[j], acc[0]);
+                        out[j + 1] = tc_channel_requant_apply(&requant[j + 1], acc[1]);
+                    }
+                    if (j < block) {
+                        out[j] = tc_channel_requant_apply(&requant[j], tc_dot_s8(w, col, depth, start[j]));
+                    }
                 }
             }
         }

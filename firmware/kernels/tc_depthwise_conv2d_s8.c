@@ -1,12 +1,14 @@
 /* DEPTHWISE_CONV_2D, int8, any depth multiplier, per-channel weights.
- * Portable C that visits only the taps inside the image, and on cores with the DSP extension four
- * channels per pass (depth multiplier 1, channels a multiple of four): one load widens four inputs
- * and four weights, and SMLABB/SMLATT accumulate the four channels; a 3x3 stride-1 layer given
+ * Portable C that gathers each output position's window of a block of channels onto the stack (padding
+ * as the input's zero point, the input offset folded into each channel's start), and on cores with the DSP
+ * extension four channels per pass (depth multiplier 1, channels a multiple of four): one load widens four
+ * inputs and four weights, and SMLABB/SMLATT accumulate the four channels; a 3x3 stride-1 layer given
  * scratch instead runs along int16 planes, four outputs of one channel per step with SMLAD pairing
  * neighbouring taps. On Helium eight channels per pass (depth multiplier 1, any channel count).
  * tc_depthwise_conv2d_s4: INT4 weights in the nibble form (tc_int4.h), portable, or on DSP cores without
  * Helium the int16 planes with the taps unpacked per channel (3x3 stride 1), else four channels per pass
  * from half a weight word (depth multiplier 1, channels a multiple of four). */
+#include "tc_copy.h"
 #include "tc_dsp.h"
 #include "tc_fixedpoint.h"
 #include "tc_int4.h"
@@ -17,11 +19,9 @@
 
 static inline int8_t output_value(const tc_depthwise_conv2d_params *p, int32_t acc, int32_t oc)
 {
-    acc += tc_channel_bias(p->bias, &p->requant, oc);
-    const int32_t q = p->requant.per_channel ? oc : 0;
-    acc = tc_requantize(acc, tc_requant_multiplier(&p->requant, q), tc_requant_shift(&p->requant, q)) +
-          p->output_offset;
-    return (int8_t)tc_clamp_i32(acc, p->act.min, p->act.max);
+    const tc_channel_requant r =
+        tc_channel_requant_of(&p->requant, oc, p->output_offset, p->act.min, p->act.max);
+    return tc_channel_requant_apply(&r, acc + tc_channel_bias(p->bias, &p->requant, oc));
 }
 
 /* One output position: the taps [ky0, ky1) x [kx0, kx1) around input (y0, x0). */
@@ -441,6 +441,115 @@ static void over_input_portable(const tc_depthwise_conv2d_params *p, const int8_
     }
 }
 
+/* The portable path's window on the stack (taps x channels of a block) and its largest block. */
+#define DW_COL_BYTES 128
+#define DW_BLOCK 8
+
+/* acc + sum a[t s] b[t s] over t < n: one index for both arrays, stepping s, unrolled by two. */
+__attribute__((noinline)) static int32_t dot_strided(const int8_t *a, const int8_t *b, int32_t n, int32_t s,
+                                                     int32_t acc)
+{
+    int32_t i = 0;
+    const int32_t end = n * s;
+    if (n & 1) {
+        acc += a[0] * b[0];
+        i = s;
+    }
+    while (i < end) {
+        acc += a[i] * b[i];
+        i += s;
+        TC_OPAQUE(i);
+        acc += a[i] * b[i];
+        i += s;
+    }
+    return acc;
+}
+
+/* Output channels [oc0, oc0 + nb) of the window at (y0, x0) into col, tap after tap, nb bytes a tap: output
+ * channel oc reads input channel oc / mult; a tap outside the image is the input's zero point
+ * (-input_offset, in [-128, 127]), so that it adds nothing once the offset is folded in. With all the
+ * channels (depth multiplier 1) a kernel row inside the image without dilation is one run of k_w in_c
+ * bytes. */
+static void gather_channels(const tc_depthwise_conv2d_params *p, const int8_t *image, int32_t y0, int32_t x0,
+                            int32_t oc0, int32_t nb, int8_t *col)
+{
+    const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c, mult = p->depth_multiplier;
+    const int32_t k_w = p->filter.w;
+    const int8_t zero = (int8_t)-p->input_offset;
+    const int whole_rows = nb == in_c && mult == 1 && p->dilation_w == 1 && x0 >= 0 && x0 + k_w <= in_w;
+    for (int32_t ky = 0; ky < p->filter.h; ky++) {
+        const int32_t y = y0 + ky * p->dilation_h;
+        if (whole_rows && y >= 0 && y < in_h) {
+            tc_copy_run(col, image + (y * in_w + x0) * in_c, k_w * in_c);
+            col += k_w * in_c;
+            continue;
+        }
+        for (int32_t kx = 0; kx < k_w; kx++, col += nb) {
+            const int32_t x = x0 + kx * p->dilation_w;
+            if (y < 0 || y >= in_h || x < 0 || x >= in_w) {
+                tc_fill_run(col, zero, nb);
+                continue;
+            }
+            const int8_t *src = image + (y * in_w + x) * in_c;
+            if (mult == 1) {
+                tc_copy_run(col, src + oc0, nb);
+                continue;
+            }
+            for (int32_t j = 0, ic = oc0 / mult, m = oc0 % mult; j < nb; j++) {
+                col[j] = src[ic];
+                if (++m == mult) {
+                    m = 0;
+                    ic++;
+                }
+            }
+        }
+    }
+}
+
+/* Blocks of up to DW_BLOCK output channels (DW_COL_BYTES over the taps): the block's weights copied once
+ * to the stack in the window's layout, each output position's window gathered once (gather_channels), each
+ * channel one strided dot product; sum w (in + offset) = offset sum w + sum w in, the first term in each
+ * channel's accumulator start. Over windows of more than DW_COL_BYTES taps, position_portable. */
+static tc_status depthwise_portable(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output)
+{
+    const int32_t taps = p->filter.h * p->filter.w, out_c = p->output.c;
+    if (taps > DW_COL_BYTES) {
+        each_position(p, input, output, position_portable);
+        return TC_OK;
+    }
+    const int32_t block = DW_COL_BYTES / taps < DW_BLOCK ? DW_COL_BYTES / taps : DW_BLOCK;
+    int8_t col[DW_COL_BYTES] __attribute__((aligned(4))), weights[DW_COL_BYTES];
+    int32_t start[DW_BLOCK];
+    tc_channel_requant requant[DW_BLOCK];
+    for (int32_t oc0 = 0; oc0 < out_c; oc0 += block) {
+        const int32_t nb = out_c - oc0 < block ? out_c - oc0 : block;
+        for (int32_t j = 0; j < nb; j++) {
+            int32_t sum = 0;
+            for (int32_t t = 0; t < taps; t++) {
+                weights[t * nb + j] = p->weights[t * out_c + oc0 + j];
+                sum += weights[t * nb + j];
+            }
+            start[j] = tc_channel_prepare(p->bias, &p->requant, oc0 + j, sum, p->input_offset,
+                                          p->output_offset, p->act, &requant[j]);
+        }
+        int8_t *out = output + oc0;
+        for (int32_t b = 0; b < p->input.n; b++) {
+            const int8_t *image = input + b * p->input.h * p->input.w * p->input.c;
+            for (int32_t oy = 0; oy < p->output.h; oy++) {
+                for (int32_t ox = 0; ox < p->output.w; ox++, out += out_c) {
+                    const int32_t y0 = oy * p->stride_h - p->pad_top, x0 = ox * p->stride_w - p->pad_left;
+                    gather_channels(p, image, y0, x0, oc0, nb, col);
+                    for (int32_t j = 0; j < nb; j++) {
+                        const int32_t acc = dot_strided(weights + j, col + j, taps, nb, start[j]);
+                        out[j] = tc_channel_requant_apply(&requant[j], acc);
+                    }
+                }
+            }
+        }
+    }
+    return TC_OK;
+}
+
 tc_status tc_depthwise_conv2d_s8(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output)
 {
     if (p->output.c != p->input.c * p->depth_multiplier) {
@@ -458,7 +567,7 @@ tc_status tc_depthwise_conv2d_s8(const tc_depthwise_conv2d_params *p, const int8
             return TC_OK;
         }
     }
-    position_fn position = position_portable;
+    position_fn position = 0; /* an optimized path's, else depthwise_portable */
 #if TC_DSP
     if (p->depth_multiplier == 1 && (p->input.c & 3) == 0) {
         position = position_dsp;
@@ -475,6 +584,9 @@ tc_status tc_depthwise_conv2d_s8(const tc_depthwise_conv2d_params *p, const int8
         return TC_OK;
     }
 #endif
+    if (!position) {
+        return depthwise_portable(p, input, output);
+    }
     each_position(p, input, output, position);
     return TC_OK;
 }

@@ -11,31 +11,17 @@
 #include "tc_mve_gemm.h"
 #include "tc_palette.h"
 
-/* acc + sum a[i] * b[i], unrolled by four. Not inlined: inside the output loop the compiler spills a
- * pointer of this loop under the requantization's register pressure. */
-__attribute__((noinline)) static int32_t dot_s8(const int8_t *a, const int8_t *b, int32_t n, int32_t acc)
-{
-    for (; n >= 4; n -= 4, a += 4, b += 4) {
-        acc += (int32_t)a[0] * b[0] + (int32_t)a[1] * b[1] + (int32_t)a[2] * b[2] + (int32_t)a[3] * b[3];
-    }
-    for (; n > 0; n--) {
-        acc += (int32_t)*a++ * *b++;
-    }
-    return acc;
-}
-
+/* Each output: its row against the input (tc_dot_s8), from the bias with the input offset folded in. */
 static tc_status fully_connected_portable(const tc_fully_connected_params *p, const int8_t *input, int8_t *output)
 {
     const int32_t depth = p->input_depth;
     for (int32_t b = 0; b < p->batches; b++) {
         const int8_t *in = input + b * depth;
         for (int32_t o = 0; o < p->output_depth; o++) {
-            const int8_t *w = p->weights + o * depth;
-            int32_t acc = dot_s8(w, in, depth, p->bias[o]);
-            const int32_t q = p->requant.per_channel ? o : 0;
-            acc = tc_requantize(acc, p->requant.multiplier[q], p->requant.shift[q]);
-            acc += p->output_offset;
-            *output++ = (int8_t)tc_clamp_i32(acc, p->act.min, p->act.max);
+            const tc_channel_requant r = tc_channel_requant_of(&p->requant, o, p->output_offset, p->act.min,
+                                                               p->act.max);
+            const int32_t acc = tc_dot_s8(p->weights + o * depth, in, depth, p->bias[o]);
+            *output++ = tc_channel_requant_apply(&r, acc);
         }
     }
     return TC_OK;

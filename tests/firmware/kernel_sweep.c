@@ -326,8 +326,8 @@ static int conv_case(void)
     return conv_compare(&p);
 }
 
-/* 1x1 convolutions, the ones whose columns are the input pixels on Helium: wider channels, strides,
- * batches. */
+/* 1x1 convolutions, the ones whose columns are the input pixels on Helium: wider channels (some past
+ * the 128 bytes of the portable path's gathered window, CONV_COL_BYTES), strides, batches. */
 static int pointwise_case(void)
 {
     tc_conv2d_params p;
@@ -336,7 +336,7 @@ static int pointwise_case(void)
     tc_dims in;
     do {
         stride = (next() & 3) ? 1 : draw(2, 3);
-        in_c = (next() & 1) ? 16 * draw(1, 4) : draw(1, 70);
+        in_c = (next() & 1) ? 16 * draw(1, 4) : (next() & 3) ? draw(1, 70) : draw(200, 320);
         out_c = draw(1, 40);
         const tc_dims d = {draw(1, 2), draw(1, 7), draw(1, 7), in_c};
         in = d;
@@ -466,6 +466,25 @@ static int32_t depthwise_scratch_bytes(int32_t out_h, int32_t out_w)
     return 4 * (lines + 2) * (4 * ((length + 3) / 4) + 2) * 2;
 }
 
+/* A depth multiplier m > 1 against multiplier 1 over the input with each channel repeated m times (the same
+ * weights and outputs): on every core two different paths of tc_depthwise_conv2d_s8, where the portable
+ * build alone runs them both the same way. */
+static int depthwise_repeated_channels(const tc_depthwise_conv2d_params *p)
+{
+    static int8_t repeated[MAX_BYTES];
+    const int32_t pixels = p->input.h * p->input.w, mult = p->depth_multiplier, out_c = p->output.c;
+    if (mult == 1 || pixels * out_c > MAX_BYTES) {
+        return 0;
+    }
+    for (int32_t i = 0; i < pixels * out_c; i++) {
+        repeated[i] = input[(i / out_c) * p->input.c + (i % out_c) / mult];
+    }
+    tc_depthwise_conv2d_params q = *p;
+    q.input.c = out_c, q.depth_multiplier = 1, q.scratch = 0;
+    return tc_depthwise_conv2d_s8(&q, repeated, out_fast) != TC_OK ||
+           memcmp(out_fast, out_portable, (size_t)(p->output.h * p->output.w * out_c)) != 0;
+}
+
 /* A depthwise convolution of the drawn shape: the optimized kernel (with its planes where it takes
  * them) against the portable one. */
 static int depthwise_compare(tc_depthwise_conv2d_params *p)
@@ -478,6 +497,9 @@ static int depthwise_compare(tc_depthwise_conv2d_params *p)
     const int planes = !TC_MVE && p->depth_multiplier == 1 && p->input.c % 4 == 0 && p->filter.h == 3 &&
                        p->filter.w == 3 && p->stride_h == 1 && p->stride_w == 1 && p->dilation_h == 1 &&
                        p->dilation_w == 1;
+    if (depthwise_repeated_channels(p)) {
+        return 1;
+    }
     p->scratch = planes ? guarded_scratch(depthwise_scratch_bytes(p->output.h, p->output.w)) : 0;
     if (tc_depthwise_conv2d_s8(p, input, out_fast) != TC_OK) {
         return 1;

@@ -1,12 +1,28 @@
 /* The folded requantization against gemmlowp's two roundings, step by step: edge values of the
- * accumulator times every multiplier class and shift, then random triples. The same values check
+ * accumulator times every multiplier class and shift, then random triples; the same for its 32-bit form
+ * (tc_requantize_narrow, what cores without a long multiply run), and that form's 16x16-product high
+ * multiply (tc_mul_high_narrow) against the 64-bit one on edges and random operands. The same values check
  * the algebra of the DSP cores' five-instruction form (tc_dsp_requantize_s8 in tc_dsp.h: SMMLAR,
  * ADD, QADD, ASR, SSAT), emulated here bit for bit, against the reference plus offset, saturated.
  * Then ADD's rescaling of an input (tc_rescale_apply, its DSP form, tc_rescale_half) against the
  * reference on every int8 input and offset. Prints the first disagreement and exits 1, or "agree" and 0. */
+#include <stdarg.h>
 #include <stdio.h>
 
 #include "tc_fixedpoint.h"
+#ifdef __arm__
+#include "tc_platform.h"
+#endif
+
+#ifndef RANDOM_TRIPLES /* these three smaller where the check runs in QEMU */
+#define RANDOM_TRIPLES 20000000
+#endif
+#ifndef RANDOM_RESCALES
+#define RANDOM_RESCALES 3000
+#endif
+#ifndef RESCALE_OFFSET_STEP
+#define RESCALE_OFFSET_STEP 1
+#endif
 
 static uint64_t state = 0x9E3779B97F4A7C15ull;
 
@@ -16,6 +32,19 @@ static uint32_t next(void) /* xorshift64* */
     state ^= state << 25;
     state ^= state >> 27;
     return (uint32_t)((state * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
+/* printf on the host; in QEMU the format alone, through the board's console (printf's code needs a heap) */
+static void say(const char *format, ...)
+{
+#ifdef __arm__
+    tc_platform_print(format);
+#else
+    va_list args;
+    va_start(args, format);
+    vprintf(format, args);
+    va_end(args);
+#endif
 }
 
 /* tc_dsp_quant_make and tc_dsp_requantize_s8, instruction by instruction, in portable C. */
@@ -39,7 +68,7 @@ static int check(int32_t x, int32_t multiplier, int32_t shift)
             const int32_t want = tc_clamp_i32(tc_requantize_reference(x, multiplier, shift) + offset,
                                               TC_INT8_MIN, TC_INT8_MAX);
             if (dsp_form(x, multiplier, shift, offset) != want) {
-                printf("DSP form: x=%ld multiplier=%ld shift=%ld offset=%ld: %ld, want %ld\n", (long)x,
+                say("DSP form: x=%ld multiplier=%ld shift=%ld offset=%ld: %ld, want %ld\n", (long)x,
                        (long)multiplier, (long)shift, (long)offset,
                        (long)dsp_form(x, multiplier, shift, offset), (long)want);
                 return 1;
@@ -47,10 +76,28 @@ static int check(int32_t x, int32_t multiplier, int32_t shift)
         }
     }
     const int32_t want = tc_requantize_reference(x, multiplier, shift);
-    const int32_t got = tc_requantize(x, multiplier, shift);
+    const int32_t got = tc_requantize_wide(x, multiplier, shift);
+    const int32_t narrow = tc_requantize_narrow(x, multiplier, shift);
+    if (got != want || narrow != want || tc_requantize(x, multiplier, shift) != want) {
+        say("x=%ld multiplier=%ld shift=%ld: %ld (32-bit form %ld), want %ld\n", (long)x, (long)multiplier,
+               (long)shift, (long)got, (long)narrow, (long)want);
+        return 1;
+    }
+    return 0;
+}
+
+/* tc_mul_high_narrow against the 64-bit value, where that fits an int32 (its contract). */
+static int check_high(int32_t x, uint32_t m, int32_t a_hi, uint32_t a_mid)
+{
+    const int64_t v = (int64_t)x * (int64_t)m + (int64_t)a_mid * 65536;
+    const int64_t want = (v - (((v % 4294967296LL) + 4294967296LL) % 4294967296LL)) / 4294967296LL + a_hi;
+    if (want < INT32_MIN || want > INT32_MAX) {
+        return 0;
+    }
+    const int32_t got = tc_mul_high_narrow(x, m & 0xFFFFu, m >> 16, a_hi, a_mid);
     if (got != want) {
-        printf("x=%ld multiplier=%ld shift=%ld: %ld, want %ld\n", (long)x, (long)multiplier, (long)shift,
-               (long)got, (long)want);
+        say("high x=%ld m=%lu a_hi=%ld a_mid=%lu: %ld, want %ld\n", (long)x, (unsigned long)m, (long)a_hi,
+            (unsigned long)a_mid, (long)got, (long)want);
         return 1;
     }
     return 0;
@@ -79,7 +126,7 @@ static int check_rescale(int32_t multiplier, int32_t shift, int32_t offset_step)
             const int32_t dsp = multiplier >= (1 << 30) ? rescale_dsp_form(&r, q) : want;
             const int32_t half = tc_rescale_is_half(multiplier, shift) ? tc_rescale_half(q, offset) : want;
             if (got != want || dsp != want || half != want) {
-                printf("rescale q=%ld offset=%ld multiplier=%ld shift=%ld: %ld (DSP %ld, half %ld), "
+                say("rescale q=%ld offset=%ld multiplier=%ld shift=%ld: %ld (DSP %ld, half %ld), "
                        "want %ld\n",
                        (long)q, (long)offset, (long)multiplier, (long)shift, (long)got, (long)dsp, (long)half,
                        (long)want);
@@ -97,7 +144,32 @@ int main(void)
                              1 << 30, INT32_MAX - 1, INT32_MAX};
     const int32_t multipliers[] = {0, 1 << 30, (1 << 30) + 1, 1518500250, INT32_MAX - 1, INT32_MAX};
     const int n_edges = sizeof edges / sizeof edges[0], n_mult = sizeof multipliers / sizeof multipliers[0];
-    for (int32_t shift = -31; shift <= 0; shift++) { /* a left shift takes the reference path itself */
+    const uint32_t m_edges[] = {0, 1, 0xFFFFu, 0x10000u, 0x40000000u, 0x7FFFFFFFu, 0x80000000u, 0xFFFEFFFFu,
+                                0xFFFFFFFFu};
+    const uint32_t a_mids[] = {0, 1, 1u << 14, 1u << 15, 3u << 14, 0xFFFFu};
+    const int32_t a_his[] = {0, 1, -1, 1 << 29, -(1 << 29)};
+    for (int i = 0; i < n_edges; i++) {
+        for (int j = 0; j < 9; j++) {
+            for (int k = 0; k < 6; k++) {
+                for (int h = 0; h < 5; h++) {
+                    for (int32_t d = -2; d <= 2; d++) { /* around each edge, wrapping */
+                        const int32_t x = (int32_t)((uint32_t)edges[i] + (uint32_t)d);
+                        if (check_high(x, m_edges[j] + (uint32_t)d, a_his[h], a_mids[k])) {
+                            return 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (long i = 0; i < RANDOM_TRIPLES; i++) {
+        const int32_t x = (int32_t)next() >> (next() % 32);
+        const uint32_t m = next() >> (next() % 32), a_mid = next() & 0xFFFFu;
+        if (check_high(x, m, (int32_t)next() >> (1 + next() % 31), a_mid)) {
+            return 1;
+        }
+    }
+    for (int32_t shift = -31; shift <= 7; shift++) { /* a left shift: the reference, or the 32-bit form */
         for (int i = 0; i < n_edges; i++) {
             for (int j = 0; j < n_mult; j++) {
                 for (int32_t d = -2; d <= 2; d++) { /* around each edge (wrapping is fine: still an int32) */
@@ -108,11 +180,11 @@ int main(void)
             }
         }
     }
-    for (long i = 0; i < 20000000; i++) {
+    for (long i = 0; i < RANDOM_TRIPLES; i++) {
         const int32_t magnitude = (int32_t)(next() % 32); /* accumulators of every size */
         const int32_t x = (int32_t)next() >> magnitude;
         const int32_t multiplier = (int32_t)((1u << 30) | (next() >> 2));
-        const int32_t shift = -(int32_t)(next() % 32);
+        const int32_t shift = (int32_t)(next() % 40) - 31;
         if (check(x, multiplier, shift)) {
             return 1;
         }
@@ -121,16 +193,16 @@ int main(void)
                                            INT32_MAX - 1, INT32_MAX};
     for (int32_t shift = -25; shift <= 0; shift++) {
         for (int j = 0; j < (int)(sizeof rescale_multipliers / sizeof rescale_multipliers[0]); j++) {
-            if (check_rescale(rescale_multipliers[j], shift, 1)) {
+            if (check_rescale(rescale_multipliers[j], shift, RESCALE_OFFSET_STEP)) {
                 return 1;
             }
         }
     }
-    for (long i = 0; i < 3000; i++) {
+    for (long i = 0; i < RANDOM_RESCALES; i++) {
         if (check_rescale((int32_t)(next() >> 1), -(int32_t)(1 + next() % 24), 7)) {
             return 1;
         }
     }
-    puts("agree");
+    say("agree\n");
     return 0;
 }
