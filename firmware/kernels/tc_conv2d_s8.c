@@ -270,6 +270,156 @@ static void im2col(const tc_conv2d_params *p, const int8_t *image, int32_t oy, i
     }
 }
 
+/* ---- First layers: one to four input channels, no dilation ----
+ * With so few channels the per-position im2col is most of the work, and the depth (9 values for a 3x3
+ * grey image) is no multiple of four. So each input row is widened once, with the offset added, into a
+ * ring of int16 rows with the padding's zeros around it (the band), and a column is k_h runs of whole
+ * words copied from the band. Each kernel row's run of k_w * in_c values is padded to an even length and
+ * the depth to a multiple of four, both with zero weights, so every column word is a pair of neighbours
+ * as the band holds them: (v0, v1), (v2, v3). The weights are copied once per call into the scratch in
+ * that layout, each group of four stored as [w0, w2, w1, w3]: SXTB16 gives (w0, w1) and with ROR #8
+ * (w2, w3), so tc_dsp_gemm.h's kernel takes them unchanged. Column words past a run meet zero weights:
+ * whatever they hold adds 0. ops/scratch.py (dsp_conv_band_bytes) sizes the scratch by the same rules. */
+#define TC_BAND_SCRATCH_MAX 8192 /* scratch bytes beyond which the per-position im2col is kept */
+
+typedef struct {
+    int32_t words;  /* column words per kernel row: ceil(k_w * in_c / 2) */
+    int32_t depth4; /* the padded depth: k_h * 2 * words rounded up to four */
+    int32_t length; /* int16 per band row: the padded input row, one value more (the last run's read past
+                     * its end), even */
+    int32_t rows;   /* band rows: those of the output rows any six neighbouring positions span */
+    int32_t bytes;  /* the scratch: six columns, the weights, their requantization, the band */
+} band_geometry;
+
+static band_geometry band_geometry_of(const tc_conv2d_params *p)
+{
+    const int32_t in_c = p->input.c, out_w = p->output.w, spanned = 2 + 4 / out_w;
+    band_geometry b;
+    b.words = (p->filter.w * in_c + 1) >> 1;
+    b.depth4 = (p->filter.h * 2 * b.words + 3) & ~3;
+    b.length = (((out_w - 1) * p->stride_w + p->filter.w) * in_c + 2) & ~1;
+    b.rows = (spanned - 1) * p->stride_h + p->filter.h;
+    b.bytes = TC_GEMM_COLUMNS * b.depth4 * 2 + p->output.c * (b.depth4 + (int32_t)sizeof(tc_dsp_quant)) +
+              b.rows * b.length * 2;
+    return b;
+}
+
+static int band_applies(const tc_conv2d_params *p)
+{
+    return p->input.c <= 4 && p->dilation_h == 1 && p->dilation_w == 1 &&
+           band_geometry_of(p).bytes <= TC_BAND_SCRATCH_MAX;
+}
+
+/* The weights in the band layout, out_c rows of depth4 bytes. */
+static void band_weights(const tc_conv2d_params *p, const band_geometry *b, int8_t *dst)
+{
+    const int32_t run = p->filter.w * p->input.c, padded = 2 * b->words, used = p->filter.h * padded;
+    const int8_t *src = p->weights;
+    for (int32_t oc = 0; oc < p->output.c; oc++, dst += b->depth4) {
+        for (int32_t k = 0; k < b->depth4; k++) {
+            const int32_t t = k % padded;
+            dst[(k & ~3) + tc_smlad_slot[k & 3]] = k < used && t < run ? *src++ : 0;
+        }
+    }
+}
+
+/* Padded input row y (any row: those outside the image are zeros) into a band row, widened with the
+ * offset added. Four values at a time: SXTAB16 gives (v0, v2) and (v1, v3), two half-word packs make
+ * (v0, v1) and (v2, v3); each lane is x + offset in [-255, 255], no carry between lanes. */
+static void band_row(const tc_conv2d_params *p, const band_geometry *b, const int8_t *image, int32_t y,
+                     int16_t *row)
+{
+    const int32_t in_c = p->input.c, offset = p->input_offset;
+    const int32_t lead = tc_min_i32(p->pad_left * in_c, b->length);
+    const int32_t room = tc_max_i32(b->length - 1 - lead, 0); /* values from x = 0 to the row's last */
+    const int32_t inside = y < 0 || y >= p->input.h ? 0 : tc_min_i32(p->input.w * in_c, room);
+    memset(row, 0, (size_t)b->length * 2);
+    int16_t *dst = row + lead;
+    const int8_t *src = image + y * p->input.w * in_c;
+    const int32_t offset2 = tc_pack_s16x2(offset, offset);
+    int32_t n = inside;
+    for (; n >= 4; n -= 4, src += 4, dst += 4) {
+        const int32_t v = tc_read_s8x4(src);
+        const uint32_t even = (uint32_t)__sxtab16(offset2, v), odd = (uint32_t)tc_sxtab16_ror8(offset2, v);
+        const int32_t lo = (int32_t)((even & 0xFFFFu) | (odd << 16));         /* PKHBT */
+        const int32_t hi = (int32_t)((odd & 0xFFFF0000u) | (even >> 16));     /* PKHTB */
+        memcpy(dst, &lo, 4);
+        memcpy(dst + 2, &hi, 4);
+    }
+    for (; n > 0; n--) {
+        *dst++ = (int16_t)(*src++ + offset);
+    }
+}
+
+/* Widen the band's rows up to padded row `need` (exclusive); `filled` rows done so far. */
+static int32_t band_fill(const tc_conv2d_params *p, const band_geometry *b, const int8_t *image,
+                         int16_t *band, int32_t filled, int32_t need)
+{
+    for (; filled < need; filled++) {
+        band_row(p, b, image, filled - p->pad_top, band + (filled % b->rows) * b->length);
+    }
+    return filled;
+}
+
+/* Output position pos's column as column `column` of `columns` interleaved ones (tc_dsp_gemm.h): k_h runs
+ * of b->words words from the band, one after the other, by groups of two words; a last lone word's
+ * partner is 0. */
+static void band_column(const tc_conv2d_params *p, const band_geometry *b, const int16_t *band, int32_t pos,
+                        tc_alias_i32 *cols, int32_t column, int32_t columns)
+{
+    const int32_t oy = pos / p->output.w, ox = pos - oy * p->output.w, step = 2 * columns;
+    const int8_t *src = (const int8_t *)(band + ox * p->stride_w * p->input.c);
+    int32_t slot = (oy * p->stride_h) % b->rows, half = 0;
+    tc_alias_i32 *dst = cols + 2 * column;
+    for (int32_t ky = 0; ky < p->filter.h; ky++) {
+        const int8_t *word = src + slot * b->length * 2;
+        for (int32_t j = 0; j < b->words; j++, word += 4) {
+            dst[half] = tc_read_s8x4(word); /* a half-word aligned address: LDR allows it */
+            dst += half * step;
+            half ^= 1;
+        }
+        slot = slot + 1 == b->rows ? 0 : slot + 1;
+    }
+    if (half) {
+        dst[1] = 0;
+    }
+}
+
+static tc_status conv_dsp_band(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
+{
+    const band_geometry b = band_geometry_of(p);
+    const int32_t out_c = p->output.c, out_w = p->output.w, positions = p->output.h * out_w;
+    const int32_t columns = TC_GEMM_COLUMNS, stride_h = p->stride_h, k_h = p->filter.h;
+    /* Scratch: the columns, the weights, their rows' fast requantization, the band. */
+    tc_alias_i32 *cols = (tc_alias_i32 *)p->scratch;
+    int8_t *weights = (int8_t *)(p->scratch + columns * b.depth4);
+    tc_dsp_quant *table = (tc_dsp_quant *)(weights + out_c * b.depth4);
+    int16_t *band = (int16_t *)(table + out_c);
+    band_weights(p, &b, weights);
+    const tc_gemm g = {weights, p->bias, &p->requant, out_c, b.depth4, p->output_offset, p->act};
+    const tc_dsp_quant *quick = tc_gemm_quick_table(&g, table);
+    for (int32_t n = 0; n < p->input.n; n++) {
+        const int8_t *image = input + n * p->input.h * p->input.w * p->input.c;
+        int8_t *out = output + n * positions * out_c;
+        int32_t pos = 0, filled = 0;
+        /* six positions per pass, a last one overlapping the pass before, as conv_dsp */
+        for (; positions >= columns && pos < positions; pos += columns) {
+            const int32_t first = tc_min_i32(pos, positions - columns);
+            filled = band_fill(p, &b, image, band, filled, (first + columns - 1) / out_w * stride_h + k_h);
+            for (int32_t i = 0; i < columns; i++) {
+                band_column(p, &b, band, first + i, cols, i, columns);
+            }
+            tc_gemm_cols(&g, quick, p->scratch, out + first * out_c, out_c);
+        }
+        for (; pos < positions; pos++) {
+            filled = band_fill(p, &b, image, band, filled, pos / out_w * stride_h + k_h);
+            band_column(p, &b, band, pos, cols, 0, 1);
+            tc_gemm_1col(&g, quick, p->scratch, out + pos * out_c);
+        }
+    }
+    return TC_OK;
+}
+
 static tc_status conv_dsp(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
 {
     const int32_t out_c = p->output.c, out_w = p->output.w, positions = p->output.h * out_w;
@@ -313,7 +463,7 @@ tc_status tc_conv2d_s8(const tc_conv2d_params *p, const int8_t *input, int8_t *o
     }
 #elif TC_DSP
     if (p->scratch) {
-        return conv_dsp(p, input, output);
+        return band_applies(p) ? conv_dsp_band(p, input, output) : conv_dsp(p, input, output);
     }
 #endif
     return conv_portable(p, input, output);
