@@ -273,7 +273,7 @@ static void im2col(const tc_conv2d_params *p, const int8_t *image, int32_t oy, i
 /* ---- First layers: one to four input channels, no dilation ----
  * With so few channels the per-position im2col is most of the work, and the depth (9 values for a 3x3
  * grey image) is no multiple of four. So each input row is widened once, with the offset added, into a
- * ring of int16 rows with the padding's zeros around it (the band), and a column is k_h runs of whole
+ * window of int16 rows with the padding's zeros around it (the band), and a column is k_h runs of whole
  * words copied from the band. Each kernel row's run of k_w * in_c values is padded to an even length and
  * the depth to a multiple of four, both with zero weights, so every column word is a pair of neighbours
  * as the band holds them: (v0, v1), (v2, v3). The weights are copied once per call into the scratch in
@@ -313,12 +313,17 @@ static int band_applies(const tc_conv2d_params *p)
 /* The weights in the band layout, out_c rows of depth4 bytes. */
 static void band_weights(const tc_conv2d_params *p, const band_geometry *b, int8_t *dst)
 {
-    const int32_t run = p->filter.w * p->input.c, padded = 2 * b->words, used = p->filter.h * padded;
+    const int32_t run = p->filter.w * p->input.c, padded = 2 * b->words;
     const int8_t *src = p->weights;
     for (int32_t oc = 0; oc < p->output.c; oc++, dst += b->depth4) {
-        for (int32_t k = 0; k < b->depth4; k++) {
-            const int32_t t = k % padded;
-            dst[(k & ~3) + tc_smlad_slot[k & 3]] = k < used && t < run ? *src++ : 0;
+        int32_t k = 0;
+        for (int32_t ky = 0; ky < p->filter.h; ky++) {
+            for (int32_t t = 0; t < padded; t++, k++) {
+                dst[(k & ~3) + tc_smlad_slot[k & 3]] = t < run ? *src++ : 0;
+            }
+        }
+        for (; k < b->depth4; k++) {
+            dst[(k & ~3) + tc_smlad_slot[k & 3]] = 0;
         }
     }
 }
@@ -351,37 +356,74 @@ static void band_row(const tc_conv2d_params *p, const band_geometry *b, const in
     }
 }
 
-/* Widen the band's rows up to padded row `need` (exclusive); `filled` rows done so far. */
-static int32_t band_fill(const tc_conv2d_params *p, const band_geometry *b, const int8_t *image,
-                         int16_t *band, int32_t filled, int32_t need)
+/* The band: padded input rows [lo, hi) (row 0 the first of the top padding), widened, one after the
+ * other from `rows`. */
+typedef struct {
+    int16_t *rows;
+    int32_t lo, hi;
+} band_state;
+
+/* Rows [first, need) into the band. Where they would overflow it, the rows from `first` on move to its
+ * start first: b->rows holds all those six neighbouring positions read, so each row is widened once. */
+static void band_slide(const tc_conv2d_params *p, const band_geometry *b, const int8_t *image, band_state *s,
+                       int32_t first, int32_t need)
 {
-    for (; filled < need; filled++) {
-        band_row(p, b, image, filled - p->pad_top, band + (filled % b->rows) * b->length);
+    if (need - s->lo > b->rows) {
+        const int32_t kept = tc_max_i32(s->hi - first, 0);
+        memmove(s->rows, s->rows + (s->hi - kept - s->lo) * b->length, (size_t)(kept * b->length) * 2);
+        s->lo = first, s->hi = first + kept;
     }
-    return filled;
+    for (; s->hi < need; s->hi++) {
+        band_row(p, b, image, s->hi - p->pad_top, s->rows + (s->hi - s->lo) * b->length);
+    }
 }
 
-/* Output position pos's column as column `column` of `columns` interleaved ones (tc_dsp_gemm.h): k_h runs
- * of b->words words from the band, one after the other, by groups of two words; a last lone word's
- * partner is 0. */
-static void band_column(const tc_conv2d_params *p, const band_geometry *b, const int16_t *band, int32_t pos,
-                        tc_alias_i32 *cols, int32_t column, int32_t columns)
+/* The columns of n output positions from `first` on, interleaved as tc_dsp_gemm.h's `columns` columns:
+ * each k_h runs of b->words words from the band, one after the other, two words a group; a last lone
+ * word's partner is 0. A run of an odd number of words leaves the next starting in the second half of a
+ * group. Band addresses are half-word aligned: LDR allows it. */
+__attribute__((noinline)) static void band_columns(const tc_conv2d_params *p, const band_geometry *b,
+                                                   const band_state *s, int32_t first, int32_t n,
+                                                   tc_alias_i32 *cols, int32_t columns)
 {
-    const int32_t oy = pos / p->output.w, ox = pos - oy * p->output.w, step = 2 * columns;
-    const int8_t *src = (const int8_t *)(band + ox * p->stride_w * p->input.c);
-    int32_t slot = (oy * p->stride_h) % b->rows, half = 0;
-    tc_alias_i32 *dst = cols + 2 * column;
-    for (int32_t ky = 0; ky < p->filter.h; ky++) {
-        const int8_t *word = src + slot * b->length * 2;
-        for (int32_t j = 0; j < b->words; j++, word += 4) {
-            dst[half] = tc_read_s8x4(word); /* a half-word aligned address: LDR allows it */
-            dst += half * step;
-            half ^= 1;
+    const int32_t step = 2 * columns, row_bytes = 2 * b->length, words = b->words, k_h = p->filter.h;
+    const int32_t out_w = p->output.w, x_step = p->stride_w * p->input.c * 2;
+    const int32_t y_step = p->stride_h * row_bytes;
+    int32_t oy = first / out_w, ox = first - oy * out_w;
+    const int8_t *row = (const int8_t *)s->rows + (oy * p->stride_h - s->lo) * row_bytes;
+    for (int32_t i = 0; i < n; i++) {
+        const int8_t *src = row + ox * x_step;
+        tc_alias_i32 *dst = cols + 2 * i;
+        if (words == 2) { /* each run one group: runs of 3 or 4 values */
+            for (int32_t ky = k_h; ky > 0; ky--, src += row_bytes, dst += step) {
+                dst[0] = tc_read_s8x4(src);
+                dst[1] = tc_read_s8x4(src + 4);
+            }
+        } else {
+            int32_t half = 0;
+            for (int32_t ky = k_h; ky > 0; ky--, src += row_bytes) {
+                const int8_t *w = src;
+                int32_t left = words;
+                if (half) { /* complete the group the run before began */
+                    dst[1] = tc_read_s8x4(w);
+                    w += 4, dst += step, left--;
+                }
+                for (; left >= 2; left -= 2, w += 8, dst += step) {
+                    dst[0] = tc_read_s8x4(w);
+                    dst[1] = tc_read_s8x4(w + 4);
+                }
+                half = left;
+                if (left) {
+                    dst[0] = tc_read_s8x4(w);
+                }
+            }
+            if (half) {
+                dst[1] = 0;
+            }
         }
-        slot = slot + 1 == b->rows ? 0 : slot + 1;
-    }
-    if (half) {
-        dst[1] = 0;
+        if (++ox == out_w) {
+            ox = 0, row += y_step;
+        }
     }
 }
 
@@ -394,26 +436,24 @@ static tc_status conv_dsp_band(const tc_conv2d_params *p, const int8_t *input, i
     tc_alias_i32 *cols = (tc_alias_i32 *)p->scratch;
     int8_t *weights = (int8_t *)(p->scratch + columns * b.depth4);
     tc_dsp_quant *table = (tc_dsp_quant *)(weights + out_c * b.depth4);
-    int16_t *band = (int16_t *)(table + out_c);
     band_weights(p, &b, weights);
     const tc_gemm g = {weights, p->bias, &p->requant, out_c, b.depth4, p->output_offset, p->act};
     const tc_dsp_quant *quick = tc_gemm_quick_table(&g, table);
     for (int32_t n = 0; n < p->input.n; n++) {
         const int8_t *image = input + n * p->input.h * p->input.w * p->input.c;
         int8_t *out = output + n * positions * out_c;
-        int32_t pos = 0, filled = 0;
+        band_state s = {(int16_t *)(table + out_c), 0, 0};
+        int32_t pos = 0;
         /* six positions per pass, a last one overlapping the pass before, as conv_dsp */
         for (; positions >= columns && pos < positions; pos += columns) {
             const int32_t first = tc_min_i32(pos, positions - columns);
-            filled = band_fill(p, &b, image, band, filled, (first + columns - 1) / out_w * stride_h + k_h);
-            for (int32_t i = 0; i < columns; i++) {
-                band_column(p, &b, band, first + i, cols, i, columns);
-            }
+            band_slide(p, &b, image, &s, first / out_w * stride_h, (first + columns - 1) / out_w * stride_h + k_h);
+            band_columns(p, &b, &s, first, columns, cols, columns);
             tc_gemm_cols(&g, quick, p->scratch, out + first * out_c, out_c);
         }
         for (; pos < positions; pos++) {
-            filled = band_fill(p, &b, image, band, filled, pos / out_w * stride_h + k_h);
-            band_column(p, &b, band, pos, cols, 0, 1);
+            band_slide(p, &b, image, &s, pos / out_w * stride_h, pos / out_w * stride_h + k_h);
+            band_columns(p, &b, &s, pos, 1, cols, 1);
             tc_gemm_1col(&g, quick, p->scratch, out + pos * out_c);
         }
     }
