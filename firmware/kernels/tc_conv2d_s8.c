@@ -399,25 +399,36 @@ __attribute__((noinline)) static void band_columns(const tc_conv2d_params *p, co
                 dst[0] = tc_read_s8x4(src);
                 dst[1] = tc_read_s8x4(src + 4);
             }
-        } else {
-            int32_t half = 0;
+        } else if ((words & 1) == 0) {
             for (int32_t ky = k_h; ky > 0; ky--, src += row_bytes) {
-                const int8_t *w = src;
-                int32_t left = words;
-                if (half) { /* complete the group the run before began */
-                    dst[1] = tc_read_s8x4(w);
-                    w += 4, dst += step, left--;
+                for (int32_t j = words >> 1; j > 0; j--, src += 8, dst += step) {
+                    dst[0] = tc_read_s8x4(src);
+                    dst[1] = tc_read_s8x4(src + 4);
                 }
-                for (; left >= 2; left -= 2, w += 8, dst += step) {
-                    dst[0] = tc_read_s8x4(w);
-                    dst[1] = tc_read_s8x4(w + 4);
+                src -= 4 * words;
+            }
+        } else { /* two runs of an odd number of words: the first's last word and the second's first share a group */
+            int32_t ky = k_h;
+            for (; ky >= 2; ky -= 2, src += 2 * row_bytes) {
+                const int8_t *a = src, *c = src + row_bytes;
+                for (int32_t j = words >> 1; j > 0; j--, a += 8, dst += step) {
+                    dst[0] = tc_read_s8x4(a);
+                    dst[1] = tc_read_s8x4(a + 4);
                 }
-                half = left;
-                if (left) {
-                    dst[0] = tc_read_s8x4(w);
+                dst[0] = tc_read_s8x4(a);
+                dst[1] = tc_read_s8x4(c);
+                dst += step, c += 4;
+                for (int32_t j = words >> 1; j > 0; j--, c += 8, dst += step) {
+                    dst[0] = tc_read_s8x4(c);
+                    dst[1] = tc_read_s8x4(c + 4);
                 }
             }
-            if (half) {
+            if (ky) { /* a last run alone: its last word's partner is 0 */
+                for (int32_t j = words >> 1; j > 0; j--, src += 8, dst += step) {
+                    dst[0] = tc_read_s8x4(src);
+                    dst[1] = tc_read_s8x4(src + 4);
+                }
+                dst[0] = tc_read_s8x4(src);
                 dst[1] = 0;
             }
         }
