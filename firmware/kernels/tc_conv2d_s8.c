@@ -315,6 +315,14 @@ static void band_weights(const tc_conv2d_params *p, const band_geometry *b, int8
 {
     const int32_t run = p->filter.w * p->input.c, padded = 2 * b->words;
     const int8_t *src = p->weights;
+    if (padded == run && b->depth4 == p->filter.h * run) { /* no padding: each word's bytes 1 and 2 swap */
+        for (int32_t k = 0; k < p->output.c * b->depth4; k += 4) {
+            const uint32_t v = (uint32_t)tc_read_s8x4(src + k);
+            const uint32_t r = (v & 0xFF0000FFu) | ((v >> 8) & 0xFF00u) | ((v << 8) & 0xFF0000u);
+            memcpy(dst + k, &r, 4);
+        }
+        return;
+    }
     for (int32_t oc = 0; oc < p->output.c; oc++, dst += b->depth4) {
         int32_t k = 0;
         for (int32_t ky = 0; ky < p->filter.h; ky++) {
