@@ -415,7 +415,8 @@ __attribute__((noinline)) static void band_columns(const tc_conv2d_params *p, co
                 }
                 src -= 4 * words;
             }
-        } else { /* two runs of an odd number of words: the first's last word and the second's first share a group */
+        } else { /* runs of an odd number of words, two at a time: the first's last word and the second's
+                  * first share a group */
             int32_t ky = k_h;
             for (; ky >= 2; ky -= 2, src += 2 * row_bytes) {
                 const int8_t *a = src, *c = src + row_bytes;
@@ -466,7 +467,8 @@ static tc_status conv_dsp_band(const tc_conv2d_params *p, const int8_t *input, i
         /* six positions per pass, a last one overlapping the pass before, as conv_dsp */
         for (; positions >= columns && pos < positions; pos += columns) {
             const int32_t first = tc_min_i32(pos, positions - columns);
-            band_slide(p, &b, image, &s, first / out_w * stride_h, (first + columns - 1) / out_w * stride_h + k_h);
+            const int32_t last = first + columns - 1;
+            band_slide(p, &b, image, &s, first / out_w * stride_h, last / out_w * stride_h + k_h);
             band_columns(p, &b, &s, first, columns, cols, columns);
             tc_gemm_cols(&g, quick, p->scratch, out + first * out_c, out_c);
         }
