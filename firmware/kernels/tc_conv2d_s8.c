@@ -346,7 +346,8 @@ static void band_row(const tc_conv2d_params *p, const band_geometry *b, const in
     const int32_t lead = tc_min_i32(p->pad_left * in_c, b->length);
     const int32_t room = tc_max_i32(b->length - 1 - lead, 0); /* values from x = 0 to the row's last */
     const int32_t inside = y < 0 || y >= p->input.h ? 0 : tc_min_i32(p->input.w * in_c, room);
-    memset(row, 0, (size_t)b->length * 2);
+    memset(row, 0, (size_t)lead * 2);
+    memset(row + lead + inside, 0, (size_t)(b->length - lead - inside) * 2);
     int16_t *dst = row + lead;
     const int8_t *src = image + y * p->input.w * in_c;
     const int32_t offset2 = tc_pack_s16x2(offset, offset);
@@ -390,11 +391,11 @@ static void band_slide(const tc_conv2d_params *p, const band_geometry *b, const 
  * each k_h runs of b->words words from the band, one after the other, two words a group; a last lone
  * word's partner is 0. A run of an odd number of words leaves the next starting in the second half of a
  * group. Band addresses are half-word aligned: LDR allows it. */
-__attribute__((noinline)) static void band_columns(const tc_conv2d_params *p, const band_geometry *b,
-                                                   const band_state *s, int32_t first, int32_t n,
-                                                   tc_alias_i32 *cols, int32_t columns)
+static inline __attribute__((always_inline)) void
+band_columns_of(const tc_conv2d_params *p, const band_geometry *b, const band_state *s, int32_t first, int32_t n,
+                tc_alias_i32 *cols, int32_t columns, int32_t words)
 {
-    const int32_t step = 2 * columns, row_bytes = 2 * b->length, words = b->words, k_h = p->filter.h;
+    const int32_t step = 2 * columns, row_bytes = 2 * b->length, k_h = p->filter.h;
     const int32_t out_w = p->output.w, x_step = p->stride_w * p->input.c * 2;
     const int32_t y_step = p->stride_h * row_bytes;
     int32_t oy = first / out_w, ox = first - oy * out_w;
@@ -406,6 +407,21 @@ __attribute__((noinline)) static void band_columns(const tc_conv2d_params *p, co
             for (int32_t ky = k_h; ky > 0; ky--, src += row_bytes, dst += step) {
                 dst[0] = tc_read_s8x4(src);
                 dst[1] = tc_read_s8x4(src + 4);
+            }
+        } else if (words == 5) { /* runs of 9 or 10 values (a 3x3 RGB kernel's): two runs are five groups */
+            int32_t ky = k_h;
+            for (; ky >= 2; ky -= 2, src += 2 * row_bytes, dst += 5 * step) {
+                const int8_t *c = src + row_bytes;
+                dst[0] = tc_read_s8x4(src), dst[1] = tc_read_s8x4(src + 4);
+                dst[step] = tc_read_s8x4(src + 8), dst[step + 1] = tc_read_s8x4(src + 12);
+                dst[2 * step] = tc_read_s8x4(src + 16), dst[2 * step + 1] = tc_read_s8x4(c);
+                dst[3 * step] = tc_read_s8x4(c + 4), dst[3 * step + 1] = tc_read_s8x4(c + 8);
+                dst[4 * step] = tc_read_s8x4(c + 12), dst[4 * step + 1] = tc_read_s8x4(c + 16);
+            }
+            if (ky) { /* a last run alone: its last word's partner is 0 */
+                dst[0] = tc_read_s8x4(src), dst[1] = tc_read_s8x4(src + 4);
+                dst[step] = tc_read_s8x4(src + 8), dst[step + 1] = tc_read_s8x4(src + 12);
+                dst[2 * step] = tc_read_s8x4(src + 16), dst[2 * step + 1] = 0;
             }
         } else if ((words & 1) == 0) {
             for (int32_t ky = k_h; ky > 0; ky--, src += row_bytes) {
@@ -444,6 +460,41 @@ __attribute__((noinline)) static void band_columns(const tc_conv2d_params *p, co
         if (++ox == out_w) {
             ox = 0, row += y_step;
         }
+    }
+}
+
+/* band_columns_of with the number of words a run known to the compiler where it is the common 2 (runs of
+ * 3 or 4 values) or 5 (9 or 10), each its own function: alone, each keeps its values in registers. */
+__attribute__((noinline)) static void band_columns_2(const tc_conv2d_params *p, const band_geometry *b,
+                                                     const band_state *s, int32_t first, int32_t n,
+                                                     tc_alias_i32 *cols, int32_t columns)
+{
+    band_columns_of(p, b, s, first, n, cols, columns, 2);
+}
+
+__attribute__((noinline)) static void band_columns_5(const tc_conv2d_params *p, const band_geometry *b,
+                                                     const band_state *s, int32_t first, int32_t n,
+                                                     tc_alias_i32 *cols, int32_t columns)
+{
+    band_columns_of(p, b, s, first, n, cols, columns, 5);
+}
+
+__attribute__((noinline)) static void band_columns_any(const tc_conv2d_params *p, const band_geometry *b,
+                                                       const band_state *s, int32_t first, int32_t n,
+                                                       tc_alias_i32 *cols, int32_t columns)
+{
+    band_columns_of(p, b, s, first, n, cols, columns, b->words);
+}
+
+static void band_columns(const tc_conv2d_params *p, const band_geometry *b, const band_state *s,
+                         int32_t first, int32_t n, tc_alias_i32 *cols, int32_t columns)
+{
+    if (b->words == 2) {
+        band_columns_2(p, b, s, first, n, cols, columns);
+    } else if (b->words == 5) {
+        band_columns_5(p, b, s, first, n, cols, columns);
+    } else {
+        band_columns_any(p, b, s, first, n, cols, columns);
     }
 }
 
