@@ -392,8 +392,8 @@ static void band_slide(const tc_conv2d_params *p, const band_geometry *b, const 
  * word's partner is 0. A run of an odd number of words leaves the next starting in the second half of a
  * group. Band addresses are half-word aligned: LDR allows it. */
 static inline __attribute__((always_inline)) void
-band_columns_of(const tc_conv2d_params *p, const band_geometry *b, const band_state *s, int32_t first, int32_t n,
-                tc_alias_i32 *cols, int32_t columns, int32_t words)
+band_columns_of(const tc_conv2d_params *p, const band_geometry *b, const band_state *s, int32_t first,
+                int32_t n, tc_alias_i32 *cols, int32_t columns, int32_t words)
 {
     const int32_t step = 2 * columns, row_bytes = 2 * b->length, k_h = p->filter.h;
     const int32_t out_w = p->output.w, x_step = p->stride_w * p->input.c * 2;
