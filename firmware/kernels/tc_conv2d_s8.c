@@ -498,6 +498,87 @@ static void band_columns(const tc_conv2d_params *p, const band_geometry *b, cons
     }
 }
 
+/* What the rows of one pass share, kept in memory by band_rows: the loop takes every register. */
+typedef struct {
+    const int16_t *cols, *single_end, *end; /* tc_gemm_pass's */
+    const int32_t *bias;                    /* the next row's */
+    const tc_dsp_quant *q;                  /* the next row's fast requantization */
+    int8_t *out;                            /* the next row's first output */
+    int32_t stride, rows, lo, hi;           /* rows: those left */
+} band_pass;
+
+/* One row's outputs in band_rows: out and stride in x and e, lo and hi in c and r11. */
+#define BAND_OUTPUT(a, clamp) TC_QUICK_OUTPUT_TO(a, clamp(a), "%[x]", "%[e]")
+#define BAND_OUTPUTS(clamp)                                                                                 \
+    BAND_OUTPUT("a0", clamp) BAND_OUTPUT("a1", clamp) BAND_OUTPUT("a2", clamp) BAND_OUTPUT("a3", clamp)     \
+        BAND_OUTPUT("a4", clamp) BAND_OUTPUT("a5", clamp)
+#define BAND_CLAMP_ACT(a) TC_CLAMP_ACT_TO(a, "%[c]", "r11")
+/* Every row of a pass in one assembly loop: the bias into the six accumulators, tc_dsp_gemm.h's groups
+ * (tc_dot_1x6's loops), its fast outputs (TC_QUICK_OUTPUTS), then the next row, whose weights follow. A
+ * row costs a few loads and stores of the loop's values instead of a call. `load`: the clamp's bounds. */
+#define BAND_ROWS(clamp, load)                                                                              \
+    "1:\n\t"                                                                                                \
+    "ldr r8, %[bias]\n\t"                                                                                   \
+    "ldr %[a0], [r8], #4\n\t"                                                                               \
+    "str r8, %[bias]\n\t"                                                                                   \
+    "mov %[a1], %[a0]\n\t"                                                                                  \
+    "mov %[a2], %[a0]\n\t"                                                                                  \
+    "mov %[a3], %[a0]\n\t"                                                                                  \
+    "mov %[a4], %[a0]\n\t"                                                                                  \
+    "mov %[a5], %[a0]\n\t"                                                                                  \
+    "ldr %[c], %[cols]\n\t"                                                                                 \
+    "ldr r8, %[single_end]\n\t"                                                                             \
+    "cmp %[c], r8\n\t"                                                                                      \
+    "beq 3f\n"                                                                                              \
+    "2:\n\t" TC_DOT_1X6_GROUP "ldr r8, %[single_end]\n\t"                                                   \
+    "cmp %[c], r8\n\t"                                                                                      \
+    "bne 2b\n"                                                                                              \
+    "3:\n\t"                                                                                                \
+    "ldr r8, %[end]\n\t"                                                                                    \
+    "cmp %[c], r8\n\t"                                                                                      \
+    "beq 5f\n"                                                                                              \
+    "4:\n\t" TC_DOT_1X6_GROUP TC_DOT_1X6_GROUP TC_DOT_1X6_GROUP TC_DOT_1X6_GROUP "ldr r8, %[end]\n\t"       \
+    "cmp %[c], r8\n\t"                                                                                      \
+    "bne 4b\n"                                                                                              \
+    "5:\n\t"                                                                                                \
+    "ldr r11, %[q]\n\t"                                                                                     \
+    "ldm r11!, {r8, r9, r10}\n\t"                                                                           \
+    "str r11, %[q]\n\t"                                                                                     \
+    "ldr %[x], %[out]\n\t"                                                                                  \
+    "ldr %[e], %[stride]\n\t" load BAND_OUTPUTS(clamp) "ldr %[x], %[out]\n\t"                               \
+    "add %[x], %[x], #1\n\t"                                                                                \
+    "str %[x], %[out]\n\t"                                                                                  \
+    "ldr %[x], %[rows]\n\t"                                                                                 \
+    "subs %[x], %[x], #1\n\t"                                                                               \
+    "str %[x], %[rows]\n\t"                                                                                 \
+    "bne 1b\n\t"
+
+/* The outputs of one pass of six columns for every row: tc_gemm_cols where every row has the fast
+ * requantization and a bias, the depth whole groups (the band path's). */
+__attribute__((noinline)) static void band_rows(const tc_gemm *g, const tc_dsp_quant *quick,
+                                                const int16_t *cols, int8_t *out, int32_t stride)
+{
+    const int32_t group_values = 4 * TC_GEMM_COLUMNS, groups = g->depth >> 2;
+    band_pass m = {cols,   cols + group_values * (groups & 3), cols + group_values * groups,
+                   g->bias, quick, out, stride, g->rows, g->act.min, g->act.max};
+    const int8_t *w = g->weights;
+    int32_t a0, a1, a2, a3, a4, a5, c, x, e;
+#define BAND_ROWS_OPERANDS                                                                                  \
+    : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [a4] "=&r"(a4), [a5] "=&r"(a5),       \
+      [w] "+r"(w), [c] "=&r"(c), [x] "=&r"(x), [e] "=&r"(e), [bias] "+m"(m.bias), [q] "+m"(m.q),            \
+      [out] "+m"(m.out), [rows] "+m"(m.rows)                                                                \
+    : [cols] "m"(m.cols), [single_end] "m"(m.single_end), [end] "m"(m.end), [stride] "m"(m.stride),         \
+      [lo] "m"(m.lo), [hi] "m"(m.hi)                                                                        \
+    : "r8", "r9", "r10", "r11", "cc", "memory"
+    if (g->act.min == TC_INT8_MIN && g->act.max == TC_INT8_MAX) {
+        __asm__ volatile(BAND_ROWS(TC_CLAMP_INT8, "") BAND_ROWS_OPERANDS);
+    } else {
+        __asm__ volatile(BAND_ROWS(BAND_CLAMP_ACT, "ldr %[c], %[lo]\n\t"
+                                                   "ldr r11, %[hi]\n\t") BAND_ROWS_OPERANDS);
+    }
+#undef BAND_ROWS_OPERANDS
+}
+
 static tc_status conv_dsp_band(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
 {
     const band_geometry b = band_geometry_of(p);
@@ -521,7 +602,11 @@ static tc_status conv_dsp_band(const tc_conv2d_params *p, const int8_t *input, i
             const int32_t last = first + columns - 1;
             band_slide(p, &b, image, &s, first / out_w * stride_h, last / out_w * stride_h + k_h);
             band_columns(p, &b, &s, first, columns, cols, columns);
-            tc_gemm_cols(&g, quick, p->scratch, out + first * out_c, out_c);
+            if (quick && p->bias) {
+                band_rows(&g, quick, p->scratch, out + first * out_c, out_c);
+            } else {
+                tc_gemm_cols(&g, quick, p->scratch, out + first * out_c, out_c);
+            }
         }
         for (; pos < positions; pos++) {
             band_slide(p, &b, image, &s, pos / out_w * stride_h, pos / out_w * stride_h + k_h);
@@ -652,7 +737,7 @@ static inline __attribute__((always_inline)) tc_acc6 dot_s4_1x6(const int8_t *w,
     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, x, e;
 #define TC_S4_1X6_OPERANDS                                                                                        \
     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), [a5] "+r"(a5), [w] "+r"(w),     \
-      [c] "+r"(c), [x] "=&r"(x), [e] "=&r"(e)                                                                     \
+      [c] "+r"(c), [x] "=&r"(x), [e] "=&r"(e)                                                               \
     : [end] "m"(end)                                                                                              \
     : "r8", "r9", "r10", "r11", "cc", "memory"
     if (words & 1) {
