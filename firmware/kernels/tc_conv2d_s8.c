@@ -353,10 +353,10 @@ static void band_row(const tc_conv2d_params *p, const band_geometry *b, const in
     const int32_t offset2 = tc_pack_s16x2(offset, offset);
     int32_t n = inside;
     for (; n >= 4; n -= 4, src += 4, dst += 4) {
-        const int32_t v = tc_read_s8x4(src);
-        const uint32_t even = (uint32_t)__sxtab16(offset2, v), odd = (uint32_t)tc_sxtab16_ror8(offset2, v);
-        const int32_t lo = (int32_t)((even & 0xFFFFu) | (odd << 16));         /* PKHBT */
-        const int32_t hi = (int32_t)((odd & 0xFFFF0000u) | (even >> 16));     /* PKHTB */
+        const int32_t v = tc_read_s8x4(src), even = __sxtab16(offset2, v), odd = tc_sxtab16_ror8(offset2, v);
+        int32_t lo, hi;
+        __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(lo) : "r"(even), "r"(odd)); /* (v0, v1) */
+        __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(hi) : "r"(odd), "r"(even)); /* (v2, v3) */
         memcpy(dst, &lo, 4);
         memcpy(dst + 2, &hi, 4);
     }
