@@ -1,9 +1,9 @@
 /* CONV_2D, int8 activations and per-channel int8 weights, int32 bias.
  * Portable C; on cores with Helium int8 im2col plus the matrix kernel of tc_mve_gemm.h; on other cores
  * with the DSP extension im2col into int16 plus the matrix kernel of tc_dsp_gemm.h, first layers (one to
- * four input channels) their columns copied from a band of input rows widened once (conv_dsp_band). tc_conv2d_s4: INT4
- * weights in the nibble form (tc_int4.h), portable, or on DSP cores without Helium the same im2col and a
- * row against six columns per pass, each weight word unpacked once for the six. */
+ * four input channels) their columns copied from a band of input rows widened once (conv_dsp_band).
+ * tc_conv2d_s4: INT4 weights in the nibble form (tc_int4.h), portable, or on DSP cores without Helium the
+ * same im2col and a row against six columns per pass, each weight word unpacked once for the six. */
 #include "tc_dsp_gemm.h"
 #include "tc_fixedpoint.h"
 #include "tc_int4.h"
