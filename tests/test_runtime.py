@@ -60,6 +60,28 @@ def test_harness_runs_and_counts_instructions_exactly(board_name, tmp_path):
     assert 0 < result.stack_peak < result.stack_size == board.stack_size
 
 
+# 1 KiB more of stack, written in full: the inference's measured stack must grow by exactly that.
+DEEP = """volatile uint32_t deep[256];
+    for (int i = 0; i < 256; i++) {
+        deep[i] = (uint32_t)i;
+    }"""
+
+
+@pytest.mark.parametrize("board_name", BOARDS)
+def test_harness_measures_the_inference_stack(board_name, tmp_path):
+    """stack_inference is the stack an inference uses below the harness's call, painted again before each
+    one: the stand-in's frame alone (a few words), then 1,024 bytes more with a 1 KiB local array."""
+    inputs, runs = np.zeros((2, 16), np.int8), {}
+    for name, extra in (("shallow", ""), ("deep", DEEP)):
+        (tmp_path / name).mkdir()
+        board, elf = build_double(board_name, tmp_path / name, extra)
+        runs[name] = run_firmware(elf, board, inputs, 16)
+    shallow, deep = runs["shallow"], runs["deep"]
+    assert 0 < shallow.stack_inference <= 64 and shallow.stack_inference < shallow.stack_peak
+    assert deep.stack_inference - shallow.stack_inference in range(1024, 1024 + 16)
+    assert deep.stack_inference < deep.stack_peak < deep.stack_size
+
+
 def test_fault_is_reported_in_one_line(tmp_path):
     board, elf = build_double("mps2-an386", tmp_path, extra=FAULT)
     with pytest.raises(TinyCompressError, match="faulted in QEMU .*HardFault"):

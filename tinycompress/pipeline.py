@@ -25,8 +25,8 @@ from .ir import Graph
 from .frontend.load import open_npz, read_tflite, read_tflite_file
 from .ops import lower_layer
 from .ops.dsp_forms import assign_dsp_forms
-from .ops.scratch import assign_scratch, bind_scratch
-from .codegen.plan import plan_arena
+from .ops.scratch import assign_scratch, bind_scratch, kernel_scratch, writes_over_input
+from .codegen.plan import choose_in_place, plan_arena
 from .analysis.report import Report, make_report
 
 KERAS_SUFFIXES = (".keras", ".h5")
@@ -203,7 +203,11 @@ def compile_graph(graph: Graph, board: Board, out: Path, source_name: str, seria
         calls = [adapt(c) for c in calls]
     assign_scratch(calls, board)
     assign_dsp_forms(calls, board)
-    plan = plan_arena(calls, graph.tensors, graph.inputs, graph.outputs)
+    if cmsis_nn is None:   # CMSIS-NN's firmware is the comparison: planned as TFLite Micro plans
+        plan = choose_in_place(calls, graph.tensors, graph.inputs, graph.outputs,
+                               lambda call: kernel_scratch(call, board), lambda call: writes_over_input(call, board))
+    else:
+        plan = plan_arena(calls, graph.tensors, graph.inputs, graph.outputs)
     bind_scratch(calls, plan.scratch)
     if adapters is not None:
         plan = replace(plan, size=max(plan.size, adapters.lowered.plan.size))
@@ -306,6 +310,8 @@ def run_model(model: Path, board: Board, data: Path | None = None, verify: bool 
             report.accuracy = float((predicted == labels).mean())
         if verify:
             report.verification = verify_outputs(project.graph, data, inputs, result, report)
+            from .frontend.reference import tflm_arena
+            report.arena["tflite_micro"] = tflm_arena(project.graph.source)["total"]
     return report
 
 

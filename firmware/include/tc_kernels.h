@@ -223,6 +223,9 @@ typedef struct {
     int32_t input_multiplier; /* beta * input_scale in Q31, scaled by 2^input_left_shift */
     int32_t input_left_shift;
     int32_t diff_min;         /* differences below this give exp() = 0 */
+    const int32_t *exp_table; /* [table_size]: exp() in Q0 of an input d below the row's largest, d = 0 ..
+                               * table_size - 1 = min(255, -diff_min) (tinycompress/ops/softmax.py) */
+    int32_t table_size;
 } tc_softmax_params;
 
 tc_status tc_softmax_s8(const tc_softmax_params *p, const int8_t *input, int8_t *output);

@@ -405,10 +405,58 @@ static void each_position(const tc_depthwise_conv2d_params *p, const int8_t *inp
     }
 }
 
+/* The output over its own input (input == output: tinycompress/codegen/rows.py OverOwnInput, which the
+ * generator chooses where the DSP plane path applies), in a build without that path (TC_PORTABLE, the host):
+ * one channel at a time, its input plane first copied to the scratch, so that the channel's outputs
+ * overwrite only its own bytes, already read. The scratch, four channels' int16 planes of the padded
+ * output region, holds one int8 plane of the input: a 3x3 stride-1 layer reads at most the output's rows
+ * and columns plus two. Depth multiplier 1, batch 1; the arithmetic is position_portable's. */
+static void over_input_portable(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output)
+{
+    const int32_t in_h = p->input.h, in_w = p->input.w, channels = p->input.c;
+    int8_t *const plane = (int8_t *)p->scratch;
+    for (int32_t c = 0; c < channels; c++) {
+        for (int32_t i = 0; i < in_h * in_w; i++) {
+            plane[i] = input[i * channels + c];
+        }
+        int8_t *out = output + c;
+        for (int32_t oy = 0; oy < p->output.h; oy++) {
+            const int32_t y0 = oy * p->stride_h - p->pad_top;
+            int32_t ky0, ky1, kx0, kx1;
+            tc_inside_taps(y0, p->dilation_h, p->filter.h, in_h, &ky0, &ky1);
+            for (int32_t ox = 0; ox < p->output.w; ox++, out += channels) {
+                const int32_t x0 = ox * p->stride_w - p->pad_left;
+                tc_inside_taps(x0, p->dilation_w, p->filter.w, in_w, &kx0, &kx1);
+                int32_t acc = 0;
+                for (int32_t ky = ky0; ky < ky1; ky++) {
+                    const int8_t *in = plane + (y0 + ky * p->dilation_h) * in_w + x0;
+                    for (int32_t kx = kx0; kx < kx1; kx++) {
+                        acc += (int32_t)p->weights[(ky * p->filter.w + kx) * channels + c] *
+                               (in[kx * p->dilation_w] + p->input_offset);
+                    }
+                }
+                *out = output_value(p, acc, c);
+            }
+        }
+    }
+}
+
 tc_status tc_depthwise_conv2d_s8(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output)
 {
     if (p->output.c != p->input.c * p->depth_multiplier) {
         return TC_ERROR_ARGUMENT;
+    }
+    if (input == output) {
+#if TC_DSP && !TC_MVE
+        if (!planes_apply(p))
+#endif
+        {
+            if (!p->scratch || p->depth_multiplier != 1 || p->input.n != 1) {
+                return TC_ERROR_ARGUMENT;
+            }
+            over_input_portable(p, input, output);
+            return TC_OK;
+        }
     }
     position_fn position = position_portable;
 #if TC_DSP

@@ -54,3 +54,9 @@ void tc_timer_start(void) {}
 uint64_t tc_timer_ticks(void) { return 0; }
 uint32_t tc_stack_peak(void) { return 0; }
 uint32_t tc_stack_size(void) { return 0; }
+uint32_t *tc_stack_paint(void) { return 0; }
+uint32_t tc_stack_used_below(const uint32_t *mark)
+{
+    (void)mark;
+    return 0;
+}

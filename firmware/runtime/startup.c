@@ -3,13 +3,18 @@
  *
  * Reset copies .data from flash, zeroes .bss, paints the stack so the harness
  * can measure its peak, enables the FPU where the code uses it, and calls main.
+ * tc_stack_paint() paints the free stack again before each inference, so the
+ * harness also measures the inference's own peak below its caller.
  * Every fault prints one line naming itself and exits with status 3.
  */
 #include <stdint.h>
 
 #include "tc_platform.h"
 
-#define STACK_PAINT 0x5AA5C33Cu /* unlikely to be written by real code */
+/* Unlikely to be written by real code; no suffix, as tc_stack_paint's assembly reads it too. */
+#define STACK_PAINT 0x5AA5C33C
+#define STRING(x) #x
+#define EXPANDED_STRING(x) STRING(x)
 #define EXIT_FAULT 3
 #define CPACR (*(volatile uint32_t *)0xE000ED88) /* coprocessor access control */
 #define CPACR_CP10_CP11_FULL (0xFu << 20)
@@ -52,6 +57,31 @@ uint32_t tc_stack_peak(void)
         p++;
     }
     return (uint32_t)((uintptr_t)__stack_top - (uintptr_t)p);
+}
+
+/* Naked, so it has no frame: it paints every word below the stack pointer of its caller, which it returns.
+   Thumb-1 instructions only (the M0 runs it too). */
+__attribute__((naked)) uint32_t *tc_stack_paint(void)
+{
+    __asm__ volatile("    ldr r0, =__stack_limit\n"
+                     "    ldr r1, =" EXPANDED_STRING(STACK_PAINT) "\n"
+                     "    mov r2, sp\n"
+                     "1:  cmp r0, r2\n"
+                     "    bhs 2f\n"
+                     "    stmia r0!, {r1}\n"
+                     "    b 1b\n"
+                     "2:  mov r0, sp\n"
+                     "    bx lr\n"
+                     "    .ltorg\n");
+}
+
+uint32_t tc_stack_used_below(const uint32_t *mark)
+{
+    const uint32_t *p = __stack_limit;
+    while (p < mark && *p == STACK_PAINT) {
+        p++;
+    }
+    return (uint32_t)((uintptr_t)mark - (uintptr_t)p);
 }
 
 uint32_t tc_stack_size(void)

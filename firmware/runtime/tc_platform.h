@@ -36,6 +36,10 @@ uint64_t tc_timer_ticks(void);
 /* Peak stack use in bytes, from the pattern painted at reset (0 where not measured). */
 uint32_t tc_stack_peak(void);
 uint32_t tc_stack_size(void);
+/* Paint the free stack below the caller's stack pointer and return that pointer (NULL where not measured);
+   tc_stack_used_below(it) is then the deepest the stack has gone below it since, in bytes. */
+uint32_t *tc_stack_paint(void);
+uint32_t tc_stack_used_below(const uint32_t *mark);
 
 #ifdef __cplusplus
 }

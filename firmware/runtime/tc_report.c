@@ -14,6 +14,8 @@ static uint64_t timer_overhead;         /* ticks of one empty start/stop pair */
 static uint64_t layer_mark;             /* when the current layer started */
 static uint32_t hook_ticks;             /* ticks spent inside the hooks this inference (a few per layer) */
 static uint64_t layer_ticks[TC_MODEL_LAYER_COUNT];
+static uint32_t stack_before_paint;     /* the run's peak stack before tc_measure_invoke last repainted it */
+static uint32_t stack_inference;        /* the deepest any inference went below its caller's stack pointer */
 
 /* Called by the generated tc_model_invoke() when built with TC_PROFILE. */
 void tc_profile_begin(void)
@@ -37,11 +39,18 @@ void tc_measure_init(void)
     timer_overhead = tc_timer_ticks() - t0;
 }
 
+static uint32_t max_u32(uint32_t a, uint32_t b) { return a > b ? a : b; }
+
 tc_status tc_measure_invoke(uint64_t *ticks)
 {
+    /* Repainting erases the marks of what ran before: keep their peak first. The stack pointer is the same
+       at both calls (no call here passes arguments on the stack), so `mark` is the inference's top. */
+    stack_before_paint = max_u32(stack_before_paint, tc_stack_peak());
+    const uint32_t *const mark = tc_stack_paint();
     const uint64_t start = tc_timer_ticks();
     const tc_status status = tc_model_invoke();
     *ticks = tc_timer_ticks() - start - timer_overhead - hook_ticks;
+    stack_inference = max_u32(stack_inference, tc_stack_used_below(mark));
     return status;
 }
 
@@ -130,6 +139,7 @@ void tc_report_run(tc_text *out, uint32_t index, uint64_t ticks)
 
 void tc_report_stack(tc_text *out)
 {
-    tc_text_field(out, "stack_peak", tc_stack_peak());
+    tc_text_field(out, "stack_peak", max_u32(stack_before_paint, tc_stack_peak()));
     tc_text_field(out, "stack_size", tc_stack_size());
+    tc_text_field(out, "stack_inference", stack_inference);
 }

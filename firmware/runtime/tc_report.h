@@ -9,8 +9,9 @@
  *   overhead T            ticks of one empty measurement (already subtracted)
  *   output I HEX          the output bytes of inference I (serial harness only)
  *   run I TOTAL T0 T1 ..  ticks of inference I, in total and per layer (64-bit counts)
- *   stack_peak B          peak stack use in bytes (0 where not measured)
+ *   stack_peak B          peak stack use of the whole run in bytes (0 where not measured)
  *   stack_size B
+ *   stack_inference B     the deepest an inference went below the harness's stack pointer (0: not measured)
  *
  * No printf: its code would count against the model's flash.
  */
@@ -52,7 +53,7 @@ tc_status tc_measure_invoke(uint64_t *ticks);
 void tc_report_header(tc_text *out, uint32_t inferences);
 /* One "run" line: the total and every layer of the inference just measured. */
 void tc_report_run(tc_text *out, uint32_t index, uint64_t ticks);
-/* The "stack_peak" and "stack_size" lines. */
+/* The "stack_peak", "stack_size" and "stack_inference" lines. */
 void tc_report_stack(tc_text *out);
 
 /* The serial harness (harness_serial.c): run the built-in test inputs, print every line. */

@@ -25,6 +25,18 @@ class LayerReport:
     macs: int
     instructions: float | None
     instructions_per_mac: float | None
+    scheme: str = ""              # how it runs where not one call: over its own input, by bands of rows
+
+
+def execution_scheme(call, overlapped: bool) -> str:
+    """'over its input' (the kernel writes its output over its own input), 'in place, 5 bands of 6
+    rows' (codegen/rows.py), or '' for one call into its own output."""
+    rows = call.rows
+    if rows is None or not overlapped:
+        return ""
+    if not rows.band_rows:
+        return "over its input"
+    return f"in place, {len(rows.bands)} bands of {rows.band_rows} rows"
 
 
 @dataclass
@@ -36,7 +48,8 @@ class Report:
     core: str
     flash: dict                   # total, weights, code, other
     sram: dict                    # total, arena, stack_peak, stack_reserved, other
-    arena: dict                   # planned, unshared (all tensors side by side)
+    arena: dict                   # planned, lower_bound (the most bytes live at one step), unshared (all
+                                  # tensors side by side), tflite_micro (its interpreter's, when verified)
     macs: int
     instructions: float | None    # mean per inference
     instructions_per_mac: float | None
@@ -67,7 +80,8 @@ def make_report(project: Project, sizes: ElfSizes, run: RunResult | None) -> Rep
         n = float(per_layer[i]) if per_layer is not None else None
         layers.append(LayerReport(call.layer.name, call.layer.op, call.summary, list(out.shape),
                                   call.weight_bytes, call.macs, _round(n),
-                                  _round(n / call.macs if n is not None and call.macs else None, 3)))
+                                  _round(n / call.macs if n is not None and call.macs else None, 3),
+                                  execution_scheme(call, i in project.plan.overlapped)))
     return Report(
         version=REPORT_VERSION, tool=f"tinycompress {__version__}", model=project.graph.name,
         board=board.name, core=board.core,
@@ -75,7 +89,8 @@ def make_report(project: Project, sizes: ElfSizes, run: RunResult | None) -> Rep
                "other": sizes.flash - weights - sizes.code},
         sram={"total": sizes.ram, "arena": arena, "stack_peak": run.stack_peak if run else None,
               "stack_reserved": stack_reserved, "other": sizes.ram - arena - stack_reserved},
-        arena={"planned": project.plan.size, "unshared": project.plan.unshared_size},
+        arena={"planned": project.plan.size, "lower_bound": project.plan.lower_bound,
+               "unshared": project.plan.unshared_size},
         macs=macs, instructions=_round(total),
         instructions_per_mac=_round(total / macs if total is not None and macs else None, 3),
         inferences=int(len(run.ticks)) if run is not None else 0, layers=layers,
@@ -99,7 +114,9 @@ def format_table(r: Report) -> str:
         f"  ram (total)          {_kib(r.sram['total'])} = arena {_kib(r.sram['arena'])} "
         f"+ stack {_kib(r.sram['stack_reserved'])} reserved + other {_kib(r.sram['other'])}",
         f"  stack (peak)         {_kib(r.sram['stack_peak'])}",
-        f"  arena                {r.arena['planned']:,} B planned, {r.arena['unshared']:,} B without reuse",
+        f"  arena                {r.arena['planned']:,} B planned, lower bound {r.arena['lower_bound']:,} B "
+        f"(the most live at one step), {r.arena['unshared']:,} B without reuse"
+        + (f"; TFLite Micro's interpreter {r.arena['tflite_micro']:,} B" if r.arena.get("tflite_micro") else ""),
     ]
     for e in r.embeddings:
         lines.append(f"  embedding            {e['layer']}: {e['method']}, {e['bytes']:,} B for a "
@@ -114,17 +131,17 @@ def format_table(r: Report) -> str:
                      "to the TFLite Micro interpreter")
     if r.accuracy is not None:
         lines.append(f"  accuracy (firmware)  {100 * r.accuracy:.2f} %")
-    header = ("layer", "type", "output shape", "params B", "MACs", "instructions", "instr/MAC")
+    header = ("layer", "type", "output shape", "params B", "MACs", "instructions", "instr/MAC", "runs")
     rows = [header] + [
         (l.name, l.op, "x".join(map(str, l.output_shape)), f"{l.params_bytes:,}", f"{l.macs:,}",
          "-" if l.instructions is None else f"{l.instructions:,.0f}",
-         "-" if l.instructions_per_mac is None else f"{l.instructions_per_mac:.2f}")
+         "-" if l.instructions_per_mac is None else f"{l.instructions_per_mac:.2f}", l.scheme or "one call")
         for l in r.layers]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines.append("")
     for k, row in enumerate(rows):
-        lines.append("  " + "  ".join(c.ljust(w) if i < 3 else c.rjust(w)
-                                      for i, (c, w) in enumerate(zip(row, widths))))
+        lines.append(("  " + "  ".join(c.ljust(w) if i < 3 or i == 7 else c.rjust(w)
+                                       for i, (c, w) in enumerate(zip(row, widths)))).rstrip())
         if k == 0:
             lines.append("  " + "  ".join("-" * w for w in widths))
     return "\n".join(lines)

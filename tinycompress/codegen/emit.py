@@ -17,6 +17,7 @@ from ..target.boards import Board
 from ..escape import FILTERS, c_identifier, safe_text
 from ..ir import Graph
 from ..ops.common import ConstArray, KernelCall, flash_weight_bytes, shared_arrays
+from .rows import band_calls
 from .plan import ArenaPlan
 from .adapters import VERSION as ADAPTER_VERSION
 from ..resources import data_dir
@@ -182,6 +183,9 @@ def emit_project(graph: Graph, calls: list[KernelCall], plan: ArenaPlan, board: 
         weight_bytes=flash_weight_bytes(calls, shared), shared=shared,
         dsp_forms=any(a.dsp_values is not None for c in calls for a in c.arrays),
         kernel_args=lambda call: kernel_args(call, graph, plan),
+        rows={step: band_calls(call.layer.name, call.rows, plan.offsets[call.inputs[0]],
+                               plan.offsets[call.outputs[0]], plan.scratch[step])
+              for step, call in enumerate(calls) if call.rows is not None and call.rows.band_rows},
         tensor_shapes=lambda call: call_shapes(call, graph),
         kernel_sources=kernel_files,
         harness_sources=runtime_paths(HARNESS_SOURCES),

@@ -4,23 +4,30 @@ The interface follows TFLite Micro's planners: add buffers as (size, first_use,
 last_use), get offsets back. The greedy planner places the largest buffers
 first, each at the lowest offset that overlaps no already-placed buffer whose
 lifetime intersects its own; buffers that never live at the same time share
-bytes. An in-place layer (RESHAPE) gives its output the input's buffer; an element-wise
-layer (ADD) gives its output an input's buffer when that input is read for the last time. A kernel's
-scratch memory (im2col) is one more buffer, alive only during its own layer.
+bytes. Best-fit placements in other orders are tried too, and the smallest arena kept.
+
+An in-place layer (RESHAPE) gives its output the input's buffer; an element-wise
+layer (ADD) gives its output an input's buffer when that input is read for the last time; a layer run by
+bands of rows (codegen/rows.py, chosen by choose_in_place where it lowers the arena) puts its output over
+its dead input. A kernel's scratch memory (im2col) is one more buffer, alive only during its own layer.
+The plan's lower bound is the most bytes live at any one step (the overlapped layers' input and output
+counted as the span they share): no placement of the same buffers can do with less.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 ALIGNMENT = 4  # word-aligned tensors let kernels load four int8 values at once
 
 
-@dataclass
+@dataclass(eq=False)
 class Buffer:
     size: int
     first_use: int   # index of the first layer that writes or reads it
     last_use: int    # index of the last layer that reads it
     offset: int = -1
+    below: list = field(default_factory=list)   # (buffer, d): this one may share bytes with that one where
+                                                # it starts at most d bytes after it (codegen/rows.py)
 
     def lives_with(self, other: "Buffer") -> bool:
         return self.first_use <= other.last_use and other.first_use <= self.last_use
@@ -30,18 +37,47 @@ def _align(n: int) -> int:
     return (n + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
 
 
-def greedy_plan(buffers: list[Buffer]) -> int:
-    """Assign offsets in place; return the arena size."""
+def _clash(a: Buffer, at: int, b: Buffer) -> bool:
+    """Whether `a` placed at `at` shares bytes with the placed `b` where that is not allowed."""
+    if at >= b.offset + b.size or b.offset >= at + a.size:
+        return False
+    return not (any(x is b and at <= b.offset + d for x, d in a.below) or
+                any(x is a and b.offset <= at + d for x, d in b.below))
+
+
+def _place(buffers: list[Buffer], key) -> int:
+    """Place `buffers` in the order of `key`, each at the lowest offset where it clashes with no placed
+    buffer whose lifetime intersects its own; the arena size."""
     placed: list[Buffer] = []
-    for buf in sorted(buffers, key=lambda b: (-b.size, b.first_use)):
-        offset = 0
-        for other in sorted((p for p in placed if p.lives_with(buf)), key=lambda p: p.offset):
-            if offset + buf.size <= other.offset:
-                break
-            offset = max(offset, _align(other.offset + other.size))
-        buf.offset = offset
+    for buf in sorted(buffers, key=key):
+        near = [p for p in placed if p.lives_with(buf)]
+        starts = {0} | {_align(p.offset + p.size) for p in near}
+        starts |= {(p.offset + d) // ALIGNMENT * ALIGNMENT for p, d in buf.below if p in near}
+        starts |= {_align(p.offset - d) for p in near for x, d in p.below if x is buf}
+        buf.offset = min(at for at in starts if at >= 0 and not any(_clash(buf, at, p) for p in near))
         placed.append(buf)
     return max((_align(b.offset + b.size) for b in buffers), default=0)
+
+
+STRATEGIES = (   # the first is TFLite Micro's greedy planner's order; greedy_plan keeps the smallest arena
+    lambda b: (-b.size, b.first_use),
+    lambda b: (b.first_use, -b.size),
+    lambda b: (-b.first_use, -b.size),      # backwards: a chain of outputs over inputs fits from its end
+    lambda b: (-(b.last_use - b.first_use), -b.size),
+)
+
+
+def greedy_plan(buffers: list[Buffer]) -> int:
+    """Assign offsets in place by the order that gives the smallest arena (the first on a tie); return
+    the arena size."""
+    best = None
+    for key in STRATEGIES:
+        size = _place(buffers, key)
+        if best is None or size < best[0]:
+            best = (size, [b.offset for b in buffers])
+    for buf, offset in zip(buffers, best[1]):
+        buf.offset = offset
+    return best[0]
 
 
 def linear_plan(buffers: list[Buffer]) -> int:
@@ -60,27 +96,26 @@ class ArenaPlan:
     unshared_size: int            # all activation tensors and scratch buffers side by side, aligned
                                   # (no reuse)
     scratch: dict[int, int] = field(default_factory=dict)   # layer index -> offset of its scratch
+    lower_bound: int = 0          # the most bytes live at any one step: no placement needs less
+    overlapped: frozenset = frozenset()   # layer indices whose output shares bytes with their input
+    live: list = field(default_factory=list)   # bytes live at each step (tensors and scratch), the bound's
 
 
-def _overwrite_dead_inputs(calls, owner: dict[int, int], buffers: list[Buffer]) -> None:
-    """Let an element-wise layer write into an input buffer that nothing reads afterwards."""
+def _last_uses(calls, graph_outputs: list[int]) -> dict[int, int]:
+    last: dict[int, int] = {}
     for step, call in enumerate(calls):
-        out = owner[call.outputs[0]] if call.outputs else None
-        for position in call.overwrites:
-            src = owner[call.inputs[position]]
-            a, b = buffers[src], buffers[out]
-            if src != out and a.last_use == step and b.first_use == step and a.size >= b.size:
-                a.last_use = b.last_use
-                for t, buf in owner.items():
-                    if buf == out:
-                        owner[t] = src
-                break
+        for t in list(call.inputs) + list(call.outputs):
+            last[t] = step
+    for t in graph_outputs:
+        last[t] = len(calls)
+    return last
 
 
 def plan_arena(calls, tensors, graph_inputs: list[int], graph_outputs: list[int]) -> ArenaPlan:
     """Plan the activation tensors of a list of KernelCalls (in execution order)."""
     owner: dict[int, int] = {}          # tensor -> buffer id (in-place outputs share their input's)
     buffers: list[Buffer] = []
+    last = _last_uses(calls, graph_outputs)
 
     def use(tensor: int, step: int) -> None:
         if tensor not in owner:
@@ -90,25 +125,120 @@ def plan_arena(calls, tensors, graph_inputs: list[int], graph_outputs: list[int]
         buf.size = max(buf.size, tensors[tensor].nbytes)
         buf.first_use, buf.last_use = min(buf.first_use, step), max(buf.last_use, step)
 
-    last = len(calls)
+    def dead_after(t: int, step: int) -> bool:    # nothing reads t's buffer after `step`
+        return all(last[u] <= step for u, b in owner.items() if b == owner[t])
+
     for t in graph_inputs:
         use(t, 0)
+    rows, overlapped = [], set()
     for step, call in enumerate(calls):
         for t in call.inputs:
             use(t, step)
         for t in call.outputs:
-            if call.in_place and call.inputs and t not in owner:
-                owner[t] = owner[call.inputs[0]]
+            if t not in owner and call.inputs:
+                if call.in_place:
+                    owner[t] = owner[call.inputs[0]]
+                elif call.rows is not None and dead_after(call.inputs[0], step):
+                    if call.rows.band_rows:
+                        rows.append((step, t, call.inputs[0], call.rows.delta))
+                    else:                                 # the kernel writes over its own input
+                        owner[t] = owner[call.inputs[0]]
+                        overlapped.add(step)
+                else:
+                    for position in call.overwrites:   # element-wise: each element read before it is written
+                        src = call.inputs[position]
+                        if dead_after(src, step) and tensors[src].nbytes >= tensors[t].nbytes:
+                            owner[t] = owner[src]
+                            break
             use(t, step)
     for t in graph_outputs:
-        use(t, last)
-    _overwrite_dead_inputs(calls, owner, buffers)
+        use(t, len(calls))
+    for step, out, inp, delta in rows:   # the output may start up to delta bytes after its dead input
+        a, b = buffers[owner[out]], buffers[owner[inp]]
+        if a is not b and a.first_use == step and b.last_use == step:
+            a.below.append((b, delta))
+            overlapped.add(step)
     live = [buffers[b] for b in sorted(set(owner.values()))]
     scratch = {step: Buffer(call.scratch_bytes, step, step) for step, call in enumerate(calls)
                if call.scratch_bytes}
-
+    every = live + list(scratch.values())
+    steps = [sum(b.size for b in every if b.first_use <= step <= b.last_use) -
+             sum(min(a.size, x.size) for a in live for x, _ in a.below if a.first_use == step)
+             for step in range(len(calls) + 1)]
     unshared = linear_plan([Buffer(tensors[t].nbytes, 0, 0) for t in owner] +
                            [Buffer(buf.size, 0, 0) for buf in scratch.values()])
     size = greedy_plan(live + list(scratch.values()))
     return ArenaPlan(size=size, offsets={t: buffers[b].offset for t, b in owner.items()},
-                     unshared_size=unshared, scratch={step: buf.offset for step, buf in scratch.items()})
+                     unshared_size=unshared, scratch={step: buf.offset for step, buf in scratch.items()},
+                     lower_bound=max(steps, default=0), overlapped=frozenset(overlapped), live=steps)
+
+
+def choose_in_place(calls, tensors, graph_inputs: list[int], graph_outputs: list[int], scratch_of,
+                    over_input=lambda call: False, slack: float = 0.0) -> ArenaPlan:
+    """Run layers by bands of rows over their dead input (codegen/rows.py) where that lowers the arena.
+
+    Greedily, one layer at a time, those at the fullest steps first, with its smallest temporary: the layer
+    that lowers the arena most, or, where none does (several steps hold the peak), the one that lowers the
+    bytes live at the fullest steps without growing the arena; until none helps. Then each chosen layer
+    goes back to one call where the arena stays as small, else takes the tallest bands (fewest calls)
+    that keep it. `scratch_of(call)` is a call's kernel scratch (ops/scratch.py). Sets `rows`
+    and `scratch_bytes` on the chosen calls; returns the plan."""
+    from .rows import OverOwnInput, band_sizes, eligible, schedule
+
+    last = _last_uses(calls, graph_outputs)
+    options = {}
+    for step, call in enumerate(calls):
+        if eligible(call) and last.get(call.inputs[0], -1) == step and call.rows is None:
+            choices = [schedule(call, b, lambda p, c=call: scratch_of(replace(c, params=p)))
+                       for b in reversed(band_sizes(*call.params["output"][1:3]))]
+            if over_input(call):
+                choices.insert(0, OverOwnInput(call.scratch_bytes))
+            if choices:
+                options[step] = choices
+    base = {step: calls[step].scratch_bytes for step in options}
+
+    def use(step: int, rows) -> None:
+        calls[step].rows = rows
+        calls[step].scratch_bytes = base[step] if rows is None else rows.scratch_bytes
+
+    def score(plan: ArenaPlan) -> tuple:
+        return (plan.size, sorted(plan.live, reverse=True))
+
+    plan = plan_arena(calls, tensors, graph_inputs, graph_outputs)
+    left = dict(options)
+    while left:
+        best = None
+        for fullest in sorted({plan.live[step] for step in left}, reverse=True):   # the fullest steps first
+            for step in (step for step in left if plan.live[step] == fullest):
+                use(step, min(left[step], key=lambda r: r.scratch_bytes))
+                trial = plan_arena(calls, tensors, graph_inputs, graph_outputs)
+                if score(trial) < score(best[0] if best else plan):
+                    best = (trial, step)
+                use(step, None)
+            if best is not None:
+                break
+        if best is None:
+            break
+        plan, step = best
+        use(step, min(left.pop(step), key=lambda r: r.scratch_bytes))
+    for step in options:        # back to one call where the arena stays as small
+        if calls[step].rows is not None:
+            kept = calls[step].rows
+            use(step, None)
+            trial = plan_arena(calls, tensors, graph_inputs, graph_outputs)
+            if trial.size <= plan.size:
+                plan = trial
+            else:
+                use(step, kept)
+    limit = int(plan.size * (1 + slack))
+    for step in options:
+        if calls[step].rows is not None:
+            for rows in options[step]:          # the tallest bands first
+                kept = calls[step].rows
+                use(step, rows)
+                trial = plan_arena(calls, tensors, graph_inputs, graph_outputs)
+                if trial.size <= limit:
+                    plan = trial
+                    break
+                use(step, kept)
+    return plan

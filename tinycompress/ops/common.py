@@ -62,6 +62,8 @@ class KernelCall:
     output_list: bool = False        # the outputs likewise (SPLIT, UNPACK: layers with several outputs)
     source: str = ""                 # the kernel file's name where it is not the function's (the int4 entry
                                      # points live in their operator's file: tc_conv2d_s4 in tc_conv2d_s8.c)
+    rows: object = None              # codegen/rows.RowsInPlace: run in bands of output rows, the output
+                                     # overlapping the input (chosen by codegen/plan.choose_in_place)
 
     @property
     def weight_bytes(self) -> int:

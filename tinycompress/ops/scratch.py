@@ -153,6 +153,16 @@ def dsp_depthwise_planes_bytes(p: dict) -> int:
     return size if size <= DSP_PLANES_MAX else 0
 
 
+def writes_over_input(call: KernelCall, board: Board) -> bool:
+    """Whether the kernel can write its output over its own input, at the same bytes: the DSP plane path
+    of an int8 depthwise layer stages four channels' whole planes before it writes those four channels'
+    outputs, and an output byte is its own channel's (multiplier 1); the same project built without the
+    DSP path (TC_PORTABLE, the host) stages one channel's plane at a time in the same scratch
+    (over_input_portable in tc_depthwise_conv2d_s8.c)."""
+    return (board.dsp and not board.mve and call.function == "tc_depthwise_conv2d_s8"
+            and dsp_depthwise_planes_bytes(call.params) > 0)
+
+
 def mve_im2col_columns(depth: int) -> int:
     """Output positions per matrix call on the im2col path: im2col_columns() in tc_conv2d_s8.c."""
     return min(max(512 // depth, 4), 16)
@@ -176,14 +186,23 @@ def mve_scratch_bytes(call: KernelCall) -> int:
     return 0
 
 
+def kernel_scratch(call: KernelCall, board: Board) -> int:
+    """The bytes of scratch `call`'s kernel takes on `board`'s core."""
+    return mve_scratch_bytes(call) if board.mve else dsp_scratch_bytes(call) if board.dsp else 0
+
+
 def assign_scratch(calls: list[KernelCall], board: Board) -> None:
     for call in calls:
-        call.scratch_bytes = (mve_scratch_bytes(call) if board.mve else dsp_scratch_bytes(call) if board.dsp
-                              else 0)
+        call.scratch_bytes = kernel_scratch(call, board)
 
 
 def bind_scratch(calls: list[KernelCall], offsets: dict[int, int]) -> None:
     """Point each kernel with scratch at its place in the arena (an address constant in flash)."""
+    from ..codegen.rows import bind
     for step, call in enumerate(calls):
         if step in offsets:
-            call.params["scratch"] = f"(int16_t *)(tc_arena + {offsets[step]})"
+            pointer = f"(int16_t *)(tc_arena + {offsets[step]})"
+            if call.rows is not None and call.rows.band_rows:
+                call.rows = bind(call.rows, pointer)
+            else:
+                call.params["scratch"] = pointer

@@ -26,7 +26,7 @@ class RunResult:
     outputs: np.ndarray          # (N, output bytes) int8
     ticks: np.ndarray            # (N, 1 + layers): total, then per layer
     overhead: int                # ticks one empty measurement costs (already subtracted)
-    stack_peak: int
+    stack_peak: int              # the whole run's peak stack, bytes (0: not measured)
     stack_size: int
     float_outputs: np.ndarray | None = None   # (N, output elements) float32: a float-output model's
                                               # tc_model_output_float, from output_float.bin
@@ -34,6 +34,8 @@ class RunResult:
     adapter: int | None = None                # the adapter the harness selected (-1: the base alone)
     adapter_refused: int = 0                  # the negated status of a refused adapter slot (harness.c)
     adapter_name: str | None = None           # the name in the selected slot's header
+    stack_inference: int = 0                  # the deepest any inference went below the harness's stack
+                                              # pointer, bytes (0: not measured)
 
 
 def qemu_command(board: Board, elf: Path, extra: tuple[str, ...] = ()) -> list[str]:
@@ -101,8 +103,8 @@ def check_exit(returncode: int, console: str, where: str) -> None:
                                 f"{console.splitlines()[-1] if console else 'no output'}")
 
 
-PROFILE_FIELDS = ("inferences", "layers", "overhead", "stack_peak", "stack_size", "adapter",
-                  "adapter_refused")
+PROFILE_FIELDS = ("inferences", "layers", "overhead", "stack_peak", "stack_size", "stack_inference",
+                  "adapter", "adapter_refused")
 
 
 def parse_profile(text: str) -> dict:
@@ -118,6 +120,7 @@ def parse_profile(text: str) -> dict:
             fields[parts[0]] = int(parts[1])
     return dict(ticks=np.array(runs, np.int64), overhead=fields.get("overhead", 0),
                 stack_peak=fields.get("stack_peak", 0), stack_size=fields.get("stack_size", 0),
+                stack_inference=fields.get("stack_inference", 0),
                 adapter=fields["adapter"] - 1 if "adapter" in fields else None,
                 adapter_refused=fields.get("adapter_refused", 0), adapter_name=name)
 
