@@ -75,8 +75,9 @@ def test_scratch_sizes():
     assign_scratch(calls, load_board("mps3-an547"))
     assert [c.scratch_bytes for c in calls] == [64 * 4 + 12 * 40, 64 * 4 + 4 * 576, 4, 16 * 4, 4, 0, 0, 0, 0]
     assign_scratch(calls, load_board("mps2-an386"))   # six int16 columns (+ int8 staging) + 12 B per channel
-    # one channel: the band path's columns, weights and requantization of 64 rows of 40, 14 rows of 10 int16
-    band = 6 * 40 * 2 + 64 * (40 + 12) + 14 * 10 * 2
+    # one channel: the band path's columns and requantization of 64 rows of 40 (10x4: nothing padded, the
+    # weights read as they are), 14 band rows of 10 int16
+    band = 6 * 40 * 2 + 64 * 12 + 14 * 10 * 2
     assert [c.scratch_bytes for c in calls] == [band, 6 * 576 * 2 + 12 * 64,
                                                 6 * 8 * 2 + 12 * 16, 6 * 8 * 2 + 12 * 16, 640 * 2,
                                                 4 * 7 * 30 * 2, 4 * 8 * 10 * 2, 0, 0]

@@ -280,7 +280,10 @@ static void im2col(const tc_conv2d_params *p, const int8_t *image, int32_t oy, i
  * as the band holds them: (v0, v1), (v2, v3). The weights are copied once per call into the scratch in
  * that layout, each group of four stored as [w0, w2, w1, w3]: SXTB16 gives (w0, w1) and with ROR #8
  * (w2, w3), so tc_dsp_gemm.h's kernel takes them unchanged. Column words past a run meet zero weights:
- * whatever they hold adds 0. ops/scratch.py (dsp_conv_band_bytes) sizes the scratch by the same rules. */
+ * whatever they hold adds 0. Where nothing is padded (runs of even length, the depth a multiple of four:
+ * the DS-CNN's 10x4) the kernel reads the weights as they are, and the columns are put in SMLAD order
+ * instead, (v0, v2), (v1, v3): no copy of the weights, no scratch for it. ops/scratch.py
+ * (dsp_conv_band_bytes) sizes the scratch by the same rules. */
 #define TC_BAND_SCRATCH_MAX 8192 /* scratch bytes beyond which the per-position im2col is kept */
 
 typedef struct {
@@ -289,7 +292,8 @@ typedef struct {
     int32_t length; /* int16 per band row: the padded input row, one value more (the last run's read past
                      * its end), even */
     int32_t rows;   /* band rows: those of the output rows any six neighbouring positions span */
-    int32_t bytes;  /* the scratch: six columns, the weights, their requantization, the band */
+    int32_t copied; /* bytes of weights copied into the band layout: 0 where nothing is padded */
+    int32_t bytes;  /* the scratch: six columns, the copied weights, their requantization, the band */
 } band_geometry;
 
 static band_geometry band_geometry_of(const tc_conv2d_params *p)
@@ -300,7 +304,9 @@ static band_geometry band_geometry_of(const tc_conv2d_params *p)
     b.depth4 = (p->filter.h * 2 * b.words + 3) & ~3;
     b.length = (((out_w - 1) * p->stride_w + p->filter.w) * in_c + 2) & ~1;
     b.rows = (spanned - 1) * p->stride_h + p->filter.h;
-    b.bytes = TC_GEMM_COLUMNS * b.depth4 * 2 + p->output.c * (b.depth4 + (int32_t)sizeof(tc_dsp_quant)) +
+    const int padded = 2 * b.words != p->filter.w * in_c || b.depth4 != p->filter.h * 2 * b.words;
+    b.copied = padded ? p->output.c * b.depth4 : 0;
+    b.bytes = TC_GEMM_COLUMNS * b.depth4 * 2 + b.copied + p->output.c * (int32_t)sizeof(tc_dsp_quant) +
               b.rows * b.length * 2;
     return b;
 }
@@ -316,14 +322,6 @@ static void band_weights(const tc_conv2d_params *p, const band_geometry *b, int8
 {
     const int32_t run = p->filter.w * p->input.c, padded = 2 * b->words;
     const int8_t *src = p->weights;
-    if (padded == run && b->depth4 == p->filter.h * run) { /* no padding: each word's bytes 1 and 2 swap */
-        for (int32_t k = 0; k < p->output.c * b->depth4; k += 4) {
-            const uint32_t v = (uint32_t)tc_read_s8x4(src + k);
-            const uint32_t r = (v & 0xFF0000FFu) | ((v >> 8) & 0xFF00u) | ((v << 8) & 0xFF0000u);
-            memcpy(dst + k, &r, 4);
-        }
-        return;
-    }
     for (int32_t oc = 0; oc < p->output.c; oc++, dst += b->depth4) {
         int32_t k = 0;
         for (int32_t ky = 0; ky < p->filter.h; ky++) {
@@ -497,6 +495,13 @@ static void band_columns(const tc_conv2d_params *p, const band_geometry *b, cons
     } else {
         band_columns_any(p, b, s, first, n, cols, columns);
     }
+    if (!b->copied) { /* the weights as they are: each group's (v0, v1), (v2, v3) to (v0, v2), (v1, v3) */
+        for (tc_alias_i32 *const end = cols + b->depth4 / 2 * columns; cols != end; cols += 2) {
+            const int32_t a = cols[0], c = cols[1];
+            __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(cols[0]) : "r"(a), "r"(c));
+            __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(cols[1]) : "r"(c), "r"(a));
+        }
+    }
 }
 
 /* What the rows of one pass share, kept in memory by band_rows: the loop takes every register. */
@@ -587,10 +592,13 @@ static tc_status conv_dsp_band(const tc_conv2d_params *p, const int8_t *input, i
     const int32_t columns = TC_GEMM_COLUMNS, stride_h = p->stride_h, k_h = p->filter.h;
     /* Scratch: the columns, the weights, their rows' fast requantization, the band. */
     tc_alias_i32 *cols = (tc_alias_i32 *)p->scratch;
-    int8_t *weights = (int8_t *)(p->scratch + columns * b.depth4);
-    tc_dsp_quant *table = (tc_dsp_quant *)(weights + out_c * b.depth4);
-    band_weights(p, &b, weights);
-    const tc_gemm g = {weights, p->bias, &p->requant, out_c, b.depth4, p->output_offset, p->act};
+    int8_t *copy = (int8_t *)(p->scratch + columns * b.depth4);
+    tc_dsp_quant *table = (tc_dsp_quant *)(copy + b.copied);
+    if (b.copied) {
+        band_weights(p, &b, copy);
+    }
+    const tc_gemm g = {b.copied ? copy : p->weights, p->bias, &p->requant, out_c, b.depth4, p->output_offset,
+                       p->act};
     const tc_dsp_quant *quick = tc_gemm_quick_table(&g, table);
     for (int32_t n = 0; n < p->input.n; n++) {
         const int8_t *image = input + n * p->input.h * p->input.w * p->input.c;

@@ -237,8 +237,8 @@ static int32_t conv_im2col_bytes(const tc_conv2d_params *p)
 }
 
 /* The DSP path of first layers (one to four channels, no dilation): six int16 columns of each kernel row's
- * run padded to even and the depth to four, the weights so laid out, each row's requantization, the band
- * of widened input rows; 0 where it does not apply (larger than 8192 bytes). */
+ * run padded to even and the depth to four, the weights so laid out where anything is padded, each row's
+ * requantization, the band of widened input rows; 0 where it does not apply (larger than 8192 bytes). */
 static int32_t conv_band_bytes(const tc_conv2d_params *p)
 {
     if (p->input.c > 4 || p->dilation_h != 1 || p->dilation_w != 1) {
@@ -247,7 +247,9 @@ static int32_t conv_band_bytes(const tc_conv2d_params *p)
     const int32_t words = (p->filter.w * p->input.c + 1) / 2, depth4 = (p->filter.h * 2 * words + 3) & ~3;
     const int32_t length = (((p->output.w - 1) * p->stride_w + p->filter.w) * p->input.c + 2) & ~1;
     const int32_t rows = (1 + 4 / p->output.w) * p->stride_h + p->filter.h;
-    const int32_t bytes = 6 * depth4 * 2 + p->output.c * (depth4 + 12) + rows * length * 2;
+    const int padded = 2 * words != p->filter.w * p->input.c || depth4 != p->filter.h * 2 * words;
+    const int32_t copied = padded ? p->output.c * depth4 : 0;
+    const int32_t bytes = 6 * depth4 * 2 + copied + 12 * p->output.c + rows * length * 2;
     return bytes <= 8192 ? bytes : 0;
 }
 #endif

@@ -88,8 +88,9 @@ BAND_SCRATCH_MAX = 8192  # TC_BAND_SCRATCH_MAX in firmware/kernels/tc_conv2d_s8.
 def dsp_conv_band_bytes(p: dict) -> int:
     """tc_conv2d_s8's DSP path for first layers (band_geometry_of() in tc_conv2d_s8.c): one to four input
     channels, no dilation. Six int16 columns of the depth with each kernel row's run padded to even and the
-    whole to four, the weights in that layout, each output channel's fast requantization, and the band of
-    widened input rows: those any six neighbouring output positions read, each padded row one value longer.
+    whole to four, the weights in that layout where anything is padded, each output channel's fast
+    requantization, and the band of widened input rows: those any six neighbouring output positions read,
+    each padded row one value longer.
     0 where the path does not apply (more channels, dilation, larger than BAND_SCRATCH_MAX)."""
     out_c, k_h, k_w, in_c = p["filter"]
     out_w = p["output"][2]
@@ -97,9 +98,11 @@ def dsp_conv_band_bytes(p: dict) -> int:
         return 0
     words = (k_w * in_c + 1) // 2
     depth4 = _align4(k_h * 2 * words)
+    padded = 2 * words != k_w * in_c or depth4 != k_h * 2 * words
+    copied = out_c * depth4 if padded else 0      # else the kernel reads the weights as they are
     length = ((out_w - 1) * p["stride_w"] + k_w) * in_c + 2 & ~1
     rows = (1 + 4 // out_w) * p["stride_h"] + k_h
-    size = DSP_COLUMNS * depth4 * INT16 + out_c * (depth4 + DSP_QUANT) + rows * length * INT16
+    size = DSP_COLUMNS * depth4 * INT16 + copied + out_c * DSP_QUANT + rows * length * INT16
     return size if size <= BAND_SCRATCH_MAX else 0
 
 
