@@ -52,7 +52,8 @@ def test_scratch_sizes():
     def conv(filter_, stride=1, pad=0, in_w=5, out_w=5):
         return SimpleNamespace(function="tc_conv2d_s8", scratch_bytes=0,
                                params={"filter": filter_, "stride_h": stride, "stride_w": stride, "pad_top": pad,
-                                       "pad_left": pad, "input": (1, 5, in_w, filter_[3]),
+                                       "pad_left": pad, "dilation_h": 1, "dilation_w": 1,
+                                       "input": (1, 5, in_w, filter_[3]),
                                        "output": (1, 5, out_w, filter_[0])})
 
     calls = [conv((64, 10, 4, 1), stride=2, pad=4, out_w=3),     # im2col: folded bias + 12 columns of 40
@@ -74,6 +75,9 @@ def test_scratch_sizes():
     assign_scratch(calls, load_board("mps3-an547"))
     assert [c.scratch_bytes for c in calls] == [64 * 4 + 12 * 40, 64 * 4 + 4 * 576, 4, 16 * 4, 4, 0, 0, 0, 0]
     assign_scratch(calls, load_board("mps2-an386"))   # six int16 columns (+ int8 staging) + 12 B per channel
-    assert [c.scratch_bytes for c in calls] == [6 * 40 * 2 + 40 + 12 * 64, 6 * 576 * 2 + 12 * 64,
+    # one channel: the band path's columns and requantization of 64 rows of 40 (10x4: nothing padded, the
+    # weights read as they are), 14 band rows of 10 int16
+    band = 6 * 40 * 2 + 64 * 12 + 14 * 10 * 2
+    assert [c.scratch_bytes for c in calls] == [band, 6 * 576 * 2 + 12 * 64,
                                                 6 * 8 * 2 + 12 * 16, 6 * 8 * 2 + 12 * 16, 640 * 2,
                                                 4 * 7 * 30 * 2, 4 * 8 * 10 * 2, 0, 0]

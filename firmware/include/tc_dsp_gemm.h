@@ -120,20 +120,24 @@ static inline __attribute__((always_inline)) tc_acc6 tc_dot_1x6(const tc_gemm_pa
 
 /* One output of the fast requantization (tc_dsp_requantize_s8) with r8-r10 = multiplier2, shift,
  * rounding, clamped by `clamp`, stored at out, which then moves on by stride. */
-#define TC_QUICK_OUTPUT(a, clamp)                                                                                 \
+#define TC_QUICK_OUTPUT(a, clamp) TC_QUICK_OUTPUT_TO(a, clamp, "%[out]", "%[stride]")
+/* The same with the pointer and the stride in the registers `out` and `stride` (assembly text). */
+#define TC_QUICK_OUTPUT_TO(a, clamp, out, stride)                                                           \
     "smmlar %[" a "], %[" a "], r8, %[" a "]\n\t"                                                                  \
     "add %[" a "], %[" a "], %[" a "], asr #31\n\t"                                                                \
     "qadd %[" a "], %[" a "], r10\n\t"                                                                             \
-    "asr %[" a "], %[" a "], r9\n\t" clamp "strb %[" a "], [%[out]]\n\t"                                            \
-    "add %[out], %[out], %[stride]\n\t"
+    "asr %[" a "], %[" a "], r9\n\t" clamp "strb %[" a "], [" out "]\n\t"                                   \
+    "add " out ", " out ", " stride "\n\t"
 #define TC_CLAMP_INT8(a) "ssat %[" a "], #8, %[" a "]\n\t"
-#define TC_CLAMP_ACT(a)                                                                                           \
-    "cmp %[" a "], %[lo]\n\t"                                                                                      \
+#define TC_CLAMP_ACT(a) TC_CLAMP_ACT_TO(a, "%[lo]", "%[hi]")
+/* The clamp [lo, hi] with lo and hi in the registers `lo` and `hi` (assembly text). */
+#define TC_CLAMP_ACT_TO(a, lo, hi)                                                                          \
+    "cmp %[" a "], " lo "\n\t"                                                                              \
     "it lt\n\t"                                                                                                   \
-    "movlt %[" a "], %[lo]\n\t"                                                                                    \
-    "cmp %[" a "], %[hi]\n\t"                                                                                      \
+    "movlt %[" a "], " lo "\n\t"                                                                            \
+    "cmp %[" a "], " hi "\n\t"                                                                              \
     "it gt\n\t"                                                                                                   \
-    "movgt %[" a "], %[hi]\n\t"
+    "movgt %[" a "], " hi "\n\t"
 
 /* The six outputs of a row: r8-r10 loaded from q, then each accumulator requantized, clamped, stored. */
 #define TC_QUICK_OUTPUTS(clamp)                                                                                   \

@@ -61,7 +61,9 @@ typedef struct {
     tc_activation act;
     int16_t *scratch; /* optimized path (ops/scratch.py sizes it per core): DSP, six im2col columns of 4-aligned
                        * KH*KW*C_in int16 (int8 staging), 12 bytes per output channel for its
-                       * requantization; Helium, the folded bias and int8 columns; NULL: portable */
+                       * requantization, or with C_in <= 4 and no dilation the band path's columns, weights,
+                       * requantization and widened input rows (tc_conv2d_s8.c); Helium, the folded bias and
+                       * int8 columns; NULL: portable */
     const int8_t *palette; /* clustered weights (the `_p4` kernels): the values the indices select */
 } tc_conv2d_params;
 

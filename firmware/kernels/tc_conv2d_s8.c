@@ -2,9 +2,10 @@
  * Portable C (each output position's window gathered once onto the stack, then flat dot products against
  * two channels' rows at a time, the input offset folded into each channel's start); on cores with Helium
  * int8 im2col plus the matrix kernel of tc_mve_gemm.h; on other cores with the DSP extension im2col into
- * int16 plus the matrix kernel of tc_dsp_gemm.h. tc_conv2d_s4: INT4 weights in the nibble form
- * (tc_int4.h), portable, or on DSP cores without Helium the same im2col and a row against six columns per
- * pass, each weight word unpacked once for the six. */
+ * int16 plus the matrix kernel of tc_dsp_gemm.h, first layers (one to four input channels) their columns
+ * copied from a band of input rows widened once (conv_dsp_band). tc_conv2d_s4: INT4 weights in the nibble
+ * form (tc_int4.h), portable, or on DSP cores without Helium the same im2col and a row against six columns
+ * per pass, each weight word unpacked once for the six. */
 #include "tc_copy.h"
 #include "tc_dsp_gemm.h"
 #include "tc_fixedpoint.h"
@@ -371,6 +372,361 @@ static void im2col(const tc_conv2d_params *p, const int8_t *image, int32_t oy, i
     }
 }
 
+/* ---- First layers: one to four input channels, no dilation ----
+ * With so few channels the per-position im2col is most of the work, and the depth (9 values for a 3x3
+ * grey image) is no multiple of four. So each input row is widened once, with the offset added, into a
+ * window of int16 rows with the padding's zeros around it (the band), and a column is k_h runs of whole
+ * words copied from the band. Each kernel row's run of k_w * in_c values is padded to an even length and
+ * the depth to a multiple of four, both with zero weights, so every column word is a pair of neighbours
+ * as the band holds them: (v0, v1), (v2, v3). The weights are copied once per call into the scratch in
+ * that layout, each group of four stored as [w0, w2, w1, w3]: SXTB16 gives (w0, w1) and with ROR #8
+ * (w2, w3), so tc_dsp_gemm.h's kernel takes them unchanged. Column words past a run meet zero weights:
+ * whatever they hold adds 0. Where nothing is padded (runs of even length, the depth a multiple of four:
+ * the DS-CNN's 10x4) the kernel reads the weights as they are, and the columns are put in SMLAD order
+ * instead, (v0, v2), (v1, v3): no copy of the weights, no scratch for it. ops/scratch.py
+ * (dsp_conv_band_bytes) sizes the scratch by the same rules. */
+#define TC_BAND_SCRATCH_MAX 8192 /* scratch bytes beyond which the per-position im2col is kept */
+
+typedef struct {
+    int32_t words;  /* column words per kernel row: ceil(k_w * in_c / 2) */
+    int32_t depth4; /* the padded depth: k_h * 2 * words rounded up to four */
+    int32_t length; /* int16 per band row: the padded input row, one value more (the last run's read past
+                     * its end), even */
+    int32_t rows;   /* band rows: those of the output rows any six neighbouring positions span */
+    int32_t copied; /* bytes of weights copied into the band layout: 0 where nothing is padded */
+    int32_t bytes;  /* the scratch: six columns, the copied weights, their requantization, the band */
+} band_geometry;
+
+static band_geometry band_geometry_of(const tc_conv2d_params *p)
+{
+    const int32_t in_c = p->input.c, out_w = p->output.w, spanned = 2 + 4 / out_w;
+    band_geometry b;
+    b.words = (p->filter.w * in_c + 1) >> 1;
+    b.depth4 = (p->filter.h * 2 * b.words + 3) & ~3;
+    b.length = (((out_w - 1) * p->stride_w + p->filter.w) * in_c + 2) & ~1;
+    b.rows = (spanned - 1) * p->stride_h + p->filter.h;
+    const int padded = 2 * b.words != p->filter.w * in_c || b.depth4 != p->filter.h * 2 * b.words;
+    b.copied = padded ? p->output.c * b.depth4 : 0;
+    b.bytes = TC_GEMM_COLUMNS * b.depth4 * 2 + b.copied + p->output.c * (int32_t)sizeof(tc_dsp_quant) +
+              b.rows * b.length * 2;
+    return b;
+}
+
+static int band_applies(const tc_conv2d_params *p)
+{
+    return p->input.c <= 4 && p->dilation_h == 1 && p->dilation_w == 1 &&
+           band_geometry_of(p).bytes <= TC_BAND_SCRATCH_MAX;
+}
+
+/* The weights in the band layout, out_c rows of depth4 bytes. */
+static void band_weights(const tc_conv2d_params *p, const band_geometry *b, int8_t *dst)
+{
+    const int32_t run = p->filter.w * p->input.c, padded = 2 * b->words;
+    const int8_t *src = p->weights;
+    for (int32_t oc = 0; oc < p->output.c; oc++, dst += b->depth4) {
+        int32_t k = 0;
+        for (int32_t ky = 0; ky < p->filter.h; ky++) {
+            for (int32_t t = 0; t < padded; t++, k++) {
+                dst[(k & ~3) + tc_smlad_slot[k & 3]] = t < run ? *src++ : 0;
+            }
+        }
+        for (; k < b->depth4; k++) {
+            dst[(k & ~3) + tc_smlad_slot[k & 3]] = 0;
+        }
+    }
+}
+
+/* Padded input row y (any row: those outside the image are zeros) into a band row, widened with the
+ * offset added. Four values at a time: SXTAB16 gives (v0, v2) and (v1, v3), two half-word packs make
+ * (v0, v1) and (v2, v3); each lane is x + offset in [-255, 255], no carry between lanes. */
+static void band_row(const tc_conv2d_params *p, const band_geometry *b, const int8_t *image, int32_t y,
+                     int16_t *row)
+{
+    const int32_t in_c = p->input.c, offset = p->input_offset;
+    const int32_t lead = tc_min_i32(p->pad_left * in_c, b->length);
+    const int32_t room = tc_max_i32(b->length - 1 - lead, 0); /* values from x = 0 to the row's last */
+    const int32_t inside = y < 0 || y >= p->input.h ? 0 : tc_min_i32(p->input.w * in_c, room);
+    memset(row, 0, (size_t)lead * 2);
+    memset(row + lead + inside, 0, (size_t)(b->length - lead - inside) * 2);
+    int16_t *dst = row + lead;
+    const int8_t *src = image + y * p->input.w * in_c;
+    const int32_t offset2 = tc_pack_s16x2(offset, offset);
+    int32_t n = inside;
+    for (; n >= 4; n -= 4, src += 4, dst += 4) {
+        const int32_t v = tc_read_s8x4(src), even = __sxtab16(offset2, v), odd = tc_sxtab16_ror8(offset2, v);
+        int32_t lo, hi;
+        __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(lo) : "r"(even), "r"(odd)); /* (v0, v1) */
+        __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(hi) : "r"(odd), "r"(even)); /* (v2, v3) */
+        memcpy(dst, &lo, 4);
+        memcpy(dst + 2, &hi, 4);
+    }
+    for (; n > 0; n--) {
+        *dst++ = (int16_t)(*src++ + offset);
+    }
+}
+
+/* The band: padded input rows [lo, hi) (row 0 the first of the top padding), widened, one after the
+ * other from `rows`. */
+typedef struct {
+    int16_t *rows;
+    int32_t lo, hi;
+} band_state;
+
+/* Rows [first, need) into the band. Where they would overflow it, the rows from `first` on move to its
+ * start first: b->rows holds all those six neighbouring positions read, so each row is widened once. */
+static void band_slide(const tc_conv2d_params *p, const band_geometry *b, const int8_t *image, band_state *s,
+                       int32_t first, int32_t need)
+{
+    if (need - s->lo > b->rows) {
+        const int32_t kept = tc_max_i32(s->hi - first, 0);
+        memmove(s->rows, s->rows + (s->hi - kept - s->lo) * b->length, (size_t)(kept * b->length) * 2);
+        s->lo = first, s->hi = first + kept;
+    }
+    for (; s->hi < need; s->hi++) {
+        band_row(p, b, image, s->hi - p->pad_top, s->rows + (s->hi - s->lo) * b->length);
+    }
+}
+
+/* The columns of n output positions from `first` on, interleaved as tc_dsp_gemm.h's `columns` columns:
+ * each k_h runs of b->words words from the band, one after the other, two words a group; a last lone
+ * word's partner is 0. A run of an odd number of words leaves the next starting in the second half of a
+ * group. Band addresses are half-word aligned: LDR allows it. */
+static inline __attribute__((always_inline)) void
+band_columns_of(const tc_conv2d_params *p, const band_geometry *b, const band_state *s, int32_t first,
+                int32_t n, tc_alias_i32 *cols, int32_t columns, int32_t words)
+{
+    const int32_t step = 2 * columns, row_bytes = 2 * b->length, k_h = p->filter.h;
+    const int32_t out_w = p->output.w, x_step = p->stride_w * p->input.c * 2;
+    const int32_t y_step = p->stride_h * row_bytes;
+    int32_t oy = first / out_w, ox = first - oy * out_w;
+    const int8_t *row = (const int8_t *)s->rows + (oy * p->stride_h - s->lo) * row_bytes;
+    for (int32_t i = 0; i < n; i++) {
+        const int8_t *src = row + ox * x_step;
+        tc_alias_i32 *dst = cols + 2 * i;
+        if (words == 2) { /* each run one group: runs of 3 or 4 values */
+            for (int32_t ky = k_h; ky > 0; ky--, src += row_bytes, dst += step) {
+                dst[0] = tc_read_s8x4(src);
+                dst[1] = tc_read_s8x4(src + 4);
+            }
+        } else if (words == 5) { /* runs of 9 or 10 values (a 3x3 RGB kernel's): two runs are five groups */
+            int32_t ky = k_h;
+            for (; ky >= 2; ky -= 2, src += 2 * row_bytes, dst += 5 * step) {
+                const int8_t *c = src + row_bytes;
+                dst[0] = tc_read_s8x4(src), dst[1] = tc_read_s8x4(src + 4);
+                dst[step] = tc_read_s8x4(src + 8), dst[step + 1] = tc_read_s8x4(src + 12);
+                dst[2 * step] = tc_read_s8x4(src + 16), dst[2 * step + 1] = tc_read_s8x4(c);
+                dst[3 * step] = tc_read_s8x4(c + 4), dst[3 * step + 1] = tc_read_s8x4(c + 8);
+                dst[4 * step] = tc_read_s8x4(c + 12), dst[4 * step + 1] = tc_read_s8x4(c + 16);
+            }
+            if (ky) { /* a last run alone: its last word's partner is 0 */
+                dst[0] = tc_read_s8x4(src), dst[1] = tc_read_s8x4(src + 4);
+                dst[step] = tc_read_s8x4(src + 8), dst[step + 1] = tc_read_s8x4(src + 12);
+                dst[2 * step] = tc_read_s8x4(src + 16), dst[2 * step + 1] = 0;
+            }
+        } else if ((words & 1) == 0) {
+            for (int32_t ky = k_h; ky > 0; ky--, src += row_bytes) {
+                for (int32_t j = words >> 1; j > 0; j--, src += 8, dst += step) {
+                    dst[0] = tc_read_s8x4(src);
+                    dst[1] = tc_read_s8x4(src + 4);
+                }
+                src -= 4 * words;
+            }
+        } else { /* runs of an odd number of words, two at a time: the first's last word and the second's
+                  * first share a group */
+            int32_t ky = k_h;
+            for (; ky >= 2; ky -= 2, src += 2 * row_bytes) {
+                const int8_t *a = src, *c = src + row_bytes;
+                for (int32_t j = words >> 1; j > 0; j--, a += 8, dst += step) {
+                    dst[0] = tc_read_s8x4(a);
+                    dst[1] = tc_read_s8x4(a + 4);
+                }
+                dst[0] = tc_read_s8x4(a);
+                dst[1] = tc_read_s8x4(c);
+                dst += step, c += 4;
+                for (int32_t j = words >> 1; j > 0; j--, c += 8, dst += step) {
+                    dst[0] = tc_read_s8x4(c);
+                    dst[1] = tc_read_s8x4(c + 4);
+                }
+            }
+            if (ky) { /* a last run alone: its last word's partner is 0 */
+                for (int32_t j = words >> 1; j > 0; j--, src += 8, dst += step) {
+                    dst[0] = tc_read_s8x4(src);
+                    dst[1] = tc_read_s8x4(src + 4);
+                }
+                dst[0] = tc_read_s8x4(src);
+                dst[1] = 0;
+            }
+        }
+        if (++ox == out_w) {
+            ox = 0, row += y_step;
+        }
+    }
+}
+
+/* band_columns_of with the number of words a run known to the compiler where it is the common 2 (runs of
+ * 3 or 4 values) or 5 (9 or 10), each its own function: alone, each keeps its values in registers. */
+__attribute__((noinline)) static void band_columns_2(const tc_conv2d_params *p, const band_geometry *b,
+                                                     const band_state *s, int32_t first, int32_t n,
+                                                     tc_alias_i32 *cols, int32_t columns)
+{
+    band_columns_of(p, b, s, first, n, cols, columns, 2);
+}
+
+__attribute__((noinline)) static void band_columns_5(const tc_conv2d_params *p, const band_geometry *b,
+                                                     const band_state *s, int32_t first, int32_t n,
+                                                     tc_alias_i32 *cols, int32_t columns)
+{
+    band_columns_of(p, b, s, first, n, cols, columns, 5);
+}
+
+__attribute__((noinline)) static void band_columns_any(const tc_conv2d_params *p, const band_geometry *b,
+                                                       const band_state *s, int32_t first, int32_t n,
+                                                       tc_alias_i32 *cols, int32_t columns)
+{
+    band_columns_of(p, b, s, first, n, cols, columns, b->words);
+}
+
+static void band_columns(const tc_conv2d_params *p, const band_geometry *b, const band_state *s,
+                         int32_t first, int32_t n, tc_alias_i32 *cols, int32_t columns)
+{
+    if (b->words == 2) {
+        band_columns_2(p, b, s, first, n, cols, columns);
+    } else if (b->words == 5) {
+        band_columns_5(p, b, s, first, n, cols, columns);
+    } else {
+        band_columns_any(p, b, s, first, n, cols, columns);
+    }
+    if (!b->copied) { /* the weights as they are: each group's (v0, v1), (v2, v3) to (v0, v2), (v1, v3) */
+        for (tc_alias_i32 *const end = cols + b->depth4 / 2 * columns; cols != end; cols += 2) {
+            const int32_t a = cols[0], c = cols[1];
+            __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(cols[0]) : "r"(a), "r"(c));
+            __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(cols[1]) : "r"(c), "r"(a));
+        }
+    }
+}
+
+/* What the rows of one pass share, kept in memory by band_rows: the loop takes every register. */
+typedef struct {
+    const int16_t *cols, *single_end, *end; /* tc_gemm_pass's */
+    const int32_t *bias;                    /* the next row's */
+    const tc_dsp_quant *q;                  /* the next row's fast requantization */
+    int8_t *out;                            /* the next row's first output */
+    int32_t stride, rows, lo, hi;           /* rows: those left */
+} band_pass;
+
+/* One row's outputs in band_rows: out and stride in x and e, lo and hi in c and r11. */
+#define BAND_OUTPUT(a, clamp) TC_QUICK_OUTPUT_TO(a, clamp(a), "%[x]", "%[e]")
+#define BAND_OUTPUTS(clamp)                                                                                 \
+    BAND_OUTPUT("a0", clamp) BAND_OUTPUT("a1", clamp) BAND_OUTPUT("a2", clamp) BAND_OUTPUT("a3", clamp)     \
+        BAND_OUTPUT("a4", clamp) BAND_OUTPUT("a5", clamp)
+#define BAND_CLAMP_ACT(a) TC_CLAMP_ACT_TO(a, "%[c]", "r11")
+/* Every row of a pass in one assembly loop: the bias into the six accumulators, tc_dsp_gemm.h's groups
+ * (tc_dot_1x6's loops), its fast outputs (TC_QUICK_OUTPUTS), then the next row, whose weights follow. A
+ * row costs a few loads and stores of the loop's values instead of a call. `load`: the clamp's bounds. */
+#define BAND_ROWS(clamp, load)                                                                              \
+    "1:\n\t"                                                                                                \
+    "ldr r8, %[bias]\n\t"                                                                                   \
+    "ldr %[a0], [r8], #4\n\t"                                                                               \
+    "str r8, %[bias]\n\t"                                                                                   \
+    "mov %[a1], %[a0]\n\t"                                                                                  \
+    "mov %[a2], %[a0]\n\t"                                                                                  \
+    "mov %[a3], %[a0]\n\t"                                                                                  \
+    "mov %[a4], %[a0]\n\t"                                                                                  \
+    "mov %[a5], %[a0]\n\t"                                                                                  \
+    "ldr %[c], %[cols]\n\t"                                                                                 \
+    "ldr r8, %[single_end]\n\t"                                                                             \
+    "cmp %[c], r8\n\t"                                                                                      \
+    "beq 3f\n"                                                                                              \
+    "2:\n\t" TC_DOT_1X6_GROUP "ldr r8, %[single_end]\n\t"                                                   \
+    "cmp %[c], r8\n\t"                                                                                      \
+    "bne 2b\n"                                                                                              \
+    "3:\n\t"                                                                                                \
+    "ldr r8, %[end]\n\t"                                                                                    \
+    "cmp %[c], r8\n\t"                                                                                      \
+    "beq 5f\n"                                                                                              \
+    "4:\n\t" TC_DOT_1X6_GROUP TC_DOT_1X6_GROUP TC_DOT_1X6_GROUP TC_DOT_1X6_GROUP "ldr r8, %[end]\n\t"       \
+    "cmp %[c], r8\n\t"                                                                                      \
+    "bne 4b\n"                                                                                              \
+    "5:\n\t"                                                                                                \
+    "ldr r11, %[q]\n\t"                                                                                     \
+    "ldm r11!, {r8, r9, r10}\n\t"                                                                           \
+    "str r11, %[q]\n\t"                                                                                     \
+    "ldr %[x], %[out]\n\t"                                                                                  \
+    "ldr %[e], %[stride]\n\t" load BAND_OUTPUTS(clamp) "ldr %[x], %[out]\n\t"                               \
+    "add %[x], %[x], #1\n\t"                                                                                \
+    "str %[x], %[out]\n\t"                                                                                  \
+    "ldr %[x], %[rows]\n\t"                                                                                 \
+    "subs %[x], %[x], #1\n\t"                                                                               \
+    "str %[x], %[rows]\n\t"                                                                                 \
+    "bne 1b\n\t"
+
+/* The outputs of one pass of six columns for every row: tc_gemm_cols where every row has the fast
+ * requantization and a bias, the depth whole groups (the band path's). */
+__attribute__((noinline)) static void band_rows(const tc_gemm *g, const tc_dsp_quant *quick,
+                                                const int16_t *cols, int8_t *out, int32_t stride)
+{
+    const int32_t group_values = 4 * TC_GEMM_COLUMNS, groups = g->depth >> 2;
+    band_pass m = {cols,   cols + group_values * (groups & 3), cols + group_values * groups,
+                   g->bias, quick, out, stride, g->rows, g->act.min, g->act.max};
+    const int8_t *w = g->weights;
+    int32_t a0, a1, a2, a3, a4, a5, c, x, e;
+#define BAND_ROWS_OPERANDS                                                                                  \
+    : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [a4] "=&r"(a4), [a5] "=&r"(a5),       \
+      [w] "+r"(w), [c] "=&r"(c), [x] "=&r"(x), [e] "=&r"(e), [bias] "+m"(m.bias), [q] "+m"(m.q),            \
+      [out] "+m"(m.out), [rows] "+m"(m.rows)                                                                \
+    : [cols] "m"(m.cols), [single_end] "m"(m.single_end), [end] "m"(m.end), [stride] "m"(m.stride),         \
+      [lo] "m"(m.lo), [hi] "m"(m.hi)                                                                        \
+    : "r8", "r9", "r10", "r11", "cc", "memory"
+    if (g->act.min == TC_INT8_MIN && g->act.max == TC_INT8_MAX) {
+        __asm__ volatile(BAND_ROWS(TC_CLAMP_INT8, "") BAND_ROWS_OPERANDS);
+    } else {
+        __asm__ volatile(BAND_ROWS(BAND_CLAMP_ACT, "ldr %[c], %[lo]\n\t"
+                                                   "ldr r11, %[hi]\n\t") BAND_ROWS_OPERANDS);
+    }
+#undef BAND_ROWS_OPERANDS
+}
+
+static tc_status conv_dsp_band(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
+{
+    const band_geometry b = band_geometry_of(p);
+    const int32_t out_c = p->output.c, out_w = p->output.w, positions = p->output.h * out_w;
+    const int32_t columns = TC_GEMM_COLUMNS, stride_h = p->stride_h, k_h = p->filter.h;
+    /* Scratch: the columns, the weights, their rows' fast requantization, the band. */
+    tc_alias_i32 *cols = (tc_alias_i32 *)p->scratch;
+    int8_t *copy = (int8_t *)(p->scratch + columns * b.depth4);
+    tc_dsp_quant *table = (tc_dsp_quant *)(copy + b.copied);
+    if (b.copied) {
+        band_weights(p, &b, copy);
+    }
+    const tc_gemm g = {b.copied ? copy : p->weights, p->bias, &p->requant, out_c, b.depth4, p->output_offset,
+                       p->act};
+    const tc_dsp_quant *quick = tc_gemm_quick_table(&g, table);
+    for (int32_t n = 0; n < p->input.n; n++) {
+        const int8_t *image = input + n * p->input.h * p->input.w * p->input.c;
+        int8_t *out = output + n * positions * out_c;
+        band_state s = {(int16_t *)(table + out_c), 0, 0};
+        int32_t pos = 0;
+        /* six positions per pass, a last one overlapping the pass before, as conv_dsp */
+        for (; positions >= columns && pos < positions; pos += columns) {
+            const int32_t first = tc_min_i32(pos, positions - columns);
+            const int32_t last = first + columns - 1;
+            band_slide(p, &b, image, &s, first / out_w * stride_h, last / out_w * stride_h + k_h);
+            band_columns(p, &b, &s, first, columns, cols, columns);
+            if (quick && p->bias) {
+                band_rows(&g, quick, p->scratch, out + first * out_c, out_c);
+            } else {
+                tc_gemm_cols(&g, quick, p->scratch, out + first * out_c, out_c);
+            }
+        }
+        for (; pos < positions; pos++) {
+            band_slide(p, &b, image, &s, pos / out_w * stride_h, pos / out_w * stride_h + k_h);
+            band_columns(p, &b, &s, pos, 1, cols, 1);
+            tc_gemm_1col(&g, quick, p->scratch, out + pos * out_c);
+        }
+    }
+    return TC_OK;
+}
+
 static tc_status conv_dsp(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
 {
     const int32_t out_c = p->output.c, out_w = p->output.w, positions = p->output.h * out_w;
@@ -414,7 +770,7 @@ tc_status tc_conv2d_s8(const tc_conv2d_params *p, const int8_t *input, int8_t *o
     }
 #elif TC_DSP
     if (p->scratch) {
-        return conv_dsp(p, input, output);
+        return band_applies(p) ? conv_dsp_band(p, input, output) : conv_dsp(p, input, output);
     }
 #endif
     return conv_portable(p, input, output);
@@ -491,7 +847,7 @@ static inline __attribute__((always_inline)) tc_acc6 dot_s4_1x6(const int8_t *w,
     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, x, e;
 #define TC_S4_1X6_OPERANDS                                                                                        \
     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), [a5] "+r"(a5), [w] "+r"(w),     \
-      [c] "+r"(c), [x] "=&r"(x), [e] "=&r"(e)                                                                     \
+      [c] "+r"(c), [x] "=&r"(x), [e] "=&r"(e)                                                               \
     : [end] "m"(end)                                                                                              \
     : "r8", "r9", "r10", "r11", "cc", "memory"
     if (words & 1) {

@@ -227,19 +227,46 @@ static int guard_intact(void)
     return 1;
 }
 
+#if !TC_MVE
+/* The DSP path's per-position im2col: six int16 columns, int8 staging where channels are no multiple of
+ * four, each row's requantization. */
+static int32_t conv_im2col_bytes(const tc_conv2d_params *p)
+{
+    const int32_t depth4 = (p->filter.h * p->filter.w * p->input.c + 3) & ~3;
+    return 6 * depth4 * 2 + (p->input.c % 4 ? depth4 : 0) + 12 * p->output.c;
+}
+
+/* The DSP path of first layers (one to four channels, no dilation): six int16 columns of each kernel row's
+ * run padded to even and the depth to four, the weights so laid out where anything is padded, each row's
+ * requantization, the band of widened input rows; 0 where it does not apply (larger than 8192 bytes). */
+static int32_t conv_band_bytes(const tc_conv2d_params *p)
+{
+    if (p->input.c > 4 || p->dilation_h != 1 || p->dilation_w != 1) {
+        return 0;
+    }
+    const int32_t words = (p->filter.w * p->input.c + 1) / 2, depth4 = (p->filter.h * 2 * words + 3) & ~3;
+    const int32_t length = (((p->output.w - 1) * p->stride_w + p->filter.w) * p->input.c + 2) & ~1;
+    const int32_t rows = (1 + 4 / p->output.w) * p->stride_h + p->filter.h;
+    const int padded = 2 * words != p->filter.w * p->input.c || depth4 != p->filter.h * 2 * words;
+    const int32_t copied = padded ? p->output.c * depth4 : 0;
+    const int32_t bytes = 6 * depth4 * 2 + copied + 12 * p->output.c + rows * length * 2;
+    return bytes <= 8192 ? bytes : 0;
+}
+#endif
+
 static int32_t conv_scratch_bytes(const tc_conv2d_params *p)
 {
-    const int32_t depth = p->filter.h * p->filter.w * p->input.c;
 #if TC_MVE
+    const int32_t depth = p->filter.h * p->filter.w * p->input.c;
     const int pointwise = p->filter.h == 1 && p->filter.w == 1 && p->pad_top == 0 && p->pad_left == 0;
     if (pointwise && p->stride_h == 1 && p->stride_w == 1 && p->output.w == p->input.w) {
         return 4;
     }
     const int32_t columns = 512 / depth < 4 ? 4 : 512 / depth > 16 ? 16 : 512 / depth;
     return 4 * p->output.c + (pointwise ? 0 : columns * depth);
-#else /* six int16 columns, int8 staging where channels are no multiple of four, each row's requantization */
-    const int32_t depth4 = (depth + 3) & ~3;
-    return 6 * depth4 * 2 + (p->input.c % 4 ? depth4 : 0) + 12 * p->output.c;
+#else
+    const int32_t band = conv_band_bytes(p);
+    return band ? band : conv_im2col_bytes(p);
 #endif
 }
 
@@ -257,7 +284,7 @@ static int32_t conv_p4_scratch_bytes(const tc_conv2d_params *p)
     (void)p;
     return 0;
 #else
-    return conv_scratch_bytes(p) + ((TC_P4_ROWS * p->filter.h * p->filter.w * p->input.c + 3) & ~3);
+    return conv_im2col_bytes(p) + ((TC_P4_ROWS * p->filter.h * p->filter.w * p->input.c + 3) & ~3);
 #endif
 }
 
@@ -323,6 +350,34 @@ static int conv_case(void)
 {
     tc_conv2d_params p;
     draw_conv(&p, INT8);
+    return conv_compare(&p);
+}
+
+/* First layers: one to four input channels, no dilation, wider images and more output channels than
+ * conv_case draws (the DSP path's band of widened rows, tc_conv2d_s8.c), batches. */
+static int first_conv_case(void)
+{
+    tc_conv2d_params p;
+    memset(&p, 0, sizeof p);
+    window g;
+    do {
+        g = draw_window(draw(1, 4), draw(1, 24));
+        g.dilation_h = g.dilation_w = 1;
+        g.k_h = draw(1, 10), g.k_w = draw(1, 5);
+        g.input.n = draw(1, 2), g.input.h = draw(1, 20), g.input.w = draw(1, 20);
+        const int same = (int)(next() & 1);
+        g.output.n = g.input.n;
+        g.output.h = axis(g.input.h, g.k_h, g.stride_h, 1, same, &g.pad_top);
+        g.output.w = axis(g.input.w, g.k_w, g.stride_w, 1, same, &g.pad_left);
+        SET_WINDOW(p, g);
+        const tc_dims filter = {g.output.c, g.k_h, g.k_w, g.input.c};
+        p.filter = filter;
+    } while (!fits(&g, g.output.c * g.k_h * g.k_w * g.input.c) ||
+             g.input.n * g.input.h * g.input.w * g.input.c > MAX_BYTES ||
+             g.output.n * g.output.h * g.output.w * g.output.c > MAX_BYTES ||
+             !scratch_fits(conv_scratch_bytes(&p)));
+    DRAW_QUANTIZATION(p, g.output.c * g.k_h * g.k_w * g.input.c);
+    fill(input, p.input.n * p.input.h * p.input.w * p.input.c);
     return conv_compare(&p);
 }
 
@@ -683,6 +738,7 @@ int main(void)
     int32_t differ = 0;
     for (int32_t i = 0; i < CASES; i++) {
         differ += conv_case();
+        differ += first_conv_case();
         differ += pointwise_case();
         differ += fully_connected_case();
 #if TC_DSP && !TC_MVE

@@ -6,8 +6,9 @@ the DSP extension), so the generated code and the kernels cannot disagree.
 
 - DSP extension (M4, M7, M33): six im2col columns widened to int16 (firmware/include/tc_dsp_gemm.h),
   staged as int8 first when the channels are no multiple of four, and each output channel's
-  requantization parameters (12 bytes); FULLY_CONNECTED's input row, widened or as the pair
-  form's words (the same bytes, ops/dsp_forms.py);
+  requantization parameters (12 bytes); with one to four input channels (first layers) the columns,
+  the weights re-laid in the scratch, and a band of widened input rows (dsp_conv_band_bytes);
+  FULLY_CONNECTED's input row, widened or as the pair form's words (the same bytes, ops/dsp_forms.py);
   a 3x3 stride-1 depthwise layer's four padded int16 planes (firmware/kernels/tc_depthwise_conv2d_s8.c).
 - INT4 weights (ops/nibbles.py), DSP cores without Helium: as int8, with the depth in whole words of eight
   nibbles (FULLY_CONNECTED's row, CONV_2D's columns); depthwise int8's planes, or where the layer has not
@@ -81,6 +82,30 @@ def dsp_conv_bytes(p: dict) -> int:
     return columns + staged + p["filter"][0] * DSP_QUANT
 
 
+BAND_SCRATCH_MAX = 8192  # TC_BAND_SCRATCH_MAX in firmware/kernels/tc_conv2d_s8.c
+
+
+def dsp_conv_band_bytes(p: dict) -> int:
+    """tc_conv2d_s8's DSP path for first layers (band_geometry_of() in tc_conv2d_s8.c): one to four input
+    channels, no dilation. Six int16 columns of the depth with each kernel row's run padded to even and the
+    whole to four, the weights in that layout where anything is padded, each output channel's fast
+    requantization, and the band of widened input rows: those any six neighbouring output positions read,
+    each padded row one value longer.
+    0 where the path does not apply (more channels, dilation, larger than BAND_SCRATCH_MAX)."""
+    out_c, k_h, k_w, in_c = p["filter"]
+    out_w = p["output"][2]
+    if in_c > 4 or p["dilation_h"] != 1 or p["dilation_w"] != 1:
+        return 0
+    words = (k_w * in_c + 1) // 2
+    depth4 = _align4(k_h * 2 * words)
+    padded = 2 * words != k_w * in_c or depth4 != k_h * 2 * words
+    copied = out_c * depth4 if padded else 0      # else the kernel reads the weights as they are
+    length = ((out_w - 1) * p["stride_w"] + k_w) * in_c + 2 & ~1
+    rows = (1 + 4 // out_w) * p["stride_h"] + k_h
+    size = DSP_COLUMNS * depth4 * INT16 + copied + out_c * DSP_QUANT + rows * length * INT16
+    return size if size <= BAND_SCRATCH_MAX else 0
+
+
 def dsp_fully_connected_bytes(p: dict) -> int:
     """tc_fully_connected_s8's DSP path: one input row, widened (or the pair form's words)."""
     return _align4(p["input_depth"]) * INT16
@@ -103,7 +128,7 @@ def dsp_scratch_bytes(call: KernelCall) -> int:
     if call.function.endswith("_p4"):
         return dsp_palette_scratch_bytes(p, call.function)
     if call.function == "tc_conv2d_s8":
-        return dsp_conv_bytes(p)
+        return dsp_conv_band_bytes(p) or dsp_conv_bytes(p)
     if call.function == "tc_fully_connected_s8":
         return dsp_fully_connected_bytes(p)
     if call.function == "tc_depthwise_conv2d_s8":
