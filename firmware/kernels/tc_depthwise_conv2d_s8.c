@@ -1,11 +1,11 @@
 /* DEPTHWISE_CONV_2D, int8, any depth multiplier, per-channel weights.
  * Portable C that visits only the taps inside the image, and on cores with the DSP extension four
  * channels per pass (depth multiplier 1, channels a multiple of four): one load widens four inputs
- * and four weights, and SMLABB/SMLATT accumulate the four channels; a 3x3 stride-1 layer given
- * scratch instead runs along int16 planes, four outputs of one channel per step with SMLAD pairing
- * neighbouring taps. On Helium eight channels per pass (depth multiplier 1, any channel count).
+ * and four weights, and SMLABB/SMLATT accumulate the four channels; a 3x3 layer of stride 1 or 2 given
+ * scratch instead runs along int16 planes staged in bands, four outputs of one channel per step with SMLAD
+ * pairing neighbouring taps. On Helium eight channels per pass (depth multiplier 1, any channel count).
  * tc_depthwise_conv2d_s4: INT4 weights in the nibble form (tc_int4.h), portable, or on DSP cores without
- * Helium the int16 planes with the taps unpacked per channel (3x3 stride 1), else four channels per pass
+ * Helium the int16 planes with the taps unpacked per channel (3x3, stride 1 or 2), else four channels per pass
  * from half a weight word (depth multiplier 1, channels a multiple of four). */
 #include "tc_dsp.h"
 #include "tc_fixedpoint.h"
@@ -156,26 +156,39 @@ static void position_dsp(const tc_depthwise_conv2d_params *p, const window *v, i
 #endif
 
 #if TC_DSP && !TC_MVE
-/* 3x3, stride 1, four channels at a time through int16 planes.
+/* 3x3, stride 1 or 2, four channels at a time through int16 planes.
  *
  * The four channels' padded inputs are staged as int16 planes, offset added and 0 in the padding, with
- * each plane's lines along the longer output axis. Along a line, four neighbouring outputs of one
- * channel read six inputs in three words (p0 p1) (p2 p3) (p4 p5) per filter row; with that row's
- * weights as A = (w0 w1) and B = (w1 w2),
+ * each plane's lines along the longer output axis, in bands of output lines: a band of n lines reads
+ * (n - 1) * line_step + 3 plane lines (its two or one halo lines staged again with the next band), as many
+ * as fit TC_DW_PLANES_BYTES. Along a line, four neighbouring outputs of one channel per step. Stride 1
+ * reads six inputs in three words (p0 p1) (p2 p3) (p4 p5) per filter row; with that row's weights as
+ * A = (w0 w1) and B = (w1 w2),
  *   o0 = SMLAD(p01, A) + SMLABT(p23, B)    o1 = SMLATB(p01, A) + SMLAD(p23, B)
  *   o2 = SMLAD(p23, A) + SMLABT(p45, B)    o3 = SMLATB(p23, A) + SMLAD(p45, B)
- * 36 MACs in 32 instructions. Lines are read in steps of four past their end into zeros, so a
- * plane's pitch is the line rounded up to four plus the two padding cells. */
+ * 36 MACs in 32 instructions. Stride 2 reads ten inputs in five words, output i at p(2i) p(2i+1) p(2i+2);
+ * with A = (w0 w1) and B = (w2 0),
+ *   oi = SMLAD(p(2i, 2i+1), A) + SMLABB(p(2i+2, 2i+3), B)
+ * 36 MACs in 35 instructions. Lines are read in steps of four outputs past their end into zeros, so a
+ * plane's pitch is the line's inputs for a multiple of four outputs plus the two padding cells. */
+#define TC_DW_PLANES_BYTES 4096 /* the scratch of the four planes at most: DSP_PLANES_MAX in ops/scratch.py */
+
 typedef struct {
-    int along_x;                /* lines run along x (output rows), else along y (output columns) */
+    int along_x;                  /* lines run along x (output rows), else along y (output columns) */
     int32_t lines, length, pitch; /* lines of `length` outputs; int16 per plane line */
+    int32_t step, line_step;      /* the stride along a line and across the lines */
+    int32_t band, rows;           /* output lines per band (0: the planes do not fit) and its plane lines */
 } planes;
 
 static planes planes_of(const tc_depthwise_conv2d_params *p)
 {
     const int along_x = p->output.w >= p->output.h;
-    const int32_t length = along_x ? p->output.w : p->output.h;
-    const planes g = {along_x, along_x ? p->output.h : p->output.w, length, 4 * ((length + 3) / 4) + 2};
+    const int32_t length = along_x ? p->output.w : p->output.h, lines = along_x ? p->output.h : p->output.w;
+    const int32_t step = along_x ? p->stride_w : p->stride_h, line_step = along_x ? p->stride_h : p->stride_w;
+    const int32_t pitch = step * 4 * ((length + 3) / 4) + 2;
+    const int32_t most = TC_DW_PLANES_BYTES / (4 * pitch * (int32_t)sizeof(int16_t)); /* plane lines */
+    const int32_t band = most < 3 ? 0 : tc_min_i32(lines, (most - 3) / line_step + 1);
+    const planes g = {along_x, lines, length, pitch, step, line_step, band, (band - 1) * line_step + 3};
     return g;
 }
 
@@ -183,49 +196,90 @@ static planes planes_of(const tc_depthwise_conv2d_params *p)
 static int planes_apply(const tc_depthwise_conv2d_params *p)
 {
     return p->scratch && p->depth_multiplier == 1 && (p->input.c & 3) == 0 && p->filter.h == 3 &&
-           p->filter.w == 3 && p->stride_h == 1 && p->stride_w == 1 && p->dilation_h == 1 && p->dilation_w == 1;
+           p->filter.w == 3 && (uint32_t)(p->stride_h - 1) < 2 && (uint32_t)(p->stride_w - 1) < 2 &&
+           p->dilation_h == 1 && p->dilation_w == 1 && planes_of(p).band > 0;
 }
 
-/* Channels c..c+3 of the image into four planes of (lines + 2) x pitch int16, (channel c + i) at
- * plane + i * plane_size. The padding cells were zeroed once per layer and nothing writes them. */
-static void stage_planes(const tc_depthwise_conv2d_params *p, const planes *g, const int8_t *image, int32_t c,
-                         int16_t *plane)
+/* Plane lines [first, first + rows) (padded coordinates across the lines) of channels c..c+3 into four
+ * planes of g->rows x pitch int16, (channel c + i) at plane + i * plane_size. The cells outside the image
+ * along a line were zeroed once per layer and nothing writes them; lines outside it are zeroed here. */
+static void stage_band(const tc_depthwise_conv2d_params *p, const planes *g, const int8_t *image, int32_t c,
+                       int32_t first, int32_t rows, int16_t *plane)
 {
-    const int32_t in_c = p->input.c, plane_size = (g->lines + 2) * g->pitch;
+    const int32_t in_c = p->input.c, plane_size = g->rows * g->pitch;
     const int32_t offset = tc_pack_s16x2(p->input_offset, p->input_offset);
-    /* Inputs beyond the padded output region are never read: leave them out. */
-    const int32_t rows = tc_min_i32(p->input.h, p->output.h + 2 - p->pad_top);
-    const int32_t cols = tc_min_i32(p->input.w, p->output.w + 2 - p->pad_left);
-    const int32_t x_step = g->along_x ? 1 : g->pitch, y_step = g->along_x ? g->pitch : 1;
-    int16_t *const p0 = plane, *const p1 = plane + plane_size, *const p2 = p1 + plane_size, *const p3 = p2 + plane_size;
-    for (int32_t y = 0; y < rows; y++) {
-        const int8_t *in = image + y * p->input.w * in_c + c;
-        int32_t i = (y + p->pad_top) * y_step + p->pad_left * x_step;
-        for (int32_t x = 0; x < cols; x++, in += in_c, i += x_step) {
+    const int along_x = g->along_x;
+    const int32_t pad_along = along_x ? p->pad_left : p->pad_top, pad_across = along_x ? p->pad_top : p->pad_left;
+    const int32_t in_along = along_x ? p->input.w : p->input.h, in_across = along_x ? p->input.h : p->input.w;
+    const int32_t along_step = (along_x ? 1 : p->input.w) * in_c, across_step = (along_x ? p->input.w : 1) * in_c;
+    /* Inputs beyond the padded output line are never read: leave them out. */
+    const int32_t cols = tc_min_i32(in_along, g->step * (g->length - 1) + 3 - pad_along);
+    if (cols <= 0) {
+        return;
+    }
+    for (int32_t r = 0; r < rows; r++) {
+        int16_t *const p0 = plane + r * g->pitch + pad_along, *const p1 = p0 + plane_size;
+        int16_t *const p2 = p1 + plane_size, *const p3 = p2 + plane_size;
+        const int32_t u = first + r - pad_across;
+        if (u < 0 || u >= in_across) {
+            for (int32_t i = 0; i < 4; i++) {
+                memset(p0 + i * plane_size, 0, (size_t)cols * sizeof(int16_t));
+            }
+            continue;
+        }
+        const int8_t *in = image + u * across_step + c;
+        for (int32_t x = 0; x < cols; x++, in += along_step) {
             const int32_t v = tc_read_s8x4(in);
             const int32_t even = __sxtab16(offset, v), odd = tc_sxtab16_ror8(offset, v);
-            p0[i] = (int16_t)even;
-            p2[i] = (int16_t)(even >> 16);
-            p1[i] = (int16_t)odd;
-            p3[i] = (int16_t)(odd >> 16);
+            p0[x] = (int16_t)even;
+            p2[x] = (int16_t)(even >> 16);
+            p1[x] = (int16_t)odd;
+            p3[x] = (int16_t)(odd >> 16);
         }
     }
 }
 
-/* One channel's plane: every line, four outputs per step, `stride` bytes between neighbours along a
- * line and `line_stride` between lines. `w` holds (w0 w1) (w1 w2) per filter row across the lines. */
-__attribute__((noinline)) static void plane_outputs(const planes *g, const int16_t *plane, const int32_t w[6],
-                                                    int32_t bias, const tc_channel_quant *q, int8_t *out,
-                                                    int32_t stride, int32_t line_stride)
+/* One channel's plane: `lines` lines, four outputs per step, `stride` bytes between neighbours along a
+ * line and `line_stride` between lines. `w` holds the two weight words of each filter row (above). With
+ * `step2` stride 2 along the lines; with `clamp` a fused activation narrower than int8 (where the fast
+ * requantization applies). */
+static inline __attribute__((always_inline)) void plane_outputs(const planes *g, int32_t lines,
+                                                                const int16_t *plane, const int32_t w[6],
+                                                                int32_t bias, const tc_channel_quant *q,
+                                                                int8_t *out, int32_t stride, int32_t line_stride,
+                                                                int step2, int clamp)
 {
-    const int32_t pitch_bytes = 2 * g->pitch;
-    const int fast = q->quick_applies && q->full_range;
+    const int32_t pitch_bytes = 2 * g->pitch, line_pitch = g->line_step * g->pitch;
+    const int fast = q->quick_applies;
     const tc_dsp_quant quick = q->quick; /* in registers: the int8 stores could alias *q */
-    for (int32_t line = 0; line < g->lines; line++, plane += g->pitch, out += line_stride) {
+    const int32_t lo = q->lo, hi = q->hi;
+    for (int32_t line = 0; line < lines; line++, plane += line_pitch, out += line_stride) {
         int8_t *o = out;
         for (int32_t s = 0; s < g->length; s += 4, o += 4 * stride) {
             int32_t a0 = bias, a1 = bias, a2 = bias, a3 = bias, A, B;
-            const int16_t *row = plane + s;
+            if (step2) {
+                const int16_t *row = plane + 2 * s;
+#define TC_DW_PLANE_ROW(offset)                                                                                   \
+    "ldm %[row], {r8, r9, r10}\n\t"                                                                               \
+    "ldrd %[A], %[B], [%[w], #" offset "]\n\t"                                                                   \
+    "smlad %[a0], r8, %[A], %[a0]\n\t"                                                                            \
+    "smlabb %[a0], r9, %[B], %[a0]\n\t"                                                                           \
+    "smlad %[a1], r9, %[A], %[a1]\n\t"                                                                            \
+    "smlabb %[a1], r10, %[B], %[a1]\n\t"                                                                          \
+    "ldrd r8, r9, [%[row], #12]\n\t"                                                                              \
+    "smlad %[a2], r10, %[A], %[a2]\n\t"                                                                           \
+    "smlabb %[a2], r8, %[B], %[a2]\n\t"                                                                           \
+    "smlad %[a3], r8, %[A], %[a3]\n\t"                                                                            \
+    "smlabb %[a3], r9, %[B], %[a3]\n\t"
+                __asm__(TC_DW_PLANE_ROW("0") "add %[row], %[row], %[pitch]\n\t" TC_DW_PLANE_ROW("8")
+                        "add %[row], %[row], %[pitch]\n\t" TC_DW_PLANE_ROW("16")
+                        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [row] "+r"(row),
+                          [A] "=&r"(A), [B] "=&r"(B)
+                        : [w] "r"(w), [pitch] "r"(pitch_bytes), "m"(*(const int32_t(*)[6])w)
+                        : "r8", "r9", "r10", "memory");
+#undef TC_DW_PLANE_ROW
+            } else {
+                const int16_t *row = plane + s;
 #define TC_DW_PLANE_ROW(offset)                                                                                   \
     "ldm %[row], {r8, r9, r10}\n\t"                                                                               \
     "ldrd %[A], %[B], [%[w], #" offset "]\n\t"                                                                   \
@@ -237,19 +291,33 @@ __attribute__((noinline)) static void plane_outputs(const planes *g, const int16
     "smlabt %[a2], r10, %[B], %[a2]\n\t"                                                                          \
     "smlatb %[a3], r9, %[A], %[a3]\n\t"                                                                           \
     "smlad %[a3], r10, %[B], %[a3]\n\t"
-            __asm__(TC_DW_PLANE_ROW("0") "add %[row], %[row], %[pitch]\n\t" TC_DW_PLANE_ROW("8")
-                    "add %[row], %[row], %[pitch]\n\t" TC_DW_PLANE_ROW("16")
-                    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [row] "+r"(row), [A] "=&r"(A),
-                      [B] "=&r"(B)
-                    : [w] "r"(w), [pitch] "r"(pitch_bytes), "m"(*(const int32_t(*)[6])w)
-                    : "r8", "r9", "r10", "memory");
+                __asm__(TC_DW_PLANE_ROW("0") "add %[row], %[row], %[pitch]\n\t" TC_DW_PLANE_ROW("8")
+                        "add %[row], %[row], %[pitch]\n\t" TC_DW_PLANE_ROW("16")
+                        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [row] "+r"(row),
+                          [A] "=&r"(A), [B] "=&r"(B)
+                        : [w] "r"(w), [pitch] "r"(pitch_bytes), "m"(*(const int32_t(*)[6])w)
+                        : "r8", "r9", "r10", "memory");
 #undef TC_DW_PLANE_ROW
+            }
             const int32_t n = tc_min_i32(4, g->length - s);
-            if (fast && n == 4) { /* the common case, from the registers */
-                o[0] = (int8_t)tc_dsp_requantize_s8(a0, &quick);
-                o[stride] = (int8_t)tc_dsp_requantize_s8(a1, &quick);
-                o[2 * stride] = (int8_t)tc_dsp_requantize_s8(a2, &quick);
-                o[3 * stride] = (int8_t)tc_dsp_requantize_s8(a3, &quick);
+            if (fast) { /* the common case, from the registers */
+                int32_t v0 = tc_dsp_requantize_s8(a0, &quick), v1 = tc_dsp_requantize_s8(a1, &quick);
+                int32_t v2 = tc_dsp_requantize_s8(a2, &quick), v3 = tc_dsp_requantize_s8(a3, &quick);
+                if (clamp) {
+                    v0 = tc_clamp_i32(v0, lo, hi), v1 = tc_clamp_i32(v1, lo, hi);
+                    v2 = tc_clamp_i32(v2, lo, hi), v3 = tc_clamp_i32(v3, lo, hi);
+                }
+                o[0] = (int8_t)v0;
+                if (n == 4) {
+                    o[stride] = (int8_t)v1;
+                    o[2 * stride] = (int8_t)v2;
+                    o[3 * stride] = (int8_t)v3;
+                } else if (n > 1) { /* the line's last two or three */
+                    o[stride] = (int8_t)v1;
+                    if (n > 2) {
+                        o[2 * stride] = (int8_t)v2;
+                    }
+                }
                 continue;
             }
             const int32_t acc[4] = {a0, a1, a2, a3};
@@ -260,8 +328,26 @@ __attribute__((noinline)) static void plane_outputs(const planes *g, const int16
     }
 }
 
+/* plane_outputs for each stride along the lines and clamp, each with its own loop. */
+#define TC_DW_PLANE_OUTPUTS(name, step2, clamp)                                                                   \
+    __attribute__((noinline)) static void name(const planes *g, int32_t lines, const int16_t *plane,             \
+                                               const int32_t w[6], int32_t bias, const tc_channel_quant *q,      \
+                                               int8_t *out, int32_t stride, int32_t line_stride)                  \
+    {                                                                                                             \
+        plane_outputs(g, lines, plane, w, bias, q, out, stride, line_stride, step2, clamp);                      \
+    }
+TC_DW_PLANE_OUTPUTS(plane_outputs_1, 0, 0)
+TC_DW_PLANE_OUTPUTS(plane_outputs_2, 1, 0)
+TC_DW_PLANE_OUTPUTS(plane_outputs_1_clamped, 0, 1)
+TC_DW_PLANE_OUTPUTS(plane_outputs_2_clamped, 1, 1)
+#undef TC_DW_PLANE_OUTPUTS
+
+typedef void (*plane_outputs_fn)(const planes *g, int32_t lines, const int16_t *plane, const int32_t w[6],
+                                 int32_t bias, const tc_channel_quant *q, int8_t *out, int32_t stride,
+                                 int32_t line_stride);
+
 /* Tap (ky, kx) of channel ch: int8 weights [1, 3, 3, C], or with `s4` INT4 ones, a nibble-form row of the
- * channels per tap (tc_int4.h), unpacked here once per channel and plane. */
+ * channels per tap (tc_int4.h), unpacked here once per channel. */
 static inline __attribute__((always_inline)) int32_t plane_tap(const tc_depthwise_conv2d_params *p, int s4,
                                                                int32_t ky, int32_t kx, int32_t ch)
 {
@@ -272,12 +358,28 @@ static inline __attribute__((always_inline)) int32_t plane_tap(const tc_depthwis
     return p->weights[tap * p->input.c + ch];
 }
 
+/* Channel ch's weight words, per filter row along the lines: (w0 w1) (w1 w2) for stride 1 along them,
+ * (w0 w1) (w2 0) for stride 2. */
+static inline __attribute__((always_inline)) void plane_weights(const tc_depthwise_conv2d_params *p,
+                                                                const planes *g, int s4, int32_t ch, int32_t w[6])
+{
+    for (int32_t r = 0; r < 3; r++) { /* taps along a line: along x, or along y */
+        int32_t k[3];
+        for (int32_t t = 0; t < 3; t++) {
+            k[t] = g->along_x ? plane_tap(p, s4, r, t, ch) : plane_tap(p, s4, t, r, ch);
+        }
+        const int32_t k0 = k[0], k1 = k[1], k2 = k[2];
+        w[2 * r] = tc_pack_s16x2(k0, k1);
+        w[2 * r + 1] = g->step == 1 ? tc_pack_s16x2(k1, k2) : tc_pack_s16x2(k2, 0);
+    }
+}
+
 /* Inlined in each entry point, so each has its own tap loop. */
 static inline __attribute__((always_inline)) void depthwise_planes(const tc_depthwise_conv2d_params *p,
                                                                    const int8_t *input, int8_t *output, int s4)
 {
     const planes g = planes_of(p);
-    const int32_t channels = p->input.c, plane_size = (g.lines + 2) * g.pitch;
+    const int32_t channels = p->input.c, plane_size = g.rows * g.pitch;
     /* Neighbours along a line and successive lines, in the output. */
     const int32_t stride = g.along_x ? channels : p->output.w * channels;
     const int32_t line_stride = g.along_x ? p->output.w * channels : channels;
@@ -286,22 +388,23 @@ static inline __attribute__((always_inline)) void depthwise_planes(const tc_dept
         const int8_t *image = input + b * p->input.h * p->input.w * channels;
         int8_t *out = output + b * p->output.h * p->output.w * channels;
         for (int32_t c = 0; c < channels; c += 4) {
-            stage_planes(p, &g, image, c, p->scratch);
+            int32_t w[4][6], bias[4];
+            tc_channel_quant q[4];
             for (int32_t i = 0; i < 4; i++) {
-                const int32_t ch = c + i;
-                int32_t w[6];
-                for (int32_t r = 0; r < 3; r++) { /* taps along a line: along x, or along y */
-                    int32_t k[3];
-                    for (int32_t t = 0; t < 3; t++) {
-                        k[t] = g.along_x ? plane_tap(p, s4, r, t, ch) : plane_tap(p, s4, t, r, ch);
-                    }
-                    const int32_t k0 = k[0], k1 = k[1], k2 = k[2];
-                    w[2 * r] = tc_pack_s16x2(k0, k1);
-                    w[2 * r + 1] = tc_pack_s16x2(k1, k2);
+                plane_weights(p, &g, s4, c + i, w[i]);
+                q[i] = tc_channel_quant_make(&p->requant, c + i, p->output_offset, p->act);
+                bias[i] = tc_channel_bias(p->bias, &p->requant, c + i);
+            }
+            for (int32_t first = 0; first < g.lines; first += g.band) {
+                const int32_t lines = tc_min_i32(g.band, g.lines - first);
+                stage_band(p, &g, image, c, first * g.line_step, (lines - 1) * g.line_step + 3, p->scratch);
+                for (int32_t i = 0; i < 4; i++) {
+                    const plane_outputs_fn f = q[i].full_range ? (g.step == 1 ? plane_outputs_1 : plane_outputs_2)
+                                                               : (g.step == 1 ? plane_outputs_1_clamped
+                                                                              : plane_outputs_2_clamped);
+                    f(&g, lines, p->scratch + i * plane_size, w[i], bias[i], &q[i],
+                      out + first * line_stride + c + i, stride, line_stride);
                 }
-                const tc_channel_quant q = tc_channel_quant_make(&p->requant, ch, p->output_offset, p->act);
-                const int32_t bias = tc_channel_bias(p->bias, &p->requant, ch);
-                plane_outputs(&g, p->scratch + i * plane_size, w, bias, &q, out + ch, stride, line_stride);
             }
         }
     }
@@ -549,7 +652,7 @@ tc_status tc_depthwise_conv2d_s4(const tc_depthwise_conv2d_params *p, const int8
     }
     position_fn position = position_s4_portable;
 #if TC_DSP && !TC_MVE
-    /* The generator (ops/scratch.py) gives a 3x3 stride-1 layer its planes where they fit, else nothing,
+    /* The generator (ops/scratch.py) gives a 3x3 layer of stride 1 or 2 its planes where they fit, else nothing,
      * and any other layer of depth multiplier 1 and channels a multiple of four its requantization table. */
     if (planes_apply(p)) {
         depthwise_planes(p, input, output, 1);

@@ -8,7 +8,8 @@ the DSP extension), so the generated code and the kernels cannot disagree.
   staged as int8 first when the channels are no multiple of four, and each output channel's
   requantization parameters (12 bytes); FULLY_CONNECTED's input row, widened or as the pair
   form's words (the same bytes, ops/dsp_forms.py);
-  a 3x3 stride-1 depthwise layer's four padded int16 planes (firmware/kernels/tc_depthwise_conv2d_s8.c).
+  a 3x3 depthwise layer's (stride 1 or 2) four padded int16 planes, a band of lines at a time
+  (firmware/kernels/tc_depthwise_conv2d_s8.c).
 - INT4 weights (ops/nibbles.py), DSP cores without Helium: as int8, with the depth in whole words of eight
   nibbles (FULLY_CONNECTED's row, CONV_2D's columns); depthwise int8's planes, or where the layer has not
   their shape each channel's fast requantization.
@@ -30,7 +31,7 @@ INT16 = 2
 INT32 = 4
 DSP_QUANT = 12           # a tc_dsp_quant in firmware/include/tc_dsp.h
 DSP_COLUMNS = 6          # TC_GEMM_COLUMNS in firmware/include/tc_dsp_gemm.h
-DSP_PLANES_MAX = 4096    # bytes of depthwise planes beyond which the per-position path is kept
+DSP_PLANES_MAX = 4096    # TC_DW_PLANES_BYTES in firmware/kernels/tc_depthwise_conv2d_s8.c
 PAIR_TABLE = 256         # tc_fully_connected_p4's int16 weight pair of each byte of indices
 PALETTE_CHANNELS = 16    # TC_P4_CHANNELS in firmware/kernels/tc_depthwise_conv2d_s8.c
 PALETTE_ROWS = 4         # TC_P4_ROWS in firmware/include/tc_palette.h
@@ -115,20 +116,27 @@ def depthwise_plane_shape(p: dict) -> bool:
     """Whether a depthwise layer has the planes' shape: planes_apply() in tc_depthwise_conv2d_s8.c."""
     _, k_h, k_w, _ = p["filter"]
     return (p["depth_multiplier"] == 1 and p["output"][3] % 4 == 0 and (k_h, k_w) == (3, 3)
-            and p["stride_h"] == p["stride_w"] == 1 and p["dilation_h"] == p["dilation_w"] == 1)
+            and p["stride_h"] in (1, 2) and p["stride_w"] in (1, 2)
+            and p["dilation_h"] == p["dilation_w"] == 1)
 
 
 def dsp_depthwise_planes_bytes(p: dict) -> int:
-    """A 3x3 stride-1 depthwise layer (multiplier 1, channels a multiple of four) runs on four padded int16
-    planes, lines along the longer output axis, read four outputs at a time past their end (planes_of() in
-    tc_depthwise_conv2d_s8.c); larger than DSP_PLANES_MAX, the layer keeps the per-position path."""
+    """A 3x3 depthwise layer of stride 1 or 2 (multiplier 1, channels a multiple of four) runs on four padded
+    int16 planes, lines along the longer output axis, read four outputs at a time past their end, staged in
+    bands of as many output lines as fit DSP_PLANES_MAX with their halo (planes_of() in
+    tc_depthwise_conv2d_s8.c); where not even one line fits, the layer keeps the per-position path."""
     if not depthwise_plane_shape(p):
         return 0
     _, out_h, out_w, _ = p["output"]
-    length, lines = max(out_h, out_w), min(out_h, out_w)
-    pitch = 4 * -(-length // 4) + 2
-    size = 4 * (lines + 2) * pitch * INT16
-    return size if size <= DSP_PLANES_MAX else 0
+    along_x = out_w >= out_h
+    length, lines = (out_w, out_h) if along_x else (out_h, out_w)
+    step, line_step = (p["stride_w"], p["stride_h"]) if along_x else (p["stride_h"], p["stride_w"])
+    pitch = step * 4 * -(-length // 4) + 2
+    most = DSP_PLANES_MAX // (4 * pitch * INT16)      # plane lines that fit
+    if most < 3:
+        return 0
+    band = min(lines, (most - 3) // line_step + 1)
+    return 4 * ((band - 1) * line_step + 3) * pitch * INT16
 
 
 def mve_im2col_columns(depth: int) -> int:
