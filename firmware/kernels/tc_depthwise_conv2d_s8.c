@@ -155,7 +155,7 @@ static void position_dsp(const tc_depthwise_conv2d_params *p, const window *v, i
 }
 #endif
 
-#if TC_DSP && !TC_MVE
+#if TC_DSP || TC_MVE
 /* 3x3, stride 1 or 2, four channels at a time through int16 planes.
  *
  * The four channels' padded inputs are staged as int16 planes, offset added and 0 in the padding, with
@@ -170,7 +170,9 @@ static void position_dsp(const tc_depthwise_conv2d_params *p, const window *v, i
  * with A = (w0 w1) and B = (w2 0),
  *   oi = SMLAD(p(2i, 2i+1), A) + SMLABB(p(2i+2, 2i+3), B)
  * 36 MACs in 35 instructions. Lines are read in steps of four outputs past their end into zeros, so a
- * plane's pitch is the line's inputs for a multiple of four outputs plus the two padding cells. */
+ * plane's pitch is the line's inputs for a multiple of four outputs plus the two padding cells.
+ * On Helium the same planes, four outputs of a line in the int32 lanes: per tap one widening load
+ * (a gather for stride 2) and one VMLA by the tap's weight as a scalar, 36 MACs in 18 instructions. */
 #define TC_DW_PLANES_BYTES 4096 /* the scratch of the four planes at most: DSP_PLANES_MAX in ops/scratch.py */
 
 typedef struct {
@@ -222,12 +224,22 @@ static void stage_band(const tc_depthwise_conv2d_params *p, const planes *g, con
         int16_t *const p2 = p1 + plane_size, *const p3 = p2 + plane_size;
         const int32_t u = first + r - pad_across;
         if (u < 0 || u >= in_across) {
-            for (int32_t i = 0; i < 4; i++) {
-                memset(p0 + i * plane_size, 0, (size_t)cols * sizeof(int16_t));
+            if (g->band < g->lines) { /* else the line is outside the image in every pass: still zero */
+                for (int32_t i = 0; i < 4; i++) {
+                    memset(p0 + i * plane_size, 0, (size_t)cols * sizeof(int16_t));
+                }
             }
             continue;
         }
         const int8_t *in = image + u * across_step + c;
+#if TC_MVE
+        /* the four channels of a position widened, offset added, scattered to the four planes */
+        const uint32x4_t planes4 = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)plane_size);
+        for (int32_t x = 0; x < cols; x++, in += along_step) {
+            vstrhq_scatter_shifted_offset_s32(p0 + x, planes4, vaddq_n_s32(vldrbq_s32(in), p->input_offset));
+        }
+        (void)offset, (void)p1, (void)p2, (void)p3;
+#else
         for (int32_t x = 0; x < cols; x++, in += along_step) {
             const int32_t v = tc_read_s8x4(in);
             const int32_t even = __sxtab16(offset, v), odd = tc_sxtab16_ror8(offset, v);
@@ -236,8 +248,24 @@ static void stage_band(const tc_depthwise_conv2d_params *p, const planes *g, con
             p1[x] = (int16_t)odd;
             p3[x] = (int16_t)(odd >> 16);
         }
+#endif
     }
 }
+
+/* Tap (ky, kx) of channel ch: int8 weights [1, 3, 3, C], or with `s4` INT4 ones, a nibble-form row of the
+ * channels per tap (tc_int4.h), unpacked here once per channel. */
+static inline __attribute__((always_inline)) int32_t plane_tap(const tc_depthwise_conv2d_params *p, int s4,
+                                                               int32_t ky, int32_t kx, int32_t ch)
+{
+    const int32_t tap = ky * 3 + kx;
+    if (s4) {
+        return tc_s4_value(p->weights + tap * 4 * tc_s4_words(p->input.c), ch);
+    }
+    return p->weights[tap * p->input.c + ch];
+}
+#endif
+
+#if TC_DSP && !TC_MVE
 
 /* One channel's plane: `lines` lines, four outputs per step, `stride` bytes between neighbours along a
  * line and `line_stride` between lines. `w` holds the two weight words of each filter row (above). With
@@ -345,18 +373,6 @@ TC_DW_PLANE_OUTPUTS(plane_outputs_2_clamped, 1, 1)
 typedef void (*plane_outputs_fn)(const planes *g, int32_t lines, const int16_t *plane, const int32_t w[6],
                                  int32_t bias, const tc_channel_quant *q, int8_t *out, int32_t stride,
                                  int32_t line_stride);
-
-/* Tap (ky, kx) of channel ch: int8 weights [1, 3, 3, C], or with `s4` INT4 ones, a nibble-form row of the
- * channels per tap (tc_int4.h), unpacked here once per channel. */
-static inline __attribute__((always_inline)) int32_t plane_tap(const tc_depthwise_conv2d_params *p, int s4,
-                                                               int32_t ky, int32_t kx, int32_t ch)
-{
-    const int32_t tap = ky * 3 + kx;
-    if (s4) {
-        return tc_s4_value(p->weights + tap * 4 * tc_s4_words(p->input.c), ch);
-    }
-    return p->weights[tap * p->input.c + ch];
-}
 
 /* Channel ch's weight words, per filter row along the lines: (w0 w1) (w1 w2) for stride 1 along them,
  * (w0 w1) (w2 0) for stride 2. */
@@ -484,6 +500,178 @@ static void position_mve(const tc_depthwise_conv2d_params *p, const window *v, i
         store_mve(p, odd, c + 1, lane, vcmphiq_u32(vdupq_n_u32((uint32_t)left - 1), lane), out); /* 2i + 1 < left */
     }
 }
+
+/* A channel's taps for the planes, tap t along a line of filter row r across the lines at k[4 r + t], with what
+ * the assembly loop of plane_outputs_mve reads beside them in k[3], k[7] and k[11]. */
+typedef int32_t mve_taps[12];
+
+/* One channel's requantization as vectors, read once for all its planes' outputs. */
+typedef struct {
+    int32x4_t bias, multiplier, left, right, lo, hi;
+    uint32x4_t out_lanes; /* the bytes between the four outputs of a step */
+    int32_t output_offset;
+} mve_quant;
+
+/* Four outputs of a line from its three plane rows r0..r2 (stride 1 along it, or with `step2` 2), taps k (in
+ * mve_taps):
+ * requantized (with `right` the shorter form of a right shift), clamped, stored where `keep` says. */
+static inline __attribute__((always_inline)) void step_mve(const int16_t *r0, const int16_t *r1, const int16_t *r2,
+                                                           const int32_t k[12], const mve_quant *q, int8_t *o,
+                                                           mve_pred16_t keep, int step2, int right)
+{
+    const uint32x4_t in_lanes = vidupq_n_u32(0, 2); /* stride 2: inputs 0, 2, 4, 6 of the step */
+#define TC_DW_LANES(at) (step2 ? vldrhq_gather_shifted_offset_s32((at), in_lanes) : vldrhq_s32(at))
+    int32x4_t acc = q->bias;
+    acc = vmlaq_n_s32(acc, TC_DW_LANES(r0), k[0]);
+    acc = vmlaq_n_s32(acc, TC_DW_LANES(r0 + 1), k[1]);
+    acc = vmlaq_n_s32(acc, TC_DW_LANES(r0 + 2), k[2]);
+    acc = vmlaq_n_s32(acc, TC_DW_LANES(r1), k[4]);
+    acc = vmlaq_n_s32(acc, TC_DW_LANES(r1 + 1), k[5]);
+    acc = vmlaq_n_s32(acc, TC_DW_LANES(r1 + 2), k[6]);
+    acc = vmlaq_n_s32(acc, TC_DW_LANES(r2), k[8]);
+    acc = vmlaq_n_s32(acc, TC_DW_LANES(r2 + 1), k[9]);
+    acc = vmlaq_n_s32(acc, TC_DW_LANES(r2 + 2), k[10]);
+#undef TC_DW_LANES
+    acc = right ? tc_mve_requantize_right(acc, q->multiplier, q->right)
+                : tc_mve_requantize(acc, q->multiplier, q->left, q->right);
+    acc = vminq_s32(vmaxq_s32(vaddq_n_s32(acc, q->output_offset), q->lo), q->hi);
+    vstrbq_scatter_offset_p_s32(o, q->out_lanes, acc, keep);
+}
+
+/* One channel's plane on Helium (above): `lines` lines, four outputs per step in the int32 lanes, `stride`
+ * bytes between neighbours along a line and `line_stride` between lines, the taps k (mve_taps). With
+ * `step2` stride 2 along the lines; with `right` a right shift (the shorter requantization). Stride 1 with a
+ * right shift, the common case, runs its whole steps in assembly, a filter row's three taps and one of the
+ * bias, the output step and the output offset by one LDM: 34 instructions for 36 MACs (GCC 12 cannot give
+ * the loop LR for LE there). The last step of a
+ * line stores only the outputs that exist. */
+static inline __attribute__((always_inline)) void plane_outputs_mve(const tc_depthwise_conv2d_params *p,
+                                                                    const planes *g, int32_t lines,
+                                                                    const int16_t *plane, int32_t *k,
+                                                                    int32_t ch, int8_t *out, int32_t stride,
+                                                                    int32_t line_stride, int step2, int right)
+{
+    const int32_t qi = p->requant.per_channel ? ch : 0, shift = tc_requant_shift(&p->requant, qi);
+    const mve_quant q = {
+        vdupq_n_s32(tc_channel_bias(p->bias, &p->requant, ch)),
+        vdupq_n_s32(tc_requant_multiplier(&p->requant, qi)),
+        vdupq_n_s32(shift > 0 ? shift : 0), vdupq_n_s32(shift < 0 ? shift : 0),
+        vdupq_n_s32(p->act.min), vdupq_n_s32(p->act.max),
+        vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)stride), p->output_offset,
+    };
+    const int32_t line_pitch = g->line_step * g->pitch, length = g->length, step = step2 ? 8 : 4;
+    const int32_t whole = (length >> 2) * (step2 || !right ? 0 : 1); /* steps in assembly */
+    k[3] = vgetq_lane_s32(q.bias, 0), k[7] = 4 * stride, k[11] = q.output_offset;
+    for (int32_t line = 0; line < lines; line++, plane += line_pitch, out += line_stride) {
+        const int16_t *r0 = plane, *r1 = plane + g->pitch, *r2 = plane + 2 * g->pitch;
+        int8_t *o = out;
+        if (whole) {
+            int32x4_t acc, x;
+            const int32_t *kp = k;
+            int32_t n = whole;
+            __asm__ volatile(
+                "1:\n\t"
+                "ldm %[k]!, {r4, r5, r6, r8}\n\t" /* taps 0-2 and the bias */
+                "vdup.32 %q[acc], r8\n\t"
+                "vldrh.s32 %q[x], [%[r0], #2]\n\t"
+                "vmla.s32 %q[acc], %q[x], r5\n\t"
+                "vldrh.s32 %q[x], [%[r0], #4]\n\t"
+                "vmla.s32 %q[acc], %q[x], r6\n\t"
+                "vldrh.s32 %q[x], [%[r0]], #8\n\t"
+                "vmla.s32 %q[acc], %q[x], r4\n\t"
+                "ldm %[k]!, {r4, r5, r6, r9}\n\t" /* taps 3-5 and the output step */
+                "vldrh.s32 %q[x], [%[r1], #2]\n\t"
+                "vmla.s32 %q[acc], %q[x], r5\n\t"
+                "vldrh.s32 %q[x], [%[r1], #4]\n\t"
+                "vmla.s32 %q[acc], %q[x], r6\n\t"
+                "vldrh.s32 %q[x], [%[r1]], #8\n\t"
+                "vmla.s32 %q[acc], %q[x], r4\n\t"
+                "ldm %[k], {r4, r5, r6, r8}\n\t" /* taps 6-8 and the output offset */
+                "sub %[k], %[k], #32\n\t"
+                "vldrh.s32 %q[x], [%[r2], #2]\n\t"
+                "vmla.s32 %q[acc], %q[x], r5\n\t"
+                "vldrh.s32 %q[x], [%[r2], #4]\n\t"
+                "vmla.s32 %q[acc], %q[x], r6\n\t"
+                "vldrh.s32 %q[x], [%[r2]], #8\n\t"
+                "vmla.s32 %q[acc], %q[x], r4\n\t"
+                /* tc_mve_requantize_right, the offset, the clamp */
+                "vqrdmulh.s32 %q[acc], %q[acc], %q[mul]\n\t"
+                "vshr.s32 %q[x], %q[acc], #31\n\t"
+                "vqadd.s32 %q[acc], %q[acc], %q[x]\n\t"
+                "vrshl.s32 %q[acc], %q[acc], %q[shr]\n\t"
+                "vadd.i32 %q[acc], %q[acc], r8\n\t"
+                "vmax.s32 %q[acc], %q[acc], %q[lo]\n\t"
+                "vmin.s32 %q[acc], %q[acc], %q[hi]\n\t"
+                "vstrb.32 %q[acc], [%[o], %q[lanes]]\n\t"
+                "add %[o], %[o], r9\n\t"
+                "subs %[n], %[n], #1\n\t"
+                "bne 1b\n"
+                : [acc] "=&w"(acc), [x] "=&w"(x), [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [o] "+r"(o),
+                  [k] "+r"(kp), [n] "+r"(n)
+                : [mul] "w"(q.multiplier), [shr] "w"(q.right), [lo] "w"(q.lo), [hi] "w"(q.hi),
+                  [lanes] "w"(q.out_lanes)
+                : "r4", "r5", "r6", "r8", "r9", "cc", "memory");
+        }
+        for (int32_t s = 4 * whole; s < length; s += 4, r0 += step, r1 += step, r2 += step, o += 4 * stride) {
+            step_mve(r0, r1, r2, k, &q, o, vctp32q((uint32_t)(length - s)), step2, right);
+        }
+    }
+}
+
+/* plane_outputs_mve for each stride along the lines and form of requantization, each with its own loop. */
+#define TC_DW_PLANE_OUTPUTS_MVE(name, step2, right)                                                              \
+    __attribute__((noinline)) static void name(const tc_depthwise_conv2d_params *p, const planes *g,            \
+                                               int32_t lines, const int16_t *plane, int32_t *k,                 \
+                                               int32_t ch, int8_t *out, int32_t stride, int32_t line_stride)    \
+    {                                                                                                            \
+        plane_outputs_mve(p, g, lines, plane, k, ch, out, stride, line_stride, step2, right);                   \
+    }
+TC_DW_PLANE_OUTPUTS_MVE(plane_outputs_mve_1, 0, 0)
+TC_DW_PLANE_OUTPUTS_MVE(plane_outputs_mve_2, 1, 0)
+TC_DW_PLANE_OUTPUTS_MVE(plane_outputs_mve_1_right, 0, 1)
+TC_DW_PLANE_OUTPUTS_MVE(plane_outputs_mve_2_right, 1, 1)
+#undef TC_DW_PLANE_OUTPUTS_MVE
+
+typedef void (*plane_outputs_mve_fn)(const tc_depthwise_conv2d_params *p, const planes *g, int32_t lines,
+                                     const int16_t *plane, int32_t *k, int32_t ch, int8_t *out,
+                                     int32_t stride, int32_t line_stride);
+
+/* The planes' path on Helium: four channels staged at a time, a band of lines after another. */
+static void depthwise_planes_mve(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output)
+{
+    const planes g = planes_of(p);
+    const int32_t channels = p->input.c, plane_size = g.rows * g.pitch;
+    /* Neighbours along a line and successive lines, in the output. */
+    const int32_t stride = g.along_x ? channels : p->output.w * channels;
+    const int32_t line_stride = g.along_x ? p->output.w * channels : channels;
+    memset(p->scratch, 0, (size_t)(4 * plane_size) * sizeof(int16_t));
+    for (int32_t b = 0; b < p->input.n; b++) {
+        const int8_t *image = input + b * p->input.h * p->input.w * channels;
+        int8_t *out = output + b * p->output.h * p->output.w * channels;
+        for (int32_t c = 0; c < channels; c += 4) {
+            mve_taps k[4];
+            plane_outputs_mve_fn f[4];
+            for (int32_t i = 0; i < 4; i++) {
+                for (int32_t r = 0; r < 3; r++) { /* filter rows across the lines, taps along them */
+                    for (int32_t t = 0; t < 3; t++) {
+                        k[i][4 * r + t] = g.along_x ? plane_tap(p, 0, r, t, c + i) : plane_tap(p, 0, t, r, c + i);
+                    }
+                }
+                const int right = tc_requant_shift(&p->requant, p->requant.per_channel ? c + i : 0) < 0;
+                f[i] = g.step == 1 ? (right ? plane_outputs_mve_1_right : plane_outputs_mve_1)
+                                   : (right ? plane_outputs_mve_2_right : plane_outputs_mve_2);
+            }
+            for (int32_t first = 0; first < g.lines; first += g.band) {
+                const int32_t lines = tc_min_i32(g.band, g.lines - first);
+                stage_band(p, &g, image, c, first * g.line_step, (lines - 1) * g.line_step + 3, p->scratch);
+                for (int32_t i = 0; i < 4; i++) {
+                    f[i](p, &g, lines, p->scratch + i * plane_size, k[i], c + i, out + first * line_stride + c + i,
+                         stride, line_stride);
+                }
+            }
+        }
+    }
+}
 #endif
 
 /* One output position's out_c outputs. */
@@ -520,6 +708,10 @@ tc_status tc_depthwise_conv2d_s8(const tc_depthwise_conv2d_params *p, const int8
     }
 #endif
 #if TC_MVE
+    if (planes_apply(p)) {
+        depthwise_planes_mve(p, input, output);
+        return TC_OK;
+    }
     if (p->depth_multiplier == 1) {
         position = position_mve;
     }

@@ -476,10 +476,10 @@ static int32_t depthwise_scratch_bytes(const tc_depthwise_conv2d_params *p)
     return 4 * ((band - 1) * line_step + 3) * pitch * 2;
 }
 
-/* Whether scratch.py gives a depthwise layer of this shape the DSP planes. */
+/* Whether scratch.py gives an int8 depthwise layer of this shape the planes (DSP and Helium alike). */
 static int planes_shape_of(const tc_depthwise_conv2d_params *p)
 {
-    return !TC_MVE && p->depth_multiplier == 1 && p->input.c % 4 == 0 && p->filter.h == 3 && p->filter.w == 3 &&
+    return p->depth_multiplier == 1 && p->input.c % 4 == 0 && p->filter.h == 3 && p->filter.w == 3 &&
            p->stride_h <= 2 && p->stride_w <= 2 && p->dilation_h == 1 && p->dilation_w == 1;
 }
 

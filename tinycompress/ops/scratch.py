@@ -19,7 +19,7 @@ the DSP extension), so the generated code and the kernels cannot disagree.
   of four) four channels' taps, decoded and widened.
 - BATCH_MATMUL on either: one batch of a right-hand side with strided depth, as contiguous int8 columns.
 - Helium (M55, M85): int8 columns and the bias with the input offset folded in
-  (firmware/include/tc_mve_gemm.h, firmware/kernels/tc_conv2d_s8.c).
+  (firmware/include/tc_mve_gemm.h, firmware/kernels/tc_conv2d_s8.c); depthwise int8 the DSP cores' planes.
 """
 from __future__ import annotations
 
@@ -159,6 +159,8 @@ def mve_scratch_bytes(call: KernelCall) -> int:
         return folded_bias + (0 if pointwise else mve_im2col_columns(depth) * depth)
     if call.function == "tc_fully_connected_s8":
         return MVE_NO_MEMORY                       # the bias holds the input offset; the input is the column
+    if call.function == "tc_depthwise_conv2d_s8":
+        return dsp_depthwise_planes_bytes(p)       # the DSP cores' planes, read four outputs to the int32 lanes
     return 0
 
 
