@@ -160,7 +160,7 @@ def mve_scratch_bytes(call: KernelCall) -> int:
     if call.function == "tc_fully_connected_s8":
         return MVE_NO_MEMORY                       # the bias holds the input offset; the input is the column
     if call.function == "tc_depthwise_conv2d_s8":
-        return dsp_depthwise_planes_bytes(p)       # the DSP cores' planes, read four outputs to the int32 lanes
+        return dsp_depthwise_planes_bytes(p)       # the DSP cores' planes, four outputs in the int32 lanes
     return 0
 
 
