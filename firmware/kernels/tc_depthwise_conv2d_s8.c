@@ -202,6 +202,30 @@ static int planes_apply(const tc_depthwise_conv2d_params *p)
            p->dilation_h == 1 && p->dilation_w == 1 && planes_of(p).band > 0;
 }
 
+#if !TC_MVE
+/* Two int16 at any even address (STR allows unaligned access on these cores). */
+static inline void tc_write_u32(int16_t *p, uint32_t v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+/* The bottom int16 lanes of a and b, and their top ones, as one word each (GCC 12 makes two instructions of
+ * either). */
+static inline uint32_t tc_pack_bottoms(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+static inline uint32_t tc_pack_tops(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("pkhtb %0, %2, %1, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+#endif
+
 /* Plane lines [first, first + rows) (padded coordinates across the lines) of channels c..c+3 into four
  * planes of g->rows x pitch int16, (channel c + i) at plane + i * plane_size. The cells outside the image
  * along a line were zeroed once per layer and nothing writes them; lines outside it are zeroed here. */
@@ -240,7 +264,17 @@ static void stage_band(const tc_depthwise_conv2d_params *p, const planes *g, con
         }
         (void)offset, (void)p1, (void)p2, (void)p3;
 #else
-        for (int32_t x = 0; x < cols; x++, in += along_step) {
+        int32_t x = 0;
+        for (; x + 1 < cols; x += 2, in += 2 * along_step) { /* two positions: a word into each plane */
+            const int32_t v = tc_read_s8x4(in), u = tc_read_s8x4(in + along_step);
+            const uint32_t v02 = (uint32_t)__sxtab16(offset, v), v13 = (uint32_t)tc_sxtab16_ror8(offset, v);
+            const uint32_t u02 = (uint32_t)__sxtab16(offset, u), u13 = (uint32_t)tc_sxtab16_ror8(offset, u);
+            tc_write_u32(p0 + x, tc_pack_bottoms(v02, u02));
+            tc_write_u32(p2 + x, tc_pack_tops(v02, u02));
+            tc_write_u32(p1 + x, tc_pack_bottoms(v13, u13));
+            tc_write_u32(p3 + x, tc_pack_tops(v13, u13));
+        }
+        if (x < cols) {
             const int32_t v = tc_read_s8x4(in);
             const int32_t even = __sxtab16(offset, v), odd = tc_sxtab16_ror8(offset, v);
             p0[x] = (int16_t)even;
@@ -250,6 +284,22 @@ static void stage_band(const tc_depthwise_conv2d_params *p, const planes *g, con
         }
 #endif
     }
+}
+
+/* A layer's planes, their padding zeroed: each plane's int16 and the bytes between neighbours along a
+ * line and between successive lines in the output. */
+typedef struct {
+    planes g;
+    int32_t plane_size, stride, line_stride;
+} plane_pass;
+
+static plane_pass planes_begin(const tc_depthwise_conv2d_params *p)
+{
+    const planes g = planes_of(p);
+    const int32_t channels = p->input.c, across = p->output.w * channels;
+    const plane_pass pass = {g, g.rows * g.pitch, g.along_x ? channels : across, g.along_x ? across : channels};
+    memset(p->scratch, 0, (size_t)(4 * pass.plane_size) * sizeof(int16_t));
+    return pass;
 }
 
 /* Tap (ky, kx) of channel ch: int8 weights [1, 3, 3, C], or with `s4` INT4 ones, a nibble-form row of the
@@ -280,14 +330,31 @@ static inline __attribute__((always_inline)) void plane_outputs(const planes *g,
     const int32_t pitch_bytes = 2 * g->pitch, line_pitch = g->line_step * g->pitch;
     const int fast = q->quick_applies;
     const tc_dsp_quant quick = q->quick; /* in registers: the int8 stores could alias *q */
-    const int32_t lo = q->lo, hi = q->hi;
+    const uint32_t lo4 = ((uint32_t)q->lo & 0xFFu) * 0x01010101u, hi4 = ((uint32_t)q->hi & 0xFFu) * 0x01010101u;
     for (int32_t line = 0; line < lines; line++, plane += line_pitch, out += line_stride) {
         int8_t *o = out;
         for (int32_t s = 0; s < g->length; s += 4, o += 4 * stride) {
             int32_t a0 = bias, a1 = bias, a2 = bias, a3 = bias, A, B;
-            if (step2) {
-                const int16_t *row = plane + 2 * s;
-#define TC_DW_PLANE_ROW(offset)                                                                                   \
+            const int16_t *row = plane + (step2 ? 2 * s : s);
+/* The three filter rows of a step, ROW(offset) one of them with its weights at w + offset bytes. */
+#define TC_DW_PLANE_STEP(ROW)                                                                                     \
+    __asm__(ROW("0") "add %[row], %[row], %[pitch]\n\t" ROW("8") "add %[row], %[row], %[pitch]\n\t" ROW("16")    \
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [row] "+r"(row), [A] "=&r"(A),          \
+              [B] "=&r"(B)                                                                                        \
+            : [w] "r"(w), [pitch] "r"(pitch_bytes), "m"(*(const int32_t(*)[6])w)                                  \
+            : "r8", "r9", "r10", "memory")
+#define TC_DW_ROW_STRIDE1(offset)                                                                                 \
+    "ldm %[row], {r8, r9, r10}\n\t"                                                                               \
+    "ldrd %[A], %[B], [%[w], #" offset "]\n\t"                                                                   \
+    "smlad %[a0], r8, %[A], %[a0]\n\t"                                                                            \
+    "smlabt %[a0], r9, %[B], %[a0]\n\t"                                                                           \
+    "smlatb %[a1], r8, %[A], %[a1]\n\t"                                                                           \
+    "smlad %[a1], r9, %[B], %[a1]\n\t"                                                                            \
+    "smlad %[a2], r9, %[A], %[a2]\n\t"                                                                            \
+    "smlabt %[a2], r10, %[B], %[a2]\n\t"                                                                          \
+    "smlatb %[a3], r9, %[A], %[a3]\n\t"                                                                           \
+    "smlad %[a3], r10, %[B], %[a3]\n\t"
+#define TC_DW_ROW_STRIDE2(offset)                                                                                 \
     "ldm %[row], {r8, r9, r10}\n\t"                                                                               \
     "ldrd %[A], %[B], [%[w], #" offset "]\n\t"                                                                   \
     "smlad %[a0], r8, %[A], %[a0]\n\t"                                                                            \
@@ -299,41 +366,26 @@ static inline __attribute__((always_inline)) void plane_outputs(const planes *g,
     "smlabb %[a2], r8, %[B], %[a2]\n\t"                                                                           \
     "smlad %[a3], r8, %[A], %[a3]\n\t"                                                                            \
     "smlabb %[a3], r9, %[B], %[a3]\n\t"
-                __asm__(TC_DW_PLANE_ROW("0") "add %[row], %[row], %[pitch]\n\t" TC_DW_PLANE_ROW("8")
-                        "add %[row], %[row], %[pitch]\n\t" TC_DW_PLANE_ROW("16")
-                        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [row] "+r"(row),
-                          [A] "=&r"(A), [B] "=&r"(B)
-                        : [w] "r"(w), [pitch] "r"(pitch_bytes), "m"(*(const int32_t(*)[6])w)
-                        : "r8", "r9", "r10", "memory");
-#undef TC_DW_PLANE_ROW
+            if (step2) {
+                TC_DW_PLANE_STEP(TC_DW_ROW_STRIDE2);
             } else {
-                const int16_t *row = plane + s;
-#define TC_DW_PLANE_ROW(offset)                                                                                   \
-    "ldm %[row], {r8, r9, r10}\n\t"                                                                               \
-    "ldrd %[A], %[B], [%[w], #" offset "]\n\t"                                                                   \
-    "smlad %[a0], r8, %[A], %[a0]\n\t"                                                                            \
-    "smlabt %[a0], r9, %[B], %[a0]\n\t"                                                                           \
-    "smlatb %[a1], r8, %[A], %[a1]\n\t"                                                                           \
-    "smlad %[a1], r9, %[B], %[a1]\n\t"                                                                            \
-    "smlad %[a2], r9, %[A], %[a2]\n\t"                                                                            \
-    "smlabt %[a2], r10, %[B], %[a2]\n\t"                                                                          \
-    "smlatb %[a3], r9, %[A], %[a3]\n\t"                                                                           \
-    "smlad %[a3], r10, %[B], %[a3]\n\t"
-                __asm__(TC_DW_PLANE_ROW("0") "add %[row], %[row], %[pitch]\n\t" TC_DW_PLANE_ROW("8")
-                        "add %[row], %[row], %[pitch]\n\t" TC_DW_PLANE_ROW("16")
-                        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [row] "+r"(row),
-                          [A] "=&r"(A), [B] "=&r"(B)
-                        : [w] "r"(w), [pitch] "r"(pitch_bytes), "m"(*(const int32_t(*)[6])w)
-                        : "r8", "r9", "r10", "memory");
-#undef TC_DW_PLANE_ROW
+                TC_DW_PLANE_STEP(TC_DW_ROW_STRIDE1);
             }
+#undef TC_DW_PLANE_STEP
+#undef TC_DW_ROW_STRIDE1
+#undef TC_DW_ROW_STRIDE2
             const int32_t n = tc_min_i32(4, g->length - s);
             if (fast) { /* the common case, from the registers */
                 int32_t v0 = tc_dsp_requantize_s8(a0, &quick), v1 = tc_dsp_requantize_s8(a1, &quick);
                 int32_t v2 = tc_dsp_requantize_s8(a2, &quick), v3 = tc_dsp_requantize_s8(a3, &quick);
-                if (clamp) {
-                    v0 = tc_clamp_i32(v0, lo, hi), v1 = tc_clamp_i32(v1, lo, hi);
-                    v2 = tc_clamp_i32(v2, lo, hi), v3 = tc_clamp_i32(v3, lo, hi);
+                if (clamp) { /* the four in the bytes of one word: max(v, lo), min(v, hi) by SSUB8's flags */
+                    uint32_t v = ((uint32_t)v0 & 0xFFu) | ((uint32_t)v1 & 0xFFu) << 8 |
+                                 ((uint32_t)v2 & 0xFFu) << 16 | (uint32_t)v3 << 24;
+                    (void)__ssub8((int32_t)v, (int32_t)lo4);
+                    v = __sel(v, lo4);
+                    (void)__ssub8((int32_t)hi4, (int32_t)v);
+                    v = __sel(v, hi4);
+                    v0 = (int32_t)v, v1 = (int32_t)(v >> 8), v2 = (int32_t)(v >> 16), v3 = (int32_t)(v >> 24);
                 }
                 o[0] = (int8_t)v0;
                 if (n == 4) {
@@ -394,12 +446,10 @@ static inline __attribute__((always_inline)) void plane_weights(const tc_depthwi
 static inline __attribute__((always_inline)) void depthwise_planes(const tc_depthwise_conv2d_params *p,
                                                                    const int8_t *input, int8_t *output, int s4)
 {
-    const planes g = planes_of(p);
-    const int32_t channels = p->input.c, plane_size = g.rows * g.pitch;
-    /* Neighbours along a line and successive lines, in the output. */
-    const int32_t stride = g.along_x ? channels : p->output.w * channels;
-    const int32_t line_stride = g.along_x ? p->output.w * channels : channels;
-    memset(p->scratch, 0, (size_t)(4 * plane_size) * sizeof(int16_t));
+    const plane_pass pass = planes_begin(p);
+    const planes g = pass.g;
+    const int32_t channels = p->input.c, plane_size = pass.plane_size;
+    const int32_t stride = pass.stride, line_stride = pass.line_stride;
     for (int32_t b = 0; b < p->input.n; b++) {
         const int8_t *image = input + b * p->input.h * p->input.w * channels;
         int8_t *out = output + b * p->output.h * p->output.w * channels;
@@ -639,12 +689,10 @@ typedef void (*plane_outputs_mve_fn)(const tc_depthwise_conv2d_params *p, const 
 /* The planes' path on Helium: four channels staged at a time, a band of lines after another. */
 static void depthwise_planes_mve(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output)
 {
-    const planes g = planes_of(p);
-    const int32_t channels = p->input.c, plane_size = g.rows * g.pitch;
-    /* Neighbours along a line and successive lines, in the output. */
-    const int32_t stride = g.along_x ? channels : p->output.w * channels;
-    const int32_t line_stride = g.along_x ? p->output.w * channels : channels;
-    memset(p->scratch, 0, (size_t)(4 * plane_size) * sizeof(int16_t));
+    const plane_pass pass = planes_begin(p);
+    const planes g = pass.g;
+    const int32_t channels = p->input.c, plane_size = pass.plane_size;
+    const int32_t stride = pass.stride, line_stride = pass.line_stride;
     for (int32_t b = 0; b < p->input.n; b++) {
         const int8_t *image = input + b * p->input.h * p->input.w * channels;
         int8_t *out = output + b * p->output.h * p->output.w * channels;
