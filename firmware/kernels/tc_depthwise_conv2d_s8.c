@@ -318,30 +318,36 @@ static inline __attribute__((always_inline)) int32_t plane_tap(const tc_depthwis
 #if TC_DSP && !TC_MVE
 
 /* One channel's plane: `lines` lines, four outputs per step, `stride` bytes between neighbours along a
- * line and `line_stride` between lines. `w` holds the two weight words of each filter row (above). With
+ * line and `line_stride` between lines. `w` holds the two weight words of each filter row (above), then the
+ * channel's bias. With
  * `step2` stride 2 along the lines; with `clamp` a fused activation narrower than int8 (where the fast
  * requantization applies). */
 static inline __attribute__((always_inline)) void plane_outputs(const planes *g, int32_t lines,
-                                                                const int16_t *plane, const int32_t w[6],
-                                                                int32_t bias, const tc_channel_quant *q,
+                                                                const int16_t *plane, const int32_t w[7],
+                                                                const tc_channel_quant *q,
                                                                 int8_t *out, int32_t stride, int32_t line_stride,
                                                                 int step2, int clamp)
 {
-    const int32_t pitch_bytes = 2 * g->pitch, line_pitch = g->line_step * g->pitch;
+    const int32_t pitch_bytes = 2 * g->pitch, line_pitch = g->line_step * g->pitch, length = g->length;
     const int fast = q->quick_applies;
     const tc_dsp_quant quick = q->quick; /* in registers: the int8 stores could alias *q */
     const uint32_t lo4 = ((uint32_t)q->lo & 0xFFu) * 0x01010101u, hi4 = ((uint32_t)q->hi & 0xFFu) * 0x01010101u;
     for (int32_t line = 0; line < lines; line++, plane += line_pitch, out += line_stride) {
         int8_t *o = out;
-        for (int32_t s = 0; s < g->length; s += 4, o += 4 * stride) {
-            int32_t a0 = bias, a1 = bias, a2 = bias, a3 = bias, A, B;
-            const int16_t *row = plane + (step2 ? 2 * s : s);
-/* The three filter rows of a step, ROW(offset) one of them with its weights at w + offset bytes. */
+        const int16_t *row = plane;
+        for (int32_t left = length; left > 0; left -= 4, row += step2 ? 8 : 4, o += 4 * stride) {
+            int32_t a0, a1, a2, a3, A, B;
+/* The three filter rows of a step, ROW(offset) one of them with its weights at w + offset bytes, from the bias
+ * (w[6]); `row` back where it was. */
 #define TC_DW_PLANE_STEP(ROW)                                                                                     \
-    __asm__(ROW("0") "add %[row], %[row], %[pitch]\n\t" ROW("8") "add %[row], %[row], %[pitch]\n\t" ROW("16")    \
-            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [row] "+r"(row), [A] "=&r"(A),          \
+    __asm__("ldr %[a0], [%[w], #24]\n\t"                                                                          \
+            "mov %[a1], %[a0]\n\t"                                                                                \
+            "mov %[a2], %[a0]\n\t"                                                                                \
+            "mov %[a3], %[a0]\n\t" ROW("0") "add %[row], %[row], %[pitch]\n\t" ROW("8")                          \
+            "add %[row], %[row], %[pitch]\n\t" ROW("16") "sub %[row], %[row], %[pitch], lsl #1\n\t"               \
+            : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [row] "+r"(row), [A] "=&r"(A),      \
               [B] "=&r"(B)                                                                                        \
-            : [w] "r"(w), [pitch] "r"(pitch_bytes), "m"(*(const int32_t(*)[6])w)                                  \
+            : [w] "r"(w), [pitch] "r"(pitch_bytes), "m"(*(const int32_t(*)[7])w)                                  \
             : "r8", "r9", "r10", "memory")
 #define TC_DW_ROW_STRIDE1(offset)                                                                                 \
     "ldm %[row], {r8, r9, r10}\n\t"                                                                               \
@@ -374,13 +380,17 @@ static inline __attribute__((always_inline)) void plane_outputs(const planes *g,
 #undef TC_DW_PLANE_STEP
 #undef TC_DW_ROW_STRIDE1
 #undef TC_DW_ROW_STRIDE2
-            const int32_t n = tc_min_i32(4, g->length - s);
+            const int32_t n = tc_min_i32(4, left);
             if (fast) { /* the common case, from the registers */
                 int32_t v0 = tc_dsp_requantize_s8(a0, &quick), v1 = tc_dsp_requantize_s8(a1, &quick);
                 int32_t v2 = tc_dsp_requantize_s8(a2, &quick), v3 = tc_dsp_requantize_s8(a3, &quick);
                 if (clamp) { /* the four in the bytes of one word: max(v, lo), min(v, hi) by SSUB8's flags */
-                    uint32_t v = ((uint32_t)v0 & 0xFFu) | ((uint32_t)v1 & 0xFFu) << 8 |
-                                 ((uint32_t)v2 & 0xFFu) << 16 | (uint32_t)v3 << 24;
+                    uint32_t v = (uint32_t)v0;
+                    __asm__("bfi %0, %1, #8, #8\n\t"
+                            "bfi %0, %2, #16, #8\n\t"
+                            "bfi %0, %3, #24, #8"
+                            : "+r"(v)
+                            : "r"(v1), "r"(v2), "r"(v3));
                     (void)__ssub8((int32_t)v, (int32_t)lo4);
                     v = __sel(v, lo4);
                     (void)__ssub8((int32_t)hi4, (int32_t)v);
@@ -411,10 +421,10 @@ static inline __attribute__((always_inline)) void plane_outputs(const planes *g,
 /* plane_outputs for each stride along the lines and clamp, each with its own loop. */
 #define TC_DW_PLANE_OUTPUTS(name, step2, clamp)                                                                   \
     __attribute__((noinline)) static void name(const planes *g, int32_t lines, const int16_t *plane,             \
-                                               const int32_t w[6], int32_t bias, const tc_channel_quant *q,      \
+                                               const int32_t w[7], const tc_channel_quant *q,                    \
                                                int8_t *out, int32_t stride, int32_t line_stride)                  \
     {                                                                                                             \
-        plane_outputs(g, lines, plane, w, bias, q, out, stride, line_stride, step2, clamp);                      \
+        plane_outputs(g, lines, plane, w, q, out, stride, line_stride, step2, clamp);                            \
     }
 TC_DW_PLANE_OUTPUTS(plane_outputs_1, 0, 0)
 TC_DW_PLANE_OUTPUTS(plane_outputs_2, 1, 0)
@@ -422,9 +432,8 @@ TC_DW_PLANE_OUTPUTS(plane_outputs_1_clamped, 0, 1)
 TC_DW_PLANE_OUTPUTS(plane_outputs_2_clamped, 1, 1)
 #undef TC_DW_PLANE_OUTPUTS
 
-typedef void (*plane_outputs_fn)(const planes *g, int32_t lines, const int16_t *plane, const int32_t w[6],
-                                 int32_t bias, const tc_channel_quant *q, int8_t *out, int32_t stride,
-                                 int32_t line_stride);
+typedef void (*plane_outputs_fn)(const planes *g, int32_t lines, const int16_t *plane, const int32_t w[7],
+                                 const tc_channel_quant *q, int8_t *out, int32_t stride, int32_t line_stride);
 
 /* Channel ch's weight words, per filter row along the lines: (w0 w1) (w1 w2) for stride 1 along them,
  * (w0 w1) (w2 0) for stride 2. */
@@ -454,12 +463,12 @@ static inline __attribute__((always_inline)) void depthwise_planes(const tc_dept
         const int8_t *image = input + b * p->input.h * p->input.w * channels;
         int8_t *out = output + b * p->output.h * p->output.w * channels;
         for (int32_t c = 0; c < channels; c += 4) {
-            int32_t w[4][6], bias[4];
+            int32_t w[4][7]; /* the weight words, then the bias */
             tc_channel_quant q[4];
             for (int32_t i = 0; i < 4; i++) {
                 plane_weights(p, &g, s4, c + i, w[i]);
                 q[i] = tc_channel_quant_make(&p->requant, c + i, p->output_offset, p->act);
-                bias[i] = tc_channel_bias(p->bias, &p->requant, c + i);
+                w[i][6] = tc_channel_bias(p->bias, &p->requant, c + i);
             }
             for (int32_t first = 0; first < g.lines; first += g.band) {
                 const int32_t lines = tc_min_i32(g.band, g.lines - first);
@@ -468,7 +477,7 @@ static inline __attribute__((always_inline)) void depthwise_planes(const tc_dept
                     const plane_outputs_fn f = q[i].full_range ? (g.step == 1 ? plane_outputs_1 : plane_outputs_2)
                                                                : (g.step == 1 ? plane_outputs_1_clamped
                                                                               : plane_outputs_2_clamped);
-                    f(&g, lines, p->scratch + i * plane_size, w[i], bias[i], &q[i],
+                    f(&g, lines, p->scratch + i * plane_size, w[i], &q[i],
                       out + first * line_stride + c + i, stride, line_stride);
                 }
             }
