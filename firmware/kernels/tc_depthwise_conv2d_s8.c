@@ -440,12 +440,14 @@ typedef void (*plane_outputs_fn)(const planes *g, int32_t lines, const int16_t *
 static inline __attribute__((always_inline)) void plane_weights(const tc_depthwise_conv2d_params *p,
                                                                 const planes *g, int s4, int32_t ch, int32_t w[6])
 {
-    for (int32_t r = 0; r < 3; r++) { /* taps along a line: along x, or along y */
-        int32_t k[3];
-        for (int32_t t = 0; t < 3; t++) {
-            k[t] = g->along_x ? plane_tap(p, s4, r, t, ch) : plane_tap(p, s4, t, r, ch);
-        }
-        const int32_t k0 = k[0], k1 = k[1], k2 = k[2];
+    int32_t k[9]; /* the taps in the filter's order, read once */
+    for (int32_t t = 0; t < 9; t++) {
+        k[t] = plane_tap(p, s4, t / 3, t % 3, ch);
+    }
+    /* filter row r along the lines: taps r * across + t * along */
+    const int32_t across = g->along_x ? 3 : 1, along = g->along_x ? 1 : 3;
+    for (int32_t r = 0; r < 3; r++) {
+        const int32_t k0 = k[r * across], k1 = k[r * across + along], k2 = k[r * across + 2 * along];
         w[2 * r] = tc_pack_s16x2(k0, k1);
         w[2 * r + 1] = g->step == 1 ? tc_pack_s16x2(k1, k2) : tc_pack_s16x2(k2, 0);
     }
