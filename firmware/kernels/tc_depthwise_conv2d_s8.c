@@ -602,10 +602,9 @@ static inline __attribute__((always_inline)) void step_mve(const int16_t *r0, co
 /* One channel's plane on Helium (above): `lines` lines, four outputs per step in the int32 lanes, `stride`
  * bytes between neighbours along a line and `line_stride` between lines, the taps k (mve_taps). With
  * `step2` stride 2 along the lines; with `right` a right shift (the shorter requantization). Stride 1 with a
- * right shift, the common case, runs its whole steps in assembly, a filter row's three taps and one of the
- * bias, the output step and the output offset by one LDM: 34 instructions for 36 MACs (GCC 12 cannot give
- * the loop LR for LE there). The last step of a
- * line stores only the outputs that exist. */
+ * right shift, the common case, runs every step of a line in assembly, a filter row's three taps and one of
+ * the bias, the output step and the output offset by one LDM: 36 instructions for 36 MACs (GCC 12 cannot
+ * give the loop LR for LE there). The last step of a line stores only the outputs that exist (VCTP). */
 static inline __attribute__((always_inline)) void plane_outputs_mve(const tc_depthwise_conv2d_params *p,
                                                                     const planes *g, int32_t lines,
                                                                     const int16_t *plane, int32_t *k,
@@ -621,17 +620,18 @@ static inline __attribute__((always_inline)) void plane_outputs_mve(const tc_dep
         vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)stride), p->output_offset,
     };
     const int32_t line_pitch = g->line_step * g->pitch, length = g->length, step = step2 ? 8 : 4;
-    const int32_t whole = (length >> 2) * (step2 || !right ? 0 : 1); /* steps in assembly */
+    const int in_asm = !step2 && right; /* every step of a line in assembly, the last one predicated */
     k[3] = vgetq_lane_s32(q.bias, 0), k[7] = 4 * stride, k[11] = q.output_offset;
     for (int32_t line = 0; line < lines; line++, plane += line_pitch, out += line_stride) {
         const int16_t *r0 = plane, *r1 = plane + g->pitch, *r2 = plane + 2 * g->pitch;
         int8_t *o = out;
-        if (whole) {
+        if (in_asm) {
             int32x4_t acc, x;
             const int32_t *kp = k;
-            int32_t n = whole;
+            int32_t left = length;
             __asm__ volatile(
                 "1:\n\t"
+                "vctp.32 %[left]\n\t" /* the lanes of the outputs that exist */
                 "ldm %[k]!, {r4, r5, r6, r8}\n\t" /* taps 0-2 and the bias */
                 "vdup.32 %q[acc], r8\n\t"
                 "vldrh.s32 %q[x], [%[r0], #2]\n\t"
@@ -663,17 +663,18 @@ static inline __attribute__((always_inline)) void plane_outputs_mve(const tc_dep
                 "vadd.i32 %q[acc], %q[acc], r8\n\t"
                 "vmax.s32 %q[acc], %q[acc], %q[lo]\n\t"
                 "vmin.s32 %q[acc], %q[acc], %q[hi]\n\t"
-                "vstrb.32 %q[acc], [%[o], %q[lanes]]\n\t"
+                "vpst\n\t"
+                "vstrbt.32 %q[acc], [%[o], %q[lanes]]\n\t"
                 "add %[o], %[o], r9\n\t"
-                "subs %[n], %[n], #1\n\t"
-                "bne 1b\n"
+                "subs %[left], %[left], #4\n\t"
+                "bgt 1b\n"
                 : [acc] "=&w"(acc), [x] "=&w"(x), [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [o] "+r"(o),
-                  [k] "+r"(kp), [n] "+r"(n)
+                  [k] "+r"(kp), [left] "+r"(left)
                 : [mul] "w"(q.multiplier), [shr] "w"(q.right), [lo] "w"(q.lo), [hi] "w"(q.hi),
                   [lanes] "w"(q.out_lanes)
-                : "r4", "r5", "r6", "r8", "r9", "cc", "memory");
+                : "r4", "r5", "r6", "r8", "r9", "cc", "memory"); /* and P0, which nothing else here holds */
         }
-        for (int32_t s = 4 * whole; s < length; s += 4, r0 += step, r1 += step, r2 += step, o += 4 * stride) {
+        for (int32_t s = 0; !in_asm && s < length; s += 4, r0 += step, r1 += step, r2 += step, o += 4 * stride) {
             step_mve(r0, r1, r2, k, &q, o, vctp32q((uint32_t)(length - s)), step2, right);
         }
     }
