@@ -500,14 +500,16 @@ static int depthwise_compare(tc_depthwise_conv2d_params *p)
     return memcmp(out_fast, out_portable, (size_t)n) != 0 || !guard_intact();
 }
 
-/* The scratch an INT4 depthwise case gets: the planes for their shape, but at times none (a layer whose
- * planes are too large); otherwise each channel's requantization where the multiplier is 1 and the channels
- * a multiple of four (ops/scratch.py). */
-static int32_t depthwise_s4_scratch_bytes(const window *g, int planes, int32_t mult)
+/* The scratch an INT4 depthwise case gets: for the planes' shape (drawn so or by chance) the planes, but at
+ * times none (a layer whose planes are too large); otherwise each channel's requantization where the
+ * multiplier is 1 and the channels a multiple of four (ops/scratch.py). */
+static int32_t depthwise_s4_scratch_bytes(const window *g, int32_t mult)
 {
-    if (planes) {
-        tc_depthwise_conv2d_params p;
-        SET_WINDOW(p, *g);
+    tc_depthwise_conv2d_params p;
+    SET_WINDOW(p, *g);
+    const tc_dims filter = {1, g->k_h, g->k_w, g->output.c};
+    p.filter = filter, p.depth_multiplier = mult;
+    if (planes_shape_of(&p)) {
         return (next() & 3) ? depthwise_scratch_bytes(&p) : 0;
     }
     return mult == 1 && g->input.c % 4 == 0 ? 12 * g->output.c : 0;
@@ -538,7 +540,7 @@ static int32_t draw_depthwise(tc_depthwise_conv2d_params *p, weight_form form, i
             planes_shape(&g);
         }
         bytes = form == INT8   ? 0
-                : form == INT4 ? depthwise_s4_scratch_bytes(&g, planes, mult)
+                : form == INT4 ? depthwise_s4_scratch_bytes(&g, mult)
                                : depthwise_p4_scratch_bytes(&g, mult);
     } while (!fits(&g, weight_bytes(form, g.k_h * g.k_w, g.output.c)) || g.output.c > 256 ||
              !scratch_fits(bytes));
@@ -563,7 +565,8 @@ static int depthwise_case(void)
 }
 
 /* 3x3, stride 1 or 2, multiplier 1, four channels at a time: the DSP planes, lines along either axis, half
- * the time images up to 64 wide or high whose planes take several bands (of as few as one output line). */
+ * the time images up to 64 wide or high whose planes take several bands (of as few as one output line), a
+ * quarter of the time only some of the output rows with any top padding up to 3 (a band of a larger call). */
 static int depthwise_planes_case(void)
 {
     tc_depthwise_conv2d_params p;
@@ -575,6 +578,9 @@ static int depthwise_planes_case(void)
         g.input.h = draw(1, large ? 64 : 14), g.input.w = draw(1, large ? 64 : 14);
         planes_shape(&g);
         g.output.c = g.input.c;
+        if ((next() & 3) == 0 && g.output.h > 0) { /* a band of the output rows, as a planner may call it */
+            g.output.h = draw(1, g.output.h), g.pad_top = draw(0, 3);
+        }
     } while (!fits(&g, 9 * g.output.c));
     SET_WINDOW(p, g);
     const tc_dims filter = {1, 3, 3, g.output.c};
