@@ -43,6 +43,16 @@ def test_dsp_kernels_equal_the_portable_ones(board_name, tmp_path):
     assert "agree" in proc.stdout + proc.stderr
 
 
+def test_depthwise_planes_budget_is_the_kernels():
+    """ops/scratch.py sizes the depthwise planes' bands by the same budget the kernels read from tc_kernels.h."""
+    import re
+
+    from tinycompress.ops.scratch import DSP_PLANES_MAX
+
+    header = (data_dir("firmware") / "include" / "tc_kernels.h").read_text()
+    assert int(re.search(r"#define TC_DW_PLANES_BYTES (\d+)", header).group(1)) == DSP_PLANES_MAX
+
+
 def test_scratch_sizes():
     """What scratch.py gives the Helium and DSP kernels (kernel_sweep.c checks the kernels stay inside it)."""
     from types import SimpleNamespace

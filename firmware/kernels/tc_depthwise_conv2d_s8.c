@@ -173,8 +173,6 @@ static void position_dsp(const tc_depthwise_conv2d_params *p, const window *v, i
  * plane's pitch is the line's inputs for a multiple of four outputs plus the two padding cells.
  * On Helium the same planes, four outputs of a line in the int32 lanes: per tap one widening load
  * (a gather for stride 2) and one VMLA by the tap's weight as a scalar, 36 MACs in 18 instructions. */
-#define TC_DW_PLANES_BYTES 4096 /* the scratch of the four planes at most: DSP_PLANES_MAX in ops/scratch.py */
-
 typedef struct {
     int along_x;                  /* lines run along x (output rows), else along y (output columns) */
     int32_t lines, length, pitch; /* lines of `length` outputs; int16 per plane line */

@@ -461,14 +461,14 @@ static int fully_connected_pairs_case(void)
 }
 #endif
 
-/* The bytes of the four padded int16 planes scratch.py gives a 3x3 layer of stride 1 or 2 on DSP cores: a
- * band of as many output lines as fit 4096 bytes with their halo, 0 where not one does. */
+/* The bytes of the four padded int16 planes scratch.py gives a 3x3 layer of stride 1 or 2: a band of as many
+ * output lines as fit TC_DW_PLANES_BYTES with their halo, 0 where not one does. */
 static int32_t depthwise_scratch_bytes(const tc_depthwise_conv2d_params *p)
 {
     const int along_x = p->output.w >= p->output.h;
     const int32_t length = along_x ? p->output.w : p->output.h, lines = along_x ? p->output.h : p->output.w;
     const int32_t step = along_x ? p->stride_w : p->stride_h, line_step = along_x ? p->stride_h : p->stride_w;
-    const int32_t pitch = step * 4 * ((length + 3) / 4) + 2, most = 4096 / (4 * pitch * 2);
+    const int32_t pitch = step * 4 * ((length + 3) / 4) + 2, most = TC_DW_PLANES_BYTES / (4 * pitch * 2);
     if (most < 3) {
         return 0;
     }
