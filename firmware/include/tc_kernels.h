@@ -93,8 +93,8 @@ typedef struct {
     tc_requant requant;
     tc_activation act;
     int16_t *scratch; /* 3x3, stride 1 or 2, four channels at a time (DSP or Helium): their padded int16
-                       * planes, a band of output lines at a time in at most TC_DW_PLANES_BYTES (ops/scratch.py
-                       * sizes them); NULL: the per-position paths */
+                       * planes, a band of output lines at a time in at most TC_DW_PLANES_BYTES
+                       * (ops/scratch.py sizes them); NULL: the per-position paths */
     const int8_t *palette; /* clustered weights (the `_p4` kernels): the values the indices select */
 } tc_depthwise_conv2d_params;
 

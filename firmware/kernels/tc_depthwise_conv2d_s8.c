@@ -5,8 +5,8 @@
  * scratch instead runs along int16 planes staged in bands, four outputs of one channel per step with SMLAD
  * pairing neighbouring taps. On Helium eight channels per pass (depth multiplier 1, any channel count).
  * tc_depthwise_conv2d_s4: INT4 weights in the nibble form (tc_int4.h), portable, or on DSP cores without
- * Helium the int16 planes with the taps unpacked per channel (3x3, stride 1 or 2), else four channels per pass
- * from half a weight word (depth multiplier 1, channels a multiple of four). */
+ * Helium the int16 planes with the taps unpacked per channel (3x3, stride 1 or 2), else four channels per
+ * pass from half a weight word (depth multiplier 1, channels a multiple of four). */
 #include "tc_dsp.h"
 #include "tc_fixedpoint.h"
 #include "tc_int4.h"
@@ -233,9 +233,11 @@ static void stage_band(const tc_depthwise_conv2d_params *p, const planes *g, con
     const int32_t in_c = p->input.c, plane_size = g->rows * g->pitch;
     const int32_t offset = tc_pack_s16x2(p->input_offset, p->input_offset);
     const int along_x = g->along_x;
-    const int32_t pad_along = along_x ? p->pad_left : p->pad_top, pad_across = along_x ? p->pad_top : p->pad_left;
+    const int32_t pad_along = along_x ? p->pad_left : p->pad_top;
+    const int32_t pad_across = along_x ? p->pad_top : p->pad_left;
     const int32_t in_along = along_x ? p->input.w : p->input.h, in_across = along_x ? p->input.h : p->input.w;
-    const int32_t along_step = (along_x ? 1 : p->input.w) * in_c, across_step = (along_x ? p->input.w : 1) * in_c;
+    const int32_t along_step = (along_x ? 1 : p->input.w) * in_c;
+    const int32_t across_step = (along_x ? p->input.w : 1) * in_c;
     /* Inputs beyond the padded output line are never read: leave them out. */
     const int32_t cols = tc_min_i32(in_along, g->step * (g->length - 1) + 3 - pad_along);
     if (cols <= 0) {
@@ -295,7 +297,8 @@ static plane_pass planes_begin(const tc_depthwise_conv2d_params *p)
 {
     const planes g = planes_of(p);
     const int32_t channels = p->input.c, across = p->output.w * channels;
-    const plane_pass pass = {g, g.rows * g.pitch, g.along_x ? channels : across, g.along_x ? across : channels};
+    const plane_pass pass = {g, g.rows * g.pitch, g.along_x ? channels : across,
+                             g.along_x ? across : channels};
     memset(p->scratch, 0, (size_t)(4 * pass.plane_size) * sizeof(int16_t));
     return pass;
 }
@@ -322,21 +325,22 @@ static inline __attribute__((always_inline)) int32_t plane_tap(const tc_depthwis
  * requantization applies). */
 static inline __attribute__((always_inline)) void plane_outputs(const planes *g, int32_t lines,
                                                                 const int16_t *plane, const int32_t w[7],
-                                                                const tc_channel_quant *q,
-                                                                int8_t *out, int32_t stride, int32_t line_stride,
+                                                                const tc_channel_quant *q, int8_t *out,
+                                                                int32_t stride, int32_t line_stride,
                                                                 int step2, int clamp)
 {
     const int32_t pitch_bytes = 2 * g->pitch, line_pitch = g->line_step * g->pitch, length = g->length;
     const int fast = q->quick_applies;
     const tc_dsp_quant quick = q->quick; /* in registers: the int8 stores could alias *q */
-    const uint32_t lo4 = ((uint32_t)q->lo & 0xFFu) * 0x01010101u, hi4 = ((uint32_t)q->hi & 0xFFu) * 0x01010101u;
+    const uint32_t lo4 = ((uint32_t)q->lo & 0xFFu) * 0x01010101u; /* the clamp's bounds in each byte */
+    const uint32_t hi4 = ((uint32_t)q->hi & 0xFFu) * 0x01010101u;
     for (int32_t line = 0; line < lines; line++, plane += line_pitch, out += line_stride) {
         int8_t *o = out;
         const int16_t *row = plane;
         for (int32_t left = length; left > 0; left -= 4, row += step2 ? 8 : 4, o += 4 * stride) {
             int32_t a0, a1, a2, a3, A, B;
-/* The three filter rows of a step, ROW(offset) one of them with its weights at w + offset bytes, from the bias
- * (w[6]); `row` back where it was. */
+/* The three filter rows of a step, ROW(offset) one of them with its weights at w + offset bytes, from the
+ * bias (w[6]); `row` back where it was. */
 #define TC_DW_PLANE_STEP(ROW)                                                                                     \
     __asm__("ldr %[a0], [%[w], #24]\n\t"                                                                          \
             "mov %[a1], %[a0]\n\t"                                                                                \
@@ -436,7 +440,8 @@ typedef void (*plane_outputs_fn)(const planes *g, int32_t lines, const int16_t *
 /* Channel ch's weight words, per filter row along the lines: (w0 w1) (w1 w2) for stride 1 along them,
  * (w0 w1) (w2 0) for stride 2. */
 static inline __attribute__((always_inline)) void plane_weights(const tc_depthwise_conv2d_params *p,
-                                                                const planes *g, int s4, int32_t ch, int32_t w[6])
+                                                                const planes *g, int s4, int32_t ch,
+                                                                int32_t w[6])
 {
     int32_t k[9]; /* the taps in the filter's order, read once */
     for (int32_t t = 0; t < 9; t++) {
@@ -474,9 +479,9 @@ static inline __attribute__((always_inline)) void depthwise_planes(const tc_dept
                 const int32_t lines = tc_min_i32(g.band, g.lines - first);
                 stage_band(p, &g, image, c, first * g.line_step, (lines - 1) * g.line_step + 3, p->scratch);
                 for (int32_t i = 0; i < 4; i++) {
-                    const plane_outputs_fn f = q[i].full_range ? (g.step == 1 ? plane_outputs_1 : plane_outputs_2)
-                                                               : (g.step == 1 ? plane_outputs_1_clamped
-                                                                              : plane_outputs_2_clamped);
+                    const plane_outputs_fn f =
+                        q[i].full_range ? (g.step == 1 ? plane_outputs_1 : plane_outputs_2)
+                                        : (g.step == 1 ? plane_outputs_1_clamped : plane_outputs_2_clamped);
                     f(&g, lines, p->scratch + i * plane_size, w[i], &q[i],
                       out + first * line_stride + c + i, stride, line_stride);
                 }
@@ -560,8 +565,8 @@ static void position_mve(const tc_depthwise_conv2d_params *p, const window *v, i
     }
 }
 
-/* A channel's taps for the planes, tap t along a line of filter row r across the lines at k[4 r + t], with what
- * the assembly loop of plane_outputs_mve reads beside them in k[3], k[7] and k[11]. */
+/* A channel's taps for the planes, tap t along a line of filter row r across the lines at k[4 r + t], with
+ * what the assembly loop of plane_outputs_mve reads beside them in k[3], k[7] and k[11]. */
 typedef int32_t mve_taps[12];
 
 /* One channel's requantization as vectors, read once for all its planes' outputs. */
@@ -574,9 +579,10 @@ typedef struct {
 /* Four outputs of a line from its three plane rows r0..r2 (stride 1 along it, or with `step2` 2), taps k (in
  * mve_taps):
  * requantized (with `right` the shorter form of a right shift), clamped, stored where `keep` says. */
-static inline __attribute__((always_inline)) void step_mve(const int16_t *r0, const int16_t *r1, const int16_t *r2,
-                                                           const int32_t k[12], const mve_quant *q, int8_t *o,
-                                                           mve_pred16_t keep, int step2, int right)
+static inline __attribute__((always_inline)) void step_mve(const int16_t *r0, const int16_t *r1,
+                                                           const int16_t *r2, const int32_t k[12],
+                                                           const mve_quant *q, int8_t *o, mve_pred16_t keep,
+                                                           int step2, int right)
 {
     const uint32x4_t in_lanes = vidupq_n_u32(0, 2); /* stride 2: inputs 0, 2, 4, 6 of the step */
 #define TC_DW_LANES(at) (step2 ? vldrhq_gather_shifted_offset_s32((at), in_lanes) : vldrhq_s32(at))
@@ -672,7 +678,8 @@ static inline __attribute__((always_inline)) void plane_outputs_mve(const tc_dep
                   [lanes] "w"(q.out_lanes)
                 : "r4", "r5", "r6", "r8", "r9", "cc", "memory"); /* and P0, which nothing else here holds */
         }
-        for (int32_t s = 0; !in_asm && s < length; s += 4, r0 += step, r1 += step, r2 += step, o += 4 * stride) {
+        for (int32_t s = 0; !in_asm && s < length;
+             s += 4, r0 += step, r1 += step, r2 += step, o += 4 * stride) {
             step_mve(r0, r1, r2, k, &q, o, vctp32q((uint32_t)(length - s)), step2, right);
         }
     }
@@ -712,7 +719,8 @@ static void depthwise_planes_mve(const tc_depthwise_conv2d_params *p, const int8
             for (int32_t i = 0; i < 4; i++) {
                 for (int32_t r = 0; r < 3; r++) { /* filter rows across the lines, taps along them */
                     for (int32_t t = 0; t < 3; t++) {
-                        k[i][4 * r + t] = g.along_x ? plane_tap(p, 0, r, t, c + i) : plane_tap(p, 0, t, r, c + i);
+                        k[i][4 * r + t] =
+                            g.along_x ? plane_tap(p, 0, r, t, c + i) : plane_tap(p, 0, t, r, c + i);
                     }
                 }
                 const int right = tc_requant_shift(&p->requant, p->requant.per_channel ? c + i : 0) < 0;
@@ -723,8 +731,8 @@ static void depthwise_planes_mve(const tc_depthwise_conv2d_params *p, const int8
                 const int32_t lines = tc_min_i32(g.band, g.lines - first);
                 stage_band(p, &g, image, c, first * g.line_step, (lines - 1) * g.line_step + 3, p->scratch);
                 for (int32_t i = 0; i < 4; i++) {
-                    f[i](p, &g, lines, p->scratch + i * plane_size, k[i], c + i, out + first * line_stride + c + i,
-                         stride, line_stride);
+                    f[i](p, &g, lines, p->scratch + i * plane_size, k[i], c + i,
+                         out + first * line_stride + c + i, stride, line_stride);
                 }
             }
         }
@@ -902,8 +910,9 @@ tc_status tc_depthwise_conv2d_s4(const tc_depthwise_conv2d_params *p, const int8
     }
     position_fn position = position_s4_portable;
 #if TC_DSP && !TC_MVE
-    /* The generator (ops/scratch.py) gives a 3x3 layer of stride 1 or 2 its planes where they fit, else nothing,
-     * and any other layer of depth multiplier 1 and channels a multiple of four its requantization table. */
+    /* The generator (ops/scratch.py) gives a 3x3 layer of stride 1 or 2 its planes where they fit, else
+     * nothing, and any other layer of depth multiplier 1 and channels a multiple of four its requantization
+     * table. */
     if (planes_apply(p)) {
         depthwise_planes(p, input, output, 1);
         return TC_OK;
