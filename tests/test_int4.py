@@ -49,8 +49,8 @@ def test_tflite_packing_round_trip_with_an_odd_count():
 
 def test_int4_scratch_on_dsp_cores():
     """What ops/scratch.py gives the int4 kernels on the M4: FULLY_CONNECTED's row in whole words; depthwise
-    int8's planes where the layer has their shape and they fit, else nothing, and any other layer of
-    multiplier 1 (channels by four) each channel's requantization."""
+    int8's planes where the layer has their shape (3x3, stride 1 or 2), a band of lines at a time, and any
+    other layer of multiplier 1 (channels by four) each channel's requantization."""
     from types import SimpleNamespace
 
     from tinycompress.ops.scratch import assign_scratch
@@ -66,7 +66,7 @@ def test_int4_scratch_on_dsp_cores():
                              params={"input_depth": 13, "output_depth": 5}),
              depthwise((1, 25, 5, 12)), depthwise((1, 48, 48, 8)), depthwise((1, 25, 5, 12), stride=2)]
     assign_scratch(calls, load_board("mps2-an386"))
-    assert [c.scratch_bytes for c in calls] == [16 * 2, 4 * 7 * 30 * 2, 0, 12 * 12]
+    assert [c.scratch_bytes for c in calls] == [16 * 2, 4 * 7 * 30 * 2, 4 * 10 * 50 * 2, 4 * 7 * 58 * 2]
 
 
 # ---- the rewrite -----------------------------------------------------------------------------------------

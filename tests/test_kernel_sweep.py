@@ -43,6 +43,16 @@ def test_dsp_kernels_equal_the_portable_ones(board_name, tmp_path):
     assert "agree" in proc.stdout + proc.stderr
 
 
+def test_depthwise_planes_budget_is_the_kernels():
+    """ops/scratch.py sizes the depthwise planes' bands by the same budget the kernels read from tc_kernels.h."""
+    import re
+
+    from tinycompress.ops.scratch import DSP_PLANES_MAX
+
+    header = (data_dir("firmware") / "include" / "tc_kernels.h").read_text()
+    assert int(re.search(r"#define TC_DW_PLANES_BYTES (\d+)", header).group(1)) == DSP_PLANES_MAX
+
+
 def test_scratch_sizes():
     """What scratch.py gives the Helium and DSP kernels (kernel_sweep.c checks the kernels stay inside it)."""
     from types import SimpleNamespace
@@ -70,14 +80,15 @@ def test_scratch_sizes():
 
     calls += [depthwise((1, 25, 5, 64)),              # 4 planes of 7 lines x 30 (25 rounded up to 28, plus 2)
               depthwise((1, 6, 6, 128)),              # 4 planes of 8 x 10
-              depthwise((1, 48, 48, 8)),              # larger than DSP_PLANES_MAX: the per-position path
-              depthwise((1, 25, 5, 64), stride=2)]    # strided: the per-position path
+              depthwise((1, 48, 48, 8)),              # bands of 8 lines: 10 plane lines x 50
+              depthwise((1, 25, 5, 64), stride=2),    # bands of 3 lines along y: 7 x (2 x 28 + 2)
+              depthwise((1, 3, 200, 8), stride=2)]    # not one line of 200 outputs fits: the per-position path
+    planes = [4 * 7 * 30 * 2, 4 * 8 * 10 * 2, 4 * 10 * 50 * 2, 4 * 7 * 58 * 2, 0]   # the same on either core
     assign_scratch(calls, load_board("mps3-an547"))
-    assert [c.scratch_bytes for c in calls] == [64 * 4 + 12 * 40, 64 * 4 + 4 * 576, 4, 16 * 4, 4, 0, 0, 0, 0]
+    assert [c.scratch_bytes for c in calls] == [64 * 4 + 12 * 40, 64 * 4 + 4 * 576, 4, 16 * 4, 4, *planes]
     assign_scratch(calls, load_board("mps2-an386"))   # six int16 columns (+ int8 staging) + 12 B per channel
     # one channel: the band path's columns and requantization of 64 rows of 40 (10x4: nothing padded, the
     # weights read as they are), 14 band rows of 10 int16
     band = 6 * 40 * 2 + 64 * 12 + 14 * 10 * 2
     assert [c.scratch_bytes for c in calls] == [band, 6 * 576 * 2 + 12 * 64,
-                                                6 * 8 * 2 + 12 * 16, 6 * 8 * 2 + 12 * 16, 640 * 2,
-                                                4 * 7 * 30 * 2, 4 * 8 * 10 * 2, 0, 0]
+                                                6 * 8 * 2 + 12 * 16, 6 * 8 * 2 + 12 * 16, 640 * 2, *planes]

@@ -94,10 +94,14 @@ typedef struct {
     const int32_t *bias;
     tc_requant requant;
     tc_activation act;
-    int16_t *scratch; /* DSP path for 3x3, stride 1, four channels at a time: their padded int16 planes
+    int16_t *scratch; /* 3x3, stride 1 or 2, four channels at a time (DSP or Helium): their padded int16
+                       * planes, a band of output lines at a time in at most TC_DW_PLANES_BYTES
                        * (ops/scratch.py sizes them); NULL: the per-position paths */
     const int8_t *palette; /* clustered weights (the `_p4` kernels): the values the indices select */
 } tc_depthwise_conv2d_params;
+
+/* The most scratch the depthwise planes take (DSP_PLANES_MAX in ops/scratch.py, checked equal by a test). */
+#define TC_DW_PLANES_BYTES 4096
 
 tc_status tc_depthwise_conv2d_s8(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output);
 

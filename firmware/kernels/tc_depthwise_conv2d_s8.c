@@ -2,12 +2,13 @@
  * Portable C that gathers each output position's window of a block of channels onto the stack (padding
  * as the input's zero point, the input offset folded into each channel's start), and on cores with the DSP
  * extension four channels per pass (depth multiplier 1, channels a multiple of four): one load widens four
- * inputs and four weights, and SMLABB/SMLATT accumulate the four channels; a 3x3 stride-1 layer given
- * scratch instead runs along int16 planes, four outputs of one channel per step with SMLAD pairing
- * neighbouring taps. On Helium eight channels per pass (depth multiplier 1, any channel count).
- * tc_depthwise_conv2d_s4: INT4 weights in the nibble form (tc_int4.h), portable, or on DSP cores without
- * Helium the int16 planes with the taps unpacked per channel (3x3 stride 1), else four channels per pass
- * from half a weight word (depth multiplier 1, channels a multiple of four). */
+ * inputs and four weights, and SMLABB/SMLATT accumulate the four channels; a 3x3 layer of stride 1 or 2
+ * given scratch instead runs along int16 planes staged in bands, four outputs of one channel per step with
+ * SMLAD pairing neighbouring taps. On Helium the same planes, else eight channels per pass (depth
+ * multiplier 1, any channel count). tc_depthwise_conv2d_s4: INT4 weights in the nibble form (tc_int4.h),
+ * portable, or on DSP cores without Helium the int16 planes with the taps unpacked per channel (3x3, stride
+ * 1 or 2), else four channels per pass from half a weight word (depth multiplier 1, channels a multiple of
+ * four). */
 #include "tc_copy.h"
 #include "tc_dsp.h"
 #include "tc_fixedpoint.h"
@@ -155,27 +156,40 @@ static void position_dsp(const tc_depthwise_conv2d_params *p, const window *v, i
 }
 #endif
 
-#if TC_DSP && !TC_MVE
-/* 3x3, stride 1, four channels at a time through int16 planes.
+#if TC_DSP || TC_MVE
+/* 3x3, stride 1 or 2, four channels at a time through int16 planes.
  *
  * The four channels' padded inputs are staged as int16 planes, offset added and 0 in the padding, with
- * each plane's lines along the longer output axis. Along a line, four neighbouring outputs of one
- * channel read six inputs in three words (p0 p1) (p2 p3) (p4 p5) per filter row; with that row's
- * weights as A = (w0 w1) and B = (w1 w2),
+ * each plane's lines along the longer output axis, in bands of output lines: a band of n lines reads
+ * (n - 1) * line_step + 3 plane lines (its two or one halo lines staged again with the next band), as many
+ * as fit TC_DW_PLANES_BYTES. Along a line, four neighbouring outputs of one channel per step. Stride 1
+ * reads six inputs in three words (p0 p1) (p2 p3) (p4 p5) per filter row; with that row's weights as
+ * A = (w0 w1) and B = (w1 w2),
  *   o0 = SMLAD(p01, A) + SMLABT(p23, B)    o1 = SMLATB(p01, A) + SMLAD(p23, B)
  *   o2 = SMLAD(p23, A) + SMLABT(p45, B)    o3 = SMLATB(p23, A) + SMLAD(p45, B)
- * 36 MACs in 32 instructions. Lines are read in steps of four past their end into zeros, so a
- * plane's pitch is the line rounded up to four plus the two padding cells. */
+ * 36 MACs in 32 instructions. Stride 2 reads ten inputs in five words, output i at p(2i) p(2i+1) p(2i+2);
+ * with A = (w0 w1) and B = (w2 0),
+ *   oi = SMLAD(p(2i, 2i+1), A) + SMLABB(p(2i+2, 2i+3), B)
+ * 36 MACs in 35 instructions. Lines are read in steps of four outputs past their end into zeros, so a
+ * plane's pitch is the line's inputs for a multiple of four outputs plus the two padding cells.
+ * On Helium the same planes, four outputs of a line in the int32 lanes: per tap one widening load
+ * (a gather for stride 2) and one VMLA by the tap's weight as a scalar, 36 MACs in 18 instructions. */
 typedef struct {
-    int along_x;                /* lines run along x (output rows), else along y (output columns) */
+    int along_x;                  /* lines run along x (output rows), else along y (output columns) */
     int32_t lines, length, pitch; /* lines of `length` outputs; int16 per plane line */
+    int32_t step, line_step;      /* the stride along a line and across the lines */
+    int32_t band, rows;           /* output lines per band (0: the planes do not fit) and its plane lines */
 } planes;
 
 static planes planes_of(const tc_depthwise_conv2d_params *p)
 {
     const int along_x = p->output.w >= p->output.h;
-    const int32_t length = along_x ? p->output.w : p->output.h;
-    const planes g = {along_x, along_x ? p->output.h : p->output.w, length, 4 * ((length + 3) / 4) + 2};
+    const int32_t length = along_x ? p->output.w : p->output.h, lines = along_x ? p->output.h : p->output.w;
+    const int32_t step = along_x ? p->stride_w : p->stride_h, line_step = along_x ? p->stride_h : p->stride_w;
+    const int32_t pitch = step * 4 * ((length + 3) / 4) + 2;
+    const int32_t most = TC_DW_PLANES_BYTES / (4 * pitch * (int32_t)sizeof(int16_t)); /* plane lines */
+    const int32_t band = most < 3 ? 0 : tc_min_i32(lines, (most - 3) / line_step + 1);
+    const planes g = {along_x, lines, length, pitch, step, line_step, band, (band - 1) * line_step + 3};
     return g;
 }
 
@@ -183,50 +197,162 @@ static planes planes_of(const tc_depthwise_conv2d_params *p)
 static int planes_apply(const tc_depthwise_conv2d_params *p)
 {
     return p->scratch && p->depth_multiplier == 1 && (p->input.c & 3) == 0 && p->filter.h == 3 &&
-           p->filter.w == 3 && p->stride_h == 1 && p->stride_w == 1 && p->dilation_h == 1 && p->dilation_w == 1;
+           p->filter.w == 3 && (uint32_t)(p->stride_h - 1) < 2 && (uint32_t)(p->stride_w - 1) < 2 &&
+           p->dilation_h == 1 && p->dilation_w == 1 && planes_of(p).band > 0;
 }
 
-/* Channels c..c+3 of the image into four planes of (lines + 2) x pitch int16, (channel c + i) at
- * plane + i * plane_size. The padding cells were zeroed once per layer and nothing writes them. */
-static void stage_planes(const tc_depthwise_conv2d_params *p, const planes *g, const int8_t *image, int32_t c,
-                         int16_t *plane)
+#if !TC_MVE
+/* Two int16 at any even address (STR allows unaligned access on these cores). */
+static inline void tc_write_u32(int16_t *p, uint32_t v)
 {
-    const int32_t in_c = p->input.c, plane_size = (g->lines + 2) * g->pitch;
+    memcpy(p, &v, sizeof v);
+}
+
+/* The bottom int16 lanes of a and b, and their top ones, as one word each (GCC 12 makes two instructions of
+ * either). */
+static inline uint32_t tc_pack_bottoms(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+static inline uint32_t tc_pack_tops(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("pkhtb %0, %2, %1, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+#endif
+
+/* Plane lines [first, first + rows) (padded coordinates across the lines) of channels c..c+3 into four
+ * planes of g->rows x pitch int16, (channel c + i) at plane + i * plane_size. The cells outside the image
+ * along a line were zeroed once per layer and nothing writes them; lines outside it are zeroed here. */
+static void stage_band(const tc_depthwise_conv2d_params *p, const planes *g, const int8_t *image, int32_t c,
+                       int32_t first, int32_t rows, int16_t *plane)
+{
+    const int32_t in_c = p->input.c, plane_size = g->rows * g->pitch;
     const int32_t offset = tc_pack_s16x2(p->input_offset, p->input_offset);
-    /* Inputs beyond the padded output region are never read: leave them out. */
-    const int32_t rows = tc_min_i32(p->input.h, p->output.h + 2 - p->pad_top);
-    const int32_t cols = tc_min_i32(p->input.w, p->output.w + 2 - p->pad_left);
-    const int32_t x_step = g->along_x ? 1 : g->pitch, y_step = g->along_x ? g->pitch : 1;
-    int16_t *const p0 = plane, *const p1 = plane + plane_size, *const p2 = p1 + plane_size, *const p3 = p2 + plane_size;
-    for (int32_t y = 0; y < rows; y++) {
-        const int8_t *in = image + y * p->input.w * in_c + c;
-        int32_t i = (y + p->pad_top) * y_step + p->pad_left * x_step;
-        for (int32_t x = 0; x < cols; x++, in += in_c, i += x_step) {
+    const int along_x = g->along_x;
+    const int32_t pad_along = along_x ? p->pad_left : p->pad_top;
+    const int32_t pad_across = along_x ? p->pad_top : p->pad_left;
+    const int32_t in_along = along_x ? p->input.w : p->input.h, in_across = along_x ? p->input.h : p->input.w;
+    const int32_t along_step = (along_x ? 1 : p->input.w) * in_c;
+    const int32_t across_step = (along_x ? p->input.w : 1) * in_c;
+    /* Inputs beyond the padded output line are never read: leave them out. */
+    const int32_t cols = tc_min_i32(in_along, g->step * (g->length - 1) + 3 - pad_along);
+    if (cols <= 0) {
+        return;
+    }
+    for (int32_t r = 0; r < rows; r++) {
+        int16_t *const p0 = plane + r * g->pitch + pad_along, *const p1 = p0 + plane_size;
+        int16_t *const p2 = p1 + plane_size, *const p3 = p2 + plane_size;
+        const int32_t u = first + r - pad_across;
+        if (u < 0 || u >= in_across) {
+            if (g->band < g->lines) { /* else the line is outside the image in every pass: still zero */
+                for (int32_t i = 0; i < 4; i++) {
+                    memset(p0 + i * plane_size, 0, (size_t)cols * sizeof(int16_t));
+                }
+            }
+            continue;
+        }
+        const int8_t *in = image + u * across_step + c;
+#if TC_MVE
+        /* the four channels of a position widened, offset added, scattered to the four planes */
+        const uint32x4_t planes4 = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)plane_size);
+        for (int32_t x = 0; x < cols; x++, in += along_step) {
+            vstrhq_scatter_shifted_offset_s32(p0 + x, planes4, vaddq_n_s32(vldrbq_s32(in), p->input_offset));
+        }
+        (void)offset, (void)p1, (void)p2, (void)p3;
+#else
+        int32_t x = 0;
+        for (; x + 1 < cols; x += 2, in += 2 * along_step) { /* two positions: a word into each plane */
+            const int32_t v = tc_read_s8x4(in), u = tc_read_s8x4(in + along_step);
+            const uint32_t v02 = (uint32_t)__sxtab16(offset, v), v13 = (uint32_t)tc_sxtab16_ror8(offset, v);
+            const uint32_t u02 = (uint32_t)__sxtab16(offset, u), u13 = (uint32_t)tc_sxtab16_ror8(offset, u);
+            tc_write_u32(p0 + x, tc_pack_bottoms(v02, u02));
+            tc_write_u32(p2 + x, tc_pack_tops(v02, u02));
+            tc_write_u32(p1 + x, tc_pack_bottoms(v13, u13));
+            tc_write_u32(p3 + x, tc_pack_tops(v13, u13));
+        }
+        if (x < cols) {
             const int32_t v = tc_read_s8x4(in);
             const int32_t even = __sxtab16(offset, v), odd = tc_sxtab16_ror8(offset, v);
-            p0[i] = (int16_t)even;
-            p2[i] = (int16_t)(even >> 16);
-            p1[i] = (int16_t)odd;
-            p3[i] = (int16_t)(odd >> 16);
+            p0[x] = (int16_t)even;
+            p2[x] = (int16_t)(even >> 16);
+            p1[x] = (int16_t)odd;
+            p3[x] = (int16_t)(odd >> 16);
         }
+#endif
     }
 }
 
-/* One channel's plane: every line, four outputs per step, `stride` bytes between neighbours along a
- * line and `line_stride` between lines. `w` holds (w0 w1) (w1 w2) per filter row across the lines. */
-__attribute__((noinline)) static void plane_outputs(const planes *g, const int16_t *plane, const int32_t w[6],
-                                                    int32_t bias, const tc_channel_quant *q, int8_t *out,
-                                                    int32_t stride, int32_t line_stride)
+/* A layer's planes, their padding zeroed: each plane's int16 and the bytes between neighbours along a
+ * line and between successive lines in the output. */
+typedef struct {
+    planes g;
+    int32_t plane_size, stride, line_stride;
+} plane_pass;
+
+static plane_pass planes_begin(const tc_depthwise_conv2d_params *p)
 {
-    const int32_t pitch_bytes = 2 * g->pitch;
-    const int fast = q->quick_applies && q->full_range;
+    const planes g = planes_of(p);
+    const int32_t channels = p->input.c, across = p->output.w * channels;
+    const plane_pass pass = {g, g.rows * g.pitch, g.along_x ? channels : across,
+                             g.along_x ? across : channels};
+    memset(p->scratch, 0, (size_t)(4 * pass.plane_size) * sizeof(int16_t));
+    return pass;
+}
+
+/* Tap (ky, kx) of channel ch: int8 weights [1, 3, 3, C], or with `s4` INT4 ones, a nibble-form row of the
+ * channels per tap (tc_int4.h), unpacked here once per channel. */
+static inline __attribute__((always_inline)) int32_t plane_tap(const tc_depthwise_conv2d_params *p, int s4,
+                                                               int32_t ky, int32_t kx, int32_t ch)
+{
+    const int32_t tap = ky * 3 + kx;
+    if (s4) {
+        return tc_s4_value(p->weights + tap * 4 * tc_s4_words(p->input.c), ch);
+    }
+    return p->weights[tap * p->input.c + ch];
+}
+#endif
+
+#if TC_DSP && !TC_MVE
+
+/* One channel's plane: `lines` lines, four outputs per step, `stride` bytes between neighbours along a
+ * line and `line_stride` between lines. `w` holds the two weight words of each filter row (above), then the
+ * channel's bias. With
+ * `step2` stride 2 along the lines; with `clamp` a fused activation narrower than int8 (where the fast
+ * requantization applies). */
+static inline __attribute__((always_inline)) void plane_outputs(const planes *g, int32_t lines,
+                                                                const int16_t *plane, const int32_t w[7],
+                                                                const tc_channel_quant *q, int8_t *out,
+                                                                int32_t stride, int32_t line_stride,
+                                                                int step2, int clamp)
+{
+    const int32_t pitch_bytes = 2 * g->pitch, line_pitch = g->line_step * g->pitch, length = g->length;
+    const int fast = q->quick_applies;
     const tc_dsp_quant quick = q->quick; /* in registers: the int8 stores could alias *q */
-    for (int32_t line = 0; line < g->lines; line++, plane += g->pitch, out += line_stride) {
+    const uint32_t lo4 = ((uint32_t)q->lo & 0xFFu) * 0x01010101u; /* the clamp's bounds in each byte */
+    const uint32_t hi4 = ((uint32_t)q->hi & 0xFFu) * 0x01010101u;
+    for (int32_t line = 0; line < lines; line++, plane += line_pitch, out += line_stride) {
         int8_t *o = out;
-        for (int32_t s = 0; s < g->length; s += 4, o += 4 * stride) {
-            int32_t a0 = bias, a1 = bias, a2 = bias, a3 = bias, A, B;
-            const int16_t *row = plane + s;
-#define TC_DW_PLANE_ROW(offset)                                                                                   \
+        const int16_t *row = plane;
+        for (int32_t left = length; left > 0; left -= 4, row += step2 ? 8 : 4, o += 4 * stride) {
+            int32_t a0, a1, a2, a3, A, B;
+/* The three filter rows of a step, ROW(offset) one of them with its weights at w + offset bytes, from the
+ * bias (w[6]); `row` back where it was. */
+#define TC_DW_PLANE_STEP(ROW)                                                                                     \
+    __asm__("ldr %[a0], [%[w], #24]\n\t"                                                                          \
+            "mov %[a1], %[a0]\n\t"                                                                                \
+            "mov %[a2], %[a0]\n\t"                                                                                \
+            "mov %[a3], %[a0]\n\t" ROW("0") "add %[row], %[row], %[pitch]\n\t" ROW("8")                          \
+            "add %[row], %[row], %[pitch]\n\t" ROW("16") "sub %[row], %[row], %[pitch], lsl #1\n\t"               \
+            : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [row] "+r"(row), [A] "=&r"(A),      \
+              [B] "=&r"(B)                                                                                        \
+            : [w] "r"(w), [pitch] "r"(pitch_bytes), "m"(*(const int32_t(*)[7])w)                                  \
+            : "r8", "r9", "r10", "memory")
+#define TC_DW_ROW_STRIDE1(offset)                                                                                 \
     "ldm %[row], {r8, r9, r10}\n\t"                                                                               \
     "ldrd %[A], %[B], [%[w], #" offset "]\n\t"                                                                   \
     "smlad %[a0], r8, %[A], %[a0]\n\t"                                                                            \
@@ -237,19 +363,54 @@ __attribute__((noinline)) static void plane_outputs(const planes *g, const int16
     "smlabt %[a2], r10, %[B], %[a2]\n\t"                                                                          \
     "smlatb %[a3], r9, %[A], %[a3]\n\t"                                                                           \
     "smlad %[a3], r10, %[B], %[a3]\n\t"
-            __asm__(TC_DW_PLANE_ROW("0") "add %[row], %[row], %[pitch]\n\t" TC_DW_PLANE_ROW("8")
-                    "add %[row], %[row], %[pitch]\n\t" TC_DW_PLANE_ROW("16")
-                    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [row] "+r"(row), [A] "=&r"(A),
-                      [B] "=&r"(B)
-                    : [w] "r"(w), [pitch] "r"(pitch_bytes), "m"(*(const int32_t(*)[6])w)
-                    : "r8", "r9", "r10", "memory");
-#undef TC_DW_PLANE_ROW
-            const int32_t n = tc_min_i32(4, g->length - s);
-            if (fast && n == 4) { /* the common case, from the registers */
-                o[0] = (int8_t)tc_dsp_requantize_s8(a0, &quick);
-                o[stride] = (int8_t)tc_dsp_requantize_s8(a1, &quick);
-                o[2 * stride] = (int8_t)tc_dsp_requantize_s8(a2, &quick);
-                o[3 * stride] = (int8_t)tc_dsp_requantize_s8(a3, &quick);
+#define TC_DW_ROW_STRIDE2(offset)                                                                                 \
+    "ldm %[row], {r8, r9, r10}\n\t"                                                                               \
+    "ldrd %[A], %[B], [%[w], #" offset "]\n\t"                                                                   \
+    "smlad %[a0], r8, %[A], %[a0]\n\t"                                                                            \
+    "smlabb %[a0], r9, %[B], %[a0]\n\t"                                                                           \
+    "smlad %[a1], r9, %[A], %[a1]\n\t"                                                                            \
+    "smlabb %[a1], r10, %[B], %[a1]\n\t"                                                                          \
+    "ldrd r8, r9, [%[row], #12]\n\t"                                                                              \
+    "smlad %[a2], r10, %[A], %[a2]\n\t"                                                                           \
+    "smlabb %[a2], r8, %[B], %[a2]\n\t"                                                                           \
+    "smlad %[a3], r8, %[A], %[a3]\n\t"                                                                            \
+    "smlabb %[a3], r9, %[B], %[a3]\n\t"
+            if (step2) {
+                TC_DW_PLANE_STEP(TC_DW_ROW_STRIDE2);
+            } else {
+                TC_DW_PLANE_STEP(TC_DW_ROW_STRIDE1);
+            }
+#undef TC_DW_PLANE_STEP
+#undef TC_DW_ROW_STRIDE1
+#undef TC_DW_ROW_STRIDE2
+            const int32_t n = tc_min_i32(4, left);
+            if (fast) { /* the common case, from the registers */
+                int32_t v0 = tc_dsp_requantize_s8(a0, &quick), v1 = tc_dsp_requantize_s8(a1, &quick);
+                int32_t v2 = tc_dsp_requantize_s8(a2, &quick), v3 = tc_dsp_requantize_s8(a3, &quick);
+                if (clamp) { /* the four in the bytes of one word: max(v, lo), min(v, hi) by SSUB8's flags */
+                    uint32_t v = (uint32_t)v0;
+                    __asm__("bfi %0, %1, #8, #8\n\t"
+                            "bfi %0, %2, #16, #8\n\t"
+                            "bfi %0, %3, #24, #8"
+                            : "+r"(v)
+                            : "r"(v1), "r"(v2), "r"(v3));
+                    (void)__ssub8((int32_t)v, (int32_t)lo4);
+                    v = __sel(v, lo4);
+                    (void)__ssub8((int32_t)hi4, (int32_t)v);
+                    v = __sel(v, hi4);
+                    v0 = (int32_t)v, v1 = (int32_t)(v >> 8), v2 = (int32_t)(v >> 16), v3 = (int32_t)(v >> 24);
+                }
+                o[0] = (int8_t)v0;
+                if (n == 4) {
+                    o[stride] = (int8_t)v1;
+                    o[2 * stride] = (int8_t)v2;
+                    o[3 * stride] = (int8_t)v3;
+                } else if (n > 1) { /* the line's last two or three */
+                    o[stride] = (int8_t)v1;
+                    if (n > 2) {
+                        o[2 * stride] = (int8_t)v2;
+                    }
+                }
                 continue;
             }
             const int32_t acc[4] = {a0, a1, a2, a3};
@@ -260,48 +421,71 @@ __attribute__((noinline)) static void plane_outputs(const planes *g, const int16
     }
 }
 
-/* Tap (ky, kx) of channel ch: int8 weights [1, 3, 3, C], or with `s4` INT4 ones, a nibble-form row of the
- * channels per tap (tc_int4.h), unpacked here once per channel and plane. */
-static inline __attribute__((always_inline)) int32_t plane_tap(const tc_depthwise_conv2d_params *p, int s4,
-                                                               int32_t ky, int32_t kx, int32_t ch)
-{
-    const int32_t tap = ky * 3 + kx;
-    if (s4) {
-        return tc_s4_value(p->weights + tap * 4 * tc_s4_words(p->input.c), ch);
+/* plane_outputs for each stride along the lines and clamp, each with its own loop. */
+#define TC_DW_PLANE_OUTPUTS(name, step2, clamp)                                                                   \
+    __attribute__((noinline)) static void name(const planes *g, int32_t lines, const int16_t *plane,             \
+                                               const int32_t w[7], const tc_channel_quant *q,                    \
+                                               int8_t *out, int32_t stride, int32_t line_stride)                  \
+    {                                                                                                             \
+        plane_outputs(g, lines, plane, w, q, out, stride, line_stride, step2, clamp);                            \
     }
-    return p->weights[tap * p->input.c + ch];
+TC_DW_PLANE_OUTPUTS(plane_outputs_1, 0, 0)
+TC_DW_PLANE_OUTPUTS(plane_outputs_2, 1, 0)
+TC_DW_PLANE_OUTPUTS(plane_outputs_1_clamped, 0, 1)
+TC_DW_PLANE_OUTPUTS(plane_outputs_2_clamped, 1, 1)
+#undef TC_DW_PLANE_OUTPUTS
+
+typedef void (*plane_outputs_fn)(const planes *g, int32_t lines, const int16_t *plane, const int32_t w[7],
+                                 const tc_channel_quant *q, int8_t *out, int32_t stride, int32_t line_stride);
+
+/* Channel ch's weight words, per filter row along the lines: (w0 w1) (w1 w2) for stride 1 along them,
+ * (w0 w1) (w2 0) for stride 2. */
+static inline __attribute__((always_inline)) void plane_weights(const tc_depthwise_conv2d_params *p,
+                                                                const planes *g, int s4, int32_t ch,
+                                                                int32_t w[6])
+{
+    int32_t k[9]; /* the taps in the filter's order, read once */
+    for (int32_t t = 0; t < 9; t++) {
+        k[t] = plane_tap(p, s4, t / 3, t % 3, ch);
+    }
+    /* filter row r along the lines: taps r * across + t * along */
+    const int32_t across = g->along_x ? 3 : 1, along = g->along_x ? 1 : 3;
+    for (int32_t r = 0; r < 3; r++) {
+        const int32_t k0 = k[r * across], k1 = k[r * across + along], k2 = k[r * across + 2 * along];
+        w[2 * r] = tc_pack_s16x2(k0, k1);
+        w[2 * r + 1] = g->step == 1 ? tc_pack_s16x2(k1, k2) : tc_pack_s16x2(k2, 0);
+    }
 }
 
 /* Inlined in each entry point, so each has its own tap loop. */
 static inline __attribute__((always_inline)) void depthwise_planes(const tc_depthwise_conv2d_params *p,
                                                                    const int8_t *input, int8_t *output, int s4)
 {
-    const planes g = planes_of(p);
-    const int32_t channels = p->input.c, plane_size = (g.lines + 2) * g.pitch;
-    /* Neighbours along a line and successive lines, in the output. */
-    const int32_t stride = g.along_x ? channels : p->output.w * channels;
-    const int32_t line_stride = g.along_x ? p->output.w * channels : channels;
-    memset(p->scratch, 0, (size_t)(4 * plane_size) * sizeof(int16_t));
+    const plane_pass pass = planes_begin(p);
+    const planes g = pass.g;
+    const int32_t channels = p->input.c, plane_size = pass.plane_size;
+    const int32_t stride = pass.stride, line_stride = pass.line_stride;
     for (int32_t b = 0; b < p->input.n; b++) {
         const int8_t *image = input + b * p->input.h * p->input.w * channels;
         int8_t *out = output + b * p->output.h * p->output.w * channels;
         for (int32_t c = 0; c < channels; c += 4) {
-            stage_planes(p, &g, image, c, p->scratch);
+            int32_t w[4][7]; /* the weight words, then the bias */
+            tc_channel_quant q[4];
             for (int32_t i = 0; i < 4; i++) {
-                const int32_t ch = c + i;
-                int32_t w[6];
-                for (int32_t r = 0; r < 3; r++) { /* taps along a line: along x, or along y */
-                    int32_t k[3];
-                    for (int32_t t = 0; t < 3; t++) {
-                        k[t] = g.along_x ? plane_tap(p, s4, r, t, ch) : plane_tap(p, s4, t, r, ch);
-                    }
-                    const int32_t k0 = k[0], k1 = k[1], k2 = k[2];
-                    w[2 * r] = tc_pack_s16x2(k0, k1);
-                    w[2 * r + 1] = tc_pack_s16x2(k1, k2);
+                plane_weights(p, &g, s4, c + i, w[i]);
+                q[i] = tc_channel_quant_make(&p->requant, c + i, p->output_offset, p->act);
+                w[i][6] = tc_channel_bias(p->bias, &p->requant, c + i);
+            }
+            for (int32_t first = 0; first < g.lines; first += g.band) {
+                const int32_t lines = tc_min_i32(g.band, g.lines - first);
+                stage_band(p, &g, image, c, first * g.line_step, (lines - 1) * g.line_step + 3, p->scratch);
+                for (int32_t i = 0; i < 4; i++) {
+                    const plane_outputs_fn f =
+                        q[i].full_range ? (g.step == 1 ? plane_outputs_1 : plane_outputs_2)
+                                        : (g.step == 1 ? plane_outputs_1_clamped : plane_outputs_2_clamped);
+                    f(&g, lines, p->scratch + i * plane_size, w[i], &q[i],
+                      out + first * line_stride + c + i, stride, line_stride);
                 }
-                const tc_channel_quant q = tc_channel_quant_make(&p->requant, ch, p->output_offset, p->act);
-                const int32_t bias = tc_channel_bias(p->bias, &p->requant, ch);
-                plane_outputs(&g, p->scratch + i * plane_size, w, bias, &q, out + ch, stride, line_stride);
             }
         }
     }
@@ -381,6 +565,180 @@ static void position_mve(const tc_depthwise_conv2d_params *p, const window *v, i
         store_mve(p, odd, c + 1, lane, vcmphiq_u32(vdupq_n_u32((uint32_t)left - 1), lane), out); /* 2i + 1 < left */
     }
 }
+
+/* A channel's taps for the planes, tap t along a line of filter row r across the lines at k[4 r + t], with
+ * what the assembly loop of plane_outputs_mve reads beside them in k[3], k[7] and k[11]. */
+typedef int32_t mve_taps[12];
+
+/* One channel's requantization as vectors, read once for all its planes' outputs. */
+typedef struct {
+    int32x4_t bias, multiplier, left, right, lo, hi;
+    uint32x4_t out_lanes; /* the bytes between the four outputs of a step */
+    int32_t output_offset;
+} mve_quant;
+
+/* Four outputs of a line from its three plane rows r0..r2 (stride 1 along it, or with `step2` 2), taps k (in
+ * mve_taps):
+ * requantized (with `right` the shorter form of a right shift), clamped, stored where `keep` says. */
+static inline __attribute__((always_inline)) void step_mve(const int16_t *r0, const int16_t *r1,
+                                                           const int16_t *r2, const int32_t k[12],
+                                                           const mve_quant *q, int8_t *o, mve_pred16_t keep,
+                                                           int step2, int right)
+{
+    const uint32x4_t in_lanes = vidupq_n_u32(0, 2); /* stride 2: inputs 0, 2, 4, 6 of the step */
+#define TC_DW_LANES(at) (step2 ? vldrhq_gather_shifted_offset_s32((at), in_lanes) : vldrhq_s32(at))
+    int32x4_t acc = q->bias;
+    acc = vmlaq_n_s32(acc, TC_DW_LANES(r0), k[0]);
+    acc = vmlaq_n_s32(acc, TC_DW_LANES(r0 + 1), k[1]);
+    acc = vmlaq_n_s32(acc, TC_DW_LANES(r0 + 2), k[2]);
+    acc = vmlaq_n_s32(acc, TC_DW_LANES(r1), k[4]);
+    acc = vmlaq_n_s32(acc, TC_DW_LANES(r1 + 1), k[5]);
+    acc = vmlaq_n_s32(acc, TC_DW_LANES(r1 + 2), k[6]);
+    acc = vmlaq_n_s32(acc, TC_DW_LANES(r2), k[8]);
+    acc = vmlaq_n_s32(acc, TC_DW_LANES(r2 + 1), k[9]);
+    acc = vmlaq_n_s32(acc, TC_DW_LANES(r2 + 2), k[10]);
+#undef TC_DW_LANES
+    acc = right ? tc_mve_requantize_right(acc, q->multiplier, q->right)
+                : tc_mve_requantize(acc, q->multiplier, q->left, q->right);
+    acc = vminq_s32(vmaxq_s32(vaddq_n_s32(acc, q->output_offset), q->lo), q->hi);
+    vstrbq_scatter_offset_p_s32(o, q->out_lanes, acc, keep);
+}
+
+/* One channel's plane on Helium (above): `lines` lines, four outputs per step in the int32 lanes, `stride`
+ * bytes between neighbours along a line and `line_stride` between lines, the taps k (mve_taps). With
+ * `step2` stride 2 along the lines; with `right` a right shift (the shorter requantization). Stride 1 with a
+ * right shift, the common case, runs every step of a line in assembly, a filter row's three taps and one of
+ * the bias, the output step and the output offset by one LDM: 36 instructions for 36 MACs (GCC 12 cannot
+ * give the loop LR for LE there). The last step of a line stores only the outputs that exist (VCTP). */
+static inline __attribute__((always_inline)) void plane_outputs_mve(const tc_depthwise_conv2d_params *p,
+                                                                    const planes *g, int32_t lines,
+                                                                    const int16_t *plane, int32_t *k,
+                                                                    int32_t ch, int8_t *out, int32_t stride,
+                                                                    int32_t line_stride, int step2, int right)
+{
+    const int32_t qi = p->requant.per_channel ? ch : 0, shift = tc_requant_shift(&p->requant, qi);
+    const mve_quant q = {
+        vdupq_n_s32(tc_channel_bias(p->bias, &p->requant, ch)),
+        vdupq_n_s32(tc_requant_multiplier(&p->requant, qi)),
+        vdupq_n_s32(shift > 0 ? shift : 0), vdupq_n_s32(shift < 0 ? shift : 0),
+        vdupq_n_s32(p->act.min), vdupq_n_s32(p->act.max),
+        vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)stride), p->output_offset,
+    };
+    const int32_t line_pitch = g->line_step * g->pitch, length = g->length, step = step2 ? 8 : 4;
+    const int in_asm = !step2 && right; /* every step of a line in assembly, the last one predicated */
+    k[3] = vgetq_lane_s32(q.bias, 0), k[7] = 4 * stride, k[11] = q.output_offset;
+    for (int32_t line = 0; line < lines; line++, plane += line_pitch, out += line_stride) {
+        const int16_t *r0 = plane, *r1 = plane + g->pitch, *r2 = plane + 2 * g->pitch;
+        int8_t *o = out;
+        if (in_asm) {
+            int32x4_t acc, x;
+            const int32_t *kp = k;
+            int32_t left = length;
+            __asm__ volatile(
+                "1:\n\t"
+                "vctp.32 %[left]\n\t" /* the lanes of the outputs that exist */
+                "ldm %[k]!, {r4, r5, r6, r8}\n\t" /* taps 0-2 and the bias */
+                "vdup.32 %q[acc], r8\n\t"
+                "vldrh.s32 %q[x], [%[r0], #2]\n\t"
+                "vmla.s32 %q[acc], %q[x], r5\n\t"
+                "vldrh.s32 %q[x], [%[r0], #4]\n\t"
+                "vmla.s32 %q[acc], %q[x], r6\n\t"
+                "vldrh.s32 %q[x], [%[r0]], #8\n\t"
+                "vmla.s32 %q[acc], %q[x], r4\n\t"
+                "ldm %[k]!, {r4, r5, r6, r9}\n\t" /* taps 3-5 and the output step */
+                "vldrh.s32 %q[x], [%[r1], #2]\n\t"
+                "vmla.s32 %q[acc], %q[x], r5\n\t"
+                "vldrh.s32 %q[x], [%[r1], #4]\n\t"
+                "vmla.s32 %q[acc], %q[x], r6\n\t"
+                "vldrh.s32 %q[x], [%[r1]], #8\n\t"
+                "vmla.s32 %q[acc], %q[x], r4\n\t"
+                "ldm %[k], {r4, r5, r6, r8}\n\t" /* taps 6-8 and the output offset */
+                "sub %[k], %[k], #32\n\t"
+                "vldrh.s32 %q[x], [%[r2], #2]\n\t"
+                "vmla.s32 %q[acc], %q[x], r5\n\t"
+                "vldrh.s32 %q[x], [%[r2], #4]\n\t"
+                "vmla.s32 %q[acc], %q[x], r6\n\t"
+                "vldrh.s32 %q[x], [%[r2]], #8\n\t"
+                "vmla.s32 %q[acc], %q[x], r4\n\t"
+                /* tc_mve_requantize_right, the offset, the clamp */
+                "vqrdmulh.s32 %q[acc], %q[acc], %q[mul]\n\t"
+                "vshr.s32 %q[x], %q[acc], #31\n\t"
+                "vqadd.s32 %q[acc], %q[acc], %q[x]\n\t"
+                "vrshl.s32 %q[acc], %q[acc], %q[shr]\n\t"
+                "vadd.i32 %q[acc], %q[acc], r8\n\t"
+                "vmax.s32 %q[acc], %q[acc], %q[lo]\n\t"
+                "vmin.s32 %q[acc], %q[acc], %q[hi]\n\t"
+                "vpst\n\t"
+                "vstrbt.32 %q[acc], [%[o], %q[lanes]]\n\t"
+                "add %[o], %[o], r9\n\t"
+                "subs %[left], %[left], #4\n\t"
+                "bgt 1b\n"
+                : [acc] "=&w"(acc), [x] "=&w"(x), [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [o] "+r"(o),
+                  [k] "+r"(kp), [left] "+r"(left)
+                : [mul] "w"(q.multiplier), [shr] "w"(q.right), [lo] "w"(q.lo), [hi] "w"(q.hi),
+                  [lanes] "w"(q.out_lanes)
+                : "r4", "r5", "r6", "r8", "r9", "cc", "memory"); /* and P0, which nothing else here holds */
+        }
+        for (int32_t s = 0; !in_asm && s < length;
+             s += 4, r0 += step, r1 += step, r2 += step, o += 4 * stride) {
+            step_mve(r0, r1, r2, k, &q, o, vctp32q((uint32_t)(length - s)), step2, right);
+        }
+    }
+}
+
+/* plane_outputs_mve for each stride along the lines and form of requantization, each with its own loop. */
+#define TC_DW_PLANE_OUTPUTS_MVE(name, step2, right)                                                              \
+    __attribute__((noinline)) static void name(const tc_depthwise_conv2d_params *p, const planes *g,            \
+                                               int32_t lines, const int16_t *plane, int32_t *k,                 \
+                                               int32_t ch, int8_t *out, int32_t stride, int32_t line_stride)    \
+    {                                                                                                            \
+        plane_outputs_mve(p, g, lines, plane, k, ch, out, stride, line_stride, step2, right);                   \
+    }
+TC_DW_PLANE_OUTPUTS_MVE(plane_outputs_mve_1, 0, 0)
+TC_DW_PLANE_OUTPUTS_MVE(plane_outputs_mve_2, 1, 0)
+TC_DW_PLANE_OUTPUTS_MVE(plane_outputs_mve_1_right, 0, 1)
+TC_DW_PLANE_OUTPUTS_MVE(plane_outputs_mve_2_right, 1, 1)
+#undef TC_DW_PLANE_OUTPUTS_MVE
+
+typedef void (*plane_outputs_mve_fn)(const tc_depthwise_conv2d_params *p, const planes *g, int32_t lines,
+                                     const int16_t *plane, int32_t *k, int32_t ch, int8_t *out,
+                                     int32_t stride, int32_t line_stride);
+
+/* The planes' path on Helium: four channels staged at a time, a band of lines after another. */
+static void depthwise_planes_mve(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output)
+{
+    const plane_pass pass = planes_begin(p);
+    const planes g = pass.g;
+    const int32_t channels = p->input.c, plane_size = pass.plane_size;
+    const int32_t stride = pass.stride, line_stride = pass.line_stride;
+    for (int32_t b = 0; b < p->input.n; b++) {
+        const int8_t *image = input + b * p->input.h * p->input.w * channels;
+        int8_t *out = output + b * p->output.h * p->output.w * channels;
+        for (int32_t c = 0; c < channels; c += 4) {
+            mve_taps k[4];
+            plane_outputs_mve_fn f[4];
+            for (int32_t i = 0; i < 4; i++) {
+                for (int32_t r = 0; r < 3; r++) { /* filter rows across the lines, taps along them */
+                    for (int32_t t = 0; t < 3; t++) {
+                        k[i][4 * r + t] =
+                            g.along_x ? plane_tap(p, 0, r, t, c + i) : plane_tap(p, 0, t, r, c + i);
+                    }
+                }
+                const int right = tc_requant_shift(&p->requant, p->requant.per_channel ? c + i : 0) < 0;
+                f[i] = g.step == 1 ? (right ? plane_outputs_mve_1_right : plane_outputs_mve_1)
+                                   : (right ? plane_outputs_mve_2_right : plane_outputs_mve_2);
+            }
+            for (int32_t first = 0; first < g.lines; first += g.band) {
+                const int32_t lines = tc_min_i32(g.band, g.lines - first);
+                stage_band(p, &g, image, c, first * g.line_step, (lines - 1) * g.line_step + 3, p->scratch);
+                for (int32_t i = 0; i < 4; i++) {
+                    f[i](p, &g, lines, p->scratch + i * plane_size, k[i], c + i,
+                         out + first * line_stride + c + i, stride, line_stride);
+                }
+            }
+        }
+    }
+}
 #endif
 
 /* One output position's out_c outputs. */
@@ -405,19 +763,39 @@ static void each_position(const tc_depthwise_conv2d_params *p, const int8_t *inp
     }
 }
 
+/* Whether the planes' path can write the output over its own input: with every line in one band it stages
+ * four channels' whole planes before it writes those four channels' outputs, and an output byte is its own
+ * channel's (ops/scratch.py writes_over_input gives the generator the same rule). */
+static int planes_over_input(const tc_depthwise_conv2d_params *p)
+{
+#if TC_DSP || TC_MVE
+    return planes_apply(p) && p->input.n == 1 && planes_of(p).band >= planes_of(p).lines;
+#else
+    (void)p;
+    return 0;
+#endif
+}
+
 /* The output over its own input (input == output: tinycompress/codegen/rows.py OverOwnInput, which the
- * generator chooses where the DSP plane path applies), in a build without that path (TC_PORTABLE, the host):
+ * generator chooses where the planes' path takes the whole planes at once), in a build of the same project
+ * without that path (TC_PORTABLE, the host):
  * one channel at a time, its input plane first copied to the scratch, so that the channel's outputs
- * overwrite only its own bytes, already read. The scratch, four channels' int16 planes of the padded
- * output region, holds one int8 plane of the input: a 3x3 stride-1 layer reads at most the output's rows
- * and columns plus two. Depth multiplier 1, batch 1; the arithmetic is position_portable's. */
+ * overwrite only its own bytes, already read. Only the rows and columns the outputs read are copied:
+ * the scratch, four channels' int16 planes of as many, holds them as one int8 plane. Depth multiplier 1,
+ * batch 1; the arithmetic is position_portable's. */
 static void over_input_portable(const tc_depthwise_conv2d_params *p, const int8_t *input, int8_t *output)
 {
-    const int32_t in_h = p->input.h, in_w = p->input.w, channels = p->input.c;
+    const int32_t channels = p->input.c;
+    const int32_t in_h = tc_min_i32(p->input.h, (p->output.h - 1) * p->stride_h - p->pad_top +
+                                                    (p->filter.h - 1) * p->dilation_h + 1);
+    const int32_t in_w = tc_min_i32(p->input.w, (p->output.w - 1) * p->stride_w - p->pad_left +
+                                                    (p->filter.w - 1) * p->dilation_w + 1);
     int8_t *const plane = (int8_t *)p->scratch;
     for (int32_t c = 0; c < channels; c++) {
-        for (int32_t i = 0; i < in_h * in_w; i++) {
-            plane[i] = input[i * channels + c];
+        for (int32_t y = 0; y < in_h; y++) {
+            for (int32_t x = 0; x < in_w; x++) {
+                plane[y * in_w + x] = input[(y * p->input.w + x) * channels + c];
+            }
         }
         int8_t *out = output + c;
         for (int32_t oy = 0; oy < p->output.h; oy++) {
@@ -555,17 +933,12 @@ tc_status tc_depthwise_conv2d_s8(const tc_depthwise_conv2d_params *p, const int8
     if (p->output.c != p->input.c * p->depth_multiplier) {
         return TC_ERROR_ARGUMENT;
     }
-    if (input == output) {
-#if TC_DSP && !TC_MVE
-        if (!planes_apply(p))
-#endif
-        {
-            if (!p->scratch || p->depth_multiplier != 1 || p->input.n != 1) {
-                return TC_ERROR_ARGUMENT;
-            }
-            over_input_portable(p, input, output);
-            return TC_OK;
+    if (input == output && !planes_over_input(p)) {
+        if (TC_DSP || TC_MVE || !p->scratch || p->depth_multiplier != 1 || p->input.n != 1) {
+            return TC_ERROR_ARGUMENT; /* not a layer the generator runs over its own input */
         }
+        over_input_portable(p, input, output);
+        return TC_OK;
     }
     position_fn position = 0; /* an optimized path's, else depthwise_portable */
 #if TC_DSP
@@ -574,6 +947,10 @@ tc_status tc_depthwise_conv2d_s8(const tc_depthwise_conv2d_params *p, const int8
     }
 #endif
 #if TC_MVE
+    if (planes_apply(p)) {
+        depthwise_planes_mve(p, input, output);
+        return TC_OK;
+    }
     if (p->depth_multiplier == 1) {
         position = position_mve;
     }
@@ -709,8 +1086,9 @@ tc_status tc_depthwise_conv2d_s4(const tc_depthwise_conv2d_params *p, const int8
     }
     position_fn position = position_s4_portable;
 #if TC_DSP && !TC_MVE
-    /* The generator (ops/scratch.py) gives a 3x3 stride-1 layer its planes where they fit, else nothing,
-     * and any other layer of depth multiplier 1 and channels a multiple of four its requantization table. */
+    /* The generator (ops/scratch.py) gives a 3x3 layer of stride 1 or 2 its planes where they fit, else
+     * nothing, and any other layer of depth multiplier 1 and channels a multiple of four its requantization
+     * table. */
     if (planes_apply(p)) {
         depthwise_planes(p, input, output, 1);
         return TC_OK;

@@ -181,13 +181,15 @@ static window draw_window(int32_t in_c, int32_t out_c)
     return g;
 }
 
-/* g made the DSP depthwise planes' shape (3x3, stride 1, no dilation), its output that of TFLite padding. */
+/* g made the DSP depthwise planes' shape (3x3, stride 1 or 2 along each axis, no dilation), its output that
+ * of TFLite padding. */
 static void planes_shape(window *g)
 {
-    g->k_h = g->k_w = 3, g->stride_h = g->stride_w = g->dilation_h = g->dilation_w = 1;
+    g->k_h = g->k_w = 3, g->dilation_h = g->dilation_w = 1;
+    g->stride_h = draw(1, 2), g->stride_w = draw(1, 2);
     const int same = (int)(next() & 1);
-    g->output.h = axis(g->input.h, 3, 1, 1, same, &g->pad_top);
-    g->output.w = axis(g->input.w, 3, 1, 1, same, &g->pad_left);
+    g->output.h = axis(g->input.h, 3, g->stride_h, 1, same, &g->pad_top);
+    g->output.w = axis(g->input.w, 3, g->stride_w, 1, same, &g->pad_left);
 }
 
 static int fits(const window *g, int32_t filter_bytes)
@@ -514,11 +516,58 @@ static int fully_connected_pairs_case(void)
 }
 #endif
 
-/* The bytes of the four padded int16 planes scratch.py gives a 3x3 stride-1 layer on DSP cores. */
-static int32_t depthwise_scratch_bytes(int32_t out_h, int32_t out_w)
+/* The bytes of the four padded int16 planes scratch.py gives a 3x3 layer of stride 1 or 2: a band of as many
+ * output lines as fit TC_DW_PLANES_BYTES with their halo, 0 where not one does. */
+static int32_t depthwise_planes_bytes(const tc_depthwise_conv2d_params *p, int *one_band)
 {
-    const int32_t length = out_h > out_w ? out_h : out_w, lines = out_h > out_w ? out_w : out_h;
-    return 4 * (lines + 2) * (4 * ((length + 3) / 4) + 2) * 2;
+    const int along_x = p->output.w >= p->output.h;
+    const int32_t length = along_x ? p->output.w : p->output.h, lines = along_x ? p->output.h : p->output.w;
+    const int32_t step = along_x ? p->stride_w : p->stride_h, line_step = along_x ? p->stride_h : p->stride_w;
+    const int32_t pitch = step * 4 * ((length + 3) / 4) + 2, most = TC_DW_PLANES_BYTES / (4 * pitch * 2);
+    *one_band = 0;
+    if (most < 3) {
+        return 0;
+    }
+    const int32_t band = (most - 3) / line_step + 1 < lines ? (most - 3) / line_step + 1 : lines;
+    *one_band = band == lines;
+    return 4 * ((band - 1) * line_step + 3) * pitch * 2;
+}
+
+static int32_t depthwise_scratch_bytes(const tc_depthwise_conv2d_params *p)
+{
+    int one_band;
+    return depthwise_planes_bytes(p, &one_band);
+}
+
+/* The layer over its own input where the generator runs it so (ops/scratch.py writes_over_input: the planes
+ * take every line at once, batch 1), in this build and in the portable one (which copies a channel's plane
+ * at a time into the same scratch): 1 where either fails or differs from `expected`. */
+static int depthwise_over_input(tc_depthwise_conv2d_params *p, const int8_t *expected)
+{
+    static int8_t over[MAX_BYTES];
+    int one_band;
+    const int32_t bytes = depthwise_planes_bytes(p, &one_band);
+    const int32_t in_bytes = p->input.h * p->input.w * p->input.c, n = p->output.h * p->output.w * p->output.c;
+    if (!bytes || !one_band || p->input.n != 1) {
+        return 0;
+    }
+    for (int build = 0; build < 2; build++) {
+        memcpy(over, input, (size_t)in_bytes);
+        p->scratch = guarded_scratch(bytes);
+        const tc_status s = build ? tc_depthwise_conv2d_s8_portable(p, over, over)
+                                  : tc_depthwise_conv2d_s8(p, over, over);
+        if (s != TC_OK || memcmp(over, expected, (size_t)n) != 0 || !guard_intact()) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether scratch.py gives an int8 depthwise layer of this shape the planes (DSP and Helium alike). */
+static int planes_shape_of(const tc_depthwise_conv2d_params *p)
+{
+    return p->depth_multiplier == 1 && p->input.c % 4 == 0 && p->filter.h == 3 && p->filter.w == 3 &&
+           p->stride_h <= 2 && p->stride_w <= 2 && p->dilation_h == 1 && p->dilation_w == 1;
 }
 
 /* A depth multiplier m > 1 against multiplier 1 over the input with each channel repeated m times (the same
@@ -549,26 +598,31 @@ static int depthwise_compare(tc_depthwise_conv2d_params *p)
     if (tc_depthwise_conv2d_s8_portable(p, input, out_portable) != TC_OK) {
         return 1;
     }
-    const int planes = !TC_MVE && p->depth_multiplier == 1 && p->input.c % 4 == 0 && p->filter.h == 3 &&
-                       p->filter.w == 3 && p->stride_h == 1 && p->stride_w == 1 && p->dilation_h == 1 &&
-                       p->dilation_w == 1;
     if (depthwise_repeated_channels(p)) {
         return 1;
     }
-    p->scratch = planes ? guarded_scratch(depthwise_scratch_bytes(p->output.h, p->output.w)) : 0;
+    const int32_t bytes = planes_shape_of(p) ? depthwise_scratch_bytes(p) : 0;
+    p->scratch = bytes ? guarded_scratch(bytes) : 0;
     if (tc_depthwise_conv2d_s8(p, input, out_fast) != TC_OK) {
         return 1;
     }
-    return memcmp(out_fast, out_portable, (size_t)n) != 0 || !guard_intact();
+    if (memcmp(out_fast, out_portable, (size_t)n) != 0 || !guard_intact()) {
+        return 1;
+    }
+    return planes_shape_of(p) && depthwise_over_input(p, out_portable);
 }
 
-/* The scratch an INT4 depthwise case gets: the planes for their shape, but at times none (a layer whose
- * planes are too large); otherwise each channel's requantization where the multiplier is 1 and the channels
- * a multiple of four (ops/scratch.py). */
-static int32_t depthwise_s4_scratch_bytes(const window *g, int planes, int32_t mult)
+/* The scratch an INT4 depthwise case gets: for the planes' shape (drawn so or by chance) the planes, but at
+ * times none (a layer whose planes are too large); otherwise each channel's requantization where the
+ * multiplier is 1 and the channels a multiple of four (ops/scratch.py). */
+static int32_t depthwise_s4_scratch_bytes(const window *g, int32_t mult)
 {
-    if (planes) {
-        return (next() & 3) ? depthwise_scratch_bytes(g->output.h, g->output.w) : 0;
+    tc_depthwise_conv2d_params p;
+    SET_WINDOW(p, *g);
+    const tc_dims filter = {1, g->k_h, g->k_w, g->output.c};
+    p.filter = filter, p.depth_multiplier = mult;
+    if (planes_shape_of(&p)) {
+        return (next() & 3) ? depthwise_scratch_bytes(&p) : 0;
     }
     return mult == 1 && g->input.c % 4 == 0 ? 12 * g->output.c : 0;
 }
@@ -598,7 +652,7 @@ static int32_t draw_depthwise(tc_depthwise_conv2d_params *p, weight_form form, i
             planes_shape(&g);
         }
         bytes = form == INT8   ? 0
-                : form == INT4 ? depthwise_s4_scratch_bytes(&g, planes, mult)
+                : form == INT4 ? depthwise_s4_scratch_bytes(&g, mult)
                                : depthwise_p4_scratch_bytes(&g, mult);
     } while (!fits(&g, weight_bytes(form, g.k_h * g.k_w, g.output.c)) || g.output.c > 256 ||
              !scratch_fits(bytes));
@@ -622,18 +676,24 @@ static int depthwise_case(void)
     return depthwise_compare(&p);
 }
 
-/* 3x3, stride 1, multiplier 1, four channels at a time: the DSP planes, lines along either axis. */
+/* 3x3, stride 1 or 2, multiplier 1, four channels at a time: the DSP planes, lines along either axis, half
+ * the time images up to 64 wide or high whose planes take several bands (of as few as one output line), a
+ * quarter of the time only some of the output rows with any top padding up to 3 (a band of a larger call). */
 static int depthwise_planes_case(void)
 {
     tc_depthwise_conv2d_params p;
     memset(&p, 0, sizeof p);
     window g;
+    const int large = (int)(next() & 1);
     do {
-        g = draw_window(4 * draw(1, 8), 0);
-        g.input.h = draw(1, 14), g.input.w = draw(1, 14);
+        g = draw_window(large ? 4 * draw(1, 2) : 4 * draw(1, 8), 0);
+        g.input.h = draw(1, large ? 64 : 14), g.input.w = draw(1, large ? 64 : 14);
         planes_shape(&g);
         g.output.c = g.input.c;
-    } while (!fits(&g, 9 * g.output.c) || !scratch_fits(depthwise_scratch_bytes(g.output.h, g.output.w)));
+        if ((next() & 3) == 0 && g.output.h > 0) { /* a band of the output rows, as a planner may call it */
+            g.output.h = draw(1, g.output.h), g.pad_top = draw(0, 3);
+        }
+    } while (!fits(&g, 9 * g.output.c));
     SET_WINDOW(p, g);
     const tc_dims filter = {1, 3, 3, g.output.c};
     p.filter = filter;

@@ -9,7 +9,8 @@ the DSP extension), so the generated code and the kernels cannot disagree.
   requantization parameters (12 bytes); with one to four input channels (first layers) the columns,
   the weights re-laid in the scratch, and a band of widened input rows (dsp_conv_band_bytes);
   FULLY_CONNECTED's input row, widened or as the pair form's words (the same bytes, ops/dsp_forms.py);
-  a 3x3 stride-1 depthwise layer's four padded int16 planes (firmware/kernels/tc_depthwise_conv2d_s8.c).
+  a 3x3 depthwise layer's (stride 1 or 2) four padded int16 planes, a band of lines at a time
+  (firmware/kernels/tc_depthwise_conv2d_s8.c).
 - INT4 weights (ops/nibbles.py), DSP cores without Helium: as int8, with the depth in whole words of eight
   nibbles (FULLY_CONNECTED's row, CONV_2D's columns); depthwise int8's planes, or where the layer has not
   their shape each channel's fast requantization.
@@ -19,7 +20,7 @@ the DSP extension), so the generated code and the kernels cannot disagree.
   of four) four channels' taps, decoded and widened.
 - BATCH_MATMUL on either: one batch of a right-hand side with strided depth, as contiguous int8 columns.
 - Helium (M55, M85): int8 columns and the bias with the input offset folded in
-  (firmware/include/tc_mve_gemm.h, firmware/kernels/tc_conv2d_s8.c).
+  (firmware/include/tc_mve_gemm.h, firmware/kernels/tc_conv2d_s8.c); depthwise int8 the DSP cores' planes.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ INT16 = 2
 INT32 = 4
 DSP_QUANT = 12           # a tc_dsp_quant in firmware/include/tc_dsp.h
 DSP_COLUMNS = 6          # TC_GEMM_COLUMNS in firmware/include/tc_dsp_gemm.h
-DSP_PLANES_MAX = 4096    # bytes of depthwise planes beyond which the per-position path is kept
+DSP_PLANES_MAX = 4096    # TC_DW_PLANES_BYTES in firmware/include/tc_kernels.h
 PAIR_TABLE = 256         # tc_fully_connected_p4's int16 weight pair of each byte of indices
 PALETTE_CHANNELS = 16    # TC_P4_CHANNELS in firmware/kernels/tc_depthwise_conv2d_s8.c
 PALETTE_ROWS = 4         # TC_P4_ROWS in firmware/include/tc_palette.h
@@ -140,30 +141,48 @@ def depthwise_plane_shape(p: dict) -> bool:
     """Whether a depthwise layer has the planes' shape: planes_apply() in tc_depthwise_conv2d_s8.c."""
     _, k_h, k_w, _ = p["filter"]
     return (p["depth_multiplier"] == 1 and p["output"][3] % 4 == 0 and (k_h, k_w) == (3, 3)
-            and p["stride_h"] == p["stride_w"] == 1 and p["dilation_h"] == p["dilation_w"] == 1)
+            and p["stride_h"] in (1, 2) and p["stride_w"] in (1, 2)
+            and p["dilation_h"] == p["dilation_w"] == 1)
 
 
 def dsp_depthwise_planes_bytes(p: dict) -> int:
-    """A 3x3 stride-1 depthwise layer (multiplier 1, channels a multiple of four) runs on four padded int16
-    planes, lines along the longer output axis, read four outputs at a time past their end (planes_of() in
-    tc_depthwise_conv2d_s8.c); larger than DSP_PLANES_MAX, the layer keeps the per-position path."""
+    """A 3x3 depthwise layer of stride 1 or 2 (multiplier 1, channels a multiple of four) runs on four padded
+    int16 planes, lines along the longer output axis, read four outputs at a time past their end, staged in
+    bands of as many output lines as fit DSP_PLANES_MAX with their halo (planes_of() in
+    tc_depthwise_conv2d_s8.c); where not even one line fits, the layer keeps the per-position path."""
+    return depthwise_planes(p)[2]
+
+
+def depthwise_planes(p: dict) -> tuple[int, int, int]:
+    """A depthwise layer's planes as planes_of() in tc_depthwise_conv2d_s8.c lays them out: (output lines
+    per band, output lines, bytes of scratch), bytes 0 where the layer has not their shape or not one line
+    fits."""
     if not depthwise_plane_shape(p):
-        return 0
+        return 0, 0, 0
     _, out_h, out_w, _ = p["output"]
-    length, lines = max(out_h, out_w), min(out_h, out_w)
-    pitch = 4 * -(-length // 4) + 2
-    size = 4 * (lines + 2) * pitch * INT16
-    return size if size <= DSP_PLANES_MAX else 0
+    along_x = out_w >= out_h
+    length, lines = (out_w, out_h) if along_x else (out_h, out_w)
+    step, line_step = (p["stride_w"], p["stride_h"]) if along_x else (p["stride_h"], p["stride_w"])
+    pitch = step * 4 * -(-length // 4) + 2
+    most = DSP_PLANES_MAX // (4 * pitch * INT16)      # plane lines that fit
+    if most < 3:
+        return 0, lines, 0
+    band = min(lines, (most - 3) // line_step + 1)
+    return band, lines, 4 * ((band - 1) * line_step + 3) * pitch * INT16
 
 
 def writes_over_input(call: KernelCall, board: Board) -> bool:
-    """Whether the kernel can write its output over its own input, at the same bytes: the DSP plane path
-    of an int8 depthwise layer stages four channels' whole planes before it writes those four channels'
-    outputs, and an output byte is its own channel's (multiplier 1); the same project built without the
-    DSP path (TC_PORTABLE, the host) stages one channel's plane at a time in the same scratch
-    (over_input_portable in tc_depthwise_conv2d_s8.c)."""
-    return (board.dsp and not board.mve and call.function == "tc_depthwise_conv2d_s8"
-            and dsp_depthwise_planes_bytes(call.params) > 0)
+    """Whether the kernel can write its output over its own input, at the same bytes: the planes' path of
+    an int8 depthwise layer (DSP and Helium cores) whose planes take every line in one band stages four
+    channels' whole planes before it writes those four channels' outputs, and an output byte is its own
+    channel's (multiplier 1): planes_over_input in tc_depthwise_conv2d_s8.c. The same project built
+    without the path (TC_PORTABLE, the host) stages one channel's plane at a time in the same scratch
+    (over_input_portable there)."""
+    p = call.params
+    if call.function != "tc_depthwise_conv2d_s8" or not (board.dsp or board.mve) or p["input"][0] != 1:
+        return False
+    band, lines, size = depthwise_planes(p)
+    return size > 0 and band >= lines
 
 
 def mve_im2col_columns(depth: int) -> int:
@@ -186,6 +205,8 @@ def mve_scratch_bytes(call: KernelCall) -> int:
         return folded_bias + (0 if pointwise else mve_im2col_columns(depth) * depth)
     if call.function == "tc_fully_connected_s8":
         return MVE_NO_MEMORY                       # the bias holds the input offset; the input is the column
+    if call.function == "tc_depthwise_conv2d_s8":
+        return dsp_depthwise_planes_bytes(p)       # the DSP cores' planes, four outputs in the int32 lanes
     return 0
 
 
