@@ -32,6 +32,7 @@ def _failures(recipes, sources):
     return failed, collections.Counter(o.kind for o in outcomes)
 
 
+@pytest.mark.slow   # about a minute: the fast tier keeps the corpus replay
 def test_seeded_mutants_are_refused_or_verified(sources):
     recipes = [fuzzing.make_recipe(m, sources[m], seed)
                for seed in range(MUTANTS) for m in [fuzzing.MODELS[seed % len(fuzzing.MODELS)]]]

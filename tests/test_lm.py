@@ -104,6 +104,7 @@ def test_rank_factorizes_the_dense_layers_of_every_block(tiny_lm):
     assert np.allclose(got, expected, atol=1e-4)
 
 
+@pytest.mark.slow   # a fine-tuning run
 def test_rank_fine_tunes_a_language_model_on_its_next_tokens(tiny_lm):
     """--train with the next token at every position under 'y': the factorized model trains on them (cross-
     entropy at every position) and its float perplexity drops below the factorized model's untrained."""
@@ -163,6 +164,7 @@ def _check_profile(results, x, y) -> None:
         assert r.host_float is not None and r.host_float > 1
 
 
+@pytest.mark.slow   # a profile of every variant
 @needs_emulator
 def test_profile_of_the_tiny_lm_on_the_firmware(tiny_lm, tmp_path):
     import zoo_lm

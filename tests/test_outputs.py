@@ -193,6 +193,7 @@ def test_concurrent_compiles_into_one_directory_leave_one_whole_project(zoo, tmp
         assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]    # no staging left behind
 
 
+@pytest.mark.slow   # two whole profiles
 def test_a_profile_rerun_keeps_the_users_files_and_lists_its_own(zoo, tmp_path):
     tflite, data = zoo("digits_mlp")
     out = tmp_path / "profile"
