@@ -92,10 +92,11 @@ def random_calls(count: int, seed: int):
 def test_bands_over_their_own_input_equal_the_layer():
     seen = 0
     for call, band in random_calls(400, seed=3):
-        rows = schedule(call, band, lambda p: 0)
-        assert rows.delta <= 0 and rows.temp_rows <= band + out_rows_below(call)
-        expected, got = simulate(call, rows)
-        np.testing.assert_array_equal(got, expected)
+        for apart in (False, True):          # the rest in the last band, or a band of its own
+            rows = schedule(call, band, lambda p: 0, apart)
+            assert rows.delta <= 0 and rows.temp_rows <= band + out_rows_below(call)
+            expected, got = simulate(call, rows)
+            np.testing.assert_array_equal(got, expected)
         seen += 1
     assert seen > 250
 
@@ -114,6 +115,8 @@ def test_a_3x3_stride_1_layer_keeps_one_row_pending():
     assert rows.temp_rows == 8 and rows.delta == 0    # the last band of 7 and the row pending before it
     assert [b.params["input"][1] for b in rows.bands] == [7, 8, 8, 8]
     assert [b.params["pad_top"] for b in rows.bands] == [1, 0, 0, 0]
+    apart = schedule(call, 6, lambda p: 0, rest_apart=True)
+    assert [b.rows for b in apart.bands][-2:] == [(18, 24), (24, 25)] and apart.temp_rows == 7
 
 
 def test_a_widening_layer_ends_where_its_input_ends():

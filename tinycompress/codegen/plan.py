@@ -189,8 +189,11 @@ def choose_in_place(calls, tensors, graph_inputs: list[int], graph_outputs: list
     options = {}
     for step, call in enumerate(calls):
         if eligible(call) and last.get(call.inputs[0], -1) == step and call.rows is None:
-            choices = [schedule(call, b, lambda p, c=call: scratch_of(replace(c, params=p)))
-                       for b in reversed(band_sizes(*call.params["output"][1:3]))]
+            out_h = call.params["output"][1]
+            choices = [schedule(call, b, lambda p, c=call: scratch_of(replace(c, params=p)), apart)
+                       for b in reversed(band_sizes(out_h, call.params["output"][2]))
+                       for apart in (False, True)[:1 + bool(out_h % b)]]
+            choices = [rows for rows in choices if len(rows.bands) > 1]   # one band: a copy, no overlap
             if over_input(call):
                 choices.insert(0, OverOwnInput(call.scratch_bytes))
             if choices:

@@ -82,10 +82,11 @@ def _window_rows(p: dict) -> int:
     return (p["filter"][1] - 1) * p.get("dilation_h", 1) + 1
 
 
-def schedule(call: KernelCall, band_rows: int, kernel_scratch) -> RowsInPlace:
+def schedule(call: KernelCall, band_rows: int, kernel_scratch, rest_apart: bool = False) -> RowsInPlace:
     """The bands of `call` with `band_rows` output rows each, the last with the rest too (a short band
-    would run the DSP matrix kernel's slow single columns); `kernel_scratch(params)` gives the bytes of
-    scratch the kernel needs for one band's parameters (ops/scratch.py)."""
+    would run the DSP matrix kernel's slow single columns), or with `rest_apart` the rest a band of its own
+    (a smaller temporary); `kernel_scratch(params)` gives the bytes of scratch the kernel needs for one
+    band's parameters (ops/scratch.py)."""
     p = call.params
     _, in_h, in_w, in_c = p["input"]
     _, out_h, out_w, out_c = p["output"]
@@ -93,7 +94,9 @@ def schedule(call: KernelCall, band_rows: int, kernel_scratch) -> RowsInPlace:
     stride, pad, window = p["stride_h"], p["pad_top"], _window_rows(p)
     delta = min(0, in_h * ib - out_h * ob)
     bands, pending, flushed, scratch, most = [], 0, 0, 0, 0
-    starts = list(range(0, out_h - band_rows + 1, band_rows)) or [0]   # the last band takes the rest
+    starts = list(range(0, out_h, band_rows))
+    if not rest_apart and len(starts) > 1 and out_h % band_rows:
+        starts.pop()                                # the last band takes the rest
     for y0, y1 in zip(starts, starts[1:] + [out_h]):
         first = max(0, y0 * stride - pad)
         last = min(in_h, (y1 - 1) * stride - pad + window)
