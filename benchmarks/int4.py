@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import modelzoo  # noqa: E402
 from run import CORES, INPUTS, per_mac, run_measured  # noqa: E402
+from tinycompress.target.elfsize import elf_sizes  # noqa: E402
 from tinycompress.compress.int4 import Int4Method  # noqa: E402
 from tinycompress.compress.plan import Context  # noqa: E402
 from tinycompress.frontend.load import read_tflite  # noqa: E402
@@ -42,8 +43,9 @@ def measure(model: str, core: str, weights: str, cache: Path) -> dict:
     board = load_board(CORES[core])
     with tempfile.TemporaryDirectory(prefix="tinycompress-int4-") as tmp:
         project = compile_graph(graph, board, Path(tmp) / "project", tflite.name)
-        report, sizes, exact = run_measured(project, build(project), board, tflite.with_suffix(".npz"),
-                                            graph.source)
+        elf = build(project)
+        report, _, exact = run_measured(project, elf, board, tflite.with_suffix(".npz"), graph.source)
+        sizes = elf_sizes(elf)
     return {"model": model, "core": core, "weights": weights, "bit_exact": exact,
             "instructions": report.instructions, "macs": report.macs,
             "weight_bytes": sum(size for name, size in sizes.symbols.items() if name.endswith("_weights")),
