@@ -4,7 +4,7 @@ The interface follows TFLite Micro's planners: add buffers as (size, first_use,
 last_use), get offsets back. The greedy planner places the largest buffers
 first, each at the lowest offset that overlaps no already-placed buffer whose
 lifetime intersects its own; buffers that never live at the same time share
-bytes. Best-fit placements in other orders are tried too, and the smallest arena kept.
+bytes. First-fit placements in three other orders are tried too, and the smallest arena kept.
 
 An in-place layer (RESHAPE) gives its output the input's buffer; an element-wise
 layer (ADD) gives its output an input's buffer when that input is read for the last time; a layer run by
@@ -96,9 +96,13 @@ class ArenaPlan:
     unshared_size: int            # all activation tensors and scratch buffers side by side, aligned
                                   # (no reuse)
     scratch: dict[int, int] = field(default_factory=dict)   # layer index -> offset of its scratch
-    lower_bound: int = 0          # the most bytes live at any one step: no placement needs less
     overlapped: frozenset = frozenset()   # layer indices whose output shares bytes with their input
-    live: list = field(default_factory=list)   # bytes live at each step (tensors and scratch), the bound's
+    live: list = field(default_factory=list)   # bytes live at each step (tensors and scratch)
+
+    @property
+    def lower_bound(self) -> int:
+        """The most bytes live at any one step: no placement of the same buffers needs less."""
+        return max(self.live, default=0)
 
 
 def _last_uses(calls, graph_outputs: list[int]) -> dict[int, int]:
@@ -167,14 +171,14 @@ def plan_arena(calls, tensors, graph_inputs: list[int], graph_outputs: list[int]
              for step in range(len(calls) + 1)]
     unshared = linear_plan([Buffer(tensors[t].nbytes, 0, 0) for t in owner] +
                            [Buffer(buf.size, 0, 0) for buf in scratch.values()])
-    size = greedy_plan(live + list(scratch.values()))
+    size = greedy_plan(every)
     return ArenaPlan(size=size, offsets={t: buffers[b].offset for t, b in owner.items()},
                      unshared_size=unshared, scratch={step: buf.offset for step, buf in scratch.items()},
-                     lower_bound=max(steps, default=0), overlapped=frozenset(overlapped), live=steps)
+                     overlapped=frozenset(overlapped), live=steps)
 
 
 def choose_in_place(calls, tensors, graph_inputs: list[int], graph_outputs: list[int], scratch_of,
-                    over_input=lambda call: False, slack: float = 0.0) -> ArenaPlan:
+                    over_input=lambda call: False) -> ArenaPlan:
     """Run layers by bands of rows over their dead input (codegen/rows.py) where that lowers the arena.
 
     Greedily, one layer at a time, those at the fullest steps first, with its smallest temporary: the layer
@@ -233,14 +237,14 @@ def choose_in_place(calls, tensors, graph_inputs: list[int], graph_outputs: list
                 plan = trial
             else:
                 use(step, kept)
-    limit = int(plan.size * (1 + slack))
+    smallest = plan.size
     for step in options:
         if calls[step].rows is not None:
             for rows in options[step]:          # the tallest bands first
                 kept = calls[step].rows
                 use(step, rows)
                 trial = plan_arena(calls, tensors, graph_inputs, graph_outputs)
-                if trial.size <= limit:
+                if trial.size <= smallest:
                     plan = trial
                     break
                 use(step, kept)
