@@ -26,7 +26,7 @@ from .frontend.load import open_npz, read_tflite, read_tflite_file
 from .ops import lower_layer
 from .ops.dsp_forms import assign_dsp_forms
 from .ops.scratch import assign_scratch, bind_scratch, kernel_scratch, writes_over_input
-from .codegen.plan import ArenaPlan, choose_in_place, plan_arena
+from .codegen.plan import ArenaPlan, choose_patches, plan_arena
 from .analysis.report import Report, make_report
 
 KERAS_SUFFIXES = (".keras", ".h5")
@@ -189,8 +189,8 @@ def plan_layers(calls: list, graph: Graph, board: Board, over_inputs: bool = Tru
     assign_scratch(calls, board)
     if not over_inputs:
         return plan_arena(calls, graph.tensors, graph.inputs, graph.outputs)
-    return choose_in_place(calls, graph.tensors, graph.inputs, graph.outputs,
-                           lambda call: kernel_scratch(call, board), lambda call: writes_over_input(call, board))
+    return choose_patches(calls, graph.tensors, graph.inputs, graph.outputs,
+                          lambda call: kernel_scratch(call, board), lambda call: writes_over_input(call, board))
 
 
 def compile_model(model: Path, board: Board, out: Path, calibration: Path | None = None,

@@ -17,6 +17,8 @@ from ..target.boards import Board
 from ..escape import FILTERS, c_identifier, safe_text
 from ..ir import Graph
 from ..ops.common import ConstArray, KernelCall, flash_weight_bytes, shared_arrays
+from .patches import patch_steps
+from .plan import chains
 from .rows import band_calls
 from .plan import ArenaPlan
 from .adapters import VERSION as ADAPTER_VERSION
@@ -186,6 +188,12 @@ def emit_project(graph: Graph, calls: list[KernelCall], plan: ArenaPlan, board: 
         rows={step: band_calls(call.layer.name, call.rows, plan.offsets[call.inputs[0]],
                                plan.offsets[call.outputs[0]], plan.scratch[step])
               for step, call in enumerate(calls) if call.rows is not None and call.rows.band_rows},
+        patches={step: patch_steps(calls[step:end + 1], calls[step].patches, plan.offsets[call.inputs[0]],
+                                   plan.offsets[calls[end].outputs[0]], plan.scratch[step])
+                 for step, call in enumerate(calls) if call.patches is not None
+                 for end in [call.patches.steps[1]]},
+        in_patches={step: first for first, end in chains(calls).items()
+                    for step in range(first + 1, end + 1)},
         tensor_shapes=lambda call: call_shapes(call, graph),
         kernel_sources=kernel_files,
         harness_sources=runtime_paths(HARNESS_SOURCES),
