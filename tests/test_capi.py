@@ -3,6 +3,7 @@ the project's own make targets (make run, make host, make run-host on the input.
 output is compared with the TFLite Micro interpreter, byte for byte."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -169,6 +170,28 @@ def test_two_models_in_one_project(zoo, tmp_path):
                    {"kws": kws_x, "digits": digits_x})
     np.testing.assert_array_equal(got["kws"], kws_y)
     np.testing.assert_array_equal(got["digits"], digits_y)
+
+
+@needs_emulator
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("TINYCOMPRESS_CMSIS_NN"),
+                    reason="set TINYCOMPRESS_CMSIS_NN to a CMSIS-NN v7.0.0 checkout")
+def test_two_models_with_cmsis_nn_share_one_scratch(zoo, tmp_path):
+    """With --kernels cmsis-nn the first model defines CMSIS-NN's scratch buffer once, sized for every layer
+    of both; each model, run by the harness in the M4 firmware that links both, gives TFLite Micro's
+    outputs."""
+    kws, kws_x, kws_y = model_and_inputs(zoo, "kws_dscnn")
+    digits, digits_x, digits_y = model_and_inputs(zoo, "digits_cnn")
+    out = tmp_path / "both"
+    proc = tc("compile", kws, digits, "--name", "kws,digits", "--kernels", "cmsis-nn", "--cmsis-nn",
+              os.environ["TINYCOMPRESS_CMSIS_NN"], "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "int8_t tc_cmsis_scratch[" in (out / "kws_model.c").read_text()
+    assert "tc_cmsis_scratch[" not in (out / "digits_model.c").read_text()
+    for harness, x, expected in (("kws", kws_x, kws_y), ("digits", digits_x, digits_y)):
+        make(out, "-B", f"HARNESS={harness}", "DEFINES=", "firmware.elf")
+        result = run_firmware(out / "firmware.elf", load_board("mps2-an386"), x, expected.shape[1])
+        np.testing.assert_array_equal(result.outputs, expected)
 
 
 @needs_emulator
