@@ -75,7 +75,7 @@ class Report:
 def make_report(project: Project, sizes: ElfSizes, run: RunResult | None) -> Report:
     board, calls = project.board, project.calls
     weights = sum(sizes.symbols.get(name, 0) for name in project.weight_symbols)
-    arena = sizes.symbols.get("tc_arena", project.plan.size)
+    arena = sizes.symbols.get(project.arena_symbol, project.plan.size)
     stack_reserved = board.stack_size
     macs = sum(c.macs for c in calls)
     per_layer = total = None
