@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from conftest import needs_emulator
 from test_rows import output_row, rows_read
 from tinycompress.codegen.patches import chainable, patch_steps, schedule
 from tinycompress.ops.common import KernelCall
@@ -184,3 +185,22 @@ def test_patched_chains_run_bit_exact(zoo, tmp_path, name, board):
     assert schemes[0].startswith("patched with the next 2 layers")
     assert schemes[1:3] == [f"in the patches of {report['layers'][0]['name']}"] * 2
     assert "patches of" in result.stdout and "without patches" in result.stdout
+
+
+@needs_emulator
+def test_a_patched_chain_runs_in_the_callers_arena(zoo, tmp_path):
+    """--arena external: the chain's calls point their kernels' scratch and line buffers into the caller's
+    arena at each call."""
+    from test_capi import make, model_and_inputs
+    from tinycompress.target.boards import load_board
+    from tinycompress.target.emulate import run_firmware
+
+    model, x, expected = model_and_inputs(zoo, "patch_inverted")
+    out = tmp_path / "ext"
+    result = tc("compile", model, "--name", "inv", "--arena", "external", "--board", "mps2-an386", "-o", out)
+    assert result.returncode == 0, result.stderr
+    source = (out / "model.c").read_text()
+    assert "_patch0_params" in source and "params.scratch = (int16_t *)(tc_arena + " in source
+    make(out)
+    run = run_firmware(out / "firmware.elf", load_board("mps2-an386"), x, expected.shape[1])
+    np.testing.assert_array_equal(run.outputs, expected)

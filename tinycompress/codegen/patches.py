@@ -146,7 +146,7 @@ def bind(patches: Patches, scratch_pointer: str) -> Patches:
 @dataclass(frozen=True)
 class PatchStep:
     """One call of a chain as model.c runs it: the move in its line buffer, then the kernel."""
-    function: str
+    layer: int                  # the layer's execution step
     params_name: str            # its parameter struct (calls of a stage with equal parameters share one)
     input: int                  # arena offsets of its first input row and of its first output row
     output: int
@@ -172,6 +172,6 @@ def patch_steps(chain: list[KernelCall], patches: Patches, input_offset: int, ou
         target = output_offset if c.stage == n - 1 else buffers[c.stage]
         frm, count = c.move
         move = (target, target + frm * ob, count * ob) if c.stage < n - 1 else (0, 0, 0)
-        steps.append(PatchStep(call.function, key, source + c.input_row * ib, target + c.output_row * ob,
+        steps.append(PatchStep(patches.steps[0] + c.stage, key, source + c.input_row * ib, target + c.output_row * ob,
                                move))
     return structs, steps
