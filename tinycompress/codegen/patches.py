@@ -172,6 +172,6 @@ def patch_steps(chain: list[KernelCall], patches: Patches, input_offset: int, ou
         target = output_offset if c.stage == n - 1 else buffers[c.stage]
         frm, count = c.move
         move = (target, target + frm * ob, count * ob) if c.stage < n - 1 else (0, 0, 0)
-        steps.append(PatchStep(patches.steps[0] + c.stage, key, source + c.input_row * ib, target + c.output_row * ob,
-                               move))
+        steps.append(PatchStep(patches.steps[0] + c.stage, key, source + c.input_row * ib,
+                               target + c.output_row * ob, move))
     return structs, steps
