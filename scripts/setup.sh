@@ -24,12 +24,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 stamp=.venv/.tinycompress-installed
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "setup: installing Python dependencies into .venv" >&2
     python3 -m venv .venv
     if ! { .venv/bin/python -m pip install -q --upgrade pip &&
-           .venv/bin/python -m pip install -q -e '.[keras,dev]'; } > .venv/install.log 2>&1; then
+           .venv/bin/python -m pip install -q -c constraints.txt -e '.[keras,dev]'; } > .venv/install.log 2>&1; then
         cat .venv/install.log >&2
         echo "setup: pip install failed (log above, also in .venv/install.log)" >&2
         exit 1

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from . import fold, verify
-from ..errors import TinyCompressError
+from ..errors import EXIT_TOOL_MISSING, TinyCompressError, pip_hint
 from ..ir import Graph, Layer, Tensor
 
 try:
@@ -31,7 +31,8 @@ def _enum_names(enum_class) -> dict[int, str]:
 def read_tflite(data: bytes, name: str = "model") -> Graph:
     """Parse a .tflite flatbuffer (first subgraph) into a Graph."""
     if schema is None:
-        raise TinyCompressError("the tflite-micro package is missing; install it with: pip install -e .")
+        raise TinyCompressError("the tflite-micro package is missing; install it with: "
+                                + pip_hint("tflite-micro"), EXIT_TOOL_MISSING)
     verify.check_identifier(data[:8], name)
     try:
         model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EXIT_TOOL_MISSING, TinyCompressError
+from ..errors import EXIT_TOOL_MISSING, TinyCompressError, pip_hint
 
 ARENA_BYTES = 8 * 1024 * 1024
 TIMEOUT_SECONDS = 600
@@ -67,7 +67,7 @@ def _run_child(task: str, work: Path, tflite: bytes) -> None:
     if proc.returncode == 0:
         return
     if proc.returncode == MISSING:
-        raise TinyCompressError("tflite-micro is not installed; install it with: pip install -e .",
+        raise TinyCompressError(f"tflite-micro is not installed; install it with: {pip_hint('tflite-micro')}",
                                 EXIT_TOOL_MISSING)
     if proc.returncode < 0:
         try:

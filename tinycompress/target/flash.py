@@ -33,7 +33,7 @@ from .elfsize import ElfSizes, elf_sizes
 from ..codegen.emit import (CONSOLE_SOURCES, SERIAL_SOURCES, Project, _environment, banner_text, c_rows,
                             runtime_paths)
 from .emulate import RunResult, parse_profile
-from ..errors import EXIT_MISMATCH, EXIT_TOOL_MISSING, TinyCompressError
+from ..errors import EXIT_MISMATCH, EXIT_TOOL_MISSING, TinyCompressError, pip_hint
 from ..ops.common import ConstArray
 from ..outputs import write_file
 from ..analysis.report import Report, make_report
@@ -206,7 +206,7 @@ def run_platformio(directory: Path, env: Environment, upload: bool, upload_port:
     try:
         proc = subprocess.run(command, capture_output=True, text=True, timeout=PIO_TIMEOUT, env=environ)
     except FileNotFoundError:
-        raise TinyCompressError("PlatformIO is not installed; install it with: pip install platformio",
+        raise TinyCompressError(f"PlatformIO is not installed; install it with: {pip_hint('platformio')}",
                                 EXIT_TOOL_MISSING) from None
     except subprocess.TimeoutExpired:
         raise TinyCompressError(f"pio run -e {env.name} ran past {PIO_TIMEOUT} s") from None
@@ -214,7 +214,7 @@ def run_platformio(directory: Path, env: Environment, upload: bool, upload_port:
     write_file(directory / "platformio.log", log)
     if proc.returncode != 0:
         if "No module named platformio" in log:
-            raise TinyCompressError("PlatformIO is not installed; install it with: pip install platformio",
+            raise TinyCompressError(f"PlatformIO is not installed; install it with: {pip_hint('platformio')}",
                                     EXIT_TOOL_MISSING)
         ours = [line[len("error: "):] for line in log.splitlines() if line.startswith("error: ")]
         if ours:
