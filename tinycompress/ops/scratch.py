@@ -82,7 +82,17 @@ def dsp_conv_bytes(p: dict) -> int:
     _, k_h, k_w, in_c = p["filter"]
     columns = DSP_COLUMNS * _align4(k_h * k_w * in_c) * INT16
     staged = _align4(k_h * k_w * in_c) if in_c % 4 else 0
-    return columns + staged + p["filter"][0] * DSP_QUANT
+    return max(columns + staged + p["filter"][0] * DSP_QUANT, dsp_conv_pointwise_bytes(p))
+
+
+def dsp_conv_pointwise_bytes(p: dict) -> int:
+    """tc_conv2d_s8's DSP path for pointwise layers of 8 or 16 input channels (short_records() in
+    tc_conv2d_s8.c): each output channel's record of its bias, its weights widened to int16 and its fast
+    requantization. 0 for other shapes."""
+    out_c, k_h, k_w, in_c = p["filter"]
+    if not (k_h == k_w == 1 and p["pad_top"] == p["pad_left"] == 0 and in_c in (8, 16) and out_c % 2 == 0):
+        return 0
+    return out_c * (INT32 + in_c * INT16 + DSP_QUANT)
 
 
 BAND_SCRATCH_MAX = 8192  # TC_BAND_SCRATCH_MAX in firmware/kernels/tc_conv2d_s8.c
