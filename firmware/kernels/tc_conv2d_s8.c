@@ -829,53 +829,97 @@ static int short_records(const tc_conv2d_params *p, tc_alias_i32 *table)
     "smlad r8, r9, %[c6], r8\n\t"                                                                           \
     "smlad r8, r10, %[c7], r8\n\t" SHORT_REQUANT_STORE
 
-/* Every channel of one output position at out from its input words c (SMLAD order, offset added). */
-__attribute__((noinline)) static void short_position_8(const tc_alias_i32 *t, const int32_t *c, int8_t *out,
-                                                       int8_t *end)
+/* One output row of the pointwise layer: what its loops read from the stack (every register is taken). */
+typedef struct {
+    const tc_alias_i32 *table; /* the channels' records */
+    const int8_t *in;          /* the next position's input */
+    int8_t *end;               /* the end of the position's outputs */
+    int8_t *row_end;           /* the end of the row's outputs */
+    int32_t x_step, out_c, offset2;
+} short_row;
+
+/* Input words c0..c(k+1) from the four bytes at [base, #at] (r9, r10 as temporaries, r11 the offset in
+ * both int16 lanes): (v0, v2) and (v1, v3), each plus the offset, in SMLAD order. */
+#define SHORT_WIDEN(base, at, k, k1)                                                                        \
+    "ldr r9, [" base ", #" at "]\n\t"                                                                       \
+    "sxtab16 %[c" k "], r11, r9\n\t"                                                                        \
+    "sxtab16 %[c" k1 "], r11, r9, ror #8\n\t"
+
+/* Every output of one row with 8 input channels: per position the input widened into c0-c3 (17
+ * instructions), then two channels per loop, 26 instructions. */
+__attribute__((noinline)) static void short_row_8(const short_row *row, int8_t *out)
 {
-    __asm__ volatile("1:\n\t" SHORT_OUTPUT_8 SHORT_OUTPUT_8 "cmp %[out], %[end]\n\t"
+    const short_row m = *row, *const r = &m; /* on the stack: the operands address it from SP */
+    int32_t c0, c1, c2, c3;
+    const tc_alias_i32 *t;
+    const int8_t *in = r->in;
+    int8_t *end;
+    __asm__ volatile("1:\n\t"
+                     "ldr r11, %[offset2]\n\t" SHORT_WIDEN("%[in]", "0", "0", "1") SHORT_WIDEN("%[in]", "4", "2", "3")
+                     "ldr r9, %[x_step]\n\t"
+                     "add %[in], %[in], r9\n\t"
+                     "ldr %[t], %[table]\n\t"
+                     "ldr %[end], %[out_c]\n\t"
+                     "add %[end], %[out], %[end]\n"
+                     "2:\n\t" SHORT_OUTPUT_8 SHORT_OUTPUT_8 "cmp %[out], %[end]\n\t"
+                     "bne 2b\n\t"
+                     "ldr r8, %[row_end]\n\t"
+                     "cmp %[out], r8\n\t"
                      "bne 1b\n\t"
-                     : [t] "+r"(t), [out] "+r"(out)
-                     : [c0] "r"(c[0]), [c1] "r"(c[1]), [c2] "r"(c[2]), [c3] "r"(c[3]), [end] "r"(end)
+                     : [c0] "=&r"(c0), [c1] "=&r"(c1), [c2] "=&r"(c2), [c3] "=&r"(c3), [t] "=&r"(t),
+                       [end] "=&r"(end), [in] "+r"(in), [out] "+r"(out)
+                     : [offset2] "m"(r->offset2), [x_step] "m"(r->x_step), [table] "m"(r->table),
+                       [out_c] "m"(r->out_c), [row_end] "m"(r->row_end)
                      : "r8", "r9", "r10", "r11", "r12", "cc", "memory");
 }
 
-__attribute__((noinline)) static void short_position_16(const tc_alias_i32 *t, const int32_t *c, int8_t *out,
-                                                        int8_t *end)
+/* The same with 16 channels: c0-c7 and two channels per loop take every register, so the input and the
+ * end of the position's outputs live in r; 39 instructions for two channels. */
+__attribute__((noinline)) static void short_row_16(const short_row *row, int8_t *out)
 {
-    int8_t *volatile ends[1] = {end};
-    __asm__ volatile("1:\n\t" SHORT_OUTPUT_16 SHORT_OUTPUT_16 "ldr r8, %[end]\n\t"
+    short_row m = *row, *const r = &m; /* on the stack: the operands address it from SP */
+    int32_t c0, c1, c2, c3, c4, c5, c6, c7;
+    const tc_alias_i32 *t;
+    __asm__ volatile("1:\n\t"
+                     "ldr r8, %[in]\n\t"
+                     "ldr r11, %[offset2]\n\t" SHORT_WIDEN("r8", "0", "0", "1") SHORT_WIDEN("r8", "4", "2", "3")
+                         SHORT_WIDEN("r8", "8", "4", "5") SHORT_WIDEN("r8", "12", "6", "7")
+                     "ldr r9, %[x_step]\n\t"
+                     "add r8, r8, r9\n\t"
+                     "str r8, %[in]\n\t"
+                     "ldr %[t], %[table]\n\t"
+                     "ldr r8, %[out_c]\n\t"
+                     "add r8, %[out], r8\n\t"
+                     "str r8, %[end]\n"
+                     "2:\n\t" SHORT_OUTPUT_16 SHORT_OUTPUT_16 "ldr r8, %[end]\n\t"
+                     "cmp %[out], r8\n\t"
+                     "bne 2b\n\t"
+                     "ldr r8, %[row_end]\n\t"
                      "cmp %[out], r8\n\t"
                      "bne 1b\n\t"
-                     : [t] "+r"(t), [out] "+r"(out)
-                     : [c0] "r"(c[0]), [c1] "r"(c[1]), [c2] "r"(c[2]), [c3] "r"(c[3]), [c4] "r"(c[4]),
-                       [c5] "r"(c[5]), [c6] "r"(c[6]), [c7] "r"(c[7]), [end] "m"(ends[0])
+                     : [c0] "=&r"(c0), [c1] "=&r"(c1), [c2] "=&r"(c2), [c3] "=&r"(c3), [c4] "=&r"(c4),
+                       [c5] "=&r"(c5), [c6] "=&r"(c6), [c7] "=&r"(c7), [t] "=&r"(t), [out] "+r"(out),
+                       [in] "+m"(r->in), [end] "+m"(r->end)
+                     : [offset2] "m"(r->offset2), [x_step] "m"(r->x_step), [table] "m"(r->table),
+                       [out_c] "m"(r->out_c), [row_end] "m"(r->row_end)
                      : "r8", "r9", "r10", "r11", "cc", "memory");
 }
 
-/* The pointwise layer from the records in the scratch (short_records made them). */
+/* The pointwise layer from the records in the scratch (short_records made them), a row at a time. */
 static tc_status conv_dsp_short(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
 {
-    const tc_alias_i32 *table = (const tc_alias_i32 *)p->scratch;
-    const int32_t in_c = p->input.c, out_c = p->output.c, out_w = p->output.w;
-    const int32_t offset2 = tc_pack_s16x2(p->input_offset, p->input_offset);
-    const int32_t x_step = p->stride_w * in_c, y_step = p->stride_h * p->input.w * in_c;
+    const int32_t in_c = p->input.c, out_c = p->output.c, row_bytes = p->output.w * out_c;
+    short_row r = {(const tc_alias_i32 *)p->scratch, input, 0, 0, p->stride_w * in_c, out_c,
+                   tc_pack_s16x2(p->input_offset, p->input_offset)};
     for (int32_t b = 0; b < p->input.n; b++) {
-        const int8_t *row = input + b * p->input.h * p->input.w * in_c;
-        for (int32_t oy = 0; oy < p->output.h; oy++, row += y_step) {
-            const int8_t *in = row;
-            for (int32_t ox = 0; ox < out_w; ox++, in += x_step, output += out_c) {
-                int32_t c[8];
-                for (int32_t k = 0; k < in_c; k += 4) {
-                    const int32_t v = tc_read_s8x4(in + k);
-                    c[k / 2] = __sxtab16(offset2, v);
-                    c[k / 2 + 1] = tc_sxtab16_ror8(offset2, v);
-                }
-                if (in_c == 8) {
-                    short_position_8(table, c, output, output + out_c);
-                } else {
-                    short_position_16(table, c, output, output + out_c);
-                }
+        const int8_t *image = input + b * p->input.h * p->input.w * in_c;
+        for (int32_t oy = 0; oy < p->output.h; oy++, output += row_bytes) {
+            r.in = image + oy * p->stride_h * p->input.w * in_c;
+            r.row_end = output + row_bytes;
+            if (in_c == 8) {
+                short_row_8(&r, output);
+            } else {
+                short_row_16(&r, output);
             }
         }
     }
