@@ -727,6 +727,43 @@ static tc_status conv_dsp_band(const tc_conv2d_params *p, const int8_t *input, i
     return TC_OK;
 }
 
+/* im2col's six columns from output position `first` on for a pointwise layer (1x1, no padding) of whole
+ * groups: each column one pixel widened, the offset added, no window to check. */
+__attribute__((noinline)) static void pointwise_columns(const tc_conv2d_params *p, const int8_t *image,
+                                                        int32_t first, int16_t *cols)
+{
+    const int32_t in_c = p->input.c, out_w = p->output.w;
+    const int32_t offset = tc_pack_s16x2(p->input_offset, p->input_offset);
+    const int32_t x_step = p->stride_w * in_c, y_step = p->stride_h * p->input.w * in_c;
+    int32_t oy = first / out_w, ox = first - oy * out_w;
+    const int8_t *src = image + oy * y_step + ox * x_step;
+    for (int32_t i = 0; i < TC_GEMM_COLUMNS; i++) {
+        tc_alias_i32 *dst = (tc_alias_i32 *)(cols + 4 * i);
+        for (int32_t c = 0; c < in_c; c += 4, dst += 2 * TC_GEMM_COLUMNS) {
+            const int32_t v = tc_read_s8x4(src + c);
+            dst[0] = __sxtab16(offset, v);
+            dst[1] = tc_sxtab16_ror8(offset, v);
+        }
+        src += x_step;
+        if (++ox == out_w) {
+            ox = 0, oy++, src = image + oy * y_step;
+        }
+    }
+}
+
+/* The six columns of a pass from output position `first` on (conv_dsp, conv_s4_dsp). */
+static void pass_columns(const tc_conv2d_params *p, const int8_t *image, int32_t first, int8_t *stage)
+{
+    if (p->filter.h == 1 && p->filter.w == 1 && p->pad_top == 0 && p->pad_left == 0 && !(p->input.c & 3)) {
+        pointwise_columns(p, image, first, p->scratch);
+        return;
+    }
+    for (int32_t i = 0; i < TC_GEMM_COLUMNS; i++) {
+        im2col(p, image, (first + i) / p->output.w, (first + i) % p->output.w, p->scratch, i, TC_GEMM_COLUMNS,
+               stage);
+    }
+}
+
 static tc_status conv_dsp(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
 {
     const int32_t out_c = p->output.c, out_w = p->output.w, positions = p->output.h * out_w;
@@ -745,9 +782,7 @@ static tc_status conv_dsp(const tc_conv2d_params *p, const int8_t *input, int8_t
          * it, writing some outputs twice, alike. Fewer than six in all run one column at a time. */
         for (; positions >= columns && pos < positions; pos += columns) {
             const int32_t first = tc_min_i32(pos, positions - columns);
-            for (int32_t i = 0; i < columns; i++) {
-                im2col(p, image, (first + i) / out_w, (first + i) % out_w, p->scratch, i, columns, stage);
-            }
+            pass_columns(p, image, first, stage);
             tc_gemm_cols(&g, quick, p->scratch, out + first * out_c, out_c);
         }
         for (; pos < positions; pos++) {
@@ -1095,9 +1130,7 @@ static tc_status conv_s4_dsp(const tc_conv2d_params *p, const int8_t *input, int
         /* six positions per pass, a last one overlapping the pass before, as conv_dsp */
         for (; positions >= columns && pos < positions; pos += columns) {
             const int32_t first = tc_min_i32(pos, positions - columns);
-            for (int32_t i = 0; i < columns; i++) {
-                im2col(p, image, (first + i) / out_w, (first + i) % out_w, p->scratch, i, columns, stage);
-            }
+            pass_columns(p, image, first, stage);
             for (int32_t oc = 0; oc < out_c; oc++) {
                 row_s4_1x6(p, oc, words, quick ? quick + oc : 0, out + first * out_c + oc);
             }
