@@ -82,7 +82,7 @@ def dsp_conv_bytes(p: dict) -> int:
     _, k_h, k_w, in_c = p["filter"]
     columns = DSP_COLUMNS * _align4(k_h * k_w * in_c) * INT16
     staged = _align4(k_h * k_w * in_c) if in_c % 4 else 0
-    return max(columns + staged + p["filter"][0] * DSP_QUANT, dsp_conv_pointwise_bytes(p))
+    return columns + staged + p["filter"][0] * DSP_QUANT
 
 
 def dsp_conv_pointwise_bytes(p: dict) -> int:
@@ -141,7 +141,7 @@ def dsp_scratch_bytes(call: KernelCall) -> int:
     if call.function.endswith("_p4"):
         return dsp_palette_scratch_bytes(p, call.function)
     if call.function == "tc_conv2d_s8":
-        return dsp_conv_band_bytes(p) or dsp_conv_bytes(p)
+        return dsp_conv_band_bytes(p) or max(dsp_conv_bytes(p), dsp_conv_pointwise_bytes(p))
     if call.function == "tc_fully_connected_s8":
         return dsp_fully_connected_bytes(p)
     if call.function == "tc_depthwise_conv2d_s8" and p["output"][1] * p["output"][2] > DSP_PLANES_LEAST:
