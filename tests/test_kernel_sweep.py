@@ -86,9 +86,11 @@ def test_scratch_sizes():
     planes = [4 * 7 * 30 * 2, 4 * 8 * 10 * 2, 4 * 10 * 50 * 2, 4 * 7 * 58 * 2, 0]   # the same on either core
     assign_scratch(calls, load_board("mps3-an547"))
     assert [c.scratch_bytes for c in calls] == [64 * 4 + 12 * 40, 64 * 4 + 4 * 576, 4, 16 * 4, 4, *planes]
-    assign_scratch(calls, load_board("mps2-an386"))   # six int16 columns (+ int8 staging) + 12 B per channel
+    # six int16 columns (+ int8 staging) + 12 B per channel; pointwise from 8 channels, each channel's record
+    # of bias, 8 int16 weights and requantization
+    assign_scratch(calls, load_board("mps2-an386"))
     # one channel: the band path's columns and requantization of 64 rows of 40 (10x4: nothing padded, the
     # weights read as they are), 14 band rows of 10 int16
     band = 6 * 40 * 2 + 64 * 12 + 14 * 10 * 2
     assert [c.scratch_bytes for c in calls] == [band, 6 * 576 * 2 + 12 * 64,
-                                                6 * 8 * 2 + 12 * 16, 6 * 8 * 2 + 12 * 16, 640 * 2, *planes]
+                                                16 * (4 + 16 + 12), 16 * (4 + 16 + 12), 640 * 2, *planes]

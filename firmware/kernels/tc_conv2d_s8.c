@@ -727,6 +727,43 @@ static tc_status conv_dsp_band(const tc_conv2d_params *p, const int8_t *input, i
     return TC_OK;
 }
 
+/* im2col's six columns from output position `first` on for a pointwise layer (1x1, no padding) of whole
+ * groups: each column one pixel widened, the offset added, no window to check. */
+__attribute__((noinline)) static void pointwise_columns(const tc_conv2d_params *p, const int8_t *image,
+                                                        int32_t first, int16_t *cols)
+{
+    const int32_t in_c = p->input.c, out_w = p->output.w;
+    const int32_t offset = tc_pack_s16x2(p->input_offset, p->input_offset);
+    const int32_t x_step = p->stride_w * in_c, y_step = p->stride_h * p->input.w * in_c;
+    int32_t oy = first / out_w, ox = first - oy * out_w;
+    const int8_t *src = image + oy * y_step + ox * x_step;
+    for (int32_t i = 0; i < TC_GEMM_COLUMNS; i++) {
+        tc_alias_i32 *dst = (tc_alias_i32 *)(cols + 4 * i);
+        for (int32_t c = 0; c < in_c; c += 4, dst += 2 * TC_GEMM_COLUMNS) {
+            const int32_t v = tc_read_s8x4(src + c);
+            dst[0] = __sxtab16(offset, v);
+            dst[1] = tc_sxtab16_ror8(offset, v);
+        }
+        src += x_step;
+        if (++ox == out_w) {
+            ox = 0, oy++, src = image + oy * y_step;
+        }
+    }
+}
+
+/* The six columns of a pass from output position `first` on (conv_dsp, conv_s4_dsp). */
+static void pass_columns(const tc_conv2d_params *p, const int8_t *image, int32_t first, int8_t *stage)
+{
+    if (p->filter.h == 1 && p->filter.w == 1 && p->pad_top == 0 && p->pad_left == 0 && !(p->input.c & 3)) {
+        pointwise_columns(p, image, first, p->scratch);
+        return;
+    }
+    for (int32_t i = 0; i < TC_GEMM_COLUMNS; i++) {
+        im2col(p, image, (first + i) / p->output.w, (first + i) % p->output.w, p->scratch, i, TC_GEMM_COLUMNS,
+               stage);
+    }
+}
+
 static tc_status conv_dsp(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
 {
     const int32_t out_c = p->output.c, out_w = p->output.w, positions = p->output.h * out_w;
@@ -745,14 +782,180 @@ static tc_status conv_dsp(const tc_conv2d_params *p, const int8_t *input, int8_t
          * it, writing some outputs twice, alike. Fewer than six in all run one column at a time. */
         for (; positions >= columns && pos < positions; pos += columns) {
             const int32_t first = tc_min_i32(pos, positions - columns);
-            for (int32_t i = 0; i < columns; i++) {
-                im2col(p, image, (first + i) / out_w, (first + i) % out_w, p->scratch, i, columns, stage);
-            }
+            pass_columns(p, image, first, stage);
             tc_gemm_cols(&g, quick, p->scratch, out + first * out_c, out_c);
         }
         for (; pos < positions; pos++) {
             im2col(p, image, pos / out_w, pos % out_w, p->scratch, 0, 1, stage);
             tc_gemm_1col(&g, quick, p->scratch, out + pos * out_c);
+        }
+    }
+    return TC_OK;
+}
+
+/* ---- Pointwise layers of 8 or 16 input channels ----
+ * With so short a depth each output's requantization and each pass's setup outweigh the MACs in the
+ * matrix kernel, so each output position runs against every channel at once: its 8 or 16 input values,
+ * widened with the offset added, stay in registers, and each channel's bias, widened weights (SMLAD
+ * order: SXTB16 gives (w0, w2), with ROR #8 (w1, w3), as the input words) and fast requantization are
+ * one record of the scratch, made once per call, read by LDM: an output costs its loads, the SMLADs, the
+ * five-instruction requantization and one store, 13 instructions with 8 channels, 18 with 16 (two
+ * channels per loop). ops/scratch.py (dsp_conv_pointwise_bytes) sizes the records by the same rule. */
+#define SHORT_WORDS(depth) ((depth) / 2 + 4) /* a channel's record: bias, depth / 2 weight words, quant */
+
+static int short_pointwise_shape(const tc_conv2d_params *p)
+{
+    return p->filter.h == 1 && p->filter.w == 1 && p->pad_top == 0 && p->pad_left == 0 &&
+           (p->input.c == 8 || p->input.c == 16) && (p->output.c & 1) == 0;
+}
+
+/* The channels' records into `table`; 0 where the path does not apply: a channel without the fast
+ * requantization, or a fused clamp narrower than int8. */
+static int short_records(const tc_conv2d_params *p, tc_alias_i32 *table)
+{
+    const int32_t depth = p->input.c, step = p->requant.per_channel;
+    if (!short_pointwise_shape(p) || p->act.min != TC_INT8_MIN || p->act.max != TC_INT8_MAX) {
+        return 0;
+    }
+    for (int32_t oc = 0; oc < p->output.c; oc++) {
+        const int32_t multiplier = tc_requant_multiplier(&p->requant, oc * step);
+        const int32_t shift = tc_requant_shift(&p->requant, oc * step);
+        if (!tc_dsp_quant_fits(multiplier, shift)) {
+            return 0;
+        }
+        *table++ = tc_channel_bias(p->bias, &p->requant, oc);
+        for (int32_t k = 0; k < depth; k += 4) {
+            const int32_t v = tc_read_s8x4(p->weights + oc * depth + k);
+            *table++ = __sxtb16(v);
+            *table++ = tc_sxtb16_ror8(v);
+        }
+        const tc_dsp_quant q = tc_dsp_quant_make(multiplier, shift, p->output_offset);
+        *table++ = q.multiplier2, *table++ = q.shift, *table++ = q.rounding;
+    }
+    return 1;
+}
+
+/* One channel's output from its record at %[t] (moved past it) and the input words: r8 the bias then
+ * the accumulator, r9-r11 the weights a few at a time, then the requantization's three values. */
+#define SHORT_REQUANT_STORE                                                                                 \
+    "ldm %[t]!, {r9, r10, r11}\n\t"                                                                         \
+    "smmlar r8, r8, r9, r8\n\t"                                                                             \
+    "add r8, r8, r8, asr #31\n\t"                                                                           \
+    "qadd r8, r8, r11\n\t"                                                                                  \
+    "asr r8, r8, r10\n\t"                                                                                   \
+    "ssat r8, #8, r8\n\t"                                                                                   \
+    "strb r8, [%[out]], #1\n\t"
+#define SHORT_OUTPUT_8                                                                                      \
+    "ldm %[t]!, {r8, r9, r10, r11, r12}\n\t"                                                                \
+    "smlad r8, r9, %[c0], r8\n\t"                                                                           \
+    "smlad r8, r10, %[c1], r8\n\t"                                                                          \
+    "smlad r8, r11, %[c2], r8\n\t"                                                                          \
+    "smlad r8, r12, %[c3], r8\n\t" SHORT_REQUANT_STORE
+#define SHORT_OUTPUT_16                                                                                     \
+    "ldm %[t]!, {r8, r9, r10, r11}\n\t"                                                                     \
+    "smlad r8, r9, %[c0], r8\n\t"                                                                           \
+    "smlad r8, r10, %[c1], r8\n\t"                                                                          \
+    "smlad r8, r11, %[c2], r8\n\t"                                                                          \
+    "ldm %[t]!, {r9, r10, r11}\n\t"                                                                         \
+    "smlad r8, r9, %[c3], r8\n\t"                                                                           \
+    "smlad r8, r10, %[c4], r8\n\t"                                                                          \
+    "smlad r8, r11, %[c5], r8\n\t"                                                                          \
+    "ldm %[t]!, {r9, r10}\n\t"                                                                              \
+    "smlad r8, r9, %[c6], r8\n\t"                                                                           \
+    "smlad r8, r10, %[c7], r8\n\t" SHORT_REQUANT_STORE
+
+/* One output row of the pointwise layer: what its loops read from the stack (every register is taken). */
+typedef struct {
+    const tc_alias_i32 *table; /* the channels' records */
+    const int8_t *in;          /* the next position's input */
+    int8_t *end;               /* the end of the position's outputs */
+    int8_t *row_end;           /* the end of the row's outputs */
+    int32_t x_step, out_c, offset2;
+} short_row;
+
+/* Input words c0..c(k+1) from the four bytes at [base, #at] (r9, r10 as temporaries, r11 the offset in
+ * both int16 lanes): (v0, v2) and (v1, v3), each plus the offset, in SMLAD order. */
+#define SHORT_WIDEN(base, at, k, k1)                                                                        \
+    "ldr r9, [" base ", #" at "]\n\t"                                                                       \
+    "sxtab16 %[c" k "], r11, r9\n\t"                                                                        \
+    "sxtab16 %[c" k1 "], r11, r9, ror #8\n\t"
+
+/* Every output of one row with 8 input channels: per position the input widened into c0-c3 (17
+ * instructions), then two channels per loop, 26 instructions. */
+__attribute__((noinline)) static void short_row_8(const short_row *row, int8_t *out)
+{
+    const short_row m = *row, *const r = &m; /* on the stack: the operands address it from SP */
+    int32_t c0, c1, c2, c3;
+    const tc_alias_i32 *t;
+    const int8_t *in = r->in;
+    int8_t *end;
+    __asm__ volatile("1:\n\t"
+                     "ldr r11, %[offset2]\n\t" SHORT_WIDEN("%[in]", "0", "0", "1") SHORT_WIDEN("%[in]", "4", "2", "3")
+                     "ldr r9, %[x_step]\n\t"
+                     "add %[in], %[in], r9\n\t"
+                     "ldr %[t], %[table]\n\t"
+                     "ldr %[end], %[out_c]\n\t"
+                     "add %[end], %[out], %[end]\n"
+                     "2:\n\t" SHORT_OUTPUT_8 SHORT_OUTPUT_8 "cmp %[out], %[end]\n\t"
+                     "bne 2b\n\t"
+                     "ldr r8, %[row_end]\n\t"
+                     "cmp %[out], r8\n\t"
+                     "bne 1b\n\t"
+                     : [c0] "=&r"(c0), [c1] "=&r"(c1), [c2] "=&r"(c2), [c3] "=&r"(c3), [t] "=&r"(t),
+                       [end] "=&r"(end), [in] "+r"(in), [out] "+r"(out)
+                     : [offset2] "m"(r->offset2), [x_step] "m"(r->x_step), [table] "m"(r->table),
+                       [out_c] "m"(r->out_c), [row_end] "m"(r->row_end)
+                     : "r8", "r9", "r10", "r11", "r12", "cc", "memory");
+}
+
+/* The same with 16 channels: c0-c7 and two channels per loop take every register, so the input and the
+ * end of the position's outputs live in r; 39 instructions for two channels. */
+__attribute__((noinline)) static void short_row_16(const short_row *row, int8_t *out)
+{
+    short_row m = *row, *const r = &m; /* on the stack: the operands address it from SP */
+    int32_t c0, c1, c2, c3, c4, c5, c6, c7;
+    const tc_alias_i32 *t;
+    __asm__ volatile("1:\n\t"
+                     "ldr r8, %[in]\n\t"
+                     "ldr r11, %[offset2]\n\t" SHORT_WIDEN("r8", "0", "0", "1") SHORT_WIDEN("r8", "4", "2", "3")
+                         SHORT_WIDEN("r8", "8", "4", "5") SHORT_WIDEN("r8", "12", "6", "7")
+                     "ldr r9, %[x_step]\n\t"
+                     "add r8, r8, r9\n\t"
+                     "str r8, %[in]\n\t"
+                     "ldr %[t], %[table]\n\t"
+                     "ldr r8, %[out_c]\n\t"
+                     "add r8, %[out], r8\n\t"
+                     "str r8, %[end]\n"
+                     "2:\n\t" SHORT_OUTPUT_16 SHORT_OUTPUT_16 "ldr r8, %[end]\n\t"
+                     "cmp %[out], r8\n\t"
+                     "bne 2b\n\t"
+                     "ldr r8, %[row_end]\n\t"
+                     "cmp %[out], r8\n\t"
+                     "bne 1b\n\t"
+                     : [c0] "=&r"(c0), [c1] "=&r"(c1), [c2] "=&r"(c2), [c3] "=&r"(c3), [c4] "=&r"(c4),
+                       [c5] "=&r"(c5), [c6] "=&r"(c6), [c7] "=&r"(c7), [t] "=&r"(t), [out] "+r"(out),
+                       [in] "+m"(r->in), [end] "+m"(r->end)
+                     : [offset2] "m"(r->offset2), [x_step] "m"(r->x_step), [table] "m"(r->table),
+                       [out_c] "m"(r->out_c), [row_end] "m"(r->row_end)
+                     : "r8", "r9", "r10", "r11", "cc", "memory");
+}
+
+/* The pointwise layer from the records in the scratch (short_records made them), a row at a time. */
+static tc_status conv_dsp_short(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
+{
+    const int32_t in_c = p->input.c, out_c = p->output.c, row_bytes = p->output.w * out_c;
+    short_row r = {(const tc_alias_i32 *)p->scratch, input, 0, 0, p->stride_w * in_c, out_c,
+                   tc_pack_s16x2(p->input_offset, p->input_offset)};
+    for (int32_t b = 0; b < p->input.n; b++) {
+        const int8_t *image = input + b * p->input.h * p->input.w * in_c;
+        for (int32_t oy = 0; oy < p->output.h; oy++, output += row_bytes) {
+            r.in = image + oy * p->stride_h * p->input.w * in_c;
+            r.row_end = output + row_bytes;
+            if (in_c == 8) {
+                short_row_8(&r, output);
+            } else {
+                short_row_16(&r, output);
+            }
         }
     }
     return TC_OK;
@@ -770,7 +973,11 @@ tc_status tc_conv2d_s8(const tc_conv2d_params *p, const int8_t *input, int8_t *o
     }
 #elif TC_DSP
     if (p->scratch) {
-        return band_applies(p) ? conv_dsp_band(p, input, output) : conv_dsp(p, input, output);
+        if (band_applies(p)) {
+            return conv_dsp_band(p, input, output);
+        }
+        return short_records(p, (tc_alias_i32 *)p->scratch) ? conv_dsp_short(p, input, output)
+                                                            : conv_dsp(p, input, output);
     }
 #endif
     return conv_portable(p, input, output);
@@ -923,9 +1130,7 @@ static tc_status conv_s4_dsp(const tc_conv2d_params *p, const int8_t *input, int
         /* six positions per pass, a last one overlapping the pass before, as conv_dsp */
         for (; positions >= columns && pos < positions; pos += columns) {
             const int32_t first = tc_min_i32(pos, positions - columns);
-            for (int32_t i = 0; i < columns; i++) {
-                im2col(p, image, (first + i) / out_w, (first + i) % out_w, p->scratch, i, columns, stage);
-            }
+            pass_columns(p, image, first, stage);
             for (int32_t oc = 0; oc < out_c; oc++) {
                 row_s4_1x6(p, oc, words, quick ? quick + oc : 0, out + first * out_c + oc);
             }

@@ -319,6 +319,42 @@ static inline __attribute__((always_inline)) int32_t plane_tap(const tc_depthwis
 
 #if TC_DSP && !TC_MVE
 
+/* Stride 1, a filter row's taps against (p0 p1) (p2 p3) only: o0 and o1 of the four (above), 12 MACs in 8
+ * instructions. The row's pointer stays. */
+#define TC_DW_ROW_PAIR(offset)                                                                                    \
+    "ldrd r8, r9, [%[row]]\n\t"                                                                                   \
+    "ldrd %[A], %[B], [%[w], #" offset "]\n\t"                                                                   \
+    "smlad %[a0], r8, %[A], %[a0]\n\t"                                                                            \
+    "smlabt %[a0], r9, %[B], %[a0]\n\t"                                                                           \
+    "smlatb %[a1], r8, %[A], %[a1]\n\t"                                                                           \
+    "smlad %[a1], r9, %[B], %[a1]\n\t"
+
+/* A line's last two outputs at o and o + stride, stride 1, from `row` on (lines of 6, 10, ...: half a step
+ * of plane_outputs), with its weights, bias and requantization. Not inlined: the step loop keeps its
+ * registers. */
+__attribute__((noinline)) static void plane_pair(const int16_t *row, const int32_t w[7], int32_t pitch_bytes,
+                                                 const tc_channel_quant *q, int8_t *o, int32_t stride)
+{
+    int32_t a0, a1, A, B;
+    __asm__("ldr %[a0], [%[w], #24]\n\t"
+            "mov %[a1], %[a0]\n\t" TC_DW_ROW_PAIR("0") "add %[row], %[row], %[pitch]\n\t" TC_DW_ROW_PAIR("8")
+            "add %[row], %[row], %[pitch]\n\t" TC_DW_ROW_PAIR("16")
+            : [a0] "=&r"(a0), [a1] "=&r"(a1), [A] "=&r"(A), [B] "=&r"(B), [row] "+r"(row)
+            : [w] "r"(w), [pitch] "r"(pitch_bytes), "m"(*(const int32_t(*)[7])w)
+            : "r8", "r9", "memory");
+    if (q->quick_applies) {
+        int32_t v0 = tc_dsp_requantize_s8(a0, &q->quick), v1 = tc_dsp_requantize_s8(a1, &q->quick);
+        if (!q->full_range) {
+            v0 = tc_clamp_i32(v0, q->lo, q->hi), v1 = tc_clamp_i32(v1, q->lo, q->hi);
+        }
+        o[0] = (int8_t)v0;
+        o[stride] = (int8_t)v1;
+        return;
+    }
+    o[0] = tc_channel_output(q, a0);
+    o[stride] = tc_channel_output(q, a1);
+}
+
 /* One channel's plane: `lines` lines, four outputs per step, `stride` bytes between neighbours along a
  * line and `line_stride` between lines. `w` holds the two weight words of each filter row (above), then the
  * channel's bias. With
@@ -335,10 +371,14 @@ static inline __attribute__((always_inline)) void plane_outputs(const planes *g,
     const tc_dsp_quant quick = q->quick; /* in registers: the int8 stores could alias *q */
     const uint32_t lo4 = ((uint32_t)q->lo & 0xFFu) * 0x01010101u; /* the clamp's bounds in each byte */
     const uint32_t hi4 = ((uint32_t)q->hi & 0xFFu) * 0x01010101u;
+    const int32_t pair = !step2 && (length & 3) == 2 ? 2 : 0; /* the last two outputs by plane_pair */
     for (int32_t line = 0; line < lines; line++, plane += line_pitch, out += line_stride) {
+        if (pair) {
+            plane_pair(plane + length - 2, w, pitch_bytes, q, out + (length - 2) * stride, stride);
+        }
         int8_t *o = out;
         const int16_t *row = plane;
-        for (int32_t left = length; left > 0; left -= 4, row += step2 ? 8 : 4, o += 4 * stride) {
+        for (int32_t left = length - pair; left > 0; left -= 4, row += step2 ? 8 : 4, o += 4 * stride) {
             int32_t a0, a1, a2, a3, A, B;
 /* The three filter rows of a step, ROW(offset) one of them with its weights at w + offset bytes, from the
  * bias (w[6]); `row` back where it was. */

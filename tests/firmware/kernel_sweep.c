@@ -100,7 +100,8 @@ static tc_activation activation(void)
         const tc_activation full = {TC_INT8_MIN, TC_INT8_MAX};
         return full;
     }
-    const int32_t lo = draw(-128, 0), hi = draw(0, 127);
+    /* a quarter of the time [lo, 127], a ReLU's whose zero point is above -128 (tc_dsp_gemm.h's TC_CLAMP_LO) */
+    const int32_t lo = draw(-128, 0), hi = (next() & 1) ? 127 : draw(0, 127);
     const tc_activation a = {lo, hi};
     return a;
 }
@@ -267,8 +268,12 @@ static int32_t conv_scratch_bytes(const tc_conv2d_params *p)
     const int32_t columns = 512 / depth < 4 ? 4 : 512 / depth > 16 ? 16 : 512 / depth;
     return 4 * p->output.c + (pointwise ? 0 : columns * depth);
 #else
-    const int32_t band = conv_band_bytes(p);
-    return band ? band : conv_im2col_bytes(p);
+    const int32_t band = conv_band_bytes(p), im2col = conv_im2col_bytes(p);
+    /* pointwise layers of 8 or 16 channels: each output channel's bias, widened weights, requantization */
+    const int short_depth = p->filter.h == 1 && p->filter.w == 1 && p->pad_top == 0 && p->pad_left == 0 &&
+                            (p->input.c == 8 || p->input.c == 16) && p->output.c % 2 == 0;
+    const int32_t records = short_depth ? p->output.c * (4 + 2 * p->input.c + 12) : 0;
+    return band ? band : im2col > records ? im2col : records;
 #endif
 }
 
@@ -384,7 +389,8 @@ static int first_conv_case(void)
 }
 
 /* 1x1 convolutions, the ones whose columns are the input pixels on Helium: wider channels (some past
- * the 128 bytes of the portable path's gathered window, CONV_COL_BYTES), strides, batches. */
+ * the 128 bytes of the portable path's gathered window, CONV_COL_BYTES), strides, batches; a quarter of
+ * them 8 or 16 channels into an even number (the DSP path's per-position records, tc_conv2d_s8.c). */
 static int pointwise_case(void)
 {
     tc_conv2d_params p;
@@ -393,8 +399,12 @@ static int pointwise_case(void)
     tc_dims in;
     do {
         stride = (next() & 3) ? 1 : draw(2, 3);
-        in_c = (next() & 1) ? 16 * draw(1, 4) : (next() & 3) ? draw(1, 70) : draw(200, 320);
-        out_c = draw(1, 40);
+        const int short_depth = (next() & 3) == 0;
+        in_c = short_depth      ? 8 * draw(1, 2)
+               : (next() & 1)   ? 16 * draw(1, 4)
+               : (next() & 3)   ? draw(1, 70)
+                                : draw(200, 320);
+        out_c = short_depth ? 2 * draw(1, 20) : draw(1, 40);
         const tc_dims d = {draw(1, 2), draw(1, 7), draw(1, 7), in_c};
         in = d;
     } while (in.n * in.h * in.w * in_c > MAX_BYTES || out_c * in_c > MAX_BYTES ||

@@ -85,6 +85,16 @@ def dsp_conv_bytes(p: dict) -> int:
     return columns + staged + p["filter"][0] * DSP_QUANT
 
 
+def dsp_conv_pointwise_bytes(p: dict) -> int:
+    """tc_conv2d_s8's DSP path for pointwise layers of 8 or 16 input channels (short_records() in
+    tc_conv2d_s8.c): each output channel's record of its bias, its weights widened to int16 and its fast
+    requantization. 0 for other shapes."""
+    out_c, k_h, k_w, in_c = p["filter"]
+    if not (k_h == k_w == 1 and p["pad_top"] == p["pad_left"] == 0 and in_c in (8, 16) and out_c % 2 == 0):
+        return 0
+    return out_c * (INT32 + in_c * INT16 + DSP_QUANT)
+
+
 BAND_SCRATCH_MAX = 8192  # TC_BAND_SCRATCH_MAX in firmware/kernels/tc_conv2d_s8.c
 
 
@@ -131,7 +141,7 @@ def dsp_scratch_bytes(call: KernelCall) -> int:
     if call.function.endswith("_p4"):
         return dsp_palette_scratch_bytes(p, call.function)
     if call.function == "tc_conv2d_s8":
-        return dsp_conv_band_bytes(p) or dsp_conv_bytes(p)
+        return dsp_conv_band_bytes(p) or max(dsp_conv_bytes(p), dsp_conv_pointwise_bytes(p))
     if call.function == "tc_fully_connected_s8":
         return dsp_fully_connected_bytes(p)
     if call.function == "tc_depthwise_conv2d_s8" and p["output"][1] * p["output"][2] > DSP_PLANES_LEAST:
