@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import __version__
 from ..target.boards import Board
+from ..target.clocks import CLOCK_FLAGS, clock_sources
 from ..escape import FILTERS, c_identifier, safe_text
 from ..ir import Graph
 from ..ops.common import ConstArray, KernelCall, flash_weight_bytes, shared_arrays
@@ -146,7 +147,7 @@ def serial_link_sources(board: Board) -> list[str]:
     console = CONSOLE_SOURCES[board.console["driver"]]
     if any(name.endswith(".cpp") for name in console):
         console = CONSOLE_SOURCES["semihosting"]
-    return runtime_paths(SERIAL_SOURCES + console) + ["test_inputs.c"]
+    return runtime_paths(SERIAL_SOURCES + console + clock_sources(board)) + ["test_inputs.c"]
 
 
 def emit_project(graph: Graph, calls: list[KernelCall], plan: ArenaPlan, board: Board, out: Path,
@@ -192,6 +193,7 @@ def emit_project(graph: Graph, calls: list[KernelCall], plan: ArenaPlan, board: 
         target_sources=runtime_paths(TARGET_SOURCES),
         host_sources=runtime_paths(HOST_SOURCES),
         serial_sources=serial_link_sources(board) if serial else [],
+        serial_flags=list(CLOCK_FLAGS) if serial and clock_sources(board) else [],
         generate_sources=runtime_paths(GENERATE_SOURCES) if generation is not None else [],
         stack_size=board.stack_size,
         cmsis_nn=str(cmsis_nn) if cmsis_nn is not None else None, cmsis_version=cmsis.VERSION,
