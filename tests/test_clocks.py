@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tomllib
 
 import pytest
 
 from tinycompress.codegen.emit import _environment
 from tinycompress.resources import data_dir
-from tinycompress.target.boards import list_boards
+from tinycompress.errors import TinyCompressError
+from tinycompress.target.boards import list_boards, validate_board
 from tinycompress.target.clocks import clock_plan, clock_sources, uart_divisor
 
 MHZ = 1_000_000
@@ -203,3 +205,16 @@ def test_the_f4_sequence_in_qemus_netduinoplus2_up_to_where_its_rcc_stops(tmp_pa
                       ("PWR", 0x00, 1 << 14),                  # PWR_CR: VOS, scale 1
                       ("RCC", 0x00, 1 << 16)]                  # RCC_CR: HSEON (the disco's crystal)
     assert accesses[-1] == ("RCC", "read", "0x000", None)      # then polling RCC_CR for HSERDY
+
+
+@pytest.mark.parametrize("old,new,key", [
+    ("family = \"stm32l4\"\n", "", "clock.family"),
+    ('source = "hsi"', 'source = "hse"', "clock.source"),            # clock_stm32l4.c runs from HSI16 only
+    ("clock_hz = 120000000", "clock_hz = 121000000", "clock_hz"),     # no PLL setting within the limits
+    ("\n[clock]", "\n[clock_old]", "clock_old"),
+])
+def test_a_bad_clock_table_is_refused_naming_the_key(old, new, key):
+    text = (data_dir("boards") / "nucleo-l4r5zi.toml").read_text()
+    assert old in text
+    with pytest.raises(TinyCompressError, match=f"board file x.toml: {key}"):
+        validate_board(tomllib.loads(text.replace(old, new)), "x.toml")
