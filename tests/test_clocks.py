@@ -14,7 +14,7 @@ from tinycompress.codegen.emit import _environment
 from tinycompress.resources import data_dir
 from tinycompress.errors import TinyCompressError
 from tinycompress.target.boards import list_boards, validate_board
-from tinycompress.target.clocks import clock_plan, clock_sources, uart_divisor
+from tinycompress.target.clocks import clock_sources, clock_values, uart_divisor
 
 MHZ = 1_000_000
 BAUD = 115200
@@ -59,8 +59,8 @@ def defines(text: str) -> dict[str, int]:
 
 
 def clock_header(board) -> str:
-    return _environment().get_template("tc_clock_config.h.j2").render(
-        banner="", board=board, plan=clock_plan(board), source=clock_sources(board)[0])
+    return _environment().get_template("tc_clock_config.h.j2").render(banner="", board=board,
+                                                                      **clock_values(board))
 
 
 def console_header(board) -> str:

@@ -6,7 +6,7 @@
  *   6.4.2 "HFCLK clock controller", 6.4.6 registers: TASKS_HFCLKSTART starts the 64 MHz crystal
  *   oscillator (HFXO, from the 32 MHz crystal), EVENTS_HFCLKSTARTED when it runs; then HFCLKSTAT
  *   shows SRC = Xtal. The internal RC (HFINT) it replaces is +-1.5 %; the UART's baud comes from HFCLK.
- *   6.10.? NVMC ICACHECNF: CACHEEN turns the instruction cache on (off at reset).
+ *   6.10 NVMC, register ICACHECNF: CACHEEN turns the instruction cache on (off at reset).
  */
 #include <stdint.h>
 

@@ -26,6 +26,8 @@
 #define PLLCFGR_P(p) FIELD((p) / 2u - 1u, 16, 2)     /* 00: /2, 01: /4, 10: /6, 11: /8 */
 #define PLLCFGR_SRC_HSE (1u << 22)
 #define PLLCFGR_Q(q) FIELD(q, 24, 4)
+#define PLLCFGR_FIELDS (PLLCFGR_M(0x3Fu) | PLLCFGR_N(0x1FFu) | FIELD(3u, 16, 2) | PLLCFGR_SRC_HSE | \
+                        PLLCFGR_Q(0xFu))   /* the rest is reserved: kept at its reset value */
 #define CFGR_SW_PLL 2u
 #define CFGR_SW_MASK 3u
 #define CFGR_SWS_PLL (2u << 2)
@@ -47,8 +49,8 @@ static inline void rcc_pll_start(void)
     RCC_CR |= CR_HSEON | (TC_CLOCK_HSE_BYPASS ? CR_HSEBYP : 0u);
     WAIT_SET(RCC_CR, CR_HSERDY);
 #endif
-    RCC_PLLCFGR = PLLCFGR_M(TC_PLL_M) | PLLCFGR_N(TC_PLL_N) | PLLCFGR_P(TC_PLL_P) | PLLCFGR_Q(TC_PLL_Q) |
-                  (TC_CLOCK_FROM_HSE ? PLLCFGR_SRC_HSE : 0u);
+    RCC_PLLCFGR = (RCC_PLLCFGR & ~PLLCFGR_FIELDS) | PLLCFGR_M(TC_PLL_M) | PLLCFGR_N(TC_PLL_N) |
+                  PLLCFGR_P(TC_PLL_P) | PLLCFGR_Q(TC_PLL_Q) | (TC_CLOCK_FROM_HSE ? PLLCFGR_SRC_HSE : 0u);
     RCC_CR |= CR_PLLON;
 }
 

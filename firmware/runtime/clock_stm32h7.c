@@ -5,7 +5,7 @@
  *   6.4 / 6.8.4 PWR_CR3: the supply, LDO on (the H743 has no SMPS), written once after reset; then
  *   wait for ACTVOSRDY (6.8.2 PWR_CSR1);
  *   6.6.2 "Voltage scaling", 6.8.6 PWR_D3CR: VOS1, wait for VOSRDY; VOS0 is VOS1 plus the over-drive,
- *   ODEN in SYSCFG_PWRCR (12.3.? SYSCFG_PWRCR; the SYSCFG clock in 8.7.44 RCC_APB4ENR), wait again;
+ *   ODEN in SYSCFG_PWRCR (12.3, the SYSCFG registers; the SYSCFG clock in 8.7.44 RCC_APB4ENR), wait again;
  *   8.7.2 RCC_CR: HSE on (HSEBYP for the ST-LINK's clock), wait for HSERDY;
  *   8.7.11 RCC_PLLCKSELR: PLLSRC = HSE, DIVM1; 8.7.12 RCC_PLLCFGR: PLL1RGE for the input range, the
  *   wide VCO, only DIVP1's output on; 8.7.13 RCC_PLL1DIVR: DIVN1 - 1, DIVP1 - 1;

@@ -8,9 +8,10 @@
  *   3.3.3 "Read access latency", Table 12 (range 1 boost: 20 MHz per wait state, 5 at 120 MHz), and
  *   3.7.1 FLASH_ACR: LATENCY, PRFTEN, ICEN, DCEN, read back before the clock rises;
  *   6.4.4 RCC_PLLCFGR: f = HSI16 / PLLM * PLLN / PLLR, only PLLR's output (PLLCLK) on;
- *   6.2.7? / 6.4.3 RCC_CFGR: "when switching to a system clock above 80 MHz in range 1 boost mode,
- *   the AHB prescaler must divide by 2 first, then by 1 after at least 1 us" (RM0432 6.2.7, "Clock
- *   source frequency versus voltage scaling"); SW = PLL, wait for SWS; APB1 and APB2 at HCLK.
+ *   6.4.3 RCC_CFGR: SW = PLL, wait for SWS; APB1 and APB2 at HCLK. Going above 80 MHz in range 1
+ *   boost mode, the AHB prescaler divides by 2 across the switch and for at least 1 us after it
+ *   (RM0432 6.2.7 "Clock source frequency versus voltage scaling", as STM32CubeL4's
+ *   HAL_RCC_ClockConfig does).
  */
 #include "clock_stm32.h"
 #include "tc_platform.h"

@@ -2,17 +2,17 @@
  * tinycompress runtime: the STM32U575/585 at its top clock, 160 MHz, from PLL1.
  *
  * RM0456 rev 4 (STM32U5 Series):
- *   10.5.4 "Dynamic voltage scaling management" and 10.10.4 PWR_VOSR: range 1 (VOS = 11) and, above
- *   55 MHz, the EPOD booster (BOOSTEN), whose clock is PLL1's source divided by PLL1MBOOST (4-16 MHz),
- *   so PLL1's source is chosen first; wait for VOSRDY and BOOSTRDY (the PWR clock: 11.8.26
- *   RCC_AHB3ENR PWREN);
+ *   10.5.4 "Dynamic voltage scaling management" and 10.10.4 PWR_VOSR: range 1 (VOS = 11), wait for
+ *   VOSRDY; above 55 MHz the EPOD booster (BOOSTEN), whose clock is PLL1's source divided by
+ *   PLL1MBOOST (4-16 MHz), so PLL1's source is chosen first; wait for BOOSTRDY (the PWR clock:
+ *   11.8.26 RCC_AHB3ENR PWREN);
  *   11.8.1 RCC_CR: HSI16 on, wait for HSIRDY;
  *   7.3.3 "Read access latency", Table 54 (range 1: 32 MHz per wait state, 4 at 160 MHz), 7.9.1
  *   FLASH_ACR: LATENCY and PRFTEN, read back before the clock rises;
  *   11.8.31 RCC_PLL1CFGR: PLL1SRC, PLL1RGE, PLL1M, PLL1MBOOST, PLL1REN;
  *   11.8.34 RCC_PLL1DIVR: f = source / PLL1M * PLL1N / PLL1R;
- *   11.4.? "Clock switching": above 80 MHz the AHB prescaler divides by 2 across the switch and for
- *   1 us after it (as STM32CubeU5's HAL_RCC_ClockConfig does); 11.8.6 RCC_CFGR1 SW = PLL1;
+ *   11.8.6 RCC_CFGR1 SW = PLL1: going above 80 MHz, the AHB prescaler divides by 2 across the
+ *   switch and for 1 us after it (as STM32CubeU5's HAL_RCC_ClockConfig does);
  *   8.4 ICACHE_CR EN: the instruction cache in front of the flash (2-way, the reset choice).
  */
 #include "clock_stm32.h"
@@ -79,8 +79,12 @@ void tc_clock_init(void)
 
     RCC_AHB3ENR |= AHB3ENR_PWREN;
     (void)RCC_AHB3ENR;
-    PWR_VOSR |= VOSR_VOS_RANGE1 | (TC_CORE_CLOCK_HZ > BOOST_ABOVE_HZ ? VOSR_BOOSTEN : 0u);
-    WAIT_SET(PWR_VOSR, VOSR_VOSRDY | (TC_CORE_CLOCK_HZ > BOOST_ABOVE_HZ ? VOSR_BOOSTRDY : 0u));
+    PWR_VOSR |= VOSR_VOS_RANGE1;
+    WAIT_SET(PWR_VOSR, VOSR_VOSRDY);
+    if (TC_CORE_CLOCK_HZ > BOOST_ABOVE_HZ) {
+        PWR_VOSR |= VOSR_BOOSTEN;
+        WAIT_SET(PWR_VOSR, VOSR_BOOSTRDY);
+    }
 
     const uint32_t acr = ACR_LATENCY(TC_FLASH_WAIT_STATES) | ACR_PRFTEN;
     FLASH_ACR = acr;

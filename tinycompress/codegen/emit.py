@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import __version__
 from ..target.boards import Board
-from ..target.clocks import CLOCK_FLAGS, clock_sources
+from ..target.clocks import CLOCK_FLAGS, clock_sources, clock_values
 from ..escape import FILTERS, c_identifier, safe_text
 from ..ir import Graph
 from ..ops.common import ConstArray, KernelCall, flash_weight_bytes, shared_arrays
@@ -190,10 +190,10 @@ def emit_project(graph: Graph, calls: list[KernelCall], plan: ArenaPlan, board: 
         tensor_shapes=lambda call: call_shapes(call, graph),
         kernel_sources=kernel_files,
         harness_sources=runtime_paths(HARNESS_SOURCES),
-        target_sources=runtime_paths(TARGET_SOURCES),
+        target_sources=runtime_paths(TARGET_SOURCES + clock_sources(board)),
         host_sources=runtime_paths(HOST_SOURCES),
         serial_sources=serial_link_sources(board) if serial else [],
-        serial_flags=list(CLOCK_FLAGS) if serial and clock_sources(board) else [],
+        clock_flags=CLOCK_FLAGS if clock_sources(board) else (),
         generate_sources=runtime_paths(GENERATE_SOURCES) if generation is not None else [],
         stack_size=board.stack_size,
         cmsis_nn=str(cmsis_nn) if cmsis_nn is not None else None, cmsis_version=cmsis.VERSION,
@@ -209,8 +209,9 @@ def emit_project(graph: Graph, calls: list[KernelCall], plan: ArenaPlan, board: 
     for template, name in [("model.h.j2", "model.h"), ("model.c.j2", "model.c"),
                            ("model_weights.h.j2", "model_weights.h"),
                            ("model_weights.c.j2", "model_weights.c"),
-                           ("Makefile.j2", "Makefile"), ("memory.ld.j2", "memory.ld")]:
-        (out / name).write_text(env.get_template(template).render(**values))
+                           ("Makefile.j2", "Makefile"), ("memory.ld.j2", "memory.ld")] + (
+            [("tc_clock_config.h.j2", "tc_clock_config.h")] if clock_sources(board) else []):
+        (out / name).write_text(env.get_template(template).render(**values, **clock_values(board)))
     if generation is not None and generation.get("cache"):
         (out / "generate.c").write_text(env.get_template("generate_cache.c.j2").render(
             banner=values["banner"], **cache_fields(generation, graph)))

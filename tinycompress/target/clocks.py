@@ -179,6 +179,12 @@ def clock_sources(board) -> list[str]:
     return [NRF52_SOURCE if plan.family == "nrf52" else FAMILIES[plan.family].source]
 
 
+def clock_values(board) -> dict:
+    """What templates/tc_clock_config.h.j2 renders (nothing for a board without a start-up clock)."""
+    plan = clock_plan(board)
+    return dict(clock=plan, clock_source=clock_sources(board)[0]) if plan else {}
+
+
 def uart_divisor(board) -> int:
     """The UART's BRR for SERIAL_BAUD at the clock the start-up code leaves it (an LPUART counts in
     1/256ths: RM0432 52.4.7)."""
