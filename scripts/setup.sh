@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what tinycompress needs on Debian 12, as root, and only what is missing:
-# the Arm cross compiler with newlib, QEMU, make and gcc, then a virtual environment
+# the Arm cross compiler with newlib, QEMU, make, gcc and g++, then a virtual environment
 # .venv with the pinned Python dependencies (reinstalled when pyproject.toml changes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,8 @@ command -v arm-none-eabi-gcc >/dev/null || missing+=(gcc-arm-none-eabi)
 command -v qemu-system-arm >/dev/null || missing+=(qemu-system-arm)
 command -v make >/dev/null || missing+=(make)
 command -v gcc >/dev/null || missing+=(gcc libc6-dev)
+# g++: tests/test_capi.py links the generated C API into a C++ program
+command -v g++ >/dev/null || missing+=(g++)
 python3 -c "import ensurepip, venv" 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]}" >&2

@@ -34,6 +34,7 @@ def build_stand_in(board_name: str, tmp_path: Path, model_c: str, cflags: tuple 
 
     board = load_board(board_name)
     (tmp_path / "model.h").write_text(STAND_IN_MODEL_H)
+    (tmp_path / "tc_harness_model.h").write_text('#include "model.h"\n')   # the harness's model: this one
     (tmp_path / "model.c").write_text(model_c)
     memory = _environment().get_template("memory.ld.j2")   # with the quoting filters
     (tmp_path / "memory.ld").write_text(memory.render(board=board, stack_size=board.stack_size, banner=""))

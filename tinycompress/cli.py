@@ -136,29 +136,44 @@ def cli():
 
 
 @cli.command()
-@click.argument("model", type=MODEL)
+@click.argument("models", metavar="MODEL...", nargs=-1, required=True, type=MODEL)
 @_board_option
 @click.option("--output", "-o", type=click.Path(path_type=Path, file_okay=False), required=True,
               help="Directory for the C project: missing, empty, or an earlier project (then only the files "
                    "its manifest lists are replaced).")
+@click.option("--name", "names", metavar="NAME[,NAME...]",
+              help="Prefix of each model's C API (NAME_invoke, NAME_input, NAME_INPUT_BYTES, ...), one per "
+                   "MODEL in order  [default for one model: tc_model].")
+@click.option("--arena", type=click.Choice(["static", "external"]), default="static", show_default=True,
+              help="static: each model's arena is a static array; external: NAME_invoke(arena) takes it from "
+                   "the caller (NAME_ARENA_SIZE bytes aligned to NAME_ARENA_ALIGN).")
 @_calibration_option
 @_compression_options
 @_kernel_options
-def compile(model: Path, board: Board, output: Path, calibration: Path | None, compress, rank, energy, train,
-            epochs, embedding, vocab, kernels, cmsis_nn_dir):
-    """Write a self-contained C project for MODEL (.tflite or .keras) with a Makefile.
+def compile(models: tuple[Path, ...], board: Board, output: Path, names: str | None, arena: str,
+            calibration: Path | None, compress, rank, energy, train, epochs, embedding, vocab, kernels,
+            cmsis_nn_dir):
+    """Write a self-contained C project for MODEL (.tflite or .keras) with a Makefile. Several models
+    go into one project (with --name, one name each), sharing the kernels and runtime; the options
+    apply to every model.
 
     \b
     Example:
       tinycompress compile examples/digits/digits_cnn.tflite --board mps2-an386 -o build/digits
       make -C build/digits          # firmware.elf, built with arm-none-eabi-gcc
+      tinycompress compile kws.tflite vww.tflite --name kws,vww --arena external -o build/both
     """
-    from .pipeline import compile_model
-    _check_paths(output, {}, model, calibration=calibration, train=train, vocab=vocab)
-    project = compile_model(model, board, output, calibration,
-                            _compression(compress, rank, energy, train, epochs, embedding, vocab),
-                            _cmsis_nn(kernels, cmsis_nn_dir))
-    click.echo(f"wrote {project.directory} ({len(project.calls)} layers, arena {project.plan.size:,} bytes); "
+    from .pipeline import check_model_names, compile_models
+    names = check_model_names(names.split(",") if names is not None else None, len(models))
+    for model in models:
+        _check_paths(output, {}, model, calibration=calibration, train=train, vocab=vocab)
+    project = compile_models(list(models), board, output, calibration,
+                             _compression(compress, rank, energy, train, epochs, embedding, vocab),
+                             _cmsis_nn(kernels, cmsis_nn_dir), names=names, external=arena == "external")
+    layers = sum(len(m.calls) for m in project.models)
+    arenas = " + ".join(f"{m.plan.size:,}" for m in project.models)
+    click.echo(f"wrote {project.directory} ({len(project.models)} model{'s' * (len(project.models) > 1)}, "
+               f"{layers} layers, arena {arenas} bytes{' (the caller gives it)' if project.external else ''}); "
                f"build it with: make -C {project.directory}", err=True)
 
 

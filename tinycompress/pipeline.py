@@ -15,18 +15,18 @@ from .target.boards import Board
 from .target.build import build
 from .compress.plan import Context, LayerStep, Plan
 from .target.elfsize import elf_sizes
-from .codegen.emit import Project, emit_project
+from .codegen.emit import DEFAULT_API, ModelCode, Project, check_api_names, emit_models
 from .ops.common import flash_weight_bytes
 from .frontend.data import check_int8_samples, check_labels, check_samples, graph_io
 from .target.emulate import run_firmware
-from .errors import EXIT_BUDGET, EXIT_MISMATCH, TinyCompressError
+from .errors import EXIT_BUDGET, EXIT_MISMATCH, EXIT_USAGE, TinyCompressError
 from .outputs import claim
 from .ir import Graph
 from .frontend.load import open_npz, read_tflite, read_tflite_file
 from .ops import lower_layer
 from .ops.dsp_forms import assign_dsp_forms
 from .ops.scratch import assign_scratch, bind_scratch, kernel_scratch, writes_over_input
-from .codegen.plan import ArenaPlan, choose_in_place, plan_arena
+from .codegen.plan import ArenaPlan, choose_patches, plan_arena
 from .analysis.report import Report, make_report
 
 KERAS_SUFFIXES = (".keras", ".h5")
@@ -189,25 +189,43 @@ def plan_layers(calls: list, graph: Graph, board: Board, over_inputs: bool = Tru
     assign_scratch(calls, board)
     if not over_inputs:
         return plan_arena(calls, graph.tensors, graph.inputs, graph.outputs)
-    return choose_in_place(calls, graph.tensors, graph.inputs, graph.outputs,
-                           lambda call: kernel_scratch(call, board), lambda call: writes_over_input(call, board))
+    return choose_patches(calls, graph.tensors, graph.inputs, graph.outputs,
+                          lambda call: kernel_scratch(call, board), lambda call: writes_over_input(call, board))
 
 
 def compile_model(model: Path, board: Board, out: Path, calibration: Path | None = None,
                   compression: Compression | None = None, cmsis_nn: Path | None = None) -> Project:
     """Write the C project for `model` into `out`, atomically: all of it or nothing."""
-    graph = load_model(model, calibration, compression)
-    return compile_graph(graph, board, out, Path(model).name, cmsis_nn=cmsis_nn)
+    return compile_models([model], board, out, calibration, compression, cmsis_nn)
 
 
-def compile_graph(graph: Graph, board: Board, out: Path, source_name: str, serial: bool = False,
-                  finish: Callable[[Project], None] | None = None, cmsis_nn: Path | None = None,
-                  generation: dict | None = None, adapters=None) -> Project:
-    """Lower, plan and emit an int8 graph into `out`, atomically; `finish` adds to the project before
-    it appears (the PlatformIO files), and a failure there leaves nothing behind either. With
-    `cmsis_nn` (a checked CMSIS-NN checkout) the layers it supports call CMSIS-NN; with `generation`, the
-    project also has the generation harness (emit_project); with `adapters` (codegen/adapters.AdapterCode),
-    the adapted path and the adapter slots, in an arena large enough for either path."""
+def compile_models(models: list[Path], board: Board, out: Path, calibration: Path | None = None,
+                   compression: Compression | None = None, cmsis_nn: Path | None = None,
+                   names: list[str] | None = None, external: bool = False) -> Project:
+    """Write one C project holding every model of `models` into `out`, atomically, each with its C API
+    prefixed by its name in `names` (default: the one model's tc_model); with `external`, every invoke takes
+    the arena from the caller."""
+    names = check_model_names(names, len(models))
+    graphs = [load_model(model, calibration, compression) for model in models]
+    return compile_graphs([(g, Path(m).name, n) for g, m, n in zip(graphs, models, names)], board, out,
+                          cmsis_nn=cmsis_nn, external=external)
+
+
+def check_model_names(names: list[str] | None, count: int) -> list[str]:
+    """The API names of `count` models: one each, checked (codegen/emit.check_api_names)."""
+    if names is None:
+        if count > 1:
+            raise TinyCompressError(f"{count} models share one project: name each with --name "
+                                    f"({','.join(f'm{i}' for i in range(count))}, say)", EXIT_USAGE)
+        names = [DEFAULT_API]
+    if len(names) != count:
+        raise TinyCompressError(f"--name gives {len(names)} name{'s' * (len(names) != 1)} for {count} "
+                                f"model{'s' * (count != 1)}: one name per model, in order", EXIT_USAGE)
+    return check_api_names(names)
+
+
+def lower_and_plan(graph: Graph, board: Board, cmsis_nn: Path | None = None, adapters=None):
+    """A graph's kernel calls and its arena plan for `board`, checked against the board."""
     calls = [lower_layer(layer, graph) for layer in graph.layers]
     if cmsis_nn is not None:
         from .codegen.cmsis_nn import adapt
@@ -218,12 +236,39 @@ def compile_graph(graph: Graph, board: Board, out: Path, source_name: str, seria
     if adapters is not None:
         plan = replace(plan, size=max(plan.size, adapters.lowered.plan.size))
     check_fit(graph, calls, plan, board)
+    return calls, plan
+
+
+def compile_graph(graph: Graph, board: Board, out: Path, source_name: str, serial: bool = False,
+                  finish: Callable[[Project], None] | None = None, cmsis_nn: Path | None = None,
+                  generation: dict | None = None, adapters=None) -> Project:
+    """Lower, plan and emit an int8 graph into `out`, atomically; `finish` adds to the project before
+    it appears (the PlatformIO files), and a failure there leaves nothing behind either. With
+    `cmsis_nn` (a checked CMSIS-NN checkout) the layers it supports call CMSIS-NN; with `generation`, the
+    project also has the generation harness (emit_project); with `adapters` (codegen/adapters.AdapterCode),
+    the adapted path and the adapter slots, in an arena large enough for either path."""
+    return compile_graphs([(graph, source_name, DEFAULT_API)], board, out, serial=serial, finish=finish,
+                          cmsis_nn=cmsis_nn, generation=generation, adapters=adapters)
+
+
+def compile_graphs(graphs: list[tuple[Graph, str, str]], board: Board, out: Path, serial: bool = False,
+                   finish: Callable[[Project], None] | None = None, cmsis_nn: Path | None = None,
+                   generation: dict | None = None, adapters=None, external: bool = False) -> Project:
+    """compile_graph for one project of several models, (graph, source file name, API name) each: the
+    kernels and runtime once, every model's files beside them (codegen/emit.emit_models)."""
+    check_api_names([name for _, _, name in graphs])
+    models = []
+    for graph, source_name, name in graphs:
+        calls, plan = lower_and_plan(graph, board, cmsis_nn, adapters if not models else None)
+        models.append(ModelCode(graph, calls, plan, source_name, name))
+    if len(models) > 1:
+        check_fit_together(models, board, external)
     out = Path(out)
     with claim(out) as target:
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-new-", dir=out.absolute().parent))
         try:
-            project = emit_project(graph, calls, plan, board, staging, source_name=source_name, serial=serial,
-                                   cmsis_nn=cmsis_nn, generation=generation, adapters=adapters)
+            project = emit_models(models, board, staging, serial=serial, cmsis_nn=cmsis_nn,
+                                  generation=generation, adapters=adapters, external=external)
             if finish is not None:
                 finish(project)
         except BaseException:
@@ -232,6 +277,18 @@ def compile_graph(graph: Graph, board: Board, out: Path, source_name: str, seria
         target.replace_with(staging)
     project.directory = out
     return project
+
+
+def check_fit_together(models: list[ModelCode], board: Board, external: bool) -> None:
+    """Refuse models that fit the board one by one but not side by side: their weights together against
+    flash, their static arenas together (the harness's one arena, external) and the stack against SRAM."""
+    weights = sum(flash_weight_bytes(m.calls) for m in models)
+    arenas = max(m.plan.size for m in models) if external else sum(m.plan.size for m in models)
+    for what, need, have, memory in (("weights", weights, board.flash_size, "flash"),
+                                     ("arenas and stack", arenas + board.stack_size, board.ram_size, "SRAM")):
+        if need > have:
+            raise TinyCompressError(f"the models do not fit {board.name} together: their {what} need "
+                                    f"{need:,} bytes of {memory} but the board has {have:,}", EXIT_BUDGET)
 
 
 @contextmanager

@@ -10,7 +10,7 @@
  * profile.txt.
  * Exit status 0 on success, 1 on an I/O or kernel error.
  */
-#include "model.h"
+#include "tc_harness_model.h"
 #include "tc_platform.h"
 #include "tc_report.h"
 

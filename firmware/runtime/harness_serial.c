@@ -10,7 +10,7 @@
  */
 #include <string.h>
 
-#include "model.h"
+#include "tc_harness_model.h"
 #include "tc_platform.h"
 #include "tc_report.h"
 #include "test_inputs.h"

@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#include "model.h"
+#include "tc_harness_model.h"
 #include "tc_platform.h"
 #include "tc_profile.h"
 

@@ -10,6 +10,7 @@ from .. import __version__
 from ..target.elfsize import ElfSizes
 from ..compress.embeddings import embedding_summary
 from ..codegen.emit import Project
+from ..codegen.plan import chains
 from ..target.emulate import RunResult
 
 REPORT_VERSION = 1
@@ -28,9 +29,17 @@ class LayerReport:
     scheme: str = ""              # how it runs where not one call: over its own input, by bands of rows
 
 
-def execution_scheme(call, overlapped: bool) -> str:
+def execution_scheme(call, overlapped: bool, head=None) -> str:
     """'over its input' (the kernel writes its output over its own input), 'in place, 5 bands of 6
-    rows' (codegen/rows.py), or '' for one call into its own output."""
+    rows' (codegen/rows.py), 'patched, ...' (the first layer of a chain run by patches, codegen/patches.py)
+    or 'in the patches of X' (the others: `head` is the chain's first call), or '' for one call into its
+    own output."""
+    if call.patches is not None:
+        p = call.patches
+        return (f"patched with the next {p.steps[1] - p.steps[0]} layers: {p.patches} patches of {p.band_rows} rows, "
+                "none recomputed")
+    if head is not None:
+        return f"in the patches of {head.layer.name}"
     rows = call.rows
     if rows is None or not overlapped:
         return ""
@@ -66,7 +75,7 @@ class Report:
 def make_report(project: Project, sizes: ElfSizes, run: RunResult | None) -> Report:
     board, calls = project.board, project.calls
     weights = sum(sizes.symbols.get(name, 0) for name in project.weight_symbols)
-    arena = sizes.symbols.get("tc_arena", project.plan.size)
+    arena = sizes.symbols.get(project.arena_symbol, project.plan.size)
     stack_reserved = board.stack_size
     macs = sum(c.macs for c in calls)
     per_layer = total = None
@@ -75,13 +84,20 @@ def make_report(project: Project, sizes: ElfSizes, run: RunResult | None) -> Rep
         total = float(instr[:, 0].mean())
         per_layer = instr[:, 1:].mean(axis=0)
     layers = []
+    heads = {step: first for first, end in chains(calls).items() for step in range(first, end + 1)}
     for i, call in enumerate(calls):
         out = project.graph.tensors[call.outputs[0]]
         n = float(per_layer[i]) if per_layer is not None else None
+        work = call.macs
+        if i in heads:      # a chain's instructions are its first layer's (one measure for all its calls)
+            end = call.patches.steps[1] if heads[i] == i else i
+            work = sum(c.macs for c in calls[i:end + 1]) if heads[i] == i else 0
+            n = n if heads[i] == i else None
         layers.append(LayerReport(call.layer.name, call.layer.op, call.summary, list(out.shape),
                                   call.weight_bytes, call.macs, _round(n),
-                                  _round(n / call.macs if n is not None and call.macs else None, 3),
-                                  execution_scheme(call, i in project.plan.overlapped)))
+                                  _round(n / work if n is not None and work else None, 3),
+                                  execution_scheme(call, i in project.plan.overlapped,
+                                                   calls[heads[i]] if heads.get(i, i) != i else None)))
     return Report(
         version=REPORT_VERSION, tool=f"tinycompress {__version__}", model=project.graph.name,
         board=board.name, core=board.core,
@@ -90,7 +106,7 @@ def make_report(project: Project, sizes: ElfSizes, run: RunResult | None) -> Rep
         sram={"total": sizes.ram, "arena": arena, "stack_peak": run.stack_peak if run else None,
               "stack_reserved": stack_reserved, "other": sizes.ram - arena - stack_reserved},
         arena={"planned": project.plan.size, "lower_bound": project.plan.lower_bound,
-               "unshared": project.plan.unshared_size},
+               "unshared": project.plan.unshared_size, "without_patches": project.plan.unpatched},
         macs=macs, instructions=_round(total),
         instructions_per_mac=_round(total / macs if total is not None and macs else None, 3),
         inferences=int(len(run.ticks)) if run is not None else 0, layers=layers,
@@ -116,6 +132,7 @@ def format_table(r: Report) -> str:
         f"  stack (peak)         {_kib(r.sram['stack_peak'])}",
         f"  arena                {r.arena['planned']:,} B planned, lower bound {r.arena['lower_bound']:,} B "
         f"(the most live at one step), {r.arena['unshared']:,} B without reuse"
+        + (f", {r.arena['without_patches']:,} B without patches" if r.arena.get("without_patches") else "")
         + (f"; TFLite Micro's interpreter {r.arena['tflite_micro']:,} B" if r.arena.get("tflite_micro") else ""),
     ]
     for e in r.embeddings:

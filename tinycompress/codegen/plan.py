@@ -98,6 +98,7 @@ class ArenaPlan:
     scratch: dict[int, int] = field(default_factory=dict)   # layer index -> offset of its scratch
     overlapped: frozenset = frozenset()   # layer indices whose output shares bytes with their input
     live: list = field(default_factory=list)   # bytes live at each step (tensors and scratch)
+    unpatched: int | None = None  # with chains run by patches: the arena without them (choose_patches)
 
     @property
     def lower_bound(self) -> int:
@@ -105,11 +106,18 @@ class ArenaPlan:
         return max(self.live, default=0)
 
 
+def chains(calls) -> dict[int, int]:
+    """The chains run by patches (codegen/patches.py): first step -> last step."""
+    return {step: call.patches.steps[1] for step, call in enumerate(calls) if call.patches is not None}
+
+
 def _last_uses(calls, graph_outputs: list[int]) -> dict[int, int]:
     last: dict[int, int] = {}
     for step, call in enumerate(calls):
         for t in list(call.inputs) + list(call.outputs):
             last[t] = step
+    for first, end in chains(calls).items():    # a chain reads its input until its last step
+        last[calls[first].inputs[0]] = max(last[calls[first].inputs[0]], end)
     for t in graph_outputs:
         last[t] = len(calls)
     return last
@@ -120,13 +128,16 @@ def plan_arena(calls, tensors, graph_inputs: list[int], graph_outputs: list[int]
     owner: dict[int, int] = {}          # tensor -> buffer id (in-place outputs share their input's)
     buffers: list[Buffer] = []
     last = _last_uses(calls, graph_outputs)
+    spans = chains(calls)
+    inside = {calls[step].outputs[0] for first, end in spans.items() for step in range(first, end)}
 
-    def use(tensor: int, step: int) -> None:
+    def use(tensor: int, step: int) -> None:   # a tensor inside a chain lives in its line buffers alone
+        size = 0 if tensor in inside else tensors[tensor].nbytes
         if tensor not in owner:
             owner[tensor] = len(buffers)
-            buffers.append(Buffer(tensors[tensor].nbytes, step, step))
+            buffers.append(Buffer(size, step, step))
         buf = buffers[owner[tensor]]
-        buf.size = max(buf.size, tensors[tensor].nbytes)
+        buf.size = max(buf.size, size)
         buf.first_use, buf.last_use = min(buf.first_use, step), max(buf.last_use, step)
 
     def dead_after(t: int, step: int) -> bool:    # nothing reads t's buffer after `step`
@@ -155,6 +166,9 @@ def plan_arena(calls, tensors, graph_inputs: list[int], graph_outputs: list[int]
                             owner[t] = owner[src]
                             break
             use(t, step)
+    for first, end in spans.items():    # a chain's input and output live over all its steps
+        use(calls[first].inputs[0], end)
+        use(calls[end].outputs[0], first)
     for t in graph_outputs:
         use(t, len(calls))
     for step, out, inp, delta in rows:   # the output may start up to delta bytes after its dead input
@@ -163,8 +177,8 @@ def plan_arena(calls, tensors, graph_inputs: list[int], graph_outputs: list[int]
             a.below.append((b, delta))
             overlapped.add(step)
     live = [buffers[b] for b in sorted(set(owner.values()))]
-    scratch = {step: Buffer(call.scratch_bytes, step, step) for step, call in enumerate(calls)
-               if call.scratch_bytes}
+    scratch = {step: Buffer(call.scratch_bytes, step, spans.get(step, step))
+               for step, call in enumerate(calls) if call.scratch_bytes}
     every = live + list(scratch.values())
     steps = [sum(b.size for b in every if b.first_use <= step <= b.last_use) -
              sum(min(a.size, x.size) for a in live for x, _ in a.below if a.first_use == step)
@@ -190,9 +204,11 @@ def choose_in_place(calls, tensors, graph_inputs: list[int], graph_outputs: list
     from .rows import OverOwnInput, band_sizes, eligible, schedule
 
     last = _last_uses(calls, graph_outputs)
+    chained = {step for first, end in chains(calls).items() for step in range(first, end + 1)}
     options = {}
     for step, call in enumerate(calls):
-        if eligible(call) and last.get(call.inputs[0], -1) == step and call.rows is None:
+        if (eligible(call) and last.get(call.inputs[0], -1) == step and call.rows is None
+                and step not in chained):
             out_h = call.params["output"][1]
             choices = [schedule(call, b, lambda p, c=call: scratch_of(replace(c, params=p)), apart)
                        for b in reversed(band_sizes(out_h, call.params["output"][2]))
@@ -249,3 +265,74 @@ def choose_in_place(calls, tensors, graph_inputs: list[int], graph_outputs: list
                     break
                 use(step, kept)
     return plan
+
+
+def choose_patches(calls, tensors, graph_inputs: list[int], graph_outputs: list[int], scratch_of,
+                   over_input=lambda call: False, longest: int = 6) -> ArenaPlan:
+    """Layers over their own inputs (choose_in_place), then chains of layers run by patches
+    (codegen/patches.py) where they lower the arena further.
+
+    A chain must hold a step whose live bytes set the arena's lower bound. Of the chains of up to `longest`
+    layers and the patch heights, the one that gives the smallest arena (on the layers over their inputs
+    chosen so far) is taken, and the layers over their inputs chosen again around it; while the arena
+    shrinks, another chain. `scratch_of(call)` is a call's kernel scratch (ops/scratch.py)."""
+    from .patches import chainable, patch_sizes, schedule, worthwhile
+
+    def reset() -> None:            # every layer back to one call of its own kernel
+        for call in calls:
+            if call.rows is not None:
+                call.rows, call.scratch_bytes = None, scratch_of(call)
+
+    def chain(first: int, patches) -> None:
+        end = first + len(patches.row_bytes) - 1 if patches is not None else calls[first].patches.steps[1]
+        for step in range(first, end + 1):
+            calls[step].rows = None
+            calls[step].patches = patches if step == first else None
+            calls[step].scratch_bytes = scratch_of(calls[step]) if patches is None else 0
+        if patches is not None:
+            calls[first].scratch_bytes = patches.scratch_bytes
+
+    plan = choose_in_place(calls, tensors, graph_inputs, graph_outputs, scratch_of, over_input)
+    unpatched = plan.size
+    reads: dict[int, int] = {}
+    for call in calls:
+        for t in call.inputs:
+            reads[t] = reads.get(t, 0) + 1
+    for t in graph_outputs:
+        reads[t] = reads.get(t, 0) + 1
+    while True:
+        taken = {step for first, end in chains(calls).items() for step in range(first, end + 1)}
+        peak = {step for step, live in enumerate(plan.live) if live == plan.lower_bound}
+        rows = {step: (call.rows, call.scratch_bytes) for step, call in enumerate(calls)}
+        best = None
+        for first in range(len(calls)):
+            for end in range(first + 1, min(len(calls), first + longest)):
+                steps = set(range(first, end + 1))
+                if steps & taken or not steps & peak or not chainable(calls, first, end, reads):
+                    continue
+                ends = tensors[calls[first].inputs[0]].nbytes + tensors[calls[end].outputs[0]].nbytes
+                rest = max(live for step, live in enumerate(plan.live) if step not in steps)
+                for band in patch_sizes(calls[end].params["output"][1]):
+                    patches = schedule(calls[first:end + 1], first, band, scratch_of)
+                    least = max(rest, ends + patches.scratch_bytes)     # no arena of the chain is smaller
+                    if least >= (best[0].size if best else plan.size) or not worthwhile(patches):
+                        continue
+                    chain(first, patches)
+                    trial = plan_arena(calls, tensors, graph_inputs, graph_outputs)
+                    if trial.size < (best[0].size if best else plan.size):
+                        best = (trial, first, patches)
+                    chain(first, None)
+                    for step in steps:
+                        calls[step].rows, calls[step].scratch_bytes = rows[step]
+        if best is None:
+            return replace(plan, unpatched=unpatched) if chains(calls) else plan
+        _, first, patches = best
+        reset()
+        chain(first, patches)
+        trial = choose_in_place(calls, tensors, graph_inputs, graph_outputs, scratch_of, over_input)
+        if trial.size >= plan.size:         # no better once the layers over their inputs are chosen again
+            chain(first, None)
+            reset()
+            plan = choose_in_place(calls, tensors, graph_inputs, graph_outputs, scratch_of, over_input)
+            return replace(plan, unpatched=unpatched) if chains(calls) else plan
+        plan = trial

@@ -82,6 +82,27 @@ def _window_rows(p: dict) -> int:
     return (p["filter"][1] - 1) * p.get("dilation_h", 1) + 1
 
 
+def input_rows(p: dict, y0: int, y1: int) -> tuple[int, int]:
+    """The input rows [first, last) that output rows [y0, y1) of a layer with parameters `p` read (rows
+    beyond the input are its padding)."""
+    stride, pad = p["stride_h"], p["pad_top"]
+    return max(0, y0 * stride - pad), min(p["input"][1], (y1 - 1) * stride - pad + _window_rows(p))
+
+
+def band_params(p: dict, y0: int, y1: int) -> tuple[int, dict]:
+    """The first input row output rows [y0, y1) read, and the kernel's parameters for those rows alone: the
+    input rows they read, `pad_top` counted from the first of them, their output height. The kernel reads
+    rows past the band's input as padding, which only the real padding rows are (input_rows)."""
+    first, last = input_rows(p, y0, y1)
+    _, _, in_w, in_c = p["input"]
+    _, _, out_w, out_c = p["output"]
+    params = {**p, "input": (1, last - first, in_w, in_c), "output": (1, y1 - y0, out_w, out_c),
+              "pad_top": first - (y0 * p["stride_h"] - p["pad_top"])}
+    if "scratch" in p:
+        params["scratch"] = "NULL"        # the layer's scratch, where the band's shape takes it (bind)
+    return first, params
+
+
 def schedule(call: KernelCall, band_rows: int, kernel_scratch, rest_apart: bool = False) -> RowsInPlace:
     """The bands of `call` with `band_rows` output rows each, the last with the rest too (a short band
     would run the DSP matrix kernel's slow single columns), or with `rest_apart` the rest a band of its own
@@ -91,20 +112,15 @@ def schedule(call: KernelCall, band_rows: int, kernel_scratch, rest_apart: bool 
     _, in_h, in_w, in_c = p["input"]
     _, out_h, out_w, out_c = p["output"]
     ib, ob = in_w * in_c, out_w * out_c
-    stride, pad, window = p["stride_h"], p["pad_top"], _window_rows(p)
+    stride, pad = p["stride_h"], p["pad_top"]
     delta = min(0, in_h * ib - out_h * ob)
     bands, pending, flushed, scratch, most = [], 0, 0, 0, 0
     starts = list(range(0, out_h, band_rows))
     if not rest_apart and len(starts) > 1 and out_h % band_rows:
         starts.pop()                                # the last band takes the rest
     for y0, y1 in zip(starts, starts[1:] + [out_h]):
-        first = max(0, y0 * stride - pad)
-        last = min(in_h, (y1 - 1) * stride - pad + window)
-        params = {**p, "input": (1, last - first, in_w, in_c), "output": (1, y1 - y0, out_w, out_c),
-                  "pad_top": first - (y0 * stride - pad)}
+        first, params = band_params(p, y0, y1)
         need = kernel_scratch(params)
-        if "scratch" in p:
-            params["scratch"] = "NULL"        # the layer's scratch where `need` (bind)
         scratch = max(scratch, need)
         temp_row = pending
         pending += y1 - y0

@@ -64,6 +64,9 @@ class KernelCall:
                                      # points live in their operator's file: tc_conv2d_s4 in tc_conv2d_s8.c)
     rows: object = None              # codegen/rows.RowsInPlace: run in bands of output rows, the output
                                      # overlapping the input (chosen by codegen/plan.choose_in_place)
+    patches: object = None           # codegen/patches.Patches: this layer and the next ones run together,
+                                     # patch by patch (chosen by codegen/plan.choose_patches); the others
+                                     # of the chain are run by it
 
     @property
     def weight_bytes(self) -> int:

@@ -224,11 +224,14 @@ def assign_scratch(calls: list[KernelCall], board: Board) -> None:
 
 def bind_scratch(calls: list[KernelCall], offsets: dict[int, int]) -> None:
     """Point each kernel with scratch at its place in the arena (an address constant in flash)."""
+    from ..codegen import patches
     from ..codegen.rows import bind
     for step, call in enumerate(calls):
         if step in offsets:
             pointer = f"(int16_t *)(tc_arena + {offsets[step]})"
-            if call.rows is not None and call.rows.band_rows:
+            if call.patches is not None:
+                call.patches = patches.bind(call.patches, pointer)
+            elif call.rows is not None and call.rows.band_rows:
                 call.rows = bind(call.rows, pointer)
             else:
                 call.params["scratch"] = pointer
