@@ -25,6 +25,16 @@
 #define HPRE_CODE(d) ((d) == 1u ? 0u : 0x8u | (LOG2_DIV(d) - 1u))
 #define PPRE_CODE(d) ((d) == 1u ? 0u : 0x4u | (LOG2_DIV(d) - 1u))
 
+/* The flash's wait states (and its caches' and prefetch bits), read back until they hold: every
+   family's manual asks for that before the clock rises (RM0090 3.5.1, RM0385 3.3.2, RM0433 4.3.8,
+   RM0432 3.3.3, RM0456 7.3.3). */
+static inline void flash_access_set(volatile uint32_t *acr, uint32_t value)
+{
+    *acr = value;
+    while (*acr != value) {
+    }
+}
+
 /* A short wait in core cycles (at least `cycles`; each iteration takes more than one). */
 static inline void clock_delay(uint32_t cycles)
 {

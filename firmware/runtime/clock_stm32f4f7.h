@@ -58,9 +58,7 @@ static inline void rcc_pll_start(void)
    to the locked PLL. */
 static inline void rcc_switch_to_pll(uint32_t flash_acr)
 {
-    FLASH_ACR = flash_acr;
-    while (FLASH_ACR != flash_acr) {
-    }
+    flash_access_set(&FLASH_ACR, flash_acr);
     RCC_CFGR = (RCC_CFGR & CFGR_SW_MASK) | CFGR_HPRE(TC_AHB_DIV) | CFGR_PPRE1(TC_APB1_DIV) |
                CFGR_PPRE2(TC_APB2_DIV);
     WAIT_SET(RCC_CR, CR_PLLRDY);

@@ -77,10 +77,7 @@ void tc_clock_init(void)
 #endif
     RCC_CR |= CR_HSION;
     WAIT_SET(RCC_CR, CR_HSIRDY);
-    const uint32_t acr = ACR_LATENCY(TC_FLASH_WAIT_STATES) | ACR_PRFTEN | ACR_ICEN | ACR_DCEN;
-    FLASH_ACR = acr;
-    while (FLASH_ACR != acr) {
-    }
+    flash_access_set(&FLASH_ACR, ACR_LATENCY(TC_FLASH_WAIT_STATES) | ACR_PRFTEN | ACR_ICEN | ACR_DCEN);
     RCC_PLLCFGR = PLLCFGR_SRC_HSI16 | PLLCFGR_M(TC_PLL_M) | PLLCFGR_N(TC_PLL_N) | PLLCFGR_R(TC_PLL_P) |
                   PLLCFGR_REN;
     RCC_CR |= CR_PLLON;

@@ -86,10 +86,7 @@ void tc_clock_init(void)
         WAIT_SET(PWR_VOSR, VOSR_BOOSTRDY);
     }
 
-    const uint32_t acr = ACR_LATENCY(TC_FLASH_WAIT_STATES) | ACR_PRFTEN;
-    FLASH_ACR = acr;
-    while (FLASH_ACR != acr) {
-    }
+    flash_access_set(&FLASH_ACR, ACR_LATENCY(TC_FLASH_WAIT_STATES) | ACR_PRFTEN);
     RCC_PLL1DIVR = (RCC_PLL1DIVR & ~PLL1DIVR_R_N_MASK) | PLL1DIVR_N(TC_PLL_N) | PLL1DIVR_R(TC_PLL_P);
     RCC_PLL1CFGR |= PLL1CFGR_REN;
     RCC_CR |= CR_PLL1ON;
