@@ -124,7 +124,6 @@ def classify(mnemonic: str, operands: str) -> tuple[str, int]:
     table, pop_pc, load_pc, to_pc, mul, mla, mull, mlal, dsp, div, fmac, fdiv, fpu, mve, mve_mem, loop_end,
     loop_start, barrier."""
     m = _base_mnemonic(mnemonic)
-    ops = operands.replace(" ", "")
     regs = _registers(operands.split(";")[0])
     dest_pc = bool(regs) and regs[0] == "pc"
     if m in ("le", "letp"):
@@ -477,14 +476,28 @@ def estimate_cycles(elf: Path, board: Board, timing_board: Board | None = None, 
     return _price(counts, hooks, code, timing, target)
 
 
+def sequence_cycles(code: dict[int, Instruction], pcs: list[int], board: Board) -> int:
+    """Cycles of one executed sequence of addresses (micro-benchmarks: tests/test_cycles.py)."""
+    timing = timing_for(board)
+    counts: dict[tuple, int] = {}
+    prev, paired = None, False
+    for pc in pcs:
+        text = f"{pc:08x}"
+        ia, ib = (code.get(int(prev, 16)) if prev else None), code[pc]
+        pair = timing.family == "m7" and ia is not None and not paired and ia.end == ib.address \
+            and m7_pairable(ia, ib)
+        counts[(0, prev, text, pair)] = counts.get((0, prev, text, pair), 0) + 1
+        prev, paired = text, pair
+    counts[(1, None, f"{pcs[-1]:08x}", False)] = 0
+    return _price(counts, 0, code, timing, board).cycles
+
+
 def _price(counts: dict, hooks: int, code: dict[int, Instruction], timing: Timing, board: Board):
     decode = lru_cache(maxsize=None)(lambda pc: code.get(int(pc, 16)) if pc is not None else None)
     layer_count = 1 + max((k[0] for k in counts), default=0)
     cycles = [0] * layer_count
     instructions = [0] * layer_count
     for (layer, a_pc, b_pc, paired), n in counts.items():
-        if not n:
-            continue
         a, b = decode(a_pc), decode(b_pc)
         if b is None:
             raise TinyCompressError(f"executed PC 0x{b_pc} is not an instruction of the ELF's disassembly")
