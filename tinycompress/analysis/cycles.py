@@ -69,7 +69,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import TinyCompressError
-from ..target.boards import Board
+from ..target.boards import MVE_CORES, Board
 from ..target.toolchain import require
 from .hotspots import CALLER, ENTRY, Symbols, _one_input, _run_logged, _take_back
 
@@ -182,11 +182,15 @@ def classify(mnemonic: str, operands: str) -> tuple[str, int]:
     return "alu", 0
 
 
-def disassemble(elf: Path) -> dict[int, Instruction]:
-    """Every instruction of the ELF's code, by address (arm-none-eabi-objdump -d)."""
+def disassemble(elf: Path, core: str = "") -> dict[int, Instruction]:
+    """Every instruction of the ELF's code, by address (arm-none-eabi-objdump -d). For a Helium core the
+    architecture is named: objdump decodes MVE (and the loop instructions) only in an object whose
+    attributes allow MVE, and code built without them (startup, libraries) would read as coprocessor
+    instructions."""
     objdump = require("arm-none-eabi-objdump")
+    machine = ["-m", "armv8.1-m.main"] if core in MVE_CORES else []
     try:
-        text = subprocess.run([objdump, "-d", str(elf)], capture_output=True, text=True, check=True,
+        text = subprocess.run([objdump, "-d", *machine, str(elf)], capture_output=True, text=True, check=True,
                               timeout=120).stdout
     except (OSError, subprocess.SubprocessError) as exc:
         raise TinyCompressError(f"cannot disassemble {elf.name}: {exc}") from None
@@ -290,7 +294,7 @@ def instruction_cycles(t: Timing, a: Instruction | None, b: Instruction, taken: 
         return 1 if overlap else 2
     if k == "loop_end":
         return 1
-    p = _refill(b, taken, t) if taken else 0
+    p = _refill(b) if taken else 0
     if k in ("branch", "cbz", "call", "indirect", "to_pc"):
         return 1 + p + refill
     if k == "table":
@@ -319,10 +323,13 @@ def instruction_cycles(t: Timing, a: Instruction | None, b: Instruction, taken: 
     return 1
 
 
-def _refill(b: Instruction, taken: bool, t: Timing) -> int:
+def _refill(b: Instruction) -> int:
     """P of the M3/M4 tables for b's taken branch: see the module doc. b's target is not known here, so
     the target's alignment enters through target_refill() on the next instruction."""
     return 1 + (b.kind in ("indirect", "to_pc", "pop_pc", "load_pc"))
+
+
+BRANCHES = {"branch", "cbz", "call", "indirect", "to_pc", "pop_pc", "load_pc", "table"}
 
 
 def target_refill(t: Timing, target: Instruction) -> int:
@@ -464,7 +471,7 @@ def estimate_cycles(elf: Path, board: Board, timing_board: Board | None = None, 
         if name not in symbols.by_name:
             raise TinyCompressError(f"{elf.name} has no function {name}: the cycle estimate needs firmware "
                                     "built by tinycompress with its per-layer measurement harness")
-    code = disassemble(elf)
+    code = disassemble(elf, target.core)
     timing = timing_for(target)
     stream = _Stream(symbols, code, timing)
     with tempfile.TemporaryDirectory(prefix="tinycompress-cycles-") as tmp:
@@ -503,7 +510,7 @@ def _price(counts: dict, hooks: int, code: dict[int, Instruction], timing: Timin
             raise TinyCompressError(f"executed PC 0x{b_pc} is not an instruction of the ELF's disassembly")
         cost = 0
         if a is not None:
-            if a.end != b.address:               # a was a taken branch: its cost lands here, with b
+            if a.end != b.address and a.kind in BRANCHES:   # a was taken: its cost lands here, with b
                 cost += instruction_cycles(timing, None, a, True, False) - instruction_cycles(
                     timing, None, a, False, False) + target_refill(timing, b)
         cost += instruction_cycles(timing, a, b, False, paired)
