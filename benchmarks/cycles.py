@@ -22,6 +22,35 @@ from tinycompress.target.boards import load_board  # noqa: E402
 from tinycompress.target.build import build  # noqa: E402
 
 MODELS = ["kws_dscnn", "ad_autoencoder", "vww_mobilenet"]
+# Published MLPerf Tiny latencies on the NUCLEO-L4R5ZI at 120 MHz: the performance run's median throughput
+# (results.txt of each benchmark), as milliseconds per inference. Only the v1.0 OctoML submission states
+# CMSIS-NN; the v0.5 reference submission (TFLite Micro v2.3.1 on Mbed OS) names no kernel library.
+PUBLISHED = {
+    "mlperf-tiny-v1.0-octoml-microtvm-cmsis-nn": {
+        "source": "https://github.com/mlcommons/tiny_results_v1.0/tree/main/closed/OctoML/results/"
+                  "microtvm_cmsis_nn/NUCLEO_L4R5ZI (*/performance/results.txt)",
+        "stack": "microTVM with CMSIS-NN 51263182, Zephyr 2.7.3", "cmsis_nn": True,
+        "throughput": {"kws_dscnn": 10.019, "vww_mobilenet": 3.320, "ad_autoencoder": 116.212}},
+    "mlperf-tiny-v0.5-reference": {
+        "source": "https://github.com/mlcommons/tiny_results_v0.5/tree/main/closed/reference/results/"
+                  "Nucleo-L4R5ZI (*/performance/results.txt)",
+        "stack": "TFLite Micro v2.3.1, Mbed OS bare metal (kernel library not stated)", "cmsis_nn": None,
+        "throughput": {"kws_dscnn": 5.497, "vww_mobilenet": 1.665, "ad_autoencoder": 99.487}},
+}
+
+
+def comparison(rows: list[dict]) -> list[dict]:
+    """Our CMSIS-NN build's estimate against each published latency: estimate / published."""
+    out = []
+    for row in rows:
+        if row["kernels"] != "cmsis-nn" or row["board"] != "nucleo-l4r5zi":
+            continue
+        for name, pub in PUBLISHED.items():
+            if row["model"] in pub["throughput"]:
+                ms = 1e3 / pub["throughput"][row["model"]]
+                out.append({"model": row["model"], "published": name, "published_ms": round(ms, 3),
+                            "estimate_ms": row["latency_ms"], "ratio": round(row["latency_ms"] / ms, 3)})
+    return out
 
 
 def measure(model: str, kernels: str, cache: Path, board_name: str) -> dict:
@@ -49,13 +78,19 @@ def main() -> None:
     args = parser.parse_args()
     kinds = ["optimized"] + (["cmsis-nn"] if os.environ.get("TINYCOMPRESS_CMSIS_NN") else [])
     rows = json.loads(args.json.read_text())["rows"] if args.json.is_file() else []
+    write(args.json, rows)                  # --models with no name: only the comparison is rewritten
     for model in args.models:
         for kernels in kinds:
             row = measure(model, kernels, args.cache, args.board)
             print(json.dumps({k: v for k, v in row.items() if k != "per_layer_cycles"}), flush=True)
             rows = [r for r in rows if (r["model"], r["kernels"], r["board"]) != (model, kernels, args.board)]
             rows.append(row)
-            args.json.write_text(json.dumps({"rows": rows}, indent=1) + "\n")
+            write(args.json, rows)
+
+
+def write(path: Path, rows: list[dict]) -> None:
+    path.write_text(json.dumps({"published": PUBLISHED, "comparison": comparison(rows), "rows": rows},
+                               indent=1) + "\n")
 
 
 if __name__ == "__main__":
