@@ -140,6 +140,7 @@ def test_run_real_board_reports_cycles(tmp_path):
     assert per_layer == cycles["per_layer"] and all(c > 0 for c in per_layer)
     assert 0 <= cycles["total"] - sum(per_layer) < 0.01 * cycles["total"]
     assert report["latency_ms"] == pytest.approx(cycles["total"] / 120e6 * 1e3, abs=1e-6)
+    assert cycles["per_layer_ms"] == pytest.approx([n / 120e6 * 1e3 for n in per_layer], abs=1e-6)
     # the per-layer instructions of the trace are the firmware's own (SysTick under -icount), to a tick
     for layer, n in zip(report["layers"], cycles["per_layer_instructions"]):
         assert abs(layer["instructions"] - n) <= 8
@@ -149,3 +150,22 @@ def test_run_real_board_reports_cycles(tmp_path):
     first, second = (estimate_cycles(elf, load_board("mps2-an386"), load_board("nucleo-l4r5zi"))
                      for _ in range(2))
     assert first == second                       # deterministic: the same stream, the same estimate
+
+
+def test_run_cycles_on_an_emulated_helium_board(tmp_path):
+    """`run --cycles` on an emulated board: the M55's stream, Helium instructions decoded and priced."""
+    from click.testing import CliRunner
+    from tinycompress.cli import cli
+    from pathlib import Path
+    model = Path(__file__).resolve().parents[1] / "examples" / "digits" / "digits_cnn.tflite"
+    out = tmp_path / "r.json"
+    result = CliRunner().invoke(cli, ["run", str(model), "--board", "mps3-an547", "--cycles", "--count", "1",
+                                      "--json", str(out), "-o", str(tmp_path / "build")])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    cycles = report["cycles"]
+    assert report["board"] == cycles["emulated_by"] == "mps3-an547"
+    assert 0 <= cycles["total"] - sum(cycles["per_layer"]) < 0.01 * cycles["total"]
+    code = disassemble(tmp_path / "build" / "firmware.elf", "cortex-m55")
+    kinds = {i.kind for i in code.values()}
+    assert {"mve", "mve_mem", "loop_end"} <= kinds

@@ -543,7 +543,8 @@ def add_estimate(report, elf: Path, emulated: Board, board: Board, model_input) 
         raise TinyCompressError(f"the cycle estimate found {len(estimate.layers)} layers, the report "
                                 f"{len(report.layers)}")
     report.cycles = {**estimate.to_dict(), "board": board.name, "emulated_by": emulated.name,
-                     "per_layer_instructions": estimate.layer_instructions}
+                     "per_layer_instructions": estimate.layer_instructions,
+                     "per_layer_ms": [round(n * 1e3 / board.clock_hz, 6) for n in estimate.layers]}
     report.latency_ms = round(estimate.latency_ms, 6)
     for layer, n in zip(report.layers, estimate.layers):
         layer.cycles = n if layer.instructions is not None else None
