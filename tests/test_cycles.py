@@ -46,6 +46,7 @@ M4_CASES = [
      "ldr r0, [r4]\nldr r1, [r4, #4]\nldr r2, [r4, #8]\nldr r3, [r4, #12]", 5),
     ("an LDR whose address the previous LDR loads does not pipeline", "ldr r0, [r4]\nldr r1, [r0]", 4),
     ("LDR then STR pipeline", "ldr r0, [r4]\nstr r0, [r5]", 3),
+    ("nothing pipelines after an STR with a register offset", "str r0, [r1, r2]\nldr r3, [r4]", 4),
     ("LDM of 4 registers: 1+N", "ldmia r4, {r0, r1, r2, r3}", 5),
     ("PUSH of 5 registers: 1+N", "push {r4, r5, r6, r7, lr}", 6),
     ("LDRD: 1+N", "ldrd r0, r1, [r4]", 3),

@@ -26,7 +26,8 @@ The timing tables (cycles at zero wait states, P the pipeline refill after a tak
   (Arm DDI 0439B) Table 3-1 and 3.3.2: data processing 1; MOV/ADD/LDR/POP to PC 1+P (plus the load);
   LDR/STR (and LDRB/H, LDRSB/H, VLDR/VSTR) 2, but "neighboring load and store single instructions can
   pipeline their address and data phases", so a single load/store right after another takes 1 (a run of
-  N takes N+1) unless its address register is the one the previous load wrote; LDRD/STRD 1+N (N=2);
+  N takes N+1) unless its address register is the one the previous load wrote or the previous one is a
+  store with a register offset (after which "other instructions cannot be pipelined"); LDRD/STRD 1+N (N=2);
   LDM/STM/PUSH/POP/VLDM/VSTM/VPUSH/VPOP 1+N; B/BL/BX/BLX and taken B<cond>/CBZ/CBNZ 1+P, not taken 1;
   TBB/TBH 2+P; MUL/MLA/MLS 1 (M4), MUL 1 and MLA/MLS 2 (M3); UMULL/SMULL/UMLAL/SMLAL 1 (M4), 3-5 and
   4-7 by early termination (M3: the model takes the upper bound 5 and 7); the DSP multiplies (SMLAD,
@@ -304,7 +305,8 @@ def instruction_cycles(t: Timing, a: Instruction | None, b: Instruction, taken: 
     if k == "load_pc":
         return 2 + p + refill
     if k in ("load", "store"):
-        pipelined = a is not None and a.kind in ("load", "store") and not (a.kind == "load" and b.base in a.writes)
+        pipelined = a is not None and a.kind in ("load", "store") and not (
+            a.kind == "load" and b.base in a.writes or a.kind == "store" and _register_offset(a))
         return 1 if pipelined else 2
     if k in ("load2", "store2", "ldm", "stm"):
         return 1 + max(b.registers, 1)
@@ -321,6 +323,12 @@ def instruction_cycles(t: Timing, a: Instruction | None, b: Instruction, taken: 
     if k == "fdiv":
         return 14
     return 1
+
+
+def _register_offset(i: Instruction) -> bool:
+    """A [Rn, Rm] address: after such a store nothing pipelines (M3/M4 TRM 3.3.2)."""
+    inside = i.operands[i.operands.find("[") + 1:i.operands.find("]")]
+    return len(_registers(inside)) > 1
 
 
 def _refill(b: Instruction) -> int:
