@@ -40,6 +40,9 @@ class Board:
     console: dict = field(default_factory=lambda: {"driver": "semihosting"})
     # Bare real boards: the clock the start-up code sets (target/clocks.py): family, source, source_hz.
     clock: dict = field(default_factory=dict)
+    # The cycle estimate's memory timing (analysis/cycles.py): flash_wait_states at clock_hz,
+    # instruction_cache (an I-cache or ART hides them), multiply_cycles (M0/M0+ MULS: 1 or 32).
+    timing: dict = field(default_factory=dict)
 
     @property
     def dsp(self) -> bool:
@@ -83,7 +86,8 @@ U32 = (0, 0xFFFFFFFF)
 PIO_FIELD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 DESCRIPTION = re.compile(r"[ -~]{1,160}")      # printable ASCII, one line
 TOP_KEYS = {"name", "description", "core", "fpu", "emulated", "clock_hz", "stack_size", "cflags", "flash",
-            "ram", "qemu_machine", "emulated_by", "platformio", "console", "clock"}
+            "ram", "qemu_machine", "emulated_by", "platformio", "console", "clock", "timing"}
+TIMING_KEYS = {"flash_wait_states", "instruction_cache", "multiply_cycles"}
 # The serial console drivers (emit.CONSOLE_SOURCES has their sources) and each one's registers.
 CONSOLE_KEYS = {"uart-stm32": {"uart", "registers", "uart_clock", "tx_port", "tx_pin", "tx_af", "enable"},
                 "uart-nrf52": {"uart", "gpio", "tx_pin"}, "semihosting": set(), "arduino": set()}
@@ -169,6 +173,11 @@ def validate_board(data: dict, source: str) -> Board:
         _check_console(c, data["console"])
     if "clock" in data or str(data.get("console", {}).get("driver", "")).startswith("uart-"):
         _check_clock(c, data)
+    if "timing" in data:
+        _check_timing(c, data["timing"])
+        if "clock" in data and "flash_wait_states" in data["timing"]:
+            c.fail("timing.flash_wait_states", "absent: a board with [clock] has those its start-up sets",
+                   data["timing"]["flash_wait_states"])
     return _from_toml(dict(data))
 
 
@@ -182,6 +191,16 @@ def _check_platformio(c: _Check, data: dict) -> None:
     by = data.get("emulated_by")
     if by is not None and not (isinstance(by, str) and by in _catalog() and load_board(by).emulated):
         c.fail("emulated_by", "an emulated board of the catalog", by)
+
+
+def _check_timing(c: _Check, timing: dict) -> None:
+    c.keys(timing, "timing", set(), TIMING_KEYS)
+    if "flash_wait_states" in timing:
+        c.integer(timing, "flash_wait_states", "timing.", 0, 15)
+    if "multiply_cycles" in timing and timing["multiply_cycles"] not in (1, 32):
+        c.fail("timing.multiply_cycles", "1 or 32", timing["multiply_cycles"])
+    if not isinstance(timing.get("instruction_cache", False), bool):
+        c.fail("timing.instruction_cache", "true or false", timing["instruction_cache"])
 
 
 def _check_console(c: _Check, console: dict) -> None:
