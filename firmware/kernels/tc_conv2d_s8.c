@@ -436,18 +436,39 @@ static void band_weights(const tc_conv2d_params *p, const band_geometry *b, int8
     }
 }
 
+/* n zeros from dst on: a band row's padding is most often a few values, which cost less stored one by one
+ * than a call to memset. */
+static inline void band_zeros(int16_t *dst, int32_t n)
+{
+    if (n > 16) {
+        memset(dst, 0, (size_t)n * 2);
+        return;
+    }
+    for (; n > 0; n--) {
+        __asm__("" : "+r"(dst)); /* the loop kept: not turned into a call to memset */
+        *dst++ = 0;
+    }
+}
+
 /* Padded input row y (any row: those outside the image are zeros) into a band row, widened with the
- * offset added. Four values at a time: SXTAB16 gives (v0, v2) and (v1, v3), two half-word packs make
+ * offset added; `bare`: the row's padding columns are zeros already, only its inside values are written
+ * (zeros for a row outside the image). Four values at a time: SXTAB16 gives (v0, v2) and (v1, v3), two half-word packs make
  * (v0, v1) and (v2, v3); each lane is x + offset in [-255, 255], no carry between lanes. */
 static void band_row(const tc_conv2d_params *p, const band_geometry *b, const int8_t *image, int32_t y,
-                     int16_t *row)
+                     int16_t *row, int bare)
 {
     const int32_t in_c = p->input.c, offset = p->input_offset;
     const int32_t lead = tc_min_i32(p->pad_left * in_c, b->length);
     const int32_t room = tc_max_i32(b->length - 1 - lead, 0); /* values from x = 0 to the row's last */
-    const int32_t inside = y < 0 || y >= p->input.h ? 0 : tc_min_i32(p->input.w * in_c, room);
-    memset(row, 0, (size_t)lead * 2);
-    memset(row + lead + inside, 0, (size_t)(b->length - lead - inside) * 2);
+    const int outside = y < 0 || y >= p->input.h;
+    const int32_t inside = outside && !bare ? 0 : tc_min_i32(p->input.w * in_c, room);
+    if (!bare) {
+        band_zeros(row, lead);
+        band_zeros(row + lead + inside, b->length - lead - inside);
+    } else if (outside) {
+        band_zeros(row + lead, inside);
+        return;
+    }
     int16_t *dst = row + lead;
     const int8_t *src = image + y * p->input.w * in_c;
     const int32_t offset2 = tc_pack_s16x2(offset, offset);
@@ -470,6 +491,7 @@ static void band_row(const tc_conv2d_params *p, const band_geometry *b, const in
 typedef struct {
     int16_t *rows;
     int32_t lo, hi;
+    int bare; /* the band zeroed before its first row: band_row's `bare` */
 } band_state;
 
 /* Rows [first, need) into the band. Where they would overflow it, the rows from `first` on move to its
@@ -483,7 +505,7 @@ static void band_slide(const tc_conv2d_params *p, const band_geometry *b, const 
         s->lo = first, s->hi = first + kept;
     }
     for (; s->hi < need; s->hi++) {
-        band_row(p, b, image, s->hi - p->pad_top, s->rows + (s->hi - s->lo) * b->length);
+        band_row(p, b, image, s->hi - p->pad_top, s->rows + (s->hi - s->lo) * b->length, s->bare);
     }
 }
 
@@ -704,7 +726,7 @@ static tc_status conv_dsp_band(const tc_conv2d_params *p, const int8_t *input, i
     for (int32_t n = 0; n < p->input.n; n++) {
         const int8_t *image = input + n * p->input.h * p->input.w * p->input.c;
         int8_t *out = output + n * positions * out_c;
-        band_state s = {(int16_t *)(table + out_c), 0, 0};
+        band_state s = {(int16_t *)(table + out_c), 0, 0, 0};
         int32_t pos = 0;
         /* six positions per pass, a last one overlapping the pass before, as conv_dsp */
         for (; positions >= columns && pos < positions; pos += columns) {
@@ -960,6 +982,131 @@ static tc_status conv_dsp_short(const tc_conv2d_params *p, const int8_t *input, 
     }
     return TC_OK;
 }
+
+/* ---- First layers of one input channel and a 3x3 kernel (the digits CNN's 8x8 grey image) ----
+ * Nine MACs an output: the band path's passes (six columns of twelve values, rows of three groups) spend
+ * more on columns, setup and requantization than on the MACs. Here each output position's nine widened
+ * inputs come from the band (band_slide, one output row at a time) into five registers, (r0 v0, r0 v1),
+ * (r1 v0, r1 v1), (r2 v0, r2 v1), (r0 v2, r1 v2), (r2 v2, r2 v3) (r the kernel row, v the tap; SMLAD
+ * pairs as the band holds them, but for the fourth, one PKHBT), and each channel's record holds its bias,
+ * its weights in the same pairs, (w22, 0) last (r2 v3 meets a zero weight), then its fast requantization
+ * (tc_dsp.h): an output costs two LDMs, five SMLADs, the five-instruction requantization and a store, 13
+ * instructions for 9 MACs, and a position's registers about 16 for all its channels. The records take the
+ * scratch before the band (the band path's columns, copied weights and requantization table), which
+ * bounds the channels (grey_records); ops/scratch.py's dsp_conv_band_bytes needs no more. */
+#define GREY_WORDS 9 /* a channel's record: bias, five weight words, quant */
+
+/* The channels' records at the scratch's start; 0 where the path does not apply: another shape, an odd
+ * number of channels, a channel without the fast requantization, a fused clamp narrower than int8, or
+ * records past the band's start. */
+static int grey_records(const tc_conv2d_params *p, const band_geometry *b)
+{
+    const int32_t out_c = p->output.c, step = p->requant.per_channel;
+    const int32_t before_band =
+        TC_GEMM_COLUMNS * b->depth4 * 2 + b->copied + out_c * (int32_t)sizeof(tc_dsp_quant);
+    if (p->input.c != 1 || p->filter.h != 3 || p->filter.w != 3 || (out_c & 1) ||
+        out_c * GREY_WORDS * 4 > before_band || p->act.min != TC_INT8_MIN || p->act.max != TC_INT8_MAX) {
+        return 0;
+    }
+    tc_alias_i32 *table = (tc_alias_i32 *)p->scratch;
+    for (int32_t oc = 0; oc < out_c; oc++) {
+        const int32_t multiplier = tc_requant_multiplier(&p->requant, oc * step);
+        const int32_t shift = tc_requant_shift(&p->requant, oc * step);
+        if (!tc_dsp_quant_fits(multiplier, shift)) {
+            return 0;
+        }
+        const int8_t *w = p->weights + 9 * oc;
+        *table++ = tc_channel_bias(p->bias, &p->requant, oc);
+        *table++ = tc_pack_s16x2(w[0], w[1]), *table++ = tc_pack_s16x2(w[3], w[4]);
+        *table++ = tc_pack_s16x2(w[6], w[7]), *table++ = tc_pack_s16x2(w[2], w[5]);
+        *table++ = tc_pack_s16x2(w[8], 0);
+        const tc_dsp_quant q = tc_dsp_quant_make(multiplier, shift, p->output_offset);
+        *table++ = q.multiplier2, *table++ = q.shift, *table++ = q.rounding;
+    }
+    return 1;
+}
+
+/* One channel's output from its record at %[t] (moved past it): r8 the bias then the accumulator, r9-r12
+ * four weights, then the last weight and the requantization's three values. */
+#define GREY_OUTPUT                                                                                         \
+    "ldm %[t]!, {r8, r9, r10, r11, r12}\n\t"                                                                \
+    "smlad r8, r9, %[c0], r8\n\t"                                                                           \
+    "smlad r8, r10, %[c1], r8\n\t"                                                                          \
+    "smlad r8, r11, %[c2], r8\n\t"                                                                          \
+    "smlad r8, r12, %[c3], r8\n\t"                                                                          \
+    "ldm %[t]!, {r9, r10, r11, r12}\n\t"                                                                    \
+    "smlad r8, r9, %[c4], r8\n\t"                                                                           \
+    "smmlar r8, r8, r10, r8\n\t"                                                                            \
+    "add r8, r8, r8, asr #31\n\t"                                                                           \
+    "qadd r8, r8, r12\n\t"                                                                                  \
+    "asr r8, r8, r11\n\t"                                                                                   \
+    "ssat r8, #8, r8\n\t"                                                                                   \
+    "strb r8, [%[out]], #1\n\t"
+
+/* One output row: what its loops read from the stack (every register is taken). */
+typedef struct {
+    const tc_alias_i32 *table; /* the channels' records */
+    int8_t *row_end;           /* the end of the row's outputs */
+    int32_t pitch;             /* bytes from a band row to the next */
+    int32_t x_step, out_c;     /* bytes from a position's first tap to the next; channels */
+} grey_row;
+
+/* Every output of one row, `in` its first position's first tap in the band: per position the five words,
+ * then two channels per loop, 27 instructions. */
+__attribute__((noinline)) static void grey_row_run(const grey_row *row, const int16_t *in, int8_t *out)
+{
+    const grey_row m = *row, *const r = &m; /* on the stack: the operands address it from SP */
+    int32_t c0, c1, c2, c3, c4;
+    const tc_alias_i32 *t;
+    int8_t *end;
+    __asm__ volatile("1:\n\t"
+                     "ldr r8, %[pitch]\n\t"
+                     "add r9, %[in], r8\n\t"
+                     "ldr %[c0], [%[in]]\n\t"
+                     "ldr %[c1], [r9]\n\t"
+                     "ldr r10, [%[in], #4]\n\t"
+                     "ldr r11, [r9, #4]\n\t"
+                     "pkhbt %[c3], r10, r11, lsl #16\n\t"
+                     "add r9, r9, r8\n\t"
+                     "ldr %[c2], [r9]\n\t"
+                     "ldr %[c4], [r9, #4]\n\t"
+                     "ldr r8, %[x_step]\n\t"
+                     "add %[in], %[in], r8\n\t"
+                     "ldr %[t], %[table]\n\t"
+                     "ldr %[end], %[out_c]\n\t"
+                     "add %[end], %[out], %[end]\n"
+                     "2:\n\t" GREY_OUTPUT GREY_OUTPUT "cmp %[out], %[end]\n\t"
+                     "bne 2b\n\t"
+                     "ldr r8, %[row_end]\n\t"
+                     "cmp %[out], r8\n\t"
+                     "bne 1b\n\t"
+                     : [c0] "=&r"(c0), [c1] "=&r"(c1), [c2] "=&r"(c2), [c3] "=&r"(c3), [c4] "=&r"(c4),
+                       [t] "=&r"(t), [end] "=&r"(end), [in] "+r"(in), [out] "+r"(out)
+                     : [pitch] "m"(r->pitch), [x_step] "m"(r->x_step), [table] "m"(r->table),
+                       [out_c] "m"(r->out_c), [row_end] "m"(r->row_end)
+                     : "r8", "r9", "r10", "r11", "r12", "cc", "memory");
+}
+
+/* The layer from the records grey_records made, an output row at a time from the band. */
+static tc_status conv_dsp_grey(const tc_conv2d_params *p, const band_geometry *b, const int8_t *input,
+                               int8_t *output)
+{
+    const int32_t out_c = p->output.c, row_bytes = p->output.w * out_c, stride_h = p->stride_h;
+    const int8_t *copy = (const int8_t *)(p->scratch + TC_GEMM_COLUMNS * b->depth4);
+    int16_t *band = (int16_t *)((const tc_dsp_quant *)(copy + b->copied) + out_c);
+    grey_row r = {(const tc_alias_i32 *)p->scratch, 0, 2 * b->length, 2 * p->stride_w, out_c};
+    for (int32_t n = 0; n < p->input.n; n++) {
+        const int8_t *image = input + n * p->input.h * p->input.w;
+        band_state s = {band, 0, 0, 1};
+        memset(band, 0, (size_t)(b->rows * b->length) * 2);
+        for (int32_t oy = 0; oy < p->output.h; oy++, output += row_bytes) {
+            band_slide(p, b, image, &s, oy * stride_h, oy * stride_h + 3);
+            r.row_end = output + row_bytes;
+            grey_row_run(&r, s.rows + (oy * stride_h - s.lo) * b->length, output);
+        }
+    }
+    return TC_OK;
+}
 #endif
 
 tc_status tc_conv2d_s8(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
@@ -974,7 +1121,9 @@ tc_status tc_conv2d_s8(const tc_conv2d_params *p, const int8_t *input, int8_t *o
 #elif TC_DSP
     if (p->scratch) {
         if (band_applies(p)) {
-            return conv_dsp_band(p, input, output);
+            const band_geometry b = band_geometry_of(p);
+            return grey_records(p, &b) ? conv_dsp_grey(p, &b, input, output)
+                                       : conv_dsp_band(p, input, output);
         }
         return short_records(p, (tc_alias_i32 *)p->scratch) ? conv_dsp_short(p, input, output)
                                                             : conv_dsp(p, input, output);

@@ -361,7 +361,8 @@ static int conv_case(void)
 }
 
 /* First layers: one to four input channels, no dilation, wider images and more output channels than
- * conv_case draws (the DSP path's band of widened rows, tc_conv2d_s8.c), batches. */
+ * conv_case draws (the DSP path's band of widened rows, tc_conv2d_s8.c), batches; a quarter of them grey
+ * 3x3 ones (its grey path's shape). */
 static int first_conv_case(void)
 {
     tc_conv2d_params p;
@@ -371,6 +372,9 @@ static int first_conv_case(void)
         g = draw_window(draw(1, 4), draw(1, 24));
         g.dilation_h = g.dilation_w = 1;
         g.k_h = draw(1, 10), g.k_w = draw(1, 5);
+        if ((next() & 3) == 0) { /* a grey image and a 3x3 kernel (conv_dsp_grey), up to 14 channels */
+            g.input.c = 1, g.k_h = g.k_w = 3, g.output.c = 2 * draw(1, 7);
+        }
         g.input.n = draw(1, 2), g.input.h = draw(1, 20), g.input.w = draw(1, 20);
         const int same = (int)(next() & 1);
         g.output.n = g.input.n;
