@@ -585,20 +585,19 @@ band_columns_of(const tc_conv2d_params *p, const band_geometry *b, const band_st
     }
 }
 
-/* band_columns_of with the number of words a run known to the compiler where it is the common 2 (runs of
- * 3 or 4 values) or 5 (9 or 10), each its own function: alone, each keeps its values in registers. */
+/* band_columns_of for a whole pass, with the number of words a run known to the compiler where it is the
+ * common 2 (runs of 3 or 4 values) or 5 (9 or 10), each its own function: alone, each keeps its values in
+ * registers, and with six columns known its stores take constant offsets. */
 __attribute__((noinline)) static void band_columns_2(const tc_conv2d_params *p, const band_geometry *b,
-                                                     const band_state *s, int32_t first, int32_t n,
-                                                     tc_alias_i32 *cols, int32_t columns)
+                                                     const band_state *s, int32_t first, tc_alias_i32 *cols)
 {
-    band_columns_of(p, b, s, first, n, cols, columns, 2);
+    band_columns_of(p, b, s, first, TC_GEMM_COLUMNS, cols, TC_GEMM_COLUMNS, 2);
 }
 
 __attribute__((noinline)) static void band_columns_5(const tc_conv2d_params *p, const band_geometry *b,
-                                                     const band_state *s, int32_t first, int32_t n,
-                                                     tc_alias_i32 *cols, int32_t columns)
+                                                     const band_state *s, int32_t first, tc_alias_i32 *cols)
 {
-    band_columns_of(p, b, s, first, n, cols, columns, 5);
+    band_columns_of(p, b, s, first, TC_GEMM_COLUMNS, cols, TC_GEMM_COLUMNS, 5);
 }
 
 __attribute__((noinline)) static void band_columns_any(const tc_conv2d_params *p, const band_geometry *b,
@@ -611,10 +610,11 @@ __attribute__((noinline)) static void band_columns_any(const tc_conv2d_params *p
 static void band_columns(const tc_conv2d_params *p, const band_geometry *b, const band_state *s,
                          int32_t first, int32_t n, tc_alias_i32 *cols, int32_t columns)
 {
-    if (b->words == 2) {
-        band_columns_2(p, b, s, first, n, cols, columns);
-    } else if (b->words == 5) {
-        band_columns_5(p, b, s, first, n, cols, columns);
+    const int pass = n == TC_GEMM_COLUMNS && columns == TC_GEMM_COLUMNS;
+    if (pass && b->words == 2) {
+        band_columns_2(p, b, s, first, cols);
+    } else if (pass && b->words == 5) {
+        band_columns_5(p, b, s, first, cols);
     } else {
         band_columns_any(p, b, s, first, n, cols, columns);
     }
