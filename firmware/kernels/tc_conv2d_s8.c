@@ -1052,39 +1052,48 @@ typedef struct {
 } grey_row;
 
 /* Every output of one row, `in` its first position's first tap in the band: per position the five words,
- * then two channels per loop, 27 instructions. */
+ * then `outputs` (GREY_OUTPUT two or four times) per loop, 27 instructions for two channels, 53 for four. */
+#define GREY_ROW(outputs)                                                                                   \
+    "1:\n\t"                                                                                                \
+    "ldr r8, %[pitch]\n\t"                                                                                  \
+    "add r9, %[in], r8\n\t"                                                                                 \
+    "ldr %[c0], [%[in]]\n\t"                                                                                \
+    "ldr %[c1], [r9]\n\t"                                                                                   \
+    "ldr r10, [%[in], #4]\n\t"                                                                              \
+    "ldr r11, [r9, #4]\n\t"                                                                                 \
+    "pkhbt %[c3], r10, r11, lsl #16\n\t"                                                                    \
+    "add r9, r9, r8\n\t"                                                                                    \
+    "ldr %[c2], [r9]\n\t"                                                                                   \
+    "ldr %[c4], [r9, #4]\n\t"                                                                               \
+    "ldr r8, %[x_step]\n\t"                                                                                 \
+    "add %[in], %[in], r8\n\t"                                                                              \
+    "ldr %[t], %[table]\n\t"                                                                                \
+    "ldr %[end], %[out_c]\n\t"                                                                              \
+    "add %[end], %[out], %[end]\n"                                                                          \
+    "2:\n\t" outputs "cmp %[out], %[end]\n\t"                                                              \
+    "bne 2b\n\t"                                                                                           \
+    "ldr r8, %[row_end]\n\t"                                                                                \
+    "cmp %[out], r8\n\t"                                                                                    \
+    "bne 1b\n\t"
+
 __attribute__((noinline)) static void grey_row_run(const grey_row *row, const int16_t *in, int8_t *out)
 {
     const grey_row m = *row, *const r = &m; /* on the stack: the operands address it from SP */
     int32_t c0, c1, c2, c3, c4;
     const tc_alias_i32 *t;
     int8_t *end;
-    __asm__ volatile("1:\n\t"
-                     "ldr r8, %[pitch]\n\t"
-                     "add r9, %[in], r8\n\t"
-                     "ldr %[c0], [%[in]]\n\t"
-                     "ldr %[c1], [r9]\n\t"
-                     "ldr r10, [%[in], #4]\n\t"
-                     "ldr r11, [r9, #4]\n\t"
-                     "pkhbt %[c3], r10, r11, lsl #16\n\t"
-                     "add r9, r9, r8\n\t"
-                     "ldr %[c2], [r9]\n\t"
-                     "ldr %[c4], [r9, #4]\n\t"
-                     "ldr r8, %[x_step]\n\t"
-                     "add %[in], %[in], r8\n\t"
-                     "ldr %[t], %[table]\n\t"
-                     "ldr %[end], %[out_c]\n\t"
-                     "add %[end], %[out], %[end]\n"
-                     "2:\n\t" GREY_OUTPUT GREY_OUTPUT "cmp %[out], %[end]\n\t"
-                     "bne 2b\n\t"
-                     "ldr r8, %[row_end]\n\t"
-                     "cmp %[out], r8\n\t"
-                     "bne 1b\n\t"
-                     : [c0] "=&r"(c0), [c1] "=&r"(c1), [c2] "=&r"(c2), [c3] "=&r"(c3), [c4] "=&r"(c4),
-                       [t] "=&r"(t), [end] "=&r"(end), [in] "+r"(in), [out] "+r"(out)
-                     : [pitch] "m"(r->pitch), [x_step] "m"(r->x_step), [table] "m"(r->table),
-                       [out_c] "m"(r->out_c), [row_end] "m"(r->row_end)
-                     : "r8", "r9", "r10", "r11", "r12", "cc", "memory");
+#define GREY_ROW_OPERANDS                                                                                   \
+    : [c0] "=&r"(c0), [c1] "=&r"(c1), [c2] "=&r"(c2), [c3] "=&r"(c3), [c4] "=&r"(c4), [t] "=&r"(t),        \
+      [end] "=&r"(end), [in] "+r"(in), [out] "+r"(out)                                                      \
+    : [pitch] "m"(r->pitch), [x_step] "m"(r->x_step), [table] "m"(r->table), [out_c] "m"(r->out_c),         \
+      [row_end] "m"(r->row_end)                                                                             \
+    : "r8", "r9", "r10", "r11", "r12", "cc", "memory"
+    if (r->out_c & 3) {
+        __asm__ volatile(GREY_ROW(GREY_OUTPUT GREY_OUTPUT) GREY_ROW_OPERANDS);
+    } else {
+        __asm__ volatile(GREY_ROW(GREY_OUTPUT GREY_OUTPUT GREY_OUTPUT GREY_OUTPUT) GREY_ROW_OPERANDS);
+    }
+#undef GREY_ROW_OPERANDS
 }
 
 /* The layer from the records grey_records made, an output row at a time from the band. */
