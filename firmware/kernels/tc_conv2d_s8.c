@@ -831,28 +831,39 @@ static int short_pointwise_shape(const tc_conv2d_params *p)
            (p->input.c == 8 || p->input.c == 16) && (p->output.c & 1) == 0;
 }
 
+/* Channel oc's fast requantization, the end of its record (conv_dsp_short's, conv_dsp_grey's), at `at`; 0
+ * where it does not apply. */
+static int record_quant(const tc_conv2d_params *p, int32_t oc, tc_alias_i32 *at)
+{
+    const int32_t i = oc * p->requant.per_channel;
+    const int32_t multiplier = tc_requant_multiplier(&p->requant, i);
+    const int32_t shift = tc_requant_shift(&p->requant, i);
+    if (!tc_dsp_quant_fits(multiplier, shift)) {
+        return 0;
+    }
+    const tc_dsp_quant q = tc_dsp_quant_make(multiplier, shift, p->output_offset);
+    at[0] = q.multiplier2, at[1] = q.shift, at[2] = q.rounding;
+    return 1;
+}
+
 /* The channels' records into `table`; 0 where the path does not apply: a channel without the fast
  * requantization, or a fused clamp narrower than int8. */
 static int short_records(const tc_conv2d_params *p, tc_alias_i32 *table)
 {
-    const int32_t depth = p->input.c, step = p->requant.per_channel;
+    const int32_t depth = p->input.c;
     if (!short_pointwise_shape(p) || p->act.min != TC_INT8_MIN || p->act.max != TC_INT8_MAX) {
         return 0;
     }
-    for (int32_t oc = 0; oc < p->output.c; oc++) {
-        const int32_t multiplier = tc_requant_multiplier(&p->requant, oc * step);
-        const int32_t shift = tc_requant_shift(&p->requant, oc * step);
-        if (!tc_dsp_quant_fits(multiplier, shift)) {
-            return 0;
-        }
+    for (int32_t oc = 0; oc < p->output.c; oc++, table += 3) {
         *table++ = tc_channel_bias(p->bias, &p->requant, oc);
         for (int32_t k = 0; k < depth; k += 4) {
             const int32_t v = tc_read_s8x4(p->weights + oc * depth + k);
             *table++ = __sxtb16(v);
             *table++ = tc_sxtb16_ror8(v);
         }
-        const tc_dsp_quant q = tc_dsp_quant_make(multiplier, shift, p->output_offset);
-        *table++ = q.multiplier2, *table++ = q.shift, *table++ = q.rounding;
+        if (!record_quant(p, oc, table)) {
+            return 0;
+        }
     }
     return 1;
 }
@@ -1001,7 +1012,7 @@ static tc_status conv_dsp_short(const tc_conv2d_params *p, const int8_t *input, 
  * records past the band's start. */
 static int grey_records(const tc_conv2d_params *p, const band_geometry *b)
 {
-    const int32_t out_c = p->output.c, step = p->requant.per_channel;
+    const int32_t out_c = p->output.c;
     const int32_t before_band =
         TC_GEMM_COLUMNS * b->depth4 * 2 + b->copied + out_c * (int32_t)sizeof(tc_dsp_quant);
     if (p->input.c != 1 || p->filter.h != 3 || p->filter.w != 3 || (out_c & 1) ||
@@ -1009,19 +1020,15 @@ static int grey_records(const tc_conv2d_params *p, const band_geometry *b)
         return 0;
     }
     tc_alias_i32 *table = (tc_alias_i32 *)p->scratch;
-    for (int32_t oc = 0; oc < out_c; oc++) {
-        const int32_t multiplier = tc_requant_multiplier(&p->requant, oc * step);
-        const int32_t shift = tc_requant_shift(&p->requant, oc * step);
-        if (!tc_dsp_quant_fits(multiplier, shift)) {
-            return 0;
-        }
+    for (int32_t oc = 0; oc < out_c; oc++, table += 3) {
         const int8_t *w = p->weights + 9 * oc;
         *table++ = tc_channel_bias(p->bias, &p->requant, oc);
         *table++ = tc_pack_s16x2(w[0], w[1]), *table++ = tc_pack_s16x2(w[3], w[4]);
         *table++ = tc_pack_s16x2(w[6], w[7]), *table++ = tc_pack_s16x2(w[2], w[5]);
         *table++ = tc_pack_s16x2(w[8], 0);
-        const tc_dsp_quant q = tc_dsp_quant_make(multiplier, shift, p->output_offset);
-        *table++ = q.multiplier2, *table++ = q.shift, *table++ = q.rounding;
+        if (!record_quant(p, oc, table)) {
+            return 0;
+        }
     }
     return 1;
 }
