@@ -412,10 +412,14 @@ static band_geometry band_geometry_of(const tc_conv2d_params *p)
     return b;
 }
 
-static int band_applies(const tc_conv2d_params *p)
+/* Whether the band path takes the layer, b its geometry where the shape could be one's. */
+static int band_applies(const tc_conv2d_params *p, band_geometry *b)
 {
-    return p->input.c <= 4 && p->dilation_h == 1 && p->dilation_w == 1 &&
-           band_geometry_of(p).bytes <= TC_BAND_SCRATCH_MAX;
+    if (p->input.c > 4 || p->dilation_h != 1 || p->dilation_w != 1) {
+        return 0;
+    }
+    *b = band_geometry_of(p);
+    return b->bytes <= TC_BAND_SCRATCH_MAX;
 }
 
 /* The weights in the band layout, out_c rows of depth4 bytes. */
@@ -708,9 +712,10 @@ __attribute__((noinline)) static void band_rows(const tc_gemm *g, const tc_dsp_q
 #undef BAND_ROWS_OPERANDS
 }
 
-static tc_status conv_dsp_band(const tc_conv2d_params *p, const int8_t *input, int8_t *output)
+static tc_status conv_dsp_band(const tc_conv2d_params *p, const band_geometry *geometry, const int8_t *input,
+                               int8_t *output)
 {
-    const band_geometry b = band_geometry_of(p);
+    const band_geometry b = *geometry;
     const int32_t out_c = p->output.c, out_w = p->output.w, positions = p->output.h * out_w;
     const int32_t columns = TC_GEMM_COLUMNS, stride_h = p->stride_h, k_h = p->filter.h;
     /* Scratch: the columns, the weights, their rows' fast requantization, the band. */
@@ -1136,10 +1141,10 @@ tc_status tc_conv2d_s8(const tc_conv2d_params *p, const int8_t *input, int8_t *o
     }
 #elif TC_DSP
     if (p->scratch) {
-        if (band_applies(p)) {
-            const band_geometry b = band_geometry_of(p);
+        band_geometry b;
+        if (band_applies(p, &b)) {
             return grey_records(p, &b) ? conv_dsp_grey(p, &b, input, output)
-                                       : conv_dsp_band(p, input, output);
+                                       : conv_dsp_band(p, &b, input, output);
         }
         return short_records(p, (tc_alias_i32 *)p->scratch) ? conv_dsp_short(p, input, output)
                                                             : conv_dsp(p, input, output);
