@@ -564,6 +564,67 @@ def flash(model: Path, board: Board, output: Path | None, data: Path | None, cou
                    err=True)
 
 
+
+@cli.command()
+@click.argument("model", type=MODEL)
+@_board_option
+@click.option("--port", metavar="PORT", help="The board's serial port, e.g. /dev/ttyACM0 (required for a real "
+                                             "board; an emulated board's upload makes a pseudo-terminal).")
+@click.option("--data", type=DATA, metavar="NPZ", help="Test inputs, as for flash [default: random int8].")
+@click.option("--count", default=10, show_default=True, type=COUNT, help="How many test inputs the firmware runs.")
+@click.option("-o", "--output", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
+              help="Directory for the PlatformIO project [default: build/MODEL-BOARD].")
+@click.option("--upload-port", metavar="PORT", help="The board's upload port, if PlatformIO cannot find it.")
+@click.option("--no-upload", is_flag=True, help="Only read PORT (the board already runs this firmware: reset it).")
+@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+              metavar="FILE", help="Write the comparison and measured figures as JSON ('-' for stdout).")
+@click.option("--timeout", default=120.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              metavar="SECONDS", help="How long to wait for the firmware's last line once uploaded.")
+def validate(model: Path, board: Board, port: str | None, data: Path | None, count: int, output: Path | None,
+             upload_port: str | None, no_upload: bool, json_path: Path | None, timeout: float):
+    """Flash MODEL, read its outputs from the serial port and compare them with TFLite Micro.
+
+    Every output must equal the TFLite Micro interpreter's bit for bit (exit 4 otherwise, as
+    `run --verify`). Reports what the firmware measured: cycles and ms on a real board (DWT
+    CYCCNT; SysTick on the M0/M0+), instructions on an emulated one, whose upload runs QEMU with
+    its console on a new pseudo-terminal, read as a board's port is.
+
+    \b
+    Example:
+      tinycompress validate examples/digits/digits_cnn.tflite --board nucleo-l4r5zi --port /dev/ttyACM0 \\
+          --data examples/digits/digits_test.npz
+      tinycompress validate examples/digits/digits_cnn.tflite --board mps2-an386
+    """
+    import json
+
+    from .errors import EXIT_MISMATCH
+    from .pipeline import flash_model
+    from .target.flash import environments, run_platformio
+    from .target.validate import validate_on_port
+    output = output or Path("build") / f"{Path(model).stem}-{board.name}"
+    _check_paths(output, {"--json": json_path}, model, data)
+    if port is None and (no_upload or not board.emulated):
+        raise click.UsageError(f"give --port: the serial port {board.name} prints on")
+    if port is not None and board.emulated and not no_upload:
+        raise click.UsageError("an emulated board's upload makes its own pseudo-terminal: give no --port, "
+                               "or --no-upload to read PORT only")
+    with claim(output):
+        result = flash_model(model, board, output, data=data, count=count, upload=False)
+        env = environments(board)[0]
+        upload = None
+        if not no_upload and not board.emulated:
+            def upload():
+                run_platformio(result.project.directory, env, upload=True, upload_port=upload_port)
+        checked = validate_on_port(board, result.project.directory, port, timeout, upload)
+    if json_path is not None:
+        _write_text(json_path, json.dumps(checked.as_dict(), indent=2))
+    for line in checked.lines():
+        click.echo(line, err=json_path is not None and str(json_path) == "-")
+    if checked.wrong:
+        raise TinyCompressError(f"{len(checked.wrong)} of {len(checked.expected)} outputs on {checked.port} "
+                                f"differ from the TFLite Micro interpreter (first: input {checked.wrong[0]}); "
+                                f"see {result.project.directory / 'validate.log'}", EXIT_MISMATCH)
+
 @cli.command()
 @click.argument("model", type=MODEL)
 @click.option("--task", "tasks", multiple=True, required=True, metavar="NAME=TRAIN.npz",
