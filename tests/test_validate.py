@@ -160,6 +160,8 @@ def test_a_missing_or_busy_port_is_one_line(validated, tmp_path):
     assert_one_line_error(proc, EXIT_ERROR, "cannot open the serial port", "exclusively lock")
     proc = tc("validate", model, "--board", REAL, "--data", data, "-o", tmp_path / "q")
     assert proc.returncode == EXIT_USAGE and "give --port" in proc.stderr
+    proc = tc("flash", model, "--board", "mps2-an386", "--port", "/dev/ttyACM0", "-o", tmp_path / "r")
+    assert proc.returncode == EXIT_USAGE and "use `tinycompress validate`" in proc.stderr
 
 
 # The real boards' timer (timer_cycles.c) in QEMU 7.2, which does not model the DWT (CYCCNT reads 0): it

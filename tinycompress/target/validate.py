@@ -203,8 +203,13 @@ class Validation:
             if m.unit == "instructions":
                 line += " (emulated: QEMU has no cycle counter, so no cycles or ms)"
             out.append(line)
-        if self.estimate is not None:
-            out.append(f"emulator estimate: {self.estimate}")
+        e = self.estimate
+        if e is not None:
+            line = (f"estimated per inference (emulator timing model): {e['total']:,} cycles, "
+                    f"{e['ms']:.3f} ms at {e['clock_hz'] / 1e6:g} MHz")
+            if m.unit == "cycles" and m.ticks.size:
+                line += f"; measured / estimated {float(np.median(m.ticks[:, 0])) / e['total']:.3f}"
+            out.append(line)
         return out
 
 
@@ -228,3 +233,23 @@ def validate_on_port(board: Board, directory: Path, port: str | None, timeout: f
     if measured.unit == "instructions":     # SysTick at clock_hz under -icount: ticks to instructions
         measured.ticks = np.rint(board.instructions(measured.ticks)).astype(np.int64)
     return Validation(board, port, measured, expected, directory)
+
+
+def cycle_estimate(model: Path, board: Board, data: Path | None = None, adapters: Path | None = None,
+                   **options) -> dict | None:
+    """The emulator's cycle estimate of one inference at the board's clock, to show beside the measured
+    figures: `run --board BOARD` with its timing model (tinycompress/analysis/cycles.py), where this
+    build has one; None otherwise, and for adapters (run does not take them)."""
+    try:
+        from ..analysis import cycles   # noqa: F401
+    except ImportError:
+        return None
+    if adapters is not None:
+        return None
+    from ..pipeline import run_model
+    keep = {k: v for k, v in options.items() if k in ("calibration", "compression", "cmsis_nn")}
+    report = run_model(model, board, data=data, count=1, cycles=True, **keep)
+    if report.cycles is None:
+        return None
+    return {"total": report.cycles["total"], "per_layer": report.cycles["per_layer"],
+            "ms": report.latency_ms, "clock_hz": report.cycles["clock_hz"]}
