@@ -11,6 +11,7 @@ import os
 import select
 import threading
 import time
+from importlib.util import find_spec
 
 import numpy as np
 import pytest
@@ -78,6 +79,12 @@ def test_validate_reads_the_stand_in_through_a_pty_and_matches_tflite_micro(vali
     assert result["unit"] == "instructions" and result["measured"]["ms"] is None
     assert len(result["measured"]["total"]) == COUNT and min(result["measured"]["total"]) > 0
     assert f"{COUNT} of {COUNT} outputs match" in proc.stderr and "QEMU has no cycle counter" in proc.stderr
+    # The emulator's cycle estimate sits beside the measurement where this build has one (run's timing model).
+    estimate = result["estimate"]
+    assert (estimate is not None) == (find_spec("tinycompress.analysis.cycles") is not None)
+    if estimate is not None:
+        assert estimate["ms"] == pytest.approx(estimate["total"] * 1000 / estimate["clock_hz"], rel=1e-4)
+        assert f"estimated per inference (emulator timing model): {estimate['total']:,} cycles" in proc.stderr
 
     # What came through the terminal is the firmware's own output: compare it with TFLite Micro here too.
     from tinycompress.frontend.load import read_tflite_file
@@ -111,6 +118,8 @@ def test_a_real_board_reports_cycles_and_ms_from_its_port(validated, tmp_path):
     assert result["measured"]["total"] == totals
     assert result["measured"]["ms"] == pytest.approx([t * 1000 / clock for t in totals])
     assert f"at {clock / 1e6:g} MHz" in proc.stderr
+    if result["estimate"] is not None:     # measured cycles beside the emulator's estimate at the same clock
+        assert result["estimate"]["clock_hz"] == clock and "measured / estimated" in proc.stderr
     # The board's serial firmware, linked with the Debian toolchain, addresses the DWT (0xE0001000).
     assert (0xE0001000).to_bytes(4, "little") in (tmp_path / "real" / "firmware_serial.elf").read_bytes()
 
