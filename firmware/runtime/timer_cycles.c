@@ -44,8 +44,10 @@
 #endif
 
 static volatile uint32_t wraps;      /* SysTick: its wraps; DWT: the wraps of CYCCNT seen so far */
-static volatile uint32_t last_count; /* DWT: CYCCNT at the last sample */
-static uint32_t use_dwt;
+#if TC_HAS_DWT
+static volatile uint32_t last_count; /* CYCCNT at the last sample */
+static uint32_t use_dwt;             /* CYCCNT counts (0 under QEMU: SysTick then) */
+#endif
 
 void SysTick_Handler(void)
 {
@@ -87,7 +89,6 @@ void tc_timer_start(void)
     SYST_RVR = SYST_PERIOD - 1;
     SYST_CVR = 0;
     wraps = 0;
-    last_count = 0;
 #if TC_HAS_DWT
     use_dwt = dwt_start();
     last_count = use_dwt ? DWT_CYCCNT : 0;
@@ -97,9 +98,10 @@ void tc_timer_start(void)
 
 uint64_t tc_timer_ticks(void)
 {
-    uint32_t high, low, mark;
+    uint32_t high, low;
 #if TC_HAS_DWT
     if (use_dwt) {
+        uint32_t mark;
         do { /* the handler samples at most once per 2^24 cycles: one wrap at most since `mark` */
             high = wraps;
             mark = last_count;
@@ -108,7 +110,6 @@ uint64_t tc_timer_ticks(void)
         return ((uint64_t)(high + (low < mark)) << 32) | low;
     }
 #endif
-    (void)mark;
     do { /* re-read if the counter wrapped between the two reads */
         high = wraps;
         low = SYST_CVR;
