@@ -37,7 +37,7 @@ class FakeBoard:
         self.master, slave = os.openpty()
         self.path = os.ttyname(slave)
         os.close(slave)       # the master sees POLLHUP until the reader opens the port
-        self.done = threading.Event()
+        self.done, self.written = threading.Event(), threading.Event()
         self.thread = threading.Thread(target=self._serve, args=(text,), daemon=True)
         self.thread.start()
 
@@ -49,6 +49,7 @@ class FakeBoard:
                 return        # the reader stopped before opening the port
         time.sleep(0.3)       # past pyserial's flush of the input at open
         os.write(self.master, text)
+        self.written.set()
 
     def __enter__(self):
         return self
@@ -153,6 +154,18 @@ def test_a_bad_port_is_one_line(validated, tmp_path, text, expected):
     assert_one_line_error(proc, EXIT_ERROR, expected)
 
 
+def test_an_emulator_that_exits_early_is_reported_at_once():
+    from tinycompress.errors import TinyCompressError
+    from tinycompress.target.validate import read_port
+    with FakeBoard(b"tinycompress begin\ninferences 6\n") as board:
+        why = "the firmware exited with code 3 in QEMU (mps2-an386)"
+        start = time.monotonic()
+        with pytest.raises(TinyCompressError, match=r"exited with code 3 in QEMU \(mps2-an386\) before its "
+                                                    r"'tinycompress end' line; 1 lines read"):
+            read_port(board.path, 60, stopped=lambda: why if board.written.is_set() else None)
+    assert time.monotonic() - start < 10      # not the 60 s timeout
+
+
 def test_a_missing_or_busy_port_is_one_line(validated, tmp_path):
     model, data, _, _ = validated
     common = ("--board", REAL, "--no-upload", "--data", data, "--count", "2", "-o", tmp_path / "p")
@@ -194,3 +207,18 @@ def test_the_cycle_timer_counts_like_systick_where_cyccnt_is_absent(board_name, 
     assert np.all(np.abs(board.instructions(cycles.ticks[:, 2]) - 2 * LOOP_ITERATIONS) < 16), cycles.ticks
     assert np.all(np.abs(cycles.ticks[:, 1:] - systick.ticks[:, 1:]) <= 2), (cycles.ticks, systick.ticks)
     assert np.all(np.abs(cycles.ticks[:, 0] - systick.ticks[:, 0]) <= 0.01 * systick.ticks[:, 0])
+
+
+@pytest.mark.parametrize("cpu", ["cortex-m0", "cortex-m0plus", "cortex-m23", "cortex-m3", "cortex-m4",
+                                 "cortex-m7", "cortex-m33", "cortex-m55"])
+def test_the_cycle_timer_compiles_cleanly_for_every_core(cpu, tmp_path):
+    """With a DWT (M3 and up): CYCCNT; without (M0, M0+, M23): SysTick alone. No warning either way."""
+    import subprocess
+
+    from tinycompress.resources import data_dir
+    runtime = data_dir("firmware") / "runtime"
+    obj = tmp_path / "timer.o"
+    subprocess.run(["arm-none-eabi-gcc", f"-mcpu={cpu}", "-mthumb", "-O2", "-Wall", "-Wextra", "-Werror",
+                    f"-I{runtime}", "-c", str(runtime / "timer_cycles.c"), "-o", str(obj)], check=True)
+    dwt = (0xE0001000).to_bytes(4, "little") in obj.read_bytes()
+    assert dwt == (cpu not in ("cortex-m0", "cortex-m0plus", "cortex-m23"))

@@ -81,7 +81,8 @@ class EmulatedPort:
                    "-icount", "shift=6,align=off,sleep=off", "-kernel", str(self.elf)]
         self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL)
-        threading.Thread(target=self._relay, daemon=True).start()
+        self.relay = threading.Thread(target=self._relay, daemon=True)
+        self.relay.start()
 
     def _relay(self) -> None:
         for chunk in iter(lambda: self.proc.stdout.read1(4096), b""):
@@ -89,6 +90,12 @@ class EmulatedPort:
                 os.write(self.master, chunk)
             except OSError:
                 return
+
+    def stopped(self) -> str | None:
+        """Why nothing more will come: QEMU has exited and all it printed is in the terminal."""
+        if self.proc is None or self.relay.is_alive() or self.proc.poll() is None:
+            return None
+        return f"the firmware exited with code {self.proc.returncode} in QEMU ({self.board.qemu_machine})"
 
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -99,9 +106,10 @@ class EmulatedPort:
         os.close(self.slave)
 
 
-def read_port(port: str, timeout: float, start=None) -> list[str]:
+def read_port(port: str, timeout: float, start=None, stopped=None) -> list[str]:
     """Open `port`, call `start` (the upload), and return the lines from `tinycompress begin` to
-    `tinycompress end`; one clear error for a missing or busy port, a timeout or an error line."""
+    `tinycompress end`; one clear error for a missing or busy port, a timeout or an error line.
+    `stopped()`, where given, says why no more can come (an emulator that has exited), or None."""
     try:
         import serial
     except ImportError:
@@ -115,10 +123,10 @@ def read_port(port: str, timeout: float, start=None) -> list[str]:
     with link:
         if start is not None:
             start()
-        return _read_lines(link, port, timeout)
+        return _read_lines(link, port, timeout, stopped or (lambda: None))
 
 
-def _read_lines(link, port: str, timeout: float) -> list[str]:
+def _read_lines(link, port: str, timeout: float, stopped) -> list[str]:
     import serial
     deadline, pending, lines, begun = time.monotonic() + timeout, b"", [], False
     while True:
@@ -127,10 +135,14 @@ def _read_lines(link, port: str, timeout: float) -> list[str]:
             raise TinyCompressError(f"timed out after {timeout:g} s reading {port} at {SERIAL_BAUD} baud "
                                     f"({state}): is the board running the flashed firmware? "
                                     "raise the limit with --timeout SECONDS")
+        why = stopped()      # asked before the read: what it finds then was all there was to read
         try:
-            pending += link.read(4096)
+            chunk = link.read(4096)
         except (serial.SerialException, OSError) as e:
             raise TinyCompressError(f"reading {port} failed: {str(e).splitlines()[0]}") from None
+        if why and not chunk:
+            raise TinyCompressError(f"{why} before its '{END}' line; {len(lines)} lines read from {port}")
+        pending += chunk
         *complete, pending = pending.split(b"\n")
         for raw in complete:
             text = raw.decode("ascii", "replace").strip()
@@ -218,12 +230,12 @@ def validate_on_port(board: Board, directory: Path, port: str | None, timeout: f
     to upload) is called once the port is open. An emulated board without a port gets a pseudo-terminal
     with the firmware running in QEMU behind it."""
     expected = expected_outputs(directory)
-    emulated = None
+    emulated, stopped = None, None
     if board.emulated and port is None:
         emulated = EmulatedPort(board, directory / ".pio" / "build" / board.name / "firmware.elf")
-        port, upload = emulated.path, emulated.start
+        port, upload, stopped = emulated.path, emulated.start, emulated.stopped
     try:
-        lines = read_port(port, timeout, upload)
+        lines = read_port(port, timeout, upload, stopped)
     finally:
         if emulated is not None:
             emulated.close()
