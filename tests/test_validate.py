@@ -166,6 +166,34 @@ def test_an_emulator_that_exits_early_is_reported_at_once():
     assert time.monotonic() - start < 10      # not the 60 s timeout
 
 
+def test_a_usb_port_that_goes_away_after_the_upload_is_opened_again():
+    """A board on USB serial re-enumerates when it resets after the upload: reading fails until the port is
+    back; the reader opens it again (the Arduino harness waits for that) and reads on."""
+    import serial
+
+    from tinycompress.target.validate import _read_lines
+
+    class ResettingPort:
+        def __init__(self):
+            self.reads, self.opens = [serial.SerialException("device disconnected"),
+                                      b"tinycompress begin\ninferences 1\ntinycompress end\n"], 0
+
+        def read(self, size):
+            item = self.reads.pop(0) if self.reads else b""
+            if isinstance(item, Exception):
+                raise item
+            return item
+
+        def close(self):
+            pass
+
+        def open(self):
+            self.opens += 1
+
+    link = ResettingPort()
+    assert _read_lines(link, "/dev/ttyACM0", 10, lambda: None) == ["inferences 1"] and link.opens == 1
+
+
 def test_a_missing_or_busy_port_is_one_line(validated, tmp_path):
     model, data, _, _ = validated
     common = ("--board", REAL, "--no-upload", "--data", data, "--count", "2", "-o", tmp_path / "p")

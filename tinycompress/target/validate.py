@@ -120,10 +120,12 @@ def read_port(port: str, timeout: float, start=None, stopped=None) -> list[str]:
     except (serial.SerialException, OSError, ValueError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise TinyCompressError(f"cannot open the serial port {port}: {reason}") from None
-    with link:
+    try:
         if start is not None:
             start()
         return _read_lines(link, port, timeout, stopped or (lambda: None))
+    finally:
+        link.close()
 
 
 def _read_lines(link, port: str, timeout: float, stopped) -> list[str]:
@@ -139,7 +141,10 @@ def _read_lines(link, port: str, timeout: float, stopped) -> list[str]:
         try:
             chunk = link.read(4096)
         except (serial.SerialException, OSError) as e:
-            raise TinyCompressError(f"reading {port} failed: {str(e).splitlines()[0]}") from None
+            if begun:
+                raise TinyCompressError(f"reading {port} failed: {str(e).splitlines()[0]}") from None
+            _reopen(link, deadline)    # a USB serial port goes away while its board resets after the upload
+            continue
         if why and not chunk:
             raise TinyCompressError(f"{why} before its '{END}' line; {len(lines)} lines read from {port}")
         pending += chunk
@@ -154,6 +159,20 @@ def _read_lines(link, port: str, timeout: float, stopped) -> list[str]:
                 raise TinyCompressError(f"the firmware on {port} reported: {text[len('error '):]}")
             elif begun:
                 lines.append(text)
+
+
+def _reopen(link, deadline: float) -> None:
+    """Close `link` and open its port again once it is back (the Arduino harness waits for the host to open
+    it, so nothing is lost); until the deadline, when the caller reports the timeout."""
+    import serial
+    link.close()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        try:
+            link.open()
+            return
+        except (serial.SerialException, OSError):
+            pass
 
 
 def parse_lines(lines: list[str], port: str, unit: str, clock_hz: int, output_bytes: int) -> Measured:
