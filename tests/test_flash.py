@@ -141,9 +141,14 @@ def test_the_stand_in_environment_of_a_real_board_runs_offline(zoo, tmp_path):
     assert "4 of 4 outputs match the TFLite Micro interpreter" in proc.stdout
 
 
-def test_run_on_a_real_board_points_to_its_emulated_stand_in(zoo):
+def test_run_on_a_real_board_runs_on_its_emulated_stand_in(zoo):
+    """`run` on a real board runs on its stand-in and adds the cycle estimate at the board's clock
+    (tests/test_cycles.py checks the figures)."""
     model, _ = zoo("digits_mlp")
-    assert_one_line_error(tc("run", model, "--board", "nano33ble"), 1, "real board", "--board mps2-an386")
+    proc = tc("run", model, "--board", "nano33ble", "--count", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert "cycles (estimate)" in proc.stdout and "at 64 MHz on nano33ble" in proc.stdout
+    assert "mps2-an386's instruction stream" in proc.stdout
 
 
 def test_boards_lists_real_boards_with_platformio_ids():

@@ -190,11 +190,16 @@ def compile(models: tuple[Path, ...], board: Board, output: Path, names: str | N
               metavar="FILE", help="Write the report as JSON ('-' for stdout).")
 @_build_options
 @_timeout_option
+@click.option("--cycles", is_flag=True, help="Add the cycle estimate on an emulated board (a real board "
+              "always has it): one more, logged run of the first input.")
 @click.option("--host", is_flag=True, hidden=True, help="Run the harness natively instead of in QEMU (tests).")
 def run(model: Path, board: Board, data: Path | None, count: int, verify: bool, json_path: Path | None,
         output: Path | None, calibration: Path | None, compress, rank, energy, train, epochs, embedding,
-        vocab, kernels, cmsis_nn_dir, timeout: float | None, host: bool):
+        vocab, kernels, cmsis_nn_dir, timeout: float | None, cycles: bool, host: bool):
     """Build MODEL for a board, run it in QEMU and print flash, SRAM and instruction counts.
+
+    A real board runs on its emulated stand-in (the same core) and the report adds estimated cycles and
+    milliseconds at the board's clock, per layer too (a timing model, labelled as an estimate).
 
     \b
     Example:
@@ -207,7 +212,7 @@ def run(model: Path, board: Board, data: Path | None, count: int, verify: bool, 
     from .analysis.report import format_table
     _check_paths(output, {"--json": json_path}, model, data, calibration, train, vocab)
     try:
-        report = run_model(model, require_emulated(board, "run"), data=data, verify=verify, out=output,
+        report = run_model(model, board, data=data, verify=verify, out=output, cycles=cycles,
                            calibration=calibration, count=count, host=host,
                            compression=_compression(compress, rank, energy, train, epochs, embedding,
                                                     vocab, data),

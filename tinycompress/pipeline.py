@@ -356,9 +356,13 @@ def load_inputs(data: Path | None, graph: Graph, count: int, seed: int = 0) -> t
 def run_model(model: Path, board: Board, data: Path | None = None, verify: bool = False,
               out: Path | None = None, calibration: Path | None = None, count: int = 10,
               host: bool = False, compression: Compression | None = None, cmsis_nn: Path | None = None,
-              timeout: float | None = None) -> Report:
+              timeout: float | None = None, cycles: bool = False) -> Report:
     """Compile, build, run in the emulator (for at most `timeout` seconds, default_timeout() without it) and
-    report; with verify, compare with TFLite Micro."""
+    report; with verify, compare with TFLite Micro. A real board runs on its emulated stand-in
+    (`emulated_by`) and the report adds the cycle estimate at the real board's clock (analysis/cycles.py),
+    as `cycles` does on an emulated board."""
+    from .analysis.cycles import add_estimate, stand_in
+    real, board = board, stand_in(board, host)
     graph = load_model(model, calibration, compression)
     inputs, labels = load_inputs(data, graph, count)     # bad data is refused before anything is built
     with project_directory(out) as directory:
@@ -368,6 +372,8 @@ def run_model(model: Path, board: Board, data: Path | None = None, verify: bool 
         result = run_firmware(executable, board, inputs, project.graph.output_tensor().nbytes, host=host,
                               timeout=timeout)
         report = make_report(project, sizes, None if host else result)
+        if not host and (cycles or real is not board):
+            add_estimate(report, executable, board, real, inputs[0])
         predicted = predicted_classes(project.graph, result.outputs)
         if labels is not None and labels.ndim == 1 and predicted is not None:
             report.accuracy = float((predicted == labels).mean())

@@ -1,10 +1,10 @@
 /*
  * tinycompress runtime: the console on an STM32 U(S)ART, transmit only, 8N1.
  *
- * The firmware runs on the clock the chip resets to (no PLL set-up), so the
- * ticks it prints are cycles at that clock; instruction counts do not depend
- * on it. tc_console_config.h, generated from the board file, names the UART,
- * its transmit pin, the clock enables and the baud-rate divisor.
+ * The start-up code (clock_stm32*.c) has set the board's top clock before the
+ * console starts, and tc_console_config.h, generated from the board file, has
+ * the baud-rate divisor for the UART's clock at that point; it also names the
+ * UART, its transmit pin and the clock enables.
  */
 #include "tc_console_config.h"
 #include "tc_platform.h"

@@ -1,7 +1,8 @@
 /*
  * tinycompress runtime: reset and exception vectors for any Cortex-M.
  *
- * Reset copies .data from flash, zeroes .bss, paints the stack so the harness
+ * Reset copies .data from flash, zeroes .bss, sets a bare real board's clock
+ * (TC_CLOCK_INIT: firmware/runtime/clock_*.c), paints the stack so the harness
  * can measure its peak, enables the FPU where the code uses it, and calls main.
  * tc_stack_paint() paints the free stack again before each inference, so the
  * harness also measures the inference's own peak below its caller.
@@ -97,6 +98,9 @@ void Reset_Handler(void)
     for (uint32_t *dst = __bss_start; dst < __bss_end;) {
         *dst++ = 0;
     }
+#if defined(TC_CLOCK_INIT)
+    tc_clock_init();
+#endif
     paint_stack();
 #if defined(__ARM_FP)
     CPACR |= CPACR_CP10_CP11_FULL;

@@ -33,6 +33,11 @@ void tc_platform_exit(int32_t status) __attribute__((noreturn));
 void tc_timer_start(void);
 uint64_t tc_timer_ticks(void);
 
+/* Bare real boards (firmware/runtime/clock_*.c): set the board's top clock at reset, and the core
+   clock in Hz it reached (TC_CORE_CLOCK_HZ of tc_clock_config.h, or less on an older part revision). */
+void tc_clock_init(void);
+uint32_t tc_core_clock_hz(void);
+
 /* Peak stack use in bytes, from the pattern painted at reset (0 where not measured). */
 uint32_t tc_stack_peak(void);
 uint32_t tc_stack_size(void);

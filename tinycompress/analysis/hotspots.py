@@ -264,7 +264,8 @@ def _singlestep_flags(qemu: str) -> list[str]:
     return ["-singlestep"]
 
 
-def _run_logged(elf: Path, board: Board, work: Path, symbols: Symbols, timeout: float) -> Trace:
+def _run_logged(elf: Path, board: Board, work: Path, symbols: Symbols, timeout: float, parse=None):
+    """The logged run, its log read by `parse(log, symbols)` (default: _parse, a Trace)."""
     command = qemu_command(board, elf)
     where = f"in QEMU ({board.qemu_machine})"
     read_end, write_end = os.pipe()
@@ -289,7 +290,7 @@ def _run_logged(elf: Path, board: Board, work: Path, symbols: Symbols, timeout: 
         watchdog.start()
         try:
             with open(read_end, "r", encoding="latin-1", buffering=1 << 20) as log:
-                trace = _parse(log, symbols)
+                trace = (parse or _parse)(log, symbols)
             proc.wait()
         except (TinyCompressError, IndexError, ValueError):
             if not timed_out.is_set():   # else the log was cut off mid-line: report the timeout
@@ -303,6 +304,8 @@ def _run_logged(elf: Path, board: Board, work: Path, symbols: Symbols, timeout: 
         raise TinyCompressError(f"the logged run passed its {timeout:g} s timeout {where}; the firmware hangs "
                                 "or the model is too large to trace (raise the limit with --timeout SECONDS)")
     check_exit(proc.returncode, console.read_text(errors="replace").strip(), where)
+    if parse is not None:
+        return trace
     if trace is None:
         raise TinyCompressError(f"{ENTRY}() never ran {where}: the firmware has no inference to profile")
     if trace.end is None:

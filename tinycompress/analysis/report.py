@@ -27,6 +27,7 @@ class LayerReport:
     instructions: float | None
     instructions_per_mac: float | None
     scheme: str = ""              # how it runs where not one call: over its own input, by bands of rows
+    cycles: int | None = None     # estimated (analysis/cycles.py), one inference
 
 
 def execution_scheme(call, overlapped: bool, head=None) -> str:
@@ -67,6 +68,8 @@ class Report:
     verification: dict | None = None
     accuracy: float | None = None
     embeddings: list[dict] = field(default_factory=list)   # per lookup: method, bytes, the int8 table's bytes
+    cycles: dict | None = None    # the cycle estimate of one inference: total, per_layer, ... (analysis/cycles.py)
+    latency_ms: float | None = None   # cycles["total"] at cycles["clock_hz"]
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -141,6 +144,11 @@ def format_table(r: Report) -> str:
     if r.instructions is not None:
         lines.append(f"  instructions         {r.instructions:,.0f} per inference "
                      f"({r.instructions_per_mac} per MAC, mean of {r.inferences})")
+    if r.cycles is not None:
+        c = r.cycles
+        lines.append(f"  cycles (estimate)    {c['total']:,} per inference = {r.latency_ms:,.3f} ms at "
+                     f"{c['clock_hz'] / 1e6:g} MHz on {c['board']} (timing model on {c['emulated_by']}'s "
+                     "instruction stream)")
     if r.verification is not None:
         v = r.verification
         kind = " float32" if v.get("outputs") == "float32" else ""
@@ -154,10 +162,14 @@ def format_table(r: Report) -> str:
          "-" if l.instructions is None else f"{l.instructions:,.0f}",
          "-" if l.instructions_per_mac is None else f"{l.instructions_per_mac:.2f}", l.scheme or "one call")
         for l in r.layers]
+    if r.cycles is not None:     # the estimate's column, before "runs"
+        header = header[:7] + ("cycles (est.)",) + header[7:]
+        rows = [header] + [row[:7] + ("-" if l.cycles is None else f"{l.cycles:,}",) + row[7:]
+                           for row, l in zip(rows[1:], r.layers)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines.append("")
     for k, row in enumerate(rows):
-        lines.append(("  " + "  ".join(c.ljust(w) if i < 3 or i == 7 else c.rjust(w)
+        lines.append(("  " + "  ".join(c.ljust(w) if i < 3 or i == len(header) - 1 else c.rjust(w)
                                        for i, (c, w) in enumerate(zip(row, widths)))).rstrip())
         if k == 0:
             lines.append("  " + "  ".join("-" * w for w in widths))

@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import __version__
 from ..target.boards import Board
+from ..target.clocks import CLOCK_FLAGS, clock_sources, clock_values
 from ..errors import EXIT_USAGE, TinyCompressError
 from ..escape import FILTERS, c_identifier, one_line, safe_text
 from ..ir import Graph
@@ -209,7 +210,7 @@ def serial_link_sources(board: Board) -> list[str]:
     console = CONSOLE_SOURCES[board.console["driver"]]
     if any(name.endswith(".cpp") for name in console):
         console = CONSOLE_SOURCES["semihosting"]
-    return runtime_paths(SERIAL_SOURCES + console) + ["test_inputs.c"]
+    return runtime_paths(SERIAL_SOURCES + console + clock_sources(board)) + ["test_inputs.c"]
 
 
 def arena_fields(params: dict) -> list[tuple[str, str]]:
@@ -285,9 +286,10 @@ def emit_models(models: list[ModelCode], board: Board, out: Path, serial: bool =
                   model_sources=[f for v in rendered for f in (v["c_file"], v["weights_c_file"])],
                   kernel_sources=sorted(kernel_files),
                   harness_sources=runtime_paths(HARNESS_SOURCES) + ["tc_harness_model.c"] * external,
-                  target_sources=runtime_paths(TARGET_SOURCES),
+                  target_sources=runtime_paths(TARGET_SOURCES + clock_sources(board)),
                   host_sources=runtime_paths(HOST_SOURCES),
                   serial_sources=serial_link_sources(board) if serial else [],
+                  clock_flags=CLOCK_FLAGS if clock_sources(board) else (),
                   generate_sources=runtime_paths(GENERATE_SOURCES) if generation is not None else [],
                   stack_size=board.stack_size,
                   harness_arena=max(m.plan.size for m in models))
@@ -299,8 +301,9 @@ def emit_models(models: list[ModelCode], board: Board, out: Path, serial: bool =
         (out / "model.h").write_text(env.get_template("models.h.j2").render(**values))
     for template, name in [("tc_harness_model.h.j2", "tc_harness_model.h"), ("Makefile.j2", "Makefile"),
                            ("memory.ld.j2", "memory.ld")] + \
-            ([("tc_harness_model.c.j2", "tc_harness_model.c")] if external else []):
-        (out / name).write_text(env.get_template(template).render(**values))
+            ([("tc_harness_model.c.j2", "tc_harness_model.c")] if external else []) + \
+            ([("tc_clock_config.h.j2", "tc_clock_config.h")] if clock_sources(board) else []):
+        (out / name).write_text(env.get_template(template).render(**values, **clock_values(board)))
     (out / "input.bin").write_bytes(zero_input(first.graph))
     if generation is not None and generation.get("cache"):
         (out / "generate.c").write_text(env.get_template("generate_cache.c.j2").render(

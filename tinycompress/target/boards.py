@@ -38,6 +38,11 @@ class Board:
     platformio: dict = field(default_factory=dict)
     # The serial harness's console: driver (semihosting, uart-stm32, uart-nrf52, arduino) and its registers.
     console: dict = field(default_factory=lambda: {"driver": "semihosting"})
+    # Bare real boards: the clock the start-up code sets (target/clocks.py): family, source, source_hz.
+    clock: dict = field(default_factory=dict)
+    # The cycle estimate's memory timing (analysis/cycles.py): flash_wait_states at clock_hz,
+    # instruction_cache (an I-cache or ART hides them), multiply_cycles (M0/M0+ MULS: 1 or 32).
+    timing: dict = field(default_factory=dict)
 
     @property
     def dsp(self) -> bool:
@@ -81,9 +86,10 @@ U32 = (0, 0xFFFFFFFF)
 PIO_FIELD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 DESCRIPTION = re.compile(r"[ -~]{1,160}")      # printable ASCII, one line
 TOP_KEYS = {"name", "description", "core", "fpu", "emulated", "clock_hz", "stack_size", "cflags", "flash",
-            "ram", "qemu_machine", "emulated_by", "platformio", "console"}
+            "ram", "qemu_machine", "emulated_by", "platformio", "console", "clock", "timing"}
+TIMING_KEYS = {"flash_wait_states", "instruction_cache", "multiply_cycles"}
 # The serial console drivers (emit.CONSOLE_SOURCES has their sources) and each one's registers.
-CONSOLE_KEYS = {"uart-stm32": {"uart", "registers", "baud_divisor", "tx_port", "tx_pin", "tx_af", "enable"},
+CONSOLE_KEYS = {"uart-stm32": {"uart", "registers", "uart_clock", "tx_port", "tx_pin", "tx_af", "enable"},
                 "uart-nrf52": {"uart", "gpio", "tx_pin"}, "semihosting": set(), "arduino": set()}
 
 
@@ -165,6 +171,13 @@ def validate_board(data: dict, source: str) -> Board:
         _check_platformio(c, data)
     if "console" in data:
         _check_console(c, data["console"])
+    if "clock" in data or str(data.get("console", {}).get("driver", "")).startswith("uart-"):
+        _check_clock(c, data)
+    if "timing" in data:
+        _check_timing(c, data["timing"])
+        if "clock" in data and "flash_wait_states" in data["timing"]:
+            c.fail("timing.flash_wait_states", "absent: a board with [clock] has those its start-up sets",
+                   data["timing"]["flash_wait_states"])
     return _from_toml(dict(data))
 
 
@@ -180,6 +193,16 @@ def _check_platformio(c: _Check, data: dict) -> None:
         c.fail("emulated_by", "an emulated board of the catalog", by)
 
 
+def _check_timing(c: _Check, timing: dict) -> None:
+    c.keys(timing, "timing", set(), TIMING_KEYS)
+    if "flash_wait_states" in timing:
+        c.integer(timing, "flash_wait_states", "timing.", 0, 15)
+    if "multiply_cycles" in timing and timing["multiply_cycles"] not in (1, 32):
+        c.fail("timing.multiply_cycles", "1 or 32", timing["multiply_cycles"])
+    if not isinstance(timing.get("instruction_cache", False), bool):
+        c.fail("timing.instruction_cache", "true or false", timing["instruction_cache"])
+
+
 def _check_console(c: _Check, console: dict) -> None:
     driver = console.get("driver") if isinstance(console, dict) else None
     if not isinstance(driver, str) or driver not in CONSOLE_KEYS:
@@ -188,11 +211,13 @@ def _check_console(c: _Check, console: dict) -> None:
     for key in ("uart", "gpio", "tx_port"):
         if key in console:
             c.integer(console, key, "console.", *U32)
-    for key, high in (("tx_pin", 31), ("tx_af", 15), ("baud_divisor", 0xFFFFF)):
+    for key, high in (("tx_pin", 31), ("tx_af", 15)):
         if key in console:
             c.integer(console, key, "console.", 0, high)
     if "registers" in console:
-        c.choice(console, "registers", "console.", {"v1", "v2"})
+        c.choice(console, "registers", "console.", {"v1", "v2", "lpuart"})
+    if "uart_clock" in console:
+        c.choice(console, "uart_clock", "console.", {"apb1", "apb2", "hsi"})
     steps = console.get("enable", [[0, 0, "-"]])
     if not isinstance(steps, list) or not 1 <= len(steps) <= 16 or not all(
             isinstance(s, list) and len(s) == 3 and isinstance(s[2], str) and DESCRIPTION.fullmatch(s[2])
@@ -200,6 +225,23 @@ def _check_console(c: _Check, console: dict) -> None:
             for s in steps):
         c.fail("console.enable", "a list of 1 to 16 [register, bits, \"what\"] (32-bit integers, "
                                  "one line of printable ASCII)", steps)
+
+
+def _check_clock(c: _Check, data: dict) -> None:
+    """A bare board's [clock]: the family of its start-up code and the oscillator the PLL runs from."""
+    from .clocks import FAMILIES, FAMILY_NAMES, clock_plan
+    if "clock" not in data:
+        c.fail("clock", "given for a bare board (family, source, source_hz)")
+    keys = {"family", "source", "source_hz"}
+    table = c.keys(data["clock"], "clock", keys, keys)
+    family = c.choice(table, "family", "clock.", set(FAMILY_NAMES))
+    c.choice(table, "source", "clock.",
+             set(FAMILIES[family].oscillators) if family in FAMILIES else {"hfxo"})
+    c.integer(table, "source_hz", "clock.", 1_000_000, 64_000_000)
+    try:
+        clock_plan(_from_toml(dict(data)))
+    except TinyCompressError as exc:
+        c.fail("clock_hz", f"reachable by the part's PLL ({exc})")
 
 
 def _catalog() -> dict[str, Path]:

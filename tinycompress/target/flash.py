@@ -28,6 +28,7 @@ import numpy as np
 from .. import __version__
 from ..codegen import cmsis_nn
 from .boards import Board, load_board
+from .clocks import CLOCK_FLAGS, clock_sources, uart_divisor
 from .build import build
 from .elfsize import ElfSizes, elf_sizes
 from ..codegen.emit import (CONSOLE_SOURCES, SERIAL_SOURCES, Project, _environment, banner_text, c_rows,
@@ -80,11 +81,11 @@ class Environment:
 
     @property
     def cflags(self) -> tuple[str, ...]:
-        return self.board.cflags
+        return self.board.cflags + (CLOCK_FLAGS if clock_sources(self.board) else ())
 
     @property
-    def console_sources(self) -> list[str]:
-        return runtime_paths(CONSOLE_SOURCES[self.board.console["driver"]])
+    def console_sources(self) -> list[str]:   # with a bare board's clock (tc_clock_config.h from emit)
+        return runtime_paths(CONSOLE_SOURCES[self.board.console["driver"]] + clock_sources(self.board))
 
     @property
     def pio_board(self) -> str:
@@ -130,7 +131,8 @@ def write_platformio_project(project: Project, inputs: np.ndarray, expected: np.
                                                     form=INPUT_FORMS[project.graph.input_tensor().dtype])),
     }
     if board.console["driver"].startswith("uart-"):
-        render["tc_console_config.h"] = ("tc_console_config.h.j2", dict(console=board.console))
+        brr = uart_divisor(board) if board.console["driver"] == "uart-stm32" else 0
+        render["tc_console_config.h"] = ("tc_console_config.h.j2", dict(console=board.console, brr=brr))
     envs = environments(board)
     pio = "platformio/"
     kernels = sorted({cmsis_nn.kernel_source(c) for c in project.calls + project.adapted_calls})
