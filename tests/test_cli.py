@@ -29,7 +29,7 @@ def assert_one_line_error(proc, code, *fragments):
         assert fragment in lines[0]
 
 
-@pytest.mark.parametrize("command", ["compile", "run", "profile", "flash", "boards"])
+@pytest.mark.parametrize("command", ["compile", "run", "profile", "flash", "validate", "boards"])
 def test_every_command_has_help_with_an_example(command):
     proc = tc(command, "--help")
     assert proc.returncode == 0 and "Example" in proc.stdout

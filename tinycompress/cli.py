@@ -505,6 +505,8 @@ def profile_functions_command(model: Path, board: Board, data: Path | None, inde
 @click.option("--upload-port", metavar="PORT", help="The board's upload port, e.g. /dev/ttyACM0.")
 @click.option("--no-upload", is_flag=True, help="Write the project and link it; do not upload "
                                                 "(a real board then needs no network).")
+@click.option("--port", metavar="PORT", help="A real board's serial port: after the upload, read its outputs "
+              "there and report cycles and ms, as `validate` (exit 4 on a difference).")
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
               metavar="FILE", help="Write the emulated run's report as JSON ('-' for stdout).")
 @click.option("--adapters", "adapters_dir", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
@@ -517,7 +519,7 @@ def profile_functions_command(model: Path, board: Board, data: Path | None, inde
 @_kernel_options
 @_timeout_option
 def flash(model: Path, board: Board, output: Path | None, data: Path | None, count: int, upload_port: str | None,
-          no_upload: bool, json_path: Path | None, adapters_dir: Path | None, adapter: str | None,
+          no_upload: bool, port: str | None, json_path: Path | None, adapters_dir: Path | None, adapter: str | None,
           calibration: Path | None,
           compress, rank, energy, train, epochs, embedding, vocab, kernels, cmsis_nn_dir,
           timeout: float | None):
@@ -547,13 +549,18 @@ def flash(model: Path, board: Board, output: Path | None, data: Path | None, cou
     if adapters_dir is not None and changes:
         raise TinyCompressError("--adapters takes the base as adapt quantized it: give no compression, "
                                 "training or --kernels option with it")
+    options = dict(data=data, count=count, calibration=calibration, cmsis_nn=_cmsis_nn(kernels, cmsis_nn_dir),
+                   compression=_compression(compress, rank, energy, train, epochs, embedding, vocab, data),
+                   adapters=adapters_dir, adapter=adapter)
+    if port is not None:
+        if target.emulated or no_upload:
+            raise click.UsageError("--port reads a real board after its upload (for an emulated board, or "
+                                   "to read a port only, use `tinycompress validate`)")
+        return _validate_on_board(model, target, output, port, False, upload_port, timeout or 120, json_path,
+                                  **options)
     with claim(output):
-        result = flash_model(model, target, output, data=data, count=count, calibration=calibration,
-                             compression=_compression(compress, rank, energy, train, epochs, embedding,
-                                                      vocab, data),
-                             upload=not no_upload,
-                             upload_port=upload_port, cmsis_nn=_cmsis_nn(kernels, cmsis_nn_dir),
-                             timeout=timeout, adapters=adapters_dir, adapter=adapter)
+        result = flash_model(model, target, output, upload=not no_upload, upload_port=upload_port,
+                             timeout=timeout, **options)
     quiet = json_path is not None and str(json_path) == "-"
     if result.report is not None:
         _emit(result.report, json_path)
@@ -563,11 +570,82 @@ def flash(model: Path, board: Board, output: Path | None, data: Path | None, cou
     directory = result.project.directory
     if result.uploaded and not target.emulated:
         click.echo(f"uploaded to {target.name}; read the results with: "
-                   f"pio device monitor -d {directory} -b 115200", err=True)
+                   f"pio device monitor -d {directory} -b 115200, or check them against TFLite Micro with "
+                   f"cycles and ms: tinycompress flash ... --port PORT", err=True)
     elif not result.uploaded:
         click.echo(f"wrote {directory}; upload with: pio run -d {directory} -e {result.environment} -t upload",
                    err=True)
 
+
+
+@cli.command()
+@click.argument("model", type=MODEL)
+@_board_option
+@click.option("--port", metavar="PORT", help="The board's serial port, e.g. /dev/ttyACM0 (required for a real "
+                                             "board; an emulated board's upload makes a pseudo-terminal).")
+@click.option("--data", type=DATA, metavar="NPZ", help="Test inputs, as for flash [default: random int8].")
+@click.option("--count", default=10, show_default=True, type=COUNT, help="How many test inputs the firmware runs.")
+@click.option("-o", "--output", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
+              help="Directory for the PlatformIO project [default: build/MODEL-BOARD].")
+@click.option("--upload-port", metavar="PORT", help="The board's upload port, if PlatformIO cannot find it.")
+@click.option("--no-upload", is_flag=True, help="Only read PORT (the board already runs this firmware: reset it).")
+@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+              metavar="FILE", help="Write the comparison and measured figures as JSON ('-' for stdout).")
+@click.option("--timeout", default=120.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              metavar="SECONDS", help="How long to wait for the firmware's last line once uploaded.")
+def validate(model: Path, board: Board, port: str | None, data: Path | None, count: int, output: Path | None,
+             upload_port: str | None, no_upload: bool, json_path: Path | None, timeout: float):
+    """Flash MODEL, read its outputs from the serial port and compare them with TFLite Micro.
+
+    Every output must equal the TFLite Micro interpreter's bit for bit (exit 4 otherwise, as
+    `run --verify`). Reports what the firmware measured: cycles and ms on a real board (DWT
+    CYCCNT; SysTick on the M0/M0+), instructions on an emulated one, whose upload runs QEMU with
+    its console on a new pseudo-terminal, read as a board's port is.
+
+    \b
+    Example:
+      tinycompress validate examples/digits/digits_cnn.tflite --board nucleo-l4r5zi --port /dev/ttyACM0 \\
+          --data examples/digits/digits_test.npz
+      tinycompress validate examples/digits/digits_cnn.tflite --board mps2-an386
+    """
+    output = output or Path("build") / f"{Path(model).stem}-{board.name}"
+    _check_paths(output, {"--json": json_path}, model, data)
+    if port is None and (no_upload or not board.emulated):
+        raise click.UsageError(f"give --port: the serial port {board.name} prints on")
+    if port is not None and board.emulated and not no_upload:
+        raise click.UsageError("an emulated board's upload makes its own pseudo-terminal: give no --port, "
+                               "or --no-upload to read PORT only")
+    _validate_on_board(model, board, output, port, no_upload, upload_port, timeout, json_path,
+                       data=data, count=count)
+
+
+def _validate_on_board(model: Path, board: Board, output: Path, port: str | None, no_upload: bool,
+                       upload_port: str | None, timeout: float, json_path: Path | None, **flash_options):
+    """Write and build the flash project, upload it once `port` is open, read it back and compare (validate,
+    and flash --port); exit 4 on any difference."""
+    import json
+
+    from .errors import EXIT_MISMATCH
+    from .pipeline import flash_model
+    from .target.flash import environments, run_platformio
+    from .target.validate import cycle_estimate, validate_on_port
+    with claim(output):
+        result = flash_model(model, board, output, upload=False, **flash_options)
+        env = environments(board)[0]
+        upload = None
+        if not no_upload and not board.emulated:
+            def upload():
+                run_platformio(result.project.directory, env, upload=True, upload_port=upload_port)
+        checked = validate_on_port(board, result.project.directory, port, timeout, upload)
+    checked.estimate = cycle_estimate(model, board, **flash_options)
+    if json_path is not None:
+        _write_text(json_path, json.dumps(checked.as_dict(), indent=2))
+    for line in checked.lines():
+        click.echo(line, err=json_path is not None and str(json_path) == "-")
+    if checked.wrong:
+        raise TinyCompressError(f"{len(checked.wrong)} of {len(checked.expected)} outputs on {checked.port} "
+                                f"differ from the TFLite Micro interpreter (first: input {checked.wrong[0]}); "
+                                f"see {result.project.directory / 'validate.log'}", EXIT_MISMATCH)
 
 @cli.command()
 @click.argument("model", type=MODEL)

@@ -8,7 +8,8 @@
  *   layers L              values per run line after the total
  *   overhead T            ticks of one empty measurement (already subtracted)
  *   output I HEX          the output bytes of inference I (serial harness only)
- *   run I TOTAL T0 T1 ..  ticks of inference I, in total and per layer (64-bit counts)
+ *   run I TOTAL T0 T1 ..  ticks of inference I, in total and per layer (64-bit counts): core clock cycles on a
+ *                         bare real board (timer_cycles.c), SysTick ticks under QEMU -icount (timer_systick.c)
  *   stack_peak B          peak stack use of the whole run in bytes (0 where not measured)
  *   stack_size B
  *   stack_inference B     the deepest an inference went below the harness's stack pointer (0: not measured)

@@ -6,15 +6,7 @@
  * ticks are an exact, repeatable instruction count (DWT is not emulated).
  */
 #include "tc_platform.h"
-
-#define SYST_CSR (*(volatile uint32_t *)0xE000E010) /* control and status */
-#define SYST_RVR (*(volatile uint32_t *)0xE000E014) /* reload value */
-#define SYST_CVR (*(volatile uint32_t *)0xE000E018) /* current value */
-
-#define SYST_CSR_ENABLE (1u << 0)
-#define SYST_CSR_TICKINT (1u << 1)
-#define SYST_CSR_CLKSOURCE_CPU (1u << 2)
-#define SYST_PERIOD (1u << 24)
+#include "tc_systick.h"
 
 /* Tests build with -DTC_TIMER_START_WRAPS=N to start the count near 2^32 ticks, so that a short run
    crosses it; tc_timer_wraps is global so that a test's stand-in model can move the count on. */

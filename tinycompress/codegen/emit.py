@@ -43,8 +43,8 @@ GENERATE_SOURCES = ["tc_report.c"]
 SERIAL_SOURCES = ["harness_serial.c", "tc_report.c"]
 CONSOLE_SOURCES = {
     "semihosting": ["startup.c", "timer_systick.c", "semihosting.c"],
-    "uart-stm32": ["startup.c", "timer_systick.c", "console_uart_stm32.c", "console_print.c"],
-    "uart-nrf52": ["startup.c", "timer_systick.c", "console_uart_nrf52.c", "console_print.c"],
+    "uart-stm32": ["startup.c", "timer_cycles.c", "console_uart_stm32.c", "console_print.c"],
+    "uart-nrf52": ["startup.c", "timer_cycles.c", "console_uart_nrf52.c", "console_print.c"],
     "arduino": ["console_arduino.cpp"],   # built by PlatformIO against the Arduino core
 }
 
