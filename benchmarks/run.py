@@ -62,7 +62,9 @@ def variants() -> dict[str, dict]:
 
 
 def per_mac(layers, ops) -> float | None:
-    chosen = [layer for layer in layers if layer.op in ops and layer.macs]
+    """Instructions per MAC of the layers of `ops`, leaving out the layers of chains run by patches (measured
+    as one: codegen/patches.py)."""
+    chosen = [layer for layer in layers if layer.op in ops and layer.macs and "patch" not in layer.scheme]
     macs = sum(layer.macs for layer in chosen)
     return round(sum(layer.instructions for layer in chosen) / macs, 3) if macs else None
 
