@@ -54,6 +54,16 @@ def test_install_hints_name_packages_not_a_checkout():
     assert hint.startswith("pip install 'tensorflow-cpu") and "'keras" in hint and "-e" not in hint
 
 
+def test_a_missing_tensorflow_is_named_with_its_install_command(monkeypatch):
+    from tinycompress.errors import EXIT_TOOL_MISSING, TinyCompressError
+    from tinycompress.frontend import quantize
+    monkeypatch.setitem(sys.modules, "tensorflow", None)     # import tensorflow raises ImportError
+    with pytest.raises(TinyCompressError) as error:
+        quantize._tensorflow()
+    assert "install it with: pip install 'tensorflow-cpu" in str(error.value) and "-e" not in str(error.value)
+    assert error.value.exit_code == EXIT_TOOL_MISSING
+
+
 @needs_emulator
 @pytest.mark.slow
 def test_a_wheel_installed_outside_the_checkout_runs_a_model(zoo, tmp_path):

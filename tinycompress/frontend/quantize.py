@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EXIT_TOOL_MISSING, TinyCompressError
+from ..errors import EXIT_TOOL_MISSING, TinyCompressError, pip_hint
 
 CALIBRATION_SAMPLES = 300  # enough for stable ranges, quick to convert
 
@@ -29,7 +29,7 @@ def _tensorflow():
             import tensorflow as tf
     except ImportError:
         raise TinyCompressError("TensorFlow is needed to quantize Keras or float models; install it with: "
-                                "pip install -e '.[keras]'", EXIT_TOOL_MISSING) from None
+                                + pip_hint("tensorflow-cpu", "keras"), EXIT_TOOL_MISSING) from None
     tf.get_logger().setLevel("ERROR")
     return tf
 
