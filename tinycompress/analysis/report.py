@@ -10,7 +10,7 @@ from .. import __version__
 from ..target.elfsize import ElfSizes
 from ..compress.embeddings import embedding_summary
 from ..codegen.emit import Project
-from ..codegen.plan import chains
+from ..codegen.plan import chained
 from ..target.emulate import RunResult
 
 REPORT_VERSION = 1
@@ -87,20 +87,20 @@ def make_report(project: Project, sizes: ElfSizes, run: RunResult | None) -> Rep
         total = float(instr[:, 0].mean())
         per_layer = instr[:, 1:].mean(axis=0)
     layers = []
-    heads = {step: first for first, end in chains(calls).items() for step in range(first, end + 1)}
+    heads = chained(calls)
     for i, call in enumerate(calls):
         out = project.graph.tensors[call.outputs[0]]
         n = float(per_layer[i]) if per_layer is not None else None
+        head = calls[heads[i]] if heads.get(i, i) != i else None
         work = call.macs
-        if i in heads:      # a chain's instructions are its first layer's (one measure for all its calls)
-            end = call.patches.steps[1] if heads[i] == i else i
-            work = sum(c.macs for c in calls[i:end + 1]) if heads[i] == i else 0
-            n = n if heads[i] == i else None
+        if call.patches is not None:    # a chain's instructions are its first layer's, per MAC of all of it
+            work = sum(c.macs for c in calls[i:call.patches.steps[1] + 1])
+        elif head is not None:
+            work, n = 0, None
         layers.append(LayerReport(call.layer.name, call.layer.op, call.summary, list(out.shape),
                                   call.weight_bytes, call.macs, _round(n),
                                   _round(n / work if n is not None and work else None, 3),
-                                  execution_scheme(call, i in project.plan.overlapped,
-                                                   calls[heads[i]] if heads.get(i, i) != i else None)))
+                                  execution_scheme(call, i in project.plan.overlapped, head)))
     return Report(
         version=REPORT_VERSION, tool=f"tinycompress {__version__}", model=project.graph.name,
         board=board.name, core=board.core,

@@ -21,9 +21,8 @@ from ..escape import FILTERS, c_identifier, one_line, safe_text
 from ..ir import Graph
 from ..ops.common import ConstArray, KernelCall, flash_weight_bytes, shared_arrays
 from .patches import patch_steps
-from .plan import chains
 from .rows import band_calls
-from .plan import ArenaPlan
+from .plan import ArenaPlan, chained
 from .adapters import VERSION as ADAPTER_VERSION
 from ..resources import data_dir
 
@@ -361,8 +360,7 @@ def model_values(model: ModelCode, several: bool, board: Board, adapters=None) -
                                    plan.offsets[calls[end].outputs[0]], plan.scratch[step])
                  for step, call in enumerate(calls) if call.patches is not None
                  for end in [call.patches.steps[1]]},
-        in_patches={step: first for first, end in chains(calls).items()
-                    for step in range(first + 1, end + 1)},
+        in_patches={step: first for step, first in chained(calls).items() if step != first},
         tensor_shapes=lambda call: call_shapes(call, graph),
         adapters=adapters, kernel_files=kernel_files,
     )

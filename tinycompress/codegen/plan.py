@@ -111,6 +111,11 @@ def chains(calls) -> dict[int, int]:
     return {step: call.patches.steps[1] for step, call in enumerate(calls) if call.patches is not None}
 
 
+def chained(calls) -> dict[int, int]:
+    """Each step of a chain run by patches -> the chain's first step (itself for the first)."""
+    return {step: first for first, end in chains(calls).items() for step in range(first, end + 1)}
+
+
 def _last_uses(calls, graph_outputs: list[int]) -> dict[int, int]:
     last: dict[int, int] = {}
     for step, call in enumerate(calls):
@@ -204,11 +209,11 @@ def choose_in_place(calls, tensors, graph_inputs: list[int], graph_outputs: list
     from .rows import OverOwnInput, band_sizes, eligible, schedule
 
     last = _last_uses(calls, graph_outputs)
-    chained = {step for first, end in chains(calls).items() for step in range(first, end + 1)}
+    in_chains = chained(calls)
     options = {}
     for step, call in enumerate(calls):
         if (eligible(call) and last.get(call.inputs[0], -1) == step and call.rows is None
-                and step not in chained):
+                and step not in in_chains):
             out_h = call.params["output"][1]
             choices = [schedule(call, b, lambda p, c=call: scratch_of(replace(c, params=p)), apart)
                        for b in reversed(band_sizes(out_h, call.params["output"][2]))
@@ -284,7 +289,7 @@ def choose_patches(calls, tensors, graph_inputs: list[int], graph_outputs: list[
                 call.rows, call.scratch_bytes = None, scratch_of(call)
 
     def chain(first: int, patches) -> None:
-        end = first + len(patches.row_bytes) - 1 if patches is not None else calls[first].patches.steps[1]
+        end = (patches or calls[first].patches).steps[1]
         for step in range(first, end + 1):
             calls[step].rows = None
             calls[step].patches = patches if step == first else None
@@ -301,7 +306,7 @@ def choose_patches(calls, tensors, graph_inputs: list[int], graph_outputs: list[
     for t in graph_outputs:
         reads[t] = reads.get(t, 0) + 1
     while True:
-        taken = {step for first, end in chains(calls).items() for step in range(first, end + 1)}
+        taken = set(chained(calls))
         peak = {step for step, live in enumerate(plan.live) if live == plan.lower_bound}
         rows = {step: (call.rows, call.scratch_bytes) for step, call in enumerate(calls)}
         best = None
