@@ -16,9 +16,11 @@ and compares with the TFLite Micro interpreter (sweep._measure), and returns a F
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import sys
 import tarfile
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -81,10 +83,15 @@ class RayExecutor:
     def __enter__(self) -> "RayExecutor":
         import logging
         ray = self.ray
+        # Ray's driver prints what the cluster reports (a worker died: its task is retried) on stdout, which
+        # holds tables and JSON: those lines go to stderr, with the logs, while the sweep runs.
+        self.stdout = contextlib.redirect_stdout(sys.stderr)
+        self.stdout.__enter__()
         try:
             ray.init(address=self.address, log_to_driver=False, logging_level=logging.WARNING,
                      configure_logging=True)
         except (ConnectionError, RuntimeError, ValueError) as exc:
+            self.stdout.__exit__(None, None, None)
             raise TinyCompressError(f"cannot reach the Ray cluster at {self.address}: "
                                     f"{str(exc).splitlines()[0] if str(exc) else exc!r}") from None
         self.task = ray.remote(max_retries=RETRIES, retry_exceptions=False, num_cpus=1)(_remote_measure)
@@ -93,8 +100,11 @@ class RayExecutor:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.collect.shutdown(wait=True)
-        self.ray.shutdown()
+        try:
+            self.collect.shutdown(wait=True)
+            self.ray.shutdown()
+        finally:
+            self.stdout.__exit__(None, None, None)
 
     def measure(self, job: Job) -> Future:
         key = id(job.evaluation)
