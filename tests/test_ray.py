@@ -4,6 +4,7 @@ killed task is retried, a task killed twice fails its variant by name; without R
 install it."""
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -80,12 +81,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def ray_head():
-    """A Ray head on 127.0.0.1 with 2 CPUs, started with `ray start --head --block` in a process group of
-    its own and stopped by signalling that group: its address."""
-    if not HAVE_RAY:
-        pytest.skip("ray missing: pip install '.[cluster]'")
+@contextlib.contextmanager
+def local_head(cpus: int = 2):
+    """A Ray head on 127.0.0.1 with `cpus` worker CPUs, started with `ray start --head --block` in a
+    process group of its own and stopped by signalling that group (never `ray stop`, which stops every Ray
+    on the machine): its address. benchmarks/ray_speedup.py uses it too."""
     ray_cli = str(Path(sys.executable).parent / "ray")
     port = _free_port()
     address = f"127.0.0.1:{port}"
@@ -93,7 +93,7 @@ def ray_head():
     env = dict(os.environ, PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0")
     env.pop("RAY_ADDRESS", None)
     head = subprocess.Popen([ray_cli, "start", "--head", "--block", "--node-ip-address=127.0.0.1",
-                             f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+                             f"--port={port}", f"--num-cpus={cpus}", "--include-dashboard=false",
                              "--disable-usage-stats", f"--temp-dir={temp}"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
@@ -101,8 +101,10 @@ def ray_head():
         deadline = time.monotonic() + 120
         while subprocess.run([ray_cli, "status", f"--address={address}"], env=env,
                              capture_output=True).returncode != 0:
-            assert head.poll() is None, "ray start --head exited"
-            assert time.monotonic() < deadline, "the Ray head did not come up in 120 s"
+            if head.poll() is not None:
+                raise RuntimeError("ray start --head exited")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Ray head did not come up in 120 s")
             time.sleep(1)
         yield address
     finally:
@@ -113,6 +115,14 @@ def ray_head():
             os.killpg(head.pid, signal.SIGKILL)
             head.wait()
         shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def ray_head():
+    if not HAVE_RAY:
+        pytest.skip("ray missing: pip install '.[cluster]'")
+    with local_head(2) as address:
+        yield address
 
 
 def _on_ray(address: str, *args, kill: str | None = None):

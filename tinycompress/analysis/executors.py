@@ -88,8 +88,10 @@ class RayExecutor:
         self.stdout = contextlib.redirect_stdout(sys.stderr)
         self.stdout.__enter__()
         try:
-            ray.init(address=self.address, log_to_driver=False, logging_level=logging.WARNING,
-                     configure_logging=True)
+            if self.address.startswith("ray://"):    # Ray Client, from outside the cluster's network
+                ray.init(address=self.address, logging_level=logging.WARNING)
+            else:
+                ray.init(address=self.address, log_to_driver=False, logging_level=logging.WARNING)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             self.stdout.__exit__(None, None, None)
             raise TinyCompressError(f"cannot reach the Ray cluster at {self.address}: "
