@@ -110,7 +110,7 @@ def local_head(cpus: int = 2):
     finally:
         os.killpg(head.pid, signal.SIGTERM)
         try:
-            head.wait(timeout=10)       # the GCS server can take half a minute more: its state is thrown away
+            head.wait(timeout=10)       # the GCS server may take half a minute more: nothing to keep
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)
             head.wait()
@@ -173,4 +173,5 @@ def test_a_task_killed_twice_fails_its_variant_by_name(zoo, ray_head, tmp_path):
     proc = _on_ray(ray_head, tflite, "--variants", "full", "--data", data, kill=f"2:{tmp_path / 'killed'}")
     assert proc.returncode == EXIT_ERROR and not proc.stdout and "Traceback" not in proc.stderr
     # Ray's reports of the dead workers may come first, then the one line of the failed variant
-    assert proc.stderr.strip().splitlines()[-1].startswith("error: variant full: its Ray task failed 2 times")
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: variant full: its Ray task failed 2 times")

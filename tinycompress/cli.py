@@ -368,8 +368,8 @@ def _size(text: str | None) -> int | None:
 @click.option("--jobs", "-j", default=2, show_default=True, type=click.IntRange(1, 64),
               help="Variants built and emulated at once on this machine (--executor local).")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="Where variants are built and emulated: this machine, or a Ray cluster (each variant a task; "
-                   "pip install 'tinycompress[cluster]').")
+              help="Where variants are built and emulated: this machine, or a Ray cluster (each variant "
+                   "a task; pip install 'tinycompress[cluster]').")
 @click.option("--ray-address", envvar="RAY_ADDRESS", metavar="HOST:PORT",
               help="The Ray cluster for --executor ray  [default: $RAY_ADDRESS]")
 @_timeout_option
