@@ -56,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tinycompress-ray-speedup-") as tmp:
         local, local_records = sweep(args, Path(tmp) / "local")
-        with local_head(args.cpus) as address:
+        with local_head(args.cpus) as (address, _):
             env = dict(os.environ, RAY_ADDRESS=address)
             remote, remote_records = sweep(args, Path(tmp) / "ray", "--executor", "ray", env=env)
     strip = [[{k: v for k, v in r.items() if k not in PLACES} for r in records]

@@ -85,16 +85,17 @@ def _free_port() -> int:
 def local_head(cpus: int = 2):
     """A Ray head on 127.0.0.1 with `cpus` worker CPUs, started with `ray start --head --block` in a
     process group of its own and stopped by signalling that group (never `ray stop`, which stops every Ray
-    on the machine): its address. benchmarks/ray_speedup.py uses it too."""
+    on the machine): its addresses, the GCS's (HOST:PORT) and Ray Client's (ray://HOST:PORT).
+    benchmarks/ray_speedup.py uses it too."""
     ray_cli = str(Path(sys.executable).parent / "ray")
-    port = _free_port()
+    port, client = _free_port(), _free_port()
     address = f"127.0.0.1:{port}"
     temp = tempfile.mkdtemp(prefix="tcray-", dir="/tmp")     # Ray's socket paths must stay short
     env = dict(os.environ, PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0")
     env.pop("RAY_ADDRESS", None)
     head = subprocess.Popen([ray_cli, "start", "--head", "--block", "--node-ip-address=127.0.0.1",
-                             f"--port={port}", f"--num-cpus={cpus}", "--include-dashboard=false",
-                             "--disable-usage-stats", f"--temp-dir={temp}"],
+                             f"--port={port}", f"--ray-client-server-port={client}", f"--num-cpus={cpus}",
+                             "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
@@ -106,7 +107,7 @@ def local_head(cpus: int = 2):
             if time.monotonic() > deadline:
                 raise RuntimeError("the Ray head did not come up in 120 s")
             time.sleep(1)
-        yield address
+        yield address, f"ray://127.0.0.1:{client}"
     finally:
         os.killpg(head.pid, signal.SIGTERM)
         try:
@@ -121,8 +122,8 @@ def local_head(cpus: int = 2):
 def ray_head():
     if not HAVE_RAY:
         pytest.skip("ray missing: pip install '.[cluster]'")
-    with local_head(2) as address:
-        yield address
+    with local_head(2) as addresses:
+        yield addresses
 
 
 def _on_ray(address: str, *args, kill: str | None = None):
@@ -145,7 +146,7 @@ def test_the_same_sweep_locally_and_on_ray_with_a_killed_task(zoo, ray_head, tmp
     local = tc("profile", *sweep, "-o", tmp_path / "local")
     assert local.returncode == 0, local.stderr
     marker = tmp_path / "killed"
-    remote = _on_ray(ray_head, *sweep, "-o", tmp_path / "ray", kill=f"1:{marker}")
+    remote = _on_ray(ray_head[0], *sweep, "-o", tmp_path / "ray", kill=f"1:{marker}")
     assert remote.returncode == 0, remote.stderr
     assert Path(f"{marker}.0").exists()          # a worker died mid-sweep
     assert remote.stdout == local.stdout         # the table: Ray's report of the dead worker is on stderr
@@ -170,8 +171,27 @@ def test_the_same_sweep_locally_and_on_ray_with_a_killed_task(zoo, ray_head, tmp
 @pytest.mark.slow     # the Ray head takes some 20 s to start and stop
 def test_a_task_killed_twice_fails_its_variant_by_name(zoo, ray_head, tmp_path):
     tflite, data = zoo("ad_autoencoder")
-    proc = _on_ray(ray_head, tflite, "--variants", "full", "--data", data, kill=f"2:{tmp_path / 'killed'}")
+    proc = _on_ray(ray_head[0], tflite, "--variants", "full", "--data", data, kill=f"2:{tmp_path / 'killed'}")
     assert proc.returncode == EXIT_ERROR and not proc.stdout and "Traceback" not in proc.stderr
     # Ray's reports of the dead workers may come first, then the one line of the failed variant
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: variant full: its Ray task failed 2 times")
+
+
+@needs_emulator
+@needs_ray
+@pytest.mark.slow     # the Ray head takes some 20 s to start and stop
+def test_through_ray_client_the_same_records(zoo, ray_head, tmp_path):
+    """A driver outside the cluster's network connects through Ray Client (ray://): the same records and
+    files, here for a .tflite and the int8 graph's steps."""
+    tflite, data = zoo("ad_autoencoder")
+    sweep = (tflite, "--variants", "full,int4", "--data", data)
+    local = tc("profile", *sweep, "-o", tmp_path / "local", "--json", "-")
+    remote = _on_ray(ray_head[1], *sweep, "-o", tmp_path / "ray", "--json", "-")
+    assert local.returncode == 0 and remote.returncode == 0, remote.stderr
+    records = [json.loads(proc.stdout)["variants"] for proc in (local, remote)]
+    assert [{k: v for k, v in r.items() if k not in PLACES} for r in records[0]] == \
+        [{k: v for k, v in r.items() if k not in PLACES} for r in records[1]]
+    assert all(r["bit_exact"] for r in records[1]) and [r["variant"] for r in records[1]] == ["full", "int4"]
+    assert (tmp_path / "ray" / "plan-int4" / "project" / "firmware.elf").read_bytes() == \
+        (tmp_path / "local" / "plan-int4" / "project" / "firmware.elf").read_bytes()
