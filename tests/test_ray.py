@@ -169,13 +169,17 @@ def test_the_same_sweep_locally_and_on_ray_with_a_killed_task(zoo, ray_head, tmp
 @needs_emulator
 @needs_ray
 @pytest.mark.slow     # the Ray head takes some 20 s to start and stop
-def test_a_task_killed_twice_fails_its_variant_by_name(zoo, ray_head, tmp_path):
+def test_tasks_killed_twice_fail_their_variants_by_name(zoo, ray_head, tmp_path):
+    """Four kills for two variants: each variant's task and its retry die; both variants are named."""
     tflite, data = zoo("ad_autoencoder")
-    proc = _on_ray(ray_head[0], tflite, "--variants", "full", "--data", data, kill=f"2:{tmp_path / 'killed'}")
+    proc = _on_ray(ray_head[0], tflite, "--variants", "full,int4", "--data", data,
+                   kill=f"4:{tmp_path / 'killed'}")
     assert proc.returncode == EXIT_ERROR and not proc.stdout and "Traceback" not in proc.stderr
-    # Ray's reports of the dead workers may come first, then the one line of the failed variant
+    assert all(Path(f"{tmp_path / 'killed'}.{i}").exists() for i in range(4))
+    # Ray's reports of the dead workers may come first, then the one line naming every failed variant
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: variant full: its Ray task failed 2 times")
+    assert last.startswith("error: 2 variants failed: variant full: its Ray task failed 2 times")
+    assert "; variant int4: its Ray task failed 2 times" in last
 
 
 @needs_emulator

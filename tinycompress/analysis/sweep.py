@@ -275,13 +275,30 @@ def run_sweep(model_path: Path, board: Board, variants: list[Variant], data: Pat
                       vocab)
         with _progress([v.label for v in order]) as bar:
             pending = [sweep.build(v) for v, _ in zip(order, bar)]
-        results = [f.result() for f in pending]
+        results = gather(pending)
         for auto in (v for v in variants if v.plan is None):
             from .auto import search
             results.append(search(sweep, auto, results[0], budgets))
     finish(results, budgets)
     by_label = {r.variant: r for r in results}
     return [by_label[v.label] for v in variants]
+
+
+def gather(pending: list) -> list[VariantResult]:
+    """Every variant's result, in order, once all have ended; the variants that failed reported together
+    (one alone: its own error, as it was raised)."""
+    results, failures = [], []
+    for future in pending:
+        try:
+            results.append(future.result())
+        except TinyCompressError as exc:
+            failures.append(exc)
+    if len(failures) == 1:
+        raise failures[0]
+    if failures:
+        raise TinyCompressError(f"{len(failures)} variants failed: " + "; ".join(map(str, failures)),
+                                failures[0].exit_code)
+    return results
 
 
 def finish(results: list[VariantResult], budgets: Budgets) -> None:
