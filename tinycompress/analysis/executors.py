@@ -11,8 +11,8 @@ and compares with the TFLite Micro interpreter (sweep._measure), and returns a F
   directory and sends back the result and its C project (sources, firmware.elf, build.log) as a tar
   archive, unpacked into the variant's directory under the driver's -o DIR, so the records and the files
   are the same as a local run's. A task whose worker dies is retried once (Ray's max_retries); a variant
-  that still fails is reported by its name (sweep.gather reports every failed variant). The workers need tinycompress, the Arm toolchain and QEMU:
-  docker/worker.Dockerfile.
+  that still fails is reported by its name (sweep.gather reports every failed variant). The workers need
+  tinycompress, the Arm toolchain and QEMU: docker/worker.Dockerfile.
 """
 from __future__ import annotations
 
