@@ -75,6 +75,36 @@ def test_a_project_travels_whole_and_only_inside(tmp_path):
     assert not (tmp_path / "escaped.c").exists()
 
 
+def test_an_error_keeps_its_exit_code_across_processes():
+    import pickle
+    error = pickle.loads(pickle.dumps(TinyCompressError("qemu-system-arm is missing", EXIT_TOOL_MISSING)))
+    assert type(error) is TinyCompressError and str(error) == "qemu-system-arm is missing"
+    assert error.exit_code == EXIT_TOOL_MISSING
+
+
+def test_a_sweep_reports_every_failed_variant_on_one_line():
+    from concurrent.futures import Future
+
+    from tinycompress.analysis.sweep import gather
+
+    def ended(value=None, error=None):
+        future = Future()
+        if error is None:
+            future.set_result(value)
+        else:
+            future.set_exception(error)
+        return future
+    assert gather([ended(1), ended(2)]) == [1, 2]
+    alone = TinyCompressError("variant int4: its Ray task failed 2 times", EXIT_TOOL_MISSING)
+    with pytest.raises(TinyCompressError) as error:
+        gather([ended(1), ended(error=alone)])
+    assert error.value is alone
+    with pytest.raises(TinyCompressError) as error:
+        gather([ended(error=alone), ended(2), ended(error=TinyCompressError("variant cp:4: no layer"))])
+    assert str(error.value) == ("2 variants failed: variant int4: its Ray task failed 2 times; "
+                                "variant cp:4: no layer") and error.value.exit_code == EXIT_TOOL_MISSING
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
