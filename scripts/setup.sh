@@ -29,7 +29,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "setup: installing Python dependencies into .venv" >&2
     python3 -m venv .venv
     if ! { .venv/bin/python -m pip install -q --upgrade pip &&
-           .venv/bin/python -m pip install -q -c constraints.txt -e '.[keras,dev]'; } > .venv/install.log 2>&1; then
+           .venv/bin/python -m pip install -q -c constraints.txt -e '.[keras,dev,cluster]'; } > .venv/install.log 2>&1; then
         cat .venv/install.log >&2
         echo "setup: pip install failed (log above, also in .venv/install.log)" >&2
         exit 1

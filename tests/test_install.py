@@ -45,7 +45,7 @@ def test_every_dependency_has_a_range_and_an_exact_pin_inside_it():
 
 def test_the_setup_installs_with_the_constraints():
     setup = (ROOT / "scripts" / "setup.sh").read_text()
-    assert "pip install -q -c constraints.txt -e '.[keras,dev]'" in setup
+    assert "pip install -q -c constraints.txt -e '.[keras,dev,cluster]'" in setup
 
 
 def test_install_hints_name_packages_not_a_checkout():

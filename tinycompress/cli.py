@@ -366,11 +366,16 @@ def _size(text: str | None) -> int | None:
 @click.option("--junit", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
               help="Write JUnit XML: one test case per variant.")
 @click.option("--jobs", "-j", default=2, show_default=True, type=click.IntRange(1, 64),
-              help="Variants built and emulated at once.")
+              help="Variants built and emulated at once on this machine (--executor local).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where variants are built and emulated: this machine, or a Ray cluster (each variant "
+                   "a task; pip install 'tinycompress[cluster]').")
+@click.option("--ray-address", envvar="RAY_ADDRESS", metavar="HOST:PORT",
+              help="The Ray cluster for --executor ray  [default: $RAY_ADDRESS]")
 @_timeout_option
 def profile(model, board, variants, ranks, embeddings, vocab, data, calibration, train, epochs, output,
             json_path, max_flash, max_sram, max_instructions, min_accuracy, max_error, max_perplexity, junit, jobs,
-            timeout):
+            executor, ray_address, timeout):
     """Build every variant of MODEL, run each in QEMU, and tabulate what each costs and buys.
 
     Exits 3 when budgets are given and no variant meets all of them (or auto cannot), 4 when a
@@ -384,6 +389,8 @@ def profile(model, board, variants, ranks, embeddings, vocab, data, calibration,
           --variants full,rank:4,auto --max-flash 40KiB --min-accuracy 90
       tinycompress profile examples/text/text_classifier.keras --data examples/text/text_test.npz \\
           --embeddings row-int8,lowrank:16,pq:8,hash:512,kronecker
+      RAY_ADDRESS=10.0.0.5:6379 tinycompress profile ad.keras --ranks 8,32,full \\
+          --data eval.npz -o build/profile --executor ray
     """
     from .errors import EXIT_BUDGET, EXIT_MISMATCH
     from .analysis.sweep import Budgets, embedding_variants, plan_variants, rank_variants, run_sweep
@@ -402,7 +409,7 @@ def profile(model, board, variants, ranks, embeddings, vocab, data, calibration,
         embedding_variants(embeddings) if embeddings is not None else rank_variants(ranks)
     with claim(output):
         results = run_sweep(model, target, chosen, data, output, calibration, train, epochs, budgets, jobs,
-                            timeout, _tokens(vocab, data))
+                            timeout, _tokens(vocab, data), executor, ray_address)
         name = Path(model).stem
         document = to_json(results, name, target.name)
         if output is not None:

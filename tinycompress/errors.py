@@ -30,3 +30,6 @@ class TinyCompressError(Exception):
     def __init__(self, message: str, exit_code: int = EXIT_ERROR):
         super().__init__(message)
         self.exit_code = exit_code
+
+    def __reduce__(self):   # pickled with its exit code: a Ray task's error reaches the driver whole
+        return type(self), (str(self), self.exit_code)

@@ -5,13 +5,13 @@ One driver for every method. For each variant: apply its plan (pipeline.apply_pl
 fine-tuning when asked, int8 conversion, the graph steps), compile, build, run the whole evaluation set in
 QEMU, and compare with the TFLite Micro interpreter on the variant's own .tflite. The uncompressed model
 comes first: it is the reference every variant is compared with. Builds and emulator runs overlap with
-the next variant's TensorFlow work on a thread pool. `auto` (analysis/auto.py) searches plans under budgets.
+the next variant's TensorFlow work on an executor (analysis/executors.py): a thread pool here, or a Ray
+cluster. `auto` (analysis/auto.py) searches plans under budgets.
 """
 from __future__ import annotations
 
 import contextlib
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from ..compress.plan import AUTO, FULL, Plan, methods, parse_plan
 from ..errors import TinyCompressError
 from ..frontend.load import open_npz, read_tflite
 from ..outputs import claim, write_file
+from .executors import Job, make_executor
 from ..pipeline import Compressed, Compression, apply_plan, compile_graph, load_compressed, model_inputs
 from ..target.boards import Board
 from ..target.build import build
@@ -208,13 +209,14 @@ class Sweep:
     evaluation: Evaluation
     board: Board
     root: Path
-    pool: ThreadPoolExecutor
+    executor: object              # executors.LocalExecutor or RayExecutor: measures each variant
     train: Path | None = None
     epochs: int = 5
     vocab: list[str] | None = None
 
     def build(self, variant: Variant):
-        """Apply the plan here (TensorFlow), then build and emulate on the pool: a Future of the result."""
+        """Apply the plan here (TensorFlow), then build and emulate on the executor: a Future of the
+        result."""
         plan = variant.plan
         compression = Compression(plan, self.train if not plan.empty else None, self.epochs, self.vocab)
         if self.model is None or (not plan.keras_steps and compression.train is None):
@@ -231,8 +233,8 @@ class Sweep:
         compressed.graph.name = f"{self.name}-{variant.directory}"
         params = (_params(float_model) if float_model is not None else _constants(self.graph)) - sum(
             s.params_before - s.params_after for s in compressed.steps if _graph_step(s.method))
-        return self.pool.submit(_measure, variant, compressed, self.board, directory, self.evaluation,
-                                host_float, params)
+        return self.executor.measure(Job(variant, compressed, self.board, directory, self.evaluation,
+                                         host_float, params))
 
 
 def _graph_step(method: str) -> bool:
@@ -244,10 +246,13 @@ def _graph_step(method: str) -> bool:
 def run_sweep(model_path: Path, board: Board, variants: list[Variant], data: Path, out: Path | None = None,
               calibration: Path | None = None, train: Path | None = None, epochs: int = 5,
               budgets: Budgets = Budgets(), jobs: int = 2, timeout: float | None = None,
-              vocab: list[str] | None = None) -> list[VariantResult]:
+              vocab: list[str] | None = None, executor: str = "local",
+              ray_address: str | None = None) -> list[VariantResult]:
     """Every variant built, run on the whole evaluation set in QEMU and checked against TFLite Micro; the
     results in the order asked, each with its budget failures and its compression against the uncompressed
-    model (built first whether asked or not)."""
+    model (built first whether asked or not). `executor`: 'local' (`jobs` variants at once on this
+    machine) or 'ray' (Ray tasks on the cluster at `ray_address`)."""
+    runner = make_executor(executor, jobs, ray_address)   # Ray missing: said before any work
     evaluation = load_evaluation(data)
     evaluation.timeout = timeout
     model_path = Path(model_path)
@@ -264,20 +269,36 @@ def run_sweep(model_path: Path, board: Board, variants: list[Variant], data: Pat
     implicit = Variant(FULL, Plan([]), variants[0].kind if variants else "plan")
     reference = next((v for v in variants if v.plan is not None and v.plan.empty), implicit)
     order = [reference] + [v for v in variants if v.plan is not None and not v.plan.empty]
-    with tempfile.TemporaryDirectory(prefix="tinycompress-profile-") as tmp, \
-            ThreadPoolExecutor(max_workers=jobs) as pool:
+    with tempfile.TemporaryDirectory(prefix="tinycompress-profile-") as tmp, runner:
         root = Path(out) if out else Path(tmp)
-        sweep = Sweep(model_path.stem, model, graph, calib, evaluation, board, root, pool, train, epochs,
+        sweep = Sweep(model_path.stem, model, graph, calib, evaluation, board, root, runner, train, epochs,
                       vocab)
         with _progress([v.label for v in order]) as bar:
             pending = [sweep.build(v) for v, _ in zip(order, bar)]
-        results = [f.result() for f in pending]
+        results = gather(pending)
         for auto in (v for v in variants if v.plan is None):
             from .auto import search
             results.append(search(sweep, auto, results[0], budgets))
     finish(results, budgets)
     by_label = {r.variant: r for r in results}
     return [by_label[v.label] for v in variants]
+
+
+def gather(pending: list) -> list[VariantResult]:
+    """Every variant's result, in order, once all have ended; the variants that failed reported together
+    (one alone: its own error, as it was raised)."""
+    results, failures = [], []
+    for future in pending:
+        try:
+            results.append(future.result())
+        except TinyCompressError as exc:
+            failures.append(exc)
+    if len(failures) == 1:
+        raise failures[0]
+    if failures:
+        raise TinyCompressError(f"{len(failures)} variants failed: " + "; ".join(map(str, failures)),
+                                failures[0].exit_code)
+    return results
 
 
 def finish(results: list[VariantResult], budgets: Budgets) -> None:
