@@ -1,6 +1,7 @@
 # A Ray worker (and head) for `tinycompress profile --executor ray`: Debian 12, the packages of
-# scripts/setup.sh (the Arm cross compiler with newlib, QEMU, make, gcc), and tinycompress with the `cluster`
-# extra at the exact versions of constraints.txt. TensorFlow is left out: the driver applies the plans.
+# scripts/setup.sh (the Arm cross compiler with newlib, QEMU, make, gcc), and tinycompress with the `keras`
+# and `cluster` extras at the exact versions of constraints.txt: the workers apply the plans of Keras models
+# (TensorFlow), then build and emulate.
 # Debian 12's Python is 3.11, the version the driver must run too (Ray needs the same minor version and
 # the same Ray on the driver and every worker).
 #
@@ -23,7 +24,7 @@ COPY templates ./templates
 COPY boards ./boards
 RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/python -m pip install -q --no-cache-dir --upgrade pip \
-    && /opt/venv/bin/python -m pip install -q --no-cache-dir -c constraints.txt '.[cluster]'
+    && /opt/venv/bin/python -m pip install -q --no-cache-dir -c constraints.txt '.[keras,cluster]'
 ENV PATH=/opt/venv/bin:$PATH \
     RAY_USAGE_STATS_ENABLED=0
 

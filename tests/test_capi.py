@@ -194,6 +194,7 @@ def test_two_models_with_cmsis_nn_share_one_scratch(zoo, tmp_path):
         np.testing.assert_array_equal(result.outputs, expected)
 
 
+@pytest.mark.slow    # several seconds; the fast tier keeps the main path, the full suite runs this
 @needs_emulator
 @needs_gxx
 def test_external_arena(zoo, tmp_path):

@@ -23,6 +23,7 @@ def keras_mlp(zoo):
     return tflite.with_suffix(".keras"), model, np.load(tflite.with_name("digits_mlp_train.npz"))["x"][:100]
 
 
+@pytest.mark.slow    # several seconds; the fast tier keeps the main path, the full suite runs this
 def test_conversion_in_a_child_gives_the_same_bytes(keras_mlp):
     _, model, calibration = keras_mlp
     in_process = quantize._convert_keras(model, calibration)
@@ -33,6 +34,7 @@ def _twice(t):
     return t * 2.0
 
 
+@pytest.mark.slow    # several seconds; the fast tier keeps the main path, the full suite runs this
 def test_a_lambda_only_this_process_can_run_still_converts():
     """A Lambda's function lives in the caller's module, which the conversion child cannot import: the
     model converts in this process instead, to the same bytes."""
@@ -44,6 +46,7 @@ def test_a_lambda_only_this_process_can_run_still_converts():
     assert quantize.keras_to_int8_tflite(model, calibration) == quantize._convert_keras(model, calibration)
 
 
+@pytest.mark.slow    # several seconds; the fast tier keeps the main path, the full suite runs this
 def test_converter_crash_is_one_line(keras_mlp, tmp_path):
     path, _, calibration = keras_mlp
     calib = tmp_path / "calib.npz"

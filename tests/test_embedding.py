@@ -173,6 +173,7 @@ def test_a_model_without_an_embedding_is_refused(zoo, tmp_path):
 
 
 @needs_emulator
+@pytest.mark.slow    # several seconds; the fast tier keeps the main path, the full suite runs this
 def test_vocab_file_and_profile_of_every_method(zoo, tmp_path):
     tflite, data = zoo("text_mean")
     vocab = tmp_path / "vocab.txt"

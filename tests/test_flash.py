@@ -60,6 +60,7 @@ def test_flash_uploads_into_qemu_offline_and_matches_tflite_micro(zoo, tmp_path)
     assert report["flash"]["total"] == sizes.flash and report["sram"]["total"] == sizes.ram
 
 
+@pytest.mark.slow    # several seconds; the fast tier keeps the main path, the full suite runs this
 def test_flash_runs_a_token_model_on_its_int32_ids(zoo, tmp_path):
     """Token ids reach the board's test inputs byte for byte, and the outputs match TFLite Micro."""
     model, data = zoo("text_mean")
@@ -74,6 +75,7 @@ def test_flash_runs_a_token_model_on_its_int32_ids(zoo, tmp_path):
     assert "int32 token ids" in (out / "test_inputs.c").read_text()
 
 
+@pytest.mark.slow    # several seconds; the fast tier keeps the main path, the full suite runs this
 def test_the_emulated_upload_fails_on_a_wrong_output(zoo, tmp_path):
     model, data = zoo("digits_mlp")
     out = tmp_path / "mlp-pio"

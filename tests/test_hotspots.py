@@ -113,6 +113,7 @@ def tc(*args):
                           text=True, cwd=ROOT)
 
 
+@pytest.mark.slow    # several seconds; the fast tier keeps the main path, the full suite runs this
 def test_cli_prints_the_table_and_json(zoo, tmp_path):
     model, data = zoo("digits_mlp")
     proc = tc("profile-functions", model, "--board", "mps2-an386", "--data", data, "--index", 3, "--top", 2,

@@ -278,6 +278,7 @@ def test_every_command_with_board_has_board_file(command):
 
 
 @needs_emulator
+@pytest.mark.slow    # several seconds; the fast tier keeps the main path, the full suite runs this
 def test_a_good_board_file_is_accepted_and_used(zoo, tmp_path):
     model, data = zoo("op_fc_relu")
     path = _board_file(tmp_path, 'name = "mps2-an386"', 'name = "my-board"')

@@ -142,6 +142,7 @@ def test_embedding_methods_replace_the_lm_token_table(tiny_lm):
         compress_embeddings(graph, parse_embedding("pq:2"))
 
 
+@pytest.mark.slow    # several seconds; the fast tier keeps the main path, the full suite runs this
 def test_perplexity_budgets_are_for_language_models(tiny_lm):
     from tinycompress.target.boards import load_board
     _, npz, model_path, _, _ = tiny_lm

@@ -171,6 +171,7 @@ def test_a_second_run_on_a_locked_directory_fails_at_once_and_changes_nothing(zo
     assert tc("compile", cnn, "-o", out).returncode == 0
 
 
+@pytest.mark.slow    # several seconds; the fast tier keeps the main path, the full suite runs this
 def test_concurrent_compiles_into_one_directory_leave_one_whole_project(zoo, tmp_path):
     mlp, _ = zoo("digits_mlp")
     cnn, _ = zoo("digits_cnn")

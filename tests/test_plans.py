@@ -35,6 +35,16 @@ def test_plans_read_keras_steps_first_and_variants_keep_per_layer_commas():
     assert plan_variants("full,auto")[1].plan is None
 
 
+def test_auto_starts_ahead_the_plans_the_next_rounds_may_measure():
+    """Bisection over plans 0..14: this round's middle first, then each half's; the depth fits the width."""
+    from tinycompress.analysis.auto import ahead, lookahead
+    assert [lookahead(w) for w in (1, 2, 3, 6, 7, 64)] == [0, 0, 1, 1, 2, 5]
+    assert ahead(0, 14, 0) == [7]
+    assert ahead(0, 14, 1) == [7, 3, 11]
+    assert ahead(0, 14, 2) == [7, 3, 11, 1, 5, 9, 13]
+    assert ahead(0, 1, 2) == [0, 1] and ahead(3, 2, 1) == []
+
+
 def test_the_cli_refuses_a_shorthand_beside_the_same_step_and_keras_steps_on_a_tflite(zoo, tmp_path):
     tflite, _ = zoo("text_mean")
     proc = tc("compile", tflite, "-o", tmp_path / "a", "--compress", "rank:4", "--rank", "8")

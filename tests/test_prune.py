@@ -42,6 +42,7 @@ def _prune(model, spec: str, context: Context | None = None):
     return prune_model(model, *step.options(), context or Context(), step)
 
 
+@pytest.mark.slow    # several seconds; the fast tier keeps the main path, the full suite runs this
 def test_pruned_network_is_the_whole_one_with_the_removed_inputs_zeroed():
     """Exact up to float rounding, through BN, a depthwise of multiplier 2, pooling, Dropout and Flatten."""
     model = tiny_cnn()

@@ -229,3 +229,23 @@ def test_through_ray_client_the_same_records(zoo, ray_head, tmp_path):
     assert all(r["bit_exact"] for r in records[1]) and [r["variant"] for r in records[1]] == ["full", "int4"]
     assert (tmp_path / "ray" / "plan-int4" / "project" / "firmware.elf").read_bytes() == \
         (tmp_path / "local" / "plan-int4" / "project" / "firmware.elf").read_bytes()
+
+
+@needs_emulator
+@needs_ray
+@pytest.mark.slow     # auto converts a plan for every layer and rank: some 3 minutes a run
+def test_auto_on_ray_finds_what_it_finds_locally(zoo, ray_head, tmp_path):
+    """auto's search: the plans it measures are Ray tasks, one at a time on the 2 worker CPUs; locally,
+    --jobs 3 starts the two plans the next round may take beside each (analysis/auto.py's lookahead). Both
+    find the same plan, with the same record and search, and leave only the reached plans' directories."""
+    tflite, data = zoo("digits_mlp")
+    sweep = (tflite.with_suffix(".keras"), "--ranks", "auto", "--data", data, "--json", "-")
+    local = tc("profile", *sweep, "-o", tmp_path / "local", "--jobs", "3")
+    remote = _on_ray(ray_head[0], *sweep, "-o", tmp_path / "ray")
+    assert local.returncode == 0 and remote.returncode == 0, remote.stderr
+    (mine,), (theirs,) = (json.loads(proc.stdout)["variants"] for proc in (local, remote))
+    assert {k: v for k, v in mine.items() if k not in PLACES} == \
+        {k: v for k, v in theirs.items() if k not in PLACES}
+    assert theirs["bit_exact"] and theirs["variant"] == "auto" and len(theirs["search"]) > 1
+    assert sorted(p.name for p in (tmp_path / "local").iterdir()) == \
+        sorted(p.name for p in (tmp_path / "ray").iterdir())

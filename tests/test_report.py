@@ -47,6 +47,7 @@ def test_demo_report(tmp_path):
     assert f"{report['instructions']:,.0f} per inference" in proc.stdout
 
 
+@pytest.mark.slow    # several seconds; the fast tier keeps the main path, the full suite runs this
 def test_any_differing_byte_fails_verification(monkeypatch):
     real = reference.tflm_outputs
 

@@ -108,6 +108,7 @@ def _replay(validated, tmp_path, text: str, *args: str):
                   "--count", str(COUNT), "-o", tmp_path / "real", *args)
 
 
+@pytest.mark.slow    # several seconds; the fast tier keeps the main path, the full suite runs this
 def test_a_real_board_reports_cycles_and_ms_from_its_port(validated, tmp_path):
     log = (validated[2] / "validate.log").read_text()
     proc = _replay(validated, tmp_path, "boot noise\n" + log, "--json", "-")
@@ -125,6 +126,7 @@ def test_a_real_board_reports_cycles_and_ms_from_its_port(validated, tmp_path):
     assert (0xE0001000).to_bytes(4, "little") in (tmp_path / "real" / "firmware_serial.elf").read_bytes()
 
 
+@pytest.mark.slow    # several seconds; the fast tier keeps the main path, the full suite runs this
 def test_a_corrupted_output_exits_4(validated, tmp_path):
     log = (validated[2] / "validate.log").read_text().splitlines()
     at = next(i for i, line in enumerate(log) if line.startswith("output 2 "))
@@ -135,6 +137,7 @@ def test_a_corrupted_output_exits_4(validated, tmp_path):
                           "differ from the TFLite Micro interpreter (first: input 2)")
 
 
+@pytest.mark.slow    # several seconds; the fast tier keeps the main path, the full suite runs this
 def test_another_models_output_exits_4(validated, zoo, tmp_path):
     other, data = zoo("digits_mlp")      # the same output size, another model
     with FakeBoard((validated[2] / "validate.log").read_bytes()) as board:
@@ -149,6 +152,7 @@ def test_another_models_output_exits_4(validated, zoo, tmp_path):
     ("tinycompress begin\nerror a kernel rejected its parameters\n", "reported: a kernel rejected"),
     ("", "timed out after 2 s reading /dev/pts/"),
 ])
+@pytest.mark.slow    # several seconds; the fast tier keeps the main path, the full suite runs this
 def test_a_bad_port_is_one_line(validated, tmp_path, text, expected):
     proc = _replay(validated, tmp_path, text, "--timeout", "2")
     assert_one_line_error(proc, EXIT_ERROR, expected)
@@ -194,6 +198,7 @@ def test_a_usb_port_that_goes_away_after_the_upload_is_opened_again():
     assert _read_lines(link, "/dev/ttyACM0", 10, lambda: None) == ["inferences 1"] and link.opens == 1
 
 
+@pytest.mark.slow    # several seconds; the fast tier keeps the main path, the full suite runs this
 def test_a_missing_or_busy_port_is_one_line(validated, tmp_path):
     model, data, _, _ = validated
     common = ("--board", REAL, "--no-upload", "--data", data, "--count", "2", "-o", tmp_path / "p")

@@ -13,10 +13,16 @@
    for mse), the last plan keeping the floor, which is the smallest. Every measured plan is kept; the result
    is the best metric meeting every budget among them (their Pareto front is in `search`), or, when none
    does, the closest one with a note naming the budget that cannot be met and the best figure reached.
+   On an executor measuring several variants at once (--jobs, a Ray cluster's CPUs), the plans the next
+   rounds may reach start beside each one (`lookahead`); only those the bisection reaches are kept, so the
+   result is the same at any width.
 """
 from __future__ import annotations
 
+import contextlib
 import re
+import shutil
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -56,14 +62,25 @@ def search(sweep: Sweep, variant: Variant, reference: VariantResult, budgets: Bu
                                 "(rank, prune, cp and int4 do, for Dense and convolution layers)")
     path = plan_path(candidates)
     measured: dict[int, VariantResult] = {}
-
     failed: set[int] = set()
+    started: dict[int, Future] = {}
+    depth = lookahead(getattr(sweep.executor, "width", 1))
+
+    def start(i: int) -> None:
+        """Plan i handed to the executor, once (its TensorFlow work here, now)."""
+        if i not in started:
+            try:
+                started[i] = sweep.build(Variant(AUTO, path[i], variant.kind, name=f"auto-{i}"))
+            except TinyCompressError as exc:
+                started[i] = Future()
+                started[i].set_exception(exc)
 
     def measure(i: int) -> VariantResult | None:
         """Plan i built and run, or None when its steps do not combine (then it is dropped)."""
         if i not in measured and i not in failed:
+            start(i)
             try:
-                measured[i] = sweep.build(Variant(AUTO, path[i], variant.kind, name=f"auto-{i}")).result()
+                measured[i] = started[i].result()
             except TinyCompressError:
                 failed.add(i)
         return measured.get(i)
@@ -80,6 +97,8 @@ def search(sweep: Sweep, variant: Variant, reference: VariantResult, budgets: Bu
         if lo > hi:
             break
         mid = (lo + hi) // 2
+        for i in ahead(lo, hi, depth):   # mid first, then the plans the next rounds may measure
+            start(i)
         r = measure(mid)
         if r is None:         # try the plan before it instead
             hi = mid - 1 if mid > lo else hi
@@ -89,6 +108,8 @@ def search(sweep: Sweep, variant: Variant, reference: VariantResult, budgets: Bu
             lo, hi = (lo, mid - 1) if sizes_ok(r) else (mid + 1, hi)
         else:                 # the last plan keeping the floor: later plans are smaller
             lo, hi = (mid + 1, hi) if keeps_floor(r) else (lo, mid - 1)
+    _discard(sweep, {i: f for i, f in started.items() if i not in measured and i not in failed}, path,
+             variant.kind)
     results = list(measured.values())
     if not results:
         raise TinyCompressError("auto could not build any plan it tried: "
@@ -106,6 +127,42 @@ def search(sweep: Sweep, variant: Variant, reference: VariantResult, budgets: Bu
                "instructions": r.instructions, "firmware": r.firmware, "pareto": any(r is f for f in front)}
               for r in sorted(results, key=lambda r: r.flash["total"])]
     return replace(best, variant=AUTO, note=note, search=search)
+
+
+def lookahead(width: int) -> int:
+    """Rounds of the bisection started ahead of time on an executor measuring `width` variants at once: a
+    round ahead takes 2 more (each half's middle), two rounds 6 more, so the deepest d with 2^(d+1) - 1 <=
+    width. Only the plans the bisection reaches are kept, so the result is the same at any width."""
+    depth = 0
+    while 2 ** (depth + 2) - 1 <= width:
+        depth += 1
+    return depth
+
+
+def ahead(lo: int, hi: int, depth: int) -> list[int]:
+    """The plans the bisection over [lo, hi] measures in this round and, as each plan may go, the next
+    `depth` rounds (when every plan builds): breadth first, this round's middle first."""
+    found, level = [], [(lo, hi)]
+    for _ in range(depth + 1):
+        following = []
+        for a, b in level:
+            if a <= b:
+                mid = (a + b) // 2
+                found.append(mid)
+                following += [(a, mid - 1), (mid + 1, b)]
+        level = following
+    return found
+
+
+def _discard(sweep: Sweep, unused: dict[int, Future], path: list[Plan], kind: str) -> None:
+    """Plans started ahead that the bisection did not reach: stopped if they have not begun, else waited
+    for, and their directories removed, so the files are those of a search one plan at a time."""
+    for i, future in unused.items():
+        if not future.cancel():
+            with contextlib.suppress(TinyCompressError):
+                future.result()
+        shutil.rmtree(sweep.root / Variant(AUTO, path[i], kind, name=f"auto-{i}").directory,
+                      ignore_errors=True)
 
 
 def _floor(budgets: Budgets, reference: VariantResult, metric: str) -> float | None:

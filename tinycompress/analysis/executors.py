@@ -50,11 +50,12 @@ class Job:
 
 
 class LocalExecutor:
-    """Variants built and emulated on this machine, `jobs` at once."""
+    """Variants built and emulated on this machine, `jobs` at once (its `width`, as a Ray cluster's is its
+    CPUs)."""
     name = "local"
 
     def __init__(self, jobs: int = 2):
-        self.jobs = jobs
+        self.jobs = self.width = jobs
 
     def __enter__(self) -> "LocalExecutor":
         self.pool = ThreadPoolExecutor(max_workers=self.jobs)
@@ -70,8 +71,10 @@ class LocalExecutor:
 
 
 class RayExecutor:
-    """Variants as Ray tasks on the cluster at `address` (HOST:PORT, ray://HOST:PORT or 'auto')."""
+    """Variants as Ray tasks on the cluster at `address` (HOST:PORT, ray://HOST:PORT or 'auto'). Plans of a
+    Keras model travel whole: the worker applies them (TensorFlow), so the driver's work stays small."""
     name = "ray"
+    prepares = True
 
     def __init__(self, address: str | None):
         if not address:
@@ -96,7 +99,10 @@ class RayExecutor:
             self.stdout.__exit__(None, None, None)
             raise TinyCompressError(f"cannot reach the Ray cluster at {self.address}: "
                                     f"{str(exc).splitlines()[0] if str(exc) else exc!r}") from None
-        self.task = ray.remote(max_retries=RETRIES, retry_exceptions=False, num_cpus=1)(_remote_measure)
+        # variants the cluster runs at once: auto's search starts that many plans ahead (analysis/auto.py)
+        self.width = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        remote = ray.remote(max_retries=RETRIES, retry_exceptions=False, num_cpus=1)
+        self.task, self.whole_task = remote(_remote_measure), remote(_remote_prepare_measure)
         self.shared: dict[int, object] = {}     # id(evaluation) -> its ObjectRef: put once per sweep
         self.collect = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tinycompress-ray")
         return self
@@ -108,20 +114,32 @@ class RayExecutor:
         finally:
             self.stdout.__exit__(None, None, None)
 
-    def measure(self, job: Job) -> Future:
-        key = id(job.evaluation)
+    def _share(self, value, make=lambda value: value):
+        """An ObjectRef of make(value), put in the object store once per sweep."""
+        key = id(value)
         if key not in self.shared:
-            self.shared[key] = (self.ray.put(job.evaluation), job.evaluation)   # held: the id stays unique
+            self.shared[key] = (self.ray.put(make(value)), value)   # value held: its id stays unique
+        return self.shared[key][0]
+
+    def measure(self, job: Job) -> Future:
         compressed = replace(job.compressed, model=None)     # the worker needs the graph and the steps
-        ref = self.task.remote(job.variant, compressed, job.board, self.shared[key][0], job.host_float,
-                               job.params, os.environ.get(KILL))
+        ref = self.task.remote(job.variant, compressed, job.board, self._share(job.evaluation),
+                               job.host_float, job.params, os.environ.get(KILL))
+        return self.collect.submit(self._collect, ref, job)
+
+    def prepare_and_measure(self, variant, sweep, directory: Path) -> Future:
+        """A plan of the Keras model applied on the worker too (sweep.prepare): the model's file, the
+        calibration and fine-tuning sets go to the object store once; model.tflite comes back."""
+        ref = self.whole_task.remote(variant, self._share(sweep, Recipe.of), sweep.board,
+                                     self._share(sweep.evaluation), os.environ.get(KILL))
+        job = Job(variant, None, sweep.board, directory, sweep.evaluation, None, 0)
         return self.collect.submit(self._collect, ref, job)
 
     def _collect(self, ref, job: Job):
         from ray.exceptions import RayError, RayTaskError
         label = job.variant.label
         try:
-            result, archive = self.ray.get(ref)
+            result, archive, *tflite = self.ray.get(ref)
         except RayTaskError as exc:     # the task raised: a build or run failure, as the local run has it
             cause = getattr(exc, "cause", None)
             if isinstance(cause, TinyCompressError):
@@ -131,6 +149,8 @@ class RayExecutor:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise TinyCompressError(f"variant {label}: its Ray task failed {RETRIES + 1} times: "
                                     f"{first}") from None
+        if tflite:
+            write_file(job.directory / "model.tflite", tflite[0])
         unpack(archive, job.directory / "project")
         return replace(result, tflite=str(job.directory / "model.tflite"),
                        project=str(job.directory / "project"))
@@ -162,6 +182,53 @@ def _remote_measure(variant, compressed, board, evaluation, host_float, params, 
         directory = Path(tmp) / variant.directory
         result = _measure(variant, compressed, board, directory, evaluation, host_float, params)
         return result, pack(directory / "project")
+
+
+@dataclass
+class Recipe:
+    """What a worker needs to apply plans of the Keras model as the driver would (sweep.prepare)."""
+    name: str
+    suffix: str                 # .keras or .h5
+    keras: bytes                # the model's file
+    calibration: object         # np.ndarray or None
+    train: tuple[str, bytes] | None    # the fine-tuning set's file name and bytes
+    epochs: int
+    vocab: list[str] | None
+
+    @classmethod
+    def of(cls, sweep) -> "Recipe":
+        train = (sweep.train.name, sweep.train.read_bytes()) if sweep.train else None
+        return cls(sweep.name, sweep.path.suffix, sweep.path.read_bytes(), sweep.calibration, train,
+                   sweep.epochs, sweep.vocab)
+
+
+_MODELS: dict[int, object] = {}     # a worker's Keras models, by hash of their file: loaded once
+
+
+def _remote_prepare_measure(variant, recipe: Recipe, board, evaluation, kill):
+    """The Ray task for a plan of the Keras model: sweep.prepare, then _remote_measure's work; the
+    compressed .tflite comes back too."""
+    from ..frontend.quantize import load_keras
+    from .sweep import Sweep, _measure, prepare
+    if kill:
+        _kill_worker(kill)
+    with tempfile.TemporaryDirectory(prefix="tinycompress-ray-") as tmp:
+        key = hash(recipe.keras)
+        if key not in _MODELS:
+            path = Path(tmp) / f"{recipe.name}{recipe.suffix}"
+            path.write_bytes(recipe.keras)
+            _MODELS[key] = load_keras(path)
+        train = None
+        if recipe.train:
+            train = Path(tmp) / "train" / recipe.train[0]
+            train.parent.mkdir()
+            train.write_bytes(recipe.train[1])
+        sweep = Sweep(recipe.name, _MODELS[key], None, recipe.calibration, evaluation, board, Path(tmp), None,
+                      train, recipe.epochs, recipe.vocab)
+        compressed, host_float, params = prepare(sweep, variant)
+        directory = Path(tmp) / variant.directory
+        result = _measure(variant, compressed, board, directory, evaluation, host_float, params)
+        return result, pack(directory / "project"), compressed.graph.source
 
 
 def _kill_worker(spec: str) -> None:

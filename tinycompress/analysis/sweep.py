@@ -214,27 +214,46 @@ class Sweep:
     epochs: int = 5
     vocab: list[str] | None = None
 
+    path: Path | None = None      # the model's file: a Ray worker applies Keras plans from its bytes
+
     def build(self, variant: Variant):
-        """Apply the plan here (TensorFlow), then build and emulate on the executor: a Future of the
-        result."""
-        plan = variant.plan
-        compression = Compression(plan, self.train if not plan.empty else None, self.epochs, self.vocab)
-        if self.model is None or (not plan.keras_steps and compression.train is None):
-            # the graph steps alone: on a fresh copy of the uncompressed graph, no conversion again
-            compressed = apply_plan(read_tflite(self.graph.source, name=self.graph.name), compression)
-            float_model = self.model
-        else:
-            compressed = apply_plan(self.model, compression, self.calibration, self.name)
-            float_model = compressed.model
-        host_float = None if float_model is None else \
-            self.evaluation.score(float_model.predict(self.evaluation.x, batch_size=64, verbose=0))
+        """Apply the plan (TensorFlow), then build and emulate on the executor: a Future of the result. An
+        executor that `prepares` (Ray) takes plans of the Keras model whole, TensorFlow work included."""
         directory = self.root / variant.directory
+        if getattr(self.executor, "prepares", False) and self.path is not None and self.tensorflow(variant):
+            return self.executor.prepare_and_measure(variant, self, directory)
+        compressed, host_float, params = prepare(self, variant)
         write_file(directory / "model.tflite", compressed.graph.source)
-        compressed.graph.name = f"{self.name}-{variant.directory}"
-        params = (_params(float_model) if float_model is not None else _constants(self.graph)) - sum(
-            s.params_before - s.params_after for s in compressed.steps if _graph_step(s.method))
         return self.executor.measure(Job(variant, compressed, self.board, directory, self.evaluation,
                                          host_float, params))
+
+    def tensorflow(self, variant: Variant) -> bool:
+        """Whether the variant's plan runs TensorFlow: Keras steps, fine-tuning or an int8 conversion."""
+        return self.model is not None and (variant.plan.keras_steps or self.compression(variant).train
+                                           is not None)
+
+    def compression(self, variant: Variant) -> Compression:
+        plan = variant.plan
+        return Compression(plan, self.train if not plan.empty else None, self.epochs, self.vocab)
+
+
+def prepare(sweep, variant: Variant) -> tuple[Compressed, float | None, int]:
+    """A variant's plan applied (on the driver, or on a Ray worker with a Sweep of its own): the compressed
+    model, the float model's metric on the host, and its parameters."""
+    compression = sweep.compression(variant)
+    if not sweep.tensorflow(variant):
+        # the graph steps alone: on a fresh copy of the uncompressed graph, no conversion again
+        compressed = apply_plan(read_tflite(sweep.graph.source, name=sweep.graph.name), compression)
+        float_model = sweep.model
+    else:
+        compressed = apply_plan(sweep.model, compression, sweep.calibration, sweep.name)
+        float_model = compressed.model
+    host_float = None if float_model is None else \
+        sweep.evaluation.score(float_model.predict(sweep.evaluation.x, batch_size=64, verbose=0))
+    compressed.graph.name = f"{sweep.name}-{variant.directory}"
+    params = (_params(float_model) if float_model is not None else _constants(sweep.graph)) - sum(
+        s.params_before - s.params_after for s in compressed.steps if _graph_step(s.method))
+    return compressed, host_float, params
 
 
 def _graph_step(method: str) -> bool:
@@ -272,7 +291,7 @@ def run_sweep(model_path: Path, board: Board, variants: list[Variant], data: Pat
     with tempfile.TemporaryDirectory(prefix="tinycompress-profile-") as tmp, runner:
         root = Path(out) if out else Path(tmp)
         sweep = Sweep(model_path.stem, model, graph, calib, evaluation, board, root, runner, train, epochs,
-                      vocab)
+                      vocab, model_path)
         with _progress([v.label for v in order]) as bar:
             pending = [sweep.build(v) for v, _ in zip(order, bar)]
         results = gather(pending)
