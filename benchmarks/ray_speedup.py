@@ -6,10 +6,10 @@ local_head), the records checked identical. Run it on a quiet machine: it measur
     .venv/bin/python benchmarks/ray_speedup.py --jobs 1,2 --cpus 1,2 --model ad_autoencoder \\
         --ranks 4,8,16,32,full
 
-On one machine Ray's workers share the local executor's cores, so the figure is Ray's overhead (the
-object store, the project sent back) more than a speed-up; with N worker CPUs across nodes a sweep of V
-variants takes about ceil(V / N) variant builds and runs, bounded below by the driver's own work (loading
-the model, applying each plan: serial, overlapped with the workers).
+On one machine Ray's workers share the cores of the driver and of the local executor, so the figures show
+Ray's overhead (the object store, the project sent back) as much as a speed-up. Across nodes, a sweep of V
+variants on N worker CPUs takes about the driver's start (loading the model, converting the uncompressed
+reference) plus ceil(V / N) variants' work: the workers apply the plans of the Keras model themselves.
 """
 from __future__ import annotations
 
@@ -99,12 +99,12 @@ def main() -> None:
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     print(f"{args.model} --ranks {args.ranks} ({len(records[0])} variants, {os.cpu_count()} cores)\n")
     print("| executor | workers | seconds | speed-up |\n|---|---:|---:|---:|")
-    if fit:
-        print(f"\nRay: T(N) = {fit['start_seconds']} s + ceil(V / N) x {fit['variant_seconds']} s; "
-              + ", ".join(f"V = {v}, N = {n}: {t} s" for v, n, t in fit["projected"]) + "\n")
     for run in runs:
         print(f"| {run['executor']} | {run.get('jobs', run.get('worker_cpus'))} | {run['seconds']:.1f} | "
               f"{run['speedup']:.2f}x |")
+    if fit:
+        print(f"\nRay: T(N) = {fit['start_seconds']} s + ceil(V / N) x {fit['variant_seconds']} s; "
+              + ", ".join(f"V = {v}, N = {n}: {t} s" for v, n, t in fit["projected"]))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import re
 import shutil
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -66,11 +67,14 @@ def search(sweep: Sweep, variant: Variant, reference: VariantResult, budgets: Bu
     started: dict[int, Future] = {}
     depth = lookahead(getattr(sweep.executor, "width", 1))
 
+    def planned(i: int) -> Variant:
+        return Variant(AUTO, path[i], variant.kind, name=f"auto-{i}")
+
     def start(i: int) -> None:
         """Plan i handed to the executor, once (its TensorFlow work here, now)."""
         if i not in started:
             try:
-                started[i] = sweep.build(Variant(AUTO, path[i], variant.kind, name=f"auto-{i}"))
+                started[i] = sweep.build(planned(i))
             except TinyCompressError as exc:
                 started[i] = Future()
                 started[i].set_exception(exc)
@@ -108,8 +112,8 @@ def search(sweep: Sweep, variant: Variant, reference: VariantResult, budgets: Bu
             lo, hi = (lo, mid - 1) if sizes_ok(r) else (mid + 1, hi)
         else:                 # the last plan keeping the floor: later plans are smaller
             lo, hi = (mid + 1, hi) if keeps_floor(r) else (lo, mid - 1)
-    _discard(sweep, {i: f for i, f in started.items() if i not in measured and i not in failed}, path,
-             variant.kind)
+    _discard(sweep.root, {planned(i).directory: f for i, f in started.items()
+                          if i not in measured and i not in failed})
     results = list(measured.values())
     if not results:
         raise TinyCompressError("auto could not build any plan it tried: "
@@ -154,15 +158,15 @@ def ahead(lo: int, hi: int, depth: int) -> list[int]:
     return found
 
 
-def _discard(sweep: Sweep, unused: dict[int, Future], path: list[Plan], kind: str) -> None:
-    """Plans started ahead that the bisection did not reach: stopped if they have not begun, else waited
-    for, and their directories removed, so the files are those of a search one plan at a time."""
-    for i, future in unused.items():
+def _discard(root: Path, unused: dict[str, Future]) -> None:
+    """Plans started ahead that the bisection did not reach (their directories under `root`): stopped if
+    they have not begun, else waited for, and their directories removed, so the files are those of a search
+    one plan at a time."""
+    for directory, future in unused.items():
         if not future.cancel():
             with contextlib.suppress(TinyCompressError):
                 future.result()
-        shutil.rmtree(sweep.root / Variant(AUTO, path[i], kind, name=f"auto-{i}").directory,
-                      ignore_errors=True)
+        shutil.rmtree(root / directory, ignore_errors=True)
 
 
 def _floor(budgets: Budgets, reference: VariantResult, metric: str) -> float | None:

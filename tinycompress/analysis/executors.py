@@ -103,7 +103,7 @@ class RayExecutor:
         self.width = max(1, int(ray.cluster_resources().get("CPU", 1)))
         remote = ray.remote(max_retries=RETRIES, retry_exceptions=False, num_cpus=1)
         self.task, self.whole_task = remote(_remote_measure), remote(_remote_prepare_measure)
-        self.shared: dict[int, object] = {}     # id(evaluation) -> its ObjectRef: put once per sweep
+        self.shared: dict[int, tuple] = {}     # id(value) -> (its ObjectRef, value): see _share
         self.collect = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tinycompress-ray")
         return self
 
@@ -175,13 +175,17 @@ def _import_ray():
 
 def _remote_measure(variant, compressed, board, evaluation, host_float, params, kill):
     """The Ray task: sweep._measure in a temporary directory, then (result, the project as a tar archive)."""
-    from .sweep import _measure
     if kill:
         _kill_worker(kill)
     with tempfile.TemporaryDirectory(prefix="tinycompress-ray-") as tmp:
-        directory = Path(tmp) / variant.directory
-        result = _measure(variant, compressed, board, directory, evaluation, host_float, params)
-        return result, pack(directory / "project")
+        return _measure_packed(Path(tmp), variant, compressed, board, evaluation, host_float, params)
+
+
+def _measure_packed(tmp: Path, variant, compressed, board, evaluation, host_float, params):
+    from .sweep import _measure
+    directory = tmp / variant.directory
+    result = _measure(variant, compressed, board, directory, evaluation, host_float, params)
+    return result, pack(directory / "project")
 
 
 @dataclass
@@ -209,7 +213,7 @@ def _remote_prepare_measure(variant, recipe: Recipe, board, evaluation, kill):
     """The Ray task for a plan of the Keras model: sweep.prepare, then _remote_measure's work; the
     compressed .tflite comes back too."""
     from ..frontend.quantize import load_keras
-    from .sweep import Sweep, _measure, prepare
+    from .sweep import Sweep, prepare
     if kill:
         _kill_worker(kill)
     with tempfile.TemporaryDirectory(prefix="tinycompress-ray-") as tmp:
@@ -226,9 +230,8 @@ def _remote_prepare_measure(variant, recipe: Recipe, board, evaluation, kill):
         sweep = Sweep(recipe.name, _MODELS[key], None, recipe.calibration, evaluation, board, Path(tmp), None,
                       train, recipe.epochs, recipe.vocab)
         compressed, host_float, params = prepare(sweep, variant)
-        directory = Path(tmp) / variant.directory
-        result = _measure(variant, compressed, board, directory, evaluation, host_float, params)
-        return result, pack(directory / "project"), compressed.graph.source
+        return *_measure_packed(Path(tmp), variant, compressed, board, evaluation, host_float, params), \
+            compressed.graph.source
 
 
 def _kill_worker(spec: str) -> None:

@@ -229,8 +229,8 @@ class Sweep:
 
     def tensorflow(self, variant: Variant) -> bool:
         """Whether the variant's plan runs TensorFlow: Keras steps, fine-tuning or an int8 conversion."""
-        return self.model is not None and (variant.plan.keras_steps or self.compression(variant).train
-                                           is not None)
+        plan = variant.plan
+        return self.model is not None and bool(plan.keras_steps or (self.train is not None and not plan.empty))
 
     def compression(self, variant: Variant) -> Compression:
         plan = variant.plan
